@@ -1,0 +1,78 @@
+"""Bearer tokens: random, shown once, stored as SHA-256; each belongs to one role."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from store.db import Database
+from store.models import ApiToken
+
+ROLES = ("issuer", "verifier", "officer", "auditor", "admin")
+TOKEN_PREFIX = "ts_"  # noqa: S105  (a prefix, not a secret)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    seal_ids: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.name}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(db: Database, role: str, name: str, seal_ids: list[str] | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.session() as session:
+        session.add(
+            ApiToken(
+                name=name,
+                role=role,
+                token_hash=_hash(token),
+                seal_ids=list(seal_ids or []),
+                created_at=datetime.now(UTC),
+                disabled=False,
+            )
+        )
+    return token
+
+
+CACHE_SECONDS = 5.0  # a disabled token stops working within this time in every process
+_cache: dict[str, tuple[Principal, float]] = {}
+_cache_lock = threading.Lock()
+
+
+def authenticate(db: Database, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = _hash(token)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    with db.session() as session:
+        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    if row is None or row.disabled or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    found = Principal(name=row.name, role=row.role, seal_ids=tuple(row.seal_ids or ()))
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[digest] = (found, now + CACHE_SECONDS)
+    return found

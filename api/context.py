@@ -1,0 +1,68 @@
+"""Wire the layers together once per process: store, custody, CA service."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.settings import Settings
+from ca.authority import CertificateAuthorityService
+from keys.custody import CustodyError, KeyCustody
+from keys.local import LocalKeystore
+from policies.profiles import default_profiles
+from store.db import Database
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    custody: KeyCustody
+    ca: CertificateAuthorityService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _demo_passphrase(path: Path, create: bool) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        raise CustodyError(
+            f"no key passphrase: set TRUSTSEAL_KEY_PASSPHRASE or run `trustseal init` (demo passphrase file {path})"
+        )
+    passphrase = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(passphrase + "\n")
+    print(
+        f"WARNING: generated a DEMO key-encryption passphrase in {path}. It protects every private key in "
+        "this keystore; production must supply TRUSTSEAL_KEY_PASSPHRASE or use the vault keystore.",
+        file=sys.stderr,
+    )
+    return passphrase
+
+
+def open_custody(settings: Settings, create: bool = False) -> KeyCustody:
+    if settings.keystore == "vault":
+        from keys.vault import VaultKeystore
+
+        return VaultKeystore.from_env()
+    if settings.keystore != "local":
+        raise CustodyError(f"unknown keystore {settings.keystore!r}: use local or vault")
+    passphrase = settings.passphrase or _demo_passphrase(settings.demo_passphrase_file, create)
+    return LocalKeystore(settings.keystore_dir, passphrase=passphrase)
+
+
+def open_context(settings: Settings | None = None, *, create: bool = False, migrate: bool = True) -> Context:
+    settings = settings or Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    custody = open_custody(settings, create=create)
+    ca = CertificateAuthorityService(db, custody, default_profiles(), settings.public_url)
+    return Context(settings=settings, db=db, custody=custody, ca=ca)

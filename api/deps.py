@@ -1,0 +1,36 @@
+"""Request-scoped dependencies: the process context and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+
+from api.auth import Principal, authenticate
+from api.context import Context
+from api.problems import Problem
+
+
+def get_context(request: Request) -> Context:
+    context: Context = request.app.state.context
+    return context
+
+
+def principal(request: Request, context: Context = Depends(get_context)) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "unauthenticated", "send Authorization: Bearer <token>")
+    found = authenticate(context.db, token.strip())
+    if found is None:
+        raise Problem(401, "invalid_token", "unknown or disabled token")
+    return found
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    def check(who: Principal = Depends(principal)) -> Principal:
+        if who.role not in roles:
+            raise Problem(403, "forbidden_role", f"role {who.role} may not do this; needs {' or '.join(roles)}")
+        return who
+
+    return check

@@ -1,0 +1,92 @@
+"""Certificate issuance and revocation (officer / admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from asn1crypto import pem
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal
+from api.context import Context
+from api.deps import get_context, require
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+
+
+def to_pem(der: bytes) -> str:
+    text: bytes = pem.armor("CERTIFICATE", der)
+    return text.decode("ascii")
+
+
+class IssueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    csr_pem: str = Field(max_length=65536)
+    profile: str = Field(max_length=64)
+    ca: str = Field(max_length=64)
+
+
+class IssueResponse(BaseModel):
+    serial: str
+    certificate_pem: str
+    chain_pem: str
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=64)
+
+
+class CertificateInfo(BaseModel):
+    serial: str
+    issuer_ca: str | None
+    subject: str
+    profile: str
+    not_before: str
+    not_after: str
+    status: str
+    revoked_at: str | None
+    revocation_reason: str | None
+    certificate_pem: str
+
+
+Officer = Annotated[Principal, Depends(require("officer", "admin"))]
+Ctx = Annotated[Context, Depends(get_context)]
+
+
+@router.post("", response_model=IssueResponse, status_code=201)
+def issue(body: IssueRequest, who: Officer, context: Ctx) -> IssueResponse:
+    issued = context.ca.issue(body.csr_pem, body.profile, body.ca, actor=who.actor)
+    return IssueResponse(
+        serial=issued.serial, certificate_pem=to_pem(issued.der), chain_pem="".join(to_pem(c) for c in issued.chain)
+    )
+
+
+@router.post("/{serial}/revoke", response_model=CertificateInfo)
+def revoke(serial: str, body: RevokeRequest, who: Officer, context: Ctx) -> CertificateInfo:
+    row = context.ca.revoke(serial, body.reason, actor=who.actor)
+    return _info(row)
+
+
+@router.get("/{serial}", response_model=CertificateInfo)
+def get_certificate(serial: str, context: Ctx) -> CertificateInfo:
+    return _info(context.ca.get_certificate(serial))
+
+
+def _info(row: object) -> CertificateInfo:
+    from store.models import Certificate
+
+    assert isinstance(row, Certificate)
+    return CertificateInfo(
+        serial=row.serial,
+        issuer_ca=row.issuer_ca,
+        subject=row.subject,
+        profile=row.profile,
+        not_before=row.not_before.isoformat(),
+        not_after=row.not_after.isoformat(),
+        status=row.status,
+        revoked_at=row.revoked_at.isoformat() if row.revoked_at else None,
+        revocation_reason=row.revocation_reason,
+        certificate_pem=to_pem(row.der),
+    )

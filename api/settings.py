@@ -1,0 +1,43 @@
+"""All configuration in one typed place, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    public_url: str
+    keystore: str  # local | vault
+    passphrase: str | None
+    max_upload_bytes: int
+    crl_refresh_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls, home: Path | str | None = None) -> Settings:
+        root = Path(home or os.environ.get("TRUSTSEAL_HOME", "var")).resolve()
+        return cls(
+            home=root,
+            database_url=os.environ.get("TRUSTSEAL_DATABASE_URL", f"sqlite:///{root / 'trustseal.db'}"),
+            public_url=os.environ.get("TRUSTSEAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            keystore=os.environ.get("TRUSTSEAL_KEYSTORE", "local"),
+            passphrase=os.environ.get("TRUSTSEAL_KEY_PASSPHRASE"),
+            max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
+            crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
+        )
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.home / "keystore"
+
+    @property
+    def demo_passphrase_file(self) -> Path:
+        return self.home / "demo-passphrase.txt"
+
+    @property
+    def demo_tokens_file(self) -> Path:
+        return self.home / "demo-tokens.json"

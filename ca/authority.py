@@ -1,0 +1,554 @@
+"""The CA service: one layer shared by the API and the CLI.
+
+Policy (profiles) decides what goes into a certificate, custody signs, the store remembers.
+Every issuance and revocation happens in one transaction with its event row: if anything fails,
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+
+from asn1crypto import core, keys, ocsp, x509
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ca import certificates as certs
+from ca import revocation as rev
+from ca.csr import ParsedCSR, parse_csr
+from ca.errors import (
+    AlreadyRevoked,
+    CAExists,
+    CertificateNotFound,
+    KeyAlgorithmNotAllowed,
+    SanNotAllowed,
+    UnknownCA,
+    UnknownProfile,
+)
+from ca.names import checked_subject
+from ca.ocsp import CertStatus, Responder, parse_request, respond
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
+from ledger.events import pii_digest, record_event
+from policies.profiles import CAProfile, Profile, ProfileSet
+from store.db import Database
+from store.models import CRL, Certificate, CertificateAuthority
+
+CRL_VALIDITY = timedelta(days=1)
+OCSP_VALIDITY = timedelta(hours=4)
+BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    serial: str
+    der: bytes
+    chain: list[bytes]  # issuing CA first, root last
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.Certificate.load(self.der)
+
+
+class CertificateAuthorityService:
+    def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
+        self.db = db
+        self.custody = custody
+        self.profiles = profiles
+        self.public_url = public_url.rstrip("/")
+        self._ca_cache: dict[str, x509.Certificate] = {}
+        self._templates: dict[tuple[str, str, str], certs.Template] = {}
+        self._chains: dict[tuple[str, str], list[bytes]] = {}
+        self._parsed: dict[bytes, x509.Certificate] = {}
+        self._crl_mutex = threading.RLock()  # in-process counterpart of the CA row lock
+        self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
+
+    # -- URLs written into certificates ----------------------------------------------------------
+
+    def crl_url(self, ca: str) -> str:
+        return f"{self.public_url}/v1/cas/{ca}/crl"
+
+    def issuer_url(self, ca: str) -> str:
+        return f"{self.public_url}/v1/cas/{ca}/certificate"
+
+    @cached_property
+    def ocsp_url(self) -> str:
+        return f"{self.public_url}/v1/ocsp"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list_cas(self) -> list[CertificateAuthority]:
+        with self.db.session() as session:
+            return list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+
+    def get_ca(self, session: Session, name: str) -> CertificateAuthority:
+        ca = session.get(CertificateAuthority, name)
+        if ca is None:
+            raise UnknownCA(f"no CA named {name!r}")
+        return ca
+
+    def ca_certificate(self, name: str) -> x509.Certificate:
+        cached = self._ca_cache.get(name)
+        if cached is None:
+            with self.db.session() as session:
+                cached = x509.Certificate.load(self.get_ca(session, name).certificate_der)
+            self._ca_cache[name] = cached
+        return cached
+
+    def chain(self, session: Session, name: str) -> list[bytes]:
+        out = []
+        current: str | None = name
+        while current is not None:
+            ca = self.get_ca(session, current)
+            out.append(ca.certificate_der)
+            current = ca.parent
+        return out
+
+    def get_certificate(self, serial: str) -> Certificate:
+        with self.db.session() as session:
+            row = session.get(Certificate, serial.lower())
+            if row is None:
+                raise CertificateNotFound(f"no certificate with serial {serial}")
+            return row
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles.profiles[name]
+        except KeyError:
+            raise UnknownProfile(f"no profile named {name!r}") from None
+
+    # -- CA hierarchy ----------------------------------------------------------------------------
+
+    def create_ca(
+        self,
+        name: str,
+        *,
+        algorithm: KeyAlgorithm,
+        subject: dict[str, str],
+        ca_profile: str,
+        parent: str | None = None,
+        region_code: str | None = None,
+        region_name: str | None = None,
+        actor: str | None = None,
+    ) -> CertificateAuthority:
+        from ca.names import build_name
+
+        profile: CAProfile = self.profiles.ca_profiles[ca_profile]
+        with self.db.session() as session:
+            if session.get(CertificateAuthority, name) is not None:
+                raise CAExists(f"CA {name} exists")
+            try:
+                version = self.custody.get(name)
+            except KeyNotFound:
+                version = self.custody.create(name, algorithm)
+            signer_handle = self.custody.signer(version.ref)
+            spki = keys.PublicKeyInfo.load(version.public_key_der)
+            subject_name = build_name(subject)
+            now = datetime.now(UTC)
+            not_before = certs.truncate(now - BACKDATE)
+            not_after = certs.truncate(now + timedelta(days=profile.validity_days))
+            if parent is None:
+                issuer_name, issuer_ski, signer = subject_name, None, signer_handle
+                extra: list[x509.Extension] = []
+            else:
+                parent_row = self.get_ca(session, parent)
+                parent_cert = x509.Certificate.load(parent_row.certificate_der)
+                issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
+                signer = self.custody.signer(parent_row.key_ref)
+                not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
+                extra = certs.distribution_extensions(self.crl_url(parent), self.ocsp_url, self.issuer_url(parent))
+            serial = certs.new_serial()
+            cert = certs.sign_certificate(
+                issuer=issuer_name,
+                subject=subject_name,
+                spki=spki,
+                serial=serial,
+                not_before=not_before,
+                not_after=not_after,
+                extensions=certs.ca_extensions(spki, issuer_ski, profile.key_usage, profile.path_length) + extra,
+                signer=signer,
+            )
+            der = cert.dump()
+            row = CertificateAuthority(
+                name=name,
+                parent=parent,
+                algorithm=str(algorithm),
+                key_ref=version.ref,
+                region_code=region_code,
+                region_name=region_name,
+                certificate_serial=certs.serial_hex(serial),
+                certificate_der=der,
+                status="active",
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            self._store_certificate(
+                session,
+                der,
+                certs.serial_hex(serial),
+                (not_before, not_after),
+                subject_name,
+                issuer_ca=parent,
+                profile=ca_profile,
+                algorithm=str(algorithm),
+                is_ca=True,
+            )
+            record_event(
+                session,
+                "ca.created",
+                actor=actor,
+                subject=name,
+                payload={
+                    "ca": name,
+                    "parent": parent,
+                    "serial": certs.serial_hex(serial),
+                    "algorithm": str(algorithm),
+                    "key": version.ref,
+                    "region": region_code,
+                    "fingerprint_sha256": certs.fingerprint(der),
+                },
+            )
+            self._provision_ocsp_signer(session, row, actor)
+            self._issue_crl(session, row)
+        self._ca_cache.pop(name, None)
+        return row
+
+    def _provision_ocsp_signer(self, session: Session, ca: CertificateAuthority, actor: str | None) -> None:
+        key_name = f"{ca.name}.ocsp"
+        try:
+            version = self.custody.get(key_name)
+        except KeyNotFound:
+            version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
+        ca_cert = x509.Certificate.load(ca.certificate_der)
+        subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
+        issued = self._sign_end_entity(
+            session,
+            ca,
+            ca_cert,
+            profile=self.profile("ocsp-signer"),
+            subject=checked_subject(_name(subject), self.profile("ocsp-signer").subject),
+            spki=keys.PublicKeyInfo.load(version.public_key_der),
+            san=None,
+            actor=actor,
+        )
+        ca.ocsp_key_ref = version.ref
+        ca.ocsp_certificate_der = issued.der
+
+    # -- issuance --------------------------------------------------------------------------------
+
+    def issue(self, csr: bytes | str, profile_name: str, ca_name: str, actor: str | None = None) -> IssuedCertificate:
+        profile = self.profile(profile_name)
+        request = parse_csr(csr)
+        with self.db.session() as session:
+            ca = self.get_ca(session, ca_name)
+            ca_cert = self._parsed_ca(ca)
+            self._check_key(profile, request, ca)
+            subject = checked_subject(request.subject, profile.subject)
+            san = self._checked_san(profile, request)
+            return self._sign_end_entity(
+                session, ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san, actor=actor
+            )
+
+    def _parsed_ca(self, ca: CertificateAuthority) -> x509.Certificate:
+        parsed = self._parsed.get(ca.certificate_der)
+        if parsed is None:
+            parsed = x509.Certificate.load(ca.certificate_der)
+            parsed.native  # noqa: B018  (parse once, reuse across issuances)
+            self._parsed[ca.certificate_der] = parsed
+        return parsed
+
+    @staticmethod
+    def _check_key(profile: Profile, request: ParsedCSR, ca: CertificateAuthority) -> None:
+        if request.key_algorithm not in profile.key_algorithms:
+            raise KeyAlgorithmNotAllowed(
+                f"profile {profile.name} accepts {', '.join(profile.key_algorithms)} keys, not {request.key_algorithm}"
+            )
+        if request.key_algorithm != ca.algorithm:
+            raise KeyAlgorithmNotAllowed(
+                f"CA {ca.name} issues {ca.algorithm} certificates; the CSR has a {request.key_algorithm} key"
+            )
+
+    @staticmethod
+    def _checked_san(profile: Profile, request: ParsedCSR) -> x509.GeneralNames | None:
+        san = request.subject_alt_name
+        if profile.san == "forbidden" and san is not None:
+            raise SanNotAllowed(f"profile {profile.name} does not allow subjectAltName")
+        if profile.san == "required" and not san:
+            raise SanNotAllowed(f"profile {profile.name} requires a subjectAltName")
+        if san is not None:
+            for general_name in san:
+                if general_name.name not in ("dns_name", "ip_address", "rfc822_name", "uniform_resource_identifier"):
+                    raise SanNotAllowed(f"subjectAltName type {general_name.name} is not accepted")
+                if general_name.name == "dns_name":
+                    value = str(general_name.native)
+                    wildcard_too_wide = value.startswith("*.") and value.count(".") < 2
+                    if not value or len(value) > 253 or " " in value or wildcard_too_wide:
+                        raise SanNotAllowed(f"invalid DNS name {value!r}")
+        return san
+
+    def _template(self, ca: CertificateAuthority, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
+        key = (ca.name, ca.certificate_serial, profile.name)
+        template = self._templates.get(key)
+        if template is None:
+            before = [
+                certs.extension("basic_constraints", x509.BasicConstraints({"ca": False}), critical=True),
+                certs.extension("key_usage", x509.KeyUsage(set(profile.key_usage)), critical=True),
+            ]
+            after = [
+                certs.extension(
+                    "authority_key_identifier", x509.AuthorityKeyIdentifier({"key_identifier": ca_cert.key_identifier})
+                )
+            ]
+            if profile.extended_key_usage:
+                eku = x509.ExtKeyUsageSyntax([_EKU[name] for name in profile.extended_key_usage])
+                after.append(certs.extension("extended_key_usage", eku, critical=profile.extended_key_usage_critical))
+            if profile.ocsp_no_check:
+                after.append(certs.extension("ocsp_no_check", core.Null()))
+            else:
+                after += certs.distribution_extensions(self.crl_url(ca.name), self.ocsp_url, self.issuer_url(ca.name))
+            if profile.policies:
+                after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
+            template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
+            self._templates[key] = template
+        return template
+
+    def _sign_end_entity(
+        self,
+        session: Session,
+        ca: CertificateAuthority,
+        ca_cert: x509.Certificate,
+        *,
+        profile: Profile,
+        subject: x509.Name,
+        spki: keys.PublicKeyInfo,
+        san: x509.GeneralNames | None,
+        actor: str | None,
+    ) -> IssuedCertificate:
+        now = datetime.now(UTC)
+        not_before = certs.truncate(now - BACKDATE)
+        not_after = certs.truncate(
+            min(now + timedelta(days=profile.validity_days), ca_cert["tbs_certificate"]["validity"]["not_after"].native)
+        )
+        spki_der = spki.dump()
+        middle: list[x509.Extension | bytes] = [certs.key_identifier_extension(spki_der)]
+        if san is not None:
+            middle.append(certs.extension("subject_alt_name", san, critical=len(subject.chosen) == 0))
+        template = self._template(ca, ca_cert, profile)
+        serial = certs.new_serial()
+        tbs = template.tbs(
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+            subject_der=subject.dump(),
+            spki_der=spki_der,
+            middle=middle,
+        )
+        der = template.sign(tbs, self.custody.signer(ca.key_ref))
+        serial_hex = certs.serial_hex(serial)
+        validity = (not_before, not_after)
+        # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
+        self._store_certificate(
+            session, der, serial_hex, validity, subject, issuer_ca=ca.name, profile=profile.name, algorithm=ca.algorithm
+        )
+        record_event(
+            session,
+            "certificate.issued",
+            actor=actor,
+            subject=serial_hex,
+            payload={
+                "serial": serial_hex,
+                "ca": ca.name,
+                "profile": profile.name,
+                "subject_sm3": pii_digest(subject.human_friendly),
+                "not_before": not_before.isoformat(),
+                "not_after": not_after.isoformat(),
+                "fingerprint_sha256": certs.fingerprint(der),
+            },
+        )
+        return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
+
+    def _chain_cached(self, session: Session, ca: CertificateAuthority) -> list[bytes]:
+        key = (ca.name, ca.certificate_serial)
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self.chain(session, ca.name)
+            self._chains[key] = chain
+        return chain
+
+    @staticmethod
+    def _store_certificate(
+        session: Session,
+        der: bytes,
+        serial_hex: str,
+        validity: tuple[datetime, datetime],
+        subject: x509.Name,
+        *,
+        issuer_ca: str | None,
+        profile: str,
+        algorithm: str,
+        is_ca: bool = False,
+    ) -> None:
+        session.add(
+            Certificate(
+                serial=serial_hex,
+                issuer_ca=issuer_ca,
+                subject=subject.human_friendly,
+                profile=profile,
+                algorithm=algorithm,
+                not_before=validity[0],
+                not_after=validity[1],
+                status="good",
+                fingerprint_sha256=certs.fingerprint(der),
+                der=der,
+                is_ca=is_ca,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    # -- revocation ------------------------------------------------------------------------------
+
+    def revoke(
+        self, serial: str, reason: str | None, actor: str | None = None, revoked_at: datetime | None = None
+    ) -> Certificate:
+        normalised = rev.normalise_reason(reason)
+        with self._crl_mutex, self.db.session() as session:
+            row = session.get(Certificate, serial.lower())
+            if row is None:
+                raise CertificateNotFound(f"no certificate with serial {serial}")
+            if row.status == "revoked":
+                raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
+            if row.issuer_ca is None:
+                raise CertificateNotFound(f"{serial} is a self-signed root; retire it through the trust list")
+            self._lock_ca(session, row.issuer_ca)
+            session.refresh(row, with_for_update=True)
+            if row.status == "revoked":  # revoked by another process while we waited for the lock
+                raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
+            row.status = "revoked"
+            row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
+            row.revocation_reason = normalised
+            session.flush()
+            record_event(
+                session,
+                "certificate.revoked",
+                actor=actor,
+                subject=row.serial,
+                payload={
+                    "serial": row.serial,
+                    "ca": row.issuer_ca,
+                    "reason": normalised,
+                    "revoked_at": row.revoked_at.isoformat(),
+                },
+            )
+            self._issue_crl(session, self.get_ca(session, row.issuer_ca))
+            return row
+
+    # -- CRL -------------------------------------------------------------------------------------
+
+    def _lock_ca(self, session: Session, name: str) -> CertificateAuthority:
+        """Serialise revocation and CRL issuance per CA: a CRL with a higher number must never miss
+        a revocation that a lower one lists. Row lock on PostgreSQL; SQLite serialises writers."""
+        ca = session.get(CertificateAuthority, name, with_for_update=True, populate_existing=True)
+        if ca is None:
+            raise UnknownCA(f"no CA named {name!r}")
+        return ca
+
+    def _issue_crl(self, session: Session, ca: CertificateAuthority) -> CRL:
+        self._lock_ca(session, ca.name)
+        last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
+        number = (last or 0) + 1
+        now = certs.truncate(datetime.now(UTC))
+        revoked = session.scalars(
+            select(Certificate).where(Certificate.issuer_ca == ca.name, Certificate.status == "revoked")
+        )
+        entries = [
+            rev.RevokedEntry(int(r.serial, 16), r.revoked_at, r.revocation_reason or "unspecified")
+            for r in revoked
+            if r.revoked_at is not None
+        ]
+        crl = rev.build_crl(
+            issuer=x509.Certificate.load(ca.certificate_der),
+            signer=self.custody.signer(ca.key_ref),
+            number=number,
+            this_update=now,
+            next_update=now + CRL_VALIDITY,
+            revoked=sorted(entries, key=lambda e: e.serial),
+        )
+        row = CRL(ca_name=ca.name, number=number, this_update=now, next_update=now + CRL_VALIDITY, der=crl.dump())
+        session.add(row)
+        session.flush()
+        return row
+
+    def current_crl(self, ca_name: str) -> bytes:
+        """The newest CRL; a fresh one is issued when the newest is past half its validity."""
+        with self._crl_mutex, self.db.session() as session:
+            ca = self.get_ca(session, ca_name)
+            row = session.scalars(
+                select(CRL).where(CRL.ca_name == ca_name).order_by(CRL.number.desc()).limit(1)
+            ).first()
+            if row is None or row.next_update - datetime.now(UTC) < CRL_VALIDITY / 2:
+                row = self._issue_crl(session, ca)
+            return row.der
+
+    def refresh_crls(self) -> dict[str, int]:
+        """Scheduled regeneration: a new CRL for every CA."""
+        numbers = {}
+        with self._crl_mutex, self.db.session() as session:
+            for ca in session.scalars(select(CertificateAuthority)):
+                numbers[ca.name] = self._issue_crl(session, ca).number
+        return numbers
+
+    # -- OCSP ------------------------------------------------------------------------------------
+
+    def responders(self) -> list[Responder]:
+        """Responders for every CA with an OCSP signer; rebuilt when the CA set changes."""
+        with self.db.session() as session:
+            stamp = tuple(session.execute(select(CertificateAuthority.name, CertificateAuthority.ocsp_key_ref)).all())
+        cached = self._responders
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        out = []
+        for ca in self.list_cas():
+            if ca.ocsp_key_ref is None or ca.ocsp_certificate_der is None:
+                continue
+            out.append(
+                Responder(
+                    ca_name=ca.name,
+                    ca_certificate=x509.Certificate.load(ca.certificate_der),
+                    signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
+                    signer=self.custody.signer(ca.ocsp_key_ref),
+                )
+            )
+        return out
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        request: ocsp.OCSPRequest = parse_request(request_der)
+
+        def lookup(ca_name: str, serial: int) -> CertStatus:
+            with self.db.session() as session:
+                row = session.get(Certificate, certs.serial_hex(serial))
+                if row is None or row.issuer_ca != ca_name:
+                    return CertStatus("unknown")
+                if row.status == "revoked":
+                    return CertStatus("revoked", row.revoked_at, row.revocation_reason)
+                return CertStatus("good")
+
+        return respond(request, self.responders(), lookup, certs.truncate(datetime.now(UTC)), OCSP_VALIDITY)
+
+
+_EKU = {
+    "server_auth": "server_auth",
+    "client_auth": "client_auth",
+    "email_protection": "email_protection",
+    "time_stamping": "time_stamping",
+    "ocsp_signing": "ocsp_signing",
+    "document_signing": "1.3.6.1.5.5.7.3.36",  # RFC 9336
+}
+
+
+def _name(values: dict[str, str]) -> x509.Name:
+    from ca.names import build_name
+
+    return build_name(values)

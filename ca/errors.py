@@ -1,0 +1,66 @@
+"""The CA's error taxonomy. `api/` maps each `code` to problem+json in one place."""
+
+from __future__ import annotations
+
+
+class CAError(Exception):
+    code = "ca_error"
+    status = 400
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class CSRMalformed(CAError):
+    code = "csr_malformed"
+
+
+class CSRSignatureInvalid(CAError):
+    code = "csr_signature_invalid"
+
+
+class UnknownProfile(CAError):
+    code = "unknown_profile"
+    status = 404
+
+
+class UnknownCA(CAError):
+    code = "unknown_ca"
+    status = 404
+
+
+class SubjectNotAllowed(CAError):
+    code = "subject_not_allowed"
+
+
+class KeyAlgorithmNotAllowed(CAError):
+    code = "key_algorithm_not_allowed"
+
+
+class SanNotAllowed(CAError):
+    code = "san_not_allowed"
+
+
+class CertificateNotFound(CAError):
+    code = "certificate_not_found"
+    status = 404
+
+
+class AlreadyRevoked(CAError):
+    code = "certificate_already_revoked"
+    status = 409
+
+
+class InvalidRevocationReason(CAError):
+    code = "invalid_revocation_reason"
+
+
+class OCSPMalformed(CAError):
+    code = "ocsp_malformed_request"
+
+
+class CAExists(CAError):
+    code = "ca_exists"
+    status = 409

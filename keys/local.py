@@ -1,0 +1,222 @@
+"""The embedded keystore: one JSON file per key under a folder, private keys SM4-GCM wrapped.
+
+The KEK comes from a passphrase (scrypt) or is supplied directly; the header file stores the salt
+and a check value so a wrong passphrase fails at open, not at the first signature. Writes are
+atomic (temp file + rename) and serialised with an advisory lock, so several processes may share
+one keystore.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keys import material
+from keys.custody import (
+    KEY_NAME,
+    CustodyError,
+    KeyAlgorithm,
+    KeyDisabled,
+    KeyExists,
+    KeyNotFound,
+    KeyVersion,
+    SigningHandle,
+    parse_ref,
+    select,
+)
+from keys.wrapping import derive_kek, unwrap, wrap
+
+HEADER = "keystore.json"
+CHECK_PLAINTEXT = b"trustseal keystore v1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _aad(name: str, version: int, algorithm: str) -> bytes:
+    return f"trustseal-key|{name}|{version}|{algorithm}".encode()
+
+
+class LocalKeystore:
+    def __init__(
+        self, root: Path, *, passphrase: str | None = None, kek: bytes | None = None, scrypt_n: int = 2**15
+    ) -> None:
+        if (passphrase is None) == (kek is None):
+            raise CustodyError("give exactly one of passphrase or kek")
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._handles: dict[str, tuple[SigningHandle, tuple[int, int, int]]] = {}
+        self._mutex = threading.Lock()
+        with self._locked():
+            header = self._read_header()
+            if header is None:
+                salt = os.urandom(16)
+                header = {
+                    "format": 1,
+                    "kdf": "scrypt" if passphrase is not None else "none",
+                    "salt": _b64(salt),
+                    "n": scrypt_n,
+                    "r": 8,
+                    "p": 1,
+                }
+                self._kek = self._kek_from(header, passphrase, kek)
+                header["check"] = _b64(wrap(self._kek, CHECK_PLAINTEXT, b"check"))
+                self._write_json(self.root / HEADER, header)
+            else:
+                self._kek = self._kek_from(header, passphrase, kek)
+                if unwrap(self._kek, _unb64(header["check"]), b"check") != CHECK_PLAINTEXT:
+                    raise CustodyError("keystore check value mismatch")
+
+    @staticmethod
+    def _kek_from(header: dict[str, Any], passphrase: str | None, kek: bytes | None) -> bytes:
+        if kek is not None:
+            if len(kek) != 16:
+                raise CustodyError("a supplied KEK must be 16 bytes (SM4)")
+            return kek
+        assert passphrase is not None
+        return derive_kek(passphrase, _unb64(header["salt"]), header["n"], header["r"], header["p"])
+
+    # -- files ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _read_header(self) -> dict[str, Any] | None:
+        path = self.root / HEADER
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    @staticmethod
+    def _write_json(path: Path, data: dict[str, Any]) -> None:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _key_path(self, name: str) -> Path:
+        if not KEY_NAME.match(name):
+            raise KeyNotFound(f"invalid key name {name!r}")
+        return self.root / f"{name}.key.json"
+
+    def _load(self, name: str) -> dict[str, Any]:
+        path = self._key_path(name)
+        if not path.exists():
+            raise KeyNotFound(f"no key named {name}")
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    @staticmethod
+    def _version(name: str, algorithm: str, entry: dict[str, Any]) -> KeyVersion:
+        return KeyVersion(
+            name=name,
+            version=entry["version"],
+            algorithm=KeyAlgorithm(algorithm),
+            public_key_der=_unb64(entry["public_key"]),
+            created_at=datetime.fromisoformat(entry["created_at"]),
+            enabled=entry["enabled"],
+        )
+
+    def _new_entry(self, name: str, algorithm: str, version: int) -> dict[str, Any]:
+        secret = material.generate(algorithm)
+        return {
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(),
+            "enabled": True,
+            "public_key": _b64(secret.public_key_der()),
+            "wrapped": _b64(wrap(self._kek, secret.secret_bytes(), _aad(name, version, algorithm))),
+        }
+
+    # -- KeyCustody ----------------------------------------------------------------------------
+
+    def create(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
+        path = self._key_path(name)
+        with self._locked():
+            if path.exists():
+                raise KeyExists(f"key {name} exists")
+            entry = self._new_entry(name, algorithm, 1)
+            self._write_json(path, {"name": name, "algorithm": str(algorithm), "versions": [entry]})
+        return self._version(name, algorithm, entry)
+
+    def rotate(self, name: str) -> KeyVersion:
+        with self._locked():
+            data = self._load(name)
+            number = max(v["version"] for v in data["versions"]) + 1
+            entry = self._new_entry(name, data["algorithm"], number)
+            data["versions"].append(entry)
+            self._write_json(self._key_path(name), data)
+        return self._version(name, data["algorithm"], entry)
+
+    def disable(self, name: str, version: int) -> KeyVersion:
+        with self._locked():
+            data = self._load(name)
+            for entry in data["versions"]:
+                if entry["version"] == version:
+                    entry["enabled"] = False
+                    self._write_json(self._key_path(name), data)
+                    with self._mutex:
+                        self._handles.pop(f"{name}@{version}", None)
+                    return self._version(name, data["algorithm"], entry)
+        raise KeyNotFound(f"key {name} has no version {version}")
+
+    def versions(self, name: str) -> list[KeyVersion]:
+        data = self._load(name)
+        return [self._version(name, data["algorithm"], e) for e in data["versions"]]
+
+    def names(self) -> list[str]:
+        return sorted(p.name[: -len(".key.json")] for p in self.root.glob("*.key.json"))
+
+    def get(self, ref: str) -> KeyVersion:
+        name, _ = parse_ref(ref)
+        return select(self.versions(name), ref)
+
+    def signer(self, ref: str) -> SigningHandle:
+        name, number = parse_ref(ref)
+        stamp = self._stamp(name)
+        if number is not None:
+            # Fast path for pinned versions (CA keys are always pinned): valid while the key file
+            # is unchanged, so a disable by another process is seen at the next signature.
+            with self._mutex:
+                cached = self._handles.get(ref)
+            if cached is not None and cached[1] == stamp:
+                return cached[0]
+        version = self.get(ref)
+        if not version.enabled:
+            raise KeyDisabled(f"key {version.ref} is disabled")
+        data = self._load(version.name)
+        entry = next(e for e in data["versions"] if e["version"] == version.version)
+        secret = unwrap(self._kek, _unb64(entry["wrapped"]), _aad(version.name, version.version, data["algorithm"]))
+        handle = SigningHandle(version, material.load(data["algorithm"], secret))
+        with self._mutex:
+            self._handles[version.ref] = (handle, stamp)
+        return handle
+
+    def _stamp(self, name: str) -> tuple[int, int, int]:
+        try:
+            st = os.stat(self._key_path(name))
+            return (st.st_mtime_ns, st.st_ino, st.st_size)
+        except FileNotFoundError:
+            raise KeyNotFound(f"no key named {name}") from None

@@ -1,0 +1,228 @@
+"""Vault / OpenBao custody.
+
+Transit cannot sign SM2, so Transit is used only as the key-encryption service: each private key
+is encrypted by a Transit key (`aes256-gcm96`, never exportable) with the key name, version and
+algorithm as derivation context, and the ciphertext plus public metadata lives in KV v2 at
+`<kv_mount>/<prefix>/<name>`. KV writes use check-and-set, so concurrent rotations cannot lose a
+version. Plaintext key material exists only in the memory of the process holding a handle.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import hvac
+from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
+
+from keys import material
+from keys.custody import (
+    KEY_NAME,
+    CustodyError,
+    CustodyLocked,
+    KeyAlgorithm,
+    KeyDisabled,
+    KeyExists,
+    KeyNotFound,
+    KeyVersion,
+    SigningHandle,
+    parse_ref,
+    select,
+)
+
+CAS_RETRIES = 8
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _context(name: str, version: int, algorithm: str) -> str:
+    return _b64(f"trustseal-key|{name}|{version}|{algorithm}".encode())
+
+
+class VaultKeystore:
+    def __init__(
+        self,
+        client: hvac.Client,
+        *,
+        kv_mount: str = "secret",
+        transit_mount: str = "transit",
+        prefix: str = "trustseal/keys",
+        wrapping_key: str = "trustseal-kek",
+    ) -> None:
+        self.client = client
+        self.kv_mount = kv_mount
+        self.transit_mount = transit_mount
+        self.prefix = prefix.strip("/")
+        self.wrapping_key = wrapping_key
+        self._handles: dict[str, tuple[SigningHandle, int]] = {}
+        self._mutex = threading.Lock()
+        self._ensure_wrapping_key()
+
+    @classmethod
+    def from_env(cls) -> VaultKeystore:
+        addr = os.environ.get("VAULT_ADDR") or os.environ.get("BAO_ADDR")
+        token = os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN")
+        if not addr or not token:
+            raise CustodyError("vault keystore needs VAULT_ADDR and VAULT_TOKEN (or BAO_ADDR / BAO_TOKEN)")
+        return cls(hvac.Client(url=addr, token=token, timeout=10))
+
+    # -- Vault plumbing --------------------------------------------------------------------------
+
+    def _ensure_wrapping_key(self) -> None:
+        try:
+            self.client.secrets.transit.read_key(name=self.wrapping_key, mount_point=self.transit_mount)
+        except InvalidPath:
+            with contextlib.suppress(InvalidRequest):  # created concurrently by another process
+                self.client.secrets.transit.create_key(
+                    name=self.wrapping_key,
+                    key_type="aes256-gcm96",
+                    derived=True,
+                    exportable=False,
+                    mount_point=self.transit_mount,
+                )
+        except VaultError as exc:
+            raise CustodyError(f"vault transit unavailable: {type(exc).__name__}") from None
+
+    def _path(self, name: str) -> str:
+        if not KEY_NAME.match(name):
+            raise KeyNotFound(f"invalid key name {name!r}")
+        return f"{self.prefix}/{name}"
+
+    def _read(self, name: str) -> tuple[dict[str, Any], int]:
+        try:
+            response = self.client.secrets.kv.v2.read_secret_version(
+                path=self._path(name), mount_point=self.kv_mount, raise_on_deleted_version=True
+            )
+        except InvalidPath:
+            raise KeyNotFound(f"no key named {name}") from None
+        except VaultError as exc:
+            raise CustodyError(f"vault read failed: {type(exc).__name__}") from None
+        data: dict[str, Any] = response["data"]["data"]
+        return data, int(response["data"]["metadata"]["version"])
+
+    def _write(self, name: str, data: dict[str, Any], cas: int) -> bool:
+        """Check-and-set write; False when another writer got there first."""
+        try:
+            self.client.secrets.kv.v2.create_or_update_secret(
+                path=self._path(name), secret=data, cas=cas, mount_point=self.kv_mount
+            )
+        except InvalidRequest as exc:
+            if "check-and-set" in str(exc):
+                return False
+            raise CustodyError(f"vault write refused: {type(exc).__name__}") from None
+        except VaultError as exc:
+            raise CustodyError(f"vault write failed: {type(exc).__name__}") from None
+        return True
+
+    def _wrap(self, name: str, version: int, algorithm: str, secret: bytes) -> str:
+        response = self.client.secrets.transit.encrypt_data(
+            name=self.wrapping_key,
+            plaintext=_b64(secret),
+            context=_context(name, version, algorithm),
+            mount_point=self.transit_mount,
+        )
+        ciphertext: str = response["data"]["ciphertext"]
+        return ciphertext
+
+    def _unwrap(self, name: str, version: int, algorithm: str, ciphertext: str) -> bytes:
+        try:
+            response = self.client.secrets.transit.decrypt_data(
+                name=self.wrapping_key,
+                ciphertext=ciphertext,
+                context=_context(name, version, algorithm),
+                mount_point=self.transit_mount,
+            )
+        except VaultError:
+            raise CustodyLocked("vault could not unwrap the key (wrong context or tampered ciphertext)") from None
+        return base64.b64decode(response["data"]["plaintext"])
+
+    def _new_entry(self, name: str, algorithm: str, version: int) -> dict[str, Any]:
+        secret = material.generate(algorithm)
+        return {
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(),
+            "enabled": True,
+            "public_key": _b64(secret.public_key_der()),
+            "wrapped": self._wrap(name, version, algorithm, secret.secret_bytes()),
+        }
+
+    @staticmethod
+    def _version(name: str, algorithm: str, entry: dict[str, Any]) -> KeyVersion:
+        return KeyVersion(
+            name=name,
+            version=int(entry["version"]),
+            algorithm=KeyAlgorithm(algorithm),
+            public_key_der=base64.b64decode(entry["public_key"]),
+            created_at=datetime.fromisoformat(entry["created_at"]),
+            enabled=bool(entry["enabled"]),
+        )
+
+    # -- KeyCustody ----------------------------------------------------------------------------
+
+    def create(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
+        self._path(name)
+        entry = self._new_entry(name, str(algorithm), 1)
+        if not self._write(name, {"name": name, "algorithm": str(algorithm), "versions": [entry]}, cas=0):
+            raise KeyExists(f"key {name} exists")
+        return self._version(name, str(algorithm), entry)
+
+    def rotate(self, name: str) -> KeyVersion:
+        for _ in range(CAS_RETRIES):
+            data, kv_version = self._read(name)
+            number = max(int(v["version"]) for v in data["versions"]) + 1
+            entry = self._new_entry(name, data["algorithm"], number)
+            data["versions"].append(entry)
+            if self._write(name, data, cas=kv_version):
+                return self._version(name, data["algorithm"], entry)
+        raise CustodyError(f"could not rotate {name}: too many concurrent writers")
+
+    def disable(self, name: str, version: int) -> KeyVersion:
+        for _ in range(CAS_RETRIES):
+            data, kv_version = self._read(name)
+            entry = next((e for e in data["versions"] if int(e["version"]) == version), None)
+            if entry is None:
+                raise KeyNotFound(f"key {name} has no version {version}")
+            entry["enabled"] = False
+            if self._write(name, data, cas=kv_version):
+                with self._mutex:
+                    self._handles.pop(f"{name}@{version}", None)
+                return self._version(name, data["algorithm"], entry)
+        raise CustodyError(f"could not disable {name}@{version}: too many concurrent writers")
+
+    def versions(self, name: str) -> list[KeyVersion]:
+        data, _ = self._read(name)
+        return [self._version(name, data["algorithm"], e) for e in data["versions"]]
+
+    def names(self) -> list[str]:
+        try:
+            response = self.client.secrets.kv.v2.list_secrets(path=self.prefix, mount_point=self.kv_mount)
+        except InvalidPath:
+            return []
+        return sorted(k for k in response["data"]["keys"] if not k.endswith("/"))
+
+    def get(self, ref: str) -> KeyVersion:
+        name, _ = parse_ref(ref)
+        return select(self.versions(name), ref)
+
+    def signer(self, ref: str) -> SigningHandle:
+        name, _ = parse_ref(ref)
+        data, kv_version = self._read(name)
+        version = select([self._version(name, data["algorithm"], e) for e in data["versions"]], ref)
+        if not version.enabled:
+            raise KeyDisabled(f"key {version.ref} is disabled")
+        with self._mutex:
+            cached = self._handles.get(version.ref)
+        if cached is not None and cached[1] == kv_version:
+            return cached[0]
+        entry = next(e for e in data["versions"] if int(e["version"]) == version.version)
+        secret = self._unwrap(name, version.version, data["algorithm"], entry["wrapped"])
+        handle = SigningHandle(version, material.load(data["algorithm"], secret))
+        with self._mutex:
+            self._handles[version.ref] = (handle, kv_version)
+        return handle

