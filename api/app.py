@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
@@ -19,8 +17,16 @@ from api.routes import cas, certificates, ocsp
 log = logging.getLogger("trustseal")
 
 
+class _TooLarge(Exception):
+    """Raised from `receive` once a streamed body passes the limit; turned into a 413 by BodyLimit."""
+
+
 class BodyLimit:
-    """Refuse bodies over the limit before reading them (Content-Length) and while streaming."""
+    """Refuse bodies over the limit before reading them (Content-Length) and while streaming.
+
+    Also sets the response headers every answer carries; a pure ASGI middleware (BaseHTTPMiddleware
+    costs a task and a queue per request on the issuance hot path).
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -36,17 +42,31 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        started = False
 
-        async def limited() -> dict[str, object]:
+        async def limited() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise problems.Problem(413, "payload_too_large", f"request body over {self.limit} bytes")
-            return dict(message)
+                    raise _TooLarge
+            return message
 
-        await self.app(scope, limited, send)
+        async def headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        try:
+            await self.app(scope, limited, headers)
+        except _TooLarge:
+            if started:
+                raise
+            response = problems.problem_response(413, "payload_too_large", f"request body over {self.limit} bytes")
+            await response(scope, receive, send)
 
 
 async def _refresh_crls(context: Context, every: float) -> None:
@@ -87,12 +107,6 @@ def create_app(context: Context | None = None) -> FastAPI:
     @app.get("/v1/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
 
     app.add_middleware(BodyLimit, limit=context.settings.max_upload_bytes)
     return app

@@ -194,9 +194,13 @@ def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: Ur
     if url:
         out.write_bytes(remote(url, None, "GET", f"/v1/cas/{name}/crl").content)
     else:
+        from ca.errors import CAError
+
         context = local()
         try:
             out.write_bytes(context.ca.current_crl(name))
+        except CAError as exc:
+            fail(f"{exc.code}: {exc.detail}")
         finally:
             context.close()
     typer.echo(f"CRL of {name} -> {out}")
@@ -206,10 +210,14 @@ def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: Ur
 def ca_certificate(name: str, out: Annotated[Path | None, typer.Option("-o", "--out")] = None) -> None:
     """Print or write a CA certificate (PEM)."""
     from api.routes.certificates import to_pem
+    from ca.errors import CAError
 
     context = local()
     try:
         text = to_pem(context.ca.ca_certificate(name).dump())
+    except CAError as exc:
+        fail(f"{exc.code}: {exc.detail}")
+        return
     finally:
         context.close()
     if out:

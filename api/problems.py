@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from ca.errors import CAError
 from keys.custody import CustodyError, KeyDisabled, KeyExists, KeyNotFound
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("trustseal.api")
 
 
 class Problem(Exception):
@@ -66,6 +68,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Never echo internals (they might name key material or paths); the log has the trace.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(500, "internal_error", "internal error; see the service log")

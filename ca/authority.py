@@ -22,6 +22,7 @@ from ca.csr import ParsedCSR, parse_csr
 from ca.errors import (
     AlreadyRevoked,
     CAExists,
+    CANotIssuing,
     CertificateNotFound,
     KeyAlgorithmNotAllowed,
     SanNotAllowed,
@@ -244,6 +245,10 @@ class CertificateAuthorityService:
         request = parse_csr(csr)
         with self.db.session() as session:
             ca = self.get_ca(session, ca_name)
+            if ca.parent is None:
+                raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
+            if ca.status != "active":
+                raise CANotIssuing(f"{ca_name} is {ca.status}")
             ca_cert = self._parsed_ca(ca)
             self._check_key(profile, request, ca)
             subject = checked_subject(request.subject, profile.subject)
@@ -521,6 +526,7 @@ class CertificateAuthorityService:
                     signer=self.custody.signer(ca.ocsp_key_ref),
                 )
             )
+        self._responders = (stamp, out)
         return out
 
     def ocsp(self, request_der: bytes) -> bytes:

@@ -66,6 +66,8 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
         subject.native  # noqa: B018  (force a full parse of the name now)
         family = key_algorithm(spki)
         san = _requested_san(info)
+        if san is not None:
+            san.native  # noqa: B018  (asn1crypto parses lazily: fail here, not deep in issuance)
     except (ValueError, TypeError, KeyError) as exc:
         raise CSRMalformed(f"not a DER PKCS#10 request: {exc}") from None
     if family == "other":

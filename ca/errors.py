@@ -64,3 +64,7 @@ class OCSPMalformed(CAError):
 class CAExists(CAError):
     code = "ca_exists"
     status = 409
+
+
+class CANotIssuing(CAError):
+    code = "ca_not_issuing"

@@ -131,3 +131,52 @@ ORG_SUBJECT = (
     "/C=CN/O=Jinan Market Regulation Bureau/organizationIdentifier=91350100M000100Y43"
     "/CN=Jinan Market Regulation Bureau Seal"
 )
+
+
+@pytest.fixture(scope="module")
+def live_url(context: Context) -> Iterator[str]:
+    """The real app served by uvicorn on a free loopback port, in a thread, for CLI clients (openssl ocsp)."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("test server did not start")
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def pem(der: bytes, label: str = "CERTIFICATE") -> bytes:
+    import base64
+    import textwrap
+
+    body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
+
+
+def flip(data: bytes, offset: int) -> bytes:
+    """`data` with one bit flipped at `offset` (negative counts from the end): a tampered twin."""
+    out = bytearray(data)
+    out[offset] ^= 0x01
+    return bytes(out)

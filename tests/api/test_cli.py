@@ -1,0 +1,119 @@
+"""The `trustseal` CLI, locally on a fresh $TRUSTSEAL_HOME and remotely against a running service."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from asn1crypto import crl, pem, x509
+from typer.testing import CliRunner
+
+from api.auth import create_token
+from api.cli import app
+from api.context import Context
+from tests.fixtures import ORG_SUBJECT, make_csr
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`trustseal init` on an empty home (SQLite + local keystore with a generated demo passphrase)."""
+    path = tmp_path_factory.mktemp("home")
+    result = runner.invoke(app, ["init"], env={"TRUSTSEAL_HOME": str(path)})
+    assert result.exit_code == 0, result.output
+    for name in ("cn-root-sm2", "cn-370000-sm2", "cn-530000-sm2", "cn-root-p256", "cn-370000-p256", "cn-530000-p256"):
+        assert f"created CA {name}" in result.output
+    return path
+
+
+def _run(home: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"TRUSTSEAL_HOME": str(home)})
+    return result.exit_code, result.output
+
+
+def test_init_writes_demo_tokens_and_is_idempotent(home: Path) -> None:
+    tokens = json.loads((home / "demo-tokens.json").read_text())
+    assert set(tokens) == {"issuer", "verifier", "officer", "auditor", "admin"}
+    assert all(t.startswith("ts_") for t in tokens.values())
+    assert (home / "demo-tokens.json").stat().st_mode & 0o077 == 0
+    assert (home / "demo-passphrase.txt").exists()
+    code, out = _run(home, "init", "--if-needed")
+    assert code == 0 and "is initialised" in out
+    assert json.loads((home / "demo-tokens.json").read_text()) == tokens
+    # the keystore holds no plaintext key material
+    for file in (home / "keystore").rglob("*"):
+        if file.is_file():
+            assert b"PRIVATE KEY" not in file.read_bytes()
+
+
+def test_local_issue_revoke_crl_certificate(home: Path, tmp_path: Path) -> None:
+    code, out = _run(home, "ca", "list")
+    assert code == 0 and "cn-370000-sm2" in out and "region=370000" in out
+    csr_file = tmp_path / "req.csr"
+    csr_file.write_bytes(make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT))
+    cert_file = tmp_path / "cert.pem"
+    code, out = _run(home, "ca", "issue", "--csr", str(csr_file), "--profile", "org-seal", "--ca", "cn-370000-sm2",
+                     "-o", str(cert_file))  # fmt: skip
+    assert code == 0, out
+    serial = re.search(r"issued ([0-9a-f]+)", out)
+    assert serial is not None
+    blocks = [der for _, _, der in pem.unarmor(cert_file.read_bytes(), multiple=True)]
+    assert len(blocks) == 3 and format(x509.Certificate.load(blocks[0]).serial_number, "x") == serial.group(1)
+
+    code, out = _run(home, "ca", "revoke", serial.group(1), "--reason", "keyCompromise")
+    assert code == 0, out
+    code, out = _run(home, "ca", "revoke", serial.group(1))
+    assert code == 1 and "certificate_already_revoked" in out
+
+    crl_file = tmp_path / "crl.der"
+    assert _run(home, "ca", "crl", "cn-370000-sm2", "-o", str(crl_file))[0] == 0
+    revoked = crl.CertificateList.load(crl_file.read_bytes())["tbs_cert_list"]["revoked_certificates"]
+    assert int(serial.group(1), 16) in {e["user_certificate"].native for e in revoked}
+
+    code, out = _run(home, "ca", "certificate", "cn-root-sm2")
+    assert code == 0 and x509.Certificate.load(pem.unarmor(out.encode())[2]).self_signed == "maybe"
+
+
+def test_local_errors_are_one_line_not_tracebacks(home: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csr"
+    garbage.write_bytes(b"not a CSR")
+    code, out = _run(home, "ca", "issue", "--csr", str(garbage), "--profile", "org-seal", "--ca", "cn-370000-sm2")
+    assert code == 1 and "csr_malformed" in out and "Traceback" not in out
+    assert _run(home, "ca", "crl", "cn-000000-sm2", "-o", str(tmp_path / "x"))[0] == 1
+    code, out = _run(home, "ca", "certificate", "cn-000000-sm2")
+    assert code == 1 and "unknown_ca" in out
+    code, out = _run(home, "token", "create", "--role", "emperor", "--name", "x")
+    assert code == 2 and "unknown role" in out
+
+
+def test_token_create_prints_a_working_token(home: Path) -> None:
+    code, out = _run(
+        home, "token", "create", "--role", "issuer", "--name", "licence-system", "--seal", "demo-370000-sm2"
+    )
+    assert code == 0
+    assert re.fullmatch(r"ts_[A-Za-z0-9_-]{40,}\n", out)
+
+
+def test_remote_mode_against_running_service(context: Context, live_url: str, tmp_path: Path) -> None:
+    token = create_token(context.db, "officer", "cli-remote")
+    csr_file = tmp_path / "req.csr"
+    csr_file.write_bytes(make_csr(tmp_path, algorithm="p256", subject=ORG_SUBJECT))
+    remote = ["--url", live_url, "--token", token]
+    code, out = _run(tmp_path, "ca", "list", "--url", live_url)
+    assert code == 0 and "cn-530000-p256" in out
+    code, out = _run(tmp_path, "ca", "issue", "--csr", str(csr_file), "--profile", "org-seal", "--ca", "cn-370000-p256",
+                     "-o", str(tmp_path / "c.pem"), *remote)  # fmt: skip
+    assert code == 0, out
+    serial = out.split()[1]
+    assert context.ca.get_certificate(serial).issuer_ca == "cn-370000-p256"
+    assert _run(tmp_path, "ca", "revoke", serial, "--reason", "superseded", *remote)[0] == 0
+    assert context.ca.get_certificate(serial).status == "revoked"
+    code, out = _run(tmp_path, "ca", "revoke", serial, "--url", live_url, "--token", "ts_wrong")
+    assert code == 1 and "invalid_token" in out
+    assert _run(tmp_path, "ca", "crl", "cn-370000-p256", "-o", str(tmp_path / "r.der"), "--url", live_url)[0] == 0
+    assert crl.CertificateList.load((tmp_path / "r.der").read_bytes())["tbs_cert_list"]["issuer"] == (
+        x509.Certificate.load(context.ca.ca_certificate("cn-370000-p256").dump()).subject
+    )
