@@ -11,9 +11,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Protocol
 
 from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
@@ -38,6 +39,9 @@ from store.db import Database
 from store.models import CRL, Certificate, CertificateAuthority
 
 CRL_VALIDITY = timedelta(days=1)
+_INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
+_T = CertificateAuthority.__table__.c
+_SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status)
 OCSP_VALIDITY = timedelta(hours=4)
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
@@ -53,6 +57,29 @@ class IssuedCertificate:
         return x509.Certificate.load(self.der)
 
 
+@dataclass(frozen=True)
+class CARef:
+    """The columns issuance needs, read with one Core SELECT (the ORM identity map costs more than the query)."""
+
+    name: str
+    parent: str | None
+    algorithm: str
+    key_ref: str
+    certificate_serial: str
+    status: str
+
+
+class CALike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def key_ref(self) -> str: ...
+    @property
+    def certificate_serial(self) -> str: ...
+
+
 class CertificateAuthorityService:
     def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
         self.db = db
@@ -65,6 +92,7 @@ class CertificateAuthorityService:
         self._parsed: dict[bytes, x509.Certificate] = {}
         self._crl_mutex = threading.RLock()  # in-process counterpart of the CA row lock
         self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
+        self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -191,7 +219,8 @@ class CertificateAuthorityService:
                 der,
                 certs.serial_hex(serial),
                 (not_before, not_after),
-                subject_name,
+                subject_name.human_friendly,
+                certs.fingerprint(der),
                 issuer_ca=parent,
                 profile=ca_profile,
                 algorithm=str(algorithm),
@@ -244,18 +273,32 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         request = parse_csr(csr)
         with self.db.session() as session:
-            ca = self.get_ca(session, ca_name)
+            ca = self._ca_ref(session, ca_name)
             if ca.parent is None:
                 raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
             if ca.status != "active":
                 raise CANotIssuing(f"{ca_name} is {ca.status}")
-            ca_cert = self._parsed_ca(ca)
+            ca_cert = self._parsed_ca_ref(session, ca)
             self._check_key(profile, request, ca)
             subject = checked_subject(request.subject, profile.subject)
             san = self._checked_san(profile, request)
             return self._sign_end_entity(
                 session, ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san, actor=actor
             )
+
+    def _ca_ref(self, session: Session, name: str) -> CARef:
+        row = session.execute(_SELECT_CA_REF.where(_T.name == name)).first()
+        if row is None:
+            raise UnknownCA(f"no CA named {name!r}")
+        return CARef(*row)
+
+    def _parsed_ca_ref(self, session: Session, ca: CARef) -> x509.Certificate:
+        key = (ca.name, ca.certificate_serial)
+        parsed = self._parsed_by_serial.get(key)
+        if parsed is None:
+            parsed = self._parsed_ca(self.get_ca(session, ca.name))
+            self._parsed_by_serial[key] = parsed
+        return parsed
 
     def _parsed_ca(self, ca: CertificateAuthority) -> x509.Certificate:
         parsed = self._parsed.get(ca.certificate_der)
@@ -266,7 +309,7 @@ class CertificateAuthorityService:
         return parsed
 
     @staticmethod
-    def _check_key(profile: Profile, request: ParsedCSR, ca: CertificateAuthority) -> None:
+    def _check_key(profile: Profile, request: ParsedCSR, ca: CALike) -> None:
         if request.key_algorithm not in profile.key_algorithms:
             raise KeyAlgorithmNotAllowed(
                 f"profile {profile.name} accepts {', '.join(profile.key_algorithms)} keys, not {request.key_algorithm}"
@@ -294,7 +337,7 @@ class CertificateAuthorityService:
                         raise SanNotAllowed(f"invalid DNS name {value!r}")
         return san
 
-    def _template(self, ca: CertificateAuthority, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
+    def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
         key = (ca.name, ca.certificate_serial, profile.name)
         template = self._templates.get(key)
         if template is None:
@@ -323,7 +366,7 @@ class CertificateAuthorityService:
     def _sign_end_entity(
         self,
         session: Session,
-        ca: CertificateAuthority,
+        ca: CALike,
         ca_cert: x509.Certificate,
         *,
         profile: Profile,
@@ -355,8 +398,18 @@ class CertificateAuthorityService:
         serial_hex = certs.serial_hex(serial)
         validity = (not_before, not_after)
         # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
+        subject_text = subject.human_friendly
+        fingerprint = certs.fingerprint(der)
         self._store_certificate(
-            session, der, serial_hex, validity, subject, issuer_ca=ca.name, profile=profile.name, algorithm=ca.algorithm
+            session,
+            der,
+            serial_hex,
+            validity,
+            subject_text,
+            fingerprint,
+            issuer_ca=ca.name,
+            profile=profile.name,
+            algorithm=ca.algorithm,
         )
         record_event(
             session,
@@ -367,15 +420,15 @@ class CertificateAuthorityService:
                 "serial": serial_hex,
                 "ca": ca.name,
                 "profile": profile.name,
-                "subject_sm3": pii_digest(subject.human_friendly),
+                "subject_sm3": pii_digest(subject_text),
                 "not_before": not_before.isoformat(),
                 "not_after": not_after.isoformat(),
-                "fingerprint_sha256": certs.fingerprint(der),
+                "fingerprint_sha256": fingerprint,
             },
         )
         return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
 
-    def _chain_cached(self, session: Session, ca: CertificateAuthority) -> list[bytes]:
+    def _chain_cached(self, session: Session, ca: CALike) -> list[bytes]:
         key = (ca.name, ca.certificate_serial)
         chain = self._chains.get(key)
         if chain is None:
@@ -389,28 +442,31 @@ class CertificateAuthorityService:
         der: bytes,
         serial_hex: str,
         validity: tuple[datetime, datetime],
-        subject: x509.Name,
+        subject_text: str,
+        fingerprint: str,
         *,
         issuer_ca: str | None,
         profile: str,
         algorithm: str,
         is_ca: bool = False,
     ) -> None:
-        session.add(
-            Certificate(
-                serial=serial_hex,
-                issuer_ca=issuer_ca,
-                subject=subject.human_friendly,
-                profile=profile,
-                algorithm=algorithm,
-                not_before=validity[0],
-                not_after=validity[1],
-                status="good",
-                fingerprint_sha256=certs.fingerprint(der),
-                der=der,
-                is_ca=is_ca,
-                created_at=datetime.now(UTC),
-            )
+        # Core INSERT: the unit of work adds ~0.5 ms per issuance and nothing we need.
+        session.execute(
+            _INSERT_CERTIFICATE,
+            {
+                "serial": serial_hex,
+                "issuer_ca": issuer_ca,
+                "subject": subject_text,
+                "profile": profile,
+                "algorithm": algorithm,
+                "not_before": validity[0],
+                "not_after": validity[1],
+                "status": "good",
+                "fingerprint_sha256": fingerprint,
+                "der": der,
+                "is_ca": is_ca,
+                "created_at": datetime.now(UTC),
+            },
         )
 
     # -- revocation ------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gm.sm3 import sm3
 from store.models import Event
+
+_INSERT_EVENT = insert(Event.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
 
 
 def pii_digest(value: str) -> str:
@@ -18,7 +21,9 @@ def pii_digest(value: str) -> str:
 
 def record_event(
     session: Session, type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]
-) -> Event:
-    event = Event(type=type_, created_at=datetime.now(UTC), actor=actor, subject=subject, payload=payload)
-    session.add(event)
-    return event
+) -> None:
+    """Append one event in the caller's transaction: it commits or rolls back with the change it records."""
+    session.execute(
+        _INSERT_EVENT,
+        {"type": type_, "created_at": datetime.now(UTC), "actor": actor, "subject": subject, "payload": payload},
+    )
