@@ -48,7 +48,7 @@ bench: dev
 	$(BIN)/python -m bench
 
 soak: dev
-	TRUSTSEAL_SOAK=1 $(BIN)/pytest -q -m soak
+	TRUSTSEAL_SOAK=1 $(BIN)/pytest -n 2 -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Protocol
 
 from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
@@ -41,7 +41,9 @@ from store.models import CRL, Certificate, CertificateAuthority
 CRL_VALIDITY = timedelta(days=1)
 _INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
 _T = CertificateAuthority.__table__.c
-_SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status)
+_SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status).where(
+    _T.name == bindparam("name")
+)  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
 OCSP_VALIDITY = timedelta(hours=4)
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
@@ -287,7 +289,7 @@ class CertificateAuthorityService:
             )
 
     def _ca_ref(self, session: Session, name: str) -> CARef:
-        row = session.execute(_SELECT_CA_REF.where(_T.name == name)).first()
+        row = session.execute(_SELECT_CA_REF, {"name": name}).first()
         if row is None:
             raise UnknownCA(f"no CA named {name!r}")
         return CARef(*row)

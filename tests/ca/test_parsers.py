@@ -18,7 +18,7 @@ from ca.csr import MAX_CSR_BYTES, parse_csr
 from ca.errors import CAError, CSRMalformed, CSRSignatureInvalid, KeyAlgorithmNotAllowed, OCSPMalformed
 from ca.ocsp import MAX_REQUEST_BYTES, parse_request
 from store.models import Certificate, Event
-from tests.fixtures import ORG_SUBJECT, make_csr
+from tests.fixtures import ORG_SUBJECT, examples, make_csr
 
 _DIR = Path(tempfile.mkdtemp(prefix="csr-"))
 SM2_CSR = make_csr(_DIR, algorithm="sm2", subject=ORG_SUBJECT)
@@ -34,7 +34,7 @@ def _der(pem_bytes: bytes) -> bytes:
 CSR_ERRORS = (CSRMalformed, CSRSignatureInvalid, KeyAlgorithmNotAllowed)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=2048))
 def test_parse_csr_on_arbitrary_bytes(data: bytes) -> None:
     try:
@@ -61,7 +61,7 @@ def mutated(draw: st.DrawFn, base: bytes) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(mutated(_der(SM2_CSR)), mutated(_der(P256_CSR))))
 def test_parse_csr_on_mutated_requests(data: bytes) -> None:
     try:
@@ -90,7 +90,7 @@ def test_csr_signed_with_empty_sm2_id_is_accepted(tmp_path: Path) -> None:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=1024))
 def test_parse_ocsp_request_on_arbitrary_bytes(data: bytes) -> None:
     with contextlib.suppress(OCSPMalformed):
@@ -117,7 +117,7 @@ def _valid_request() -> bytes:
     ).dump()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated(_valid_request()))
 def test_parse_ocsp_request_on_mutated_requests(data: bytes) -> None:
     with contextlib.suppress(OCSPMalformed):
@@ -142,7 +142,7 @@ def _rows(service: CertificateAuthorityService) -> tuple[int, int]:
         )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutated(_der(SM2_CSR)), profile=st.sampled_from(["org-seal", "person", "tls-server", "nope"]))
 def test_issuance_of_mutated_csrs_errs_cleanly_and_writes_nothing(
     ca_service: CertificateAuthorityService, data: bytes, profile: str

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gm import sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
+from tests.fixtures import examples
 
 KEY = sm2.SM2PrivateKey.generate()
 MESSAGE = b"message"
@@ -119,13 +120,13 @@ def test_signatures_are_randomised_and_ids_matter() -> None:
     assert KEY.public_key.verify_digest(GOOD, b"short") is False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(1, sm2.N - 1), st.integers(1, sm2.N - 1))
 def test_signature_encoding_round_trip(r: int, s: int) -> None:
     assert sm2.decode_signature(sm2.encode_signature(r, s)) == (r, s)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=80))
 def test_decode_arbitrary_bytes_is_strict(data: bytes) -> None:
     try:
@@ -135,13 +136,13 @@ def test_decode_arbitrary_bytes_is_strict(data: bytes) -> None:
     assert sm2.encode_signature(r, s) == data  # accepted only if it is the one DER encoding
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=80), st.binary(max_size=64))
 def test_verify_never_raises(signature: bytes, data: bytes) -> None:
     assert KEY.public_key.verify(signature, data) is False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=120))
 def test_from_spki_raises_only_invalid_key(data: bytes) -> None:
     with contextlib.suppress(sm2.InvalidKey):
