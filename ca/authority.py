@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ca import certificates as certs
 from ca import revocation as rev
-from ca.csr import ParsedCSR, parse_csr
+from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
     AlreadyRevoked,
     CAExists,
@@ -286,6 +286,37 @@ class CertificateAuthorityService:
             san = self._checked_san(profile, request)
             return self._sign_end_entity(
                 session, ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san, actor=actor
+            )
+
+    def issue_for_key(
+        self,
+        public_key_der: bytes,
+        subject: dict[str, str],
+        profile_name: str,
+        ca_name: str,
+        actor: str | None = None,
+    ) -> IssuedCertificate:
+        """Issue for a key that custody already holds (seal holders, seal makers): no CSR to check,
+        the same profile rules and the same event."""
+        profile = self.profile(profile_name)
+        spki = keys.PublicKeyInfo.load(public_key_der)
+        family = key_algorithm(spki)
+        with self.db.session() as session:
+            ca = self._ca_ref(session, ca_name)
+            if ca.parent is None or ca.status != "active":
+                raise CANotIssuing(f"{ca_name} does not issue end-entity certificates")
+            if family not in profile.key_algorithms or family != ca.algorithm:
+                raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
+            checked = checked_subject(_name(subject), profile.subject)
+            return self._sign_end_entity(
+                session,
+                ca,
+                self._parsed_ca_ref(session, ca),
+                profile=profile,
+                subject=checked,
+                spki=spki,
+                san=None,
+                actor=actor,
             )
 
     def _ca_ref(self, session: Session, name: str) -> CARef:

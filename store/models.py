@@ -119,3 +119,50 @@ class ApiToken(Base):
     seal_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SealMaker(Base):
+    """The seal-maker (制章者) of one issuing CA: its key signs every SESeal made under that CA."""
+
+    __tablename__ = "seal_makers"
+
+    ca_name: Mapped[str] = mapped_column(ForeignKey("cas.name"), primary_key=True)
+    key_ref: Mapped[str] = mapped_column(String(128))
+    certificate_serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Seal(Base):
+    """An electronic seal (GB/T 38540 SESeal) and its lifecycle.
+
+    requested → active → suspended ⇄ active; any → revoked (final); expired once past valid_end.
+    """
+
+    __tablename__ = "seals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    es_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    seal_type: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(64))
+    shape: Mapped[str] = mapped_column(String(16))  # round | square
+    organisation_name: Mapped[str] = mapped_column(String(256))
+    organisation_uscc: Mapped[str] = mapped_column(String(18), index=True)
+    region_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    ca_name: Mapped[str] = mapped_column(ForeignKey("cas.name"))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    valid_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_ref: Mapped[str] = mapped_column(String(128))  # the holder's signing key in custody
+    certificate_serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
+    maker_certificate_serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
+    esl_der: Mapped[bytes] = mapped_column(LargeBinary)
+    picture_png: Mapped[bytes] = mapped_column(LargeBinary)
+    width_mm: Mapped[int] = mapped_column(Integer)
+    height_mm: Mapped[int] = mapped_column(Integer)
+    allowed_callers: Mapped[list[str]] = mapped_column(JSON)  # token names that may seal with it
+    status_reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,328 @@
+"""Making seals and managing their lifecycle.
+
+A seal has three parties: the seal maker (one key + certificate per issuing CA, profile `seal-maker`)
+signs the `SESeal`; the seal holder (one key + certificate per seal, profile `org-seal`) signs documents;
+the CA vouches for both. Revoking a seal revokes the holder certificate, so CRL and OCSP tell verifiers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from ca.authority import CertificateAuthorityService
+from ca.errors import AlreadyRevoked
+from gm import oids, ses
+from gm.sm3 import sm3
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from ledger.events import record_event
+from policies import seals as policy
+from policies.uscc import is_valid_uscc
+from seal import picture
+from seal.errors import (
+    InvalidSealRequest,
+    InvalidTransition,
+    SealExists,
+    SealExpired,
+    SealNotActive,
+    SealNotFound,
+    SealNotPermitted,
+)
+from store.db import Database
+from store.models import Certificate, Seal, SealMaker
+
+SEAL_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+@dataclass(frozen=True)
+class SealRequest:
+    name: str  # shown on the seal, e.g. the organisation's name
+    organisation_name: str
+    organisation_uscc: str
+    ca: str  # issuing (regional) CA; its family decides SM2 or P-256
+    seal_type: str = "official"
+    purpose: str = ""  # e.g. 合同专用章
+    shape: str = "round"  # round | square
+    code: str = ""  # optional 13-digit seal code printed on the bottom arc
+    valid_days: int = 1095
+    allowed_callers: tuple[str, ...] = ()
+    seal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SealForSigning:
+    """What signing/ needs: the seal, the holder's handle, certificate and chain (issuer first)."""
+
+    seal: Seal
+    handle: SigningHandle
+    certificate: bytes
+    chain: list[bytes]
+    parsed: ses.Seal
+
+
+class SealService:
+    def __init__(self, db: Database, custody: KeyCustody, ca: CertificateAuthorityService) -> None:
+        self.db = db
+        self.custody = custody
+        self.ca = ca
+        self._makers_lock = threading.Lock()
+        self._chains: dict[str, list[bytes]] = {}
+
+    # -- seal makers ------------------------------------------------------------------------------
+
+    def maker(self, ca_name: str, actor: str | None = None) -> SealMaker:
+        with self._makers_lock:
+            with self.db.session() as session:
+                found = session.get(SealMaker, ca_name)
+                if found is not None:
+                    return found
+            ca = next((c for c in self.ca.list_cas() if c.name == ca_name), None)
+            if ca is None:
+                raise InvalidSealRequest(f"no CA named {ca_name!r}")
+            key_name = f"{ca_name}.seal-maker"
+            try:
+                version = self.custody.get(key_name)
+            except KeyNotFound:
+                version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
+            issued = self.ca.issue_for_key(
+                version.public_key_der,
+                {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
+                "seal-maker",
+                ca_name,
+                actor=actor,
+            )
+            row = SealMaker(
+                ca_name=ca_name,
+                key_ref=version.ref,
+                certificate_serial=issued.serial,
+                certificate_der=issued.der,
+                created_at=datetime.now(UTC),
+            )
+            with self.db.session() as session:
+                session.add(row)
+            return row
+
+    # -- making -----------------------------------------------------------------------------------
+
+    def create(self, request: SealRequest, actor: str | None = None) -> Seal:
+        seal_id = request.seal_id or f"seal-{secrets.token_hex(8)}"
+        self._validate(request, seal_id)
+        with self.db.session() as session:
+            if session.get(Seal, seal_id) is not None:
+                raise SealExists(f"seal {seal_id} exists")
+        ca = next((c for c in self.ca.list_cas() if c.name == request.ca), None)
+        if ca is None or ca.parent is None:
+            raise InvalidSealRequest(f"{request.ca!r} is not an issuing CA")
+        maker = self.maker(request.ca, actor)
+        key_name = f"seal.{seal_id}"
+        try:
+            version = self.custody.get(key_name)
+        except KeyNotFound:
+            version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
+        holder = self.ca.issue_for_key(
+            version.public_key_der,
+            {
+                "country_name": "CN",
+                "organization_name": request.organisation_name,
+                "organization_identifier": request.organisation_uscc,
+                "common_name": f"{request.name}电子印章"[:64],
+            },
+            "org-seal",
+            request.ca,
+            actor=actor,
+        )
+        now = datetime.now(UTC).replace(microsecond=0)
+        valid_end = min(now + timedelta(days=request.valid_days), holder.certificate.not_valid_after)
+        if request.shape == "square":
+            image = picture.render_square(picture.SquareSeal(request.name))
+            width = height = 20
+        else:
+            image = picture.render_round(picture.RoundSeal(request.name, request.purpose, request.code))
+            width = height = 42
+        png = picture.png_bytes(image)
+        es_id = (ca.region_code or "000000") + f"{secrets.randbelow(10**8):08d}"
+        info = ses.build_seal_info(
+            es_id=es_id,
+            seal_type=policy.SEAL_TYPES[request.seal_type],
+            name=request.name,
+            certs=[holder.der],
+            create_date=now,
+            valid_start=now,
+            valid_end=valid_end,
+            picture_type="png",
+            picture=png,
+            width_mm=width,
+            height_mm=height,
+        )
+        maker_handle = self.custody.signer(maker.key_ref)
+        algorithm = oids.SM2_WITH_SM3 if ca.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
+        esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
+        row = Seal(
+            id=seal_id,
+            es_id=es_id,
+            name=request.name,
+            seal_type=policy.SEAL_TYPES[request.seal_type],
+            purpose=request.purpose,
+            shape=request.shape,
+            organisation_name=request.organisation_name,
+            organisation_uscc=request.organisation_uscc,
+            region_code=ca.region_code,
+            ca_name=request.ca,
+            algorithm=ca.algorithm,
+            status="active",
+            valid_start=now,
+            valid_end=valid_end,
+            key_ref=version.ref,
+            certificate_serial=holder.serial,
+            maker_certificate_serial=maker.certificate_serial,
+            esl_der=esl,
+            picture_png=png,
+            width_mm=width,
+            height_mm=height,
+            allowed_callers=list(request.allowed_callers),
+            created_at=now,
+            updated_at=now,
+        )
+        with self.db.session() as session:
+            session.add(row)
+            session.flush()
+            record_event(
+                session,
+                "seal.created",
+                actor=actor,
+                subject=seal_id,
+                payload={
+                    "seal_id": seal_id,
+                    "es_id": es_id,
+                    "ca": request.ca,
+                    "organisation_uscc": request.organisation_uscc,
+                    "certificate_serial": holder.serial,
+                    "maker_certificate_serial": maker.certificate_serial,
+                    "esl_sm3": sm3(esl).hex(),
+                    "valid_end": valid_end.isoformat(),
+                },
+            )
+        return row
+
+    @staticmethod
+    def _validate(request: SealRequest, seal_id: str) -> None:
+        if not seal_id or len(seal_id) > 64 or not set(seal_id) <= SEAL_ID_CHARS:
+            raise InvalidSealRequest("seal id: 1-64 characters of a-z, 0-9 and '-'")
+        if not request.name.strip() or len(request.name) > 40:
+            raise InvalidSealRequest("seal name must be 1-40 characters")
+        if not is_valid_uscc(request.organisation_uscc):
+            raise InvalidSealRequest("organisation_uscc is not a valid 18-character unified social credit code")
+        if request.seal_type not in policy.SEAL_TYPES:
+            raise InvalidSealRequest(f"seal type must be one of {', '.join(policy.SEAL_TYPES)}")
+        if request.shape not in ("round", "square"):
+            raise InvalidSealRequest("shape must be round or square")
+        if request.code and (len(request.code) != 13 or not request.code.isdigit()):
+            raise InvalidSealRequest("seal code must be 13 digits")
+        if len(request.purpose) > 12:
+            raise InvalidSealRequest("purpose must be at most 12 characters")
+        if not 1 <= request.valid_days <= 3650:
+            raise InvalidSealRequest("valid_days must be between 1 and 3650")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get(self, seal_id: str) -> Seal:
+        with self.db.session() as session:
+            row = session.get(Seal, seal_id)
+            if row is None:
+                raise SealNotFound(f"no seal {seal_id!r}")
+            return row
+
+    def list(self, uscc: str | None = None) -> list[Seal]:
+        with self.db.session() as session:
+            query = select(Seal).order_by(Seal.id)
+            if uscc:
+                query = query.where(Seal.organisation_uscc == uscc)
+            return list(session.scalars(query))
+
+    def effective_status(self, row: Seal, at: datetime | None = None) -> str:
+        """Stored status, with time applied: an active seal past its validity is expired."""
+        now = at or datetime.now(UTC)
+        if row.status in ("active", "suspended") and now > row.valid_end:
+            return "expired"
+        if row.status == "active" and now < row.valid_start:
+            return "requested"
+        return row.status
+
+    def status(self, seal_id: str) -> dict[str, object]:
+        row = self.get(seal_id)
+        with self.db.session() as session:
+            cert = session.get(Certificate, row.certificate_serial)
+        return {
+            "id": row.id,
+            "es_id": row.es_id,
+            "status": self.effective_status(row),
+            "reason": row.status_reason,
+            "valid_start": row.valid_start.isoformat(),
+            "valid_end": row.valid_end.isoformat(),
+            "certificate_serial": row.certificate_serial,
+            "certificate_status": cert.status if cert is not None else "unknown",
+            "updated_at": row.updated_at.isoformat(),
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def transition(self, seal_id: str, target: str, reason: str | None = None, actor: str | None = None) -> Seal:
+        row = self.get(seal_id)
+        current = self.effective_status(row)
+        if not policy.may_transition(current, target):
+            raise InvalidTransition(f"a {current} seal cannot become {target}")
+        if target == "revoked":
+            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked through the CA directly: the seal follows
+                self.ca.revoke(row.certificate_serial, "cessationOfOperation", actor=actor)
+        with self.db.session() as session:
+            locked = session.get(Seal, seal_id, with_for_update=True)
+            assert locked is not None
+            locked.status = target
+            locked.status_reason = (reason or "")[:256] or None
+            locked.updated_at = datetime.now(UTC)
+            record_event(
+                session,
+                f"seal.{ {'active': 'resumed', 'suspended': 'suspended', 'revoked': 'revoked'}[target] }",
+                actor=actor,
+                subject=seal_id,
+                payload={"seal_id": seal_id, "from": current, "to": target, "reason": reason},
+            )
+            session.flush()
+            return locked
+
+    # -- applying ---------------------------------------------------------------------------------
+
+    def for_signing(
+        self, seal_id: str, *, role: str, caller: str, caller_seal_ids: tuple[str, ...], at: datetime | None = None
+    ) -> SealForSigning:
+        row = self.get(seal_id)
+        if not policy.may_apply(
+            role=role, caller=caller, caller_seal_ids=caller_seal_ids, seal_id=seal_id, allowed=row.allowed_callers
+        ):
+            raise SealNotPermitted(f"{role}:{caller} may not apply seal {seal_id}")
+        status = self.effective_status(row, at)
+        if status == "expired":
+            raise SealExpired(f"seal {seal_id} expired at {row.valid_end.isoformat()}")
+        if status != "active":
+            raise SealNotActive(f"seal {seal_id} is {status}")
+        with self.db.session() as session:
+            cert = session.get(Certificate, row.certificate_serial)
+            if cert is None or cert.status != "good":
+                raise SealNotActive(f"the certificate of seal {seal_id} is revoked")
+            chain = self._chains.get(row.ca_name)
+            if chain is None:
+                chain = self.ca.chain(session, row.ca_name)
+                self._chains[row.ca_name] = chain
+            der = cert.der
+        return SealForSigning(
+            seal=row,
+            handle=self.custody.signer(row.key_ref),
+            certificate=der,
+            chain=chain,
+            parsed=ses.parse_seal(row.esl_der),
+        )

@@ -1,0 +1,51 @@
+"""SM2 for pyhanko-certvalidator: `cryptography` cannot load SM2 keys, so every pyHanko
+ValidationContext gets this validator (certificate paths, CRLs, OCSP and CMS all go through it).
+
+It also enforces what pyHanko cannot for a mechanism it does not know: SM2 keys sign only with
+SM2-with-SM3, and SM2-with-SM3 is only accepted from SM2 keys.
+"""
+
+from __future__ import annotations
+
+from asn1crypto import algos, keys
+from cryptography.exceptions import InvalidSignature
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+)
+
+import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
+from gm import oids, sm2
+
+
+class SM2SignatureValidator(DefaultSignatureValidator):
+    def __init__(self, sm2_id: bytes = sm2.DEFAULT_ID) -> None:
+        self.sm2_id = sm2_id
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: keys.PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        is_sm2_mechanism = signature_algorithm["algorithm"].dotted == oids.SM2_WITH_SM3
+        is_sm2_key = sm2.is_sm2_spki(public_key_info)
+        if not (is_sm2_mechanism or is_sm2_key):
+            super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+            return
+        if not (is_sm2_mechanism and is_sm2_key):
+            raise InvalidSignature("SM2 keys sign only with SM2-with-SM3, and only SM2 keys do")
+        if context.prehashed:
+            raise InvalidSignature("SM2 cannot be checked over a bare digest: Z_A must be hashed in")
+        md = context.contextual_md_algorithm
+        if md is not None and md != "sm3":
+            raise InvalidSignature(f"SM2-with-SM3 signature over a {md} message digest")
+        try:
+            key = sm2.SM2PublicKey.from_spki(public_key_info.dump())
+        except sm2.InvalidKey as exc:
+            raise InvalidSignature(str(exc)) from None
+        if not key.verify(signature, signed_data, self.sm2_id):
+            raise InvalidSignature("SM2 signature does not verify")
