@@ -11,6 +11,8 @@ export TRUSTSEAL_HOME ?= $(CURDIR)/var
 
 # Debian packages the project needs: Botan (constant-time SM2 signer).
 SYSTEM_PACKAGES := libbotan-2-19
+# Test-only: independent checkers (qpdf, poppler pdfsig, Bouncy Castle for CMS).
+TEST_PACKAGES := qpdf poppler-utils libbcprov-java libbcpkix-java libbcutil-java openjdk-17-jre-headless
 
 sysdeps:
 	@bash scripts/sysdeps.sh $(SYSTEM_PACKAGES)
@@ -27,6 +29,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 
 install: sysdeps $(VENV)/.installed
 dev: sysdeps $(VENV)/.installed-dev
+	@bash scripts/sysdeps.sh $(TEST_PACKAGES)
 
 run: install
 	$(BIN)/trustseal init --if-needed
