@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import cas, certificates, ocsp
+from api.routes import cas, certificates, ocsp, seals, sign
 
 log = logging.getLogger("trustseal")
 
@@ -103,6 +103,8 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(cas.router)
     app.include_router(ocsp.router)
+    app.include_router(seals.router)
+    app.include_router(sign.router)
 
     @app.get("/v1/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -23,6 +23,8 @@ ca_app = typer.Typer(help="certificate authority", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
 app.add_typer(token_app, name="token")
+seal_app = typer.Typer(help="electronic seals", no_args_is_help=True)
+app.add_typer(seal_app, name="seal")
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="TRUSTSEAL_URL", help="service URL (remote mode)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="bearer token (remote mode)")]
@@ -61,13 +63,20 @@ def init(
     if already and if_needed:
         typer.echo(f"trustseal home {settings.home} is initialised; demo tokens in {settings.demo_tokens_file}")
         return
+    from seal.demo import create_demo_seals, demo_seal_ids
+
     context = open_context(settings, create=True)
     try:
         created = create_demo_hierarchy(context.ca)
         for name in created:
             typer.echo(f"created CA {name}")
+        for seal_id in create_demo_seals(context.seals):
+            typer.echo(f"created seal {seal_id}")
         if not already:
-            tokens = {role: create_token(context.db, role, f"demo-{role}") for role in ROLES}
+            tokens = {
+                role: create_token(context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None)
+                for role in ROLES
+            }
             fd_path = settings.demo_tokens_file
             fd_path.write_text(json.dumps(tokens, indent=2) + "\n")
             fd_path.chmod(0o600)
@@ -224,6 +233,211 @@ def ca_certificate(name: str, out: Annotated[Path | None, typer.Option("-o", "--
         out.write_text(text)
     else:
         sys.stdout.write(text)
+
+
+def _seal_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['id']:22} {row['status']:9} {row['algorithm']:5} {row['ca']:15} "
+        f"{row['organisation_uscc']} {row['name']} (valid to {row['valid_end'][:10]})"
+    )
+
+
+def _seal_dict(context: Context, seal_id: str) -> dict[str, Any]:
+    from api.routes.seals import _info
+
+    return _info(context.seals.get(seal_id), context).model_dump()
+
+
+@seal_app.command("list")
+def seal_list(url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """List seals."""
+    if url:
+        rows = remote(url, token, "GET", "/v1/seals").json()
+    else:
+        context = local()
+        try:
+            rows = [_seal_dict(context, s.id) for s in context.seals.list()]
+        finally:
+            context.close()
+    for row in rows:
+        typer.echo(_seal_line(row))
+
+
+@seal_app.command("create")
+def seal_create(
+    name: Annotated[str, typer.Option(help="text on the seal, e.g. the organisation's name")],
+    uscc: Annotated[str, typer.Option(help="the organisation's 18-character unified social credit code")],
+    ca: Annotated[str, typer.Option(help="issuing CA, e.g. cn-370000-sm2")],
+    organisation: Annotated[str | None, typer.Option(help="organisation name (default: --name)")] = None,
+    seal_id: Annotated[str | None, typer.Option("--id", help="seal id (default: generated)")] = None,
+    seal_type: Annotated[str, typer.Option("--type")] = "official",
+    purpose: str = "",
+    shape: str = "round",
+    code: str = "",
+    valid_days: int = 1095,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help="token name that may apply it")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Make a seal: holder key and certificate, SESeal signed by the CA's seal maker."""
+    from seal.errors import SealError
+    from seal.service import SealRequest
+
+    body = {
+        "id": seal_id,
+        "name": name,
+        "organisation_name": organisation or name,
+        "organisation_uscc": uscc,
+        "ca": ca,
+        "seal_type": seal_type,
+        "purpose": purpose,
+        "shape": shape,
+        "code": code,
+        "valid_days": valid_days,
+        "allowed_callers": list(allow or []),
+    }
+    if url:
+        row = remote(url, token, "POST", "/v1/seals", json=body).json()
+    else:
+        context = local()
+        try:
+            request = SealRequest(
+                name=name,
+                organisation_name=organisation or name,
+                organisation_uscc=uscc,
+                ca=ca,
+                seal_type=seal_type,
+                purpose=purpose,
+                shape=shape,
+                code=code,
+                valid_days=valid_days,
+                allowed_callers=tuple(allow or []),
+                seal_id=seal_id,
+            )
+            created = context.seals.create(request, actor="cli")
+            row = _seal_dict(context, created.id)
+        except SealError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    typer.echo(_seal_line(row))
+
+
+def _seal_transition(seal_id: str, target: str, reason: str | None, url: str | None, token: str | None) -> None:
+    from seal.errors import SealError
+
+    verb = {"suspended": "suspend", "active": "resume", "revoked": "revoke"}[target]
+    if url:
+        remote(url, token, "POST", f"/v1/seals/{seal_id}/{verb}", json={"reason": reason})
+    else:
+        context = local()
+        try:
+            context.seals.transition(seal_id, target, reason, actor="cli")
+        except SealError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+        finally:
+            context.close()
+    typer.echo(f"seal {seal_id}: {target}")
+
+
+@seal_app.command("suspend")
+def seal_suspend(seal_id: str, reason: str | None = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    _seal_transition(seal_id, "suspended", reason, url, token)
+
+
+@seal_app.command("resume")
+def seal_resume(seal_id: str, reason: str | None = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    _seal_transition(seal_id, "active", reason, url, token)
+
+
+@seal_app.command("revoke")
+def seal_revoke(seal_id: str, reason: str | None = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Revoke a seal for good; its holder certificate is revoked, so CRL and OCSP tell every verifier."""
+    _seal_transition(seal_id, "revoked", reason, url, token)
+
+
+@seal_app.command("image")
+def seal_image(seal_id: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None) -> None:
+    """Write a seal's picture (PNG)."""
+    from seal.errors import SealError
+
+    if url:
+        out.write_bytes(remote(url, None, "GET", f"/v1/seals/{seal_id}/image").content)
+    else:
+        context = local()
+        try:
+            out.write_bytes(context.seals.get(seal_id).picture_png)
+        except SealError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+        finally:
+            context.close()
+    typer.echo(f"picture of {seal_id} -> {out}")
+
+
+@app.command("sign")
+def sign_command(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="PDF file(s) to seal")],
+    seal: Annotated[str, typer.Option("--seal", help="seal id")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output file, or a directory for several inputs")],
+    page: Annotated[int | None, typer.Option(help="1-based page (default: last)")] = None,
+    x_mm: float | None = None,
+    y_mm: float | None = None,
+    size_mm: float = 42.0,
+    keyword: str | None = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Seal PDF(s). Locally the CLI acts as the demo issuer; remotely as the token's owner."""
+    from seal.errors import SealError
+    from signing.errors import SigningError
+    from signing.pdf import Placement
+    from signing.service import Caller
+
+    if len(files) > 1:
+        out.mkdir(parents=True, exist_ok=True)
+    targets = [out / f.name if len(files) > 1 else out for f in files]
+    placement = Placement(page=page, x_mm=x_mm, y_mm=y_mm, size_mm=size_mm, keyword=keyword)
+    context = None if url else local()
+    failures = 0
+    try:
+        with typer.progressbar(list(zip(files, targets, strict=True)), label="sealing", file=sys.stderr) as items:
+            for source, target in items:
+                try:
+                    if url:
+                        form = {"seal_id": seal, "size_mm": str(size_mm)}
+                        for key, value in (("page", page), ("x_mm", x_mm), ("y_mm", y_mm), ("keyword", keyword)):
+                            if value is not None:
+                                form[key] = str(value)
+                        with source.open("rb") as fh:
+                            response = remote(
+                                url,
+                                token,
+                                "POST",
+                                "/v1/sign",
+                                data=form,
+                                files={"file": (source.name, fh, "application/pdf")},
+                            )
+                        target.write_bytes(response.content)
+                    else:
+                        assert context is not None
+                        sealed = context.signing.seal_pdf(
+                            source.read_bytes(),
+                            seal_id=seal,
+                            caller=Caller(role="issuer", name="cli", seal_ids=("*",)),
+                            placement=placement,
+                        )
+                        target.write_bytes(sealed.pdf)
+                except (SealError, SigningError) as exc:
+                    failures += 1
+                    typer.echo(f"\n{source}: {exc.code}: {exc.detail}", err=True)
+    finally:
+        if context is not None:
+            context.close()
+    done = len(files) - failures
+    typer.echo(f"sealed {done} of {len(files)} -> {out}")
+    if failures:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.settings import Settings
@@ -13,6 +13,8 @@ from ca.authority import CertificateAuthorityService
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from policies.profiles import default_profiles
+from seal.service import SealService
+from signing.service import SigningService
 from store.db import Database
 
 
@@ -22,6 +24,12 @@ class Context:
     db: Database
     custody: KeyCustody
     ca: CertificateAuthorityService
+    seals: SealService = field(init=False)
+    signing: SigningService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seals = SealService(self.db, self.custody, self.ca)
+        self.signing = SigningService(self.db, self.seals)
 
     def close(self) -> None:
         self.db.dispose()

@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ca.errors import CAError
 from keys.custody import CustodyError, KeyDisabled, KeyExists, KeyNotFound
+from seal.errors import SealError
+from signing.errors import SigningError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("trustseal.api")
@@ -45,6 +47,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.detail, **exc.extra)
+
+    @app.exception_handler(SealError)
+    async def _seal(_: Request, exc: SealError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(SigningError)
+    async def _signing(_: Request, exc: SigningError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail)
 
     @app.exception_handler(CAError)
     async def _ca(_: Request, exc: CAError) -> JSONResponse:

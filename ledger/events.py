@@ -21,9 +21,12 @@ def pii_digest(value: str) -> str:
 
 def record_event(
     session: Session, type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]
-) -> None:
-    """Append one event in the caller's transaction: it commits or rolls back with the change it records."""
-    session.execute(
+) -> int:
+    """Append one event in the caller's transaction: it commits or rolls back with the change it records.
+    Returns the event's id."""
+    result = session.execute(
         _INSERT_EVENT,
         {"type": type_, "created_at": datetime.now(UTC), "actor": actor, "subject": subject, "payload": payload},
     )
+    key = result.inserted_primary_key  # type: ignore[attr-defined]
+    return int(key[0])

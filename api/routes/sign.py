@@ -1,0 +1,65 @@
+"""POST /v1/sign: seal a PDF (issuer systems). The sealed PDF comes back; headers name the event."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
+
+from api.auth import Principal
+from api.context import Context
+from api.deps import get_context, require
+from api.problems import Problem
+from signing.pdf import Placement
+from signing.service import LEVELS, Caller
+
+router = APIRouter(prefix="/v1", tags=["sign"])
+Ctx = Annotated[Context, Depends(get_context)]
+Issuer = Annotated[Principal, Depends(require("issuer"))]
+PDF_TYPES = {"application/pdf", "application/octet-stream", "application/x-pdf", ""}
+
+
+@router.post("/sign")
+def sign(
+    who: Issuer,
+    context: Ctx,
+    file: Annotated[UploadFile, File()],
+    seal_id: Annotated[str, Form(max_length=64)],
+    page: Annotated[int | None, Form(ge=1, le=100_000)] = None,
+    x_mm: Annotated[float | None, Form(ge=0, le=5000)] = None,
+    y_mm: Annotated[float | None, Form(ge=0, le=5000)] = None,
+    size_mm: Annotated[float, Form(gt=5, le=200)] = 42.0,
+    keyword: Annotated[str | None, Form(max_length=200)] = None,
+    level: Annotated[str, Form(max_length=8)] = "B-B",
+    licence: Annotated[str | None, Form(max_length=65536)] = None,
+) -> Response:
+    if (file.content_type or "").split(";")[0].strip().lower() not in PDF_TYPES:
+        raise Problem(415, "unsupported_media_type", f"send a PDF, not {file.content_type}")
+    if level not in LEVELS:
+        raise Problem(400, "invalid_level", f"level must be one of {', '.join(LEVELS)}")
+    if level != "B-B":
+        raise Problem(400, "level_not_available", f"{level} needs the timestamp authority, which is not deployed yet")
+    if licence is not None:
+        raise Problem(400, "licence_not_available", "the licence registry is not deployed yet")
+    if (x_mm is None) != (y_mm is None):
+        raise Problem(400, "placement_invalid", "give both x_mm and y_mm, or neither")
+    if keyword is not None and x_mm is not None:
+        raise Problem(400, "placement_invalid", "give a keyword or coordinates, not both")
+    data = file.file.read()
+    sealed = context.signing.seal_pdf(
+        data,
+        seal_id=seal_id,
+        caller=Caller(role=who.role, name=who.name, seal_ids=who.seal_ids),
+        placement=Placement(page=page, x_mm=x_mm, y_mm=y_mm, size_mm=size_mm, keyword=keyword),
+        level=level,
+    )
+    headers = {
+        "X-Trustseal-Event": str(sealed.event_id),
+        "X-Trustseal-Seal": sealed.seal_id,
+        "X-Trustseal-Certificate": sealed.certificate_serial,
+        "Content-Disposition": 'attachment; filename="sealed.pdf"',
+    }
+    if sealed.licence_id:
+        headers["X-Trustseal-Licence-Id"] = sealed.licence_id
+    return Response(sealed.pdf, media_type="application/pdf", headers=headers)

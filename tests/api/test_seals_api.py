@@ -1,0 +1,286 @@
+"""Seals and sealing over HTTP: roles, lifecycle, the sealed PDF and its event, and every refusal
+(4xx problem+json with a stable code, no event row, no PDF)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asn1crypto import crl, x509
+from fastapi.testclient import TestClient
+from httpx import Response
+from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.auth import create_token
+from api.context import Context
+from api.problems import PROBLEM_JSON
+from gm import ses, sm2
+from seal.demo import create_demo_seals, demo_seal_ids
+from store.models import Event, Seal
+from tests.fixtures import make_pdf
+
+USCC = "11370000MB00000015"
+
+
+@pytest.fixture(scope="module")
+def client(context: Context) -> Iterator[TestClient]:
+    create_demo_seals(context.seals, actor="test")
+    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def tokens(context: Context) -> dict[str, str]:
+    return {
+        "officer": create_token(context.db, "officer", "seal-officer"),
+        "issuer": create_token(context.db, "issuer", "licence-system", demo_seal_ids()),
+        "narrow": create_token(context.db, "issuer", "housing-system", ["demo-530000-sm2"]),
+        "verifier": create_token(context.db, "verifier", "bank"),
+    }
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _events(context: Context) -> int:
+    with context.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Event)) or 0
+
+
+def _problem(response: Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["code"] == code
+    assert not response.content.startswith(b"%PDF")
+
+
+def _sign(client: TestClient, token: str, pdf: bytes, **form: object) -> Response:
+    data = {"seal_id": "demo-370000-sm2", **{k: str(v) for k, v in form.items()}}
+    return client.post("/v1/sign", headers=_auth(token), data=data, files={"file": ("doc.pdf", pdf, "application/pdf")})
+
+
+def test_demo_seals_are_public_and_well_formed(client: TestClient) -> None:
+    for seal_id in demo_seal_ids():
+        status = client.get(f"/v1/seals/{seal_id}/status")
+        assert status.status_code == 200 and status.json()["status"] == "active"
+        esl = client.get(f"/v1/seals/{seal_id}/esl")
+        seal = ses.parse_seal(esl.content)
+        assert seal.version == 4 and seal.es_id.startswith(seal_id.split("-")[1])
+        maker = x509.Certificate.load(seal.maker_cert)
+        if seal_id.endswith("sm2"):
+            assert sm2.SM2PublicKey.from_spki(maker.public_key.dump()).verify(seal.signature, seal.signed_bytes)
+        image = Image.open(io.BytesIO(client.get(f"/v1/seals/{seal_id}/image").content))
+        assert image.format == "PNG" and image.size == (496, 496)
+        rgba = image.convert("RGBA")
+        corner, centre = rgba.getpixel((0, 0)), rgba.getpixel((248, 248))
+        assert isinstance(corner, tuple) and isinstance(centre, tuple)
+        assert corner[3] == 0  # transparent corner
+        red, green, blue, alpha = centre  # the star's centre is seal red
+        assert red > 200 and green < 30 and blue < 40 and alpha > 240
+    _problem(client.get("/v1/seals/nope/status"), 404, "seal_not_found")
+
+
+def test_create_list_and_roles(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    body = {
+        "id": "jinan-contract",
+        "name": "济南市市场监督管理局",
+        "organisation_name": "济南市市场监督管理局",
+        "organisation_uscc": USCC,
+        "ca": "cn-370000-sm2",
+        "seal_type": "contract",
+        "purpose": "合同专用章",
+        "allowed_callers": ["licence-system"],
+    }
+    before = _events(context)
+    _problem(client.post("/v1/seals", json=body, headers=_auth(tokens["issuer"])), 403, "forbidden_role")
+    _problem(client.post("/v1/seals", json={**body, "organisation_uscc": "91350100M000100Y44"},
+                         headers=_auth(tokens["officer"])), 400, "invalid_seal_request")  # fmt: skip
+    _problem(client.post("/v1/seals", json={**body, "ca": "cn-root-sm2"}, headers=_auth(tokens["officer"])),
+             400, "invalid_seal_request")  # fmt: skip
+    _problem(client.post("/v1/seals", json={**body, "shape": "hexagon"}, headers=_auth(tokens["officer"])),
+             400, "invalid_request")  # fmt: skip
+    assert _events(context) == before
+    made = client.post("/v1/seals", json=body, headers=_auth(tokens["officer"]))
+    assert made.status_code == 201, made.text
+    assert made.json()["seal_type"] == 4 and made.json()["status"] == "active"
+    _problem(client.post("/v1/seals", json=body, headers=_auth(tokens["officer"])), 409, "seal_exists")
+    listed = client.get("/v1/seals", headers=_auth(tokens["narrow"])).json()
+    assert [s["id"] for s in listed] == ["demo-530000-sm2"]
+    assert "jinan-contract" in {s["id"] for s in client.get("/v1/seals", headers=_auth(tokens["officer"])).json()}
+    _problem(client.get("/v1/seals"), 401, "unauthenticated")
+
+
+def test_sign_returns_a_sealed_pdf_and_records_the_event(
+    client: TestClient, context: Context, tokens: dict[str, str]
+) -> None:
+    pdf = make_pdf()
+    response = _sign(client, tokens["issuer"], pdf, page=1, x_mm=120, y_mm=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    sealed = response.content
+    assert sealed.startswith(pdf)
+    assert len(PdfFileReader(io.BytesIO(sealed)).embedded_signatures) == 1
+    event_id = int(response.headers["X-Trustseal-Event"])
+    with context.db.session() as session:
+        event = session.get(Event, event_id)
+        assert event is not None and event.type == "document.sealed"
+        from gm.sm3 import sm3
+
+        assert event.payload["document_sm3"] == sm3(pdf).hex()
+        assert event.payload["sealed_sm3"] == sm3(sealed).hex()
+        assert event.payload["seal_id"] == "demo-370000-sm2"
+        assert event.payload["certificate_serial"] == response.headers["X-Trustseal-Certificate"]
+        assert event.actor == "issuer:licence-system"
+
+
+def test_keyword_placement(client: TestClient, tokens: dict[str, str]) -> None:
+    response = _sign(client, tokens["issuer"], make_pdf(), keyword="Regulation", size_mm=30)
+    assert response.status_code == 200, response.text
+    rect = [float(v) for v in PdfFileReader(io.BytesIO(response.content)).embedded_signatures[0].sig_field["/Rect"]]
+    centre = ((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2)
+    assert centre == pytest.approx((268.0, 760.9), abs=3)
+
+
+def _encrypted_pdf() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf())))
+    writer.encrypt("user-password")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _no_pages_pdf() -> bytes:
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    out = io.BytesIO()
+    PdfFileWriter().write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("not_pdf", 400, "pdf_malformed"),
+        ("truncated", 400, "pdf_malformed"),
+        ("encrypted", 400, "pdf_encrypted"),
+        ("no_pages", 400, "pdf_no_pages"),
+        ("page_out_of_range", 400, "page_out_of_range"),
+        ("keyword_missing", 400, "keyword_not_found"),
+        ("off_page", 400, "placement_invalid"),
+        ("unknown_seal", 404, "seal_not_found"),
+        ("foreign_seal", 403, "seal_not_permitted"),
+        ("wrong_role", 403, "forbidden_role"),
+        ("wrong_type", 415, "unsupported_media_type"),
+        ("half_coordinates", 400, "placement_invalid"),
+        ("timestamp_level", 400, "level_not_available"),
+        ("no_file", 400, "invalid_request"),
+    ],
+)
+def test_sign_refusals_write_nothing(
+    client: TestClient, context: Context, tokens: dict[str, str], case: str, status: int, code: str
+) -> None:
+    pdf = make_pdf()
+    token, form, files = tokens["issuer"], {"seal_id": "demo-370000-sm2"}, {"file": ("d.pdf", pdf, "application/pdf")}
+    if case == "not_pdf":
+        files = {"file": ("d.pdf", b"GIF89a not a pdf", "application/pdf")}
+    elif case == "truncated":
+        files = {"file": ("d.pdf", pdf[: len(pdf) // 2], "application/pdf")}
+    elif case == "encrypted":
+        files = {"file": ("d.pdf", _encrypted_pdf(), "application/pdf")}
+    elif case == "no_pages":
+        files = {"file": ("d.pdf", _no_pages_pdf(), "application/pdf")}
+    elif case == "page_out_of_range":
+        form["page"] = "2"
+    elif case == "keyword_missing":
+        form["keyword"] = "Nowhere on the page"
+    elif case == "off_page":
+        form.update(x_mm="200", y_mm="290")
+    elif case == "unknown_seal":
+        form["seal_id"] = "no-such-seal"
+    elif case == "foreign_seal":
+        token = tokens["narrow"]
+    elif case == "wrong_role":
+        token = tokens["verifier"]
+    elif case == "wrong_type":
+        files = {"file": ("d.png", pdf, "image/png")}
+    elif case == "half_coordinates":
+        form["x_mm"] = "10"
+    elif case == "timestamp_level":
+        form["level"] = "B-T"
+    elif case == "no_file":
+        files = {}
+    before = _events(context)
+    response = client.post("/v1/sign", headers=_auth(token), data=form, files=files or None)
+    _problem(response, status, code)
+    assert _events(context) == before
+
+
+def test_oversize_upload(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    before = _events(context)
+    big = b"%PDF-1.7\n" + b"0" * context.settings.max_upload_bytes
+    _problem(_sign(client, tokens["issuer"], big), 413, "payload_too_large")
+    assert _events(context) == before
+
+
+def test_lifecycle_suspend_resume_revoke(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    officer = _auth(tokens["officer"])
+    made = client.post(
+        "/v1/seals",
+        json={
+            "id": "lifecycle",
+            "name": "测试局",
+            "organisation_name": "测试局",
+            "organisation_uscc": USCC,
+            "ca": "cn-530000-sm2",
+            "allowed_callers": ["licence-system"],
+        },
+        headers=officer,
+    )
+    assert made.status_code == 201, made.text
+    serial = made.json()["certificate_serial"]
+    pdf = make_pdf()
+    assert _sign(client, tokens["issuer"], pdf, seal_id="lifecycle").status_code == 200
+
+    assert client.post("/v1/seals/lifecycle/suspend", json={"reason": "audit"}, headers=officer).status_code == 200
+    assert client.get("/v1/seals/lifecycle/status").json()["status"] == "suspended"
+    _problem(_sign(client, tokens["issuer"], pdf, seal_id="lifecycle"), 409, "seal_not_active")
+    _problem(client.post("/v1/seals/lifecycle/suspend", json={}, headers=officer), 409, "invalid_seal_transition")
+    assert client.post("/v1/seals/lifecycle/resume", json={}, headers=officer).status_code == 200
+    assert _sign(client, tokens["issuer"], pdf, seal_id="lifecycle").status_code == 200
+
+    revoked = client.post("/v1/seals/lifecycle/revoke", json={"reason": "organisation dissolved"}, headers=officer)
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    status = client.get("/v1/seals/lifecycle/status").json()
+    assert status["status"] == "revoked" and status["certificate_status"] == "revoked"
+    listed = crl.CertificateList.load(client.get("/v1/cas/cn-530000-sm2/crl").content)
+    assert int(serial, 16) in {e["user_certificate"].native for e in listed["tbs_cert_list"]["revoked_certificates"]}
+    _problem(_sign(client, tokens["issuer"], pdf, seal_id="lifecycle"), 409, "seal_not_active")
+    _problem(client.post("/v1/seals/lifecycle/resume", json={}, headers=officer), 409, "invalid_seal_transition")
+    with context.db.session() as session:
+        types = [e.type for e in session.scalars(select(Event).where(Event.subject == "lifecycle").order_by(Event.id))]
+    assert types == ["seal.created", "document.sealed", "seal.suspended", "seal.resumed", "document.sealed",
+                     "seal.revoked"]  # fmt: skip
+
+
+def test_expired_seal_cannot_seal(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    with context.db.session() as session:
+        row = session.get(Seal, "demo-530000-p256")
+        assert row is not None
+        saved = row.valid_end
+        row.valid_end = datetime.now(UTC) - timedelta(days=1)
+    try:
+        assert client.get("/v1/seals/demo-530000-p256/status").json()["status"] == "expired"
+        _problem(_sign(client, tokens["issuer"], make_pdf(), seal_id="demo-530000-p256"), 409, "seal_expired")
+    finally:
+        with context.db.session() as session:
+            row = session.get(Seal, "demo-530000-p256")
+            assert row is not None
+            row.valid_end = saved
