@@ -117,3 +117,46 @@ def test_remote_mode_against_running_service(context: Context, live_url: str, tm
     assert crl.CertificateList.load((tmp_path / "r.der").read_bytes())["tbs_cert_list"]["issuer"] == (
         x509.Certificate.load(context.ca.ca_certificate("cn-370000-p256").dump()).subject
     )
+
+
+def test_init_makes_demo_seals_and_cli_seals_pdfs(home: Path, tmp_path: Path) -> None:
+    from tests.fixtures import make_pdf
+
+    code, out = _run(home, "seal", "list")
+    assert code == 0
+    for seal_id in ("demo-370000-sm2", "demo-530000-sm2", "demo-370000-p256", "demo-530000-p256"):
+        assert seal_id in out and "active" in out
+    tokens = json.loads((home / "demo-tokens.json").read_text())
+    from api.auth import authenticate
+    from api.context import open_context
+    from api.settings import Settings
+
+    context = open_context(Settings.from_env(home))
+    try:
+        issuer = authenticate(context.db, tokens["issuer"])
+        assert issuer is not None and "demo-370000-sm2" in issuer.seal_ids
+    finally:
+        context.close()
+
+    docs = []
+    for n in range(3):
+        doc = tmp_path / f"licence-{n}.pdf"
+        doc.write_bytes(make_pdf([f"Licence {n}", "Jinan Market Regulation Bureau"]))
+        docs.append(str(doc))
+    code, out = _run(home, "sign", *docs, "--seal", "demo-370000-sm2", "-o", str(tmp_path / "out"))
+    assert code == 0 and "sealed 3 of 3" in out, out
+    for n in range(3):
+        assert (tmp_path / "out" / f"licence-{n}.pdf").read_bytes().startswith(b"%PDF")
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    code, out = _run(home, "sign", str(bad), "--seal", "demo-370000-sm2", "-o", str(tmp_path / "bad-out.pdf"))
+    assert code == 1 and "pdf_malformed" in out and not (tmp_path / "bad-out.pdf").exists()
+
+    code, out = _run(home, "seal", "create", "--name", "测试专用章", "--uscc", "11370000MB00000015", "--ca",
+                     "cn-370000-sm2", "--id", "cli-seal", "--shape", "square")  # fmt: skip
+    assert code == 0 and "cli-seal" in out, out
+    assert _run(home, "seal", "image", "cli-seal", "-o", str(tmp_path / "s.png"))[0] == 0
+    assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
+    assert _run(home, "seal", "revoke", "cli-seal", "--reason", "test")[0] == 0
+    code, out = _run(home, "seal", "resume", "cli-seal")
+    assert code == 1 and "invalid_seal_transition" in out
