@@ -62,7 +62,6 @@ class SealForSigning:
     handle: SigningHandle
     certificate: bytes
     chain: list[bytes]
-    parsed: ses.Seal
 
 
 class SealService:
@@ -324,5 +323,4 @@ class SealService:
             handle=self.custody.signer(row.key_ref),
             certificate=der,
             chain=chain,
-            parsed=ses.parse_seal(row.esl_der),
         )

@@ -5,6 +5,7 @@ Nothing is recorded unless the sealed document exists; a refused request leaves 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gm.sm3 import sm3
@@ -15,6 +16,7 @@ from signing.pdf import Placement, seal_pdf
 from store.db import Database
 
 LEVELS = ("B-B", "B-T", "B-LT")
+_HASHER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sm3")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class SigningService:
         level: str = "B-B",
         licence_id: str | None = None,
     ) -> SealedDocument:
+        # SM3 of the input for the event, hashed on another core while pyHanko lays out the signature
+        # (hashlib releases the GIL on large buffers; SM3 is ~5x slower than SHA-256 here)
+        input_digest = _HASHER.submit(sm3, data) if len(data) > 1 << 20 else None
         material = self.seals.for_signing(
             seal_id, role=caller.role, caller=caller.name, caller_seal_ids=caller.seal_ids
         )
@@ -70,7 +75,7 @@ class SigningService:
             find_keyword=find_keyword,
             reason="电子印章 / electronic seal",
         )
-        in_sm3 = sm3(data).hex()
+        in_sm3 = (input_digest.result() if input_digest is not None else sm3(data)).hex()
         with self.db.session() as session:
             event_id = record_event(
                 session,
@@ -81,7 +86,7 @@ class SigningService:
                     "seal_id": seal_id,
                     "certificate_serial": material.seal.certificate_serial,
                     "document_sm3": in_sm3,
-                    "sealed_sm3": sm3(sealed.pdf).hex(),
+                    "signed_digest": sealed.document_digest.hex(),  # the CMS messageDigest of the sealed file
                     "field": sealed.field_name,
                     "page": sealed.page,
                     "level": level,

@@ -133,7 +133,10 @@ def test_sign_returns_a_sealed_pdf_and_records_the_event(
         from gm.sm3 import sm3
 
         assert event.payload["document_sm3"] == sm3(pdf).hex()
-        assert event.payload["sealed_sm3"] == sm3(sealed).hex()
+        embedded = PdfFileReader(io.BytesIO(sealed)).embedded_signatures[0]
+        ranges = [int(v) for v in embedded.sig_object["/ByteRange"]]
+        signed = sealed[ranges[0] : ranges[0] + ranges[1]] + sealed[ranges[2] : ranges[2] + ranges[3]]
+        assert event.payload["signed_digest"] == sm3(signed).hex()
         assert event.payload["seal_id"] == "demo-370000-sm2"
         assert event.payload["certificate_serial"] == response.headers["X-Trustseal-Certificate"]
         assert event.actor == "issuer:licence-system"

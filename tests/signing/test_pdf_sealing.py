@@ -17,7 +17,8 @@ from pyhanko_certvalidator import ValidationContext
 from ca.authority import CertificateAuthorityService
 from gm import oids, ses
 from seal.service import SealService
-from signing.pdf import SESEAL_ATTRIBUTE, Placement, Sealed, seal_pdf
+from signing.cms import SESEAL_ATTRIBUTE
+from signing.pdf import Placement, Sealed, seal_pdf
 from tests.fixtures import make_pdf, openssl, pem
 from verify.sm2_validator import SM2SignatureValidator
 
