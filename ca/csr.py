@@ -61,6 +61,7 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
         subject = info["subject"]
         spki = info["subject_pk_info"]
         algorithm = request["signature_algorithm"]
+        algorithm.native  # noqa: B018  (force the lazy parse: a malformed AlgorithmIdentifier fails here)
         signature = request["signature"].native
         tbs = info.dump()
         subject.native  # noqa: B018  (force a full parse of the name now)

@@ -159,3 +159,12 @@ def test_issuance_of_mutated_csrs_errs_cleanly_and_writes_nothing(
 def test_service_ocsp_on_garbage_is_malformed(ca_service: CertificateAuthorityService) -> None:
     with pytest.raises(OCSPMalformed):
         ca_service.ocsp(b"\x30\x00")
+
+
+def test_malformed_signature_algorithm_is_csr_malformed() -> None:
+    """Found by hypothesis: an AlgorithmIdentifier whose OID tag is corrupted used to escape as a ValueError."""
+    der = bytearray(_der(SM2_CSR))
+    at = der.rindex(bytes.fromhex("06082a811ccf55018375"))  # the SM2-with-SM3 OID after the request info
+    der[at] = 0x07
+    with pytest.raises(CSRMalformed):
+        parse_csr(bytes(der))
