@@ -29,7 +29,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.seals = SealService(self.db, self.custody, self.ca)
-        self.signing = SigningService(self.db, self.seals)
+        self.signing = SigningService(self.db, self.seals, self.settings.public_url)
 
     def close(self) -> None:
         self.db.dispose()

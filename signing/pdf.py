@@ -20,6 +20,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
@@ -191,6 +192,7 @@ def seal_pdf(
     certify: bool = False,
     reason: str | None = None,
     location: str | None = None,
+    xmp: bytes | None = None,
     unsigned: Callable[[bytes], list[bytes]] | None = None,
     unsigned_allowance: int = 0,
     find_keyword: object | None = None,
@@ -246,6 +248,13 @@ def seal_pdf(
     )
     template = _template(certificate, tuple(chain), signer.family, seal_der)
     writer = IncrementalPdfFileWriter.from_reader(reader)
+    if xmp is not None:  # licence metadata, in the same revision as the seal: covered by the signature
+        # a pyHanko MetadataStream: pyHanko merges its producer / date fields into our packet on write
+        metadata = MetadataStream(
+            {pdf_name("/Type"): pdf_name("/Metadata"), pdf_name("/Subtype"): pdf_name("/XML")}, stream_data=xmp
+        )
+        writer.root[pdf_name("/Metadata")] = writer.add_object(metadata)
+        writer.update_root()
     out = io.BytesIO()
     signing_time = datetime.now(UTC)
 

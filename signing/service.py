@@ -8,10 +8,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from gm.sm3 import sm3
 from ledger.events import record_event
 from seal.service import SealService
 from signing.keyword import find_keyword
+from signing.licences import LicenceExists, LicenceRegistry, LicenceRequest, xmp
 from signing.pdf import Placement, seal_pdf
 from store.db import Database
 
@@ -43,9 +46,11 @@ class SealedDocument:
 
 
 class SigningService:
-    def __init__(self, db: Database, seals: SealService) -> None:
+    def __init__(self, db: Database, seals: SealService, public_url: str = "http://127.0.0.1:8000") -> None:
         self.db = db
         self.seals = seals
+        self.licences = LicenceRegistry(db)
+        self.public_url = public_url.rstrip("/")
 
     def seal_pdf(
         self,
@@ -55,11 +60,14 @@ class SigningService:
         caller: Caller,
         placement: Placement,
         level: str = "B-B",
-        licence_id: str | None = None,
+        licence: LicenceRequest | None = None,
+        certify: bool = False,
     ) -> SealedDocument:
         # SM3 of the input for the event, hashed on another core while pyHanko lays out the signature
         # (hashlib releases the GIL on large buffers; SM3 is ~5x slower than SHA-256 here)
         input_digest = _HASHER.submit(sm3, data) if len(data) > 1 << 20 else None
+        if licence is not None:
+            self.licences.ensure_new(licence)
         material = self.seals.for_signing(
             seal_id, role=caller.role, caller=caller.name, caller_seal_ids=caller.seal_ids
         )
@@ -73,10 +81,20 @@ class SigningService:
             placement=placement,
             pades=level != "B-B",
             find_keyword=find_keyword,
+            xmp=xmp(licence, f"{self.public_url}/v1/licences/{licence.identifier}/status") if licence else None,
             reason="电子印章 / electronic seal",
+            certify=certify,
         )
         in_sm3 = (input_digest.result() if input_digest is not None else sm3(data)).hex()
+        licence_id = licence.identifier if licence is not None else None
         with self.db.session() as session:
+            if licence is not None:
+                try:
+                    LicenceRegistry.insert(
+                        session, licence, seal_id=seal_id, owner=caller.name, actor=caller.actor, document_sm3=in_sm3
+                    )
+                except IntegrityError:
+                    raise LicenceExists(f"licence {licence.identifier} exists") from None
             event_id = record_event(
                 session,
                 "document.sealed",

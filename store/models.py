@@ -166,3 +166,29 @@ class Seal(Base):
     status_reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Licence(Base):
+    """An electronic licence (电子证照) issued with a seal; status 01 valid, 02 suspended, 03 revoked."""
+
+    __tablename__ = "licences"
+
+    identifier: Mapped[str] = mapped_column(String(160), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(21), index=True)
+    type_name: Mapped[str] = mapped_column(String(128))
+    number: Mapped[str] = mapped_column(String(64))
+    holder_name: Mapped[str] = mapped_column(String(256))  # personal data: only here, never in events
+    holder_id: Mapped[str] = mapped_column(String(64))
+    holder_id_type: Mapped[str] = mapped_column(String(32))
+    issuer_name: Mapped[str] = mapped_column(String(256))
+    issuer_uscc: Mapped[str] = mapped_column(String(18), index=True)
+    issue_date: Mapped[str] = mapped_column(String(10))  # ISO date
+    valid_from: Mapped[str] = mapped_column(String(10))
+    valid_to: Mapped[str | None] = mapped_column(String(10), nullable=True)  # None: no expiry
+    status: Mapped[str] = mapped_column(String(2))
+    status_reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    seal_id: Mapped[str] = mapped_column(ForeignKey("seals.id"))
+    owner: Mapped[str] = mapped_column(String(128))  # the issuing system (token name) that may change it
+    document_sm3: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -11,6 +12,7 @@ from api.auth import Principal
 from api.context import Context
 from api.deps import get_context, require
 from api.problems import Problem
+from signing.licences import LicenceRequest
 from signing.pdf import Placement
 from signing.service import LEVELS, Caller
 
@@ -33,6 +35,7 @@ def sign(
     keyword: Annotated[str | None, Form(max_length=200)] = None,
     level: Annotated[str, Form(max_length=8)] = "B-B",
     licence: Annotated[str | None, Form(max_length=65536)] = None,
+    certify: Annotated[bool, Form()] = False,
 ) -> Response:
     if (file.content_type or "").split(";")[0].strip().lower() not in PDF_TYPES:
         raise Problem(415, "unsupported_media_type", f"send a PDF, not {file.content_type}")
@@ -40,8 +43,12 @@ def sign(
         raise Problem(400, "invalid_level", f"level must be one of {', '.join(LEVELS)}")
     if level != "B-B":
         raise Problem(400, "level_not_available", f"{level} needs the timestamp authority, which is not deployed yet")
+    licence_request = None
     if licence is not None:
-        raise Problem(400, "licence_not_available", "the licence registry is not deployed yet")
+        try:
+            licence_request = LicenceRequest.from_json(json.loads(licence))
+        except json.JSONDecodeError:
+            raise Problem(400, "invalid_licence", "licence must be JSON") from None
     if (x_mm is None) != (y_mm is None):
         raise Problem(400, "placement_invalid", "give both x_mm and y_mm, or neither")
     if keyword is not None and x_mm is not None:
@@ -53,6 +60,8 @@ def sign(
         caller=Caller(role=who.role, name=who.name, seal_ids=who.seal_ids),
         placement=Placement(page=page, x_mm=x_mm, y_mm=y_mm, size_mm=size_mm, keyword=keyword),
         level=level,
+        certify=certify,
+        licence=licence_request,
     )
     headers = {
         "X-Trustseal-Event": str(sealed.event_id),

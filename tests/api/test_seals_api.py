@@ -287,3 +287,101 @@ def test_expired_seal_cannot_seal(client: TestClient, context: Context, tokens: 
             row = session.get(Seal, "demo-530000-p256")
             assert row is not None
             row.valid_end = saved
+
+
+LICENCE = {
+    "type_code": "11370000MB00000015001",
+    "type_name": "营业执照 (business licence)",
+    "number": "JN-2026-000123",
+    "holder": {"name": "张三", "id": "370102199001011234", "id_type": "resident_id"},
+    "issuer": {"name": "济南市市场监督管理局", "uscc": "11370000MB00000015"},
+    "issue_date": "2026-11-22",
+    "valid_to": "2031-11-21",
+}
+
+
+def test_sealing_with_a_licence(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    import json
+
+    from policies import licence_id
+
+    response = _sign(client, tokens["issuer"], make_pdf(), licence=json.dumps(LICENCE))
+    assert response.status_code == 200, response.text
+    identifier = response.headers["X-Trustseal-Licence-Id"]
+    parsed = licence_id.parse(identifier)
+    assert (parsed.type_code, parsed.issuer_uscc, parsed.serial) == (LICENCE["type_code"], "11370000MB00000015",
+                                                                      "JN2026000123")  # fmt: skip
+    # XMP in the sealed revision names the licence
+    reader = PdfFileReader(io.BytesIO(response.content))
+    xmp = reader.root["/Metadata"].get_object().data.decode()
+    assert "张三" not in xmp
+    from xml.etree import ElementTree
+
+    rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+    description = ElementTree.fromstring(xmp.split("?>", 1)[1].rsplit("<?xpacket", 1)[0]).find(
+        f"{rdf}RDF/{rdf}Description"
+    )
+    assert description is not None
+    values = {**description.attrib, **{child.tag: child.text or child.get(f"{rdf}resource") for child in description}}
+    assert values["{http://purl.org/dc/elements/1.1/}identifier"] == identifier
+    assert values["{urn:trustseal:licence:1.0#}number"] == LICENCE["number"]
+    assert str(values["{urn:trustseal:licence:1.0#}statusUrl"]).endswith(f"/v1/licences/{identifier}/status")
+    status = client.get(f"/v1/licences/{identifier}/status")
+    assert status.status_code == 200 and status.json()["status"] == "01" and "holder" not in status.json()
+    detail = client.get(f"/v1/licences/{identifier}", headers=_auth(tokens["issuer"])).json()
+    assert detail["holder"]["name"] == "张三"
+    _problem(client.get(f"/v1/licences/{identifier}", headers=_auth(tokens["narrow"])), 403, "licence_not_permitted")
+    with context.db.session() as session:
+        events = session.scalars(select(Event).where(Event.subject == identifier)).all()
+        assert [e.type for e in events] == ["licence.issued"]
+        assert "张三" not in json.dumps(events[0].payload, ensure_ascii=False)
+        sealed = session.get(Event, int(response.headers["X-Trustseal-Event"]))
+        assert sealed is not None and sealed.payload["licence_id"] == identifier
+
+    # the same licence again: 409, nothing written
+    before = _events(context)
+    _problem(_sign(client, tokens["issuer"], make_pdf(), licence=json.dumps(LICENCE)), 409, "licence_exists")
+    assert _events(context) == before
+
+    # status changes: only the issuing system or an officer
+    changed = client.post(f"/v1/licences/{identifier}/status", json={"status": "02", "reason": "under review"},
+                          headers=_auth(tokens["narrow"]))  # fmt: skip
+    _problem(changed, 403, "licence_not_permitted")
+    changed = client.post(f"/v1/licences/{identifier}/status", json={"status": "02", "reason": "under review"},
+                          headers=_auth(tokens["issuer"]))  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["status_name"] == "suspended"
+    assert client.post(f"/v1/licences/{identifier}/status", json={"status": "03"},
+                       headers=_auth(tokens["officer"])).status_code == 200  # fmt: skip
+    _problem(client.post(f"/v1/licences/{identifier}/status", json={"status": "01"}, headers=_auth(tokens["issuer"])),
+             400, "invalid_licence")  # fmt: skip
+    assert client.get(f"/v1/licences/{identifier}/status").json()["status"] == "03"
+    _problem(client.get("/v1/licences/1.2.156.3005.2.nothing/status"), 404, "licence_not_found")
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        {"type_code": "123"},
+        {"issuer": {"name": "x", "uscc": "11370000MB00000016"}},
+        {"holder": {"name": "张三", "id": "1", "id_type": "fingerprint"}},
+        {"issue_date": "22/11/2026"},
+        {"valid_to": "2020-01-01"},
+        {"number": ""},
+        "not json",
+        [1, 2],
+    ],
+)
+def test_bad_licence_metadata_writes_nothing(
+    client: TestClient, context: Context, tokens: dict[str, str], mutation: object
+) -> None:
+    import json
+
+    if isinstance(mutation, dict):
+        body = json.dumps({**LICENCE, **mutation})
+    elif isinstance(mutation, str):
+        body = mutation
+    else:
+        body = json.dumps(mutation)
+    before = _events(context)
+    _problem(_sign(client, tokens["issuer"], make_pdf(), licence=body), 400, "invalid_licence")
+    assert _events(context) == before

@@ -226,3 +226,34 @@ def test_placement_lands_where_asked(seal_service: SealService) -> None:
     rect = [float(v) for v in embedded.sig_field["/Rect"]]
     mm = 72 / 25.4
     assert rect == pytest.approx([30 * mm, 40 * mm, 70 * mm, 80 * mm], abs=0.02)
+
+
+def test_certification_signature_locks_the_document(
+    seal_service: SealService, ca_service: CertificateAuthorityService
+) -> None:
+    """A certifying seal (DocMDP, form filling allowed) validates with no modification; a visible seal
+    added afterwards is a new field, which DocMDP P=2 does not allow: pyHanko flags the first signature."""
+    import io
+
+    from pyhanko.sign.diff_analysis import ModificationLevel
+
+    material = seal_service.for_signing("demo-370000-sm2", role="issuer", caller="t", caller_seal_ids=("*",))
+    certified = seal_pdf(
+        make_pdf(),
+        handle=material.handle,
+        certificate=material.certificate,
+        chain=material.chain,
+        seal_der=material.seal.esl_der,
+        picture_png=material.seal.picture_png,
+        placement=Placement(x_mm=20, y_mm=20),
+        certify=True,
+    )
+    root = ca_service.ca_certificate("cn-root-sm2")
+    context = ValidationContext(trust_roots=[root], allow_fetching=False, signature_validator=SM2SignatureValidator())
+    (alone,) = PdfFileReader(io.BytesIO(certified.pdf)).embedded_signatures
+    assert alone.docmdp_level is not None
+    status = validate_pdf_signature(alone, context)
+    assert status.bottom_line and status.docmdp_ok and status.modification_level == ModificationLevel.NONE
+    twice = _seal(seal_service, "demo-530000-sm2", certified.pdf)
+    first = validate_pdf_signature(PdfFileReader(io.BytesIO(twice.pdf)).embedded_signatures[0], context)
+    assert first.intact and first.valid and not first.docmdp_ok
