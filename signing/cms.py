@@ -33,7 +33,7 @@ def _oid(dotted: str) -> bytes:
     return encoded
 
 
-def _attribute(oid: str, value_der: bytes) -> bytes:
+def attribute(oid: str, value_der: bytes) -> bytes:
     return der.sequence(_oid(oid), der.tlv(0x31, value_der))
 
 
@@ -91,12 +91,12 @@ class CMSTemplate:
             }
         ).dump()
         constant = [
-            _attribute("1.2.840.113549.1.9.3", _oid(ID_DATA)),  # contentType
-            _attribute("1.2.840.113549.1.9.52", protection),  # CMSAlgorithmProtection
-            _attribute("1.2.840.113549.1.9.16.2.47", ess),  # signingCertificateV2
+            attribute("1.2.840.113549.1.9.3", _oid(ID_DATA)),  # contentType
+            attribute("1.2.840.113549.1.9.52", protection),  # CMSAlgorithmProtection
+            attribute("1.2.840.113549.1.9.16.2.47", ess),  # signingCertificateV2
         ]
         if seal_der is not None:
-            constant.append(_attribute(SESEAL_ATTRIBUTE, der.octet_string(seal_der)))
+            constant.append(attribute(SESEAL_ATTRIBUTE, der.octet_string(seal_der)))
         sid = der.sequence(cert.issuer.dump(), der.integer(cert.serial_number))
         return cls(
             digest_algorithm=digest_name,
@@ -111,8 +111,8 @@ class CMSTemplate:
         """The content of the signed-attributes SET (what is signed is this with tag 0x31)."""
         attributes = [
             *self.constant_attributes,
-            _attribute("1.2.840.113549.1.9.5", _utc_time(signing_time)),  # signingTime
-            _attribute("1.2.840.113549.1.9.4", der.octet_string(document_digest)),  # messageDigest
+            attribute("1.2.840.113549.1.9.5", _utc_time(signing_time)),  # signingTime
+            attribute("1.2.840.113549.1.9.4", der.octet_string(document_digest)),  # messageDigest
         ]
         return _set_of(attributes)
 

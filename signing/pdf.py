@@ -149,6 +149,7 @@ class Sealed:
     field_name: str
     page: int  # 1-based
     document_digest: bytes  # the messageDigest: SM3 (or SHA-256) of the signed byte ranges
+    cms: bytes = b""  # the CMS ContentInfo written into /Contents
 
 
 def open_pdf(data: bytes) -> PdfFileReader:
@@ -258,7 +259,7 @@ def seal_pdf(
     out = io.BytesIO()
     signing_time = datetime.now(UTC)
 
-    async def interrupted() -> bytes:
+    async def interrupted() -> tuple[bytes, bytes]:
         # pyHanko lays out the field, appearance and byte ranges; the CMS is ours (see signing.cms)
         prepared, _, output = await pdf_signer.async_digest_doc_for_signing(
             writer,
@@ -268,13 +269,13 @@ def seal_pdf(
         content = template.build(prepared.document_digest, signing_time, handle.sign, unsigned)
         await PdfTBSDocument.async_finish_signing(output, prepared, content)
         digest: bytes = prepared.document_digest
-        return digest
+        return digest, content
 
     try:
-        document_digest = asyncio.run(interrupted())
+        document_digest, cms_der = asyncio.run(interrupted())
     except PdfError as exc:
         raise PdfMalformed(f"cannot seal this PDF: {exc}") from None
-    return Sealed(pdf=out.getvalue(), field_name=name, page=page_number, document_digest=document_digest)
+    return Sealed(pdf=out.getvalue(), field_name=name, page=page_number, document_digest=document_digest, cms=cms_der)
 
 
 @lru_cache(maxsize=256)

@@ -13,9 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from gm.sm3 import sm3
 from ledger.events import record_event
 from seal.service import SealService
+from signing import ltv
 from signing.keyword import find_keyword
 from signing.licences import LicenceExists, LicenceRegistry, LicenceRequest, xmp
 from signing.pdf import Placement, seal_pdf
+from signing.tsa import TimestampAuthority, signature_timestamp_attribute
 from store.db import Database
 
 LEVELS = ("B-B", "B-T", "B-LT")
@@ -46,9 +48,16 @@ class SealedDocument:
 
 
 class SigningService:
-    def __init__(self, db: Database, seals: SealService, public_url: str = "http://127.0.0.1:8000") -> None:
+    def __init__(
+        self,
+        db: Database,
+        seals: SealService,
+        public_url: str = "http://127.0.0.1:8000",
+        tsa: TimestampAuthority | None = None,
+    ) -> None:
         self.db = db
         self.seals = seals
+        self.tsa = tsa or TimestampAuthority(db, seals.custody, seals.ca)
         self.licences = LicenceRegistry(db)
         self.public_url = public_url.rstrip("/")
 
@@ -71,6 +80,9 @@ class SigningService:
         material = self.seals.for_signing(
             seal_id, role=caller.role, caller=caller.name, caller_seal_ids=caller.seal_ids
         )
+        unsigned, allowance = None, 0
+        if level in ("B-T", "B-LT"):
+            allowance, unsigned = signature_timestamp_attribute(self.tsa, str(material.handle.algorithm))
         sealed = seal_pdf(
             data,
             handle=material.handle,
@@ -84,7 +96,17 @@ class SigningService:
             xmp=xmp(licence, f"{self.public_url}/v1/licences/{licence.identifier}/status") if licence else None,
             reason="电子印章 / electronic seal",
             certify=certify,
+            unsigned=unsigned,
+            unsigned_allowance=allowance,
         )
+        pdf = sealed.pdf
+        if level == "B-LT":
+            unit = self.tsa.unit(str(material.handle.algorithm))
+            certs, ocsps, crls = ltv.material(
+                self.seals.ca,
+                [(material.certificate, material.chain), (unit.certificate_der, unit.chain)],
+            )
+            pdf = ltv.add_dss(pdf, sealed.cms, certs, ocsps, crls)
         in_sm3 = (input_digest.result() if input_digest is not None else sm3(data)).hex()
         licence_id = licence.identifier if licence is not None else None
         with self.db.session() as session:
@@ -112,7 +134,7 @@ class SigningService:
                 },
             )
         return SealedDocument(
-            pdf=sealed.pdf,
+            pdf=pdf,
             event_id=event_id,
             seal_id=seal_id,
             certificate_serial=material.seal.certificate_serial,

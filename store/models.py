@@ -192,3 +192,16 @@ class Licence(Base):
     document_sm3: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TimestampUnit(Base):
+    """A timestamping unit (RFC 3161 TSA) per key family; its certificate comes from the tsa profile."""
+
+    __tablename__ = "tsa_units"
+
+    family: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ca_name: Mapped[str] = mapped_column(ForeignKey("cas.name"))
+    key_ref: Mapped[str] = mapped_column(String(128))
+    certificate_serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

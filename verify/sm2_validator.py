@@ -49,3 +49,27 @@ class SM2SignatureValidator(DefaultSignatureValidator):
             raise InvalidSignature(str(exc)) from None
         if not key.verify(signature, signed_data, self.sm2_id):
             raise InvalidSignature("SM2 signature does not verify")
+
+
+def install_ocsp_responder_shim() -> None:
+    """pyhanko-certvalidator (0.33) checks a delegated OCSP responder carrying id-pkix-ocsp-nocheck in a
+    fresh ValidationContext built without the caller's signature validator, so SM2 responder
+    certificates fail there with "curve not supported". Give that one context our validator; nothing else
+    changes (it is the only ValidationContext the library builds internally). Idempotent."""
+    from pyhanko_certvalidator.revinfo import validate_ocsp
+
+    base = validate_ocsp.ValidationContext  # type: ignore[attr-defined]
+    if getattr(base, "_trustseal_sm2", False):
+        return
+
+    class _WithSM2(base):  # type: ignore[misc, valid-type]
+        _trustseal_sm2 = True
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("signature_validator", SM2SignatureValidator())
+            super().__init__(*args, **kwargs)
+
+    validate_ocsp.ValidationContext = _WithSM2  # type: ignore[attr-defined]
+
+
+install_ocsp_responder_shim()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
 from api.context import Context
@@ -15,6 +16,7 @@ from api.problems import Problem
 from signing.licences import LicenceRequest
 from signing.pdf import Placement
 from signing.service import LEVELS, Caller
+from signing.tsa import MAX_REQUEST_BYTES
 
 router = APIRouter(prefix="/v1", tags=["sign"])
 Ctx = Annotated[Context, Depends(get_context)]
@@ -41,8 +43,6 @@ def sign(
         raise Problem(415, "unsupported_media_type", f"send a PDF, not {file.content_type}")
     if level not in LEVELS:
         raise Problem(400, "invalid_level", f"level must be one of {', '.join(LEVELS)}")
-    if level != "B-B":
-        raise Problem(400, "level_not_available", f"{level} needs the timestamp authority, which is not deployed yet")
     licence_request = None
     if licence is not None:
         try:
@@ -72,3 +72,19 @@ def sign(
     if sealed.licence_id:
         headers["X-Trustseal-Licence-Id"] = sealed.licence_id
     return Response(sealed.pdf, media_type="application/pdf", headers=headers)
+
+
+@router.post("/tsa")
+async def timestamp(request: Request, context: Ctx) -> Response:
+    """RFC 3161 over HTTP (application/timestamp-query → application/timestamp-reply). SM3 imprints are
+    stamped by the SM2 unit, others by the P-256 unit; `?family=` chooses explicitly."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REQUEST_BYTES:
+            raise Problem(413, "payload_too_large", "timestamp requests are at most 16 KiB")
+    family = request.query_params.get("family")
+    if family not in (None, "sm2", "p256"):
+        raise Problem(400, "invalid_request", "family is sm2 or p256")
+    reply = await run_in_threadpool(context.signing.tsa.respond, bytes(body), family)
+    return Response(reply, media_type="application/timestamp-reply")

@@ -183,7 +183,7 @@ def _no_pages_pdf() -> bytes:
         ("wrong_role", 403, "forbidden_role"),
         ("wrong_type", 415, "unsupported_media_type"),
         ("half_coordinates", 400, "placement_invalid"),
-        ("timestamp_level", 400, "level_not_available"),
+        ("bad_level", 400, "invalid_level"),
         ("no_file", 400, "invalid_request"),
     ],
 )
@@ -216,8 +216,8 @@ def test_sign_refusals_write_nothing(
         files = {"file": ("d.png", pdf, "image/png")}
     elif case == "half_coordinates":
         form["x_mm"] = "10"
-    elif case == "timestamp_level":
-        form["level"] = "B-T"
+    elif case == "bad_level":
+        form["level"] = "B-LTA"
     elif case == "no_file":
         files = {}
     before = _events(context)

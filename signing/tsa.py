@@ -1,0 +1,265 @@
+"""The built-in RFC 3161 timestamp authority: one unit per key family (SM2 with SM3, P-256 with SHA-256).
+
+Tokens are CMS SignedData over a TSTInfo (RFC 3161 §2.4.2) with the ESS signingCertificateV2 attribute
+(RFC 5816). Serial numbers are 127 CSPRNG bits. The unit's certificate is issued by a regional CA under
+the `tsa` profile (EKU timeStamping, critical).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asn1crypto import algos, cms, core, tsp, x509
+
+import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
+from ca import der
+from ca.authority import CertificateAuthorityService
+from gm.sm3 import sm3
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from signing.errors import SigningError
+from store.db import Database
+from store.models import TimestampUnit
+
+TSA_POLICY = "1.3.6.1.4.1.32473.3.1"  # trustseal demo timestamp policy (RFC 5612 documentation arc)
+ISSUING_CA = {"sm2": "cn-370000-sm2", "p256": "cn-370000-p256"}
+DIGEST_LENGTHS = {"sm3": 32, "sha256": 32, "sha384": 48, "sha512": 64}
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+class TimestampRequestInvalid(SigningError):
+    code = "tsa_request_invalid"
+
+
+def digest(name: str, data: bytes) -> bytes:
+    return sm3(data) if name == "sm3" else hashlib.new(name, data).digest()
+
+
+@dataclass(frozen=True)
+class Unit:
+    family: str
+    handle: SigningHandle
+    certificate: x509.Certificate
+    certificate_der: bytes
+    chain: list[bytes]
+
+    @property
+    def digest_algorithm(self) -> str:
+        return "sm3" if self.family == "sm2" else "sha256"
+
+
+class TimestampAuthority:
+    def __init__(self, db: Database, custody: KeyCustody, ca: CertificateAuthorityService) -> None:
+        self.db = db
+        self.custody = custody
+        self.ca = ca
+        self._units: dict[str, Unit] = {}
+        self._allowances: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def unit(self, family: str) -> Unit:
+        found = self._units.get(family)
+        if found is not None:
+            return found
+        if family not in ISSUING_CA:
+            raise TimestampRequestInvalid(f"no timestamping unit for {family}")
+        with self._lock:
+            with self.db.session() as session:
+                row = session.get(TimestampUnit, family)
+                chain = self.ca.chain(session, ISSUING_CA[family])
+            if row is None:
+                row = self._provision(family)
+            unit = Unit(
+                family=family,
+                handle=self.custody.signer(row.key_ref),
+                certificate=x509.Certificate.load(row.certificate_der),
+                certificate_der=row.certificate_der,
+                chain=chain,
+            )
+            self._units[family] = unit
+            return unit
+
+    def _provision(self, family: str) -> TimestampUnit:
+        key_name = f"tsa.{family}"
+        try:
+            version = self.custody.get(key_name)
+        except KeyNotFound:
+            version = self.custody.create(key_name, KeyAlgorithm(family))
+        issued = self.ca.issue_for_key(
+            version.public_key_der,
+            {"country_name": "CN", "organization_name": "trustseal", "common_name": f"trustseal TSA {family.upper()}"},
+            "tsa",
+            ISSUING_CA[family],
+            actor="tsa",
+        )
+        row = TimestampUnit(
+            family=family,
+            ca_name=ISSUING_CA[family],
+            key_ref=version.ref,
+            certificate_serial=issued.serial,
+            certificate_der=issued.der,
+            created_at=datetime.now(UTC),
+        )
+        with self.db.session() as session:
+            session.add(row)
+        return row
+
+    def allowance(self, family: str) -> int:
+        """Bytes a signatureTimeStampToken attribute of this unit needs, with room for longer serials."""
+        cached = self._allowances.get(family)
+        if cached is None:
+            unit = self.unit(family)
+            sample = self.token(unit.digest_algorithm, b"\x00" * 32, nonce=None, family=family)
+            cached = len(sample) + 64
+            self._allowances[family] = cached
+        return cached
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def token(
+        self, hash_algorithm: str, hashed_message: bytes, *, nonce: int | None = None, family: str | None = None
+    ) -> bytes:
+        """DER TimeStampToken (a CMS ContentInfo) for a message imprint."""
+        if DIGEST_LENGTHS.get(hash_algorithm) != len(hashed_message):
+            raise TimestampRequestInvalid(f"imprint must be a {hash_algorithm} digest")
+        unit = self.unit(family or ("sm2" if hash_algorithm == "sm3" else "p256"))
+        info = tsp.TSTInfo(
+            {
+                "version": "v1",
+                "policy": TSA_POLICY,
+                "message_imprint": {"hash_algorithm": {"algorithm": hash_algorithm}, "hashed_message": hashed_message},
+                "serial_number": secrets.randbits(127) | (1 << 126),
+                "gen_time": datetime.now(UTC).replace(microsecond=0),
+                "accuracy": {"seconds": 1},
+                "nonce": nonce,
+                "tsa": x509.GeneralName(name="directory_name", value=unit.certificate.subject),
+            }
+        )
+        if nonce is None:
+            del info["nonce"]
+        content = info.dump()
+        md = unit.digest_algorithm
+        unsorted = cms.CMSAttributes(
+            [
+                {"type": "content_type", "values": ["tst_info"]},
+                {"type": "signing_time", "values": [cms.Time({"utc_time": datetime.now(UTC).replace(microsecond=0)})]},
+                {"type": "message_digest", "values": [digest(md, content)]},
+                {
+                    "type": "signing_certificate_v2",
+                    "values": [
+                        {
+                            "certs": [
+                                {
+                                    "hash_algorithm": {"algorithm": "sha256"},
+                                    "cert_hash": hashlib.sha256(unit.certificate_der).digest(),
+                                    "issuer_serial": {
+                                        "issuer": [
+                                            x509.GeneralName(name="directory_name", value=unit.certificate.issuer)
+                                        ],
+                                        "serial_number": unit.certificate.serial_number,
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                },
+            ]
+        )
+        # DER SET OF: sorted by encoding (X.690 §11.6); asn1crypto keeps insertion order
+        encoded = sorted(attr.dump() for attr in unsorted)
+        signed_attrs = cms.CMSAttributes.load(der.tlv(0x31, b"".join(encoded)))
+        signature = unit.handle.sign(signed_attrs.dump())
+        mechanism = "sm2_sm3" if unit.family == "sm2" else "sha256_ecdsa"
+        signed_data = cms.SignedData(
+            {
+                "version": "v3",
+                "digest_algorithms": [algos.DigestAlgorithm({"algorithm": md})],
+                "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(content)},
+                "certificates": [x509.Certificate.load(c) for c in [unit.certificate_der, *unit.chain]],
+                "signer_infos": [
+                    {
+                        "version": "v1",
+                        "sid": cms.SignerIdentifier(
+                            {
+                                "issuer_and_serial_number": {
+                                    "issuer": unit.certificate.issuer,
+                                    "serial_number": unit.certificate.serial_number,
+                                }
+                            }
+                        ),
+                        "digest_algorithm": {"algorithm": md},
+                        "signed_attrs": signed_attrs,
+                        "signature_algorithm": {"algorithm": mechanism},
+                        "signature": signature,
+                    }
+                ],
+            }
+        )
+        token: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+        return token
+
+    def respond(self, request_der: bytes, family: str | None = None) -> bytes:
+        """DER TimeStampResp for a DER TimeStampReq; malformed requests get a rejection, not an exception."""
+        try:
+            if not request_der or len(request_der) > MAX_REQUEST_BYTES:
+                raise ValueError("request empty or too large")
+            request = tsp.TimeStampReq.load(request_der, strict=True)
+            imprint = request["message_imprint"]
+            algorithm = imprint["hash_algorithm"]["algorithm"].native
+            hashed = imprint["hashed_message"].native
+            nonce = request["nonce"].native
+            policy = request["req_policy"].native
+            request["extensions"].native  # noqa: B018  (force parse)
+        except (ValueError, TypeError, KeyError):
+            return _rejection("bad_data_format", "not a DER TimeStampReq")
+        if request["extensions"].native:
+            return _rejection("unaccepted_extension", "no request extensions are supported")
+        if policy is not None and policy != TSA_POLICY:
+            return _rejection("unaccepted_policy", f"this TSA issues under {TSA_POLICY}")
+        if algorithm not in DIGEST_LENGTHS:
+            return _rejection("bad_alg", f"unsupported imprint algorithm {algorithm}")
+        try:
+            token = self.token(algorithm, hashed, nonce=nonce, family=family)
+        except TimestampRequestInvalid as exc:
+            return _rejection("bad_data_format", exc.detail)
+        response = tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": cms.ContentInfo.load(token)})
+        der: bytes = response.dump()
+        return der
+
+
+class TimeStampResp(core.Sequence):
+    """RFC 3161 TimeStampResp with the token OPTIONAL, as the RFC has it (asn1crypto makes it mandatory)."""
+
+    _fields = [  # noqa: RUF012
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+def _rejection(reason: str, text: str) -> bytes:
+    response = TimeStampResp(
+        {"status": {"status": "rejection", "status_string": [text], "fail_info": tsp.PKIFailureInfo({reason})}}
+    )
+    der: bytes = response.dump()
+    return der
+
+
+SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken
+
+
+def signature_timestamp_attribute(tsa: TimestampAuthority, family: str) -> tuple[int, Callable[[bytes], list[bytes]]]:
+    """(size allowance, callback) for signing.cms: the callback turns a signature value into the
+    signatureTimeStampToken unsigned attribute (imprint = hash of the signature: CAdES / PAdES B-T)."""
+    from signing.cms import attribute as cms_attribute
+
+    unit = tsa.unit(family)
+
+    def attribute(signature: bytes) -> list[bytes]:
+        token = tsa.token(unit.digest_algorithm, digest(unit.digest_algorithm, signature), family=family)
+        return [cms_attribute(SIGNATURE_TIMESTAMP, token)]
+
+    return tsa.allowance(family), attribute
