@@ -14,6 +14,7 @@ from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from policies.profiles import default_profiles
 from seal.service import SealService
+from signing.batch import BatchJobs
 from signing.service import SigningService
 from store.db import Database
 
@@ -26,10 +27,12 @@ class Context:
     ca: CertificateAuthorityService
     seals: SealService = field(init=False)
     signing: SigningService = field(init=False)
+    jobs: BatchJobs = field(init=False)
 
     def __post_init__(self) -> None:
         self.seals = SealService(self.db, self.custody, self.ca)
         self.signing = SigningService(self.db, self.seals, self.settings.public_url)
+        self.jobs = BatchJobs(self.settings.home / "jobs", self.signing)
 
     def close(self) -> None:
         self.db.dispose()

@@ -385,3 +385,47 @@ def test_bad_licence_metadata_writes_nothing(
     before = _events(context)
     _problem(_sign(client, tokens["issuer"], make_pdf(), licence=body), 400, "invalid_licence")
     assert _events(context) == before
+
+
+def test_batch_job_seals_many_and_reports_each(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    import json
+    import time
+
+    documents = [("a.pdf", make_pdf(["Licence A"])), ("bad.pdf", b"%PDF-1.7 truncated"), ("c.pdf", make_pdf())]
+    licences = [None, None, {**LICENCE, "number": "JN-2026-BATCH-3"}]
+    response = client.post(
+        "/v1/sign/jobs",
+        headers=_auth(tokens["issuer"]),
+        data={"seal_id": "demo-370000-p256", "level": "B-T", "licences": json.dumps(licences)},
+        files=[("files", (name, data, "application/pdf")) for name, data in documents],
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    deadline = time.monotonic() + 60
+    while job["state"] != "finished" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = client.get(f"/v1/sign/jobs/{job['id']}", headers=_auth(tokens["issuer"])).json()
+    assert job["state"] == "finished" and (job["done"], job["failed"]) == (2, 1)
+    states = [item["state"] for item in job["items"]]
+    assert states == ["sealed", "failed", "sealed"] and job["items"][1]["code"] == "pdf_malformed"
+    assert job["items"][2]["licence_id"].startswith("1.2.156.3005.2.")
+    sealed = client.get(f"/v1/sign/jobs/{job['id']}/files/0", headers=_auth(tokens["issuer"]))
+    assert sealed.status_code == 200 and sealed.content.startswith(documents[0][1])
+    signer = PdfFileReader(io.BytesIO(sealed.content)).embedded_signatures[0].signer_info
+    assert any(a["type"].dotted == "1.2.840.113549.1.9.16.2.14" for a in signer["unsigned_attrs"])  # B-T
+    _problem(client.get(f"/v1/sign/jobs/{job['id']}/files/1", headers=_auth(tokens["issuer"])), 404, "job_not_found")
+    # another issuer cannot see the job
+    _problem(client.get(f"/v1/sign/jobs/{job['id']}", headers=_auth(tokens["narrow"])), 404, "job_not_found")
+    _problem(client.get("/v1/sign/jobs/../../etc", headers=_auth(tokens["issuer"])), 404, "not_found")
+    _problem(client.get("/v1/sign/jobs/zz", headers=_auth(tokens["issuer"])), 404, "job_not_found")
+
+
+def test_batch_refuses_up_front(client: TestClient, context: Context, tokens: dict[str, str]) -> None:
+    before = _events(context)
+    files = [("files", ("a.pdf", make_pdf(), "application/pdf"))]
+    _problem(client.post("/v1/sign/jobs", headers=_auth(tokens["narrow"]), data={"seal_id": "demo-370000-sm2"},
+                         files=files), 403, "seal_not_permitted")  # fmt: skip
+    mismatched = {"seal_id": "demo-370000-sm2", "licences": "[]"}
+    response = client.post("/v1/sign/jobs", headers=_auth(tokens["issuer"]), data=mismatched, files=files)
+    _problem(response, 400, "invalid_licence")
+    assert _events(context) == before
