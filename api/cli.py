@@ -385,15 +385,18 @@ def sign_command(
     y_mm: float | None = None,
     size_mm: float = 42.0,
     keyword: str | None = None,
+    level: Annotated[str, typer.Option(help="B-B, B-T (timestamped) or B-LT (with validation data)")] = "B-B",
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Seal PDF(s). Locally the CLI acts as the demo issuer; remotely as the token's owner."""
+    """Seal PDF(s). Locally the CLI acts as an issuer allowed every seal; remotely as the token's owner."""
     from seal.errors import SealError
     from signing.errors import SigningError
     from signing.pdf import Placement
     from signing.service import Caller
 
+    if level not in ("B-B", "B-T", "B-LT"):
+        fail("level is B-B, B-T or B-LT", 2)
     if len(files) > 1:
         out.mkdir(parents=True, exist_ok=True)
     targets = [out / f.name if len(files) > 1 else out for f in files]
@@ -405,7 +408,7 @@ def sign_command(
             for source, target in items:
                 try:
                     if url:
-                        form = {"seal_id": seal, "size_mm": str(size_mm)}
+                        form = {"seal_id": seal, "size_mm": str(size_mm), "level": level}
                         for key, value in (("page", page), ("x_mm", x_mm), ("y_mm", y_mm), ("keyword", keyword)):
                             if value is not None:
                                 form[key] = str(value)
@@ -426,6 +429,7 @@ def sign_command(
                             seal_id=seal,
                             caller=Caller(role="issuer", name="cli", seal_ids=("*",)),
                             placement=placement,
+                            level=level,
                         )
                         target.write_bytes(sealed.pdf)
                 except (SealError, SigningError) as exc:

@@ -143,10 +143,11 @@ def test_init_makes_demo_seals_and_cli_seals_pdfs(home: Path, tmp_path: Path) ->
         doc = tmp_path / f"licence-{n}.pdf"
         doc.write_bytes(make_pdf([f"Licence {n}", "Jinan Market Regulation Bureau"]))
         docs.append(str(doc))
-    code, out = _run(home, "sign", *docs, "--seal", "demo-370000-sm2", "-o", str(tmp_path / "out"))
+    code, out = _run(home, "sign", *docs, "--seal", "demo-370000-sm2", "-o", str(tmp_path / "out"), "--level", "B-LT")
     assert code == 0 and "sealed 3 of 3" in out, out
     for n in range(3):
-        assert (tmp_path / "out" / f"licence-{n}.pdf").read_bytes().startswith(b"%PDF")
+        sealed = (tmp_path / "out" / f"licence-{n}.pdf").read_bytes()
+        assert sealed.startswith(b"%PDF") and b"/DSS" in sealed
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"not a pdf")
     code, out = _run(home, "sign", str(bad), "--seal", "demo-370000-sm2", "-o", str(tmp_path / "bad-out.pdf"))
