@@ -175,3 +175,22 @@ def test_build_requires_exactly_one_cert_list() -> None:
         _seal(certs=None)
     with pytest.raises(ValueError, match="either"):
         _seal(cert_digests=[("sm3", b"x" * 32)])
+
+
+def test_v5_seal_with_timestamp_is_read() -> None:
+    """GM/T 0031-2025 adds SESeal.timeStamp [0]: a v4 body plus the maker's timestamp token."""
+    v4 = ses.SESeal.load(_seal())
+    token = b"\x30\x03\x02\x01\x05"  # stands in for a TimeStampToken: the structure is what is tested
+    v5 = ses.SESeal(
+        {
+            "seal_info": v4["seal_info"],
+            "cert": v4["cert"],
+            "sign_alg_id": v4["sign_alg_id"],
+            "signed_value": v4["signed_value"],
+            "time_stamp": token,
+        }
+    ).dump()
+    seal = ses.parse_seal(v5)
+    assert seal.version == 5 and seal.time_stamp == token
+    assert seal.signed_bytes == v4["seal_info"].dump() and seal.name == "济南市市场监督管理局"
+    assert ses.parse_seal(v4.dump()).version == 4 and ses.parse_seal(v4.dump()).time_stamp is None
