@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import cas, certificates, licences, ocsp, seals, sign
+from api.routes import cas, certificates, licences, ocsp, seals, sign, verify
 
 log = logging.getLogger("trustseal")
 
@@ -106,6 +106,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(seals.router)
     app.include_router(sign.router)
     app.include_router(licences.router)
+    app.include_router(verify.router)
 
     @app.get("/v1/health", tags=["health"])
     def health() -> dict[str, str]:

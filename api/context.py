@@ -7,6 +7,7 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
@@ -18,6 +19,9 @@ from signing.batch import BatchJobs
 from signing.service import SigningService
 from store.db import Database
 
+if TYPE_CHECKING:
+    from api.verification import ServiceVerification
+
 
 @dataclass
 class Context:
@@ -28,11 +32,15 @@ class Context:
     seals: SealService = field(init=False)
     signing: SigningService = field(init=False)
     jobs: BatchJobs = field(init=False)
+    verification: ServiceVerification = field(init=False)
 
     def __post_init__(self) -> None:
         self.seals = SealService(self.db, self.custody, self.ca)
         self.signing = SigningService(self.db, self.seals, self.settings.public_url)
         self.jobs = BatchJobs(self.settings.home / "jobs", self.signing)
+        from api.verification import ServiceVerification
+
+        self.verification = ServiceVerification(self)
 
     def close(self) -> None:
         self.db.dispose()

@@ -108,6 +108,14 @@ class CertificateAuthorityService:
     def ocsp_url(self) -> str:
         return f"{self.public_url}/v1/ocsp"
 
+    def invalidate(self, name: str) -> None:
+        """Forget what is cached about a CA whose row changed (status, certificate)."""
+        self._ca_cache.pop(name, None)
+        self._responders = None
+        for cache in (self._chains, self._parsed_by_serial):
+            for key in [k for k in cache if k[0] == name]:
+                cache.pop(key, None)
+
     # -- reading -------------------------------------------------------------------------------
 
     def list_cas(self) -> list[CertificateAuthority]:
@@ -303,8 +311,8 @@ class CertificateAuthorityService:
         family = key_algorithm(spki)
         with self.db.session() as session:
             ca = self._ca_ref(session, ca_name)
-            if ca.parent is None or ca.status != "active":
-                raise CANotIssuing(f"{ca_name} does not issue end-entity certificates")
+            if (ca.parent is None and not profile.root_may_issue) or ca.status != "active":
+                raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
             if family not in profile.key_algorithms or family != ca.algorithm:
                 raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
             checked = checked_subject(_name(subject), profile.subject)

@@ -53,6 +53,7 @@ class Profile(BaseModel):
     subject: SubjectRule
     san: Literal["forbidden", "optional", "required"] = "forbidden"
     policies: tuple[str, ...] = ()
+    root_may_issue: bool = False  # roots certify CAs only, except for profiles that say so
 
 
 class CAProfile(BaseModel):

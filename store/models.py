@@ -60,6 +60,8 @@ class CertificateAuthority(Base):
     ocsp_certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # [{"status": "granted" | "withdrawn", "from": ISO time}], oldest first; None means granted at created_at
+    status_history: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
 
 
 class Certificate(Base):
@@ -205,3 +207,15 @@ class TimestampUnit(Base):
     certificate_serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrustListRecord(Base):
+    """Every trust list ever published; the sequence only grows."""
+
+    __tablename__ = "trust_lists"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    ca_stamp: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)

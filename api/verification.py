@@ -1,0 +1,79 @@
+"""Wiring verify/ to this service: the trust list it publishes, CRLs of its own CAs, seal and licence
+status from the store. verify/ itself knows none of these (it may be deployed alone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from asn1crypto import crl, ocsp, x509
+from sqlalchemy import select
+
+from api.context import Context
+from ca.trust_list import TrustListPublisher
+from store.models import Licence
+from store.models import Seal as SealRow
+from verify.service import Verifier
+from verify.sources import Sources
+from verify.trust import TrustStore
+
+
+class ServiceVerification:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.publisher = TrustListPublisher(context.ca)
+        self._cached: tuple[int, Verifier] | None = None
+        self._crls: dict[bytes, crl.CertificateList] = {}
+
+    def trust_list(self) -> dict[str, object]:
+        return self.publisher.current()
+
+    def verifier(self) -> Verifier:
+        document = self.publisher.current()
+        sequence = int(str(document["sequence"]))
+        if self._cached is not None and self._cached[0] == sequence:
+            return self._cached[1]
+        trust = TrustStore()
+        roots = [self.context.ca.ca_certificate(ca.name) for ca in self.context.ca.list_cas() if ca.parent is None]
+        trust.add_list(document, roots=roots, now=datetime.now(UTC))
+        verifier = Verifier(trust, self.sources())
+        self._cached = (sequence, verifier)
+        return verifier
+
+    def sources(self) -> Sources:
+        return Sources(
+            fetch=False,
+            revocation_lookup=self._revocation,
+            seal_status_lookup=self._seal_status,
+            licence_status_lookup=self._licence_status,
+        )
+
+    def _revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
+        """CRLs of the issuing CA of each certificate and of every CA above it (a CRL issuer's own status
+        is checked too). Parsed CRLs are cached by their bytes."""
+        cas = {ca.name: ca for ca in self.context.ca.list_cas()}
+        by_subject = {x509.Certificate.load(ca.certificate_der).subject.dump(): name for name, ca in cas.items()}
+        names: set[str] = set()
+        for cert in certs:
+            name = by_subject.get(cert.issuer.dump()) if cert.self_signed == "no" else None
+            while name is not None and name not in names:
+                names.add(name)
+                name = cas[name].parent
+        out = []
+        for name in sorted(names):
+            der = self.context.ca.current_crl(name)
+            parsed = self._crls.get(der)
+            if parsed is None:
+                parsed = crl.CertificateList.load(der)
+                self._crls = {der: parsed, **dict(list(self._crls.items())[:63])}
+            out.append(parsed)
+        return out, []
+
+    def _seal_status(self, es_id: str) -> str | None:
+        with self.context.db.session() as session:
+            row = session.scalars(select(SealRow).where(SealRow.es_id == es_id)).first()
+            return self.context.seals.effective_status(row) if row is not None else None
+
+    def _licence_status(self, identifier: str) -> str | None:
+        with self.context.db.session() as session:
+            row = session.get(Licence, identifier)
+            return row.status if row is not None else None

@@ -1,0 +1,98 @@
+"""The readable report: one self-contained HTML page (no external resources) for a service hall."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from verify.report import EXPLANATIONS, Report
+
+VERDICT = {
+    "PASSED": ("#1b7f3b", "验证通过", "Valid"),
+    "FAILED": ("#b3261e", "验证失败", "Not valid"),
+    "INDETERMINATE": ("#b26a00", "无法确定", "Cannot be confirmed"),
+}
+STATUS = {"PASSED": ("✔", "#1b7f3b"), "FAILED": ("✘", "#b3261e"), "INDETERMINATE": ("?", "#b26a00"),
+          "SKIPPED": ("–", "#777")}  # fmt: skip
+CHECK_LABELS = {
+    "format": ("格式", "Format"),
+    "integrity": ("完整性", "Integrity"),
+    "references": ("受保护文件", "Protected files"),
+    "signature": ("签名", "Signature"),
+    "seal": ("印章", "Seal"),
+    "seal_validity": ("印章有效期", "Seal validity"),
+    "chain": ("证书链", "Certificate chain"),
+    "revocation": ("吊销状态", "Revocation"),
+    "signing_time": ("签章时间", "Signing time"),
+    "modifications": ("签后修改", "Changes after sealing"),
+    "licence_status": ("证照状态", "Licence status"),
+}
+
+
+def _explain(code: str, detail: str) -> str:
+    zh, en = EXPLANATIONS.get(code, ("", ""))
+    text = f"{zh} / {en}" if zh else code
+    return f"{escape(text)}<br><small>{escape(detail)}</small>" if detail else escape(text)
+
+
+def _signature(index: int, signature: dict[str, Any]) -> str:
+    colour, zh, en = VERDICT[signature["result"]]
+    seal = signature.get("seal") or {}
+    picture = seal.get("picture")
+    image = (
+        f'<img src="{escape(picture)}" alt="seal" width="120" height="120">'
+        if picture
+        else '<div class="placeholder">印章图像<br>seal picture<br>not shown</div>'
+    )
+    signer = signature.get("signer") or {}
+    rows = []
+    for check in signature["checks"]:
+        mark, mark_colour = STATUS.get(check["status"], ("?", "#777"))
+        label_zh, label_en = CHECK_LABELS.get(check["name"], (check["name"], check["name"]))
+        rows.append(
+            f'<tr><td style="color:{mark_colour};font-weight:bold">{mark}</td>'
+            f"<td>{escape(label_zh)}<br><small>{escape(label_en)}</small></td>"
+            f"<td>{_explain(check['code'], check['detail'])}</td></tr>"
+        )
+    facts = [
+        ("印章 Seal", seal.get("name")),
+        ("签章人 Signer", signer.get("common_name")),
+        ("单位 Organisation", signer.get("organization")),
+        ("统一社会信用代码 USCC", signer.get("organization_identifier")),
+        ("地区 Region", signature.get("region")),
+        ("签章时间 Signing time", f"{signature.get('signing_time')} ({signature.get('signing_time_source')})"),
+    ]
+    fact_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts if v)
+    return (
+        f'<section><h2 style="color:{colour}">#{index + 1} {escape(zh)} · {escape(en)}</h2>'
+        f'<div class="head">{image}<table class="facts">{fact_rows}</table></div>'
+        f'<table class="checks">{"".join(rows)}</table></section>'
+    )
+
+
+def render(report: Report, filename: str = "") -> str:
+    data = report.as_json()
+    colour, zh, en = VERDICT[data["result"]]
+    body = "".join(_signature(i, s) for i, s in enumerate(data["signatures"]))
+    if not data["signatures"]:
+        body = f"<p>{_explain(data.get('code', 'NO_SIGNATURE_FOUND'), data.get('detail', ''))}</p>"
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>验证报告 Verification report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif;
+  margin: 2em auto; max-width: 60em; color: #222; }}
+.verdict {{ background: {colour}; color: white; padding: 1em 1.5em; border-radius: 8px; font-size: 1.6em; }}
+section {{ border: 1px solid #ddd; border-radius: 8px; margin: 1.5em 0; padding: 1em 1.5em; }}
+.head {{ display: flex; gap: 2em; align-items: center; }}
+.placeholder {{ width: 120px; height: 120px; border: 2px dashed #c00; color: #c00; text-align: center;
+  display: flex; align-items: center; justify-content: center; border-radius: 50%; font-size: .8em; }}
+table {{ border-collapse: collapse; }} th {{ text-align: left; padding-right: 1em; color: #555; font-weight: normal; }}
+.checks td {{ border-top: 1px solid #eee; padding: .5em; vertical-align: top; }}
+small {{ color: #666; }}
+</style></head><body>
+<div class="verdict">{escape(zh)} · {escape(en)}</div>
+<p>文件 File: {escape(filename)} · 格式 Format: {escape(data["format"])}</p>
+{body}
+</body></html>
+"""

@@ -1,0 +1,135 @@
+"""Validation reports: one verdict per check with a stable code (after ETSI EN 319 102-1 sub-indications),
+rolled up per signature and per document. The JSON shape is DESIGN.md's contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PASSED, FAILED, INDETERMINATE, SKIPPED = "PASSED", "FAILED", "INDETERMINATE", "SKIPPED"
+
+# Plain-language explanations for people at a service hall (zh / en), by code.
+EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "OK": ("通过", "passed"),
+    "FORMAT_FAILURE": ("文件格式无法解析", "the file could not be parsed"),
+    "NO_SIGNATURE_FOUND": ("文件中没有签章", "the document carries no signature"),
+    "HASH_FAILURE": ("签章后文件内容被改动", "the document was changed after it was sealed"),
+    "SIG_CRYPTO_FAILURE": ("签名值验证失败", "the signature value does not verify"),
+    "NO_CERTIFICATE_CHAIN_FOUND": ("证书不能追溯到受信任的根", "the certificate does not lead to a trusted root"),
+    "CA_WITHDRAWN": ("签发机构在签章时已被撤销信任", "the issuing CA was withdrawn before the signing time"),
+    "REVOKED": ("签章证书已被吊销", "the signing certificate was revoked"),
+    "REVOCATION_UNKNOWN": ("无法确认证书是否被吊销", "revocation status could not be established"),
+    "EXPIRED": ("证书在签章时已过期", "the certificate had expired at the signing time"),
+    "NOT_YET_VALID": ("证书在签章时尚未生效", "the certificate was not yet valid at the signing time"),
+    "OUT_OF_BOUNDS_NO_POE": ("签章时间不在证书有效期内", "signing time outside the certificate's validity"),
+    "SEAL_SIGNATURE_FAILURE": ("印章本身的制章签名无效", "the seal's own (maker's) signature is invalid"),
+    "SEAL_CERT_MISMATCH": ("签章证书不属于该印章", "the signing certificate is not one the seal lists"),
+    "SEAL_EXPIRED": ("签章时印章不在有效期内", "the seal was outside its validity period when used"),
+    "SEAL_REVOKED": ("印章已被注销", "the seal has been revoked"),
+    "SEAL_SUSPENDED": ("印章已被暂停使用", "the seal is suspended"),
+    "SEAL_ABSENT": ("签名未附带印章数据", "the signature carries no seal data"),
+    "CLAIMED_TIME": ("签章时间为签章方声明，未经时间戳证明", "signing time claimed by the signer, not timestamped"),
+    "TIMESTAMP": ("签章时间由时间戳证明", "signing time proven by a timestamp"),
+    "TIMESTAMP_FAILURE": ("时间戳无效", "the timestamp is invalid"),
+    "MODIFIED_AFTER_SIGNING": ("签章后文件被做了不允许的修改", "disallowed changes were made after sealing"),
+    "LATER_SIGNATURES_ONLY": ("签章后仅增加了其他签章或表单填写", "only later seals or form filling followed"),
+    "DATA_HASH_FAILURE": ("文档摘要与签章记录不符", "the document digest does not match the seal signature"),
+    "REFERENCE_FAILURE": ("文件中被保护的内容已改变", "a protected file inside the document changed"),
+    "LICENCE_SUSPENDED": ("证照已被暂停", "the licence is suspended"),
+    "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
+    "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
+    "UNSUPPORTED": ("不支持的签名类型", "unsupported signature type"),
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    code: str = "OK"
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "code": self.code, "detail": self.detail}
+
+
+def roll_up(statuses: list[str]) -> str:
+    if FAILED in statuses:
+        return FAILED
+    if INDETERMINATE in statuses:
+        return INDETERMINATE
+    return PASSED
+
+
+@dataclass
+class SignatureReport:
+    signer: dict[str, Any] = field(default_factory=dict)
+    seal: dict[str, Any] | None = None
+    signing_time: str | None = None
+    signing_time_source: str | None = None  # timestamp | claimed
+    region: str | None = None
+    field_name: str | None = None
+    modifications: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, status: str, code: str = "OK", detail: str = "") -> Check:
+        check = Check(name, status, code, detail)
+        self.checks.append(check)
+        return check
+
+    @property
+    def result(self) -> str:
+        return roll_up([c.status for c in self.checks])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "result": self.result,
+            "field": self.field_name,
+            "signer": self.signer,
+            "seal": self.seal,
+            "region": self.region,
+            "signing_time": self.signing_time,
+            "signing_time_source": self.signing_time_source,
+            "modifications": self.modifications,
+            "checks": [c.as_json() for c in self.checks],
+        }
+
+
+@dataclass
+class Report:
+    format: str
+    signatures: list[SignatureReport] = field(default_factory=list)
+    code: str | None = None  # document-level reason (NO_SIGNATURE_FOUND, FORMAT_FAILURE)
+    detail: str = ""
+    checks: list[Check] = field(default_factory=list)  # document-level checks (format)
+
+    @property
+    def result(self) -> str:
+        if self.code == "NO_SIGNATURE_FOUND":
+            return INDETERMINATE
+        statuses = [c.status for c in self.checks] + [s.result for s in self.signatures]
+        if not self.signatures and FAILED not in statuses:
+            return INDETERMINATE
+        return roll_up(statuses)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "result": self.result,
+            "format": self.format,
+            "signatures": [s.as_json() for s in self.signatures],
+        }
+        if self.code is not None:
+            out["code"] = self.code
+            out["detail"] = self.detail
+        if self.checks:
+            out["checks"] = [c.as_json() for c in self.checks]
+        return out
+
+
+def format_failure(fmt: str, detail: str) -> Report:
+    report = Report(format=fmt, code="FORMAT_FAILURE", detail=detail)
+    report.checks.append(Check("format", FAILED, "FORMAT_FAILURE", detail))
+    return report
+
+
+EXIT_CODES = {PASSED: 0, FAILED: 1, INDETERMINATE: 3}

@@ -1,0 +1,233 @@
+"""Checks of a GB/T 38540 / GM/T 0031 seal and of a seal signature (`SES_Signature`), shared by the PDF,
+OFD and bare-input verifiers. Signatures are SM2 with the default ID (ECDSA-SHA256 for P-256 seals)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from asn1crypto import algos, x509
+
+from gm import oids, ses, sm2
+from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
+from gm.sm3 import sm3
+from verify.names import describe as describe_cert
+from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
+from verify.sources import Sources
+from verify.trust import TrustStore
+
+SEAL_TYPE_NAMES = {1: "official 公章", 2: "personal 个人章", 3: "finance 财务章", 4: "contract 合同章",
+                   5: "invoice 发票章", 6: "licence 证照章"}  # fmt: skip
+
+
+def describe(seal: ses.Seal) -> dict[str, Any]:
+    picture = None
+    if seal.picture_type.lower() in ("png", "gif", "bmp", "jpg", "jpeg"):
+        mime = {"jpg": "jpeg"}.get(seal.picture_type.lower(), seal.picture_type.lower())
+        picture = f"data:image/{mime};base64,{base64.b64encode(seal.picture).decode()}"
+    return {
+        "name": seal.name,
+        "es_id": seal.es_id,
+        "version": seal.version,
+        "vendor": seal.vendor_id,
+        "type": SEAL_TYPE_NAMES.get(seal.seal_type, str(seal.seal_type)),
+        "valid_start": seal.valid_start.isoformat(),
+        "valid_end": seal.valid_end.isoformat(),
+        "picture_type": seal.picture_type,
+        "picture": picture,  # None for OFD-format pictures (shown as a placeholder)
+        "size_mm": [seal.width_mm, seal.height_mm],
+    }
+
+
+def _algorithm(oid: str) -> algos.SignedDigestAlgorithm:
+    return algos.SignedDigestAlgorithm({"algorithm": oid})
+
+
+def signature_ok(cert_der: bytes, algorithm_oid: str, signature: bytes, signed: bytes) -> tuple[bool, str]:
+    """(valid, detail) for a raw SES signature by the key of `cert_der`."""
+    try:
+        cert = x509.Certificate.load(cert_der)
+        spki = cert.public_key.dump()
+        if algorithm_oid == oids.SM2_WITH_SM3 and sm2.is_sm2_spki(cert.public_key):
+            return sm2.SM2PublicKey.from_spki(spki).verify(signature, signed), "SM2 with the default ID"
+        return verify_signature(spki, _algorithm(algorithm_oid), signature, signed), algorithm_oid
+    except (ValueError, TypeError, KeyError, UnsupportedSignatureAlgorithm, sm2.InvalidKey) as exc:
+        return False, f"cannot check: {exc}"
+
+
+def _digest_matches(kind: str, value: bytes, cert_der: bytes) -> bool:
+    name = kind.strip().lower()
+    if name in ("sm3", oids.SM3):
+        return sm3(cert_der) == value
+    if name in ("sha1", "sha256", "sha384", "sha512"):
+        return hashlib.new(name, cert_der).digest() == value
+    return False
+
+
+def check_seal(
+    out: SignatureReport,
+    seal: ses.Seal,
+    signer_cert: bytes | None,
+    moment: datetime,
+    trust: TrustStore,
+    sources: Sources,
+) -> None:
+    """`seal` (maker signature, maker in a trusted hierarchy, signer listed) and `seal_validity`."""
+    ok, how = signature_ok(seal.maker_cert, seal.signature_algorithm, seal.signature, seal.signed_bytes)
+    if not ok:
+        out.add(
+            "seal", FAILED, "SEAL_SIGNATURE_FAILURE", f"the maker's signature over the seal does not verify ({how})"
+        )
+    elif signer_cert is not None and not _lists(seal, signer_cert):
+        out.add("seal", FAILED, "SEAL_CERT_MISMATCH", "the signer's certificate is not in the seal's certificate list")
+    else:
+        maker = x509.Certificate.load(seal.maker_cert)
+        issuer_known = any(ca.subject == maker.issuer for ca in [*trust.trust_roots(), *trust.intermediates()])
+        detail = (
+            f"seal v{seal.version} by {maker.subject.native.get('common_name', '?')}, maker signature valid ({how})"
+        )
+        if not issuer_known:
+            detail += "; the seal maker's issuer is not among the trusted anchors"
+        out.add("seal", PASSED, "OK", detail)
+    start, end = seal.valid_start, seal.valid_end
+    when = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    state = sources.seal_status(seal.es_id)
+    if state == "revoked":
+        out.add("seal_validity", FAILED, "SEAL_REVOKED", f"seal {seal.es_id} is revoked")
+    elif not start <= when <= end:
+        out.add("seal_validity", FAILED, "SEAL_EXPIRED",
+                f"used {when.isoformat()}, valid {start.isoformat()} to {end.isoformat()}")  # fmt: skip
+    elif state == "suspended":
+        out.add("seal_validity", INDETERMINATE, "SEAL_SUSPENDED", f"seal {seal.es_id} is suspended now")
+    else:
+        out.add("seal_validity", PASSED, "OK", f"valid {start.date()} to {end.date()}")
+
+
+def _lists(seal: ses.Seal, cert_der: bytes) -> bool:
+    if seal.cert_list_type == 1 and seal.certs:
+        return cert_der in seal.certs
+    if seal.cert_list_type == 2:
+        return any(_digest_matches(kind, value, cert_der) for kind, value in seal.cert_digests)
+    return True  # v1 seals from some vendors carry no usable list: nothing to compare against
+
+
+def check_ses_signature(
+    out: SignatureReport,
+    signature: ses.SealSignature,
+    trust: TrustStore,
+    sources: Sources,
+    data_hash: bytes | None,
+) -> None:
+    """A `SES_Signature`: signature over TBS_Sign, the seal, the signer listed, dataHash if data given."""
+    ok, how = signature_ok(signature.signer_cert, signature.signature_algorithm, signature.signature,
+                           signature.signed_bytes)  # fmt: skip
+    if ok:
+        out.add("signature", PASSED, "OK", f"signature over TBS_Sign valid ({how})")
+    else:
+        rule = "DER(TBS_Sign)" if signature.version == 4 else "DER(TBS_Sign) per GM/T 0031-2014"
+        out.add("signature", FAILED, "SIG_CRYPTO_FAILURE", f"the signature over {rule} does not verify ({how})")
+    if data_hash is None:
+        out.add("integrity", SKIPPED, "OK", "no signed data given")
+    elif data_hash == signature.data_hash:
+        out.add("integrity", PASSED, "OK", "dataHash matches")
+    else:
+        out.add("integrity", FAILED, "DATA_HASH_FAILURE",
+                f"dataHash {signature.data_hash.hex()[:16]}… != computed {data_hash.hex()[:16]}…")  # fmt: skip
+    moment = signature.time_info if isinstance(signature.time_info, datetime) else None
+    out.signing_time = moment.isoformat() if moment else signature.time_info.decode("ascii", "replace")  # type: ignore[union-attr]
+    out.signing_time_source = "claimed"
+    try:
+        out.signer = dict(describe_cert(x509.Certificate.load(signature.signer_cert)))
+    except (ValueError, TypeError) as exc:
+        out.signer = {"error": f"unreadable certificate: {exc}"}
+    out.seal = describe(signature.seal)
+    check_seal(out, signature.seal, signature.signer_cert, moment or _v1_time(signature.time_info), trust, sources)
+
+
+def _v1_time(value: datetime | bytes) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    text = value.decode("ascii", "replace").strip().replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_chain(
+    out: SignatureReport,
+    cert_der: bytes,
+    extra: list[bytes],
+    moment: datetime,
+    trust: TrustStore,
+    sources: Sources,
+) -> None:
+    """`chain` and `revocation` for a certificate outside a CMS (OFD and bare seal signatures)."""
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import errors as cv
+
+    from verify.sm2_validator import SM2SignatureValidator
+
+    try:
+        cert = x509.Certificate.load(cert_der)
+        others = [x509.Certificate.load(c) for c in extra]
+        for item in (cert, *others):
+            item.native  # noqa: B018  (vendor certificates can hide malformed extensions: find out now)
+    except (ValueError, TypeError, KeyError) as exc:
+        out.add("chain", INDETERMINATE, "FORMAT_FAILURE", f"a certificate cannot be parsed: {str(exc)[:200]}")
+        out.add("revocation", SKIPPED)
+        return
+    crls, ocsps = sources.revocation([cert, *others])
+    context = ValidationContext(
+        trust_roots=trust.trust_roots(),
+        other_certs=[*others, *trust.intermediates()],
+        crls=crls,
+        ocsps=ocsps,
+        allow_fetching=sources.fetch,
+        revocation_mode="hard-fail",
+        moment=moment,
+        retroactive_revinfo=True,
+        signature_validator=SM2SignatureValidator(),
+    )
+    validator = CertificateValidator(cert, intermediate_certs=others, validation_context=context)
+    try:
+        path = asyncio.run(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
+    except cv.RevokedError as exc:
+        out.add("chain", PASSED)
+        out.add("revocation", FAILED, "REVOKED", str(exc))
+        return
+    except cv.InsufficientRevinfoError as exc:
+        out.add("chain", PASSED)
+        out.add("revocation", INDETERMINATE, "REVOCATION_UNKNOWN", str(exc))
+        return
+    except cv.ExpiredError as exc:
+        out.add("chain", FAILED, "EXPIRED", str(exc))
+        out.add("revocation", SKIPPED)
+        return
+    except cv.NotYetValidError as exc:
+        out.add("chain", FAILED, "NOT_YET_VALID", str(exc))
+        out.add("revocation", SKIPPED)
+        return
+    except (cv.PathBuildingError, cv.PathValidationError, cv.ValidationError, ValueError) as exc:
+        out.add("chain", INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(exc)[:300])
+        out.add("revocation", SKIPPED)
+        return
+    withdrawn = []
+    for ca_cert in [path.trust_anchor.certificate, *path.iter_certs(include_root=False)]:
+        if ca_cert is None or not getattr(ca_cert, "ca", False):
+            continue
+        listed = trust.listed(ca_cert)
+        if listed is not None:
+            out.region = out.region or f"{listed.region_code} {listed.region_name}".strip()
+            if listed.status_at(moment) != "granted":
+                withdrawn.append(listed.name)
+    if withdrawn:
+        out.add("chain", FAILED, "CA_WITHDRAWN", f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}")
+    else:
+        out.add("chain", PASSED)
+    out.add("revocation", PASSED, "OK", "not revoked at the signing time")

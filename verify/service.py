@@ -1,0 +1,100 @@
+"""One entry point for any input: PDF, OFD, a bare seal (.esl), a bare SES_Signature, or CMS with its
+detached content. Anything unreadable is a FAILED report with FORMAT_FAILURE, never an exception."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from asn1crypto import cms, core
+
+from gm import oids, ses
+from gm.sm3 import sm3
+from verify import seal_checks
+from verify.ofd import OfdVerifier
+from verify.pdf import PdfVerifier
+from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
+from verify.sources import Sources
+from verify.trust import TrustStore
+
+log = logging.getLogger("trustseal.verify")
+ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+
+
+class Verifier:
+    def __init__(self, trust: TrustStore, sources: Sources | None = None) -> None:
+        self.trust = trust
+        self.sources = sources or Sources()
+        self.pdf = PdfVerifier(trust, self.sources)
+        self.ofd = OfdVerifier(trust, self.sources)
+
+    def verify(self, data: bytes, *, content: bytes | None = None, at: datetime | None = None) -> Report:
+        try:
+            head = data[:1024].lstrip()
+            if head.startswith(b"%PDF-"):
+                return self.pdf.verify(data, at)
+            if data.startswith(b"PK\x03\x04"):
+                return self.ofd.verify(data, at)
+            if data[:1] == b"\x30":
+                return self._asn1(data, content, at)
+            return format_failure("unknown", "neither PDF, OFD, seal, SES_Signature nor CMS")
+        except Exception as exc:  # the last line of defence: a report, never a 500
+            log.exception("verification failed unexpectedly")
+            return format_failure("unknown", f"the document could not be processed: {type(exc).__name__}")
+
+    def _asn1(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:
+        try:
+            signature = ses.parse_ses_signature(data)
+        except ses.SESFormatError:
+            signature = None
+        if signature is not None:
+            report = Report(format="ses-signature")
+            out = SignatureReport()
+            out.add("format", PASSED, "OK", f"SES_Signature v{signature.version}")
+            seal_checks.check_ses_signature(out, signature, self.trust, self.sources, sm3(content) if content else None)
+            moment = at or (signature.time_info if isinstance(signature.time_info, datetime) else datetime.now())
+            seal_checks.check_chain(out, signature.signer_cert, [signature.seal.maker_cert], moment, self.trust,
+                                    self.sources)  # fmt: skip
+            report.signatures.append(out)
+            return report
+        try:
+            seal = ses.parse_seal(data)
+        except ses.SESFormatError:
+            seal = None
+        if seal is not None:
+            report = Report(format="seal")
+            out = SignatureReport(seal=seal_checks.describe(seal))
+            out.add("format", PASSED, "OK", f"SESeal v{seal.version}")
+            moment = at or datetime.now(seal.valid_start.tzinfo)
+            seal_checks.check_seal(out, seal, None, moment, self.trust, self.sources)
+            seal_checks.check_chain(out, seal.maker_cert, [], moment, self.trust, self.sources)
+            out.signing_time, out.signing_time_source = moment.isoformat(), "now"
+            report.signatures.append(out)
+            return report
+        return self._cms(data, content, at)
+
+    def _cms(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:
+        try:
+            outer = core.Sequence.load(data, strict=True)
+            content_type = core.ObjectIdentifier.load(outer[0].dump()).dotted
+            if content_type not in (ID_SIGNED_DATA, oids.GM_SIGNED_DATA):
+                raise ValueError(f"content type {content_type} is not signedData")
+            signed = cms.SignedData.load(outer[1].contents, strict=True)  # inside [0] EXPLICIT
+            signed.native  # noqa: B018  (full parse now, not half-way through the checks)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            return format_failure("cms", f"not a seal, SES_Signature or CMS SignedData: {exc}")
+        report = Report(format="cms")
+        out = SignatureReport()
+        out.add("format", PASSED, "OK", "CMS SignedData")
+        if content is None and signed["encap_content_info"]["content"].native is None:
+            out.add("integrity", INDETERMINATE, "FORMAT_FAILURE", "detached CMS: give the signed content too")
+            report.signatures.append(out)
+            return report
+        from verify.cms import check_signed_data
+
+        check_signed_data(out, signed, content, at, self.trust, self.sources)
+        report.signatures.append(out)
+        return report
+
+
+__all__ = ["FAILED", "SKIPPED", "Verifier"]
