@@ -444,5 +444,102 @@ def sign_command(
         raise typer.Exit(1)
 
 
+@app.command("verify")
+def verify_command(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="PDF, OFD, .esl, SES_Signature or CMS")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="also write the readable HTML report here")] = None,
+    trust_list: Annotated[
+        list[Path] | None, typer.Option("--trust-list", help="a signed trust list (JSON); repeatable")
+    ] = None,
+    root: Annotated[
+        list[Path] | None, typer.Option("--root", help="national root that certifies trust-list signers (PEM)")
+    ] = None,
+    pin: Annotated[list[str] | None, typer.Option("--pin", help="SHA-256 of a trusted trust-list signer")] = None,
+    anchor: Annotated[list[Path] | None, typer.Option("--anchor", help="an extra trust anchor (PEM/DER)")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="validate as of this ISO time")] = None,
+    content: Annotated[Path | None, typer.Option("--content", help="the signed content of a detached CMS")] = None,
+    fetch: Annotated[bool, typer.Option("--fetch/--no-fetch", help="fetch CRLs / OCSP from URLs")] = False,
+) -> None:
+    """Verify a sealed document offline. Exit 0 PASSED, 1 FAILED, 3 INDETERMINATE, 2 usage, 4 could not run.
+
+    Trust: lists given with --trust-list (checked against --root / --pin), else the local home's own
+    trust list; plus any --anchor."""
+    from datetime import datetime
+
+    from verify.html import render
+    from verify.report import EXIT_CODES
+    from verify.service import Verifier
+    from verify.sources import Sources
+    from verify.trust import TrustListError, TrustStore, load_certificates
+
+    if not file.exists():
+        fail(f"no such file: {file}", 2)
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            fail("--at takes an ISO 8601 time, e.g. 2026-01-01T00:00:00+08:00", 2)
+            return
+        if moment.tzinfo is None:
+            fail("--at needs a time zone", 2)
+    trust = TrustStore()
+    sources = Sources(fetch=fetch)
+    try:
+        roots = [c for path in root or [] for c in load_certificates(path.read_bytes())]
+        for path in anchor or []:
+            for cert in load_certificates(path.read_bytes()):
+                trust.add_anchor(cert)
+        if trust_list:
+            for path in trust_list:
+                trust.add_list(path.read_bytes(), roots=roots, pinned=tuple(pin or ()))
+        elif Settings.from_env().demo_tokens_file.exists():  # an initialised local home: its own list
+            from api.verification import ServiceVerification
+
+            context = local()
+            try:
+                verification = ServiceVerification(context)
+                service_verifier = verification.verifier()
+                trust.cas.extend(service_verifier.trust.cas)
+                sources = verification.sources() if not fetch else Sources(fetch=True)
+                report = Verifier(trust, sources).verify(
+                    file.read_bytes(), content=content.read_bytes() if content else None, at=moment
+                )
+            finally:
+                context.close()
+            _emit(report, as_json, html, file, render)
+            raise typer.Exit(EXIT_CODES[report.result])
+        elif not trust.anchors:
+            fail("no trust: give --trust-list (with --root or --pin), --anchor, or run in an initialised home", 2)
+    except TrustListError as exc:
+        fail(f"{exc.code}: {exc.detail}", 4)
+    except (OSError, ValueError) as exc:
+        fail(f"could not load trust material: {exc}", 4)
+    report = Verifier(trust, sources).verify(
+        file.read_bytes(), content=content.read_bytes() if content else None, at=moment
+    )
+    _emit(report, as_json, html, file, render)
+    raise typer.Exit(EXIT_CODES[report.result])
+
+
+def _emit(report: Any, as_json: bool, html: Path | None, file: Path, render: Any) -> None:
+    if html is not None:
+        html.write_text(render(report, file.name), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{report.result}  {file.name}  ({report.format})")
+    if getattr(report, "code", None):
+        typer.echo(f"  {report.code}: {report.detail}")
+    for index, signature in enumerate(report.signatures, 1):
+        seal = (signature.seal or {}).get("name", "-")
+        signer = signature.signer.get("common_name") or "-"
+        typer.echo(f"  #{index} {signature.result}  seal {seal}  signer {signer}  at {signature.signing_time}")
+        for check in signature.checks:
+            if check.status != "PASSED":
+                typer.echo(f"     {check.name}: {check.status} {check.code} {check.detail[:160]}")
+
+
 def main() -> None:
     app()

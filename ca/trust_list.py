@@ -36,7 +36,11 @@ def _pem(der: bytes) -> str:
 
 
 def history(ca: CertificateAuthority) -> list[dict[str, str]]:
-    return ca.status_history or [{"status": "granted", "from": ca.created_at.isoformat()}]
+    """Granted from the start of the CA certificate's validity, then whatever changed since."""
+    from asn1crypto import x509
+
+    start = x509.Certificate.load(ca.certificate_der).not_valid_before
+    return ca.status_history or [{"status": "granted", "from": start.isoformat()}]
 
 
 class TrustListPublisher:

@@ -166,13 +166,6 @@ def check_chain(
     sources: Sources,
 ) -> None:
     """`chain` and `revocation` for a certificate outside a CMS (OFD and bare seal signatures)."""
-    import asyncio
-
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator import errors as cv
-
-    from verify.sm2_validator import SM2SignatureValidator
-
     try:
         cert = x509.Certificate.load(cert_der)
         others = [x509.Certificate.load(c) for c in extra]
@@ -183,12 +176,35 @@ def check_chain(
         out.add("revocation", SKIPPED)
         return
     crls, ocsps = sources.revocation([cert, *others])
+    context = {
+        "trust_roots": trust.trust_roots(),
+        "other_certs": [*others, *trust.intermediates()],
+        "crls": crls,
+        "ocsps": ocsps,
+        "allow_fetching": sources.fetch,
+    }
+    diagnose_chain(out, cert, others, context, moment, trust)
+
+
+def diagnose_chain(
+    out: SignatureReport,
+    cert: x509.Certificate,
+    others: list[x509.Certificate],
+    context_kwargs: dict[str, Any],
+    moment: datetime,
+    trust: TrustStore,
+) -> None:
+    """Validate `cert` at `moment` (hard-fail revocation) and add `chain` and `revocation` checks with
+    the precise reason; then judge each CA on the path by its trust-list status at `moment`."""
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import errors as cv
+
+    from verify.sm2_validator import SM2SignatureValidator
+
     context = ValidationContext(
-        trust_roots=trust.trust_roots(),
-        other_certs=[*others, *trust.intermediates()],
-        crls=crls,
-        ocsps=ocsps,
-        allow_fetching=sources.fetch,
+        **context_kwargs,
         revocation_mode="hard-fail",
         moment=moment,
         retroactive_revinfo=True,
@@ -217,17 +233,23 @@ def check_chain(
         out.add("chain", INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(exc)[:300])
         out.add("revocation", SKIPPED)
         return
+    judge_path(out, path, moment, trust)
+    out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+
+
+def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:
+    """`chain`: every CA on the path must be granted in the trust list at `moment`; the region is the
+    issuing CA's (the listed CA nearest the signer)."""
     withdrawn = []
     for ca_cert in [path.trust_anchor.certificate, *path.iter_certs(include_root=False)]:
         if ca_cert is None or not getattr(ca_cert, "ca", False):
             continue
         listed = trust.listed(ca_cert)
         if listed is not None:
-            out.region = out.region or f"{listed.region_code} {listed.region_name}".strip()
+            out.region = f"{listed.region_code} {listed.region_name}".strip()  # nearest to the signer wins
             if listed.status_at(moment) != "granted":
                 withdrawn.append(listed.name)
     if withdrawn:
         out.add("chain", FAILED, "CA_WITHDRAWN", f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}")
     else:
         out.add("chain", PASSED)
-    out.add("revocation", PASSED, "OK", "not revoked at the signing time")

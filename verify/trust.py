@@ -38,7 +38,7 @@ class ListedCA:
 
     def status_at(self, moment: datetime) -> str:
         status = "unknown"
-        for state, since in self.history:
+        for state, since in sorted(self.history, key=lambda item: item[1]):
             if since <= moment:
                 status = state
         return status
