@@ -21,6 +21,22 @@ log = logging.getLogger("trustseal.verify")
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 
 
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+class _AnyContentInfo(core.Sequence):
+    """ContentInfo with any content type: RFC 5652 signedData or GB/T 35275's 1.2.156.10197.6.1.4.2.2."""
+
+    _fields = [  # noqa: RUF012
+        ("content_type", core.ObjectIdentifier),
+        ("content", core.Any, {"explicit": 0}),
+    ]
+
+
 class Verifier:
     def __init__(self, trust: TrustStore, sources: Sources | None = None) -> None:
         self.trust = trust
@@ -75,11 +91,12 @@ class Verifier:
 
     def _cms(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:
         try:
-            outer = core.Sequence.load(data, strict=True)
-            content_type = core.ObjectIdentifier.load(outer[0].dump()).dotted
+            outer = _AnyContentInfo.load(data, strict=True)
+            content_type = outer["content_type"].dotted
             if content_type not in (ID_SIGNED_DATA, oids.GM_SIGNED_DATA):
                 raise ValueError(f"content type {content_type} is not signedData")
-            signed = cms.SignedData.load(outer[1].contents, strict=True)  # inside [0] EXPLICIT
+            inner = outer["content"].contents  # the SignedData's contents, inside [0] EXPLICIT
+            signed = cms.SignedData.load(b"\x30" + _der_length(len(inner)) + inner, strict=True)
             signed.native  # noqa: B018  (full parse now, not half-way through the checks)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             return format_failure("cms", f"not a seal, SES_Signature or CMS SignedData: {exc}")

@@ -1,0 +1,162 @@
+"""Bad input gets a FAILED report with FORMAT_FAILURE (4xx only for a bad request), never an exception."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.app import create_app
+from api.context import Context
+from seal.demo import create_demo_seals
+from signing.pdf import Placement
+from signing.service import Caller
+from tests.fixtures import examples, make_pdf
+from verify.report import FAILED, INDETERMINATE
+from verify.service import Verifier
+from verify.trust import TrustStore
+
+INTEROP = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / "ofd"
+VERIFIER = Verifier(TrustStore())
+
+
+@pytest.fixture(scope="module")
+def sealed(context: Context) -> bytes:
+    create_demo_seals(context.seals, actor="test")
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    pdf = context.signing.seal_pdf(make_pdf(), seal_id="demo-370000-sm2", caller=caller, placement=Placement()).pdf
+    return pdf
+
+
+def _format_failure(report: dict[str, object]) -> bool:
+    return report.get("code") == "FORMAT_FAILURE" or any(
+        c["code"] == "FORMAT_FAILURE"
+        for s in report["signatures"]  # type: ignore[attr-defined]
+        for c in s["checks"]
+    )
+
+
+def _ofd(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as package:
+        for name, data in entries.items():
+            package.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"", "neither"),
+        (b"%PDF-1.7\n%%EOF", "unreadable"),
+        (b"%PDF-1.7\n" + b"1 0 obj <<" * 2000, "unreadable"),
+        (b"PK\x03\x04garbage", "not a zip"),
+        (b"\x30\x80" + b"\x30\x80" * 5000, "not a seal"),  # deeply nested indefinite-length ASN.1
+        (b"\x30\x82\xff\xff\x02", "not a seal"),  # length beyond the data
+        (b"GIF89a", "neither"),
+    ],
+)
+def test_garbage_is_a_format_failure(data: bytes, fragment: str) -> None:
+    report = VERIFIER.verify(data).as_json()
+    assert report["result"] == FAILED and _format_failure(report), report
+    assert fragment in str(report).lower() or fragment in str(report.get("detail", ""))
+
+
+def test_zip_bomb_is_refused() -> None:
+    bomb = _ofd({"OFD.xml": b"<ofd:OFD/>", "Doc_0/big.bin": b"\x00" * (64 * 1024 * 1024)})
+    assert len(bomb) < 200_000
+    report = VERIFIER.verify(bomb).as_json()
+    assert report["result"] == FAILED and "zip bomb" in report["detail"]
+
+
+def test_path_traversal_is_refused() -> None:
+    report = VERIFIER.verify(_ofd({"OFD.xml": b"<a/>", "../../etc/passwd": b"x"})).as_json()
+    assert report["result"] == FAILED and "escapes" in report["detail"]
+
+
+def test_xml_entity_expansion_is_refused() -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;">]><ofd:OFD xmlns:ofd="x">&lol3;</ofd:OFD>'
+    )
+    report = VERIFIER.verify(_ofd({"OFD.xml": laughs})).as_json()
+    assert report["result"] == FAILED and "unsafe XML" in report["detail"]
+    broken = VERIFIER.verify(_ofd({"OFD.xml": b"<ofd:OFD><unclosed>"})).as_json()
+    assert broken["result"] == FAILED and _format_failure(broken)
+
+
+def test_ofd_with_missing_parts_names_them() -> None:
+    ofd = b'<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>'
+    ofd += b"<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"
+    listing = (
+        b'<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016">'
+        b'<ofd:Signature ID="1" BaseLoc="Sign_0/Signature.xml"/></ofd:Signatures>'
+    )
+    report = VERIFIER.verify(_ofd({"OFD.xml": ofd, "Doc_0/Signs/Signatures.xml": listing})).as_json()
+    assert report["result"] == FAILED
+    assert "Sign_0/Signature.xml is not in the package" in str(report)
+    unsigned = VERIFIER.verify(
+        _ofd({"OFD.xml": ofd.replace(b"<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures>", b"")})
+    )
+    assert unsigned.result == INDETERMINATE and unsigned.code == "NO_SIGNATURE_FOUND"
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    report = VERIFIER.verify(data)
+    assert report.result in (FAILED, INDETERMINATE)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: bytes) -> bytes:
+    data = bytearray(base)
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data) - 1))
+        if draw(st.booleans()):
+            data[at] = draw(st.integers(0, 255))
+        else:
+            del data[at : at + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_sealed_pdfs_never_raise_and_never_pass(sealed: bytes, data: st.DataObject) -> None:
+    mutant = data.draw(mutated(sealed))
+    report = VERIFIER.verify(mutant)  # no trust at all: the best possible verdict is INDETERMINATE
+    assert report.result in (FAILED, INDETERMINATE)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(data=st.data())
+def test_mutated_vendor_ofd_never_raises(data: st.DataObject) -> None:
+    path = INTEROP / "1.ofd"
+    if not path.exists():
+        pytest.fail("interop samples missing")
+    mutant = data.draw(mutated(path.read_bytes()))
+    assert VERIFIER.verify(mutant).result in (FAILED, INDETERMINATE)
+
+
+@pytest.fixture(scope="module")
+def client(context: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_verify_endpoint_bad_requests(client: TestClient, context: Context) -> None:
+    assert client.post("/v1/verify").json()["code"] == "invalid_request"  # no file
+    assert client.post("/v1/verify", files={"file": ("a.pdf", b"", "application/pdf")}).json()["code"] == (
+        "invalid_request"
+    )
+    big = b"%PDF-" + b"0" * context.settings.max_upload_bytes
+    assert client.post("/v1/verify", files={"file": ("a.pdf", big, "application/pdf")}).status_code == 413
+    garbage = client.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 nothing", "application/pdf")})
+    assert garbage.status_code == 200 and garbage.json()["result"] == FAILED
+    assert client.post("/v1/verify", files={"file": ("a", b"x")}, data={"at": "yesterday"}).status_code == 400
