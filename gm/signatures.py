@@ -51,7 +51,7 @@ def verify_signature(
     try:
         name = algorithm.signature_algo
         hash_name = algorithm.hash_algo
-    except ValueError:
+    except (ValueError, TypeError, KeyError):  # e.g. RSASSA-PSS without parameters
         raise UnsupportedSignatureAlgorithm(oid) from None
     if hash_name not in _HASHES:
         raise UnsupportedSignatureAlgorithm(oid)

@@ -121,10 +121,12 @@ class SM2PublicKey:
             if algorithm["algorithm"].dotted != oids.ID_EC_PUBLIC_KEY:
                 raise InvalidKey("not an EC public key")
             params = algorithm["parameters"]
-            if params.name != "named" or params.chosen.dotted != oids.SM2_CURVE:
+            if not isinstance(params, keys.ECDomainParameters) or params.name != "named":
+                raise InvalidKey("EC key without a named curve")
+            if params.chosen.dotted != oids.SM2_CURVE:
                 raise InvalidKey("EC key is not on the SM2 curve")
             point = info["public_key"].native
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise InvalidKey(f"malformed SubjectPublicKeyInfo: {exc}") from None
         return cls(bytes(point))
 
@@ -168,7 +170,7 @@ class SM2PublicKey:
         except InvalidSignatureEncoding:
             return False
         backend: _botan.PublicKey = self._backend  # type: ignore[attr-defined]
-        return backend.verify_digest(signature, e)
+        return backend.verify_digest(bytes(signature), e)
 
 
 class SM2PrivateKey:

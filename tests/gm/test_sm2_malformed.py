@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from asn1crypto import algos
+from asn1crypto import algos, core, keys
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gm import sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
-from tests.fixtures import examples
+from tests.fixtures import examples, flip
 
 KEY = sm2.SM2PrivateKey.generate()
 MESSAGE = b"message"
@@ -166,3 +166,151 @@ def test_verify_signature_dispatch() -> None:
     assert not verify_signature(p256_spki, sm2_alg, signature, MESSAGE)
     with pytest.raises(UnsupportedSignatureAlgorithm):
         verify_signature(p256_spki, algos.SignedDigestAlgorithm({"algorithm": "md5_rsa"}), signature, MESSAGE)
+
+
+def _spki(algorithm: bytes, point: bytes) -> bytes:
+    return _seq(algorithm, b"\x03" + bytes([len(point) + 1]) + b"\x00" + point)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ids=["int-tag-r", "int-tag-s", "zero-length-r", "seq-length-short", "seq-length-long", "r-33-bytes>=n", "n-ff"],
+    argvalues=[
+        _seq(b"\x03\x01\x05", _int(6)),  # BIT STRING for r
+        _seq(_int(5), b"\x04\x01\x06"),  # OCTET STRING for s
+        _seq(b"\x02\x00", _int(6)),
+        b"\x30" + bytes([len(GOOD) - 3]) + GOOD[2:],
+        b"\x30" + bytes([len(GOOD) - 1]) + GOOD[2:],
+        _seq(_int(0, b"\x00" + (sm2.N + 1).to_bytes(32, "big")), _int(5)),
+        _seq(_int(0, b"\x00" + b"\xff" * 32), _int(5)),
+    ],
+)
+def test_more_malformed_signatures(signature: bytes) -> None:
+    with pytest.raises(sm2.InvalidSignatureEncoding):
+        sm2.decode_signature(signature)
+    assert KEY.public_key.verify(signature, MESSAGE) is False
+
+
+@pytest.mark.parametrize("bad", ["text", 12345, None, [1, 2]], ids=["str", "int", "none", "list"])
+def test_decode_signature_non_bytes(bad: object) -> None:
+    with pytest.raises(sm2.InvalidSignatureEncoding):
+        sm2.decode_signature(bad)  # type: ignore[arg-type]
+
+
+def test_boundary_values_accepted() -> None:
+    """The extremes that are valid: r = s = 1, r = s = n-1 (33-byte INTEGER with a leading zero)."""
+    for r, s in ((1, 1), (sm2.N - 1, sm2.N - 1), (1, sm2.N - 1)):
+        der = sm2.encode_signature(r, s)
+        assert sm2.decode_signature(der) == (r, s)
+        assert sm2.decode_signature(bytearray(der)) == (r, s)  # type: ignore[arg-type]
+        assert KEY.public_key.verify(der, MESSAGE) is False  # well formed, but not a signature by KEY
+
+
+def test_scalar_boundaries() -> None:
+    one = sm2.SM2PrivateKey.from_scalar((1).to_bytes(32, "big"))
+    assert one.public_key.point == b"\x04" + sm2.GX.to_bytes(32, "big") + sm2.GY.to_bytes(32, "big")
+    top = sm2.SM2PrivateKey.from_scalar((sm2.N - 2).to_bytes(32, "big"))  # n-2: the largest SM2 allows
+    assert top.public_key.verify(top.sign(MESSAGE), MESSAGE)
+    assert KEY.private_scalar() and sm2.SM2PrivateKey.from_scalar(KEY.private_scalar()).public_key == KEY.public_key
+    for bad in (b"", b"\x00" * 30 + b"\x05", b"\x00" * 32 + b"\x05", (sm2.N + 1).to_bytes(32, "big"), b"\xff" * 32):
+        with pytest.raises(sm2.InvalidKey):
+            sm2.SM2PrivateKey.from_scalar(bad)
+    assert KEY.private_scalar().hex() not in repr(KEY)
+
+
+def test_spki_wrong_algorithm_or_curve() -> None:
+    point = KEY.public_key.point
+    sm2_curve = core.ObjectIdentifier("1.2.156.10197.1.301").dump()
+    ec_oid = core.ObjectIdentifier("1.2.840.10045.2.1").dump()
+    rsa_oid = core.ObjectIdentifier("1.2.840.113549.1.1.1").dump()
+    p256 = core.ObjectIdentifier("1.2.840.10045.3.1.7").dump()
+    assert sm2.SM2PublicKey.from_spki(_spki(_seq(ec_oid, sm2_curve), point)) == KEY.public_key
+    for bad in (
+        _spki(_seq(ec_oid, p256), point),  # P-256 curve OID around an SM2 point
+        _spki(_seq(rsa_oid, b"\x05\x00"), point),
+        _spki(_seq(ec_oid, b"\x05\x00"), point),  # implicitCA
+        _spki(_seq(ec_oid, sm2_curve), point[:-1] + bytes([point[-1] ^ 1])),  # off the curve
+        _spki(_seq(ec_oid, sm2_curve), b"\x03" + point[1:]),  # odd prefix, uncompressed length
+        KEY.public_key.spki_der() + b"\x00",  # trailing bytes
+    ):
+        with pytest.raises(sm2.InvalidKey):
+            sm2.SM2PublicKey.from_spki(bad)
+
+
+def test_spki_ec_without_parameters_is_invalid_key() -> None:
+    der = keys.PublicKeyInfo({"algorithm": {"algorithm": "ec"}, "public_key": KEY.public_key.point}).dump()
+    with pytest.raises(sm2.InvalidKey):
+        sm2.SM2PublicKey.from_spki(der)
+
+
+def test_verify_accepts_bytearray_signature() -> None:
+    # decode_signature explicitly accepts bytearray; verify answers too (found by a helper's test)
+    assert KEY.public_key.verify(bytearray(GOOD), MESSAGE) is True  # type: ignore[arg-type]
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.integers(0, len(GOOD) - 1), st.integers(1, 255))
+def test_mutated_good_signature(offset: int, xor: int) -> None:
+    """Every single-byte mutation of a valid signature: strict decode or refusal, and never a valid signature."""
+    mutated = bytearray(GOOD)
+    mutated[offset] ^= xor
+    data = bytes(mutated)
+    try:
+        r, s = sm2.decode_signature(data)
+    except sm2.InvalidSignatureEncoding:
+        pass
+    else:
+        assert sm2.encode_signature(r, s) == data
+    assert KEY.public_key.verify(data, MESSAGE) is False
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.integers(0, 90), st.integers(1, 255), st.integers(0, 91))
+def test_mutated_spki_raises_only_invalid_key(offset: int, xor: int, cut: int) -> None:
+    good = KEY.public_key.spki_der()
+    mutated = bytearray(good)
+    mutated[offset % len(good)] ^= xor
+    for candidate in (bytes(mutated), good[:cut]):
+        try:
+            key = sm2.SM2PublicKey.from_spki(candidate)
+        except sm2.InvalidKey:
+            continue
+        assert key.point[0] == 4 and len(key.point) == 65  # accepted only as a real SM2 point
+
+
+def test_verify_never_raises_on_odd_inputs() -> None:
+    public = KEY.public_key
+    for signature in (b"", b"\x30", b"\x30\x00", b"\x00" * 72, b"\xff" * 73, GOOD * 2, flip(GOOD, 5)):
+        assert public.verify(signature, MESSAGE) is False
+        assert public.verify_digest(signature, public.digest(MESSAGE)) is False
+    assert public.verify(GOOD, MESSAGE, b"x" * 100) is False
+    with pytest.raises(ValueError, match="8191"):
+        public.verify(GOOD, MESSAGE, b"x" * (sm2.MAX_ID_BYTES + 1))
+
+
+def test_verify_signature_custom_id_and_unknown_algorithms() -> None:
+    sm2_alg = algos.SignedDigestAlgorithm({"algorithm": "sm2_sm3"})
+    spki = KEY.public_key.spki_der()
+    custom = KEY.sign(MESSAGE, b"alice@example.cn")
+    assert verify_signature(spki, sm2_alg, custom, MESSAGE, sm2_id=b"alice@example.cn")
+    assert not verify_signature(spki, sm2_alg, custom, MESSAGE)
+    assert not verify_signature(spki, sm2_alg, b"garbage", MESSAGE)
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    p256_spki = p256.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signature = p256.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))
+    assert not verify_signature(p256_spki, algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}), b"junk", MESSAGE)
+    assert not verify_signature(p256_spki, algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"}), signature, MESSAGE)
+    for unknown in ("1.2.3.4", "sha3_256_ecdsa"):
+        with pytest.raises(UnsupportedSignatureAlgorithm):
+            verify_signature(p256_spki, algos.SignedDigestAlgorithm({"algorithm": unknown}), signature, MESSAGE)
+
+
+def test_verify_signature_pss_without_parameters() -> None:
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    spki = p256.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    signature = p256.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))
+    pss = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss"})
+    with contextlib.suppress(UnsupportedSignatureAlgorithm):
+        assert verify_signature(spki, pss, signature, MESSAGE) is False

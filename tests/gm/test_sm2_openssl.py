@@ -9,7 +9,7 @@ import pytest
 from asn1crypto import keys
 
 from gm import sm2
-from tests.fixtures import openssl, pem
+from tests.fixtures import flip, openssl, pem
 
 pytestmark = pytest.mark.openssl
 DEFAULT = "1234567812345678"
@@ -98,3 +98,52 @@ def test_z_value_matches_openssl_digest(tmp_path: Path) -> None:
     data = b"precomputed digest path"
     e = key.public_key.digest(data)
     assert _openssl_verify(tmp_path, key.public_key.spki_der(), data, key.sign_digest(e))
+
+
+def test_flipped_data_byte_fails_both_directions(tmp_path: Path) -> None:
+    """A tampered twin that keeps the length: one bit of one byte of the data flipped."""
+    data = secrets.token_bytes(100)
+    ours = sm2.SM2PrivateKey.generate()
+    signature = ours.sign(data)
+    spki = ours.public_key.spki_der()
+    assert _openssl_verify(tmp_path, spki, data, signature)
+    for offset in (0, 50, -1):
+        assert not _openssl_verify(tmp_path, spki, flip(data, offset), signature)
+    key, their_spki = _openssl_key(tmp_path)
+    theirs = _openssl_sign(tmp_path, key, data)
+    public = sm2.SM2PublicKey.from_spki(their_spki)
+    assert public.verify(theirs, data)
+    for offset in (0, 50, -1):
+        assert not public.verify(theirs, flip(data, offset))
+    assert not public.verify(flip(theirs, -1), data)
+
+
+def test_openssl_rejects_wrong_distid_for_custom_id(tmp_path: Path) -> None:
+    ours = sm2.SM2PrivateKey.generate()
+    data = b"custom id"
+    signature = ours.sign(data, b"alice@example.cn")
+    spki = ours.public_key.spki_der()
+    assert _openssl_verify(tmp_path, spki, data, signature, distid="alice@example.cn")
+    assert not _openssl_verify(tmp_path, spki, data, signature, distid="bob@example.cn")
+    assert not _openssl_verify(tmp_path, spki, data, signature)  # default ID
+
+
+def test_openssl_pkey_der_private_key_scalar(tmp_path: Path) -> None:
+    """`openssl pkey -outform DER` → ECPrivateKey.private_key → from_scalar: same key, both ways.
+
+    OpenSSL 3.0 writes the RFC 5915 ECPrivateKey here, not PKCS#8 (which `-in k.pem` holds, and
+    test_openssl_private_key_loads_into_gm reads through `openssl pkcs8 -topk8`).
+    """
+    key, spki = _openssl_key(tmp_path)
+    der = openssl("pkey", "-in", str(key), "-outform", "DER").stdout
+    ec_key = keys.ECPrivateKey.load(der)
+    assert ec_key["parameters"].chosen.dotted == "1.2.156.10197.1.301"
+    scalar: int = ec_key["private_key"].native
+    ours = sm2.SM2PrivateKey.from_scalar(scalar.to_bytes(32, "big"))
+    assert ours.private_scalar() == scalar.to_bytes(32, "big")
+    assert ours.public_key.point == sm2.SM2PublicKey.from_spki(spki).point
+    assert ours.public_key.spki_der() == spki  # byte-identical SubjectPublicKeyInfo
+    data = b"signed with the imported scalar"
+    assert _openssl_verify(tmp_path, spki, data, ours.sign(data))
+    assert _openssl_verify(tmp_path, spki, data, ours.sign(data, b"alice@example.cn"), distid="alice@example.cn")
+    assert ours.public_key.verify(_openssl_sign(tmp_path, key, data), data)
