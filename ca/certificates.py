@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from asn1crypto import algos, core, keys, x509
 
-from ca import der
 from gm import asn1 as _asn1  # noqa: F401
+from gm import der
 from keys.custody import SigningHandle
 
 SERIAL_BITS = 127  # positive INTEGER of at most 16 octets, >= 64 bits of CSPRNG output

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from asn1crypto import core
 
-from gm import oids
+from gm import der, oids
 
 
 class SESFormatError(ValueError):
@@ -241,7 +241,7 @@ def parse_seal(der: bytes) -> Seal:
     raise SESFormatError(f"a seal is a SEQUENCE of 2 (v1) or 4-5 (v4/v5) elements, not {count}")
 
 
-def _parse_v4(seal: SESeal, der: bytes) -> Seal:
+def _parse_v4(seal: SESeal, encoded: bytes) -> Seal:
     info = seal["seal_info"]
     prop = info["property"]
     list_type = prop["cert_list_type"].native
@@ -279,7 +279,7 @@ def _parse_v4(seal: SESeal, der: bytes) -> Seal:
         signed_bytes=info.dump(),
         extensions=_extensions(info["ext_datas"]),
         time_stamp=stamp.native,
-        der=der,
+        der=encoded,
     )
 
 
@@ -291,7 +291,7 @@ def _bits(value: core.BitString) -> bytes:
     return bytes(contents[1:])
 
 
-def _parse_v1(seal: SESealV1, der: bytes) -> Seal:
+def _parse_v1(seal: SESealV1, encoded: bytes) -> Seal:
     info = seal["seal_info"]
     prop = info["property"]
     sign_info = seal["sign_info"]
@@ -301,7 +301,7 @@ def _parse_v1(seal: SESealV1, der: bytes) -> Seal:
     picture = info["picture"]
     # GM/T 0031-2014: signData covers DER(SEQUENCE { SES_SealInfo, cert, signatureAlgorithm })
     body = info.dump() + sign_info["cert"].dump() + sign_info["signature_algorithm"].dump()
-    signed = core.Sequence.load(b"\x30" + _der_length(len(body)) + body).dump()
+    signed = core.Sequence.load(der.tlv(0x30, body)).dump()
     return Seal(
         version=1,
         header_version=info["header"]["version"].native,
@@ -324,15 +324,8 @@ def _parse_v1(seal: SESealV1, der: bytes) -> Seal:
         signature=_bits(sign_info["sign_data"]),
         signed_bytes=signed,
         extensions=_extensions(info["ext_datas"]),
-        der=der,
+        der=encoded,
     )
-
-
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
 
 
 def parse_ses_signature(der: bytes) -> SealSignature:
@@ -351,7 +344,7 @@ def parse_ses_signature(der: bytes) -> SealSignature:
     raise SESFormatError(f"an SES_Signature is a SEQUENCE of 2 (v1) or 4-5 (v4) elements, not {count}")
 
 
-def _parse_signature_v4(signature: SESSignature, der: bytes) -> SealSignature:
+def _parse_signature_v4(signature: SESSignature, encoded: bytes) -> SealSignature:
     tbs = signature["to_sign"]
     seal_der = tbs["eseal"].dump()
     return SealSignature(
@@ -365,11 +358,11 @@ def _parse_signature_v4(signature: SESSignature, der: bytes) -> SealSignature:
         signature=signature["signature"].native,
         signed_bytes=tbs.dump(),
         time_stamp=signature["time_stamp"].native,
-        der=der,
+        der=encoded,
     )
 
 
-def _parse_signature_v1(signature: SESSignatureV1, der: bytes) -> SealSignature:
+def _parse_signature_v1(signature: SESSignatureV1, encoded: bytes) -> SealSignature:
     tbs = signature["to_sign"]
     return SealSignature(
         version=1,
@@ -381,7 +374,7 @@ def _parse_signature_v1(signature: SESSignatureV1, der: bytes) -> SealSignature:
         signature_algorithm=tbs["signature_algorithm"].dotted,
         signature=signature["signature"].native,
         signed_bytes=tbs.dump(),
-        der=der,
+        der=encoded,
     )
 
 
@@ -448,11 +441,11 @@ def assemble_seal(
             "seal_info": SealInfo.load(seal_info_der),
             "cert": maker_cert,
             "sign_alg_id": algorithm,
-            "signed_value": core.BitString.load(b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature),
+            "signed_value": core.BitString.load(der.bit_string(signature)),
         }
     )
-    der: bytes = seal.dump()
-    return der
+    encoded: bytes = seal.dump()
+    return encoded
 
 
 def build_tbs_sign(

@@ -19,8 +19,7 @@ from datetime import datetime
 from asn1crypto import algos, cms, core, tsp, x509
 
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
-from ca import der
-from gm import oids
+from gm import der, oids
 
 SESEAL_ATTRIBUTE = "1.3.6.1.4.1.32473.2.1"  # trustseal: DER SESeal of the applied seal (signed attribute)
 ID_DATA = "1.2.840.113549.1.7.1"

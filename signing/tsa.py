@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from asn1crypto import algos, cms, core, tsp, x509
 
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
-from ca import der
 from ca.authority import CertificateAuthorityService
+from gm import der
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
 from signing.errors import SigningError

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from asn1crypto import cms, core
 
-from gm import oids, ses
+from gm import der, oids, ses
 from gm.sm3 import sm3
 from verify import seal_checks
 from verify.ofd import OfdVerifier
@@ -19,13 +19,6 @@ from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
 
 
 class _AnyContentInfo(core.Sequence):
@@ -96,7 +89,7 @@ class Verifier:
             if content_type not in (ID_SIGNED_DATA, oids.GM_SIGNED_DATA):
                 raise ValueError(f"content type {content_type} is not signedData")
             inner = outer["content"].contents  # the SignedData's contents, inside [0] EXPLICIT
-            signed = cms.SignedData.load(b"\x30" + _der_length(len(inner)) + inner, strict=True)
+            signed = cms.SignedData.load(der.tlv(0x30, inner), strict=True)
             signed.native  # noqa: B018  (full parse now, not half-way through the checks)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             return format_failure("cms", f"not a seal, SES_Signature or CMS SignedData: {exc}")

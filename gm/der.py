@@ -1,4 +1,4 @@
-"""Minimal DER assembly for the issuance hot path.
+"""Minimal DER assembly for hot paths (certificate issuance, CMS for seals) and small framing jobs.
 
 asn1crypto builds every constant part of a certificate once (see `ca.certificates.Template`);
 per certificate only a few fields change, and concatenating their encodings here avoids
