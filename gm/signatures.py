@@ -34,7 +34,12 @@ def verify_signature(
     sm2_id: bytes = sm2.DEFAULT_ID,
 ) -> bool:
     oid = algorithm["algorithm"].dotted
-    info = keys.PublicKeyInfo.load(spki_der)
+    try:
+        info = keys.PublicKeyInfo.load(spki_der)
+        info["algorithm"]["algorithm"].dotted  # noqa: B018  (an unknown key algorithm fails here, not later)
+        sm2.is_sm2_spki(info)
+    except (ValueError, TypeError, KeyError):
+        return False
     if oid == oids.SM2_WITH_SM3:
         if not sm2.is_sm2_spki(info):
             return False

@@ -126,7 +126,7 @@ class SM2PublicKey:
             if params.chosen.dotted != oids.SM2_CURVE:
                 raise InvalidKey("EC key is not on the SM2 curve")
             point = info["public_key"].native
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # KeyError: an unknown algorithm OID
             raise InvalidKey(f"malformed SubjectPublicKeyInfo: {exc}") from None
         return cls(bytes(point))
 

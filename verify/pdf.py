@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,14 +15,17 @@ from asn1crypto import cms, core, crl, ocsp, x509
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, extract_contents
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from gm import ses
+from gm.sm3 import sm3
 from verify import seal_checks
+from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
 from verify.sm2_validator import SM2SignatureValidator
@@ -83,7 +87,7 @@ class PdfVerifier:
             reader = PdfFileReader(io.BytesIO(data), strict=False)
             if reader.encrypted:
                 return format_failure("pdf", "the PDF is encrypted")
-            signatures = reader.embedded_signatures
+            signatures = _signatures(reader)
         except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             return format_failure("pdf", f"unreadable PDF: {exc}")
         report = Report(format="pdf")
@@ -100,6 +104,9 @@ class PdfVerifier:
         licence_id = _xmp_licence(reader)
         for embedded in signatures[:MAX_SIGNATURES]:
             try:
+                if isinstance(embedded, RawSignature):
+                    report.signatures.append(self._raw(embedded, data, at))
+                    continue
                 report.signatures.append(self._one(embedded, dss_context_kwargs, at, licence_id))
             except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
                 log.exception("verifying a PDF signature failed unexpectedly")
@@ -109,6 +116,40 @@ class PdfVerifier:
                 )
                 report.signatures.append(broken)
         return report
+
+    def _raw(self, raw: RawSignature, data: bytes, at: datetime | None) -> SignatureReport:
+        """A signature pyHanko cannot read as CMS: some vendors put a bare SES_Signature, or a CMS
+        labelled with the GM/T 0010 OID, in /Contents. Checked with our own rules over the byte ranges."""
+        out = SignatureReport(field_name=raw.field_name)
+        content, problem = raw.signed_content(data)
+        if problem:
+            out.add("format", FAILED, "FORMAT_FAILURE", problem)
+            return out
+        try:
+            ses_signature = ses.parse_ses_signature(raw.contents)
+        except ses.SESFormatError:
+            ses_signature = None
+        if ses_signature is not None:
+            out.add("format", PASSED, "OK", f"SES_Signature v{ses_signature.version} in /Contents")
+            seal_checks.check_ses_signature(out, ses_signature, self.trust, self.sources, sm3(content))
+            moment = at or (ses_signature.time_info if isinstance(ses_signature.time_info, datetime) else None)
+            seal_checks.check_chain(out, ses_signature.signer_cert, [ses_signature.seal.maker_cert],
+                                    moment or datetime.now(UTC), self.trust, self.sources)  # fmt: skip
+        else:
+            try:
+                signed = load_signed_data(raw.contents)
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                out.add("format", FAILED, "FORMAT_FAILURE", f"/Contents is neither CMS nor SES_Signature: {exc}")
+                return out
+            out.add("format", PASSED, "OK", "CMS SignedData (GM/T 0010 content type)")
+            check_signed_data(out, signed, content, at, self.trust, self.sources)
+        covered_to = raw.byte_range[2] + raw.byte_range[3]
+        if covered_to == len(data):
+            out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+        else:
+            out.add("modifications", INDETERMINATE, "UNSUPPORTED",
+                    f"{len(data) - covered_to} bytes were added after this signature and are not analysed")  # fmt: skip
+        return out
 
     def _one(
         self, embedded: EmbeddedPdfSignature, dss: dict[str, Any], at: datetime | None, licence_id: str | None
@@ -244,6 +285,55 @@ class PdfVerifier:
         else:
             code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
             out.add("licence_status", FAILED, code, licence_id)
+
+
+@dataclass(frozen=True)
+class RawSignature:
+    field_name: str
+    byte_range: tuple[int, int, int, int]
+    contents: bytes  # /Contents without the zero padding
+
+    def signed_content(self, data: bytes) -> tuple[bytes, str | None]:
+        a, b, c, d = self.byte_range
+        if a != 0 or b <= 0 or c <= b or d < 0 or c + d > len(data):
+            return b"", f"the /ByteRange {self.byte_range} does not describe two ranges around /Contents"
+        hole = data[b:c]
+        if not (hole.startswith(b"<") and hole.rstrip().endswith(b">")):
+            return b"", "the /ByteRange gap is not exactly the /Contents string"
+        return data[a:b] + data[c : c + d], None
+
+
+def _signatures(reader: PdfFileReader) -> list[EmbeddedPdfSignature | RawSignature]:
+    """Every filled signature field: pyHanko's view when it can read the CMS, a raw view otherwise."""
+    out: list[EmbeddedPdfSignature | RawSignature] = []
+    for fq_name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+        try:
+            out.append(EmbeddedPdfSignature(reader, sig_field, fq_name))
+        except (ValueError, TypeError, KeyError, PdfError, AttributeError):
+            value = sig_obj.get_object()
+            try:
+                byte_range = tuple(int(v) for v in value["/ByteRange"])
+                contents = extract_contents(value)
+            except (ValueError, TypeError, KeyError, PdfError):
+                byte_range, contents = (0, 0, 0, 0), b""
+            if len(byte_range) != 4:
+                byte_range = (0, 0, 0, 0)
+            out.append(RawSignature(fq_name, byte_range, _first_element(contents)))
+    return out
+
+
+def _first_element(data: bytes) -> bytes:
+    """The leading DER element of /Contents (which is zero-padded to its reserved size)."""
+    if len(data) < 2 or data[0] != 0x30:
+        return data
+    first = data[1]
+    if first < 0x80:
+        return data[: 2 + first]
+    count = first & 0x7F
+    if count == 0 or count > 4 or len(data) < 2 + count:
+        return data
+    length = int.from_bytes(data[2 : 2 + count], "big")
+    return data[: 2 + count + length]
 
 
 def _dss_revinfo(dss: DocumentSecurityStore) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from asn1crypto import cms, core
-
-from gm import der, oids, ses
+from gm import ses
 from gm.sm3 import sm3
 from verify import seal_checks
+from verify.cms import check_signed_data, load_signed_data
 from verify.ofd import OfdVerifier
 from verify.pdf import PdfVerifier
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -18,16 +17,6 @@ from verify.sources import Sources
 from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
-ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
-
-
-class _AnyContentInfo(core.Sequence):
-    """ContentInfo with any content type: RFC 5652 signedData or GB/T 35275's 1.2.156.10197.6.1.4.2.2."""
-
-    _fields = [  # noqa: RUF012
-        ("content_type", core.ObjectIdentifier),
-        ("content", core.Any, {"explicit": 0}),
-    ]
 
 
 class Verifier:
@@ -84,13 +73,7 @@ class Verifier:
 
     def _cms(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:
         try:
-            outer = _AnyContentInfo.load(data, strict=True)
-            content_type = outer["content_type"].dotted
-            if content_type not in (ID_SIGNED_DATA, oids.GM_SIGNED_DATA):
-                raise ValueError(f"content type {content_type} is not signedData")
-            inner = outer["content"].contents  # the SignedData's contents, inside [0] EXPLICIT
-            signed = cms.SignedData.load(der.tlv(0x30, inner), strict=True)
-            signed.native  # noqa: B018  (full parse now, not half-way through the checks)
+            signed = load_signed_data(data)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             return format_failure("cms", f"not a seal, SES_Signature or CMS SignedData: {exc}")
         report = Report(format="cms")
@@ -100,8 +83,6 @@ class Verifier:
             out.add("integrity", INDETERMINATE, "FORMAT_FAILURE", "detached CMS: give the signed content too")
             report.signatures.append(out)
             return report
-        from verify.cms import check_signed_data
-
         check_signed_data(out, signed, content, at, self.trust, self.sources)
         report.signatures.append(out)
         return report
