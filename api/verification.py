@@ -52,7 +52,8 @@ class ServiceVerification:
         is checked too). Parsed CRLs are cached by their bytes."""
         cas = {ca.name: ca for ca in self.context.ca.list_cas()}
         by_subject = {x509.Certificate.load(ca.certificate_der).subject.dump(): name for name, ca in cas.items()}
-        names: set[str] = set()
+        names: set[str] = {row.issuer_ca for row in self.context.ca.cross_certificates() if row.issuer_ca}
+        names |= {cas[n].parent for n in list(names) if n in cas and cas[n].parent}  # type: ignore[misc]
         for cert in certs:
             name = by_subject.get(cert.issuer.dump()) if cert.self_signed == "no" else None
             while name is not None and name not in names:

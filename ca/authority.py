@@ -25,8 +25,10 @@ from ca.errors import (
     CAExists,
     CANotIssuing,
     CertificateNotFound,
+    CSRMalformed,
     KeyAlgorithmNotAllowed,
     SanNotAllowed,
+    SubjectNotAllowed,
     UnknownCA,
     UnknownProfile,
 )
@@ -255,6 +257,88 @@ class CertificateAuthorityService:
             self._issue_crl(session, row)
         self._ca_cache.pop(name, None)
         return row
+
+    def cross_certify(self, issuer_ca: str, subject_der: bytes, actor: str | None = None) -> IssuedCertificate:
+        """Certify another hierarchy's root (or CA) under one of ours: same subject, same key, same key
+        identifier, so paths from that hierarchy's documents can reach our anchors. Listed in the trust list."""
+        try:
+            subject = x509.Certificate.load(subject_der)
+            subject.native  # noqa: B018
+        except (ValueError, TypeError) as exc:
+            raise CSRMalformed(f"not a certificate: {exc}") from None
+        if not subject.ca:
+            raise SubjectNotAllowed("only CA certificates are cross-certified")
+        profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
+        with self.db.session() as session:
+            ca = self.get_ca(session, issuer_ca)
+            if ca.status != "active":
+                raise CANotIssuing(f"{issuer_ca} is {ca.status}")
+            issuer_cert = x509.Certificate.load(ca.certificate_der)
+            if subject.public_key.dump() == issuer_cert.public_key.dump():
+                raise SubjectNotAllowed("a CA does not cross-certify itself")
+            now = datetime.now(UTC)
+            not_before = certs.truncate(now - BACKDATE)
+            not_after = certs.truncate(
+                min(subject.not_valid_after, issuer_cert.not_valid_after, now + timedelta(days=profile.validity_days))
+            )
+            extensions = [
+                ext
+                for ext in certs.ca_extensions(
+                    subject.public_key, issuer_cert.key_identifier, profile.key_usage, profile.path_length
+                )
+                if ext["extn_id"].native != "key_identifier"
+            ]
+            if subject.key_identifier is not None:  # keep theirs: their children's AKI points at it
+                extensions.append(certs.extension("key_identifier", core.OctetString(subject.key_identifier)))
+            extensions += certs.distribution_extensions(
+                self.crl_url(issuer_ca), self.ocsp_url, self.issuer_url(issuer_ca)
+            )
+            serial = certs.new_serial()
+            cert = certs.sign_certificate(
+                issuer=issuer_cert.subject,
+                subject=subject.subject,
+                spki=subject.public_key,
+                serial=serial,
+                not_before=not_before,
+                not_after=not_after,
+                extensions=extensions,
+                signer=self.custody.signer(ca.key_ref),
+            )
+            der = cert.dump()
+            serial_hex = certs.serial_hex(serial)
+            self._store_certificate(
+                session,
+                der,
+                serial_hex,
+                (not_before, not_after),
+                subject.subject.human_friendly,
+                certs.fingerprint(der),
+                issuer_ca=issuer_ca,
+                profile="cross-certificate",
+                algorithm=ca.algorithm,
+                is_ca=True,
+            )
+            record_event(
+                session,
+                "ca.cross_certified",
+                actor=actor,
+                subject=serial_hex,
+                payload={
+                    "issuer": issuer_ca,
+                    "subject_sm3": pii_digest(subject.subject.human_friendly),
+                    "subject_fingerprint_sha256": certs.fingerprint(subject_der),
+                    "serial": serial_hex,
+                },
+            )
+            return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
+
+    def cross_certificates(self) -> list[Certificate]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Certificate).where(Certificate.profile == "cross-certificate", Certificate.status == "good")
+                )
+            )
 
     def _provision_ocsp_signer(self, session: Session, ca: CertificateAuthority, actor: str | None) -> None:
         key_name = f"{ca.name}.ocsp"

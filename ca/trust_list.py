@@ -73,7 +73,10 @@ class TrustListPublisher:
         return bool(x509.Certificate.load(self._signer_der).public_key.dump() == public_key_der)
 
     def _stamp(self, cas: list[CertificateAuthority]) -> str:
-        material = json.dumps([(c.name, c.status, c.certificate_serial, history(c)) for c in cas], sort_keys=True)
+        crossed = sorted(row.serial for row in self.ca.cross_certificates())
+        material = json.dumps(
+            [[(c.name, c.status, c.certificate_serial, history(c)) for c in cas], crossed], sort_keys=True
+        )
         return hashlib.sha256(material.encode()).hexdigest()
 
     def current(self) -> dict[str, Any]:
@@ -120,6 +123,10 @@ class TrustListPublisher:
                 }
             )
             region["endpoints"]["crl"][ca.name] = self.ca.crl_url(ca.name)
+        cross = [
+            {"issuer": row.issuer_ca, "certificate": _pem(row.der), "serial": row.serial}
+            for row in self.ca.cross_certificates()
+        ]
         document: dict[str, Any] = {
             "version": 1,
             "sequence": sequence,
@@ -127,6 +134,7 @@ class TrustListPublisher:
             "next_update": (now + VALIDITY).isoformat(),
             "signer_certificate": _pem(signer_der),
             "regions": [regions[code] for code in sorted(regions)],
+            "cross_certificates": cross,
         }
         signature = self.ca.custody.signer(key_ref).sign(jcs.canonical(document))
         document["signature"] = base64.b64encode(signature).decode("ascii")

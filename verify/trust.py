@@ -95,6 +95,7 @@ class TrustStore:
 
     cas: list[ListedCA] = field(default_factory=list)
     anchors: list[x509.Certificate] = field(default_factory=list)
+    cross: list[x509.Certificate] = field(default_factory=list)  # cross-certificates: path material only
     lists: list[dict[str, Any]] = field(default_factory=list)  # summaries of the accepted lists
 
     def add_anchor(self, cert: x509.Certificate) -> None:
@@ -156,6 +157,10 @@ class TrustStore:
                         history=history or (("granted", cert.not_valid_before),),
                     )
                 )
+        for entry in doc.get("cross_certificates") or []:
+            if not isinstance(entry, dict):
+                raise TrustListError("TRUST_LIST_MALFORMED", "cross_certificates holds objects")
+            self.cross.append(_certificate(entry.get("certificate"))[0])
         self.lists.append({"sequence": doc.get("sequence"), "issued_at": doc.get("issued_at"), "signer": signer_der})
 
     def add_list_file(self, path: Path, **kwargs: Any) -> None:
@@ -169,7 +174,9 @@ class TrustStore:
         return [c.certificate for c in self.cas if c.certificate.self_signed != "no"] + list(self.anchors)
 
     def intermediates(self) -> list[x509.Certificate]:
-        return [c.certificate for c in self.cas if c.certificate.self_signed == "no"]
+        """Listed CAs below the roots, and cross-certificates that let another hierarchy's paths reach
+        a listed root."""
+        return [c.certificate for c in self.cas if c.certificate.self_signed == "no"] + list(self.cross)
 
     def listed(self, cert: x509.Certificate) -> ListedCA | None:
         der = cert.dump()
