@@ -24,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from gm import ses
 from gm.sm3 import sm3
-from verify import seal_checks
+from verify import pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -33,6 +33,7 @@ from verify.sources import Sources
 from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
+pdf_speedups.install()
 SESEAL_ATTRIBUTE = "1.3.6.1.4.1.32473.2.1"
 SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"
 MAX_SIGNATURES = 50
@@ -81,6 +82,9 @@ class PdfVerifier:
     def __init__(self, trust: TrustStore, sources: Sources | None = None) -> None:
         self.trust = trust
         self.sources = sources or Sources()
+        # results of signatures made by trusted CA keys (certificates, CRLs) are remembered across
+        # documents; a document's own signatures never are (their keys are not CA keys)
+        self.validator = SM2SignatureValidator(cache_keys=trust.ca_keys())
 
     def verify(self, data: bytes, at: datetime | None = None) -> Report:
         try:
@@ -183,17 +187,19 @@ class PdfVerifier:
             revocation_mode="hard-fail",
             moment=moment,
             retroactive_revinfo=True,
-            signature_validator=SM2SignatureValidator(),
+            signature_validator=self.validator,
         )
-        ts_context = ValidationContext(
-            trust_roots=self.trust.trust_roots(),
-            other_certs=[*certs, *dss.get("other_certs", []), *self.trust.intermediates()],
-            crls=[*dss.get("crls", []), *crls],
-            ocsps=[*dss.get("ocsps", []), *ocsps],
-            allow_fetching=self.sources.fetch,
-            revocation_mode="soft-fail",
-            signature_validator=SM2SignatureValidator(),
-        )
+        ts_context = None
+        if stamped is not None:  # built only when there is a timestamp to check
+            ts_context = ValidationContext(
+                trust_roots=self.trust.trust_roots(),
+                other_certs=material["other_certs"],
+                crls=material["crls"],
+                ocsps=material["ocsps"],
+                allow_fetching=self.sources.fetch,
+                revocation_mode="soft-fail",
+                signature_validator=self.validator,
+            )
         try:
             status = validate_pdf_signature(embedded, context, ts_validation_context=ts_context)
         except (PdfError, ValueError, KeyError, TypeError) as exc:

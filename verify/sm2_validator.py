@@ -7,6 +7,8 @@ SM2-with-SM3, and SM2-with-SM3 is only accepted from SM2 keys.
 
 from __future__ import annotations
 
+import hashlib
+
 from asn1crypto import algos, keys
 from cryptography.exceptions import InvalidSignature
 from pyhanko_certvalidator.sig_validate import (
@@ -20,8 +22,12 @@ from gm import oids, sm2
 
 
 class SM2SignatureValidator(DefaultSignatureValidator):
-    def __init__(self, sm2_id: bytes = sm2.DEFAULT_ID) -> None:
+    """`cache_keys`: SPKIs (DER) of trusted CA keys whose verified signatures may be remembered."""
+
+    def __init__(self, sm2_id: bytes = sm2.DEFAULT_ID, cache_keys: frozenset[bytes] = frozenset()) -> None:
         self.sm2_id = sm2_id
+        self.cache_keys = cache_keys
+        self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
 
     def validate_signature(
         self,
@@ -33,8 +39,13 @@ class SM2SignatureValidator(DefaultSignatureValidator):
     ) -> None:
         is_sm2_mechanism = signature_algorithm["algorithm"].dotted == oids.SM2_WITH_SM3
         is_sm2_key = sm2.is_sm2_spki(public_key_info)
+        spki = public_key_info.dump()
+        key = (spki, bytes(signature), hashlib.sha256(signed_data).digest()) if spki in self.cache_keys else None
+        if key is not None and key in self._verified:
+            return
         if not (is_sm2_mechanism or is_sm2_key):
             super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+            self._remember(key)
             return
         if not (is_sm2_mechanism and is_sm2_key):
             raise InvalidSignature("SM2 keys sign only with SM2-with-SM3, and only SM2 keys do")
@@ -44,11 +55,18 @@ class SM2SignatureValidator(DefaultSignatureValidator):
         if md is not None and md != "sm3":
             raise InvalidSignature(f"SM2-with-SM3 signature over a {md} message digest")
         try:
-            key = sm2.SM2PublicKey.from_spki(public_key_info.dump())
+            sm2_key = sm2.SM2PublicKey.from_spki(spki)
         except sm2.InvalidKey as exc:
             raise InvalidSignature(str(exc)) from None
-        if not key.verify(signature, signed_data, self.sm2_id):
+        if not sm2_key.verify(signature, signed_data, self.sm2_id):
             raise InvalidSignature("SM2 signature does not verify")
+        self._remember(key)
+
+    def _remember(self, key: tuple[bytes, bytes, bytes] | None) -> None:
+        if key is not None:
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[key] = True
 
 
 def install_ocsp_responder_shim() -> None:

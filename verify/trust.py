@@ -178,6 +178,11 @@ class TrustStore:
         a listed root."""
         return [c.certificate for c in self.cas if c.certificate.self_signed == "no"] + list(self.cross)
 
+    def ca_keys(self) -> frozenset[bytes]:
+        """Public keys (SPKI DER) of every trusted CA: listed, cross-certified or explicit anchors."""
+        certs = [c.certificate for c in self.cas] + list(self.cross) + list(self.anchors)
+        return frozenset(c.public_key.dump() for c in certs)
+
     def listed(self, cert: x509.Certificate) -> ListedCA | None:
         der = cert.dump()
         return next((c for c in self.cas if c.der == der), None)

@@ -1,0 +1,43 @@
+"""The fast hex-string reader behaves exactly like pyHanko's own."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyhanko.pdf_utils.misc import PdfStreamError
+
+from tests.fixtures import examples
+from verify import pdf_speedups
+
+pieces = st.lists(st.sampled_from([b"0", b"7", b"a", b"F", b" ", b"\n", b"\r", b"\t", b"\x00", b"\x0c", b"g", b"<"]),
+                  max_size=200)  # fmt: skip
+
+
+def _run(reader: object, data: bytes) -> tuple[str, object, int]:
+    stream = io.BytesIO(data)
+    try:
+        value = reader(stream)  # type: ignore[operator]
+    except PdfStreamError:
+        return "error", None, -1
+    content = str(value) if isinstance(value, str) else bytes(value)
+    return "ok", (type(value).__name__, content), stream.tell()
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(pieces, st.binary(max_size=20), st.booleans())
+def test_same_as_pyhankos_reader(body: list[bytes], tail: bytes, closed: bool) -> None:
+    data = b"<" + b"".join(body) + (b">" if closed else b"") + tail
+    assert _run(pdf_speedups.read_hex_string_from_stream, data) == _run(pdf_speedups.ORIGINAL, data)
+
+
+def test_long_strings_span_chunks() -> None:
+    payload = bytes(range(256)) * 600  # 150 KB: more than one read
+    data = b"<" + payload.hex().encode() + b">rest"
+    stream = io.BytesIO(data)
+    value = pdf_speedups.read_hex_string_from_stream(stream)
+    assert bytes(value) == payload and stream.read() == b"rest"  # binary: a ByteStringObject
+    with pytest.raises(PdfStreamError):
+        pdf_speedups.read_hex_string_from_stream(io.BytesIO(b"<" + payload.hex().encode()))
