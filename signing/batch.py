@@ -42,6 +42,25 @@ class BatchJobs:
         self.signing = signing
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
         self._lock = threading.Lock()
+        self._mark_interrupted()
+
+    def _mark_interrupted(self) -> None:
+        """Jobs a previous process left running will never finish: say so, item by item."""
+        if not self.root.exists():
+            return
+        for manifest_path in self.root.glob("*/manifest.json"):
+            try:
+                manifest = self._read(manifest_path.parent)
+            except (OSError, ValueError):
+                continue
+            if manifest.get("state") != "running":
+                continue
+            for item in manifest["items"]:
+                if item["state"] == "queued":
+                    item.update(state="failed", code="job_interrupted", detail="the service stopped during the job")
+                    manifest["failed"] += 1
+            manifest["state"] = "interrupted"
+            self._write(manifest_path.parent, manifest)
 
     def _dir(self, job_id: str) -> Path:
         if len(job_id) != 2 * JOB_ID_BYTES or not all(c in "0123456789abcdef" for c in job_id):

@@ -23,7 +23,8 @@ from defusedxml.common import DefusedXmlException
 from gm import oids, ses
 from gm.sm3 import sm3
 from verify import seal_checks
-from verify.report import FAILED, INDETERMINATE, PASSED, Check, Report, SignatureReport, format_failure
+from verify.cms import check_signed_data, load_signed_data
+from verify.report import FAILED, PASSED, Check, Report, SignatureReport, format_failure
 from verify.sources import Sources
 from verify.trust import TrustStore
 
@@ -177,19 +178,46 @@ class OfdVerifier:
             return out
         try:
             value = package.read(package.resolve(value_el.text or "", base_dir, doc_root))
-            parsed = ses.parse_ses_signature(value)
         except OfdFormatError as exc:
             out.add("format", FAILED, "FORMAT_FAILURE", str(exc))
             return out
+        try:
+            parsed = ses.parse_ses_signature(value)
         except ses.SESFormatError as exc:
-            detail = f"SignedValue is not a SES_Signature ({exc}); GB/T 35275 SignedData is not verified yet"
-            out.add("format", INDETERMINATE, "UNSUPPORTED", detail)
-            return out
+            return self._signed_data(out, package, signed_info, base_dir, doc_root, value, raw, at, str(exc))
         out.add("format", PASSED, "OK", f"SES_Signature v{parsed.version} ({kind})")
         self._references(out, package, signed_info, base_dir, doc_root)
         seal_checks.check_ses_signature(out, parsed, self.trust, self.sources, sm3(raw))
         moment = at or (parsed.time_info if isinstance(parsed.time_info, datetime) else datetime.now(UTC))
         seal_checks.check_chain(out, parsed.signer_cert, [parsed.seal.maker_cert], moment, self.trust, self.sources)
+        return out
+
+    def _signed_data(
+        self,
+        out: SignatureReport,
+        package: Package,
+        signed_info: Element,
+        base_dir: str,
+        doc_root: str,
+        value: bytes,
+        raw: bytes,
+        at: datetime | None,
+        why: str,
+    ) -> SignatureReport:
+        """Type="Sign" signatures: a GB/T 35275 (or RFC 5652) SignedData over the raw Signature.xml."""
+        try:
+            signed = load_signed_data(value)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            out.add(
+                "format",
+                FAILED,
+                "FORMAT_FAILURE",
+                f"SignedValue is neither SES_Signature ({why}) nor SignedData ({exc})",
+            )
+            return out
+        out.add("format", PASSED, "OK", "GB/T 35275 SignedData over Signature.xml")
+        self._references(out, package, signed_info, base_dir, doc_root)
+        check_signed_data(out, signed, raw, at, self.trust, self.sources)
         return out
 
     def _references(

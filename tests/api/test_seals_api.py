@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from asn1crypto import crl, x509
@@ -429,3 +430,20 @@ def test_batch_refuses_up_front(client: TestClient, context: Context, tokens: di
     response = client.post("/v1/sign/jobs", headers=_auth(tokens["issuer"]), data=mismatched, files=files)
     _problem(response, 400, "invalid_licence")
     assert _events(context) == before
+
+
+def test_jobs_left_running_by_a_stopped_process_are_marked_interrupted(context: Context, tmp_path: Path) -> None:
+    import json
+
+    from signing.batch import BatchJobs
+
+    job = tmp_path / ("ab" * 12)
+    job.mkdir()
+    manifest = {"id": "ab" * 12, "owner": "issuer:x", "state": "running", "total": 2, "done": 1, "failed": 0,
+                "items": [{"index": 0, "state": "sealed"}, {"index": 1, "state": "queued"}]}  # fmt: skip
+    (job / "manifest.json").write_text(json.dumps(manifest))
+    jobs = BatchJobs(tmp_path, context.signing)
+    after = jobs.status("ab" * 12, "issuer:x")
+    assert after["state"] == "interrupted" and after["items"][1]["code"] == "job_interrupted"
+    assert (after["done"], after["failed"]) == (1, 1)
+    jobs.shutdown()

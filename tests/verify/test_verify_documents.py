@@ -263,3 +263,43 @@ def test_cli_verify_offline(context: Context, client: TestClient, tmp_path: Path
                 str(tmp_path / "root.pem")]  # fmt: skip
     broken = runner.invoke(app, bad_args, env=env)
     assert broken.exit_code == 4 and "TRUST_LIST_SIGNATURE_INVALID" in broken.output
+
+
+def test_ofd_with_a_gb_t_35275_signed_data(client: TestClient, context: Context) -> None:
+    """Type="Sign": SignedValue.dat is a SignedData over the raw Signature.xml, here under the GB/T 35275
+    OID, made with a demo seal holder's key; a changed Signature.xml must fail it."""
+    from gm import der, oids
+    from gm.sm3 import sm3
+    from signing.cms import CMSTemplate
+    from verify.cms import _tlv
+
+    material = context.seals.for_signing("demo-370000-sm2", role="issuer", caller="t", caller_seal_ids=("*",))
+    source = zipfile.ZipFile(io.BytesIO(_ofd("1.ofd")))
+    signature_xml = source.read("Doc_0/Signs/Sign_0/Signature.xml")
+    template = CMSTemplate.for_seal(material.certificate, material.chain, "sm2", None)
+    standard = template.build(sm3(signature_xml), datetime.now(UTC), material.handle.sign)
+    _, start, _ = _tlv(standard, 0)
+    _, _, oid_end = _tlv(standard, start)
+    from asn1crypto import core
+
+    signed_value = der.sequence(core.ObjectIdentifier(oids.GM_SIGNED_DATA).dump(), standard[oid_end:])
+
+    def package(xml: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            for info in source.infolist():
+                data = source.read(info.filename)
+                if info.filename.endswith("Sign_0/SignedValue.dat"):
+                    data = signed_value
+                elif info.filename.endswith("Sign_0/Signature.xml"):
+                    data = xml
+                target.writestr(zipfile.ZipInfo(info.filename, info.date_time), data, zipfile.ZIP_DEFLATED)
+        return out.getvalue()
+
+    report = context.verification.verifier().verify(package(signature_xml)).as_json()
+    checks = _checks(report["signatures"][0])
+    assert checks["format"] == (PASSED, "OK") and checks["references"] == (PASSED, "OK")
+    assert checks["integrity"] == (PASSED, "OK") and checks["signature"] == (PASSED, "OK")
+    assert checks["chain"] == (PASSED, "OK") and report["result"] == PASSED, report
+    changed = context.verification.verifier().verify(package(signature_xml.replace(b"gomain", b"GOMAIN"))).as_json()
+    assert _checks(changed["signatures"][0])["integrity"] == (FAILED, "HASH_FAILURE")
