@@ -21,7 +21,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
 from gm import der, oids
 
-SESEAL_ATTRIBUTE = "1.3.6.1.4.1.32473.2.1"  # trustseal: DER SESeal of the applied seal (signed attribute)
+SESEAL_ATTRIBUTE = oids.SESEAL_ATTRIBUTE
 ID_DATA = "1.2.840.113549.1.7.1"
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 MAX_SIGNATURE = 72  # DER ECDSA / SM2 over a 256-bit curve

@@ -49,7 +49,7 @@ class SealSigner(signers.Signer):
     """A pyHanko signer whose private key stays in custody. pyHanko uses it for the signature field,
     appearance and digest choice; the CMS itself comes from `signing.cms.CMSTemplate`."""
 
-    def __init__(self, handle: SigningHandle, certificate: bytes, chain: list[bytes], seal_der: bytes | None) -> None:
+    def __init__(self, handle: SigningHandle, certificate: bytes) -> None:
         cert = x509.Certificate.load(certificate)
         self.family = str(handle.algorithm)
         mechanism = "sm2_sm3" if self.family == "sm2" else "sha256_ecdsa"
@@ -60,7 +60,6 @@ class SealSigner(signers.Signer):
             embed_roots=True,
         )
         self._handle = handle
-        self._seal_der = seal_der
 
     @property
     def digest_algorithm(self) -> str:
@@ -226,7 +225,7 @@ def seal_pdf(
 
     existing = {f[0] for f in fields.enumerate_sig_fields(reader)}
     name = field_name or _free_name(existing)
-    signer = SealSigner(handle, certificate, chain, seal_der)
+    signer = SealSigner(handle, certificate)
     style = StaticStampStyle(
         background=SealPicture(picture_png),
         border_width=0,

@@ -18,7 +18,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
 from ca.authority import CertificateAuthorityService
-from gm import der
+from gm import der, oids
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
 from signing.errors import SigningError
@@ -248,7 +248,7 @@ def _rejection(reason: str, text: str) -> bytes:
     return der
 
 
-SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken
+SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 
 
 def signature_timestamp_attribute(tsa: TimestampAuthority, family: str) -> tuple[int, Callable[[bytes], list[bytes]]]:

@@ -22,7 +22,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, extract_c
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from gm import ses
+from gm import oids, ses
 from gm.sm3 import sm3
 from verify import pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
@@ -34,8 +34,8 @@ from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
 pdf_speedups.install()
-SESEAL_ATTRIBUTE = "1.3.6.1.4.1.32473.2.1"
-SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"
+SESEAL_ATTRIBUTE = oids.SESEAL_ATTRIBUTE
+SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 
 

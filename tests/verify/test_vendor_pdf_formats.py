@@ -30,7 +30,7 @@ SEAL = "demo-370000-sm2"
 def _pdf_with_contents(context: Context, build: Callable[[bytes], bytes]) -> bytes:
     """Lay out a signature field with pyHanko; /Contents is whatever `build(document_sm3)` returns."""
     material = context.seals.for_signing(SEAL, role="issuer", caller="t", caller_seal_ids=("*",))
-    signer = SealSigner(material.handle, material.certificate, material.chain, None)
+    signer = SealSigner(material.handle, material.certificate)
     meta = signers.PdfSignatureMetadata(field_name="VendorSeal", md_algorithm="sm3")
     pdf_signer = signers.PdfSigner(meta, signer=signer, new_field_spec=fields.SigFieldSpec("VendorSeal"))
     out = io.BytesIO()
