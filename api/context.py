@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
 from keys.custody import CustodyError, KeyCustody
@@ -33,6 +34,7 @@ class Context:
     signing: SigningService = field(init=False)
     jobs: BatchJobs = field(init=False)
     verification: ServiceVerification = field(init=False)
+    rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.seals = SealService(self.db, self.custody, self.ca)
@@ -41,6 +43,7 @@ class Context:
         from api.verification import ServiceVerification
 
         self.verification = ServiceVerification(self)
+        self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
 
     def close(self) -> None:
         self.db.dispose()

@@ -46,7 +46,10 @@ _CUSTODY_STATUS = {KeyNotFound: 404, KeyExists: 409, KeyDisabled: 409}
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, **exc.extra)
+        response = problem_response(exc.status, exc.code, exc.detail, **exc.extra)
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(max(1, round(float(exc.extra["retry_after"]))))
+        return response
 
     @app.exception_handler(SealError)
     async def _seal(_: Request, exc: SealError) -> JSONResponse:

@@ -16,6 +16,7 @@ class Settings:
     passphrase: str | None
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
+    public_rate_per_minute: int = 120  # per client address, for the public POST endpoints (verify, TSA)
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -28,6 +29,7 @@ class Settings:
             passphrase=os.environ.get("TRUSTSEAL_KEY_PASSPHRASE"),
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
+            public_rate_per_minute=int(os.environ.get("TRUSTSEAL_PUBLIC_RATE_PER_MINUTE", "120")),
         )
 
     @property

@@ -137,6 +137,7 @@ def batch_file(job_id: str, index: int, who: Issuer, context: Ctx) -> Response:
 async def timestamp(request: Request, context: Ctx) -> Response:
     """RFC 3161 over HTTP (application/timestamp-query → application/timestamp-reply). SM3 imprints are
     stamped by the SM2 unit, others by the P-256 unit; `?family=` chooses explicitly."""
+    context.rate_limiter.check(request.client.host if request.client else "unknown")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

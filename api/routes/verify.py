@@ -30,6 +30,7 @@ def verify(
     content: Annotated[UploadFile | None, File()] = None,
     at: Annotated[str | None, Form(max_length=40)] = None,
 ) -> Response:
+    context.rate_limiter.check(request.client.host if request.client else "unknown")
     moment = None
     if at is not None:
         try:

@@ -160,3 +160,27 @@ def test_verify_endpoint_bad_requests(client: TestClient, context: Context) -> N
     garbage = client.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 nothing", "application/pdf")})
     assert garbage.status_code == 200 and garbage.json()["result"] == FAILED
     assert client.post("/v1/verify", files={"file": ("a", b"x")}, data={"at": "yesterday"}).status_code == 400
+
+
+def test_public_endpoints_are_rate_limited(context: Context) -> None:
+    from api.ratelimit import RateLimiter
+
+    limiter = RateLimiter(per_minute=60, burst=3)
+    for _ in range(3):
+        limiter.check("10.0.0.1")
+    from api.problems import Problem
+
+    with pytest.raises(Problem) as limited:
+        limiter.check("10.0.0.1")
+    assert limited.value.status == 429 and limited.value.code == "rate_limited"
+    limiter.check("10.0.0.2")  # another client has its own budget
+    original = context.rate_limiter
+    context.rate_limiter = RateLimiter(per_minute=60, burst=1)
+    try:
+        with TestClient(create_app(context), raise_server_exceptions=False) as fresh:
+            first = fresh.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 x", "application/pdf")})
+            second = fresh.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 x", "application/pdf")})
+    finally:
+        context.rate_limiter = original
+    assert first.status_code == 200
+    assert second.status_code == 429 and second.json()["code"] == "rate_limited" and "retry-after" in second.headers
