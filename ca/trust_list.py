@@ -55,6 +55,8 @@ class TrustListPublisher:
             version = self.ca.custody.get(SIGNER_KEY)
         except KeyNotFound:
             version = self.ca.custody.create(SIGNER_KEY, KeyAlgorithm.SM2)
+        if self._signer_der is None:
+            self._signer_der = self._previous_signer()
         if self._signer_der is None or not self._signer_matches(version.public_key_der):
             issued = self.ca.issue_for_key(
                 version.public_key_der,
@@ -67,10 +69,22 @@ class TrustListPublisher:
         return version.ref, self._signer_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
+        """Same key, and valid for at least a month more (else a fresh certificate is issued)."""
         from asn1crypto import x509
 
         assert self._signer_der is not None
-        return bool(x509.Certificate.load(self._signer_der).public_key.dump() == public_key_der)
+        cert = x509.Certificate.load(self._signer_der)
+        fresh_enough = cert.not_valid_after > datetime.now(UTC) + timedelta(days=30)
+        return bool(cert.public_key.dump() == public_key_der and fresh_enough)
+
+    def _previous_signer(self) -> bytes | None:
+        """The signer certificate of the newest published list: reused across restarts."""
+        with self.ca.db.session() as session:
+            newest = session.scalars(select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).first()
+        if newest is None:
+            return None
+        text = json.loads(newest.document).get("signer_certificate")
+        return pem.unarmor(text.encode("ascii"))[2] if isinstance(text, str) else None
 
     def _stamp(self, cas: list[CertificateAuthority]) -> str:
         crossed = sorted(row.serial for row in self.ca.cross_certificates())

@@ -107,3 +107,14 @@ def test_jcs_orders_keys_and_escapes_like_rfc_8785() -> None:
     )  # UTF-16 code-unit order (RFC 8785 §3.2.3): U+20AC < U+D83D (surrogate) < U+FB33
     with pytest.raises(ValueError, match="floats"):
         jcs.canonical({"a": 1.5})
+
+
+def test_signer_certificate_is_reused_across_restarts(context: Context) -> None:
+    from ca.trust_list import TrustListPublisher, withdraw_ca
+
+    before = context.verification.trust_list()
+    restarted = TrustListPublisher(context.ca)  # a new process: nothing cached in memory
+    withdraw_ca(context.ca, "cn-370000-p256", datetime.now(UTC), actor="test")  # forces a new list
+    republished = restarted.current()
+    assert republished["sequence"] == int(str(before["sequence"])) + 1
+    assert republished["signer_certificate"] == before["signer_certificate"]
