@@ -8,13 +8,14 @@ nothing is written.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Protocol
 
 from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
@@ -47,6 +48,7 @@ _SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certifi
     _T.name == bindparam("name")
 )  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
 OCSP_VALIDITY = timedelta(hours=4)
+ISSUING_CA_TTL_SECONDS = 5.0  # how long issuance trusts a cached read of an active CA row
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
 
@@ -59,6 +61,20 @@ class IssuedCertificate:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.Certificate.load(self.der)
+
+
+@dataclass(frozen=True)
+class PreparedCertificate:
+    """A signed end-entity certificate and the columns of its row, before anything is written."""
+
+    der: bytes
+    serial_hex: str
+    validity: tuple[datetime, datetime]
+    subject_text: str
+    fingerprint: str
+    issuer_ca: str
+    profile: str
+    algorithm: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,7 @@ class CertificateAuthorityService:
         self._crl_mutex = threading.RLock()  # in-process counterpart of the CA row lock
         self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
+        self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -113,6 +130,7 @@ class CertificateAuthorityService:
     def invalidate(self, name: str) -> None:
         """Forget what is cached about a CA whose row changed (status, certificate)."""
         self._ca_cache.pop(name, None)
+        self._issuing.pop(name, None)
         self._responders = None
         for cache in (self._chains, self._parsed_by_serial):
             for key in [k for k in cache if k[0] == name]:
@@ -366,19 +384,17 @@ class CertificateAuthorityService:
     def issue(self, csr: bytes | str, profile_name: str, ca_name: str, actor: str | None = None) -> IssuedCertificate:
         profile = self.profile(profile_name)
         request = parse_csr(csr)
-        with self.db.session() as session:
-            ca = self._ca_ref(session, ca_name)
-            if ca.parent is None:
-                raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
-            if ca.status != "active":
-                raise CANotIssuing(f"{ca_name} is {ca.status}")
-            ca_cert = self._parsed_ca_ref(session, ca)
-            self._check_key(profile, request, ca)
-            subject = checked_subject(request.subject, profile.subject)
-            san = self._checked_san(profile, request)
-            return self._sign_end_entity(
-                session, ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san, actor=actor
-            )
+        ca, ca_cert, chain = self._issuing_ca(ca_name)
+        if ca.parent is None:
+            raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
+        if ca.status != "active":
+            raise CANotIssuing(f"{ca_name} is {ca.status}")
+        self._check_key(profile, request, ca)
+        subject = checked_subject(request.subject, profile.subject)
+        san = self._checked_san(profile, request)
+        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san)
+        self._commit_end_entity(ca, prepared, actor)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
 
     def issue_for_key(
         self,
@@ -393,23 +409,43 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
+        ca, ca_cert, chain = self._issuing_ca(ca_name)
+        if (ca.parent is None and not profile.root_may_issue) or ca.status != "active":
+            raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
+        if family not in profile.key_algorithms or family != ca.algorithm:
+            raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
+        checked = checked_subject(_name(subject), profile.subject)
+        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=checked, spki=spki, san=None)
+        self._commit_end_entity(ca, prepared, actor)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
+
+    def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
+        """The CA's row, parsed certificate and chain, read before any signing. An active CA is
+        remembered briefly: the write transaction re-checks its row, so a CA withdrawn or re-keyed
+        by another process meanwhile issues nothing."""
+        cached = self._issuing.get(name)
+        if cached is not None and time.monotonic() - cached[0] < ISSUING_CA_TTL_SECONDS:
+            return cached[1], cached[2], cached[3]
         with self.db.session() as session:
-            ca = self._ca_ref(session, ca_name)
-            if (ca.parent is None and not profile.root_may_issue) or ca.status != "active":
-                raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
-            if family not in profile.key_algorithms or family != ca.algorithm:
-                raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
-            checked = checked_subject(_name(subject), profile.subject)
-            return self._sign_end_entity(
-                session,
-                ca,
-                self._parsed_ca_ref(session, ca),
-                profile=profile,
-                subject=checked,
-                spki=spki,
-                san=None,
-                actor=actor,
-            )
+            ca = self._ca_ref(session, name)
+            found = ca, self._parsed_ca_ref(session, ca), self._chain_cached(session, ca)
+        if ca.status == "active":
+            self._issuing[name] = (time.monotonic(), *found)
+        return found
+
+    def _commit_end_entity(self, ca: CARef, prepared: PreparedCertificate, actor: str | None) -> None:
+        """Certificate row and event in one short transaction on a Core connection (no ORM unit of
+        work), after the CA row is re-read inside it."""
+        with self.db.writing_connection() as conn:
+            row = conn.execute(_SELECT_CA_REF, {"name": ca.name}).first()
+            if row is None or (row.status, row.certificate_serial, row.key_ref) != (
+                "active",
+                ca.certificate_serial,
+                ca.key_ref,
+            ):
+                self.invalidate(ca.name)
+                raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
+            self._record_end_entity(conn, prepared, actor)
 
     def _ca_ref(self, session: Session, name: str) -> CARef:
         row = session.execute(_SELECT_CA_REF, {"name": name}).first()
@@ -500,6 +536,22 @@ class CertificateAuthorityService:
         san: x509.GeneralNames | None,
         actor: str | None,
     ) -> IssuedCertificate:
+        """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
+        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki=spki, san=san)
+        self._record_end_entity(session, prepared, actor)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self._chain_cached(session, ca))
+
+    def _build_end_entity(
+        self,
+        ca: CALike,
+        ca_cert: x509.Certificate,
+        *,
+        profile: Profile,
+        subject: x509.Name,
+        spki: keys.PublicKeyInfo,
+        san: x509.GeneralNames | None,
+    ) -> PreparedCertificate:
+        """The signed certificate, nothing written yet."""
         now = datetime.now(UTC)
         not_before = certs.truncate(now - BACKDATE)
         not_after = certs.truncate(
@@ -520,38 +572,48 @@ class CertificateAuthorityService:
             middle=middle,
         )
         der = template.sign(tbs, self.custody.signer(ca.key_ref))
-        serial_hex = certs.serial_hex(serial)
-        validity = (not_before, not_after)
-        # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
-        subject_text = subject.human_friendly
-        fingerprint = certs.fingerprint(der)
-        self._store_certificate(
-            session,
-            der,
-            serial_hex,
-            validity,
-            subject_text,
-            fingerprint,
+        return PreparedCertificate(
+            der=der,
+            serial_hex=certs.serial_hex(serial),
+            validity=(not_before, not_after),
+            subject_text=subject.human_friendly,
+            fingerprint=certs.fingerprint(der),
             issuer_ca=ca.name,
             profile=profile.name,
             algorithm=ca.algorithm,
         )
+
+    def _record_end_entity(
+        self, session: Session | Connection, prepared: PreparedCertificate, actor: str | None
+    ) -> None:
+        # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
+        self._store_certificate(
+            session,
+            prepared.der,
+            prepared.serial_hex,
+            prepared.validity,
+            prepared.subject_text,
+            prepared.fingerprint,
+            issuer_ca=prepared.issuer_ca,
+            profile=prepared.profile,
+            algorithm=prepared.algorithm,
+        )
+        not_before, not_after = prepared.validity
         record_event(
             session,
             "certificate.issued",
             actor=actor,
-            subject=serial_hex,
+            subject=prepared.serial_hex,
             payload={
-                "serial": serial_hex,
-                "ca": ca.name,
-                "profile": profile.name,
-                "subject_sm3": pii_digest(subject_text),
+                "serial": prepared.serial_hex,
+                "ca": prepared.issuer_ca,
+                "profile": prepared.profile,
+                "subject_sm3": pii_digest(prepared.subject_text),
                 "not_before": not_before.isoformat(),
                 "not_after": not_after.isoformat(),
-                "fingerprint_sha256": fingerprint,
+                "fingerprint_sha256": prepared.fingerprint,
             },
         )
-        return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
 
     def _chain_cached(self, session: Session, ca: CALike) -> list[bytes]:
         key = (ca.name, ca.certificate_serial)
@@ -563,7 +625,7 @@ class CertificateAuthorityService:
 
     @staticmethod
     def _store_certificate(
-        session: Session,
+        session: Session | Connection,
         der: bytes,
         serial_hex: str,
         validity: tuple[datetime, datetime],

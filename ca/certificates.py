@@ -190,9 +190,18 @@ class Template:
         return der.sequence(tbs_der, self._algorithm_der, der.bit_string(signer.sign(tbs_der)))
 
 
+_SKI_EXTENSION_PREFIX = der.tlv(0x06, bytes([0x55, 0x1D, 0x0E]))  # id-ce-subjectKeyIdentifier 2.5.29.14
+
+
 def key_identifier_extension(spki_der: bytes) -> bytes:
-    spki = keys.PublicKeyInfo.load(spki_der)
-    return extension("key_identifier", core.OctetString(key_identifier(spki))).dump()
+    """The SKI extension, method 1, from the SPKI's DER without a full parse (issuance hot path)."""
+    start, end = der.single(spki_der, 0x30)
+    parts = der.children(spki_der, start, end)
+    if len(parts) != 2 or parts[1][0] != 0x03:
+        raise der.DERError("SubjectPublicKeyInfo is not SEQUENCE { algorithm, BIT STRING }")
+    _, _, bits_start, bits_end = parts[1]
+    identifier = hashlib.sha1(spki_der[bits_start + 1 : bits_end], usedforsecurity=False).digest()
+    return der.sequence(_SKI_EXTENSION_PREFIX, der.octet_string(der.octet_string(identifier)))
 
 
 def fingerprint(der: bytes) -> str:

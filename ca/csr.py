@@ -76,14 +76,16 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
     if family == "sm2" and algorithm["algorithm"].dotted != oids.SM2_WITH_SM3:
         raise CSRSignatureInvalid("an SM2 key must sign its CSR with SM2-with-SM3")
     try:
-        # Standard ID first; OpenSSL 3 `req` without `-sigopt distid:` signs with an empty ID.
-        # Either proves possession of the key; the certificate is always signed with the standard ID.
-        valid = verify_signature(spki.dump(), algorithm, signature, tbs) or (
-            family == "sm2" and verify_signature(spki.dump(), algorithm, signature, tbs, sm2_id=b"")
-        )
+        if family == "sm2":
+            # Standard ID first; OpenSSL 3 `req` without `-sigopt distid:` signs with an empty ID.
+            # Either proves possession of the key; the certificate is always signed with the standard ID.
+            key = sm2.SM2PublicKey(bytes(spki["public_key"].native))
+            valid = key.verify(signature, tbs) or key.verify(signature, tbs, b"")
+        else:
+            valid = verify_signature(spki.dump(), algorithm, signature, tbs)
     except UnsupportedSignatureAlgorithm as exc:
         raise CSRSignatureInvalid(f"unsupported CSR signature algorithm {exc}") from None
-    except (ValueError, sm2.InvalidKey) as exc:
+    except (ValueError, TypeError, sm2.InvalidKey) as exc:
         raise CSRMalformed(f"CSR public key unusable: {exc}") from None
     if not valid:
         raise CSRSignatureInvalid("CSR signature does not verify with its own public key")

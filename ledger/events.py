@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from gm.sm3 import sm3
@@ -20,7 +20,7 @@ def pii_digest(value: str) -> str:
 
 
 def record_event(
-    session: Session, type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]
+    session: Session | Connection, type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]
 ) -> int:
     """Append one event in the caller's transaction: it commits or rolls back with the change it records.
     Returns the event's id."""

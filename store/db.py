@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,6 +36,9 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer; its busy handler sleeps 1, 2, 5, 10 ... ms between retries. Writers of
+        # this process queue on a lock instead and go the moment it is free.
+        self._write_lock = threading.Lock() if url.startswith("sqlite") else None
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -56,6 +60,18 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A short unit of work that writes (do the slow work, e.g. signing, before entering)."""
+        with self._write_lock or nullcontext(), self.session() as session:
+            yield session
+
+    @contextmanager
+    def writing_connection(self) -> Iterator[Connection]:
+        """Like `writing`, on a Core connection: for hot paths that need no ORM objects."""
+        with self._write_lock or nullcontext(), self.engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

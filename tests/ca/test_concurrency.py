@@ -38,3 +38,39 @@ def test_parallel_revocations_all_reach_the_newest_crl(ca_service: CertificateAu
     assert numbers == sorted(numbers)
     assert len(numbers) == len(set(numbers))
     assert newest.crl_number_value.native == numbers[-1]
+
+
+def test_ca_disabled_by_another_process_issues_nothing(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:
+    """Issuance reads the CA row before signing (and may remember it briefly); the write transaction
+    re-reads it, so a CA disabled elsewhere in between gets no certificate written."""
+    import pytest
+    from sqlalchemy import func, update
+
+    from ca.errors import CANotIssuing
+    from store.models import Certificate, CertificateAuthority, Event
+
+    csr = make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT)
+    ca_service.issue(csr, "org-seal", "cn-530000-sm2")  # the active CA row is now cached in this process
+
+    def counts() -> tuple[int, int]:
+        with ca_service.db.session() as session:
+            return (
+                session.scalar(select(func.count()).select_from(Certificate)) or 0,
+                session.scalar(select(func.count()).select_from(Event)) or 0,
+            )
+
+    table = CertificateAuthority.__table__
+    try:
+        with ca_service.db.session() as session:  # "another process": no invalidate() on this service
+            session.execute(update(table).where(table.c.name == "cn-530000-sm2").values(status="disabled"))
+        before = counts()
+        with pytest.raises(CANotIssuing, match="changed while"):
+            ca_service.issue(csr, "org-seal", "cn-530000-sm2")
+        with pytest.raises(CANotIssuing, match="is disabled"):  # the cache was dropped: read afresh
+            ca_service.issue(csr, "org-seal", "cn-530000-sm2")
+        assert counts() == before
+    finally:
+        with ca_service.db.session() as session:
+            session.execute(update(table).where(table.c.name == "cn-530000-sm2").values(status="active"))
+        ca_service.invalidate("cn-530000-sm2")
+    assert ca_service.issue(csr, "org-seal", "cn-530000-sm2").serial
