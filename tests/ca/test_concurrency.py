@@ -59,10 +59,13 @@ def test_ca_disabled_by_another_process_issues_nothing(ca_service: CertificateAu
                 session.scalar(select(func.count()).select_from(Event)) or 0,
             )
 
-    table = CertificateAuthority.__table__
     try:
         with ca_service.db.session() as session:  # "another process": no invalidate() on this service
-            session.execute(update(table).where(table.c.name == "cn-530000-sm2").values(status="disabled"))
+            session.execute(
+                update(CertificateAuthority)
+                .where(CertificateAuthority.name == "cn-530000-sm2")
+                .values(status="disabled")
+            )
         before = counts()
         with pytest.raises(CANotIssuing, match="changed while"):
             ca_service.issue(csr, "org-seal", "cn-530000-sm2")
@@ -71,6 +74,8 @@ def test_ca_disabled_by_another_process_issues_nothing(ca_service: CertificateAu
         assert counts() == before
     finally:
         with ca_service.db.session() as session:
-            session.execute(update(table).where(table.c.name == "cn-530000-sm2").values(status="active"))
+            session.execute(
+                update(CertificateAuthority).where(CertificateAuthority.name == "cn-530000-sm2").values(status="active")
+            )
         ca_service.invalidate("cn-530000-sm2")
     assert ca_service.issue(csr, "org-seal", "cn-530000-sm2").serial
