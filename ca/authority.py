@@ -36,17 +36,37 @@ from ca.errors import (
 from ca.names import checked_subject
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
-from ledger.events import pii_digest, record_event
+from ledger.events import EVENT_TABLE, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
 from store.models import CRL, Certificate, CertificateAuthority
+from store.raw import RawStatement
 
 CRL_VALIDITY = timedelta(days=1)
 _INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
+_INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]
+_CERTIFICATE_COLUMNS = (
+    "serial",
+    "issuer_ca",
+    "subject",
+    "profile",
+    "algorithm",
+    "not_before",
+    "not_after",
+    "status",
+    "fingerprint_sha256",
+    "der",
+    "is_ca",
+    "created_at",
+)
+_EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
 _T = CertificateAuthority.__table__.c
 _SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status).where(
     _T.name == bindparam("name")
 )  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
+_SELECT_CA_FOR_ISSUANCE = (
+    select(_T.status, _T.certificate_serial, _T.key_ref).where(_T.name == bindparam("name")).with_for_update(read=True)
+)
 OCSP_VALIDITY = timedelta(hours=4)
 ISSUING_CA_TTL_SECONDS = 5.0  # how long issuance trusts a cached read of an active CA row
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
@@ -114,6 +134,7 @@ class CertificateAuthorityService:
         self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
         self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
+        self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -434,18 +455,26 @@ class CertificateAuthorityService:
         return found
 
     def _commit_end_entity(self, ca: CARef, prepared: PreparedCertificate, actor: str | None) -> None:
-        """Certificate row and event in one short transaction on a Core connection (no ORM unit of
-        work), after the CA row is re-read inside it."""
-        with self.db.writing_connection() as conn:
-            row = conn.execute(_SELECT_CA_REF, {"name": ca.name}).first()
-            if row is None or (row.status, row.certificate_serial, row.key_ref) != (
-                "active",
-                ca.certificate_serial,
-                ca.key_ref,
-            ):
+        """Certificate row and event in one short transaction on the DBAPI connection (store/raw.py),
+        after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite)."""
+        check, insert_certificate, insert_event = self._raw_statements()
+        with self.db.raw_writing() as cursor:
+            row = check.execute(cursor, {"name": ca.name}).fetchone()
+            if row is None or tuple(row) != ("active", ca.certificate_serial, ca.key_ref):
                 self.invalidate(ca.name)
                 raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
-            self._record_end_entity(conn, prepared, actor)
+            insert_certificate.execute(cursor, self._certificate_row(prepared))
+            insert_event.execute(cursor, self._issued_event(prepared, actor))
+
+    def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:
+        if self._raw is None:
+            dialect = self.db.engine.dialect
+            self._raw = (
+                RawStatement(_SELECT_CA_FOR_ISSUANCE, dialect),
+                RawStatement(insert(Certificate.__table__), dialect, _CERTIFICATE_COLUMNS),  # type: ignore[arg-type]
+                RawStatement(insert(EVENT_TABLE), dialect, _EVENT_COLUMNS),  # type: ignore[arg-type]
+            )
+        return self._raw
 
     def _ca_ref(self, session: Session, name: str) -> CARef:
         row = session.execute(_SELECT_CA_REF, {"name": name}).first()
@@ -587,20 +616,30 @@ class CertificateAuthorityService:
         self, session: Session | Connection, prepared: PreparedCertificate, actor: str | None
     ) -> None:
         # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
-        self._store_certificate(
-            session,
-            prepared.der,
-            prepared.serial_hex,
-            prepared.validity,
-            prepared.subject_text,
-            prepared.fingerprint,
-            issuer_ca=prepared.issuer_ca,
-            profile=prepared.profile,
-            algorithm=prepared.algorithm,
-        )
+        session.execute(_INSERT_CERTIFICATE, self._certificate_row(prepared))
+        session.execute(_INSERT_EVENT, self._issued_event(prepared, actor))
+
+    @staticmethod
+    def _certificate_row(prepared: PreparedCertificate) -> dict[str, object]:
+        return {
+            "serial": prepared.serial_hex,
+            "issuer_ca": prepared.issuer_ca,
+            "subject": prepared.subject_text,
+            "profile": prepared.profile,
+            "algorithm": prepared.algorithm,
+            "not_before": prepared.validity[0],
+            "not_after": prepared.validity[1],
+            "status": "good",
+            "fingerprint_sha256": prepared.fingerprint,
+            "der": prepared.der,
+            "is_ca": False,
+            "created_at": datetime.now(UTC),
+        }
+
+    @staticmethod
+    def _issued_event(prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
-        record_event(
-            session,
+        return event_row(
             "certificate.issued",
             actor=actor,
             subject=prepared.serial_hex,

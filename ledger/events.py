@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from gm.sm3 import sm3
 from store.models import Event
 
-_INSERT_EVENT = insert(Event.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
+EVENT_TABLE = Event.__table__
+_INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]  # built once: compiled-statement cache
 
 
 def pii_digest(value: str) -> str:
@@ -19,14 +20,16 @@ def pii_digest(value: str) -> str:
     return sm3(value.encode("utf-8")).hex()
 
 
+def event_row(type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The column values of one event row (for callers that insert it themselves: store/raw.py)."""
+    return {"type": type_, "created_at": datetime.now(UTC), "actor": actor, "subject": subject, "payload": payload}
+
+
 def record_event(
     session: Session | Connection, type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]
 ) -> int:
     """Append one event in the caller's transaction: it commits or rolls back with the change it records.
     Returns the event's id."""
-    result = session.execute(
-        _INSERT_EVENT,
-        {"type": type_, "created_at": datetime.now(UTC), "actor": actor, "subject": subject, "payload": payload},
-    )
+    result = session.execute(_INSERT_EVENT, event_row(type_, actor=actor, subject=subject, payload=payload))
     key = result.inserted_primary_key  # type: ignore[attr-defined]
     return int(key[0])

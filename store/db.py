@@ -39,6 +39,7 @@ class Database:
         # SQLite has one writer; its busy handler sleeps 1, 2, 5, 10 ... ms between retries. Writers of
         # this process queue on a lock instead and go the moment it is free.
         self._write_lock = threading.Lock() if url.startswith("sqlite") else None
+        self._writer: Any = None
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -73,5 +74,38 @@ class Database:
         with self._write_lock or nullcontext(), self.engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def raw_writing(self) -> Iterator[Any]:
+        """A DBAPI cursor in one write transaction (see store/raw.py): committed on success, rolled
+        back on any exception. On SQLite the transaction starts IMMEDIATE, so what it reads first
+        cannot change before it writes, even from another process; and the writer connection is
+        kept (the lock makes it single-user), sparing a pool checkout per write."""
+        with self._write_lock or nullcontext():
+            if self._write_lock is not None:
+                if self._writer is None:
+                    self._writer = self.engine.raw_connection()
+                connection = self._writer
+            else:
+                connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                if self._write_lock is not None:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                connection.commit()
+            except BaseException:
+                try:
+                    connection.rollback()
+                except Exception:
+                    self._writer = None  # unusable: a fresh one next time
+                    raise
+                raise
+            finally:
+                if connection is not self._writer:
+                    connection.close()
+
     def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.engine.dispose()

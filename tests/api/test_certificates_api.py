@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import crl, csr, ocsp, pem, x509
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -17,7 +19,7 @@ from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
 from store.models import CRL, Certificate, Event
-from tests.fixtures import ORG_SUBJECT, make_csr
+from tests.fixtures import ORG_SUBJECT, examples, make_csr
 
 SM2_CA = "cn-370000-sm2"
 
@@ -321,3 +323,11 @@ def test_no_secrets_in_responses_or_logs(
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     _problem(client.get("/v1/nothing-here"), 404, "not_found")
     _problem(client.delete("/v1/cas"), 405, "method_not_allowed")
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.binary(max_size=3000))
+def test_to_pem_matches_asn1crypto_armor(der: bytes) -> None:
+    from api.routes.certificates import to_pem
+
+    assert to_pem(der) == pem.armor("CERTIFICATE", der).decode("ascii")
