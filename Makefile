@@ -17,7 +17,7 @@ TEST_PACKAGES := qpdf poppler-utils libbcprov-java libbcpkix-java libbcutil-java
 sysdeps:
 	@bash scripts/sysdeps.sh $(SYSTEM_PACKAGES)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml gm/_sm2verify.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e .
