@@ -9,6 +9,9 @@ them: strict DER for signatures, r/s range checks, point validation, and the dis
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from asn1crypto import algos, keys
@@ -23,6 +26,39 @@ except ImportError:  # built by `pip install` (gcc + Python headers); without it
     _sm2verify = None  # type: ignore[assignment]
 
 DEFAULT_ID = b"1234567812345678"
+
+# Keys verified again and again (CAs, TSAs, seal makers) get a precomputed table in C once they
+# are clearly hot: ~2x faster verification for 90 KB each. A table costs about four plain
+# verifications to build and pays for itself after eight uses; a key must earn its 16 uses
+# again after its table is evicted, which bounds the loss when more than _MAX_TABLES hot keys
+# rotate to +25 %. Tables are derived from public keys only.
+_TABLE_AFTER_USES = 16
+_MAX_TABLES = 128
+_tables: OrderedDict[bytes, bytes] = OrderedDict()
+_uses: dict[bytes, int] = {}
+_tables_lock = threading.Lock()
+
+
+def _key_table(point: bytes, x: bytes, y: bytes) -> bytes | None:
+    table = _tables.get(point)
+    if table is not None:
+        with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+            _tables.move_to_end(point)  # least recently used goes first
+        return table
+    uses = _uses.get(point, 0) + 1
+    if uses < _TABLE_AFTER_USES:
+        if len(_uses) > 8192:
+            _uses.clear()
+        _uses[point] = uses
+        return None
+    table = _sm2verify.key_table(x, y)
+    with _tables_lock:
+        _tables[point] = table
+        _uses.pop(point, None)
+        while len(_tables) > _MAX_TABLES:
+            _tables.popitem(last=False)
+    return table
+
 
 P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
 A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
@@ -195,7 +231,9 @@ class SM2PublicKey:
         if t == 0:
             return False
         x, y = self._xy  # type: ignore[attr-defined]
-        x1 = _sm2verify.combine(x, y, s.to_bytes(32, "big"), t.to_bytes(32, "big"))
+        table = _key_table(self.point, x, y)
+        u1, u2 = s.to_bytes(32, "big"), t.to_bytes(32, "big")
+        x1 = _sm2verify.combine(x, y, u1, u2) if table is None else _sm2verify.combine_table(table, u1, u2)
         return x1 is not None and (int.from_bytes(e, "big") + int.from_bytes(x1, "big")) % N == r
 
     def verify_with_botan(self, signature: bytes, e: bytes) -> bool:

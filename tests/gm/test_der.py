@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 from asn1crypto import core, keys, x509
@@ -80,3 +81,11 @@ def test_subject_key_identifier_extension_matches_asn1crypto(spki_der: bytes) ->
     assert spki.sha1 == hashlib.sha1(spki["public_key"].contents[1:]).digest()
     with pytest.raises(der.DERError):
         key_identifier_extension(spki_der + b"\x00")
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+def test_time_der_matches_asn1crypto(moment: datetime) -> None:
+    from ca.certificates import time_der, to_time
+
+    assert time_der(moment) == to_time(moment).dump()

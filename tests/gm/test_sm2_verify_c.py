@@ -147,3 +147,40 @@ def test_t_equal_zero_is_rejected() -> None:
     s = secrets.randbelow(N - 2) + 1
     e = _KEY.public_key.digest(b"m")
     assert _KEY.public_key.verify_digest(sm2.encode_signature(N - s, s), e) is False
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    u1=st.one_of(st.sampled_from(_SCALAR_EDGES), st.integers(0, N - 1)),
+    u2=st.one_of(st.sampled_from(_SCALAR_EDGES), st.integers(0, N - 1)),
+)
+def test_key_table_combination_matches_the_reference(u1: int, u2: int) -> None:
+    assert C is not None
+    point = _mul(0xC0FFEE, G)
+    assert point is not None
+    table = C.key_table(*(v.to_bytes(32, "big") for v in point))
+    got = C.combine_table(table, u1.to_bytes(32, "big"), u2.to_bytes(32, "big"))
+    assert got == _expected(point, u1, u2)
+
+
+def test_key_table_edge_cases_and_misuse() -> None:
+    assert C is not None
+    table = C.key_table(sm2.GX.to_bytes(32, "big"), sm2.GY.to_bytes(32, "big"))
+    one, minus_one = (1).to_bytes(32, "big"), (N - 1).to_bytes(32, "big")
+    assert C.combine_table(table, one, minus_one) is None  # G - G
+    assert C.combine_table(table, one, one) == _expected(G, 1, 1)  # G + G through the doubling case
+    with pytest.raises(ValueError):
+        C.combine_table(table[:-1], one, one)
+
+
+def test_a_key_verified_often_switches_to_its_table_and_keeps_its_answers() -> None:
+    key = sm2.SM2PrivateKey.generate()
+    public = key.public_key
+    assert public.point not in sm2._tables
+    for i in range(sm2._TABLE_AFTER_USES + 3):
+        message = b"licence %d" % i
+        signature = key.sign(message)
+        assert public.verify(signature, message)
+        assert not public.verify(signature, message + b".")
+        assert not public.verify(signature, message, ident=b"another id")
+    assert public.point in sm2._tables
