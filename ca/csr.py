@@ -80,7 +80,7 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
             # Standard ID first; OpenSSL 3 `req` without `-sigopt distid:` signs with an empty ID.
             # Either proves possession of the key; the certificate is always signed with the standard ID.
             key = sm2.SM2PublicKey(bytes(spki["public_key"].native))
-            valid = key.verify(signature, tbs) or key.verify(signature, tbs, b"")
+            valid = key.verify(signature, tbs, one_shot=True) or key.verify(signature, tbs, b"", one_shot=True)
         else:
             valid = verify_signature(spki.dump(), algorithm, signature, tbs)
     except UnsupportedSignatureAlgorithm as exc:

@@ -209,12 +209,13 @@ class SM2PublicKey:
                 cache[ident] = value
         return value
 
-    def verify(self, signature: bytes, data: bytes, ident: bytes = DEFAULT_ID) -> bool:
+    def verify(self, signature: bytes, data: bytes, ident: bytes = DEFAULT_ID, *, one_shot: bool = False) -> bool:
         """True only for a valid, strictly encoded signature over `data` with this ID."""
-        return self.verify_digest(signature, self.digest(data, ident))
+        return self.verify_digest(signature, self.digest(data, ident), one_shot=one_shot)
 
-    def verify_digest(self, signature: bytes, e: bytes) -> bool:
-        """Check a signature against a precomputed e = SM3(Z_A || M)."""
+    def verify_digest(self, signature: bytes, e: bytes, *, one_shot: bool = False) -> bool:
+        """Check a signature against a precomputed e = SM3(Z_A || M). `one_shot`: a key that will
+        not be seen again (a CSR's): never counted towards a precomputed table."""
         if len(e) != 32:
             return False
         try:
@@ -223,15 +224,15 @@ class SM2PublicKey:
             return False
         if _sm2verify is None:
             return self._botan().verify_digest(bytes(signature), e)
-        return self._verify_rs(r, s, e)
+        return self._verify_rs(r, s, e, one_shot)
 
-    def _verify_rs(self, r: int, s: int, e: bytes) -> bool:
+    def _verify_rs(self, r: int, s: int, e: bytes, one_shot: bool) -> bool:
         """GB/T 32918.2 §7.1 B5-B7 for r, s already in [1, n-1]."""
         t = (r + s) % N
         if t == 0:
             return False
         x, y = self._xy  # type: ignore[attr-defined]
-        table = _key_table(self.point, x, y)
+        table = None if one_shot else _key_table(self.point, x, y)
         u1, u2 = s.to_bytes(32, "big"), t.to_bytes(32, "big")
         x1 = _sm2verify.combine(x, y, u1, u2) if table is None else _sm2verify.combine_table(table, u1, u2)
         return x1 is not None and (int.from_bytes(e, "big") + int.from_bytes(x1, "big")) % N == r

@@ -168,3 +168,13 @@ def test_malformed_signature_algorithm_is_csr_malformed() -> None:
     der[at] = 0x07
     with pytest.raises(CSRMalformed):
         parse_csr(bytes(der))
+
+
+def test_csr_keys_are_verified_one_shot() -> None:
+    """Re-submitting one CSR (a benchmark, a retrying client) must not build it an SM2 key table."""
+    from gm import sm2
+
+    for _ in range(sm2._TABLE_AFTER_USES + 2):
+        request = parse_csr(SM2_CSR)
+    point = bytes(request.spki["public_key"].native)
+    assert point not in sm2._tables and point not in sm2._uses

@@ -184,3 +184,12 @@ def test_a_key_verified_often_switches_to_its_table_and_keeps_its_answers() -> N
         assert not public.verify(signature, message + b".")
         assert not public.verify(signature, message, ident=b"another id")
     assert public.point in sm2._tables
+
+
+def test_one_shot_keys_never_get_a_table() -> None:
+    """A CSR's key is verified once: it must not count towards (or profit from) a table."""
+    key = sm2.SM2PrivateKey.generate()
+    signature = key.sign(b"csr")
+    for _ in range(sm2._TABLE_AFTER_USES * 2):
+        assert key.public_key.verify(signature, b"csr", one_shot=True)
+    assert key.public_key.point not in sm2._tables and key.public_key.point not in sm2._uses
