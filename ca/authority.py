@@ -33,7 +33,7 @@ from ca.errors import (
     UnknownCA,
     UnknownProfile,
 )
-from ca.names import checked_subject
+from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, event_row, pii_digest, record_event
@@ -392,8 +392,8 @@ class CertificateAuthorityService:
             ca,
             ca_cert,
             profile=self.profile("ocsp-signer"),
-            subject=checked_subject(_name(subject), self.profile("ocsp-signer").subject),
-            spki=keys.PublicKeyInfo.load(version.public_key_der),
+            subject=checked_values(pairs(_name(subject)), self.profile("ocsp-signer").subject),
+            spki_der=version.public_key_der,
             san=None,
             actor=actor,
         )
@@ -411,9 +411,11 @@ class CertificateAuthorityService:
         if ca.status != "active":
             raise CANotIssuing(f"{ca_name} is {ca.status}")
         self._check_key(profile, request, ca)
-        subject = checked_subject(request.subject, profile.subject)
+        subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
-        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki=request.spki, san=san)
+        prepared = self._build_end_entity(
+            ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
+        )
         self._commit_end_entity(ca, prepared, actor)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
 
@@ -435,8 +437,10 @@ class CertificateAuthorityService:
             raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
         if family not in profile.key_algorithms or family != ca.algorithm:
             raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
-        checked = checked_subject(_name(subject), profile.subject)
-        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=checked, spki=spki, san=None)
+        checked = checked_values(pairs(_name(subject)), profile.subject)
+        prepared = self._build_end_entity(
+            ca, ca_cert, profile=profile, subject=checked, spki_der=public_key_der, san=None
+        )
         self._commit_end_entity(ca, prepared, actor)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
 
@@ -560,13 +564,13 @@ class CertificateAuthorityService:
         ca_cert: x509.Certificate,
         *,
         profile: Profile,
-        subject: x509.Name,
-        spki: keys.PublicKeyInfo,
+        subject: CheckedSubject,
+        spki_der: bytes,
         san: x509.GeneralNames | None,
         actor: str | None,
     ) -> IssuedCertificate:
         """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
-        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki=spki, san=san)
+        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki_der=spki_der, san=san)
         self._record_end_entity(session, prepared, actor)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self._chain_cached(session, ca))
 
@@ -576,8 +580,8 @@ class CertificateAuthorityService:
         ca_cert: x509.Certificate,
         *,
         profile: Profile,
-        subject: x509.Name,
-        spki: keys.PublicKeyInfo,
+        subject: CheckedSubject,
+        spki_der: bytes,
         san: x509.GeneralNames | None,
     ) -> PreparedCertificate:
         """The signed certificate, nothing written yet."""
@@ -586,17 +590,16 @@ class CertificateAuthorityService:
         not_after = certs.truncate(
             min(now + timedelta(days=profile.validity_days), ca_cert["tbs_certificate"]["validity"]["not_after"].native)
         )
-        spki_der = spki.dump()
         middle: list[x509.Extension | bytes] = [certs.key_identifier_extension(spki_der)]
         if san is not None:
-            middle.append(certs.extension("subject_alt_name", san, critical=len(subject.chosen) == 0))
+            middle.append(certs.extension("subject_alt_name", san, critical=not subject.values))
         template = self._template(ca, ca_cert, profile)
         serial = certs.new_serial()
         tbs = template.tbs(
             serial=serial,
             not_before=not_before,
             not_after=not_after,
-            subject_der=subject.dump(),
+            subject_der=subject.der,
             spki_der=spki_der,
             middle=middle,
         )
@@ -605,7 +608,7 @@ class CertificateAuthorityService:
             der=der,
             serial_hex=certs.serial_hex(serial),
             validity=(not_before, not_after),
-            subject_text=subject.human_friendly,
+            subject_text=subject.text,
             fingerprint=certs.fingerprint(der),
             issuer_ca=ca.name,
             profile=profile.name,

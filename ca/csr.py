@@ -6,11 +6,12 @@ import base64
 import re
 from dataclasses import dataclass
 
-from asn1crypto import csr as asn1_csr
-from asn1crypto import keys, x509
+from asn1crypto import algos, keys, x509
+from cryptography import x509 as cx509
+from cryptography.x509.oid import ExtensionOID
 
 from ca.errors import CSRMalformed, CSRSignatureInvalid, KeyAlgorithmNotAllowed
-from gm import oids, sm2
+from gm import der, oids, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 
 MAX_CSR_BYTES = 64 * 1024
@@ -19,8 +20,8 @@ _PEM = re.compile(rb"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----(.+?)-----END (
 
 @dataclass(frozen=True)
 class ParsedCSR:
-    subject: x509.Name
-    spki: keys.PublicKeyInfo
+    subject: list[list[tuple[str, object]]]  # RDNs as (attribute name, value), as requested
+    spki_der: bytes
     key_algorithm: str  # sm2 | p256 | rsa | other
     subject_alt_name: x509.GeneralNames | None
 
@@ -54,22 +55,26 @@ def key_algorithm(spki: keys.PublicKeyInfo) -> str:
 
 
 def parse_csr(data: bytes | str) -> ParsedCSR:
-    der = _der(data)
+    """Parse (pyca/cryptography's strict DER parser) and check the proof of possession.
+
+    cryptography reads the structure and the subject; it cannot verify SM2, so the signature is
+    checked here (gm/ for SM2, cryptography for the rest) over the CertificationRequestInfo bytes.
+    """
+    raw = _der(data)
     try:
-        request = asn1_csr.CertificationRequest.load(der, strict=True)
-        info = request["certification_request_info"]
-        subject = info["subject"]
-        spki = info["subject_pk_info"]
-        algorithm = request["signature_algorithm"]
-        algorithm.native  # noqa: B018  (force the lazy parse: a malformed AlgorithmIdentifier fails here)
-        signature = request["signature"].native
-        tbs = info.dump()
-        subject.native  # noqa: B018  (force a full parse of the name now)
+        request = cx509.load_der_x509_csr(raw)
+        tbs = request.tbs_certrequest_bytes
+        signature = request.signature
+        subject: list[list[tuple[str, object]]] = [
+            [(x509.NameType.map(attribute.oid.dotted_string), attribute.value) for attribute in rdn]
+            for rdn in request.subject.rdns
+        ]
+        algorithm = _signature_algorithm(raw)
+        spki_der = _spki(tbs)
+        spki = keys.PublicKeyInfo.load(spki_der, strict=True)
         family = key_algorithm(spki)
-        san = _requested_san(info)
-        if san is not None:
-            san.native  # noqa: B018  (asn1crypto parses lazily: fail here, not deep in issuance)
-    except (ValueError, TypeError, KeyError) as exc:
+        san = _requested_san(request)
+    except Exception as exc:
         raise CSRMalformed(f"not a DER PKCS#10 request: {exc}") from None
     if family == "other":
         raise KeyAlgorithmNotAllowed("CSR key is neither SM2, P-256 nor RSA")
@@ -82,23 +87,40 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
             key = sm2.SM2PublicKey(bytes(spki["public_key"].native))
             valid = key.verify(signature, tbs, one_shot=True) or key.verify(signature, tbs, b"", one_shot=True)
         else:
-            valid = verify_signature(spki.dump(), algorithm, signature, tbs)
+            valid = verify_signature(spki_der, algorithm, signature, tbs)
     except UnsupportedSignatureAlgorithm as exc:
         raise CSRSignatureInvalid(f"unsupported CSR signature algorithm {exc}") from None
     except (ValueError, TypeError, sm2.InvalidKey) as exc:
         raise CSRMalformed(f"CSR public key unusable: {exc}") from None
     if not valid:
         raise CSRSignatureInvalid("CSR signature does not verify with its own public key")
-    return ParsedCSR(subject=subject, spki=spki, key_algorithm=family, subject_alt_name=san)
+    return ParsedCSR(subject=subject, spki_der=spki_der, key_algorithm=family, subject_alt_name=san)
 
 
-def _requested_san(info: asn1_csr.CertificationRequestInfo) -> x509.GeneralNames | None:
-    for attribute in info["attributes"]:
-        if attribute["type"].native != "extension_request":
-            continue
-        for extensions in attribute["values"]:
-            for ext in extensions:
-                if ext["extn_id"].native == "subject_alt_name":
-                    names: x509.GeneralNames = ext["extn_value"].parsed
-                    return names
+def _signature_algorithm(request_der: bytes) -> algos.SignedDigestAlgorithm:
+    start, end = der.single(request_der, 0x30)
+    parts = der.children(request_der, start, end)
+    if len(parts) != 3:
+        raise der.DERError("CertificationRequest is not SEQUENCE { info, algorithm, signature }")
+    _, header, _, stop = parts[1]
+    algorithm = algos.SignedDigestAlgorithm.load(request_der[header:stop], strict=True)
+    algorithm.native  # noqa: B018  (a malformed AlgorithmIdentifier fails here)
+    return algorithm
+
+
+def _spki(info_der: bytes) -> bytes:
+    start, end = der.single(info_der, 0x30)
+    parts = der.children(info_der, start, end)
+    if len(parts) < 3:
+        raise der.DERError("CertificationRequestInfo too short")
+    _, header, _, stop = parts[2]
+    return info_der[header:stop]
+
+
+def _requested_san(request: cx509.CertificateSigningRequest) -> x509.GeneralNames | None:
+    for extension in request.extensions:
+        if extension.oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
+            names = x509.GeneralNames.load(extension.value.public_bytes(), strict=True)
+            names.native  # noqa: B018  (asn1crypto parses lazily: fail here, not deep in issuance)
+            return names
     return None

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from asn1crypto import core, x509
 
 from ca.errors import SubjectNotAllowed
+from gm import der
 from policies.profiles import SubjectRule
 from policies.uscc import is_valid_uscc
 
@@ -21,15 +26,33 @@ ORDER = (
 MAX_VALUE = 128
 
 
-def attributes(name: x509.Name) -> dict[str, str]:
-    """Flatten a Name to {attribute: value}; multi-valued RDNs and repeats are refused."""
+Pairs = Sequence[Sequence[tuple[str, object]]]  # RDNs, each a list of (attribute name, value)
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_LABELS = {  # asn1crypto's NameType.human_friendly, for the attributes profiles allow
+    "country_name": "Country",
+    "state_or_province_name": "State/Province",
+    "locality_name": "Locality",
+    "organization_name": "Organization",
+    "organizational_unit_name": "Organizational Unit",
+    "organization_identifier": "Organization Identifier",
+    "serial_number": "Serial Number",
+    "common_name": "Common Name",
+}
+_OID_DER = {kind: x509.NameType(kind).dump() for kind in ORDER}
+
+
+def pairs(name: x509.Name) -> list[list[tuple[str, object]]]:
+    return [[(atv["type"].native, atv["value"].native) for atv in rdn] for rdn in name.chosen]
+
+
+def attributes(rdns: Pairs) -> dict[str, str]:
+    """Flatten RDNs to {attribute: value}; multi-valued RDNs and repeats are refused."""
     found: dict[str, str] = {}
-    for rdn in name.chosen:
+    for rdn in rdns:
         if len(rdn) != 1:
             raise SubjectNotAllowed("multi-valued RDNs are not accepted")
-        atv = rdn[0]
-        kind = atv["type"].native
-        value = atv["value"].native
+        kind, value = rdn[0]
         if not isinstance(value, str):
             raise SubjectNotAllowed(f"subject attribute {kind} is not a string")
         if kind in found:
@@ -38,8 +61,41 @@ def attributes(name: x509.Name) -> dict[str, str]:
     return found
 
 
-def checked_subject(requested: x509.Name, rule: SubjectRule) -> x509.Name:
-    values = attributes(requested)
+@dataclass(frozen=True)
+class CheckedSubject:
+    """A subject the profile allows, in canonical order and encoding."""
+
+    values: dict[str, str]
+
+    @property
+    def der(self) -> bytes:
+        """What `build_name(values).dump()` gives (tests compare), built directly: issuance hot path."""
+        rdns = []
+        for kind in ORDER:
+            value = self.values.get(kind)
+            if value is None:
+                continue
+            printable = kind in ("country_name", "serial_number") and value.isascii()
+            encoded = der.tlv(0x13 if printable else 0x0C, value.encode("utf-8"))
+            rdns.append(der.tlv(0x31, der.sequence(_OID_DER[kind], encoded)))
+        return der.sequence(*rdns)
+
+    @property
+    def text(self) -> str:
+        """What asn1crypto's `Name.human_friendly` shows for it (tests compare): the stored subject."""
+        parts = [f"{_LABELS[kind]}: {self.values[kind]}" for kind in ORDER if kind in self.values]
+        country_last = bool(parts) and parts[-1].startswith("Country: ")
+        ordered = parts if country_last else parts[::-1]  # asn1crypto's rule: reversed unless Country is last
+        separator = "; " if any("," in part for part in parts) else ", "
+        return separator.join(ordered)
+
+    @property
+    def name(self) -> x509.Name:
+        return x509.Name.load(self.der)
+
+
+def checked_values(rdns: Pairs, rule: SubjectRule) -> CheckedSubject:
+    values = attributes(rdns)
     allowed = set(rule.required) | set(rule.optional)
     extra = sorted(set(values) - allowed)
     if extra:
@@ -48,7 +104,7 @@ def checked_subject(requested: x509.Name, rule: SubjectRule) -> x509.Name:
     if missing:
         raise SubjectNotAllowed(f"subject lacks required attributes: {', '.join(missing)}")
     for kind, value in values.items():
-        if not value.strip() or len(value) > MAX_VALUE or any(ord(c) < 0x20 for c in value):
+        if not value.strip() or len(value) > MAX_VALUE or _CONTROL.search(value):
             raise SubjectNotAllowed(f"subject attribute {kind} is empty, too long or has control characters")
     country = values.get("country_name")
     if country is not None and (len(country) != 2 or not country.isascii() or not country.isupper()):
@@ -56,20 +112,12 @@ def checked_subject(requested: x509.Name, rule: SubjectRule) -> x509.Name:
     org_id = values.get("organization_identifier")
     if org_id is not None and rule.organization_identifier == "uscc" and not is_valid_uscc(org_id):
         raise SubjectNotAllowed("organizationIdentifier is not a valid 18-character unified social credit code")
-    if _canonical(requested, values):
-        return requested  # keeps the requested encoding: no rebuild on the issuance hot path
-    return build_name(values)
+    return CheckedSubject({kind: values[kind] for kind in ORDER if kind in values})
 
 
-def _canonical(name: x509.Name, values: dict[str, str]) -> bool:
-    if list(values) != [kind for kind in ORDER if kind in values]:
-        return False
-    for rdn in name.chosen:
-        atv = rdn[0]
-        chosen = atv["value"].chosen if isinstance(atv["value"], x509.DirectoryString) else atv["value"]
-        if not isinstance(chosen, core.UTF8String | core.PrintableString):
-            return False
-    return True
+def checked_subject(requested: x509.Name, rule: SubjectRule) -> x509.Name:
+    """As `checked_values`, for callers holding an asn1crypto Name; the result is canonical."""
+    return checked_values(pairs(requested), rule).name
 
 
 def build_name(values: dict[str, str]) -> x509.Name:
