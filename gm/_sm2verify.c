@@ -47,7 +47,7 @@ static void reduce_once(fe *r, const uint64_t t[5]) {
         s[j] = (uint64_t)d;
         borrow = (uint64_t)(d >> 64) & 1;
     }
-    if (t[4] || !borrow)
+    if (t[4] || !borrow) /* rare for p this close to 2^256: a well-predicted branch */
         memcpy(r->v, s, sizeof s);
     else
         memcpy(r->v, t, sizeof s);
@@ -72,15 +72,13 @@ static void fe_sub(fe *r, const fe *a, const fe *b) {
         t[j] = (uint64_t)d;
         borrow = (uint64_t)(d >> 64) & 1;
     }
-    if (borrow) { /* a - b + p, computed mod 2^256 */
-        u128 c = 0;
-        for (int j = 0; j < 4; j++) {
-            c += (u128)t[j] + P.v[j];
-            t[j] = (uint64_t)c;
-            c >>= 64;
-        }
+    uint64_t add_p = 0 - borrow; /* a - b + p (mod 2^256) when it borrowed; branch-free as above */
+    u128 c = 0;
+    for (int j = 0; j < 4; j++) {
+        c += (u128)t[j] + (P.v[j] & add_p);
+        r->v[j] = (uint64_t)c;
+        c >>= 64;
     }
-    memcpy(r->v, t, sizeof t);
 }
 
 /* Montgomery product a * b / R mod p (CIOS). */
