@@ -24,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from gm import oids, ses
 from gm.sm3 import sm3
-from verify import pdf_speedups, seal_checks
+from verify import asn1_speedups, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -34,6 +34,7 @@ from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
 pdf_speedups.install()
+asn1_speedups.install()
 SESEAL_ATTRIBUTE = oids.SESEAL_ATTRIBUTE
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
