@@ -103,7 +103,11 @@ class PdfVerifier:
         try:
             dss = DocumentSecurityStore.read_dss(reader)
             dss_crls, dss_ocsps = _dss_revinfo(dss)
-            dss_context_kwargs = {"other_certs": list(dss.load_certs()), "crls": dss_crls, "ocsps": dss_ocsps}
+            dss_context_kwargs = {
+                "other_certs": [pdf_speedups.intern_certificate(c) for c in dss.load_certs()],
+                "crls": dss_crls,
+                "ocsps": dss_ocsps,
+            }
         except (PdfError, KeyError, ValueError, TypeError, AttributeError):
             pass  # no DSS (the common case), or one we cannot read: then it simply does not help
         licence_id = _xmp_licence(reader)

@@ -1,10 +1,19 @@
-"""A faster hex-string reader for pyHanko's PDF parser.
+"""Speed-ups for pyHanko's PDF reading and CMS certificate handling.
+
+1. A faster hex-string reader for pyHanko's PDF parser.
 
 pyHanko reads `<…>` hex strings one token at a time in Python; a sealed document's /Contents holds
 tens of kilobytes of hex (the seal with its picture travels there), which made that loop ~45 % of a
 verification. This reader takes the string in one slice and decodes it with binascii; results and
 errors are those of the original (see tests/verify/test_pdf_speedups.py, which compares both on
-hypothesis-generated input). Installed once, idempotently.
+hypothesis-generated input).
+
+2. Interned certificates: every document carries the same CA, OCSP-responder and TSA certificates
+(in its CMS and its DSS), and asn1crypto parses each afresh — extensions, key identifiers, names —
+for every document. `intern_certificate` hands out one parsed object per DER instead (bounded), so
+the parsing is done once; nothing about a certificate's validity is cached, only its parse.
+
+Installed once, idempotently.
 """
 
 from __future__ import annotations
@@ -12,8 +21,11 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfStreamError
+from pyhanko.sign import general
+from pyhanko.sign.validation import dss, generic_cms
 
 ORIGINAL = generic.read_hex_string_from_stream
 _WHITESPACE = b"\x00\t\n\x0c\r "
@@ -43,5 +55,33 @@ def read_hex_string_from_stream(stream: Any) -> Any:
     return generic.pdf_string(binascii.unhexlify(digits))
 
 
+ORIGINAL_EXTRACT = general.extract_certificate_info
+_CERTIFICATES: dict[bytes, x509.Certificate] = {}
+_MAX_CERTIFICATES = 4096
+
+
+def intern_certificate(cert: x509.Certificate) -> x509.Certificate:
+    """The parsed certificate already seen with the same DER, else this one (remembered)."""
+    encoded = cert.dump()
+    found = _CERTIFICATES.get(encoded)
+    if found is not None:
+        return found
+    if len(_CERTIFICATES) >= _MAX_CERTIFICATES:
+        _CERTIFICATES.clear()
+    _CERTIFICATES[encoded] = cert
+    return cert
+
+
+def extract_certificate_info(signed_data: Any) -> general.SignedDataCerts:
+    info = ORIGINAL_EXTRACT(signed_data)
+    return general.SignedDataCerts(
+        signer_cert=intern_certificate(info.signer_cert),
+        other_certs=[intern_certificate(c) for c in info.other_certs],
+        attribute_certs=info.attribute_certs,
+    )
+
+
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string_from_stream
+    for module in (general, generic_cms, dss):
+        module.extract_certificate_info = extract_certificate_info  # type: ignore[attr-defined]

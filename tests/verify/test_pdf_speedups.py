@@ -41,3 +41,49 @@ def test_long_strings_span_chunks() -> None:
     assert bytes(value) == payload and stream.read() == b"rest"  # binary: a ByteStringObject
     with pytest.raises(PdfStreamError):
         pdf_speedups.read_hex_string_from_stream(io.BytesIO(b"<" + payload.hex().encode()))
+
+
+def test_certificates_are_interned_by_their_der() -> None:
+    from asn1crypto import x509
+
+    from gm import sm2
+
+    cert_der = _self_signed(sm2.SM2PrivateKey.generate())
+    first, second = x509.Certificate.load(cert_der), x509.Certificate.load(cert_der)
+    assert pdf_speedups.intern_certificate(first) is first
+    assert pdf_speedups.intern_certificate(second) is first  # same DER: the parse already made
+    other = x509.Certificate.load(_self_signed(sm2.SM2PrivateKey.generate()))
+    assert pdf_speedups.intern_certificate(other) is other
+
+
+def _self_signed(key: object) -> bytes:
+    from datetime import UTC, datetime, timedelta
+
+    from asn1crypto import x509
+
+    from gm import sm2
+
+    assert isinstance(key, sm2.SM2PrivateKey)
+    name = x509.Name.build({"common_name": "intern test"})
+    now = datetime.now(UTC).replace(microsecond=0)
+    tbs = x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": 1,
+            "signature": {"algorithm": "sm2_sm3"},
+            "issuer": name,
+            "validity": {
+                "not_before": x509.Time(name="utc_time", value=now),
+                "not_after": x509.Time(name="utc_time", value=now + timedelta(days=1)),
+            },
+            "subject": name,
+            "subject_public_key_info": key.public_key.spki(),
+        }
+    )
+    return x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": {"algorithm": "sm2_sm3"},
+            "signature_value": key.sign(tbs.dump()),
+        }
+    ).dump()
