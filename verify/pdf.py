@@ -350,7 +350,7 @@ def _first_element(data: bytes) -> bytes:
 def _dss_revinfo(dss: DocumentSecurityStore) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
     crls, ocsps = [], []
     for ref in dss.crls:
-        crls.append(crl.CertificateList.load(ref.get_object().data))
+        crls.append(pdf_speedups.load_interned(crl.CertificateList, ref.get_object().data))
     for ref in dss.ocsps:
-        ocsps.append(ocsp.OCSPResponse.load(ref.get_object().data))
+        ocsps.append(pdf_speedups.load_interned(ocsp.OCSPResponse, ref.get_object().data))
     return crls, ocsps

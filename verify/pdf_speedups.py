@@ -19,7 +19,7 @@ Installed once, idempotently.
 from __future__ import annotations
 
 import binascii
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic
@@ -56,6 +56,7 @@ def read_hex_string_from_stream(stream: Any) -> Any:
 
 
 ORIGINAL_EXTRACT = general.extract_certificate_info
+_T = TypeVar("_T")
 _CERTIFICATES: dict[bytes, x509.Certificate] = {}
 _MAX_CERTIFICATES = 4096
 
@@ -70,6 +71,21 @@ def intern_certificate(cert: x509.Certificate) -> x509.Certificate:
         _CERTIFICATES.clear()
     _CERTIFICATES[encoded] = cert
     return cert
+
+
+_PARSED: dict[tuple[type, bytes], Any] = {}
+
+
+def load_interned(kind: type[_T], encoded: bytes | bytearray) -> _T:
+    """`kind.load(encoded)`, parsed once per DER (bounded): CRLs and OCSP responses in DSSs repeat
+    across documents. Only the parse is shared; each document validates them afresh."""
+    key = (kind, bytes(encoded))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) >= _MAX_CERTIFICATES:
+            _PARSED.clear()
+        found = _PARSED[key] = kind.load(key[1])  # type: ignore[attr-defined]
+    return found
 
 
 def extract_certificate_info(signed_data: Any) -> general.SignedDataCerts:

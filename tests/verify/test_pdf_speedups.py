@@ -87,3 +87,29 @@ def _self_signed(key: object) -> bytes:
             "signature_value": key.sign(tbs.dump()),
         }
     ).dump()
+
+
+def test_revocation_data_is_parsed_once_per_der() -> None:
+    from asn1crypto import crl, x509
+
+    encoded = crl.CertificateList(
+        {
+            "tbs_cert_list": {
+                "version": "v2",
+                "signature": {"algorithm": "sm2_sm3"},
+                "issuer": x509.Name.build({"common_name": "x"}),
+                "this_update": crl.Time(name="utc_time", value=_now()),
+            },
+            "signature_algorithm": {"algorithm": "sm2_sm3"},
+            "signature": b"\x30\x00",
+        }
+    ).dump()
+    first = pdf_speedups.load_interned(crl.CertificateList, encoded)
+    assert pdf_speedups.load_interned(crl.CertificateList, bytearray(encoded)) is first
+    assert first.dump() == encoded
+
+
+def _now() -> object:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0)
