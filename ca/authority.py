@@ -36,7 +36,7 @@ from ca.errors import (
 from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
-from ledger.events import EVENT_TABLE, event_row, pii_digest, record_event
+from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
 from store.models import CRL, Certificate, CertificateAuthority
@@ -44,7 +44,6 @@ from store.raw import RawStatement
 
 CRL_VALIDITY = timedelta(days=1)
 _INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
-_INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]
 _CERTIFICATE_COLUMNS = (
     "serial",
     "issuer_ca",
@@ -92,7 +91,7 @@ class PreparedCertificate:
     validity: tuple[datetime, datetime]
     subject_text: str
     fingerprint: str
-    issuer_ca: str
+    issuer_ca: str | None
     profile: str
     algorithm: str
 
@@ -620,10 +619,10 @@ class CertificateAuthorityService:
     ) -> None:
         # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
         session.execute(_INSERT_CERTIFICATE, self._certificate_row(prepared))
-        session.execute(_INSERT_EVENT, self._issued_event(prepared, actor))
+        session.execute(INSERT_EVENT, self._issued_event(prepared, actor))
 
     @staticmethod
-    def _certificate_row(prepared: PreparedCertificate) -> dict[str, object]:
+    def _certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
         return {
             "serial": prepared.serial_hex,
             "issuer_ca": prepared.issuer_ca,
@@ -635,7 +634,7 @@ class CertificateAuthorityService:
             "status": "good",
             "fingerprint_sha256": prepared.fingerprint,
             "der": prepared.der,
-            "is_ca": False,
+            "is_ca": is_ca,
             "created_at": datetime.now(UTC),
         }
 
@@ -680,23 +679,10 @@ class CertificateAuthorityService:
         is_ca: bool = False,
     ) -> None:
         # Core INSERT: the unit of work adds ~0.5 ms per issuance and nothing we need.
-        session.execute(
-            _INSERT_CERTIFICATE,
-            {
-                "serial": serial_hex,
-                "issuer_ca": issuer_ca,
-                "subject": subject_text,
-                "profile": profile,
-                "algorithm": algorithm,
-                "not_before": validity[0],
-                "not_after": validity[1],
-                "status": "good",
-                "fingerprint_sha256": fingerprint,
-                "der": der,
-                "is_ca": is_ca,
-                "created_at": datetime.now(UTC),
-            },
+        prepared = PreparedCertificate(
+            der, serial_hex, validity, subject_text, fingerprint, issuer_ca, profile, algorithm
         )
+        session.execute(_INSERT_CERTIFICATE, CertificateAuthorityService._certificate_row(prepared, is_ca=is_ca))
 
     # -- revocation ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from gm.sm3 import sm3
 from store.models import Event
 
 EVENT_TABLE = Event.__table__
-_INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]  # built once: compiled-statement cache
+INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]  # built once: compiled-statement cache
 
 
 def pii_digest(value: str) -> str:
@@ -30,6 +30,6 @@ def record_event(
 ) -> int:
     """Append one event in the caller's transaction: it commits or rolls back with the change it records.
     Returns the event's id."""
-    result = session.execute(_INSERT_EVENT, event_row(type_, actor=actor, subject=subject, payload=payload))
+    result = session.execute(INSERT_EVENT, event_row(type_, actor=actor, subject=subject, payload=payload))
     key = result.inserted_primary_key  # type: ignore[attr-defined]
     return int(key[0])

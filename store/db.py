@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -61,18 +61,6 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """A short unit of work that writes (do the slow work, e.g. signing, before entering)."""
-        with self._write_lock or nullcontext(), self.session() as session:
-            yield session
-
-    @contextmanager
-    def writing_connection(self) -> Iterator[Connection]:
-        """Like `writing`, on a Core connection: for hot paths that need no ORM objects."""
-        with self._write_lock or nullcontext(), self.engine.begin() as connection:
-            yield connection
 
     @contextmanager
     def raw_writing(self) -> Iterator[Any]:
