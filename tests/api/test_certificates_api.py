@@ -331,3 +331,46 @@ def test_to_pem_matches_asn1crypto_armor(der: bytes) -> None:
     from api.routes.certificates import to_pem
 
     assert to_pem(der) == pem.armor("CERTIFICATE", der).decode("ascii")
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+def test_issuance_runs_on_the_event_loop_only_for_the_embedded_default(
+    client: TestClient, context: Context, tokens: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    on_loop: bool,
+) -> None:  # fmt: skip
+    """Both ways give the same answers; the thread pool is used whenever a network wait is possible."""
+    import asyncio
+    import dataclasses
+
+    def loop_running() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    seen: list[bool] = []
+    original = context.ca.issue
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(loop_running())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Context, "issuance_on_event_loop", property(lambda self: on_loop))
+    monkeypatch.setattr(context.ca, "issue", spy)
+    good = _issue(client, tokens["officer"], make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT))
+    assert good.status_code == 201, good.text  # type: ignore[attr-defined]
+    garbage = b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+    _problem(_issue(client, tokens["officer"], garbage), 400, "csr_malformed")
+    assert seen == [on_loop, on_loop]
+
+    monkeypatch.undo()
+    settings = context.settings
+    decide = vars(Context)["issuance_on_event_loop"].fget
+    for url, keystore, expected in [
+        ("sqlite:///x.db", "local", True),
+        ("postgresql+psycopg://postgres@127.0.0.1/test", "local", False),
+        ("sqlite:///x.db", "vault", False),
+    ]:
+        changed = dataclasses.replace(settings, database_url=url, keystore=keystore)
+        assert decide(type("C", (), {"settings": changed})()) is expected
