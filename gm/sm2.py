@@ -10,6 +10,7 @@ them: strict DER for signatures, r/s range checks, point validation, and the dis
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -244,6 +245,12 @@ class SM2PublicKey:
         except InvalidSignatureEncoding:
             return False
         return len(e) == 32 and self._botan().verify_digest(bytes(signature), e)
+
+
+@functools.lru_cache(maxsize=1024)
+def public_key(point: bytes) -> SM2PublicKey:
+    """The key object for a point, made once: the curve check and Z_A are not redone per signature."""
+    return SM2PublicKey(point)
 
 
 class SM2PrivateKey:

@@ -78,3 +78,26 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+FAST_PATH_REPORTS: list[str] = []  # results the fast PDF path produced during this run (see below)
+
+
+@pytest.fixture(autouse=True)
+def fast_path_agrees_with_full_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every PDF verified anywhere in the suite: when verify/pdf_fast.py produced the report, the full
+    pyHanko path must produce the same one. Attacked documents therefore prove that the fast path
+    declines them (it never reports a failure; the full path does)."""
+    from verify.pdf import PdfVerifier
+
+    original = PdfVerifier.verify
+
+    def checked(self: PdfVerifier, data: bytes, at: object = None) -> object:
+        report = original(self, data, at)  # type: ignore[arg-type]
+        if self.fast and not self.fast_declined:
+            full = self.full(data, at)  # type: ignore[arg-type]
+            assert report.as_json() == full.as_json(), "fast and full PDF paths disagree"
+            FAST_PATH_REPORTS.append(report.result)
+        return report
+
+    monkeypatch.setattr(PdfVerifier, "verify", checked)

@@ -24,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from gm import oids, ses
 from gm.sm3 import sm3
-from verify import asn1_speedups, pdf_speedups, seal_checks
+from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -80,14 +80,31 @@ def _xmp_licence(reader: PdfFileReader) -> str | None:
 
 
 class PdfVerifier:
-    def __init__(self, trust: TrustStore, sources: Sources | None = None) -> None:
+    """`fast`: try verify/pdf_fast.py first (it proves common-layout documents valid, or gives up and
+    this class's full path decides)."""
+
+    def __init__(self, trust: TrustStore, sources: Sources | None = None, fast: bool = True) -> None:
         self.trust = trust
         self.sources = sources or Sources()
         # results of signatures made by trusted CA keys (certificates, CRLs) are remembered across
         # documents; a document's own signatures never are (their keys are not CA keys)
         self.validator = SM2SignatureValidator(cache_keys=trust.ca_keys())
+        self.fast = fast
+        self._fast_verified: dict[tuple[bytes, bytes, bytes], bool] = {}
+        self.fast_declined = ""  # why the fast path gave up on the last document (for tests and logs)
 
     def verify(self, data: bytes, at: datetime | None = None) -> Report:
+        self.fast_declined = ""
+        if self.fast:
+            try:
+                checker = pdf_fast.Checker(self.trust, self._fast_verified)
+                return pdf_fast.verify_fast(data, self.trust, self.sources, checker, at)
+            except Exception as exc:  # any doubt: the full path examines the document
+                self.fast_declined = f"{type(exc).__name__}: {exc}"
+                log.debug("fast path declined: %s", self.fast_declined)
+        return self.full(data, at)
+
+    def full(self, data: bytes, at: datetime | None = None) -> Report:
         try:
             reader = PdfFileReader(io.BytesIO(data), strict=False)
             if reader.encrypted:

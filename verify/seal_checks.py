@@ -13,6 +13,7 @@ from asn1crypto import algos, x509
 from gm import oids, ses, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
+from verify import pdf_speedups, x509_fast
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
 from verify.sources import Sources
@@ -47,6 +48,16 @@ def _algorithm(oid: str) -> algos.SignedDigestAlgorithm:
 
 def signature_ok(cert_der: bytes, algorithm_oid: str, signature: bytes, signed: bytes) -> tuple[bool, str]:
     """(valid, detail) for a raw SES signature by the key of `cert_der`."""
+    if algorithm_oid == oids.SM2_WITH_SM3:  # the common case, without asn1crypto
+        try:
+            view = x509_fast.certificate(cert_der)
+        except (x509_fast.Unsupported, ValueError):
+            view = None
+        if view is not None and view.key_family == "sm2":
+            try:
+                return sm2.public_key(view.public_key_bits).verify(signature, signed), "SM2 with the default ID"
+            except sm2.InvalidKey as exc:
+                return False, f"cannot check: {exc}"
     try:
         cert = x509.Certificate.load(cert_der)
         spki = cert.public_key.dump()
@@ -83,7 +94,7 @@ def check_seal(
     elif signer_cert is not None and not _lists(seal, signer_cert):
         out.add("seal", FAILED, "SEAL_CERT_MISMATCH", "the signer's certificate is not in the seal's certificate list")
     else:
-        maker = x509.Certificate.load(seal.maker_cert)
+        maker = pdf_speedups.intern_certificate(x509.Certificate.load(seal.maker_cert))
         issuer_known = any(ca.subject == maker.issuer for ca in [*trust.trust_roots(), *trust.intermediates()])
         detail = (
             f"seal v{seal.version} by {maker.subject.native.get('common_name', '?')}, maker signature valid ({how})"
@@ -238,10 +249,15 @@ def diagnose_chain(
 
 
 def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:
-    """`chain`: every CA on the path must be granted in the trust list at `moment`; the region is the
-    issuing CA's (the listed CA nearest the signer)."""
+    """`chain` for a path pyHanko built (see judge_cas)."""
+    judge_cas(out, [path.trust_anchor.certificate, *path.iter_certs(include_root=False)], moment, trust)
+
+
+def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: TrustStore) -> None:
+    """`chain`: every CA on the path (anchor first) must be granted in the trust list at `moment`; the
+    region is the issuing CA's (the listed CA nearest the signer)."""
     withdrawn = []
-    for ca_cert in [path.trust_anchor.certificate, *path.iter_certs(include_root=False)]:
+    for ca_cert in certs:
         if ca_cert is None or not getattr(ca_cert, "ca", False):
             continue
         listed = trust.listed(ca_cert)

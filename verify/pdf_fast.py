@@ -1,0 +1,681 @@
+"""The fast path for sealed PDFs in the common layout: one signature field holding a CMS signature
+(SM2 or P-256), optionally timestamped, followed by nothing or by DSS-only updates (PAdES B-LT).
+
+It proves such a document valid with its own strict reading — file structure (verify/pdf_structure),
+CMS, chain, revocation from embedded material (verify/x509_fast) — and builds the same report the
+full path (pyHanko) builds for a valid document. It never reports a failure: anything unusual,
+anything outside its scope, any check that does not pass raises Unsupported, and the full path
+then examines the document and says precisely what is wrong. Each rule here is at least as strict
+as the full path's (tests/verify/test_pdf_fast.py compares both on valid and on attacked documents).
+
+What it may remember across documents (fair, and the same as the full path): parsed certificates,
+CRLs and OCSP responses by DER; verified signatures made by trusted CA keys. Never a document's own
+signature, digest or result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from asn1crypto import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gm import der, oids, ses, sm2
+from verify import pdf_speedups, seal_checks
+from verify.names import describe as describe_cert
+from verify.pdf_structure import PdfDict, PdfFile, Ref, Stream, StructureError, decode_stream
+from verify.report import PASSED, SKIPPED, Report, SignatureReport
+from verify.sources import Sources
+from verify.trust import TrustStore
+from verify.x509_fast import (
+    DIGESTS,
+    EKU_OCSP_SIGNING,
+    EKU_TIME_STAMPING,
+    EXT_OCSP_NOCHECK,
+    KU_CRL_SIGN,
+    KU_DIGITAL_SIGNATURE,
+    KU_KEY_CERT_SIGN,
+    KU_NON_REPUDIATION,
+    OID_ECDSA_SHA256,
+    OID_SM2_SM3,
+    SIGNATURE_ALGORITHMS,
+    Cert,
+    CRLView,
+    OCSPView,
+    Unsupported,
+    certificate,
+    crl,
+    ocsp_response,
+    oid_der,
+    parse_time,
+)
+
+ID_SIGNED_DATA = oid_der("1.2.840.113549.1.7.2")
+ID_DATA = oid_der("1.2.840.113549.1.7.1")
+ID_TST_INFO = oid_der("1.2.840.113549.1.9.16.1.4")
+ATTR_CONTENT_TYPE = oid_der("1.2.840.113549.1.9.3")
+ATTR_MESSAGE_DIGEST = oid_der("1.2.840.113549.1.9.4")
+ATTR_SIGNING_TIME = oid_der("1.2.840.113549.1.9.5")
+ATTR_ALGORITHM_PROTECTION = oid_der("1.2.840.113549.1.9.52")
+ATTR_SIGNING_CERTIFICATE = oid_der("1.2.840.113549.1.9.16.2.12")
+ATTR_SIGNING_CERTIFICATE_V2 = oid_der("1.2.840.113549.1.9.16.2.47")
+ATTR_SIGNATURE_TIMESTAMP = oid_der(oids.ID_AA_SIGNATURE_TIMESTAMP)
+ATTR_SESEAL = oid_der(oids.SESEAL_ATTRIBUTE)
+SIGNED_ATTRS = {ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ATTR_ALGORITHM_PROTECTION,
+                ATTR_SIGNING_CERTIFICATE, ATTR_SIGNING_CERTIFICATE_V2, ATTR_SESEAL}  # fmt: skip
+SUB_FILTERS = {"adbe.pkcs7.detached", "ETSI.CAdES.detached"}
+SIG_DICT_KEYS = {"Type", "Filter", "SubFilter", "ByteRange", "Contents", "M", "Reason", "Location", "Name",
+                 "ContactInfo", "Prop_Build"}  # fmt: skip
+INFO_KEYS = {"Title", "Author", "Subject", "Keywords", "Creator", "Producer", "CreationDate", "ModDate"}
+MAX_PATH = 6
+
+
+def _hash(name: str, *parts: bytes | memoryview) -> bytes:
+    h = hashlib.new(name)
+    for part in parts:
+        h.update(part)
+    return h.digest()
+
+
+def _need(condition: bool, why: str) -> None:
+    if not condition:
+        raise Unsupported(why)
+
+
+# ---- DER helpers --------------------------------------------------------------------------------
+def _parts(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    try:
+        return der.children(data, start, end)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _algorithm(data: bytes, start: int, end: int) -> bytes:
+    items = _parts(data, start, end)
+    _need(bool(items) and items[0][0] == 0x06, "bad AlgorithmIdentifier")
+    _need(len(items) == 1 or (len(items) == 2 and data[items[1][1] : items[1][3]] == b"\x05\x00"), "parameters")
+    return data[items[0][2] : items[0][3]]
+
+
+@dataclass
+class Signer:
+    certs: list[bytes]
+    content_type: bytes
+    content: bytes | None  # eContent (for timestamp tokens)
+    cert: Cert
+    digest: str
+    digest_algorithm_der: bytes
+    signature_algorithm: bytes
+    signature_algorithm_der: bytes
+    signature: bytes
+    signed_attrs: bytes  # DER with the SET tag, as signed
+    attrs: dict[bytes, bytes]  # OID -> the single value's TLV
+    unsigned: dict[bytes, bytes]
+
+
+def signed_data(data: bytes, unsigned_allowed: frozenset[bytes]) -> Signer:
+    """A ContentInfo holding SignedData with exactly one signer identified by issuer and serial."""
+    try:
+        start, end = der.single(data, 0x30)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+    ci = _parts(data, start, end)
+    _need(len(ci) == 2 and ci[0][0] == 0x06 and data[ci[0][2] : ci[0][3]] == ID_SIGNED_DATA, "not SignedData")
+    _need(ci[1][0] == 0xA0, "bad ContentInfo")
+    wrapped = _parts(data, ci[1][2], ci[1][3])
+    _need(len(wrapped) == 1 and wrapped[0][0] == 0x30, "bad ContentInfo")
+    sd = _parts(data, wrapped[0][2], wrapped[0][3])
+    _need(len(sd) >= 4 and sd[0][0] == 0x02 and sd[1][0] == 0x31 and sd[2][0] == 0x30, "bad SignedData")
+    _need(data[sd[0][2] : sd[0][3]] in (b"\x01", b"\x03"), "SignedData version")
+    encap = _parts(data, sd[2][2], sd[2][3])
+    _need(bool(encap) and encap[0][0] == 0x06, "bad encapContentInfo")
+    content_type = data[encap[0][2] : encap[0][3]]
+    content = None
+    if len(encap) == 2:
+        _need(encap[1][0] == 0xA0, "bad eContent")
+        octets = _parts(data, encap[1][2], encap[1][3])
+        _need(len(octets) == 1 and octets[0][0] == 0x04, "eContent is not one OCTET STRING")
+        content = data[octets[0][2] : octets[0][3]]
+    _need(len(encap) <= 2, "bad encapContentInfo")
+    certs: list[bytes] = []
+    rest = sd[3:]
+    if rest and rest[0][0] == 0xA0:
+        for tag, header, _, stop in _parts(data, rest[0][2], rest[0][3]):
+            _need(tag == 0x30, "only plain certificates")
+            certs.append(data[header:stop])
+        rest = rest[1:]
+    _need(len(rest) == 1 and rest[0][0] == 0x31, "CRLs inside the CMS, or no signerInfos")
+    infos = _parts(data, rest[0][2], rest[0][3])
+    _need(len(infos) == 1 and infos[0][0] == 0x30, "not exactly one signer")
+    si = _parts(data, infos[0][2], infos[0][3])
+    _need(len(si) in (6, 7) and data[si[0][1] : si[0][3]] == b"\x02\x01\x01", "SignerInfo v1 expected")
+    _need(si[1][0] == 0x30 and si[2][0] == 0x30 and si[3][0] == 0xA0 and si[4][0] == 0x30, "bad SignerInfo")
+    _need(si[5][0] == 0x04, "bad SignerInfo signature")
+    ias = _parts(data, si[1][2], si[1][3])
+    _need(len(ias) == 2 and ias[0][0] == 0x30 and ias[1][0] == 0x02, "bad issuerAndSerialNumber")
+    issuer, serial = data[ias[0][1] : ias[0][3]], data[ias[1][2] : ias[1][3]]
+    chosen = [c for c in (certificate(d) for d in certs) if c.issuer == issuer and c.serial == serial]
+    _need(len(chosen) == 1, "signer certificate not embedded exactly once")
+    digest_oid = _algorithm(data, si[2][2], si[2][3])
+    _need(digest_oid in DIGESTS and DIGESTS[digest_oid] != "sha1", "digest algorithm")
+    sig_oid = _algorithm(data, si[4][2], si[4][3])
+    _need(sig_oid in SIGNATURE_ALGORITHMS and SIGNATURE_ALGORITHMS[sig_oid] == DIGESTS[digest_oid], "algorithms")
+    attrs = _attributes(data, si[3][2], si[3][3])
+    unsigned: dict[bytes, bytes] = {}
+    if len(si) == 7:
+        _need(si[6][0] == 0xA1, "bad unsignedAttrs")
+        unsigned = _attributes(data, si[6][2], si[6][3])
+        _need(set(unsigned) <= unsigned_allowed, "unexpected unsigned attribute")
+    return Signer(
+        certs=certs,
+        content_type=content_type,
+        content=content,
+        cert=chosen[0],
+        digest=DIGESTS[digest_oid],
+        digest_algorithm_der=data[si[2][1] : si[2][3]],
+        signature_algorithm=sig_oid,
+        signature_algorithm_der=data[si[4][1] : si[4][3]],
+        signature=data[si[5][2] : si[5][3]],
+        signed_attrs=b"\x31" + data[si[3][1] + 1 : si[3][3]],
+        attrs=attrs,
+        unsigned=unsigned,
+    )
+
+
+def _attributes(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    out: dict[bytes, bytes] = {}
+    for tag, _, s, e in _parts(data, start, end):
+        items = _parts(data, s, e)
+        _need(tag == 0x30 and len(items) == 2 and items[0][0] == 0x06 and items[1][0] == 0x31, "bad attribute")
+        values = _parts(data, items[1][2], items[1][3])
+        oid = data[items[0][2] : items[0][3]]
+        _need(len(values) == 1 and oid not in out, "attribute with several values, or repeated")
+        out[oid] = data[values[0][1] : values[0][3]]
+    return out
+
+
+def _octets(value: bytes) -> bytes:
+    tag, start, end = der.read(value)
+    _need(tag == 0x04 and end == len(value), "OCTET STRING expected")
+    return value[start:end]
+
+
+def _check_signed_attributes(signer: Signer, content_type: bytes, digest: bytes) -> None:
+    attrs = signer.attrs
+    _need(set(attrs) <= SIGNED_ATTRS, "unexpected signed attribute")
+    _need(attrs.get(ATTR_CONTENT_TYPE) == b"\x06" + bytes([len(content_type)]) + content_type, "contentType")
+    _need(signer.content_type == content_type, "eContentType")
+    found = attrs.get(ATTR_MESSAGE_DIGEST)
+    _need(found is not None and _octets(found) == digest, "messageDigest")
+    protection = attrs.get(ATTR_ALGORITHM_PROTECTION)
+    if protection is not None:  # RFC 6211: the same algorithms as outside, signature one as [1]
+        _, start, end = der.read(protection)
+        items = _parts(protection, start, end)
+        _need(len(items) == 2 and protection[items[0][1] : items[0][3]] == signer.digest_algorithm_der,
+              "CMSAlgorithmProtection digest")  # fmt: skip
+        _need(items[1][0] == 0xA1 and b"\x30" + protection[items[1][1] + 1 : items[1][3]]
+              == signer.signature_algorithm_der, "CMSAlgorithmProtection signature")  # fmt: skip
+    for oid, v2 in ((ATTR_SIGNING_CERTIFICATE_V2, True), (ATTR_SIGNING_CERTIFICATE, False)):
+        value = attrs.get(oid)
+        if value is not None:
+            _check_ess(value, signer.cert, v2)
+            break
+
+
+def _check_ess(value: bytes, cert: Cert, v2: bool) -> None:
+    """The first ESSCertID(v2) names the signer's certificate (hash, and issuerSerial if present)."""
+    _, start, end = der.read(value)
+    outer = _parts(value, start, end)
+    _need(bool(outer) and outer[0][0] == 0x30, "bad SigningCertificate")
+    ids = _parts(value, outer[0][2], outer[0][3])
+    _need(bool(ids) and ids[0][0] == 0x30, "empty SigningCertificate")
+    first = _parts(value, ids[0][2], ids[0][3])
+    algorithm = "sha1"
+    if v2 and first and first[0][0] == 0x30:
+        oid = _algorithm(value, first[0][2], first[0][3])
+        _need(oid in DIGESTS, "ESS hash algorithm")
+        algorithm, first = DIGESTS[oid], first[1:]
+    elif v2:
+        algorithm = "sha256"
+    _need(bool(first) and first[0][0] == 0x04, "bad ESSCertID")
+    _need(value[first[0][2] : first[0][3]] == _hash(algorithm, cert.der), "ESS certificate hash")
+    if len(first) == 2:  # IssuerSerial: GeneralNames with the issuer's directoryName, and the serial
+        serial_parts = _parts(value, first[1][2], first[1][3])
+        _need(len(serial_parts) == 2 and serial_parts[1][0] == 0x02, "bad IssuerSerial")
+        _need(value[serial_parts[1][2] : serial_parts[1][3]] == cert.serial, "ESS serial")
+        names = _parts(value, serial_parts[0][2], serial_parts[0][3])
+        _need(len(names) == 1 and names[0][0] == 0xA4, "ESS issuer")
+        _need(_explicit_name(value, names[0]) == cert.issuer, "ESS issuer")
+    _need(len(first) <= 2, "bad ESSCertID")
+
+
+def _explicit_name(value: bytes, item: tuple[int, int, int, int]) -> bytes:
+    inner = _parts(value, item[2], item[3])
+    _need(len(inner) == 1 and inner[0][0] == 0x30, "bad directoryName")
+    return value[inner[0][1] : inner[0][3]]
+
+
+# ---- signatures and paths -------------------------------------------------------------------------
+@lru_cache(maxsize=256)
+def _p256(spki: bytes) -> ec.EllipticCurvePublicKey:
+    key = serialization.load_der_public_key(spki)
+    _need(isinstance(key, ec.EllipticCurvePublicKey), "not an EC key")
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
+
+
+class Checker:
+    """Signature checks and path validation against one trust store; remembers only verified
+    signatures by trusted CA keys (as the full path's validator does)."""
+
+    def __init__(self, trust: TrustStore, verified: dict[tuple[bytes, bytes, bytes], bool]) -> None:
+        """Built per document from the trust store as it is now; `verified` is kept by the caller."""
+        self.trust = trust
+        self.ca_keys = trust.ca_keys()
+        self.roots = {certificate(c.dump()).der: c for c in trust.trust_roots()}
+        self.intermediates = [certificate(c.dump()) for c in trust.intermediates()]
+        self._verified = verified
+
+    def verify(self, key: Cert, algorithm: bytes, signature: bytes, data: bytes) -> bool:
+        remember = key.spki in self.ca_keys
+        if remember:
+            cache_key = (key.spki, signature, hashlib.sha256(data).digest())
+            if cache_key in self._verified:
+                return True
+        if algorithm == OID_SM2_SM3 and key.key_family == "sm2":
+            try:
+                ok = sm2.public_key(key.public_key_bits).verify(signature, data)
+            except (sm2.InvalidKey, ValueError):
+                return False
+        elif algorithm == OID_ECDSA_SHA256 and key.key_family == "p256":
+            try:
+                _p256(key.spki).verify(signature, data, ec.ECDSA(hashes.SHA256()))
+                ok = True
+            except (InvalidSignature, ValueError):
+                ok = False
+        else:
+            return False
+        if ok and remember:
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[cache_key] = True
+        return ok
+
+    def path(self, leaf: Cert, pool: list[Cert], moment: datetime) -> list[Cert]:
+        """[leaf, issuing CA, ..., trust anchor]: one candidate issuer at every step (else the full path
+        decides), every signature valid, every certificate but the anchor valid at `moment`, CA
+        constraints honoured."""
+        chain = [leaf]
+        current = leaf
+        candidates = [*self.intermediates, *pool]
+        _need(leaf.der not in self.roots, "the signer is a trust anchor")
+        while current.der not in self.roots:
+            _need(len(chain) <= MAX_PATH, "path too long")
+            issuers = {c.der: c for c in candidates if c.subject == current.issuer and c.der != current.der}
+            issuers.update({d: certificate(d) for d in self.roots if certificate(d).subject == current.issuer})
+            _need(len(issuers) == 1, "no single candidate issuer")
+            issuer = next(iter(issuers.values()))
+            _need(self.verify(issuer, current.signature_algorithm, current.signature, current.tbs), "signature")
+            is_ca, path_len = issuer.ca
+            _need(is_ca, "issuer is not a CA")
+            _need(path_len is None or path_len >= len(chain) - 1, "path length")
+            usage = issuer.key_usage
+            _need(usage is None or KU_KEY_CERT_SIGN in usage, "issuer key usage")
+            chain.append(issuer)
+            current = issuer
+        for cert in chain[:-1]:
+            _need(cert.not_before <= moment <= cert.not_after, "certificate not valid at the time")
+        return chain
+
+
+@dataclass
+class Revinfo:
+    crls: list[CRLView]
+    ocsps: list[OCSPView]
+
+
+def _revocation(checker: Checker, cert: Cert, issuer: Cert, moment: datetime, info: Revinfo, hard: bool) -> None:
+    """Every piece of revocation material about `cert` must be usable and say good; `hard`: at least
+    one must exist. Retroactive (material issued after `moment` is fine), but `moment` <= nextUpdate."""
+    found = False
+    for view in info.ocsps:
+        for single in view.responses:
+            name = DIGESTS.get(single.hash_algorithm)
+            if name is None or single.serial != cert.serial:
+                continue
+            if single.issuer_name_hash != _hash(name, issuer.subject):
+                continue
+            if single.issuer_key_hash != _hash(name, issuer.public_key_bits):
+                continue
+            _ocsp_signed_by_authority(checker, view, issuer, moment)
+            _need(single.good, "OCSP status is not good")
+            _need(single.next_update is not None and moment <= single.next_update, "stale OCSP response")
+            found = True
+    for listing in info.crls:
+        if listing.issuer != issuer.subject:
+            continue
+        usage = issuer.key_usage
+        _need(usage is None or KU_CRL_SIGN in usage, "CRL issuer may not sign CRLs")
+        _need(checker.verify(issuer, listing.signature_algorithm, listing.signature, listing.tbs), "CRL signature")
+        _need(moment <= listing.next_update, "stale CRL")
+        _need(cert.serial not in listing.revoked, "revoked")
+        found = True
+    _need(found or not hard, "no revocation information")
+
+
+def _ocsp_signed_by_authority(checker: Checker, view: OCSPView, issuer: Cert, moment: datetime) -> None:
+    def named(candidate: Cert) -> bool:
+        if view.responder_name is not None:
+            return view.responder_name == candidate.subject
+        # RFC 6960 KeyHash is SHA-1 by definition: an identifier, not a security function
+        return view.responder_key_hash == hashlib.sha1(candidate.public_key_bits, usedforsecurity=False).digest()
+
+    if named(issuer):
+        _need(checker.verify(issuer, view.signature_algorithm, view.signature, view.tbs), "OCSP signature")
+        return
+    responders = [certificate(d) for d in view.certs]
+    chosen = [r for r in responders if named(r) and r.issuer == issuer.subject]
+    _need(len(chosen) == 1, "no single delegated responder")
+    responder = chosen[0]
+    _need(checker.verify(issuer, responder.signature_algorithm, responder.signature, responder.tbs), "responder")
+    _need(EKU_OCSP_SIGNING in (responder.extended_key_usage or set()), "responder EKU")
+    _need(EXT_OCSP_NOCHECK in responder.extensions, "responder without ocsp-nocheck")
+    usage = responder.key_usage
+    _need(usage is None or KU_DIGITAL_SIGNATURE in usage, "responder key usage")
+    for when in (moment, view.produced_at):
+        _need(responder.not_before <= when <= responder.not_after, "responder not valid")
+    _need(checker.verify(responder, view.signature_algorithm, view.signature, view.tbs), "OCSP signature")
+
+
+# ---- the PDF --------------------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    _need(isinstance(value, bytes), "text string expected")
+    if value.startswith(b"\xfe\xff"):
+        return value[2:].decode("utf-16-be")
+    _need(value.isascii(), "non-ASCII PDFDocEncoding text")
+    return value.decode("ascii")
+
+
+_PDF_DATE = re.compile(rb"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:(Z)|([+-])(\d{2})'?(\d{2})?'?)?$")
+
+
+def _pdf_date(value: bytes) -> datetime:
+    match = _PDF_DATE.match(value)
+    _need(match is not None, "unreadable /M")
+    assert match is not None
+    year, month, day, hour, minute, second = (
+        int(g) if g else d for g, d in zip(match.groups()[:6], (0, 1, 1, 0, 0, 0), strict=True)
+    )
+    _need(match.group(7) is not None, "/M without Z")  # offsets: leave them to pyHanko
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+@dataclass
+class Layout:
+    field_name: str
+    sig: PdfDict
+    revision: int  # index of the revision the signature covers
+    contents: bytes  # the CMS DER (padding removed)
+    ranges: tuple[tuple[int, int], tuple[int, int]]
+    catalog: PdfDict
+    later_only_dss: bool
+
+
+def _layout(pdf: PdfFile) -> Layout:
+    revisions = pdf.revisions
+    root_ref = revisions[-1].trailer.get("Root")
+    _need(isinstance(root_ref, Ref) and all(r.trailer.get("Root") == root_ref for r in revisions), "/Root moved")
+    assert isinstance(root_ref, Ref)
+    catalog = pdf.get(root_ref)
+    _need(isinstance(catalog, PdfDict) and catalog.get("Type") == "Catalog", "no catalog")
+    _need("Perms" not in catalog and "Collection" not in catalog, "certification or portfolio")
+    form = pdf.resolve(catalog.get("AcroForm"))
+    _need(isinstance(form, PdfDict), "no AcroForm")
+    fields = pdf.resolve(form.get("Fields"))
+    _need(isinstance(fields, list) and len(fields) == 1 and isinstance(fields[0], Ref), "not exactly one field")
+    field = pdf.get(fields[0])
+    _need(isinstance(field, PdfDict) and field.get("FT") == "Sig" and "Kids" not in field, "not a signature field")
+    _need("Lock" not in field and "SV" not in field and "Parent" not in field, "field locks or seed values")
+    sig_ref = field.get("V")
+    _need(isinstance(sig_ref, Ref), "signature dictionary not indirect")
+    entry = pdf.entry(sig_ref.num)
+    _need(entry is not None and entry[1] == 1 and entry[3] == sig_ref.gen, "signature dictionary missing")
+    assert entry is not None
+    sig = pdf.get(sig_ref)
+    _need(isinstance(sig, PdfDict) and set(sig) <= SIG_DICT_KEYS, "unexpected signature dictionary keys")
+    _need(sig.get("Type", "Sig") == "Sig" and sig.get("SubFilter") in SUB_FILTERS, "SubFilter")
+    _need(sig.get("Filter") == "Adobe.PPKLite", "Filter")
+    byte_range = sig.get("ByteRange")
+    _need(isinstance(byte_range, list) and len(byte_range) == 4 and all(type(v) is int for v in byte_range),
+          "ByteRange")  # fmt: skip
+    a, b, c, d = byte_range
+    index = entry[0]
+    revision = revisions[index]
+    contents = sig.get("Contents")
+    span = sig.spans.get("Contents")
+    _need(isinstance(contents, bytes) and span is not None, "Contents")
+    assert span is not None
+    # the hole is exactly this dictionary's /Contents string, and the signature covers its whole revision
+    _need(a == 0 and span == (b, c) and b < c and c + d == revision.end, "ByteRange does not cover the revision")
+    _need(revision.start <= entry[2] < b, "signature dictionary outside its revision")
+    cms = contents.rstrip(b"\x00")
+    try:
+        _, _, end = der.read(cms)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+    _need(end == len(cms), "bytes after the CMS in /Contents")
+    name = _text(field.get("T"))
+    for later in range(index + 1, len(revisions)):
+        _dss_only(pdf, later, root_ref)
+    return Layout(name, sig, index, cms, ((a, b), (c, c + d)), catalog, index + 1 < len(revisions))
+
+
+def _dss_only(pdf: PdfFile, index: int, root_ref: Ref) -> None:
+    """Revision `index` changes nothing a reader sees: it rewrites the catalog with only /DSS (and
+    /Extensions) different, may rewrite a plain /Info and the XMP metadata (with the same licence
+    identifier, which the licence check reads), and otherwise adds new objects only."""
+    revision = pdf.revisions[index]
+    info_ref = revision.trailer.get("Info")
+    previous_catalog = pdf.get(root_ref, index - 1)
+    metadata_ref = previous_catalog.get("Metadata") if isinstance(previous_catalog, PdfDict) else None
+    _need(set(revision.trailer) <= {"Root", "Info", "ID", "Size", "Prev", "Type", "W", "Index", "Filter",
+                                    "Length", "DecodeParms"}, "unexpected trailer keys")  # fmt: skip
+    for num, (kind, offset, gen) in revision.entries.items():
+        if num == 0 or offset == revision.xref_offset:
+            continue
+        _need(kind == 1 and revision.start <= offset < revision.xref_offset, "entry outside its revision")
+        before = pdf.entry(num, index - 1)
+        ref = Ref(num, gen)
+        if before is None or before[1] == 0:
+            continue  # a new object
+        _need(before[1] == 1 and before[3] == gen, "an object changed generation or left an object stream")
+        old, new = pdf.get(ref, index - 1), pdf.object_at(offset, ref)[0]
+        if ref == root_ref:
+            _need(isinstance(old, PdfDict) and isinstance(new, PdfDict), "catalog")
+            changed = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+            _need(changed <= {"DSS", "Extensions"}, f"catalog keys changed: {sorted(changed)}")
+            _need(not isinstance(new.get("Extensions"), Ref), "indirect /Extensions")
+        elif ref == metadata_ref:
+            for value in (old, new):
+                _need(isinstance(value, Stream) and value.info.get("Type") == "Metadata", "metadata")
+            _need(_licence_in(old) == _licence_in(new), "the licence identifier in the metadata changed")
+        elif ref == info_ref:
+            for value in (old, new):
+                _need(isinstance(value, PdfDict) and set(value) <= INFO_KEYS, "document information")
+                _need(all(isinstance(v, bytes) for v in value.values()), "document information")
+        else:
+            raise Unsupported(f"object {num} changed after signing")
+
+
+def _dss(pdf: PdfFile, catalog: PdfDict) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    dss = pdf.resolve(catalog.get("DSS"))
+    if dss is None:
+        return [], [], []
+    _need(isinstance(dss, PdfDict), "DSS")
+    out: list[list[bytes]] = []
+    for key in ("Certs", "CRLs", "OCSPs"):
+        items = pdf.resolve(dss.get(key, []))
+        _need(isinstance(items, list) and len(items) <= 64, "DSS array")
+        streams = [pdf.resolve(item) for item in items]
+        _need(all(isinstance(s, Stream) for s in streams), "DSS entry is not a stream")
+        out.append([decode_stream(s) for s in streams])
+    return out[0], out[1], out[2]
+
+
+def _xmp_licence(pdf: PdfFile, catalog: PdfDict) -> str | None:
+    metadata = pdf.resolve(catalog.get("Metadata"))
+    if metadata is None:
+        return None
+    _need(isinstance(metadata, Stream), "metadata")
+    return _licence_in(metadata)
+
+
+def _licence_in(metadata: Stream) -> str | None:
+    text = decode_stream(metadata).decode("utf-8", "replace")
+    match = re.search(r'dc:identifier="(1\.2\.156\.3005\.2\.[0-9A-Z.]+)"', text) or re.search(
+        r"<dc:identifier>(1\.2\.156\.3005\.2\.[0-9A-Z.]+)</dc:identifier>", text
+    )
+    return match.group(1) if match else None
+
+
+def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, extra: list[Cert]) -> datetime:
+    """The signature timestamp's genTime, once the token is proven sound: imprint over the signature
+    value, TSA signature, TSA certificate for time stamping with a path valid now (soft revocation)."""
+    signer = signed_data(token, frozenset())
+    _need(signer.content is not None, "timestamp token without TSTInfo")
+    assert signer.content is not None
+    _check_signed_attributes(signer, ID_TST_INFO, _hash(signer.digest, signer.content))
+    tst = signer.content
+    try:
+        start, end = der.single(tst, 0x30)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+    items = _parts(tst, start, end)
+    _need(len(items) >= 5 and tst[items[0][1] : items[0][3]] == b"\x02\x01\x01", "TSTInfo v1")
+    imprint = _parts(tst, items[2][2], items[2][3])
+    _need(len(imprint) == 2 and imprint[1][0] == 0x04, "messageImprint")
+    algorithm = _algorithm(tst, imprint[0][2], imprint[0][3])
+    _need(algorithm in DIGESTS and DIGESTS[algorithm] != "sha1", "imprint algorithm")
+    _need(tst[imprint[1][2] : imprint[1][3]] == _hash(DIGESTS[algorithm], signature), "imprint mismatch")
+    _need(items[4][0] == 0x18, "genTime")
+    gen_time = parse_time(tst, 0x18, items[4][2], items[4][3])
+    tsa = signer.cert
+    _need(checker.verify(tsa, signer.signature_algorithm, signer.signature, signer.signed_attrs), "TSA signature")
+    _need(EKU_TIME_STAMPING in (tsa.extended_key_usage or set()), "TSA EKU")
+    now = datetime.now(UTC)
+    chain = checker.path(tsa, [*extra, *(certificate(c) for c in signer.certs)], now)
+    for child, parent in itertools.pairwise(chain):
+        _revocation(checker, child, parent, now, info, hard=False)
+    return gen_time
+
+
+def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None) -> Report:
+    """The report of a valid document in the common layout; Unsupported for anything else."""
+    try:
+        pdf = PdfFile(data)
+        layout = _layout(pdf)
+    except StructureError as exc:
+        raise Unsupported(str(exc)) from None
+    signer = signed_data(layout.contents, frozenset({ATTR_SIGNATURE_TIMESTAMP}))
+    (a, b), (c, d) = layout.ranges
+    view = memoryview(data)
+    digest = _hash(signer.digest, view[a:b], view[c:d])
+    _check_signed_attributes(signer, ID_DATA, digest)
+    cert = signer.cert
+    _need(checker.verify(cert, signer.signature_algorithm, signer.signature, signer.signed_attrs), "signature")
+    try:
+        dss_certs, dss_crls, dss_ocsps = _dss(pdf, layout.catalog)
+        licence_id = _xmp_licence(pdf, layout.catalog)
+    except StructureError as exc:
+        raise Unsupported(str(exc)) from None
+    extra_crls: list[Any] = []
+    extra_ocsps: list[Any] = []
+    if sources.revocation_lookup is not None:  # the same question the full path asks
+        embedded = [_parsed(d) for d in signer.certs if d != cert.der]
+        extra_crls, extra_ocsps = sources.revocation([*embedded, _parsed(cert.der)])
+    info = Revinfo(
+        crls=[crl(x) for x in [*dss_crls, *(item.dump() for item in extra_crls)]],
+        ocsps=[ocsp_response(x) for x in [*dss_ocsps, *(item.dump() for item in extra_ocsps)]],
+    )
+    pool = [certificate(x) for x in [*signer.certs, *dss_certs]]
+
+    out = SignatureReport(field_name=layout.field_name)
+    out.signer = dict(describe_cert(_parsed(cert.der)))
+    out.add("format", PASSED)
+    token = signer.unsigned.get(ATTR_SIGNATURE_TIMESTAMP)
+    stamped = _timestamp(checker, token, signer.signature, info, pool) if token is not None else None
+    claimed = _claimed(signer, layout.sig)
+    moment = at or stamped or claimed or datetime.now(UTC)
+    out.signing_time = moment.isoformat()
+    out.signing_time_source = "given" if at else "timestamp" if stamped else "claimed"
+    out.add("integrity", PASSED)
+    out.add("signature", PASSED)
+    if stamped and at is None:
+        out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {stamped.isoformat()}")
+    elif at is not None:
+        out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
+    else:
+        out.add("signing_time", PASSED, "CLAIMED_TIME", f"claimed {moment.isoformat()}, no timestamp")
+
+    usage = cert.key_usage
+    _need(usage is not None and KU_NON_REPUDIATION in usage, "signer key usage")
+    chain = checker.path(cert, pool, moment)
+    for child, parent in itertools.pairwise(chain):
+        _revocation(checker, child, parent, moment, info, hard=True)
+    listed_path = [checker.roots[chain[-1].der], *(_parsed(c.der) for c in reversed(chain[1:-1]))]
+    seal_checks.judge_cas(out, listed_path, moment, trust)
+    _need(out.checks[-1].status == PASSED, "a CA on the path is withdrawn")
+    out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+
+    seal_der = signer.attrs.get(ATTR_SESEAL)
+    if seal_der is None:
+        out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
+        out.add("seal_validity", SKIPPED)
+    else:
+        try:
+            seal = ses.parse_seal(_seal_octets(seal_der))
+        except ses.SESFormatError as exc:
+            raise Unsupported(str(exc)) from None
+        out.seal = seal_checks.describe(seal)
+        seal_checks.check_seal(out, seal, cert.der, moment, trust, sources)
+        _need(all(check.status == PASSED for check in out.checks[-2:]), "seal checks")
+
+    if layout.later_only_dss:
+        out.modifications.append("lta_updates")
+        out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", "later changes: lta_updates")
+    else:
+        out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+    if licence_id is not None:
+        state = sources.licence_status(licence_id)
+        _need(state == "01", "licence not valid")
+        out.add("licence_status", PASSED, "OK", f"{licence_id} valid")
+    report = Report(format="pdf")
+    report.signatures.append(out)
+    return report
+
+
+def _parsed(data: bytes) -> x509.Certificate:
+    return pdf_speedups.intern_certificate(x509.Certificate.load(data))
+
+
+def _seal_octets(value: bytes) -> bytes:
+    tag, start, end = der.read(value)
+    _need(tag == 0x04 and end == len(value), "SESeal attribute is not an OCTET STRING")
+    return value[start:end]
+
+
+def _claimed(signer: Signer, sig: PdfDict) -> datetime | None:
+    value = signer.attrs.get(ATTR_SIGNING_TIME)
+    if value is not None:
+        tag, start, end = der.read(value)
+        return parse_time(value, tag, start, end)
+    m = sig.get("M")
+    return _pdf_date(m) if isinstance(m, bytes) else None

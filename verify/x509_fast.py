@@ -1,0 +1,454 @@
+"""Read-only DER views of certificates, CRLs, OCSP responses and CMS pieces for verify/pdf_fast.py.
+
+Only the fields path validation and revocation checking need, read straight from the DER with
+gm/der.py's strict reader. Each view is parsed once per DER (fair to cache: parsing, not results).
+Anything outside what these views understand raises Unsupported, and the caller falls back to the
+full validator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from asn1crypto import core
+
+from gm import der, oids
+
+
+class Unsupported(ValueError):
+    """Outside the fast path's scope (or malformed): use the full validator."""
+
+
+def oid_der(dotted: str) -> bytes:
+    """The contents octets of an OBJECT IDENTIFIER, for comparison with what the reader returns."""
+    encoded: bytes = core.ObjectIdentifier(dotted).dump()
+    return encoded[2:]
+
+
+OID_SM2_SM3 = oid_der(oids.SM2_WITH_SM3)
+OID_ECDSA_SHA256 = oid_der("1.2.840.10045.4.3.2")
+OID_EC_PUBLIC_KEY = oid_der(oids.ID_EC_PUBLIC_KEY)
+OID_SM2_CURVE = oid_der(oids.SM2_CURVE)
+OID_P256 = oid_der(oids.SECP256R1)
+OID_SM3 = oid_der(oids.SM3)
+OID_SHA256 = oid_der("2.16.840.1.101.3.4.2.1")
+OID_SHA1 = oid_der("1.3.14.3.2.26")
+EXT_KEY_USAGE = oid_der("2.5.29.15")
+EXT_BASIC_CONSTRAINTS = oid_der("2.5.29.19")
+EXT_EXTENDED_KEY_USAGE = oid_der("2.5.29.37")
+EXT_SKI = oid_der("2.5.29.14")
+EXT_AKI = oid_der("2.5.29.35")
+EXT_SAN = oid_der("2.5.29.17")
+EXT_POLICIES = oid_der("2.5.29.32")
+EXT_CRL_DP = oid_der("2.5.29.31")
+EXT_AIA = oid_der("1.3.6.1.5.5.7.1.1")
+EXT_OCSP_NOCHECK = oid_der("1.3.6.1.5.5.7.48.1.5")
+EXT_CRL_NUMBER = oid_der("2.5.29.20")
+EKU_TIME_STAMPING = oid_der("1.3.6.1.5.5.7.3.8")
+EKU_OCSP_SIGNING = oid_der("1.3.6.1.5.5.7.3.9")
+# critical extensions path validation knows how to honour; any other critical one: Unsupported
+KNOWN_CRITICAL = {EXT_KEY_USAGE, EXT_BASIC_CONSTRAINTS, EXT_EXTENDED_KEY_USAGE, EXT_SAN, EXT_POLICIES}
+SIGNATURE_ALGORITHMS = {OID_SM2_SM3: "sm3", OID_ECDSA_SHA256: "sha256"}
+DIGESTS = {OID_SM3: "sm3", OID_SHA256: "sha256", OID_SHA1: "sha1"}
+
+KU_DIGITAL_SIGNATURE, KU_NON_REPUDIATION, KU_KEY_CERT_SIGN, KU_CRL_SIGN = 0, 1, 5, 6
+
+
+def parse_time(data: bytes, tag: int, start: int, end: int) -> datetime:
+    text = data[start:end].decode("ascii")
+    try:
+        if tag == 0x17 and len(text) == 13 and text.endswith("Z"):  # UTCTime YYMMDDHHMMSSZ
+            year = int(text[:2])
+            moment = datetime.strptime(("19" if year >= 50 else "20") + text[:-1], "%Y%m%d%H%M%S")
+        elif tag == 0x18 and text.endswith("Z") and len(text) >= 15:  # GeneralizedTime, optional fraction
+            base = datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+            fraction = text[14:-1]
+            if fraction and (not fraction.startswith(".") or not fraction[1:].isdigit() or fraction.endswith("0")):
+                raise Unsupported("malformed GeneralizedTime fraction")
+            moment = base.replace(microsecond=int((fraction[1:] + "000000")[:6]) if fraction else 0)
+        else:
+            raise Unsupported("time is neither UTCTime nor GeneralizedTime in Z form")
+    except ValueError as exc:
+        raise Unsupported(f"malformed time: {exc}") from None
+    return moment.replace(tzinfo=UTC)
+
+
+def _parts(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    try:
+        return der.children(data, start, end)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _whole(data: bytes, tag: int) -> tuple[int, int]:
+    try:
+        return der.single(data, tag)
+    except der.DERError as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _bits(data: bytes, start: int, end: int) -> set[int]:
+    """Set bit numbers of a BIT STRING's contents."""
+    if end - start < 1 or data[start] > 7:
+        raise Unsupported("bad BIT STRING")
+    out = set()
+    for i, byte in enumerate(data[start + 1 : end]):
+        for bit in range(8):
+            if byte & (0x80 >> bit):
+                out.add(8 * i + bit)
+    return out
+
+
+@dataclass(frozen=True)
+class Cert:
+    der: bytes
+    tbs: bytes
+    signature_algorithm: bytes  # OID contents
+    signature: bytes
+    serial: bytes  # INTEGER contents
+    issuer: bytes  # Name DER
+    subject: bytes
+    not_before: datetime
+    not_after: datetime
+    spki: bytes  # SubjectPublicKeyInfo DER
+    public_key_bits: bytes  # the BIT STRING's key bytes (for OCSP key hashes)
+    key_family: str  # sm2 | p256
+    extensions: dict[bytes, tuple[bool, bytes]]  # OID -> (critical, extnValue contents)
+
+    @property
+    def key_usage(self) -> set[int] | None:
+        found = self.extensions.get(EXT_KEY_USAGE)
+        if found is None:
+            return None
+        tag, start, end = der.read(found[1])
+        if tag != 0x03 or end != len(found[1]):
+            raise Unsupported("bad keyUsage")
+        return _bits(found[1], start, end)
+
+    @property
+    def ca(self) -> tuple[bool, int | None]:
+        """(cA, pathLenConstraint) from basicConstraints; (False, None) without the extension."""
+        found = self.extensions.get(EXT_BASIC_CONSTRAINTS)
+        if found is None:
+            return False, None
+        value = found[1]
+        start, end = _whole(value, 0x30)
+        is_ca, path_len = False, None
+        for tag, _, cstart, cend in _parts(value, start, end):
+            if tag == 0x01 and value[cstart:cend] == b"\xff":
+                is_ca = True
+            elif tag == 0x02:
+                path_len = int.from_bytes(value[cstart:cend], "big")
+            else:
+                raise Unsupported("unexpected basicConstraints content")
+        return is_ca, path_len
+
+    @property
+    def extended_key_usage(self) -> set[bytes] | None:
+        found = self.extensions.get(EXT_EXTENDED_KEY_USAGE)
+        if found is None:
+            return None
+        value = found[1]
+        start, end = _whole(value, 0x30)
+        return {value[cs:ce] for tag, _, cs, ce in _parts(value, start, end) if tag == 0x06}
+
+    def extension_octets(self, oid: bytes) -> bytes | None:
+        found = self.extensions.get(oid)
+        return None if found is None else found[1]
+
+
+@lru_cache(maxsize=4096)
+def certificate(data: bytes) -> Cert:
+    """A certificate's view; Unsupported for anything but X.509 v3 with SM2 or P-256 keys."""
+    start, end = _whole(data, 0x30)
+    top = _parts(data, start, end)
+    if len(top) != 3 or top[0][0] != 0x30 or top[1][0] != 0x30 or top[2][0] != 0x03:
+        raise Unsupported("not a certificate")
+    tbs = data[top[0][1] : top[0][3]]
+    algorithm = _algorithm_oid(data, top[1][2], top[1][3])
+    sig_start, sig_end = top[2][2], top[2][3]
+    if sig_end - sig_start < 2 or data[sig_start] != 0:
+        raise Unsupported("bad signature BIT STRING")
+    fields = _parts(data, top[0][2], top[0][3])
+    if not fields or fields[0][0] != 0xA0:
+        raise Unsupported("not an X.509 v3 certificate")
+    version = _parts(data, fields[0][2], fields[0][3])
+    if len(version) != 1 or data[version[0][2] : version[0][3]] != b"\x02":
+        raise Unsupported("not an X.509 v3 certificate")
+    if len(fields) < 7 or [f[0] for f in fields[1:7]] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
+        raise Unsupported("unexpected TBSCertificate layout")
+    if _algorithm_oid(data, fields[2][2], fields[2][3]) != algorithm:
+        raise Unsupported("inner and outer signature algorithms differ")
+    validity = _parts(data, fields[4][2], fields[4][3])
+    if len(validity) != 2:
+        raise Unsupported("bad validity")
+    not_before = parse_time(data, validity[0][0], validity[0][2], validity[0][3])
+    not_after = parse_time(data, validity[1][0], validity[1][2], validity[1][3])
+    spki = data[fields[6][1] : fields[6][3]]
+    family, key_bits = _key(spki)
+    extensions: dict[bytes, tuple[bool, bytes]] = {}
+    for tag, _, cstart, cend in fields[7:]:
+        if tag in (0x81, 0x82):
+            raise Unsupported("unique identifiers")
+        if tag != 0xA3:
+            raise Unsupported("unexpected TBSCertificate field")
+        wrapped = _parts(data, cstart, cend)
+        if len(wrapped) != 1 or wrapped[0][0] != 0x30:
+            raise Unsupported("bad extensions")
+        for etag, _, es, ee in _parts(data, wrapped[0][2], wrapped[0][3]):
+            if etag != 0x30:
+                raise Unsupported("bad extension")
+            items = _parts(data, es, ee)
+            if items[0][0] != 0x06 or items[-1][0] != 0x04 or len(items) not in (2, 3):
+                raise Unsupported("bad extension")
+            critical = len(items) == 3 and items[1][0] == 0x01 and data[items[1][2] : items[1][3]] == b"\xff"
+            oid = data[items[0][2] : items[0][3]]
+            if oid in extensions:
+                raise Unsupported("duplicate extension")
+            extensions[oid] = (critical, data[items[-1][2] : items[-1][3]])
+    for oid, (critical, _) in extensions.items():
+        if critical and oid not in KNOWN_CRITICAL:
+            raise Unsupported("unknown critical extension")
+    return Cert(
+        der=data,
+        tbs=tbs,
+        signature_algorithm=algorithm,
+        signature=data[sig_start + 1 : sig_end],
+        serial=data[fields[1][2] : fields[1][3]],
+        issuer=data[fields[3][1] : fields[3][3]],
+        subject=data[fields[5][1] : fields[5][3]],
+        not_before=not_before,
+        not_after=not_after,
+        spki=spki,
+        public_key_bits=key_bits,
+        key_family=family,
+        extensions=extensions,
+    )
+
+
+def _algorithm_oid(data: bytes, start: int, end: int) -> bytes:
+    """The OID of an AlgorithmIdentifier for the signature algorithms we take (no parameters)."""
+    items = _parts(data, start, end)
+    if not items or items[0][0] != 0x06:
+        raise Unsupported("bad AlgorithmIdentifier")
+    oid = data[items[0][2] : items[0][3]]
+    if len(items) > 1 and not (len(items) == 2 and data[items[1][1] : items[1][3]] == b"\x05\x00"):
+        raise Unsupported("AlgorithmIdentifier with parameters")
+    return oid
+
+
+def _key(spki: bytes) -> tuple[str, bytes]:
+    start, end = _whole(spki, 0x30)
+    items = _parts(spki, start, end)
+    if len(items) != 2 or items[0][0] != 0x30 or items[1][0] != 0x03:
+        raise Unsupported("bad SubjectPublicKeyInfo")
+    alg = _parts(spki, items[0][2], items[0][3])
+    if len(alg) != 2 or alg[0][0] != 0x06 or alg[1][0] != 0x06:
+        raise Unsupported("not a named-curve EC key")
+    if spki[alg[0][2] : alg[0][3]] != OID_EC_PUBLIC_KEY:
+        raise Unsupported("not an EC key")
+    curve = spki[alg[1][2] : alg[1][3]]
+    family = "sm2" if curve == OID_SM2_CURVE else "p256" if curve == OID_P256 else None
+    if family is None:
+        raise Unsupported("unsupported curve")
+    bits = spki[items[1][2] : items[1][3]]
+    if len(bits) != 66 or bits[0] != 0 or bits[1] != 4:
+        raise Unsupported("not an uncompressed point")
+    return family, bits[1:]
+
+
+@dataclass(frozen=True)
+class CRLView:
+    der: bytes
+    tbs: bytes
+    signature_algorithm: bytes
+    signature: bytes
+    issuer: bytes
+    this_update: datetime
+    next_update: datetime
+    revoked: frozenset[bytes]  # serial INTEGER contents
+
+
+@lru_cache(maxsize=256)
+def crl(data: bytes) -> CRLView:
+    """A v2 CRL with no critical extensions (no IDP, not a delta), nextUpdate present."""
+    start, end = _whole(data, 0x30)
+    top = _parts(data, start, end)
+    if len(top) != 3 or top[0][0] != 0x30 or top[2][0] != 0x03:
+        raise Unsupported("not a CRL")
+    algorithm = _algorithm_oid(data, top[1][2], top[1][3])
+    fields = _parts(data, top[0][2], top[0][3])
+    if len(fields) < 5 or fields[0][0] != 0x02 or data[fields[0][2] : fields[0][3]] != b"\x01":
+        raise Unsupported("not a v2 CRL with nextUpdate")
+    if _algorithm_oid(data, fields[1][2], fields[1][3]) != algorithm or fields[2][0] != 0x30:
+        raise Unsupported("bad CRL header")
+    this_update = parse_time(data, fields[3][0], fields[3][2], fields[3][3])
+    if fields[4][0] not in (0x17, 0x18):
+        raise Unsupported("CRL without nextUpdate")
+    next_update = parse_time(data, fields[4][0], fields[4][2], fields[4][3])
+    revoked: set[bytes] = set()
+    for tag, _, cs, ce in fields[5:]:
+        if tag == 0x30:
+            for etag, _, es, ee in _parts(data, cs, ce):
+                entry = _parts(data, es, ee)
+                if etag != 0x30 or len(entry) < 2 or entry[0][0] != 0x02:
+                    raise Unsupported("bad CRL entry")
+                if len(entry) > 2 and _any_critical(data, entry[2][2], entry[2][3]):
+                    raise Unsupported("critical CRL entry extension")
+                revoked.add(data[entry[0][2] : entry[0][3]])
+        elif tag == 0xA0:
+            wrapped = _parts(data, cs, ce)
+            if len(wrapped) != 1 or _any_critical(data, wrapped[0][2], wrapped[0][3]):
+                raise Unsupported("critical CRL extension (IDP, delta, ...)")
+        else:
+            raise Unsupported("unexpected CRL field")
+    sig_start, sig_end = top[2][2], top[2][3]
+    if sig_end - sig_start < 2 or data[sig_start] != 0:
+        raise Unsupported("bad CRL signature")
+    return CRLView(
+        der=data,
+        tbs=data[top[0][1] : top[0][3]],
+        signature_algorithm=algorithm,
+        signature=data[sig_start + 1 : sig_end],
+        issuer=data[fields[2][1] : fields[2][3]],
+        this_update=this_update,
+        next_update=next_update,
+        revoked=frozenset(revoked),
+    )
+
+
+def _any_critical(data: bytes, start: int, end: int) -> bool:
+    for _, _, es, ee in _parts(data, start, end):
+        items = _parts(data, es, ee)
+        if len(items) == 3 and items[1][0] == 0x01 and data[items[1][2] : items[1][3]] == b"\xff":
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SingleStatus:
+    hash_algorithm: bytes
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial: bytes
+    good: bool
+    this_update: datetime
+    next_update: datetime | None
+
+
+@dataclass(frozen=True)
+class OCSPView:
+    der: bytes
+    tbs: bytes  # ResponseData DER
+    signature_algorithm: bytes
+    signature: bytes
+    responder_name: bytes | None  # byName: Name DER
+    responder_key_hash: bytes | None  # byKey
+    produced_at: datetime
+    responses: tuple[SingleStatus, ...]
+    certs: tuple[bytes, ...]
+
+
+@lru_cache(maxsize=256)
+def ocsp_response(data: bytes) -> OCSPView:
+    """A successful basic OCSP response (RFC 6960), v1, no critical extensions."""
+    start, end = _whole(data, 0x30)
+    top = _parts(data, start, end)
+    if len(top) != 2 or data[top[0][1] : top[0][3]] != b"\x0a\x01\x00" or top[1][0] != 0xA0:
+        raise Unsupported("not a successful OCSP response")
+    bytes_seq = _parts(data, top[1][2], top[1][3])
+    inner = _parts(data, bytes_seq[0][2], bytes_seq[0][3]) if len(bytes_seq) == 1 else []
+    if len(inner) != 2 or data[inner[0][2] : inner[0][3]] != oid_der("1.3.6.1.5.5.7.48.1.1") or inner[1][0] != 0x04:
+        raise Unsupported("not a basic OCSP response")
+    basic_start, basic_end = inner[1][2], inner[1][3]
+    basic = _parts(data, basic_start, basic_end)
+    if len(basic) != 1 or basic[0][0] != 0x30:
+        raise Unsupported("bad BasicOCSPResponse")
+    parts = _parts(data, basic[0][2], basic[0][3])
+    if len(parts) not in (3, 4) or parts[0][0] != 0x30 or parts[2][0] != 0x03:
+        raise Unsupported("bad BasicOCSPResponse")
+    algorithm = _algorithm_oid(data, parts[1][2], parts[1][3])
+    certs: list[bytes] = []
+    if len(parts) == 4:
+        if parts[3][0] != 0xA0:
+            raise Unsupported("bad BasicOCSPResponse certs")
+        seq = _parts(data, parts[3][2], parts[3][3])
+        if len(seq) != 1:
+            raise Unsupported("bad BasicOCSPResponse certs")
+        certs = [data[h:e] for _, h, _, e in _parts(data, seq[0][2], seq[0][3])]
+    rd = _parts(data, parts[0][2], parts[0][3])
+    if rd and rd[0][0] == 0xA0:
+        raise Unsupported("OCSP ResponseData version other than v1")
+    if len(rd) < 3:
+        raise Unsupported("bad ResponseData")
+    responder_name = responder_key = None
+    if rd[0][0] == 0xA1:
+        responder_name = data[rd[0][2] : rd[0][3]]
+    elif rd[0][0] == 0xA2:
+        key = _parts(data, rd[0][2], rd[0][3])
+        if len(key) != 1 or key[0][0] != 0x04:
+            raise Unsupported("bad responderID")
+        responder_key = data[key[0][2] : key[0][3]]
+    else:
+        raise Unsupported("bad responderID")
+    produced_at = parse_time(data, rd[1][0], rd[1][2], rd[1][3])
+    if rd[2][0] != 0x30:
+        raise Unsupported("bad responses")
+    for tag, _, cs, ce in rd[3:]:
+        if tag != 0xA1 or _any_critical(data, *_only(data, cs, ce)):
+            raise Unsupported("critical response extension")
+    statuses = []
+    for _, _, ss, se in _parts(data, rd[2][2], rd[2][3]):
+        single = _parts(data, ss, se)
+        if len(single) < 3:
+            raise Unsupported("bad SingleResponse")
+        cert_id = _parts(data, single[0][2], single[0][3])
+        if len(cert_id) != 4:
+            raise Unsupported("bad CertID")
+        hash_alg = _algorithm_oid(data, cert_id[0][2], cert_id[0][3])
+        good = single[1][0] == 0x80 and single[1][2] == single[1][3]
+        this_update = parse_time(data, single[2][0], single[2][2], single[2][3])
+        next_update = None
+        for tag, _, cs, ce in single[3:]:
+            if tag == 0xA0:
+                inner_time = _parts(data, cs, ce)
+                next_update = parse_time(data, inner_time[0][0], inner_time[0][2], inner_time[0][3])
+            elif tag == 0xA1:
+                if _any_critical(data, *_only(data, cs, ce)):
+                    raise Unsupported("critical single extension")
+            else:
+                raise Unsupported("bad SingleResponse")
+        statuses.append(
+            SingleStatus(
+                hash_algorithm=hash_alg,
+                issuer_name_hash=data[cert_id[1][2] : cert_id[1][3]],
+                issuer_key_hash=data[cert_id[2][2] : cert_id[2][3]],
+                serial=data[cert_id[3][2] : cert_id[3][3]],
+                good=good,
+                this_update=this_update,
+                next_update=next_update,
+            )
+        )
+    sig_start, sig_end = parts[2][2], parts[2][3]
+    if sig_end - sig_start < 2 or data[sig_start] != 0:
+        raise Unsupported("bad OCSP signature")
+    return OCSPView(
+        der=data,
+        tbs=data[parts[0][1] : parts[0][3]],
+        signature_algorithm=algorithm,
+        signature=data[sig_start + 1 : sig_end],
+        responder_name=responder_name,
+        responder_key_hash=responder_key,
+        produced_at=produced_at,
+        responses=tuple(statuses),
+        certs=tuple(certs),
+    )
+
+
+def _only(data: bytes, start: int, end: int) -> tuple[int, int]:
+    items = _parts(data, start, end)
+    if len(items) != 1 or items[0][0] != 0x30:
+        raise Unsupported("expected one SEQUENCE")
+    return items[0][2], items[0][3]
