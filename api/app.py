@@ -109,7 +109,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(verify.router)
 
     @app.get("/v1/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:  # no thread-pool hop: a liveness probe needs no thread
         return {"status": "ok"}
 
     app.add_middleware(BodyLimit, limit=context.settings.max_upload_bytes)
