@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import urllib.parse
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -13,6 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# WAL checkpoints (copying the log into the database file, and the fsyncs that go with them) run on
+# a background thread every CHECKPOINT_SECONDS, not inside whichever commit crosses SQLite's
+# default 1,000-page threshold: that commit used to take ~20 ms, which made the mean issuance
+# commit ~370 µs instead of ~170 µs. Connections keep an automatic checkpoint only as a safety net,
+# for processes without the thread (or if it falls behind).
+CHECKPOINT_SECONDS = 0.5
+AUTOCHECKPOINT_PAGES = 4000
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -20,7 +31,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
     cursor.close()
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL, None for in-memory databases."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = path.split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def _checkpointer(path: str, stop: threading.Event, every: float) -> None:
+    """PASSIVE checkpoints on a connection of its own: they never block readers or writers, and the
+    sqlite3 module releases the GIL while they copy and sync."""
+    connection: sqlite3.Connection | None = None
+    try:
+        while not stop.wait(every):
+            try:
+                if connection is None:
+                    uri = f"file:{urllib.parse.quote(path)}?mode=rw"  # never creates the file
+                    connection = sqlite3.connect(uri, uri=True, timeout=1, isolation_level=None)
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                if connection is not None:  # e.g. the file went away; a fresh connection next round
+                    connection.close()
+                    connection = None
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 class Database:
@@ -40,6 +82,20 @@ class Database:
         # this process queue on a lock instead and go the moment it is free.
         self._write_lock = threading.Lock() if url.startswith("sqlite") else None
         self._writer: Any = None
+        self._checkpoint_stop: threading.Event | None = None
+        self.checkpoint_thread: threading.Thread | None = None
+        sqlite_file = _sqlite_file(url)
+        if sqlite_file is not None:
+            stop = threading.Event()
+            self._checkpoint_stop = stop
+            self.checkpoint_thread = threading.Thread(
+                target=_checkpointer,
+                args=(sqlite_file, stop, CHECKPOINT_SECONDS),
+                name="sqlite-checkpoint",
+                daemon=True,
+            )
+            self.checkpoint_thread.start()
+            weakref.finalize(self, stop.set)  # a Database dropped without dispose() stops it too
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -93,6 +149,8 @@ class Database:
                     connection.close()
 
     def dispose(self) -> None:
+        if self._checkpoint_stop is not None:
+            self._checkpoint_stop.set()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
