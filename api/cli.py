@@ -460,6 +460,9 @@ def verify_command(
     at: Annotated[str | None, typer.Option("--at", help="validate as of this ISO time")] = None,
     content: Annotated[Path | None, typer.Option("--content", help="the signed content of a detached CMS")] = None,
     fetch: Annotated[bool, typer.Option("--fetch/--no-fetch", help="fetch CRLs / OCSP from URLs")] = False,
+    fetch_timeout: Annotated[
+        float, typer.Option("--fetch-timeout", min=0.1, max=120, help="seconds per fetch before giving up")
+    ] = 5.0,
 ) -> None:
     """Verify a sealed document offline. Exit 0 PASSED, 1 FAILED, 3 INDETERMINATE, 2 usage, 4 could not run.
 
@@ -485,7 +488,7 @@ def verify_command(
         if moment.tzinfo is None:
             fail("--at needs a time zone", 2)
     trust = TrustStore()
-    sources = Sources(fetch=fetch)
+    sources = Sources(fetch=fetch, fetch_timeout=fetch_timeout)
     try:
         roots = [c for path in root or [] for c in load_certificates(path.read_bytes())]
         for path in anchor or []:
@@ -502,7 +505,7 @@ def verify_command(
                 verification = ServiceVerification(context)
                 service_verifier = verification.verifier()
                 trust.cas.extend(service_verifier.trust.cas)
-                sources = verification.sources() if not fetch else Sources(fetch=True)
+                sources = verification.sources() if not fetch else Sources(fetch=True, fetch_timeout=fetch_timeout)
                 report = Verifier(trust, sources).verify(
                     file.read_bytes(), content=content.read_bytes() if content else None, at=moment
                 )

@@ -203,6 +203,7 @@ class PdfVerifier:
             "crls": [*dss.get("crls", []), *crls],
             "ocsps": [*dss.get("ocsps", []), *ocsps],
             "allow_fetching": self.sources.fetch,
+            "fetchers": self.sources.fetchers(),
         }
         context = ValidationContext(
             **material,
@@ -219,6 +220,7 @@ class PdfVerifier:
                 crls=material["crls"],
                 ocsps=material["ocsps"],
                 allow_fetching=self.sources.fetch,
+                fetchers=material["fetchers"],
                 revocation_mode="soft-fail",
                 signature_validator=self.validator,
             )

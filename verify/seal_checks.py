@@ -193,6 +193,7 @@ def check_chain(
         "crls": crls,
         "ocsps": ocsps,
         "allow_fetching": sources.fetch,
+        "fetchers": sources.fetchers(),
     }
     diagnose_chain(out, cert, others, context, moment, trust)
 

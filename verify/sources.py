@@ -4,25 +4,53 @@ licence status. `api/` wires them to the service's own store; offline they fall 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asn1crypto import crl, ocsp, x509
+from pyhanko_certvalidator.fetchers import Fetchers
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 RevocationLookup = Callable[[list[x509.Certificate]], tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]]
 
 
 @dataclass
 class Sources:
-    """Defaults: nothing local; `fetch` lets pyHanko fetch revocation data from the URLs in certificates."""
+    """Defaults: nothing local; `fetch` lets pyHanko fetch revocation data from the URLs in certificates.
+
+    Fetching: each request gives up after `fetch_timeout` seconds (the check is then INDETERMINATE,
+    never a hang), and what was fetched — CRLs, OCSP responses, issuer certificates, and failures —
+    is reused by every validation in the same thread for `fetch_cache_seconds`, so a batch of
+    documents from one CA costs one CRL download. pyHanko's per-fetcher limits (1,000 network
+    requests, 200 for certificates) then apply to each such window.
+    """
 
     fetch: bool = False
+    fetch_timeout: float = 5.0
+    fetch_cache_seconds: float = 300.0
     revocation_lookup: (
         Callable[[list[x509.Certificate]], tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]] | None
     ) = None
     seal_status_lookup: Callable[[str], str | None] | None = None  # by esID
     licence_status_lookup: Callable[[str], str | None] | None = None  # by licence identifier
     _seal_cache: dict[str, str | None] = field(default_factory=dict)
+    _fetch_state: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    def fetchers(self) -> Fetchers | None:
+        """The fetchers for a ValidationContext (with allow_fetching=True), or None when not fetching.
+        One set per thread: pyHanko's fetchers coordinate concurrent fetches with asyncio events."""
+        if not self.fetch:
+            return None
+        state = self._fetch_state
+        now = time.monotonic()
+        current: tuple[float, Fetchers] | None = getattr(state, "current", None)
+        if current is None or now - current[0] >= self.fetch_cache_seconds:
+            backend = RequestsFetcherBackend(per_request_timeout=self.fetch_timeout)
+            current = (now, backend.get_fetchers())
+            state.current = current
+        return current[1]
 
     def revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
         if self.revocation_lookup is None:

@@ -85,3 +85,74 @@ def test_fetching_establishes_revocation_status(online: Context) -> None:
     online.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
     revoked = Verifier(store, Sources(fetch=True)).verify(pdf).as_json()
     assert revoked["result"] == FAILED and _checks(revoked)["revocation"] == (FAILED, "REVOKED")
+
+
+def test_fetched_material_is_reused_across_documents_for_the_cache_window(online: Context) -> None:
+    """One Sources fetches once per window: after a revocation it still answers from what it fetched
+    (as any relying party caching a CRL until it renews would), while a fresh window sees it at once."""
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    first = online.signing.seal_pdf(make_pdf(), seal_id="demo-370000-sm2", caller=caller, placement=Placement()).pdf
+    second = online.signing.seal_pdf(
+        make_pdf(["another licence"]), seal_id="demo-370000-sm2", caller=caller, placement=Placement()
+    ).pdf
+    store = TrustStore()
+    store.add_list(online.verification.trust_list(), roots=[online.ca.ca_certificate("cn-root-sm2")])
+    cached = Sources(fetch=True, fetch_cache_seconds=3600)
+    uncached = Sources(fetch=True, fetch_cache_seconds=0)
+    assert Verifier(store, cached).verify(first).result == PASSED
+    assert Verifier(store, uncached).verify(first).result == PASSED
+
+    serial = online.seals.get("demo-370000-sm2").certificate_serial
+    online.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    again = Verifier(store, cached).verify(second).as_json()
+    assert again["result"] == PASSED, again  # answered from the window's cache: no new fetch
+    fresh = Verifier(store, uncached).verify(second).as_json()
+    assert fresh["result"] == FAILED and _checks(fresh)["revocation"] == (FAILED, "REVOKED")
+
+
+def test_fetch_cache_is_per_thread(online: Context) -> None:
+    sources = Sources(fetch=True)
+    mine = sources.fetchers()
+    assert mine is not None and sources.fetchers() is mine
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(sources.fetchers()))
+    thread.start()
+    thread.join()
+    assert other[0] is not None and other[0] is not mine
+    assert Sources(fetch=False).fetchers() is None
+
+
+@pytest.fixture(scope="module")
+def unanswered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Context, socket.socket]]:
+    """A hierarchy whose CRL / OCSP URLs point at a port that accepts connections and never answers."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(64)
+    url = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+    home = tmp_path_factory.mktemp("unanswered")
+    db = Database(f"sqlite:///{home / 'db.sqlite'}")
+    db.migrate()
+    keystore = LocalKeystore(home / "keys", passphrase="unanswered", scrypt_n=2**10)
+    ca = CertificateAuthorityService(db, keystore, default_profiles(), url)
+    create_demo_hierarchy(ca, actor="test")
+    settings = Settings(home=home, database_url=db.url, public_url=url, keystore="local", passphrase="unanswered",
+                        max_upload_bytes=1 << 20)  # fmt: skip
+    context = Context(settings=settings, db=db, custody=keystore, ca=ca)
+    create_demo_seals(context.seals, actor="test")
+    yield context, blackhole
+    blackhole.close()
+    db.dispose()
+
+
+def test_a_server_that_never_answers_costs_the_timeout_not_a_hang(unanswered: tuple[Context, socket.socket]) -> None:
+    context, _ = unanswered
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    pdf = context.signing.seal_pdf(make_pdf(), seal_id="demo-530000-sm2", caller=caller, placement=Placement()).pdf
+    store = TrustStore()
+    store.add_list(context.verification.trust_list(), roots=[context.ca.ca_certificate("cn-root-sm2")])
+    start = time.monotonic()
+    report = Verifier(store, Sources(fetch=True, fetch_timeout=0.3)).verify(pdf).as_json()
+    elapsed = time.monotonic() - start
+    assert report["result"] == INDETERMINATE
+    assert _checks(report)["revocation"] == (INDETERMINATE, "REVOCATION_UNKNOWN")
+    assert elapsed < 12, elapsed  # three fetches here at 0.3 s each; at pyHanko's default 10 s, ~30 s

@@ -257,6 +257,8 @@ def test_cli_verify_offline(context: Context, client: TestClient, tmp_path: Path
     assert unsure.exit_code == 3
     usage = runner.invoke(app, ["verify", str(tmp_path / "doc.pdf")], env={"TRUSTSEAL_HOME": str(tmp_path / "none")})
     assert usage.exit_code == 2
+    no_time = runner.invoke(app, [*args, "--fetch", "--fetch-timeout", "0"], env=env)
+    assert no_time.exit_code == 2 and "fetch-timeout" in no_time.output
     listed = json.loads((tmp_path / "list.json").read_text())
     (tmp_path / "bad.json").write_text(json.dumps({**listed, "sequence": 0}))
     bad_args = ["verify", str(tmp_path / "doc.pdf"), "--trust-list", str(tmp_path / "bad.json"), "--root",
