@@ -195,6 +195,20 @@ def test_vendor_v4_ofd(client: TestClient, context: Context, sample: str, count:
         assert report["signatures"][0]["signing_time"].startswith("2020-07-23T13:09:07")
 
 
+def test_zsbk_pages_were_rewritten_after_sealing() -> None:
+    """Why zsbk.ofd fails its references although shared/interop/README.md expects them to match: the
+    package's own zip entry times say the two page files were written 19 days after the signatures
+    (every other entry carries the sealing time or the producer's fixed 2040 stamp)."""
+    with zipfile.ZipFile(io.BytesIO(_ofd("zsbk.ofd"))) as package:
+        times = {info.filename: info.date_time for info in package.infolist()}
+    sealed = {times[n] for n in times if n.startswith("Doc_0/Signs/")}
+    assert sealed == {(2020, 10, 10, 14, 58, 40)}
+    assert times["Doc_0/Pages/Page_0/Content.xml"][:3] == (2020, 10, 29)
+    assert times["Doc_0/Pages/Page_1/Content.xml"][:3] == (2020, 10, 29)
+    later = {n for n, t in times.items() if (2020, 10, 10, 14, 58, 40) < t < (2030, 1, 1, 0, 0, 0)}
+    assert later == {"Doc_0/Pages/Page_0/Content.xml", "Doc_0/Pages/Page_1/Content.xml"}
+
+
 def test_vendor_v1_ofd_says_precisely_what_fails(client: TestClient) -> None:
     report = _verify(client, _ofd("n.ofd"), "n.ofd")
     (signature,) = report["signatures"]
