@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asn1crypto import cms, core, crl, ocsp, x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.pdf_utils.reader import PdfFileReader, process_data_at_eof
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
@@ -131,7 +132,7 @@ class PdfVerifier:
         for embedded in signatures[:MAX_SIGNATURES]:
             try:
                 if isinstance(embedded, RawSignature):
-                    report.signatures.append(self._raw(embedded, data, at))
+                    report.signatures.append(self._raw(embedded, data, at, reader))
                     continue
                 report.signatures.append(self._one(embedded, dss_context_kwargs, at, licence_id))
             except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
@@ -143,7 +144,7 @@ class PdfVerifier:
                 report.signatures.append(broken)
         return report
 
-    def _raw(self, raw: RawSignature, data: bytes, at: datetime | None) -> SignatureReport:
+    def _raw(self, raw: RawSignature, data: bytes, at: datetime | None, reader: PdfFileReader) -> SignatureReport:
         """A signature pyHanko cannot read as CMS: some vendors put a bare SES_Signature, or a CMS
         labelled with the GM/T 0010 OID, in /Contents. Checked with our own rules over the byte ranges."""
         out = SignatureReport(field_name=raw.field_name)
@@ -169,12 +170,7 @@ class PdfVerifier:
                 return out
             out.add("format", PASSED, "OK", "CMS SignedData (GM/T 0010 content type)")
             check_signed_data(out, signed, content, at, self.trust, self.sources)
-        covered_to = raw.byte_range[2] + raw.byte_range[3]
-        if covered_to == len(data):
-            out.add("modifications", PASSED, "OK", "nothing was added after this signature")
-        else:
-            out.add("modifications", INDETERMINATE, "UNSUPPORTED",
-                    f"{len(data) - covered_to} bytes were added after this signature and are not analysed")  # fmt: skip
+        _raw_modifications(out, raw, data, reader)
         return out
 
     def _one(
@@ -322,6 +318,7 @@ class RawSignature:
     field_name: str
     byte_range: tuple[int, int, int, int]
     contents: bytes  # /Contents without the zero padding
+    reference: generic.Reference | None = None  # the signature dictionary's object, when indirect
 
     def signed_content(self, data: bytes) -> tuple[bytes, str | None]:
         a, b, c, d = self.byte_range
@@ -348,8 +345,47 @@ def _signatures(reader: PdfFileReader) -> list[EmbeddedPdfSignature | RawSignatu
                 byte_range, contents = (0, 0, 0, 0), b""
             if len(byte_range) != 4:
                 byte_range = (0, 0, 0, 0)
-            out.append(RawSignature(fq_name, byte_range, _first_element(contents)))
+            value_ref = sig_field.get_object().raw_get("/V")
+            reference = value_ref.reference if isinstance(value_ref, generic.IndirectObject) else None
+            out.append(RawSignature(fq_name, byte_range, _first_element(contents), reference))
     return out
+
+
+def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader) -> None:
+    """pyHanko's difference analysis after a signature it cannot read as CMS. The same preconditions
+    as for its own signatures: the signed bytes end exactly where the revision holding the signature
+    dictionary ends (startxref and %%EOF there, every earlier xref section inside), so each later
+    revision can be judged on its own: adding a seal or DSS passes, changing page content does not."""
+    covered_to = raw.byte_range[2] + raw.byte_range[3]
+    if covered_to == len(data):
+        out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+        return
+    if raw.reference is None:
+        out.add("modifications", INDETERMINATE, "UNSUPPORTED", "a direct signature dictionary cannot be placed")
+        return
+    try:
+        xrefs = reader.xrefs
+        revision = xrefs.get_last_change(raw.reference)
+        stream = reader.stream
+        stream.seek(covered_to)
+        ends_revision = process_data_at_eof(stream) == xrefs.get_startxref_for_revision(revision)
+        inside = all(xrefs.get_xref_container_info(r).end_location <= covered_to for r in range(revision + 1))
+        if not (ends_revision and inside):
+            out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING",
+                    "the signed bytes do not end with the revision that holds the signature")  # fmt: skip
+            return
+        result = DEFAULT_DIFF_POLICY.review_file(reader, revision)
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
+        return
+    if isinstance(result, SuspiciousModification) or result.modification_level == ModificationLevel.OTHER:
+        detail = str(result)
+        out.modifications.append(detail)
+        out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
+        return
+    level = result.modification_level.name.lower()
+    out.modifications.append(level)
+    out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {level}")
 
 
 def _first_element(data: bytes) -> bytes:

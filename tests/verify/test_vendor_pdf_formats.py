@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from asn1crypto import cms, core
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
@@ -19,7 +20,8 @@ from api.context import Context
 from gm import der, oids, ses
 from seal.demo import create_demo_seals
 from signing.cms import CMSTemplate
-from signing.pdf import SealSigner
+from signing.pdf import Placement, SealSigner
+from signing.service import Caller
 from tests.fixtures import make_pdf
 from verify.cms import _tlv
 from verify.report import FAILED, PASSED
@@ -102,3 +104,61 @@ def test_garbage_contents_is_a_format_failure(context: Context, seal_material: o
     pdf = _pdf_with_contents(context, lambda digest: b"\x30\x03\x02\x01\x00")
     report = context.verification.verifier().verify(pdf).as_json()
     assert report["result"] == FAILED and _checks(report)["format"][1] == "FORMAT_FAILURE"
+
+
+def _bare_ses_pdf(context: Context) -> bytes:
+    material = context.seals.for_signing(SEAL, role="issuer", caller="t", caller_seal_ids=("*",))
+
+    def build(digest: bytes) -> bytes:
+        tbs = ses.build_tbs_sign(seal_der=material.seal.esl_der, time_info=datetime.now(UTC).replace(microsecond=0),
+                                 data_hash=digest, property_info="licence.pdf")  # fmt: skip
+        return ses.assemble_ses_signature(tbs, material.certificate, material.handle.sign(tbs))
+
+    return _pdf_with_contents(context, build)
+
+
+def test_vendor_signature_then_a_later_seal_is_not_a_suspicious_change(context: Context, seal_material: object) -> None:
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    vendor = _bare_ses_pdf(context)
+    assert _checks(context.verification.verifier().verify(vendor).as_json())["modifications"] == (PASSED, "OK")
+    twice = context.signing.seal_pdf(vendor, seal_id="demo-530000-sm2", caller=caller, placement=Placement()).pdf
+    report = context.verification.verifier().verify(twice).as_json()
+    assert len(report["signatures"]) == 2
+    first = {c["name"]: (c["status"], c["code"]) for c in report["signatures"][0]["checks"]}
+    assert first["modifications"] == (PASSED, "LATER_SIGNATURES_ONLY"), report
+    assert report["result"] == PASSED, report
+
+
+def test_vendor_signature_then_changed_page_content_is_caught(context: Context, seal_material: object) -> None:
+    vendor = _bare_ses_pdf(context)
+    writer = IncrementalPdfFileWriter(io.BytesIO(vendor))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    page["/Contents"] = writer.add_object(generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 400 Td (VOID) Tj ET"))
+    writer.update_container(page)
+    out = io.BytesIO()
+    writer.write(out)
+    report = context.verification.verifier().verify(out.getvalue()).as_json()
+    checks = _checks(report)
+    assert checks["integrity"] == (PASSED, "OK")  # the signed revision itself is intact
+    assert checks["modifications"] == (FAILED, "MODIFIED_AFTER_SIGNING")
+    assert report["result"] == FAILED
+
+
+def test_vendor_signature_dictionary_rewritten_by_a_later_update(context: Context, seal_material: object) -> None:
+    """An incremental update that redefines the signature dictionary itself (same /Contents and
+    /ByteRange, another /Reason): the dictionary now lives in a revision the signed bytes do not end
+    with, so the later revision cannot be excused as an addition."""
+    vendor = _bare_ses_pdf(context)
+    writer = IncrementalPdfFileWriter(io.BytesIO(vendor))
+    field = next(f.get_object() for f in writer.root["/AcroForm"]["/Fields"] if f.get_object().get("/V"))
+    signature = field.raw_get("/V")
+    value = signature.get_object()
+    value["/Reason"] = generic.TextStringObject("approved by the director")
+    writer.mark_update(signature)
+    out = io.BytesIO()
+    writer.write(out)
+    report = context.verification.verifier().verify(out.getvalue()).as_json()
+    checks = _checks(report)
+    assert checks["integrity"] == (PASSED, "OK"), report  # the signed bytes are untouched
+    assert checks["modifications"] == (FAILED, "MODIFIED_AFTER_SIGNING"), report
+    assert report["result"] == FAILED
