@@ -344,13 +344,17 @@ class Revinfo:
 
 def _revocation(checker: Checker, cert: Cert, issuer: Cert, moment: datetime, info: Revinfo, hard: bool) -> None:
     """Every piece of revocation material about `cert` must be usable and say good; `hard`: at least
-    one must exist. Retroactive (material issued after `moment` is fine), but `moment` <= nextUpdate."""
+    one of a kind the certificate declares (as the full path's validator requires) must exist.
+    Retroactive (material issued after `moment` is fine), but `moment` <= nextUpdate."""
+    declares_crl, declares_ocsp = cert.declared_revocation
     found = False
     for view in info.ocsps:
         for single in view.responses:
-            name = DIGESTS.get(single.hash_algorithm)
-            if name is None or single.serial != cert.serial:
+            if single.serial != cert.serial:
                 continue
+            name = DIGESTS.get(single.hash_algorithm)
+            _need(name is not None, "OCSP CertID hashed with an algorithm this path does not compute")
+            assert name is not None
             if single.issuer_name_hash != _hash(name, issuer.subject):
                 continue
             if single.issuer_key_hash != _hash(name, issuer.public_key_bits):
@@ -358,17 +362,28 @@ def _revocation(checker: Checker, cert: Cert, issuer: Cert, moment: datetime, in
             _ocsp_signed_by_authority(checker, view, issuer, moment)
             _need(single.good, "OCSP status is not good")
             _need(single.next_update is not None and moment <= single.next_update, "stale OCSP response")
-            found = True
+            found = found or declares_ocsp
     for listing in info.crls:
         if listing.issuer != issuer.subject:
+            # the full path compares names as X.500 does (case, white space, string types)
+            _need(not _same_name(listing.issuer, issuer.subject), "a CRL names its issuer in another encoding")
             continue
         usage = issuer.key_usage
         _need(usage is None or KU_CRL_SIGN in usage, "CRL issuer may not sign CRLs")
         _need(checker.verify(issuer, listing.signature_algorithm, listing.signature, listing.tbs), "CRL signature")
         _need(moment <= listing.next_update, "stale CRL")
         _need(cert.serial not in listing.revoked, "revoked")
-        found = True
-    _need(found or not hard, "no revocation information")
+        found = found or declares_crl
+    _need(found or not hard, "no revocation information of a kind the certificate declares")
+
+
+@lru_cache(maxsize=256)
+def _same_name(a: bytes, b: bytes) -> bool:
+    """Two Name encodings the full path's validator takes for the same name (unreadable: assume so)."""
+    try:
+        return bool(x509.Name.load(a) == x509.Name.load(b))
+    except (ValueError, TypeError, KeyError):
+        return True
 
 
 def _ocsp_signed_by_authority(checker: Checker, view: OCSPView, issuer: Cert, moment: datetime) -> None:
@@ -466,41 +481,53 @@ def _layout(pdf: PdfFile) -> Layout:
     # the hole is exactly this dictionary's /Contents string, and the signature covers its whole revision
     _need(a == 0 and span == (b, c) and b < c and c + d == revision.end, "ByteRange does not cover the revision")
     _need(revision.start <= entry[2] < b, "signature dictionary outside its revision")
-    cms = contents.rstrip(b"\x00")
     try:
-        _, _, end = der.read(cms)
+        _, _, end = der.read(contents)
     except der.DERError as exc:
         raise Unsupported(str(exc)) from None
-    _need(end == len(cms), "bytes after the CMS in /Contents")
+    cms = contents[:end]  # (not rstrip: the DER itself may end with a zero octet)
+    _need(not contents[end:].strip(b"\x00"), "bytes after the CMS in /Contents")
     name = _text(field.get("T"))
     for later in range(index + 1, len(revisions)):
-        _dss_only(pdf, later, root_ref)
+        _dss_only(pdf, later, root_ref, (b, c))
     return Layout(name, sig, index, cms, ((a, b), (c, c + d)), catalog, index + 1 < len(revisions))
 
 
-def _dss_only(pdf: PdfFile, index: int, root_ref: Ref) -> None:
+def _dss_only(pdf: PdfFile, index: int, root_ref: Ref, hole: tuple[int, int]) -> None:
     """Revision `index` changes nothing a reader sees: it rewrites the catalog with only /DSS (and
     /Extensions) different, may rewrite a plain /Info and the XMP metadata (with the same licence
-    identifier, which the licence check reads), and otherwise adds new objects only."""
+    identifier, which the licence check reads), and otherwise adds new objects only: object numbers
+    the signed document never refers to (else a "new" object fills a reference prepared before
+    signing). Its bytes are exactly the objects its xref section lists, so nothing is hidden from
+    this check (for a reader that rebuilds the xref, or finds an entry pointing elsewhere)."""
     revision = pdf.revisions[index]
     info_ref = revision.trailer.get("Info")
+    _need(info_ref is None or info_ref == pdf.revisions[index - 1].trailer.get("Info"), "/Info moved")
     previous_catalog = pdf.get(root_ref, index - 1)
     metadata_ref = previous_catalog.get("Metadata") if isinstance(previous_catalog, PdfDict) else None
     _need(set(revision.trailer) <= {"Root", "Info", "ID", "Size", "Prev", "Type", "W", "Index", "Filter",
                                     "Length", "DecodeParms"}, "unexpected trailer keys")  # fmt: skip
-    for num, (kind, offset, gen) in revision.entries.items():
-        if num == 0 or offset == revision.xref_offset:
-            continue
-        _need(kind == 1 and revision.start <= offset < revision.xref_offset, "entry outside its revision")
+    written = pdf.objects_in(index)
+    listed = {num: entry for num, entry in revision.entries.items() if num != 0}
+    fresh: list[int] = []
+    xref = revision.xref_ref
+    if xref is not None:  # the xref stream's own entry, if listed, is that object and only that
+        _need(listed.pop(xref.num, None) in (None, (1, revision.xref_offset, xref.gen)), "xref stream entry")
+        fresh.append(xref.num)
+    _need(all(kind == 1 for kind, _, _ in listed.values()), "an object freed or compressed after signing")
+    _need({num: (offset, gen) for num, (_, offset, gen) in listed.items()} == written,
+          "the xref section does not list exactly the objects the revision writes")  # fmt: skip
+    for num, (_, offset, gen) in listed.items():
         before = pdf.entry(num, index - 1)
         ref = Ref(num, gen)
         if before is None or before[1] == 0:
-            continue  # a new object
+            fresh.append(num)
+            continue
         _need(before[1] == 1 and before[3] == gen, "an object changed generation or left an object stream")
         old, new = pdf.get(ref, index - 1), pdf.object_at(offset, ref)[0]
         if ref == root_ref:
             _need(isinstance(old, PdfDict) and isinstance(new, PdfDict), "catalog")
-            changed = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+            changed = {k for k in set(old) | set(new) if not _same(old.get(k), new.get(k))}
             _need(changed <= {"DSS", "Extensions"}, f"catalog keys changed: {sorted(changed)}")
             _need(not isinstance(new.get("Extensions"), Ref), "indirect /Extensions")
         elif ref == metadata_ref:
@@ -513,6 +540,24 @@ def _dss_only(pdf: PdfFile, index: int, root_ref: Ref) -> None:
                 _need(all(isinstance(v, bytes) for v in value.values()), "document information")
         else:
             raise Unsupported(f"object {num} changed after signing")
+    if fresh:
+        filled = pdf.refers_to(set(fresh), revision.start, hole)
+        _need(not filled, f"new objects {sorted(filled)} fill references made before they existed")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as PDF objects: Python's True == 1 (and b"" != "" aside, its other cross-type equalities)
+    must not hide a changed value; an integer and a real of the same value are the same number."""
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _dss(pdf: PdfFile, catalog: PdfDict) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -579,12 +624,16 @@ def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, 
 
 def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None) -> Report:
     """The report of a valid document in the common layout; Unsupported for anything else."""
+    # the full path may fetch newer revocation material than the document carries (and find a
+    # revocation dated before the signing time): this path only reads what it is given
+    _need(not sources.fetch, "revocation fetching is enabled")
     try:
         pdf = PdfFile(data)
         layout = _layout(pdf)
     except StructureError as exc:
         raise Unsupported(str(exc)) from None
     signer = signed_data(layout.contents, frozenset({ATTR_SIGNATURE_TIMESTAMP}))
+    _need(signer.content is None, "a detached signature with encapsulated content")
     (a, b), (c, d) = layout.ranges
     view = memoryview(data)
     digest = _hash(signer.digest, view[a:b], view[c:d])

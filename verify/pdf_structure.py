@@ -47,6 +47,8 @@ class Revision:
     xref_offset: int
     trailer: PdfDict
     entries: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # num -> (type, field2, gen)
+    xref_end: int = 0  # one past the trailer dictionary (table) or the xref stream's endobj
+    xref_ref: Ref | None = None  # the xref stream object (None for a table)
 
 
 _WS = b"\x00\t\n\x0c\r "
@@ -64,12 +66,17 @@ _TOKEN = re.compile(
 )
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
 _SKIP = re.compile(rb"(?:[\x00\t\n\x0c\r ]+|%[^\r\n]*)*")
-_OBJ_HEADER = re.compile(rb"[\x00\t\n\x0c\r ]*(\d+)[\x00\t\n\x0c\r ]+(\d+)[\x00\t\n\x0c\r ]+obj")
+_OBJ_HEADER = re.compile(rb"[\x00\t\n\x0c\r ]*(\d+)[\x00\t\n\x0c\r ]+(\d+)[\x00\t\n\x0c\r ]+obj(?!" + _REGULAR + rb")")
 _STARTXREF = re.compile(rb"startxref[\x00\t\n\x0c\r ]+(\d+)[\x00\t\n\x0c\r ]+%%EOF(?:\r\n|\r|\n)?")
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f",
             ord("("): b"(", ord(")"): b")", ord("\\"): b"\\"}  # fmt: skip
 _KEYWORDS = {b"true": True, b"false": False, b"null": None}
 _STRUCT = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_WHITESPACE = re.compile(rb"[\x00\t\n\x0c\r ]*")
+# What may follow an object number for a PDF reader to take it for a reference "N G R" (comments count
+# as white space, and pdf.js takes "5.0 0 R" too): an over-approximation, see PdfFile.refers_to.
+_GAP = rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)+"
+_REFERENCE_TAIL = re.compile(rb"(?:\.\d*)?" + _GAP + rb"\d+(?:\.\d*)?" + _GAP + rb"R")
 MAX_DEPTH = 32
 MAX_OBJECTS = 200_000
 
@@ -77,6 +84,20 @@ MAX_OBJECTS = 200_000
 def _skip(data: bytes, pos: int) -> int:
     match = _SKIP.match(data, pos)
     return match.end() if match else pos
+
+
+def _white(data: bytes, pos: int) -> int:
+    """`pos` moved past white space only (a comment is not skipped)."""
+    match = _WHITESPACE.match(data, pos)
+    return match.end() if match else pos
+
+
+_DELIMITED = re.compile(_REGULAR)
+
+
+def _keyword(data: bytes, pos: int, word: bytes) -> bool:
+    """`word` is at `pos` as a whole token (not the start of a longer keyword such as `endobjX`)."""
+    return data.startswith(word, pos) and _DELIMITED.match(data, pos + len(word)) is None
 
 
 def _hex(digits: bytes) -> bytes:
@@ -313,7 +334,7 @@ class PdfFile:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.revisions = self._read_revisions()
-        self._cache: dict[tuple[int, int], Any] = {}
+        self._cache: dict[tuple[int, int, int], Any] = {}
 
     # revisions -----------------------------------------------------------------------------
     def _read_revisions(self) -> list[Revision]:
@@ -368,6 +389,12 @@ class PdfFile:
         if header is None:
             raise StructureError("startxref points at neither a table nor an object")
         stream = self._stream_at(header.end(), resolve_length=False)
+        after = _skip(data, stream.data_end)
+        if not _keyword(data, after, b"endstream"):
+            raise StructureError("xref stream without endstream")
+        after = _skip(data, after + 9)
+        if not _keyword(data, after, b"endobj"):
+            raise StructureError("xref stream without endobj")
         info = stream.info
         if info.get("Type") != "XRef":
             raise StructureError("startxref object is not an xref stream")
@@ -383,7 +410,7 @@ class PdfFile:
             raise StructureError("bad /Index")
         raw = decode_stream(stream)
         row = sum(widths)
-        revision = Revision(0, 0, offset, info)
+        revision = Revision(0, 0, offset, info, xref_end=after + 6, xref_ref=Ref(int(header[1]), int(header[2])))
         total = sum(index[1::2])
         if widths[0] and all(w in _STRUCT for w in widths) and len(raw) >= total * row:
             layout = struct.Struct(">" + "".join(_STRUCT[w] for w in widths))
@@ -392,6 +419,8 @@ class PdfFile:
                 if first < 0 or count < 0 or first + count > size:
                     raise StructureError("/Index outside /Size")
                 for num, fields in zip(range(first, first + count), rows, strict=False):
+                    if num in revision.entries:
+                        raise StructureError(f"object {num} listed twice in one xref section")
                     revision.entries[num] = fields
             return revision
         pos = 0
@@ -405,6 +434,8 @@ class PdfFile:
                 for w in widths:
                     values.append(int.from_bytes(raw[pos : pos + w], "big"))
                     pos += w
+                if num in revision.entries:
+                    raise StructureError(f"object {num} listed twice in one xref section")
                 revision.entries[num] = (values[0] if widths[0] else 1, values[1], values[2])
         return revision
 
@@ -427,17 +458,19 @@ class PdfFile:
                 if entry is None:
                     raise StructureError("malformed xref table line")
                 kind = 1 if entry.group(3) == b"n" else 0
+                if num in entries:
+                    raise StructureError(f"object {num} listed twice in one xref table")
                 entries[num] = (kind, int(entry.group(1)), int(entry.group(2)))
                 pos = entry.end()
         pos = _skip(data, pos)
         if not data.startswith(b"trailer", pos):
             raise StructureError("no trailer after the xref table")
-        trailer, _ = parse_value(data, pos + 7)
+        trailer, end = parse_value(data, pos + 7)
         if not isinstance(trailer, PdfDict):
             raise StructureError("trailer is not a dictionary")
         if trailer.get("XRefStm") is not None:
             raise StructureError("hybrid-reference file")
-        revision = Revision(0, 0, offset, trailer)
+        revision = Revision(0, 0, offset, trailer, xref_end=end)
         revision.entries = entries
         return revision
 
@@ -466,7 +499,7 @@ class PdfFile:
             if not self.data.startswith(b"endstream", pos):
                 raise StructureError("stream without endstream")
             pos = _skip(self.data, pos + 9)
-        if not self.data.startswith(b"endobj", pos):
+        if not _keyword(self.data, pos, b"endobj"):
             raise StructureError(f"object {ref.num} {ref.gen} R has no endobj")
         return value, start, pos + 6
 
@@ -486,7 +519,7 @@ class PdfFile:
 
     def get(self, ref: Ref, upto: int | None = None) -> Any:
         """The object `ref` as of revision `upto`; only uncompressed objects (type 1 entries)."""
-        key = (ref.num, upto if upto is not None else -1)
+        key = (ref.num, ref.gen, upto if upto is not None else -1)
         if key in self._cache:
             return self._cache[key]
         found = self.entry(ref.num, upto)
@@ -498,6 +531,57 @@ class PdfFile:
 
     def resolve(self, value: Any, upto: int | None = None) -> Any:
         return self.get(value, upto) if isinstance(value, Ref) else value
+
+    def objects_in(self, index: int) -> dict[int, tuple[int, int]]:
+        """num -> (offset, gen) of the objects revision `index` writes, when its bytes are exactly
+        those objects, then its xref section, then startxref (white space between, nothing else: no
+        stray object or comment that a reader rebuilding a damaged xref could pick up). The xref
+        stream object itself is not included."""
+        data, revision = self.data, self.revisions[index]
+        found: dict[int, tuple[int, int]] = {}
+        pos = _white(data, revision.start)
+        while pos < revision.xref_offset:
+            header = _OBJ_HEADER.match(data, pos)
+            if header is None:
+                raise StructureError(f"bytes other than objects in revision {index}")
+            ref = Ref(int(header.group(1)), int(header.group(2)))
+            if ref.num in found:
+                raise StructureError(f"object {ref.num} written twice in revision {index}")
+            found[ref.num] = (pos, ref.gen)
+            pos = _white(data, self.object_at(pos, ref)[2])
+        if pos != revision.xref_offset:
+            raise StructureError(f"revision {index} does not end with its xref section")
+        tail = _STARTXREF.match(data, _white(data, revision.xref_end))
+        if tail is None or tail.end() != revision.end:
+            raise StructureError(f"bytes between the xref section and startxref in revision {index}")
+        return found
+
+    def refers_to(self, numbers: set[int], end: int, hole: tuple[int, int] = (0, 0)) -> set[int]:
+        """Those of `numbers` that the bytes before `end` may refer to: an over-approximation (any
+        "N G R" anywhere but in `hole`, a string known to hold none, e.g. a signature's /Contents;
+        also inside the object streams those revisions use, whose own numbers count as referred to)."""
+        data = self.data
+        cut, resume = min(hole[0], end), min(hole[1], end)
+        out = {n for n in numbers if _mentions(data, n, 0, cut) or _mentions(data, n, resume, end)}
+        decoded: set[int] = set()
+        for index, revision in enumerate(self.revisions):
+            if revision.end > end:
+                break
+            for kind, container, _ in revision.entries.values():
+                if kind != 2:
+                    continue
+                if container in numbers:
+                    out.add(container)
+                found = self.entry(container, index)
+                if found is None or found[1] != 1 or found[2] in decoded:
+                    continue  # a missing object stream: its number counts as referred to (above)
+                decoded.add(found[2])
+                stream = self.object_at(found[2], Ref(container, found[3]))[0]
+                if not isinstance(stream, Stream):
+                    raise StructureError("object stream is not a stream")
+                objects = decode_stream(stream)
+                out.update(num for num in numbers if _mentions(objects, num, 0, len(objects)))
+        return out
 
     def _stream_at(self, pos: int, resolve_length: bool = True) -> Stream:
         info, pos = self._value(pos)
@@ -522,6 +606,26 @@ class PdfFile:
         if not isinstance(length, int) or length < 0 or pos + length > len(self.data):
             raise StructureError("bad stream /Length")
         return Stream(info, pos, pos + length, self.data[pos : pos + length])
+
+
+_AFTER_NUMBER = frozenset(b"\x00\t\n\x0c\r %.")
+
+
+def _mentions(data: bytes, number: int, start: int, end: int) -> bool:
+    """Whether data[start:end] has `number` (leading zeros allowed, not part of a larger number)
+    followed by what makes it a reference."""
+    digits = str(number).encode("ascii")
+    at = data.find(digits, start, end)
+    while at != -1:
+        after = at + len(digits)
+        if after < end and data[after] in _AFTER_NUMBER:
+            before = at
+            while before > start and data[before - 1] == 0x30:  # "050 0 R" is object 50
+                before -= 1
+            if (before == start or not 0x30 <= data[before - 1] <= 0x39) and _REFERENCE_TAIL.match(data, after, end):
+                return True
+        at = data.find(digits, at + 1, end)
+    return False
 
 
 def decode_stream(stream: Stream, limit: int = 16 * 1024 * 1024) -> bytes:

@@ -46,10 +46,24 @@ EXT_CRL_DP = oid_der("2.5.29.31")
 EXT_AIA = oid_der("1.3.6.1.5.5.7.1.1")
 EXT_OCSP_NOCHECK = oid_der("1.3.6.1.5.5.7.48.1.5")
 EXT_CRL_NUMBER = oid_der("2.5.29.20")
+EXT_NAME_CONSTRAINTS = oid_der("2.5.29.30")
+EXT_POLICY_MAPPINGS = oid_der("2.5.29.33")
+EXT_POLICY_CONSTRAINTS = oid_der("2.5.29.36")
+EXT_INHIBIT_ANY_POLICY = oid_der("2.5.29.54")
+EXT_DELTA_CRL_INDICATOR = oid_der("2.5.29.27")
+EXT_ISSUING_DISTRIBUTION_POINT = oid_der("2.5.29.28")
+EXT_CERTIFICATE_ISSUER = oid_der("2.5.29.29")
+EXT_FRESHEST_CRL = oid_der("2.5.29.46")
+AD_OCSP = oid_der("1.3.6.1.5.5.7.48.1")
 EKU_TIME_STAMPING = oid_der("1.3.6.1.5.5.7.3.8")
 EKU_OCSP_SIGNING = oid_der("1.3.6.1.5.5.7.3.9")
 # critical extensions path validation knows how to honour; any other critical one: Unsupported
 KNOWN_CRITICAL = {EXT_KEY_USAGE, EXT_BASIC_CONSTRAINTS, EXT_EXTENDED_KEY_USAGE, EXT_SAN, EXT_POLICIES}
+# constraints the full path's validator enforces whether marked critical or not, and this one does not
+PATH_CONSTRAINTS = {EXT_NAME_CONSTRAINTS, EXT_POLICY_MAPPINGS, EXT_POLICY_CONSTRAINTS, EXT_INHIBIT_ANY_POLICY}
+# CRL extensions that narrow what a CRL covers (scope, delta, indirect): the full path may find such
+# a CRL inapplicable, this one would read it as a complete list
+CRL_SCOPE = {EXT_DELTA_CRL_INDICATOR, EXT_ISSUING_DISTRIBUTION_POINT, EXT_FRESHEST_CRL}
 SIGNATURE_ALGORITHMS = {OID_SM2_SM3: "sm3", OID_ECDSA_SHA256: "sha256"}
 DIGESTS = {OID_SM3: "sm3", OID_SHA256: "sha256", OID_SHA1: "sha1"}
 
@@ -139,11 +153,29 @@ class Cert:
         for tag, _, cstart, cend in _parts(value, start, end):
             if tag == 0x01 and value[cstart:cend] == b"\xff":
                 is_ca = True
-            elif tag == 0x02:
-                path_len = int.from_bytes(value[cstart:cend], "big")
+            elif tag == 0x02 and cend > cstart:
+                path_len = int.from_bytes(value[cstart:cend], "big", signed=True)
+                if path_len < 0:
+                    raise Unsupported("negative pathLenConstraint")
             else:
                 raise Unsupported("unexpected basicConstraints content")
         return is_ca, path_len
+
+    @property
+    def declared_revocation(self) -> tuple[bool, bool]:
+        """(CRL distribution points present, an OCSP responder in the AIA): the material the full
+        path's validator consults for this certificate ('hard-fail': checked if declared)."""
+        found = self.extensions.get(EXT_AIA)
+        ocsp = False
+        if found is not None:
+            value = found[1]
+            start, end = _whole(value, 0x30)
+            for tag, _, cstart, cend in _parts(value, start, end):
+                items = _parts(value, cstart, cend)
+                if tag != 0x30 or len(items) != 2 or items[0][0] != 0x06:
+                    raise Unsupported("bad authorityInfoAccess")
+                ocsp = ocsp or value[items[0][2] : items[0][3]] == AD_OCSP
+        return EXT_CRL_DP in self.extensions, ocsp
 
     @property
     def extended_key_usage(self) -> set[bytes] | None:
@@ -201,9 +233,7 @@ def certificate(data: bytes) -> Cert:
             if etag != 0x30:
                 raise Unsupported("bad extension")
             items = _parts(data, es, ee)
-            if items[0][0] != 0x06 or items[-1][0] != 0x04 or len(items) not in (2, 3):
-                raise Unsupported("bad extension")
-            critical = len(items) == 3 and items[1][0] == 0x01 and data[items[1][2] : items[1][3]] == b"\xff"
+            critical = _critical(data, items)
             oid = data[items[0][2] : items[0][3]]
             if oid in extensions:
                 raise Unsupported("duplicate extension")
@@ -211,6 +241,8 @@ def certificate(data: bytes) -> Cert:
     for oid, (critical, _) in extensions.items():
         if critical and oid not in KNOWN_CRITICAL:
             raise Unsupported("unknown critical extension")
+    if PATH_CONSTRAINTS.intersection(extensions):
+        raise Unsupported("name or policy constraints")
     return Cert(
         der=data,
         tbs=tbs,
@@ -293,15 +325,17 @@ def crl(data: bytes) -> CRLView:
         if tag == 0x30:
             for etag, _, es, ee in _parts(data, cs, ce):
                 entry = _parts(data, es, ee)
-                if etag != 0x30 or len(entry) < 2 or entry[0][0] != 0x02:
+                if etag != 0x30 or len(entry) not in (2, 3) or entry[0][0] != 0x02:
                     raise Unsupported("bad CRL entry")
-                if len(entry) > 2 and _any_critical(data, entry[2][2], entry[2][3]):
-                    raise Unsupported("critical CRL entry extension")
+                if len(entry) == 3:
+                    flags = _extension_flags(data, entry[2][2], entry[2][3])
+                    if any(flags.values()) or EXT_CERTIFICATE_ISSUER in flags:
+                        raise Unsupported("critical CRL entry extension, or an indirect CRL")
                 revoked.add(data[entry[0][2] : entry[0][3]])
         elif tag == 0xA0:
-            wrapped = _parts(data, cs, ce)
-            if len(wrapped) != 1 or _any_critical(data, wrapped[0][2], wrapped[0][3]):
-                raise Unsupported("critical CRL extension (IDP, delta, ...)")
+            flags = _extension_flags(data, *_only(data, cs, ce))
+            if any(flags.values()) or CRL_SCOPE.intersection(flags):
+                raise Unsupported("critical CRL extension, or a CRL of limited scope (IDP, delta, ...)")
         else:
             raise Unsupported("unexpected CRL field")
     sig_start, sig_end = top[2][2], top[2][3]
@@ -319,12 +353,36 @@ def crl(data: bytes) -> CRLView:
     )
 
 
-def _any_critical(data: bytes, start: int, end: int) -> bool:
-    for _, _, es, ee in _parts(data, start, end):
+def _critical(data: bytes, items: list[tuple[int, int, int, int]]) -> bool:
+    """The flag of an Extension split into [extnID, critical?, extnValue]. Only DER booleans: a
+    BER TRUE (any non-zero octet) is critical to the full path's parser."""
+    if len(items) not in (2, 3) or items[0][0] != 0x06 or items[-1][0] != 0x04:
+        raise Unsupported("bad extension")
+    if len(items) == 2:
+        return False
+    flag = data[items[1][2] : items[1][3]]
+    if items[1][0] != 0x01 or flag not in (b"\x00", b"\xff"):
+        raise Unsupported("extension criticality is not a DER BOOLEAN")
+    return flag == b"\xff"
+
+
+def _extension_flags(data: bytes, start: int, end: int) -> dict[bytes, bool]:
+    """OID -> critical for the Extensions SEQUENCE contents [start, end)."""
+    out: dict[bytes, bool] = {}
+    for tag, _, es, ee in _parts(data, start, end):
         items = _parts(data, es, ee)
-        if len(items) == 3 and items[1][0] == 0x01 and data[items[1][2] : items[1][3]] == b"\xff":
-            return True
-    return False
+        if tag != 0x30:
+            raise Unsupported("bad extension")
+        critical = _critical(data, items)
+        oid = data[items[0][2] : items[0][3]]
+        if oid in out:
+            raise Unsupported("duplicate extension")
+        out[oid] = critical
+    return out
+
+
+def _any_critical(data: bytes, start: int, end: int) -> bool:
+    return any(_extension_flags(data, start, end).values())
 
 
 @dataclass(frozen=True)
