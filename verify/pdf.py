@@ -251,7 +251,7 @@ class PdfVerifier:
 
         self._chain_and_revocation(out, status, moment, cert, material)
         self._seal(out, signer_info, cert, moment, status)
-        self._modifications(out, status)
+        self._modifications(out, status, embedded)
         self._licence(out, licence_id)
         return out
 
@@ -288,7 +288,7 @@ class PdfVerifier:
         out.seal = seal_checks.describe(seal)
         seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources)
 
-    def _modifications(self, out: SignatureReport, status: Any) -> None:
+    def _modifications(self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature) -> None:
         level = status.modification_level
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
             out.add("modifications", PASSED, "OK", "nothing was added after this signature")
@@ -296,6 +296,8 @@ class PdfVerifier:
             detail = str(status.diff_result) if status.diff_result is not None else "unrecognised changes"
             out.modifications.append(detail)
             out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
+        elif _add_prepared_reference_failure(out, embedded.reader, embedded.signed_revision):
+            return
         else:
             out.modifications.append(level.name.lower())
             out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {level.name.lower()}")
@@ -351,6 +353,47 @@ def _signatures(reader: PdfFileReader) -> list[EmbeddedPdfSignature | RawSignatu
     return out
 
 
+MAX_WALK = 100_000
+
+
+def _prepared_references(reader: PdfFileReader, signed_revision: int) -> list[int]:
+    """Object numbers that the signed revision already refers to but that only a later revision
+    defines: a reference prepared before signing and filled afterwards changes what the signed
+    revision shows (a shadow attack), which pyHanko's difference analysis lets pass as an "orphaned"
+    new object. Walks everything reachable from the signed revision's trailer."""
+    xrefs = reader.xrefs
+    later = {
+        ref.idnum
+        for revision in range(signed_revision + 1, xrefs.total_revisions)
+        for ref in xrefs.explicit_refs_in_revision(revision)
+        if xrefs.get_historical_ref(ref, signed_revision) is None
+    }
+    if not later:
+        return []
+    resolver = reader.get_historical_resolver(signed_revision)
+    hits: set[int] = set()
+    seen: set[tuple[int, int]] = set()
+    stack: list[Any] = [resolver.trailer_view]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, generic.IndirectObject):
+            if value.idnum in later:
+                hits.add(value.idnum)
+                continue
+            key = (value.idnum, value.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+            if len(seen) > MAX_WALK:
+                raise ValueError(f"more than {MAX_WALK} objects in the signed revision")
+            value = resolver(value.reference)
+        if isinstance(value, generic.DictionaryObject):  # streams too
+            stack.extend(value.values())
+        elif isinstance(value, generic.ArrayObject):
+            stack.extend(value)
+    return sorted(hits)
+
+
 def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader) -> None:
     """pyHanko's difference analysis after a signature it cannot read as CMS. The same preconditions
     as for its own signatures: the signed bytes end exactly where the revision holding the signature
@@ -383,9 +426,27 @@ def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, rea
         out.modifications.append(detail)
         out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
         return
+    if _add_prepared_reference_failure(out, reader, revision):
+        return
     level = result.modification_level.name.lower()
     out.modifications.append(level)
     out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {level}")
+
+
+def _add_prepared_reference_failure(out: SignatureReport, reader: PdfFileReader, signed_revision: int) -> bool:
+    """Add the failure if later revisions fill references the signed revision prepared; True if so."""
+    try:
+        prepared = _prepared_references(reader, signed_revision)
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
+        return True
+    if not prepared:
+        return False
+    numbers = ", ".join(str(n) for n in prepared[:10])
+    detail = f"objects {numbers} were referred to when signed and defined only afterwards (content revealed later)"
+    out.modifications.append(detail)
+    out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
+    return True
 
 
 def _first_element(data: bytes) -> bytes:
