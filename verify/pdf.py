@@ -24,6 +24,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from gm import oids, ses
+from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
@@ -262,7 +263,11 @@ class PdfVerifier:
         path = status.validation_path
         if status.trusted and path is not None:
             seal_checks.judge_path(out, path, moment, self.trust)
-            out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+            listed = _listed_before(path, context["crls"], moment)
+            if listed is not None:
+                out.add("revocation", FAILED, "REVOKED", listed)
+            else:
+                out.add("revocation", PASSED, "OK", "not revoked at the signing time")
             return
         if indic in ("REVOKED", "REVOKED_NO_POE", "REVOKED_CA_NO_POE"):
             out.add("chain", PASSED)
@@ -313,6 +318,39 @@ class PdfVerifier:
         else:
             code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
             out.add("licence_status", FAILED, code, licence_id)
+
+
+def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:
+    """A certificate on `path` that a CRL at hand (the DSS's or the service's, signed by its issuer)
+    lists as revoked at or before `moment`, described; else None.
+
+    pyhanko-certvalidator stops at the first revocation source that answers: a B-LT document's
+    embedded OCSP response saying "good" at the signing time hides a newer CRL on which the
+    certificate was revoked with an earlier date (keyCompromise found later). The newest word wins."""
+    certs = list(path.iter_certs(include_root=True))
+    for child, parent in zip(certs[1:], certs, strict=False):
+        serial = child.serial_number
+        for listing in crls:
+            tbs = listing["tbs_cert_list"]
+            if tbs["issuer"] != parent.subject:
+                continue
+            entries = tbs["revoked_certificates"]
+            hit = next((e for e in entries if e["user_certificate"].native == serial), None) if entries else None
+            if hit is None:
+                continue
+            when = hit["revocation_date"].native
+            if when is None or when > moment:
+                continue
+            if not verify_signature(parent.public_key.dump(), listing["signature_algorithm"],
+                                    listing["signature"].native, tbs.dump()):  # fmt: skip
+                continue
+            reason = None
+            for extension in hit["crl_entry_extensions"] or []:
+                if extension["extn_id"].native == "crl_reason":
+                    reason = extension["extn_value"].native
+            because = f" ({reason})" if reason else ""
+            return f"{child.subject.human_friendly} revoked on {when.isoformat()}{because}, before the signing time"
+    return None
 
 
 @dataclass(frozen=True)
