@@ -40,7 +40,7 @@ from signing.pdf import Placement
 from signing.service import Caller
 from tests.fixtures import make_pdf
 from tests.verify.test_fetch_revocation import online  # noqa: F401  (a live service for fetching)
-from verify import pdf_fast
+from tests.verify.test_pdf_fast import _fast
 from verify.pdf import PdfVerifier
 from verify.report import FAILED, INDETERMINATE, PASSED, Report
 from verify.sources import Sources
@@ -61,11 +61,6 @@ def _sealed(context: Context, level: str = "B-LT", pdf: bytes | None = None, sea
     return context.signing.seal_pdf(
         pdf or make_pdf(), seal_id=seal_id, caller=CALLER, placement=Placement(), level=level
     ).pdf
-
-
-def _fast(verifier: PdfVerifier, data: bytes) -> Report:
-    checker = pdf_fast.Checker(verifier.trust, {})
-    return pdf_fast.verify_fast(data, verifier.trust, verifier.sources, checker, None)
 
 
 def _declined(verifier: PdfVerifier, data: bytes, reason: str) -> Report:
