@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,7 @@ _WSC = rb"[\x00\t\n\x0c\r ]"
 # One token per match, whitespace and comments skipped first; `lastindex` says what it is:
 # 2 reference, 3 number, 4 name, 5 <<, 6 >>, 7 [, 8 ], 9 < (hex string), 10 ( (literal), 11 keyword.
 _TOKEN = re.compile(
-    rb"(?:" + _WSC + rb"+|%[^\r\n]*)*(?:"
+    rb"(?:" + _WSC + rb"+|%[^\r\n]*)*+(?:"  # possessive: no token starts with white space or %
     rb"(\d+)" + _WSC + rb"+(\d+)" + _WSC + rb"+R(?!" + _REGULAR + rb")"
     rb"|([+-]?(?:\d+\.?\d*|\.\d+))(?!" + _REGULAR + rb")"
     rb"|/(" + _REGULAR + rb"*)"
@@ -65,7 +66,7 @@ _TOKEN = re.compile(
     rb"|(true|false|null)(?!" + _REGULAR + rb"))"
 )
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
-_SKIP = re.compile(rb"(?:[\x00\t\n\x0c\r ]+|%[^\r\n]*)*")
+_SKIP = re.compile(rb"(?:[\x00\t\n\x0c\r ]+|%[^\r\n]*)*+")
 _OBJ_HEADER = re.compile(rb"[\x00\t\n\x0c\r ]*(\d+)[\x00\t\n\x0c\r ]+(\d+)[\x00\t\n\x0c\r ]+obj(?!" + _REGULAR + rb")")
 _STARTXREF = re.compile(rb"startxref[\x00\t\n\x0c\r ]+(\d+)[\x00\t\n\x0c\r ]+%%EOF(?:\r\n|\r|\n)?")
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f",
@@ -75,8 +76,26 @@ _STRUCT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _WHITESPACE = re.compile(rb"[\x00\t\n\x0c\r ]*")
 # What may follow an object number for a PDF reader to take it for a reference "N G R" (comments count
 # as white space, and pdf.js takes "5.0 0 R" too): an over-approximation, see PdfFile.refers_to.
-_GAP = rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)+"
+_GAP = rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n%]*)+"  # comments hold no %: one way to split a gap, no backtracking blow-up
 _REFERENCE_TAIL = re.compile(rb"(?:\.\d*)?" + _GAP + rb"\d+(?:\.\d*)?" + _GAP + rb"R")
+# Everything a tail could begin with: when a bounded window is cut inside one, count it as a reference.
+_TAIL_PREFIX = re.compile(rb"(?:\.\d*)?(?:" + _GAP + rb"(?:\d+(?:\.\d*)?(?:" + _GAP + rb")?)?)?|(?:\.\d*)?" + _GAP
+                          + rb"\d+(?:\.\d*)?" + _GAP)  # fmt: skip
+TAIL_WINDOW = 256
+
+
+def _tail(data: bytes, after: int, end: int) -> bool:
+    """`_REFERENCE_TAIL` at `after`, within a bounded window so that no input makes it slow; a window
+    cut where a longer tail could still go on (a long gap, a comment) counts as a match: the answer
+    stays an over-approximation."""
+    stop = min(end, after + TAIL_WINDOW)
+    if _REFERENCE_TAIL.match(data, after, stop):
+        return True
+    if stop == end:
+        return False
+    return _TAIL_PREFIX.fullmatch(data, after, stop) is not None
+
+
 MAX_DEPTH = 32
 MAX_OBJECTS = 200_000
 
@@ -560,9 +579,23 @@ class PdfFile:
         """Those of `numbers` that the bytes before `end` may refer to: an over-approximation (any
         "N G R" anywhere but in `hole`, a string known to hold none, e.g. a signature's /Contents;
         also inside the object streams those revisions use, whose own numbers count as referred to)."""
+        return self._refers_to(numbers, end, hole, _mentioned)
+
+    def _refers_to_reference(self, numbers: set[int], end: int, hole: tuple[int, int] = (0, 0)) -> set[int]:
+        """refers_to as it was first written, one `_mentions` search per number: for tests only, which
+        check that refers_to always answers at least as much."""
+        return self._refers_to(numbers, end, hole, _mentioned_reference)
+
+    def _refers_to(
+        self,
+        numbers: set[int],
+        end: int,
+        hole: tuple[int, int],
+        mentioned: Callable[[bytes, set[int], int, int], set[int]],
+    ) -> set[int]:
         data = self.data
         cut, resume = min(hole[0], end), min(hole[1], end)
-        out = {n for n in numbers if _mentions(data, n, 0, cut) or _mentions(data, n, resume, end)}
+        out = mentioned(data, numbers, 0, cut) | mentioned(data, numbers, resume, end)
         decoded: set[int] = set()
         for index, revision in enumerate(self.revisions):
             if revision.end > end:
@@ -580,7 +613,7 @@ class PdfFile:
                 if not isinstance(stream, Stream):
                     raise StructureError("object stream is not a stream")
                 objects = decode_stream(stream)
-                out.update(num for num in numbers if _mentions(objects, num, 0, len(objects)))
+                out |= mentioned(objects, numbers, 0, len(objects))
         return out
 
     def _stream_at(self, pos: int, resolve_length: bool = True) -> Stream:
@@ -611,9 +644,10 @@ class PdfFile:
 _AFTER_NUMBER = frozenset(b"\x00\t\n\x0c\r %.")
 
 
-def _mentions(data: bytes, number: int, start: int, end: int) -> bool:
+def _mentions(data: bytes, number: int, start: int, end: int, exact: bool = False) -> bool:
     """Whether data[start:end] has `number` (leading zeros allowed, not part of a larger number)
-    followed by what makes it a reference."""
+    followed by what makes it a reference. `exact`: the unbounded tail (tests only: quadratic on
+    hostile input), else `_tail`, which may only say yes more often."""
     digits = str(number).encode("ascii")
     at = data.find(digits, start, end)
     while at != -1:
@@ -622,10 +656,62 @@ def _mentions(data: bytes, number: int, start: int, end: int) -> bool:
             before = at
             while before > start and data[before - 1] == 0x30:  # "050 0 R" is object 50
                 before -= 1
-            if (before == start or not 0x30 <= data[before - 1] <= 0x39) and _REFERENCE_TAIL.match(data, after, end):
+            tail = _REFERENCE_TAIL.match(data, after, end) is not None if exact else _tail(data, after, end)
+            if (before == start or not 0x30 <= data[before - 1] <= 0x39) and tail:
                 return True
         at = data.find(digits, at + 1, end)
     return False
+
+
+def _mentioned_reference(data: bytes, numbers: set[int], start: int, end: int) -> set[int]:
+    """Those of `numbers` that `_mentions` finds in data[start:end], one search each (slow: tests only)."""
+    return {number for number in numbers if _mentions(data, number, start, end, exact=True)}
+
+
+_WS = rb"[\x00\t\n\x0c\r ]"
+# Read backwards from an "R" or a "%" (on the bytes reversed): white space, a run of digits and dots
+# (group 1), and white space and a second such run (group 2). Every number that `_mentions` accepts
+# lies in one of the two: before the "R" that ends its reference if no comment is in the way, else
+# before the first "%" of its reference. Both runs may be empty, so that a match reaching the end of
+# the reversed window says the window was too small.
+_BACKWARDS = re.compile(rb"[R%]" + _WS + rb"*+([0-9.]*+)(?:" + _WS + rb"++([0-9.]*+))?")
+_BEFORE_ANCHOR = frozenset(b"\x00\t\n\x0c\r 0123456789.")
+
+
+def _mentioned(data: bytes, numbers: set[int], start: int, end: int) -> set[int]:
+    """Those of `numbers` that data[start:end] mentions as `_mentions` does (the same answer), found
+    from the bytes "R" and "%" backwards rather than by one search of the whole data per number."""
+    odd = {number for number in numbers if type(number) is not int or number < 0}
+    out = {number for number in odd if _mentions(data, number, start, end)}
+    wanted = {str(number).encode("ascii"): number for number in numbers if number not in odd}
+    last = data.rfind(b"R", start, end)  # every reference ends with an "R"
+    if last < 0 or not wanted:
+        return out
+    for anchor in b"R%":
+        at = data.find(anchor, start, last + 1)
+        while at >= 0:
+            if at > start and data[at - 1] in _BEFORE_ANCHOR:
+                width = 64
+                while True:
+                    low = max(start, at - width)
+                    window = data[low : at + 1][::-1]
+                    match = _BACKWARDS.match(window)
+                    assert match is not None  # window[0] is the anchor, and the rest may be empty
+                    if match.end() < len(window) or low == start:
+                        break
+                    width *= 4
+                for group in (1, 2):
+                    first, after = match.span(group)
+                    if first >= after:
+                        continue
+                    pos = at + 1 - after
+                    for piece in data[pos : at + 1 - first].split(b"."):
+                        number = wanted.get(piece.lstrip(b"0") or b"0") if piece else None
+                        if number is not None and number not in out and _tail(data, pos + len(piece), end):
+                            out.add(number)
+                        pos += len(piece) + 1
+            at = data.find(anchor, at + 1, last + 1)
+    return out
 
 
 def decode_stream(stream: Stream, limit: int = 16 * 1024 * 1024) -> bytes:
