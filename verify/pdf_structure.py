@@ -575,24 +575,18 @@ class PdfFile:
             raise StructureError(f"bytes between the xref section and startxref in revision {index}")
         return found
 
-    def refers_to(self, numbers: set[int], end: int, hole: tuple[int, int] = (0, 0)) -> set[int]:
-        """Those of `numbers` that the bytes before `end` may refer to: an over-approximation (any
-        "N G R" anywhere but in `hole`, a string known to hold none, e.g. a signature's /Contents;
-        also inside the object streams those revisions use, whose own numbers count as referred to)."""
-        return self._refers_to(numbers, end, hole, _mentioned)
-
-    def _refers_to_reference(self, numbers: set[int], end: int, hole: tuple[int, int] = (0, 0)) -> set[int]:
-        """refers_to as it was first written, one `_mentions` search per number: for tests only, which
-        check that refers_to always answers at least as much."""
-        return self._refers_to(numbers, end, hole, _mentioned_reference)
-
-    def _refers_to(
+    def refers_to(
         self,
         numbers: set[int],
         end: int,
-        hole: tuple[int, int],
-        mentioned: Callable[[bytes, set[int], int, int], set[int]],
+        hole: tuple[int, int] = (0, 0),
+        mentioned: Callable[[bytes, set[int], int, int], set[int]] | None = None,
     ) -> set[int]:
+        """Those of `numbers` that the bytes before `end` may refer to: an over-approximation (any
+        "N G R" anywhere but in `hole`, a string known to hold none, e.g. a signature's /Contents;
+        also inside the object streams those revisions use, whose own numbers count as referred to).
+        `mentioned`: the search (tests pass the first, one-search-per-number one to compare)."""
+        mentioned = mentioned or _mentioned
         data = self.data
         cut, resume = min(hole[0], end), min(hole[1], end)
         out = mentioned(data, numbers, 0, cut) | mentioned(data, numbers, resume, end)
@@ -661,11 +655,6 @@ def _mentions(data: bytes, number: int, start: int, end: int, exact: bool = Fals
                 return True
         at = data.find(digits, at + 1, end)
     return False
-
-
-def _mentioned_reference(data: bytes, numbers: set[int], start: int, end: int) -> set[int]:
-    """Those of `numbers` that `_mentions` finds in data[start:end], one search each (slow: tests only)."""
-    return {number for number in numbers if _mentions(data, number, start, end, exact=True)}
 
 
 _WS = rb"[\x00\t\n\x0c\r ]"
