@@ -21,7 +21,8 @@ async def get_context(request: Request) -> Context:
     return context
 
 
-async def _authenticated(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
+    """Any authenticated caller."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -36,16 +37,11 @@ async def _authenticated(request: Request) -> Principal:
     return found
 
 
-async def principal(request: Request) -> Principal:
-    """Any authenticated caller."""
-    return await _authenticated(request)
-
-
 def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     """An authenticated caller in one of `roles` (401 without a valid token, 403 with another role)."""
 
     async def check(request: Request) -> Principal:
-        who = await _authenticated(request)
+        who = await principal(request)
         if who.role not in roles:
             raise Problem(403, "forbidden_role", f"role {who.role} may not do this; needs {' or '.join(roles)}")
         return who
