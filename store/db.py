@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,12 +36,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_file(url: str) -> str | None:
-    """The database file of a SQLite URL, None for in-memory databases."""
-    if not url.startswith("sqlite"):
+    """The database file of a SQLite URL (SQLAlchemy's own parsing), None for in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    path = path.split("?", 1)[0]
-    return path if path and path != ":memory:" else None
+    return parsed.database
 
 
 def _checkpointer(path: str, stop: threading.Event, every: float) -> None:

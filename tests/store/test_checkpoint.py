@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -90,9 +89,3 @@ def test_checkpointer_never_creates_a_missing_database(tmp_path: Path, monkeypat
 )
 def test_sqlite_file(url: str, expected: str | None) -> None:
     assert _sqlite_file(url) == expected
-
-
-def test_sqlite_connect_in_uri_mode_refuses_a_missing_file(tmp_path: Path) -> None:
-    """What the checkpointer relies on (mode=rw)."""
-    with pytest.raises(sqlite3.OperationalError):
-        sqlite3.connect(f"file:{tmp_path / 'none.db'}?mode=rw", uri=True)
