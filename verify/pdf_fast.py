@@ -353,8 +353,8 @@ def _revocation(checker: Checker, cert: Cert, issuer: Cert, moment: datetime, in
             if single.serial != cert.serial:
                 continue
             name = DIGESTS.get(single.hash_algorithm)
-            _need(name is not None, "OCSP CertID hashed with an algorithm this path does not compute")
-            assert name is not None
+            if name is None:
+                raise Unsupported("OCSP CertID hashed with an algorithm this path does not compute")
             if single.issuer_name_hash != _hash(name, issuer.subject):
                 continue
             if single.issuer_key_hash != _hash(name, issuer.public_key_bits):
