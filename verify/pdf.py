@@ -297,15 +297,11 @@ class PdfVerifier:
         level = status.modification_level
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
             out.add("modifications", PASSED, "OK", "nothing was added after this signature")
-        elif level is None or level == ModificationLevel.OTHER or status.docmdp_ok is False:
-            detail = str(status.diff_result) if status.diff_result is not None else "unrecognised changes"
-            out.modifications.append(detail)
-            out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
-        elif _add_prepared_reference_failure(out, embedded.reader, embedded.signed_revision):
             return
-        else:
-            out.modifications.append(level.name.lower())
-            out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {level.name.lower()}")
+        suspicious = None
+        if level is None or level == ModificationLevel.OTHER or status.docmdp_ok is False:
+            suspicious = str(status.diff_result) if status.diff_result is not None else "unrecognised changes"
+        _judge_later_revisions(out, embedded.reader, embedded.signed_revision, suspicious, level)
 
     def _licence(self, out: SignatureReport, licence_id: str | None) -> None:
         if licence_id is None:
@@ -459,32 +455,40 @@ def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, rea
     except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
         return
-    if isinstance(result, SuspiciousModification) or result.modification_level == ModificationLevel.OTHER:
-        detail = str(result)
-        out.modifications.append(detail)
-        out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
-        return
-    if _add_prepared_reference_failure(out, reader, revision):
-        return
-    level = result.modification_level.name.lower()
-    out.modifications.append(level)
-    out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {level}")
+    if isinstance(result, SuspiciousModification):
+        _judge_later_revisions(out, reader, revision, str(result), None)
+    else:
+        level = result.modification_level
+        _judge_later_revisions(out, reader, revision, str(result) if level == ModificationLevel.OTHER else None, level)
 
 
-def _add_prepared_reference_failure(out: SignatureReport, reader: PdfFileReader, signed_revision: int) -> bool:
-    """Add the failure if later revisions fill references the signed revision prepared; True if so."""
-    try:
-        prepared = _prepared_references(reader, signed_revision)
-    except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
-        return True
-    if not prepared:
-        return False
-    numbers = ", ".join(str(n) for n in prepared[:10])
-    detail = f"objects {numbers} were referred to when signed and defined only afterwards (content revealed later)"
-    out.modifications.append(detail)
-    out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", detail)
-    return True
+def _judge_later_revisions(
+    out: SignatureReport,
+    reader: PdfFileReader,
+    signed_revision: int,
+    suspicious: str | None,
+    level: ModificationLevel | None,
+) -> None:
+    """The modifications check after a signature whose later revisions pyHanko's diff policy judged
+    (`suspicious`: its objection, else `level`), plus the prepared references it does not look for."""
+    if suspicious is None:
+        try:
+            prepared = _prepared_references(reader, signed_revision)
+        except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+            out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
+            return
+        if prepared:
+            numbers = ", ".join(str(n) for n in prepared[:10])
+            suspicious = (
+                f"objects {numbers} were referred to when signed and defined only afterwards (content revealed later)"
+            )
+    if suspicious is not None:
+        out.modifications.append(suspicious)
+        out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", suspicious)
+        return
+    name = level.name.lower() if level is not None else "none"
+    out.modifications.append(name)
+    out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {name}")
 
 
 def _first_element(data: bytes) -> bytes:
