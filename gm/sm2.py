@@ -178,8 +178,11 @@ class SM2PublicKey:
                 raise InvalidKey("EC key without a named curve")
             if params.chosen.dotted != oids.SM2_CURVE:
                 raise InvalidKey("EC key is not on the SM2 curve")
+            if not info["public_key"].contents:  # an empty BIT STRING has no unused-bits octet
+                raise InvalidKey("empty public key BIT STRING")
             point = info["public_key"].native
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # KeyError: an unknown algorithm OID
+        # KeyError: an unknown algorithm OID; IndexError: asn1crypto reading a truncated value
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             raise InvalidKey(f"malformed SubjectPublicKeyInfo: {exc}") from None
         return cls(bytes(point))
 
