@@ -120,13 +120,18 @@ def _keyword(data: bytes, pos: int, word: bytes) -> bool:
 
 
 def _hex(digits: bytes) -> bytes:
-    try:
-        return bytes.fromhex(digits.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):  # odd count (a trailing 0 is implied) or not hex at all
-        clean = bytes(b for b in digits if b not in _WS)
-        if not _HEX_DIGITS.fullmatch(clean):
-            raise StructureError("bad hex string") from None
-        return bytes.fromhex((clean + b"0").decode("ascii"))
+    """The bytes of a hex string's body: PDF white space anywhere is ignored, an odd last digit gets
+    an implied 0. bytes.fromhex() takes the common case in one call; it also skips \\x0b (no PDF white
+    space), so a body holding one is left to the strict path."""
+    if b"\x0b" not in digits:
+        try:
+            return bytes.fromhex(digits.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):  # odd count, white space inside a pair, or not hex
+            pass
+    clean = digits.translate(None, _WS)
+    if not _HEX_DIGITS.fullmatch(clean):
+        raise StructureError("bad hex string")
+    return bytes.fromhex((clean + b"0" * (len(clean) % 2)).decode("ascii"))
 
 
 def _name(raw: bytes) -> str:
@@ -392,7 +397,7 @@ class PdfFile:
                 raise StructureError("revisions are not laid out one after the other")
             revision.start, revision.end = start, end
             start = end
-        if chain[-1].end != len(data.rstrip(_WS)) and chain[-1].end != len(data):
+        if data[chain[-1].end :].strip(_WS):
             raise StructureError("the newest revision does not end the file")
         if chain[0].trailer.get("Encrypt") is not None or chain[-1].trailer.get("Encrypt") is not None:
             raise StructureError("encrypted")
@@ -657,13 +662,12 @@ def _mentions(data: bytes, number: int, start: int, end: int, exact: bool = Fals
     return False
 
 
-_WS = rb"[\x00\t\n\x0c\r ]"
 # Read backwards from an "R" or a "%" (on the bytes reversed): white space, a run of digits and dots
 # (group 1), and white space and a second such run (group 2). Every number that `_mentions` accepts
 # lies in one of the two: before the "R" that ends its reference if no comment is in the way, else
 # before the first "%" of its reference. Both runs may be empty, so that a match reaching the end of
 # the reversed window says the window was too small.
-_BACKWARDS = re.compile(rb"[R%]" + _WS + rb"*+([0-9.]*+)(?:" + _WS + rb"++([0-9.]*+))?")
+_BACKWARDS = re.compile(rb"[R%]" + _WSC + rb"*+([0-9.]*+)(?:" + _WSC + rb"++([0-9.]*+))?")
 _BEFORE_ANCHOR = frozenset(b"\x00\t\n\x0c\r 0123456789.")
 
 

@@ -195,6 +195,47 @@ def test_values_read_as_pyhanko_wrote_them(value: Any) -> None:
     assert pdf.object_at(0, pdf_structure.Ref(1, 0))[0] == theirs  # the one-call reader agrees
 
 
+def test_objects_as_pyhanko_writes_them_take_the_one_call_reader() -> None:
+    """The one-call reader (not the token-by-token fallback) reads an object followed by its newline:
+    it once refused every such object because a later module-level name shadowed the white-space set."""
+    written = b"<<\n/Type /Catalog\n/Pages 2 0 R\n/Ext <<\n/Level 1\n>>\n/M (D\\07220261202Z)\n>>\n"
+    expected = {"Type": "Catalog", "Pages": pdf_structure.Ref(2, 0), "Ext": {"Level": 1}, "M": b"D:20261202Z"}
+    assert pdf_structure._parse_simple(written, 0, len(written)) == expected
+    assert pdf_structure._parse_simple(b"[ 1 2 ]\r\n \x00", 0, 10) == [1, 2]
+    with pytest.raises(pdf_structure._NotSimple):
+        pdf_structure._parse_simple(b"[ 1 2 ] x", 0, 9)
+
+
+_HEX_GAPS = st.sampled_from([b"", b"", b" ", b"\n", b"\r\n", b"\t", b"\x0c", b"\x00"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(b"0123456789abcdefABCDEF"), _HEX_GAPS), max_size=40))
+def test_hex_strings_with_gaps_and_odd_lengths_as_pyhanko_reads_them(pieces: list[tuple[int, bytes]]) -> None:
+    """White space anywhere inside <...> is ignored and an odd final digit is followed by an implied 0."""
+    body = b"".join(bytes([digit]) + gap for digit, gap in pieces)
+    written = b"[<" + body + b">]"
+    theirs = _plain(generic.read_object(io.BytesIO(written), generic.TrailerReference(None)))
+    assert pdf_structure.parse_value(written, 0) == (theirs, len(written))
+    digits = bytes(digit for digit, _ in pieces)
+    assert pdf_structure._hex(body) == bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode())
+
+
+def test_bad_hex_strings_are_refused() -> None:
+    for body in (b"9G", b"0x12", b"12-34", b"12\x0b34", b"\xff"):
+        with pytest.raises(pdf_structure.StructureError, match="bad hex string"):
+            pdf_structure._hex(body)
+
+
+def test_only_white_space_may_follow_the_last_eof(context: Context, pdf_verifier: PdfVerifier) -> None:
+    data = _sealed(context)
+    for tail in (b"", b"\n", b"\r\n\r\n", b" \x00\t\x0c"):
+        assert len(pdf_structure.PdfFile(data + tail).revisions) >= 2
+    for tail in (b"0", b"x0c", b"\n0 0 obj", b"%comment"):
+        with pytest.raises(pdf_structure.StructureError):
+            pdf_structure.PdfFile(data + tail)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_garbage_only_ever_raises_structure_error(data: bytes) -> None:
