@@ -359,6 +359,7 @@ class PdfFile:
         self.data = data
         self.revisions = self._read_revisions()
         self._cache: dict[tuple[int, int, int], Any] = {}
+        self._at: dict[tuple[int, int, int], tuple[Any, int, int]] = {}  # (offset, num, gen) -> object_at
 
     # revisions -----------------------------------------------------------------------------
     def _read_revisions(self) -> list[Revision]:
@@ -509,7 +510,16 @@ class PdfFile:
         return None
 
     def object_at(self, offset: int, ref: Ref) -> tuple[Any, int, int]:
-        """(value, start of value, end of 'endobj') of the indirect object at `offset`."""
+        """(value, start of value, end of 'endobj') of the indirect object at `offset`: read once per
+        file (the xref check, the DSS check and the DSS reader all look at the same objects). The
+        values are shared, so callers treat them as read-only."""
+        key = (offset, ref.num, ref.gen)
+        found = self._at.get(key)
+        if found is None:
+            found = self._at[key] = self._object_at(offset, ref)
+        return found
+
+    def _object_at(self, offset: int, ref: Ref) -> tuple[Any, int, int]:
         header = _OBJ_HEADER.match(self.data, offset)
         if header is None or int(header.group(1)) != ref.num or int(header.group(2)) != ref.gen:
             raise StructureError(f"xref offset of {ref.num} {ref.gen} R does not hold that object")

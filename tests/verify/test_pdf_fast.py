@@ -191,7 +191,7 @@ def test_values_read_as_pyhanko_wrote_them(value: Any) -> None:
     assert parsed == theirs
     framed = b"1 0 obj\n" + written + b"\nendobj\n"
     pdf = pdf_structure.PdfFile.__new__(pdf_structure.PdfFile)
-    pdf.data = framed
+    pdf.data, pdf._at = framed, {}
     assert pdf.object_at(0, pdf_structure.Ref(1, 0))[0] == theirs  # the one-call reader agrees
 
 

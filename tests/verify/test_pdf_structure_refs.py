@@ -62,7 +62,7 @@ def _fake(data: bytes) -> PdfFile:
     """A PdfFile over arbitrary bytes, with no revisions (so no object streams): refers_to then
     searches the bytes around the hole only."""
     pdf = PdfFile.__new__(PdfFile)
-    pdf.data, pdf.revisions, pdf._cache = data, [], {}
+    pdf.data, pdf.revisions, pdf._cache, pdf._at = data, [], {}, {}
     return pdf
 
 
