@@ -93,13 +93,14 @@ class PdfVerifier:
         self.validator = SM2SignatureValidator(cache_keys=trust.ca_keys())
         self.fast = fast
         self._fast_verified: dict[tuple[bytes, bytes, bytes], bool] = {}
+        self._trust_views = pdf_fast.TrustViews()
         self.fast_declined = ""  # why the fast path gave up on the last document (for tests and logs)
 
     def verify(self, data: bytes, at: datetime | None = None) -> Report:
         self.fast_declined = ""
         if self.fast:
             try:
-                checker = pdf_fast.Checker(self.trust, self._fast_verified)
+                checker = pdf_fast.Checker(self.trust, self._fast_verified, self._trust_views.of(self.trust))
                 return pdf_fast.verify_fast(data, self.trust, self.sources, checker, at)
             except Exception as exc:  # any doubt: the full path examines the document
                 self.fast_declined = f"{type(exc).__name__}: {exc}"
@@ -286,7 +287,7 @@ class PdfVerifier:
             out.add("seal_validity", SKIPPED)
             return
         try:
-            seal = ses.parse_seal(der)
+            seal = seal_checks.parsed_seal(der)
         except ses.SESFormatError as exc:
             out.add("seal", FAILED, "FORMAT_FAILURE", str(exc))
             return

@@ -272,16 +272,52 @@ def _p256(spki: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
+@dataclass(frozen=True)
+class TrustView:
+    """What the checks read from a trust store, in this path's terms."""
+
+    ca_keys: frozenset[bytes]
+    roots: dict[bytes, x509.Certificate]  # DER -> the anchor
+    intermediates: list[Cert]
+
+
+class TrustViews:
+    """The TrustView of a trust store, made again only when its members change (the store's lists
+    are public and may be appended to at any time; asn1crypto's dump() of every CA per document
+    cost more than the rest of path building)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[int, ...], tuple[object, ...], TrustView] | None = None
+
+    def of(self, trust: TrustStore) -> TrustView:
+        members = (trust, *trust.cas, *trust.anchors, *trust.cross)
+        key = tuple(map(id, members))  # (the members are held below, so no id is reused meanwhile)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[2]
+        view = TrustView(
+            ca_keys=trust.ca_keys(),
+            roots={certificate(c.dump()).der: c for c in trust.trust_roots()},
+            intermediates=[certificate(c.dump()) for c in trust.intermediates()],
+        )
+        self._last = (key, members, view)
+        return view
+
+
 class Checker:
     """Signature checks and path validation against one trust store; remembers only verified
     signatures by trusted CA keys (as the full path's validator does)."""
 
-    def __init__(self, trust: TrustStore, verified: dict[tuple[bytes, bytes, bytes], bool]) -> None:
-        """Built per document from the trust store as it is now; `verified` is kept by the caller."""
+    def __init__(
+        self, trust: TrustStore, verified: dict[tuple[bytes, bytes, bytes], bool], view: TrustView | None = None
+    ) -> None:
+        """Built per document from the trust store as it is now (`view`: its TrustView, if the caller
+        keeps one); `verified` is kept by the caller."""
+        view = view or TrustViews().of(trust)
         self.trust = trust
-        self.ca_keys = trust.ca_keys()
-        self.roots = {certificate(c.dump()).der: c for c in trust.trust_roots()}
-        self.intermediates = [certificate(c.dump()) for c in trust.intermediates()]
+        self.ca_keys = view.ca_keys
+        self.roots = view.roots
+        self.intermediates = view.intermediates
         self._verified = verified
 
     def verify(self, key: Cert, algorithm: bytes, signature: bytes, data: bytes) -> bool:
@@ -690,7 +726,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
         out.add("seal_validity", SKIPPED)
     else:
         try:
-            seal = ses.parse_seal(_seal_octets(seal_der))
+            seal = seal_checks.parsed_seal(_seal_octets(seal_der))
         except ses.SESFormatError as exc:
             raise Unsupported(str(exc)) from None
         out.seal = seal_checks.describe(seal)

@@ -4,6 +4,7 @@ OFD and bare-input verifiers. Signatures are SM2 with the default ID (ECDSA-SHA2
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,36 @@ def signature_ok(cert_der: bytes, algorithm_oid: str, signature: bytes, signed: 
         return False, f"cannot check: {exc}"
 
 
+# A seal is the same bytes in every document it seals, as a certificate is: parsing it and checking
+# its maker's signature are not per-document work, so both are remembered (bounded), by exact bytes.
+_SEAL_CACHE_MAX_BYTES = 256 * 1024
+_MAKER_VERIFIED: dict[tuple[bytes, bytes, bytes], str] = {}
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed_seal(der: bytes) -> ses.Seal:
+    return ses.parse_seal(der)
+
+
+def parsed_seal(der: bytes) -> ses.Seal:
+    """ses.parse_seal, remembered for seals of ordinary size (ses.Seal is immutable)."""
+    return _parsed_seal(der) if len(der) <= _SEAL_CACHE_MAX_BYTES else ses.parse_seal(der)
+
+
+def maker_signature_ok(seal: ses.Seal) -> tuple[bool, str]:
+    """signature_ok for the maker's signature over the seal; a valid one is remembered."""
+    key = (seal.maker_cert, seal.signature, seal.signed_bytes)
+    how = _MAKER_VERIFIED.get(key)
+    if how is not None:
+        return True, how
+    ok, how = signature_ok(seal.maker_cert, seal.signature_algorithm, seal.signature, seal.signed_bytes)
+    if ok and len(seal.signed_bytes) <= _SEAL_CACHE_MAX_BYTES:
+        if len(_MAKER_VERIFIED) >= 1024:
+            _MAKER_VERIFIED.clear()
+        _MAKER_VERIFIED[key] = how
+    return ok, how
+
+
 def _digest_matches(kind: str, value: bytes, cert_der: bytes) -> bool:
     name = kind.strip().lower()
     if name in ("sm3", oids.SM3):
@@ -86,7 +117,7 @@ def check_seal(
     sources: Sources,
 ) -> None:
     """`seal` (maker signature, maker in a trusted hierarchy, signer listed) and `seal_validity`."""
-    ok, how = signature_ok(seal.maker_cert, seal.signature_algorithm, seal.signature, seal.signed_bytes)
+    ok, how = maker_signature_ok(seal)
     if not ok:
         out.add(
             "seal", FAILED, "SEAL_SIGNATURE_FAILURE", f"the maker's signature over the seal does not verify ({how})"

@@ -56,7 +56,7 @@ class Verifier:
             report.signatures.append(out)
             return report
         try:
-            seal = ses.parse_seal(data)
+            seal = seal_checks.parsed_seal(data)
         except ses.SESFormatError:
             seal = None
         if seal is not None:

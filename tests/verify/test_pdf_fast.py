@@ -30,6 +30,7 @@ from tests.fixtures import make_pdf
 from verify import pdf_fast, pdf_structure, x509_fast
 from verify.pdf import PdfVerifier
 from verify.report import PASSED
+from verify.trust import TrustStore
 
 CALLER = Caller(role="issuer", name="test", seal_ids=("*",))
 
@@ -64,6 +65,22 @@ def test_common_layouts_take_the_fast_path_with_the_full_paths_report(
     checks = {c.name: c.code for c in report.signatures[0].checks}
     assert checks["modifications"] == ("LATER_SIGNATURES_ONLY" if level == "B-LT" else "OK")
     assert checks["signing_time"] == ("CLAIMED_TIME" if level == "B-B" else "TIMESTAMP")
+
+
+def test_a_trust_store_changed_between_documents_is_read_again(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """The fast path keeps its view of the trust store across documents, but never a stale one."""
+    data = _sealed(context, level="B-LT")
+    store = TrustStore(cas=list(pdf_verifier.trust.cas), anchors=list(pdf_verifier.trust.anchors))
+    verifier = PdfVerifier(store, pdf_verifier.sources)
+    assert verifier.verify(data).result == PASSED and verifier.fast_declined == ""
+    withdrawn = store.cas[:]
+    store.cas.clear()
+    assert verifier.verify(data).result != PASSED and verifier.fast_declined
+    store.cas.extend(withdrawn)
+    assert verifier.verify(data).result == PASSED and verifier.fast_declined == ""
+    store.cas[:] = [ca for ca in withdrawn if ca.certificate.self_signed == "no"]  # same length, no roots
+    store.cas.extend(ca for ca in withdrawn if ca.certificate.self_signed == "no")
+    assert verifier.verify(data).result != PASSED and verifier.fast_declined
 
 
 def test_a_given_validation_time_is_honoured_the_same_way(context: Context, pdf_verifier: PdfVerifier) -> None:

@@ -1,0 +1,52 @@
+"""verify/seal_checks.py: what it remembers across documents (parsed seals, valid maker signatures)
+never makes a changed seal pass."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from api.context import Context
+from gm import ses
+from seal.demo import create_demo_seals
+from verify import seal_checks
+from verify.report import FAILED, PASSED, SignatureReport
+from verify.sources import Sources
+
+
+@pytest.fixture(scope="module")
+def seal_der(context: Context) -> bytes:
+    create_demo_seals(context.seals, actor="test")
+    return context.seals.get("demo-370000-sm2").esl_der
+
+
+def _seal_check(context: Context, seal: ses.Seal) -> str:
+    out = SignatureReport(field_name="test")
+    trust = context.verification.verifier().pdf.trust
+    seal_checks.check_seal(out, seal, None, datetime.now(UTC), trust, Sources())
+    return next(c.status for c in out.checks if c.name == "seal")
+
+
+def test_a_parsed_seal_is_the_parse_of_those_bytes(seal_der: bytes) -> None:
+    assert seal_checks.parsed_seal(seal_der) == ses.parse_seal(seal_der)
+    assert seal_checks.parsed_seal(bytes(seal_der)) is seal_checks.parsed_seal(seal_der)
+    with pytest.raises(ses.SESFormatError):
+        seal_checks.parsed_seal(seal_der[:-1])
+
+
+def test_a_remembered_maker_signature_does_not_cover_a_changed_seal(context: Context, seal_der: bytes) -> None:
+    seal = seal_checks.parsed_seal(seal_der)
+    assert _seal_check(context, seal) == PASSED
+    assert _seal_check(context, seal) == PASSED  # the remembered answer
+
+    def flipped(value: bytes) -> bytes:
+        return value[:-1] + bytes([value[-1] ^ 1])
+
+    for changed in (
+        dataclasses.replace(seal, signature=flipped(seal.signature)),
+        dataclasses.replace(seal, signed_bytes=flipped(seal.signed_bytes)),
+        dataclasses.replace(seal, maker_cert=context.ca.ca_certificate("cn-root-sm2").dump()),
+    ):
+        assert _seal_check(context, changed) == FAILED
