@@ -1,7 +1,11 @@
 """pyHanko as shipped: `validate_pdf_signature` of a P-256 PDF with no revocation checks, timed in a
-process of its own (`python -m bench.baseline_pyhanko SECONDS`), so that nothing trustseal installs
-in its own process (verify/asn1_speedups.py, verify/pdf_speedups.py) speeds up the anchor. Prints one
-JSON object: {"per_s": rate}. Imports only pyHanko, asn1crypto, cryptography and bench.documents.
+process of its own, so that nothing trustseal installs in its own process (verify/asn1_speedups.py,
+verify/pdf_speedups.py) speeds up the anchor. Imports only pyHanko, asn1crypto, cryptography and
+bench.documents.
+
+`python -m bench.baseline_pyhanko SECONDS` prints one JSON object {"per_s": rate}. With `--serve` it
+prepares once, then answers each line of standard input (seconds to run) with such an object: the
+caller alternates short slices of the anchor and of its own code, so that both see the same noise.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
 
 
-def measure(seconds: float) -> float:
+def prepare() -> Callable[[], None]:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import signers
@@ -36,6 +41,10 @@ def measure(seconds: float) -> float:
         assert validate_pdf_signature(embedded, context).bottom_line
 
     once()
+    return once
+
+
+def rate(once: Callable[[], None], seconds: float) -> float:
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         once()
@@ -43,7 +52,22 @@ def measure(seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-if __name__ == "__main__":
-    rate = measure(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0)
+def measure(seconds: float) -> float:
+    return rate(prepare(), seconds)
+
+
+def _isolated() -> None:
     assert "verify.pdf_speedups" not in sys.modules and "verify.asn1_speedups" not in sys.modules
-    print(json.dumps({"per_s": rate}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        once = prepare()
+        _isolated()
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            print(json.dumps({"per_s": rate(once, float(line))}), flush=True)
+    else:
+        per_s = measure(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0)
+        _isolated()
+        print(json.dumps({"per_s": per_s}))
