@@ -364,20 +364,13 @@ class PdfFile:
     # revisions -----------------------------------------------------------------------------
     def _read_revisions(self) -> list[Revision]:
         data = self.data
-        ends = []
-        at = data.find(b"startxref")
-        while at != -1:
-            found = _STARTXREF.match(data, at)
-            if found is not None:
-                ends.append((found.end(), int(found.group(1))))
-            at = data.find(b"startxref", at + 9)
-        if not ends:
+        last = self._startxref_before(len(data))
+        if last is None:
             raise StructureError("no startxref")
-        tail = data[ends[-1][0] :]
-        if tail.strip(_WS):
+        if data[last[0] :].strip(_WS):
             raise StructureError("bytes after the last %%EOF")
         chain: list[Revision] = []
-        offset: int | None = ends[-1][1]
+        offset: int | None = last[1]
         seen: set[int] = set()
         while offset is not None:
             if offset in seen or len(chain) > 100:
@@ -390,10 +383,10 @@ class PdfFile:
                 raise StructureError("/Prev is not an integer")
             offset = prev
         chain.reverse()
-        # each revision ends at the first %%EOF after its own xref; the next starts there
+        # each revision ends at the first %%EOF after its own xref that points back at it; the next starts there
         start = 0
         for revision in chain:
-            end = next((e for e, off in ends if off == revision.xref_offset and e > revision.xref_offset), None)
+            end = self._startxref_after(revision.xref_offset)
             if end is None or end <= start:
                 raise StructureError("revisions are not laid out one after the other")
             revision.start, revision.end = start, end
@@ -403,6 +396,27 @@ class PdfFile:
         if chain[0].trailer.get("Encrypt") is not None or chain[-1].trailer.get("Encrypt") is not None:
             raise StructureError("encrypted")
         return chain
+
+    def _startxref_before(self, end: int) -> tuple[int, int] | None:
+        """(end of its %%EOF line, offset) of the last well-formed startxref before `end`. Searched
+        backwards (a forward search of a whole file with binary streams costs ~50 us per 100 KB)."""
+        at = self.data.rfind(b"startxref", 0, end)
+        while at != -1:
+            found = _STARTXREF.match(self.data, at)
+            if found is not None:
+                return found.end(), int(found.group(1))
+            at = self.data.rfind(b"startxref", 0, at)
+        return None
+
+    def _startxref_after(self, offset: int) -> int | None:
+        """End of the %%EOF line of the first well-formed startxref after `offset` that names `offset`."""
+        at = self.data.find(b"startxref", offset)
+        while at != -1:
+            found = _STARTXREF.match(self.data, at)
+            if found is not None and int(found.group(1)) == offset:
+                return found.end()
+            at = self.data.find(b"startxref", at + 9)
+        return None
 
     def _read_xref(self, offset: int) -> Revision:
         data = self.data

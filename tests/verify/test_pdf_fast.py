@@ -244,6 +244,16 @@ def test_bad_hex_strings_are_refused() -> None:
             pdf_structure._hex(body)
 
 
+def test_each_revision_ends_at_the_startxref_that_names_it(context: Context, pdf_verifier: PdfVerifier) -> None:
+    data = _sealed(context, level="B-LT")
+    revisions = pdf_structure.PdfFile(data).revisions
+    assert [r.end for r in revisions] == [m.end() for m in pdf_structure._STARTXREF.finditer(data)]
+    newest = revisions[-1].xref_offset
+    for appended in (b"startxref\n%d\n%%%%EOF\n" % newest, b"startxref\nabc\n%%EOF\n", b"startxref\n"):
+        with pytest.raises(pdf_structure.StructureError):
+            pdf_structure.PdfFile(data + appended)
+
+
 def test_only_white_space_may_follow_the_last_eof(context: Context, pdf_verifier: PdfVerifier) -> None:
     data = _sealed(context)
     for tail in (b"", b"\n", b"\r\n\r\n", b" \x00\t\x0c"):
