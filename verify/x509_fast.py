@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from asn1crypto import core
 
@@ -70,14 +70,21 @@ DIGESTS = {OID_SM3: "sm3", OID_SHA256: "sha256", OID_SHA1: "sha1"}
 KU_DIGITAL_SIGNATURE, KU_NON_REPUDIATION, KU_KEY_CERT_SIGN, KU_CRL_SIGN = 0, 1, 5, 6
 
 
+def _calendar(text: str) -> datetime:
+    """YYYYMMDDHHMMSS, every one an ASCII digit (strptime also takes "1" for "01", and is slow)."""
+    if len(text) != 14 or not text.isdigit():
+        raise ValueError(f"not YYYYMMDDHHMMSS: {text!r}")
+    return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:]))
+
+
 def parse_time(data: bytes, tag: int, start: int, end: int) -> datetime:
-    text = data[start:end].decode("ascii")
     try:
+        text = data[start:end].decode("ascii")
         if tag == 0x17 and len(text) == 13 and text.endswith("Z"):  # UTCTime YYMMDDHHMMSSZ
             year = int(text[:2])
-            moment = datetime.strptime(("19" if year >= 50 else "20") + text[:-1], "%Y%m%d%H%M%S")
+            moment = _calendar(("19" if year >= 50 else "20") + text[:-1])
         elif tag == 0x18 and text.endswith("Z") and len(text) >= 15:  # GeneralizedTime, optional fraction
-            base = datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+            base = _calendar(text[:14])
             fraction = text[14:-1]
             if fraction and (not fraction.startswith(".") or not fraction[1:].isdigit() or fraction.endswith("0")):
                 raise Unsupported("malformed GeneralizedTime fraction")
@@ -131,17 +138,19 @@ class Cert:
     key_family: str  # sm2 | p256
     extensions: dict[bytes, tuple[bool, bytes]]  # OID -> (critical, extnValue contents)
 
-    @property
-    def key_usage(self) -> set[int] | None:
+    # The extension readers below are worked out once per certificate (certificate() keeps these
+    # views by DER across documents); the answers are immutable.
+    @cached_property
+    def key_usage(self) -> frozenset[int] | None:
         found = self.extensions.get(EXT_KEY_USAGE)
         if found is None:
             return None
         tag, start, end = der.read(found[1])
         if tag != 0x03 or end != len(found[1]):
             raise Unsupported("bad keyUsage")
-        return _bits(found[1], start, end)
+        return frozenset(_bits(found[1], start, end))
 
-    @property
+    @cached_property
     def ca(self) -> tuple[bool, int | None]:
         """(cA, pathLenConstraint) from basicConstraints; (False, None) without the extension."""
         found = self.extensions.get(EXT_BASIC_CONSTRAINTS)
@@ -161,7 +170,7 @@ class Cert:
                 raise Unsupported("unexpected basicConstraints content")
         return is_ca, path_len
 
-    @property
+    @cached_property
     def declared_revocation(self) -> tuple[bool, bool]:
         """(CRL distribution points present, an OCSP responder in the AIA): the material the full
         path's validator consults for this certificate ('hard-fail': checked if declared)."""
@@ -177,14 +186,14 @@ class Cert:
                 ocsp = ocsp or value[items[0][2] : items[0][3]] == AD_OCSP
         return EXT_CRL_DP in self.extensions, ocsp
 
-    @property
-    def extended_key_usage(self) -> set[bytes] | None:
+    @cached_property
+    def extended_key_usage(self) -> frozenset[bytes] | None:
         found = self.extensions.get(EXT_EXTENDED_KEY_USAGE)
         if found is None:
             return None
         value = found[1]
         start, end = _whole(value, 0x30)
-        return {value[cs:ce] for tag, _, cs, ce in _parts(value, start, end) if tag == 0x06}
+        return frozenset(value[cs:ce] for tag, _, cs, ce in _parts(value, start, end) if tag == 0x06)
 
     def extension_octets(self, oid: bytes) -> bytes | None:
         found = self.extensions.get(oid)

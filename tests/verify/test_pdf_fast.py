@@ -337,7 +337,10 @@ def test_times(text: bytes, tag: int, expected: datetime) -> None:
 
 
 @pytest.mark.parametrize(("text", "tag"), [(b"2612011130Z", 0x17), (b"20261201113048.50Z", 0x18),
-                                           (b"20261201113048+0800", 0x18)])  # fmt: skip
+                                           (b"20261201113048+0800", 0x18), (b"26121 113048Z", 0x17),
+                                           (b"+61201113048Z", 0x17), (b"20261301113048Z", 0x18),
+                                           (b"2026120111304\xffZ", 0x18), (b"2026120111304\xd9\xa3Z", 0x18),
+                                           (b"20261201113060Z", 0x18)])  # fmt: skip
 def test_times_outside_der_are_refused(text: bytes, tag: int) -> None:
     with pytest.raises(x509_fast.Unsupported):
         x509_fast.parse_time(text, tag, 0, len(text))
