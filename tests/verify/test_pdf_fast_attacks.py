@@ -169,8 +169,10 @@ def test_an_xref_stream_numbered_as_the_page_content_stream(context: Context, pd
     data = _append_stream(_sealed(context), [], number=4, tail=b"\nBT /F1 30 Tf 72 500 Td (APPROVED) Tj ET\n")
     report = _declined(pdf_verifier, data, "fill references")
     assert report.result == FAILED and _check(report, "modifications") == (FAILED, "MODIFIED_AFTER_SIGNING")
+    # The viewer draws the xref rows as content: the signed page text is gone, and the added text shows
+    # unless a random byte of the binary rows opens a string or comment that swallows it (CI saw that).
     shown = _viewer_text(data)
-    assert shown is None or ("APPROVED" in shown and "Business licence" not in shown)
+    assert shown is None or "Business licence" not in shown
 
 
 def test_an_entry_aimed_at_the_xref_keyword_and_a_stray_redefinition(
