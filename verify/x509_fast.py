@@ -110,6 +110,16 @@ def _whole(data: bytes, tag: int) -> tuple[int, int]:
         raise Unsupported(str(exc)) from None
 
 
+def _serial(data: bytes, start: int, end: int) -> bytes:
+    """A serial number's INTEGER contents, in DER's one encoding. Serials are compared as bytes here
+    and as numbers by the full path: a CRL entry, CertID or certificate holding 00 05 for 05 must
+    not slip past a byte comparison (a revoked certificate would read as good)."""
+    value = data[start:end]
+    if not value or (len(value) > 1 and (value[0], value[1] >> 7) in ((0x00, 0), (0xFF, 1))):
+        raise Unsupported("a serial number INTEGER that is not minimally encoded")
+    return value
+
+
 def _bits(data: bytes, start: int, end: int) -> set[int]:
     """Set bit numbers of a BIT STRING's contents."""
     if end - start < 1 or data[start] > 7:
@@ -257,7 +267,7 @@ def certificate(data: bytes) -> Cert:
         tbs=tbs,
         signature_algorithm=algorithm,
         signature=data[sig_start + 1 : sig_end],
-        serial=data[fields[1][2] : fields[1][3]],
+        serial=_serial(data, fields[1][2], fields[1][3]),
         issuer=data[fields[3][1] : fields[3][3]],
         subject=data[fields[5][1] : fields[5][3]],
         not_before=not_before,
@@ -340,7 +350,7 @@ def crl(data: bytes) -> CRLView:
                     flags = _extension_flags(data, entry[2][2], entry[2][3])
                     if any(flags.values()) or EXT_CERTIFICATE_ISSUER in flags:
                         raise Unsupported("critical CRL entry extension, or an indirect CRL")
-                revoked.add(data[entry[0][2] : entry[0][3]])
+                revoked.add(_serial(data, entry[0][2], entry[0][3]))
         elif tag == 0xA0:
             flags = _extension_flags(data, *_only(data, cs, ce))
             if any(flags.values()) or CRL_SCOPE.intersection(flags):
@@ -472,7 +482,7 @@ def ocsp_response(data: bytes) -> OCSPView:
         if len(single) < 3:
             raise Unsupported("bad SingleResponse")
         cert_id = _parts(data, single[0][2], single[0][3])
-        if len(cert_id) != 4:
+        if len(cert_id) != 4 or [item[0] for item in cert_id[1:]] != [0x04, 0x04, 0x02]:
             raise Unsupported("bad CertID")
         hash_alg = _algorithm_oid(data, cert_id[0][2], cert_id[0][3])
         good = single[1][0] == 0x80 and single[1][2] == single[1][3]
@@ -492,7 +502,7 @@ def ocsp_response(data: bytes) -> OCSPView:
                 hash_algorithm=hash_alg,
                 issuer_name_hash=data[cert_id[1][2] : cert_id[1][3]],
                 issuer_key_hash=data[cert_id[2][2] : cert_id[2][3]],
-                serial=data[cert_id[3][2] : cert_id[3][3]],
+                serial=_serial(data, cert_id[3][2], cert_id[3][3]),
                 good=good,
                 this_update=this_update,
                 next_update=next_update,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from asn1crypto import core, x509
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
-from asn1crypto import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyhanko.pdf_utils import generic
@@ -344,3 +344,32 @@ def test_times(text: bytes, tag: int, expected: datetime) -> None:
 def test_times_outside_der_are_refused(text: bytes, tag: int) -> None:
     with pytest.raises(x509_fast.Unsupported):
         x509_fast.parse_time(text, tag, 0, len(text))
+
+
+def _minimal(value: int) -> bytes:
+    length = max(1, (value + (value < 0)).bit_length() // 8 + 1)
+    return value.to_bytes(length, "big", signed=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(min_size=0, max_size=12))
+def test_serials_only_in_their_one_der_encoding(value: bytes) -> None:
+    """Serials are compared as bytes: 00 05 and 05 must not both be accepted as serial numbers."""
+    number = int.from_bytes(value, "big", signed=True)
+    if value and value == _minimal(number):
+        assert x509_fast._serial(value, 0, len(value)) == value
+    else:
+        with pytest.raises(x509_fast.Unsupported, match="not minimally encoded"):
+            x509_fast._serial(value, 0, len(value))
+
+
+def test_a_certificate_with_a_padded_serial_is_left_to_the_full_path(context: Context) -> None:
+    cert = context.ca.ca_certificate("cn-370000-sm2")
+    x509_fast.certificate(cert.dump())
+    tbs = cert["tbs_certificate"].copy()
+    tbs["serial_number"] = core.Integer(contents=b"\x00" + cert["tbs_certificate"]["serial_number"].contents)
+    padded = x509.Certificate(
+        {**{k: cert[k] for k in ("signature_algorithm", "signature_value")}, "tbs_certificate": tbs}
+    )
+    with pytest.raises(x509_fast.Unsupported, match="not minimally encoded"):
+        x509_fast.certificate(padded.dump())

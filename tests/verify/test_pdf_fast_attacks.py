@@ -568,6 +568,7 @@ def make_ocsp(
     responder: Node | None = None,
     this_update: datetime | None = None,
     next_update: datetime | None = None,
+    serial: Any = None,
 ) -> Any:
     """A basic OCSP response about `cert`, signed by `responder` (embedded) or by `issuer` itself."""
     signer = responder or issuer
@@ -575,7 +576,7 @@ def make_ocsp(
         "hash_algorithm": {"algorithm": hash_name},
         "issuer_name_hash": hashlib.new(hash_name, issuer.cert.subject.dump()).digest(),
         "issuer_key_hash": hashlib.new(hash_name, issuer.cert.public_key["public_key"].contents[1:]).digest(),
-        "serial_number": cert.cert.serial_number,
+        "serial_number": cert.cert.serial_number if serial is None else serial,
     }
     revoked = {"revocation_time": NOW - timedelta(days=2), "revocation_reason": "key_compromise"}
     status = asn1_ocsp.CertStatus(name="good", value=core.Null()) if good else asn1_ocsp.CertStatus(
@@ -784,7 +785,14 @@ def _crl_flag(tbs: bytes) -> bytes:
 
 def _revocation_case(case: str, lab: Lab, leaf: Node) -> None:
     number = {"extn_id": "crl_number", "extn_value": 2}
-    if case == "revoking CRL with the issuer's name in another encoding":
+    if case == "revoking CRL with the serial encoded with a leading zero octet":
+        contents = leaf.cert["tbs_certificate"]["serial_number"].contents
+        padded = core.Integer(contents=b"\x00" + contents)  # (contents is minimal: one more zero is not)
+        lab.crls = [make_crl(lab.root), make_crl(lab.ca, (padded,))]  # type: ignore[arg-type]
+    elif case == "revoked per OCSP, the CertID serial with a leading zero octet":
+        padded = core.Integer(contents=b"\x00" + leaf.cert["tbs_certificate"]["serial_number"].contents)
+        lab.ocsps, lab.crls = [make_ocsp(lab.ca, leaf, good=False, serial=padded)], [make_crl(lab.root)]
+    elif case == "revoking CRL with the issuer's name in another encoding":
         lab.crls.append(make_crl(lab.ca, (leaf.cert.serial_number,), issuer_name=_name("lab ca", printable=True)))
     elif case == "only a delta CRL":
         delta = {"extn_id": "delta_crl_indicator", "critical": False, "extn_value": 1}
@@ -823,12 +831,14 @@ def _revocation_case(case: str, lab: Lab, leaf: Node) -> None:
     ("case", "ocsp", "reason", "result"),
     [
         ("revoking CRL with the issuer's name in another encoding", False, "another encoding", FAILED),
+        ("revoking CRL with the serial encoded with a leading zero octet", False, "not minimally encoded", FAILED),
         ("only a delta CRL", False, "limited scope", INDETERMINATE),
         ("only a CRL for CA certificates", False, "limited scope", INDETERMINATE),
         ("CRL with an unknown extension critical as BER TRUE", False, "not a DER BOOLEAN", INDETERMINATE),
         ("CRL signed by another key", False, "CRL signature", INDETERMINATE),
         ("stale CRL", False, "stale CRL", INDETERMINATE),
         ("revoked per OCSP, CertID by SHA-384", True, "CertID hashed", FAILED),
+        ("revoked per OCSP, the CertID serial with a leading zero octet", True, "not minimally encoded", FAILED),
         ("OCSP responder without the OCSP-signing EKU", True, "responder EKU", INDETERMINATE),
         ("OCSP responder certified by another CA of the same name", True, "responder", INDETERMINATE),
         ("stale OCSP only", True, "stale OCSP", INDETERMINATE),
