@@ -788,7 +788,7 @@ def _revocation_case(case: str, lab: Lab, leaf: Node) -> None:
     if case == "revoking CRL with the serial encoded with a leading zero octet":
         contents = leaf.cert["tbs_certificate"]["serial_number"].contents
         padded = core.Integer(contents=b"\x00" + contents)  # (contents is minimal: one more zero is not)
-        lab.crls = [make_crl(lab.root), make_crl(lab.ca, (padded,))]  # type: ignore[arg-type]
+        lab.crls = [make_crl(lab.root), make_crl(lab.ca, (padded,))]
     elif case == "revoked per OCSP, the CertID serial with a leading zero octet":
         padded = core.Integer(contents=b"\x00" + leaf.cert["tbs_certificate"]["serial_number"].contents)
         lab.ocsps, lab.crls = [make_ocsp(lab.ca, leaf, good=False, serial=padded)], [make_crl(lab.root)]
