@@ -18,6 +18,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "NO_CERTIFICATE_CHAIN_FOUND": ("证书不能追溯到受信任的根", "the certificate does not lead to a trusted root"),
     "CA_WITHDRAWN": ("签发机构在签章时已被撤销信任", "the issuing CA was withdrawn before the signing time"),
     "REVOKED": ("签章证书已被吊销", "the signing certificate was revoked"),
+    "NO_REVOCATION_SOURCE": (
+        "证书未提供吊销查询途径，吊销状态未检查",
+        "the certificate names no revocation service: revocation was not checked",
+    ),
     "REVOCATION_UNKNOWN": ("无法确认证书是否被吊销", "revocation status could not be established"),
     "EXPIRED": ("证书在签章时已过期", "the certificate had expired at the signing time"),
     "NOT_YET_VALID": ("证书在签章时尚未生效", "the certificate was not yet valid at the signing time"),

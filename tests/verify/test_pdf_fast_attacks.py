@@ -42,7 +42,7 @@ from tests.fixtures import make_pdf
 from tests.verify.test_fetch_revocation import online  # noqa: F401  (a live service for fetching)
 from tests.verify.test_pdf_fast import _fast
 from verify.pdf import PdfVerifier
-from verify.report import FAILED, INDETERMINATE, PASSED, Report
+from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report
 from verify.sources import Sources
 from verify.trust import TrustStore
 from verify.x509_fast import Unsupported
@@ -851,6 +851,39 @@ def test_revocation_material_tricks(unsealed: bytes, case: str, ocsp: bool, reas
     _revocation_case(case, lab, leaf)
     report = _declined(lab.verifier(), _lab_cms(unsealed, leaf, [lab.ca]), reason)
     assert report.result == result, report.as_json()
+
+
+def _revocation_check(report: Report) -> tuple[str, str, str]:
+    check = next(c for c in report.signatures[0].checks if c.name == "revocation")
+    return check.status, check.code, check.detail
+
+
+def test_a_certificate_naming_no_revocation_service_is_reported_as_unchecked(unsealed: bytes) -> None:
+    """Without a CRL distribution point or OCSP responder, and no revocation data about it at hand,
+    nobody checked the certificate: the report says so rather than "not revoked"."""
+    lab = Lab()
+    leaf = issue("lab leaf", lab.ca, crl_dp=False)
+    lab.crls = [make_crl(lab.root)]  # about the CA only
+    report = _declined(lab.verifier(), _lab_cms(unsealed, leaf, [lab.ca]), "of a kind the certificate declares")
+    status, code, detail = _revocation_check(report)
+    assert (report.result, status, code) == (PASSED, SKIPPED, "NO_REVOCATION_SOURCE") and "lab leaf" in detail
+    # a CRL from its CA at hand: checked after all, and it may revoke
+    lab.crls.append(make_crl(lab.ca))
+    assert _revocation_check(lab.verifier().full(_lab_cms(unsealed, leaf, [lab.ca])))[:2] == (PASSED, "OK")
+    lab.crls[-1] = make_crl(lab.ca, (leaf.cert.serial_number,))
+    report = lab.verifier().full(_lab_cms(unsealed, leaf, [lab.ca]))
+    assert (report.result, *_revocation_check(report)[:2]) == (FAILED, FAILED, "REVOKED")
+
+
+def test_a_ca_naming_no_revocation_service_is_named_in_the_revocation_detail(unsealed: bytes) -> None:
+    lab = Lab()
+    lab.ca = issue("lab bare ca", lab.root, ca=True, crl_dp=False)
+    leaf = issue("lab leaf", lab.ca)
+    lab.crls = [make_crl(lab.ca)]  # about the leaf only
+    report = lab.verifier().full(_lab_cms(unsealed, leaf, [lab.ca]))
+    status, code, detail = _revocation_check(report)
+    assert (report.result, status, code) == (PASSED, PASSED, "OK") and "not checked" in detail
+    assert "lab bare ca" in detail and "lab leaf" not in detail
 
 
 # ---- last: revokes a demo certificate of this module's hierarchy ----------------------------------------
