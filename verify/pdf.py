@@ -265,20 +265,10 @@ class PdfVerifier:
         if status.trusted and path is not None:
             seal_checks.judge_path(out, path, moment, self.trust)
             listed = _listed_before(path, context["crls"], moment)
-            unchecked = _without_revocation_source(path, context["crls"], context["ocsps"])
             if listed is not None:
                 out.add("revocation", FAILED, "REVOKED", listed)
-            elif unchecked and unchecked[0].dump() == cert.dump():
-                names = "; ".join(c.subject.human_friendly for c in unchecked)
-                out.add("revocation", SKIPPED, "NO_REVOCATION_SOURCE",
-                        f"not checked: {names} names no CRL or OCSP service, and no revocation data about it was at "
-                        "hand")  # fmt: skip
-            elif unchecked:
-                names = "; ".join(c.subject.human_friendly for c in unchecked)
-                out.add("revocation", PASSED, "OK", "not revoked at the signing time; not checked (no CRL or OCSP "
-                        f"service named, no data at hand): {names}")  # fmt: skip
             else:
-                out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+                seal_checks.add_not_revoked(out, path, cert, context["crls"], context["ocsps"])
             return
         if indic in ("REVOKED", "REVOKED_NO_POE", "REVOKED_CA_NO_POE"):
             out.add("chain", PASSED)
@@ -325,32 +315,6 @@ class PdfVerifier:
         else:
             code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
             out.add("licence_status", FAILED, code, licence_id)
-
-
-def _without_revocation_source(path: Any, crls: list[crl.CertificateList], ocsps: list[Any]) -> list[x509.Certificate]:
-    """Certificates on `path` (leaf first, anchor excluded) whose revocation nobody checked: they name
-    no CRL distribution point and no OCSP responder, and no CRL from their issuer nor OCSP response
-    about their serial was at hand. pyhanko-certvalidator's hard-fail accepts them silently (X.509
-    allows such certificates); the report says so instead of "not revoked"."""
-    certs = list(path.iter_certs(include_root=True))
-    out: list[x509.Certificate] = []
-    for child, parent in reversed(list(zip(certs[1:], certs, strict=False))):
-        if child.crl_distribution_points_value is not None or child.ocsp_urls:
-            continue
-        if any(listing["tbs_cert_list"]["issuer"] == parent.subject for listing in crls):
-            continue
-        if any(_ocsp_about(response, child.serial_number) for response in ocsps):
-            continue
-        out.append(child)
-    return out
-
-
-def _ocsp_about(response: Any, serial: int) -> bool:
-    try:
-        basic = response["response_bytes"]["response"].parsed
-        return any(r["cert_id"]["serial_number"].native == serial for r in basic["tbs_response_data"]["responses"])
-    except (ValueError, TypeError, KeyError):
-        return False
 
 
 def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:

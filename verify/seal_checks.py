@@ -277,7 +277,48 @@ def diagnose_chain(
         out.add("revocation", SKIPPED)
         return
     judge_path(out, path, moment, trust)
-    out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+    add_not_revoked(out, path, cert, list(context_kwargs.get("crls", [])), list(context_kwargs.get("ocsps", [])))
+
+
+def without_revocation_source(path: Any, crls: list[Any], ocsps: list[Any]) -> list[x509.Certificate]:
+    """Certificates on `path` (leaf first, anchor excluded) whose revocation nobody checked: they name
+    no CRL distribution point and no OCSP responder, and no CRL from their issuer nor OCSP response
+    about their serial was at hand. pyhanko-certvalidator's hard-fail accepts them silently (X.509
+    allows such certificates); the report says so instead of "not revoked"."""
+    certs = list(path.iter_certs(include_root=True))
+    out: list[x509.Certificate] = []
+    for child, parent in reversed(list(zip(certs[1:], certs, strict=False))):
+        if child.crl_distribution_points_value is not None or child.ocsp_urls:
+            continue
+        if any(listing["tbs_cert_list"]["issuer"] == parent.subject for listing in crls):
+            continue
+        if any(_ocsp_about(response, child.serial_number) for response in ocsps):
+            continue
+        out.append(child)
+    return out
+
+
+def _ocsp_about(response: Any, serial: int) -> bool:
+    try:
+        basic = response["response_bytes"]["response"].parsed
+        return any(r["cert_id"]["serial_number"].native == serial for r in basic["tbs_response_data"]["responses"])
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def add_not_revoked(out: SignatureReport, path: Any, cert: x509.Certificate, crls: list[Any], ocsps: list[Any]) -> None:
+    """The `revocation` check of a path the validator accepted: "not revoked", unless nobody could
+    check the signer's certificate (SKIPPED, NO_REVOCATION_SOURCE) or a CA's (named in the detail)."""
+    unchecked = without_revocation_source(path, crls, ocsps)
+    names = "; ".join(c.subject.human_friendly for c in unchecked)
+    if unchecked and unchecked[0].dump() == cert.dump():
+        detail = f"not checked: {names} names no CRL or OCSP service, and no revocation data about it was at hand"
+        out.add("revocation", SKIPPED, "NO_REVOCATION_SOURCE", detail)
+    elif unchecked:
+        out.add("revocation", PASSED, "OK", "not revoked at the signing time; not checked (no CRL or OCSP service "
+                f"named, no data at hand): {names}")  # fmt: skip
+    else:
+        out.add("revocation", PASSED, "OK", "not revoked at the signing time")
 
 
 def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:

@@ -12,7 +12,7 @@ from api.context import Context
 from gm import ses
 from seal.demo import create_demo_seals
 from verify import seal_checks
-from verify.report import FAILED, PASSED, SignatureReport
+from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
 from verify.sources import Sources
 
 
@@ -50,3 +50,25 @@ def test_a_remembered_maker_signature_does_not_cover_a_changed_seal(context: Con
         dataclasses.replace(seal, maker_cert=context.ca.ca_certificate("cn-root-sm2").dump()),
     ):
         assert _seal_check(context, changed) == FAILED
+
+
+def test_chain_checks_outside_a_pdf_say_when_nobody_checked_revocation() -> None:
+    """OFD and bare CMS / SES signatures go through check_chain: the same honesty as the PDF path."""
+    from tests.verify.test_pdf_fast_attacks import NOW, Lab, issue, make_crl
+
+    lab = Lab()
+    bare = issue("lab bare leaf", lab.ca, crl_dp=False)
+    lab.crls = [make_crl(lab.root)]
+    trust = lab.verifier().trust
+    sources = Sources(revocation_lookup=lambda certs: (list(lab.crls), []))
+    results = {}
+    for name, leaf in (("bare", bare), ("declared", issue("lab leaf", lab.ca))):
+        out = SignatureReport(field_name="test")
+        seal_checks.check_chain(out, leaf.cert.dump(), [lab.ca.cert.dump()], NOW, trust, sources)
+        results[name] = {c.name: (c.status, c.code) for c in out.checks}
+    assert results["bare"]["revocation"] == (SKIPPED, "NO_REVOCATION_SOURCE")
+    assert results["declared"]["revocation"] == (INDETERMINATE, "REVOCATION_UNKNOWN")  # names a CRL nobody has
+    lab.crls.append(make_crl(lab.ca))
+    out = SignatureReport(field_name="test")
+    seal_checks.check_chain(out, bare.cert.dump(), [lab.ca.cert.dump()], NOW, trust, sources)
+    assert {c.name: (c.status, c.code) for c in out.checks}["revocation"] == (PASSED, "OK")
