@@ -27,6 +27,16 @@ class Verifier:
         self.ofd = OfdVerifier(trust, self.sources)
 
     def verify(self, data: bytes, *, content: bytes | None = None, at: datetime | None = None) -> Report:
+        report = self._verify(data, content, at)
+        if self.sources.fetch and any(
+            check.name == "revocation" and check.code == "REVOCATION_UNKNOWN"
+            for signature in report.signatures
+            for check in signature.checks
+        ):
+            self.sources.forget_fetched()  # a failed fetch is not remembered for the next document
+        return report
+
+    def _verify(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:
         try:
             head = data[:1024].lstrip()
             if head.startswith(b"%PDF-"):

@@ -156,3 +156,22 @@ def test_a_server_that_never_answers_costs_the_timeout_not_a_hang(unanswered: tu
     assert report["result"] == INDETERMINATE
     assert _checks(report)["revocation"] == (INDETERMINATE, "REVOCATION_UNKNOWN")
     assert elapsed < 12, elapsed  # three fetches here at 0.3 s each; at pyHanko's default 10 s, ~30 s
+
+
+def test_a_failed_fetch_is_not_remembered_for_the_next_document(
+    unanswered: tuple[Context, socket.socket], online: Context
+) -> None:
+    """pyHanko's fetchers remember failures too: a verification left with revocation unknown starts
+    the thread's cache window afresh, one that established the status keeps it."""
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    for context, seal_id, result in (
+        (unanswered[0], "demo-530000-sm2", INDETERMINATE),
+        (online, "demo-370000-p256", PASSED),
+    ):  # (earlier tests revoke the SM2 ones)
+        pdf = context.signing.seal_pdf(make_pdf(), seal_id=seal_id, caller=caller, placement=Placement()).pdf
+        store = TrustStore()
+        store.add_list(context.verification.trust_list(), roots=[context.ca.ca_certificate("cn-root-sm2")])
+        sources = Sources(fetch=True, fetch_timeout=0.3)
+        before = sources.fetchers()
+        assert Verifier(store, sources).verify(pdf).result == result
+        assert (sources.fetchers() is before) == (result == PASSED)
