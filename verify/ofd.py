@@ -14,6 +14,7 @@ import io
 import logging
 import posixpath
 import zipfile
+import zlib
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
@@ -92,8 +93,11 @@ class Package:
         info = self.names.get(normal)
         if info is None:
             raise OfdFormatError(f"{path} is not in the package")
-        with self.zip.open(info) as handle:
-            data = handle.read(MAX_ENTRY_BYTES + 1)
+        try:
+            with self.zip.open(info) as handle:
+                data = handle.read(MAX_ENTRY_BYTES + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            raise OfdFormatError(f"{path}: unreadable entry ({exc})") from None  # bad CRC, deflate data, method
         if len(data) != info.file_size:
             raise OfdFormatError(f"{path}: size differs from the directory entry")
         return data

@@ -14,7 +14,7 @@ from asn1crypto import algos, x509
 from gm import oids, ses, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
-from verify import pdf_speedups, x509_fast
+from verify import ofd_picture, pdf_speedups, x509_fast
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
 from verify.sources import Sources
@@ -26,9 +26,13 @@ SEAL_TYPE_NAMES = {1: "official 公章", 2: "personal 个人章", 3: "finance �
 
 def describe(seal: ses.Seal) -> dict[str, Any]:
     picture = None
-    if seal.picture_type.lower() in ("png", "gif", "bmp", "jpg", "jpeg"):
-        mime = {"jpg": "jpeg"}.get(seal.picture_type.lower(), seal.picture_type.lower())
+    kind = seal.picture_type.lower()
+    if kind in ("png", "gif", "bmp", "jpg", "jpeg"):
+        mime = {"jpg": "jpeg"}.get(kind, kind)
         picture = f"data:image/{mime};base64,{base64.b64encode(seal.picture).decode()}"
+    elif kind == "ofd":
+        png = ofd_picture.render_png(seal.picture)
+        picture = None if png is None else f"data:image/png;base64,{base64.b64encode(png).decode()}"
     return {
         "name": seal.name,
         "es_id": seal.es_id,
@@ -38,7 +42,7 @@ def describe(seal: ses.Seal) -> dict[str, Any]:
         "valid_start": seal.valid_start.isoformat(),
         "valid_end": seal.valid_end.isoformat(),
         "picture_type": seal.picture_type,
-        "picture": picture,  # None for OFD-format pictures (shown as a placeholder)
+        "picture": picture,  # a data: URL; None when the picture cannot be drawn (shown as a placeholder)
         "size_mm": [seal.width_mm, seal.height_mm],
     }
 

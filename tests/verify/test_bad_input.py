@@ -134,6 +134,22 @@ def test_mutated_sealed_pdfs_never_raise_and_never_pass(sealed: bytes, data: st.
     assert report.result in (FAILED, INDETERMINATE)
 
 
+def test_a_damaged_entry_in_a_vendor_ofd_is_named_in_a_format_failure() -> None:
+    """Corrupt deflate data or a wrong CRC inside a package entry: a FORMAT_FAILURE naming the entry,
+    not the generic "could not be processed" (zipfile raises zlib.error / BadZipFile only on reading)."""
+    original = (INTEROP / "1.ofd").read_bytes()
+    package = zipfile.ZipFile(io.BytesIO(original))
+    target = next(i for i in package.infolist() if i.filename.endswith("Signature.xml"))
+    header = original.index(b"PK\x03\x04", target.header_offset)
+    start = header + 30 + len(target.filename.encode()) + len(target.extra)  # the entry's compressed data
+    for offset in (0, target.compress_size // 2):
+        damaged = bytearray(original)
+        damaged[start + offset] ^= 0xFF
+        report = VERIFIER.verify(bytes(damaged)).as_json()
+        assert report["result"] == FAILED and _format_failure(report), report
+        assert "Signature.xml" in str(report) and "could not be processed" not in str(report), report
+
+
 @settings(max_examples=examples(40), deadline=None)
 @given(data=st.data())
 def test_mutated_vendor_ofd_never_raises(data: st.DataObject) -> None:

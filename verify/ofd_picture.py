@@ -1,0 +1,311 @@
+"""OFD-format seal pictures (GB/T 38540 picture type "ofd"): a one-page OFD package of text, path and
+image objects, drawn with Pillow so that a report shows the seal as its maker drew it rather than a
+placeholder.
+
+What is drawn: TextObject (glyph by glyph at TextCode X/Y/DeltaX, rotated and scaled by the CTM; one CJK
+font stands in for the named one), PathObject (M L B Q C of AbbreviatedData, stroked and/or filled; an
+arc A is drawn as its chord) and ImageObject (a MultiMedia image stretched over its CTM box). Units are
+millimetres with y downwards, as in OFD. The package is untrusted: it is read through verify/ofd.py's
+bounded Package, and objects, path points, glyphs, image pixels and the page are bounded again here.
+Anything outside that gives None (the report keeps its placeholder), never an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import posixpath
+import re
+import zipfile
+from functools import lru_cache
+from xml.etree.ElementTree import Element
+
+from PIL import Image, ImageDraw, ImageFont
+
+log = logging.getLogger("trustseal.verify")
+
+PX_PER_MM = 12
+MAX_PACKAGE_BYTES = 4 * 1024 * 1024
+MAX_PAGE_MM = 300.0
+MAX_OBJECTS = 4_000
+MAX_PATH_POINTS = 50_000
+MAX_GLYPHS = 2_000
+MAX_IMAGE_PIXELS = 4_000_000
+MAX_DEPTH = 16
+BEZIER_STEPS = 16
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+Affine = tuple[float, float, float, float, float, float]  # x' = a x + c y + e, y' = b x + d y + f
+
+
+class _Unrenderable(ValueError):
+    pass
+
+
+def _numbers(text: str | None, count: int | None = None) -> list[float]:
+    values = [float(v) for v in _NUMBER.findall(text or "")]
+    if count is not None and len(values) != count:
+        raise _Unrenderable(f"expected {count} numbers in {text!r}")
+    if not all(math.isfinite(v) and abs(v) < 1e6 for v in values):
+        raise _Unrenderable("a number out of range")
+    return values
+
+
+def _deltas(text: str | None) -> list[float]:
+    """DeltaX / DeltaY: numbers, where "g N D" stands for N times D."""
+    tokens = (text or "").split()
+    out: list[float] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "g" and i + 2 < len(tokens):
+            count = int(float(tokens[i + 1]))
+            if not 0 <= count <= MAX_GLYPHS:
+                raise _Unrenderable("a DeltaX repeat out of range")
+            out.extend([_numbers(tokens[i + 2], 1)[0]] * count)
+            i += 3
+        else:
+            out.extend(_numbers(tokens[i], 1))
+            i += 1
+        if len(out) > MAX_GLYPHS:
+            raise _Unrenderable("too many glyph advances")
+    return out
+
+
+def _then(first: Affine, second: Affine) -> Affine:
+    """`first` applied, then `second`."""
+    a, b, c, d, e, f = first
+    p, q, r, s, t, u = second
+    return (p * a + r * b, q * a + s * b, p * c + r * d, q * c + s * d, p * e + r * f + t, q * e + s * f + u)
+
+
+def _apply(m: Affine, x: float, y: float) -> tuple[float, float]:
+    return m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5]
+
+
+def _color(element: Element | None, default: tuple[int, int, int] | None) -> tuple[int, int, int, int] | None:
+    if element is None:
+        return None if default is None else (*default, 255)
+    values = [int(v) for v in _numbers(element.get("Value"))]
+    alpha = int(float(element.get("Alpha", "255")))
+    if len(values) == 1:
+        values = values * 3  # grey
+    if len(values) != 3 or not all(0 <= v <= 255 for v in [*values, alpha]):
+        raise _Unrenderable("a colour other than 8-bit grey or RGB")
+    return values[0], values[1], values[2], alpha
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(element: Element, name: str) -> Element | None:
+    return next((c for c in element if _local(c.tag) == name), None)
+
+
+@lru_cache(maxsize=32)
+def _font(px: int) -> ImageFont.FreeTypeFont:
+    import cvttf_NotoSansCJK_Bold  # the font the seal pictures of seal/ use too
+
+    return ImageFont.truetype(cvttf_NotoSansCJK_Bold.get_TTF_path(), px)
+
+
+class _Page:
+    def __init__(self, width_mm: float, height_mm: float, images: dict[str, bytes]) -> None:
+        self.image = Image.new("RGBA", (round(width_mm * PX_PER_MM), round(height_mm * PX_PER_MM)), (0, 0, 0, 0))
+        self.draw = ImageDraw.Draw(self.image)
+        self.images = images
+        self.objects = 0
+        self.points = 0
+        self.glyphs = 0
+
+    def px(self, m: Affine, x: float, y: float) -> tuple[float, float]:
+        px, py = _apply(m, x, y)
+        return px * PX_PER_MM, py * PX_PER_MM
+
+    def content(self, element: Element, base: Affine, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            raise _Unrenderable("page blocks nested too deeply")
+        for child in element:
+            self.objects += 1
+            if self.objects > MAX_OBJECTS:
+                raise _Unrenderable("too many objects")
+            kind = _local(child.tag)
+            if kind in ("Layer", "PageBlock"):
+                self.content(child, base, depth + 1)
+            elif kind in ("TextObject", "PathObject", "ImageObject"):
+                x, y, _, _ = _numbers(child.get("Boundary"), 4)
+                ctm = tuple(_numbers(child.get("CTM"), 6)) if child.get("CTM") else (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+                m = _then(ctm, _then((1.0, 0.0, 0.0, 1.0, x, y), base))  # type: ignore[arg-type]
+                {"TextObject": self._text, "PathObject": self._path, "ImageObject": self._image}[kind](child, m)
+
+    def _text(self, element: Element, m: Affine) -> None:
+        size = _numbers(element.get("Size"), 1)[0]
+        color = _color(_child(element, "FillColor"), (0, 0, 0))
+        scale = math.hypot(m[0], m[1])
+        px = round(size * scale * PX_PER_MM)
+        if color is None or not 1 <= px <= 4 * MAX_PAGE_MM:
+            return
+        font = _font(px)
+        angle = math.degrees(math.atan2(m[1], m[0]))
+        for code in (c for c in element if _local(c.tag) == "TextCode"):
+            x, y = _numbers(code.get("X"), 1)[0], _numbers(code.get("Y"), 1)[0]
+            deltas = _deltas(code.get("DeltaX"))
+            for i, char in enumerate(code.text or ""):
+                self.glyphs += 1
+                if self.glyphs > MAX_GLYPHS:
+                    raise _Unrenderable("too many glyphs")
+                gx = x + sum(deltas[:i]) if deltas else x + i * size
+                ax, ay = self.px(m, gx, y)
+                tile = Image.new("RGBA", (4 * px, 4 * px), (0, 0, 0, 0))
+                ImageDraw.Draw(tile).text((2 * px, 2 * px), char, font=font, fill=color, anchor="ls")
+                if abs(angle) > 0.01:  # y points down: a positive CTM angle turns clockwise on the page
+                    tile = tile.rotate(-angle, resample=Image.Resampling.BICUBIC, center=(2 * px, 2 * px))
+                self._composite(tile, round(ax) - 2 * px, round(ay) - 2 * px)
+
+    def _composite(self, tile: Image.Image, left: int, top: int) -> None:
+        """`tile` over the page at (left, top), clipped to the page."""
+        right, bottom = min(self.image.width, left + tile.width), min(self.image.height, top + tile.height)
+        if right <= max(left, 0) or bottom <= max(top, 0):
+            return
+        part = tile.crop((max(0, -left), max(0, -top), right - left, bottom - top))
+        self.image.alpha_composite(part, (max(left, 0), max(top, 0)))
+
+    def _path(self, element: Element, m: Affine) -> None:
+        data = _child(element, "AbbreviatedData")
+        tokens = (data.text or "").split() if data is not None else []
+        subpaths: list[list[tuple[float, float]]] = []
+        current: list[tuple[float, float]] = []
+        i = 0
+
+        def take(n: int) -> list[float]:
+            nonlocal i
+            values = _numbers(" ".join(tokens[i + 1 : i + 1 + n]), n)
+            i += 1 + n
+            return values
+
+        while i < len(tokens):
+            op = tokens[i]
+            if op == "S" or op == "M":
+                x, y = take(2)
+                if len(current) > 1:
+                    subpaths.append(current)
+                current = [(x, y)]
+            elif op == "L":
+                current.append(tuple(take(2)))  # type: ignore[arg-type]
+            elif op == "B" and current:
+                x1, y1, x2, y2, x3, y3 = take(6)
+                (x0, y0) = current[-1]
+                for k in range(1, BEZIER_STEPS + 1):
+                    t = k / BEZIER_STEPS
+                    s = 1 - t
+                    current.append((s**3 * x0 + 3 * s * s * t * x1 + 3 * s * t * t * x2 + t**3 * x3,
+                                    s**3 * y0 + 3 * s * s * t * y1 + 3 * s * t * t * y2 + t**3 * y3))  # fmt: skip
+            elif op == "Q" and current:
+                x1, y1, x2, y2 = take(4)
+                (x0, y0) = current[-1]
+                for k in range(1, BEZIER_STEPS + 1):
+                    t = k / BEZIER_STEPS
+                    s = 1 - t
+                    current.append((s * s * x0 + 2 * s * t * x1 + t * t * x2, s * s * y0 + 2 * s * t * y1 + t * t * y2))
+            elif op == "A" and current:
+                current.append(tuple(take(7)[5:]))  # type: ignore[arg-type]  # (the chord of the arc)
+            elif op == "C" and current:
+                current.append(current[0])
+                i += 1
+            else:
+                raise _Unrenderable(f"path operator {op!r}")
+            self.points += 1 if op == "C" else BEZIER_STEPS
+            if self.points > MAX_PATH_POINTS:
+                raise _Unrenderable("too many path points")
+        if len(current) > 1:
+            subpaths.append(current)
+        stroke = element.get("Stroke", "true") != "false"
+        fill = element.get("Fill", "false") == "true"
+        width = max(1, round(_numbers(element.get("LineWidth", "0.353"), 1)[0] * math.hypot(m[0], m[1]) * PX_PER_MM))
+        stroke_color = _color(_child(element, "StrokeColor"), (0, 0, 0))
+        fill_color = _color(_child(element, "FillColor"), None)
+        for points in subpaths:
+            pixels = [self.px(m, x, y) for x, y in points]
+            if fill and fill_color is not None and len(pixels) > 2:
+                self.draw.polygon(pixels, fill=fill_color)
+            if stroke and stroke_color is not None:
+                self.draw.line(pixels, fill=stroke_color, width=width, joint="curve")
+
+    def _image(self, element: Element, m: Affine) -> None:
+        data = self.images.get(element.get("ResourceID", ""))
+        if data is None:
+            return
+        with Image.open(io.BytesIO(data)) as source:
+            if source.width * source.height > MAX_IMAGE_PIXELS:
+                raise _Unrenderable("image too large")
+            picture = source.convert("RGBA")
+        left, top = self.px(m, 0, 0)
+        right, bottom = self.px(m, 1, 1)  # an image fills its CTM's unit square
+        box = (round(min(left, right)), round(min(top, bottom)), round(max(left, right)), round(max(top, bottom)))
+        width, height = box[2] - box[0], box[3] - box[1]
+        if not 0 < width <= self.image.width * 2 or not 0 < height <= self.image.height * 2:
+            return
+        self._composite(picture.resize((width, height), Image.Resampling.LANCZOS), box[0], box[1])
+
+
+def _render(data: bytes) -> bytes:
+    from verify.ofd import Package
+
+    if len(data) > MAX_PACKAGE_BYTES:
+        raise _Unrenderable("picture package too large")
+    package = Package(data)
+    if len(package.names) > 256:
+        raise _Unrenderable("too many entries for a seal picture")
+    body = _child(package.xml("OFD.xml"), "DocBody")
+    root_el = _child(body, "DocRoot") if body is not None else None
+    if root_el is None or not (root_el.text or "").strip():
+        raise _Unrenderable("no DocRoot")
+    doc_path = package.resolve(root_el.text or "", "")
+    doc_dir = posixpath.dirname(doc_path)
+    document = package.xml(doc_path)
+    common = _child(document, "CommonData")
+    pages = _child(document, "Pages")
+    first = next((p for p in pages if _local(p.tag) == "Page"), None) if pages is not None else None
+    if common is None or first is None:
+        raise _Unrenderable("no page")
+    page_path = package.resolve(first.get("BaseLoc", ""), doc_dir, doc_dir)
+    page = package.xml(page_path)
+    area = _child(page, "Area")
+    box_el = _child(area, "PhysicalBox") if area is not None else None
+    if box_el is None:
+        page_area = _child(common, "PageArea")
+        box_el = _child(page_area, "PhysicalBox") if page_area is not None else None
+    if box_el is None:
+        raise _Unrenderable("no PhysicalBox")
+    x0, y0, width, height = _numbers(box_el.text, 4)
+    if not (0 < width <= MAX_PAGE_MM and 0 < height <= MAX_PAGE_MM):
+        raise _Unrenderable("page size out of range")
+    images: dict[str, bytes] = {}
+    for res in (c for c in common if _local(c.tag) in ("PublicRes", "DocumentRes")):
+        res_path = package.resolve(res.text or "", doc_dir, doc_dir)
+        resources = package.xml(res_path)
+        res_dir = posixpath.join(posixpath.dirname(res_path), resources.get("BaseLoc", ""))
+        for media in resources.iter():
+            if _local(media.tag) == "MultiMedia" and media.get("Type", "Image") == "Image":
+                file_el = _child(media, "MediaFile")
+                if file_el is not None and file_el.text:
+                    images[media.get("ID", "")] = package.read(package.resolve(file_el.text, res_dir, doc_dir))
+    canvas = _Page(width, height, images)
+    content = _child(page, "Content")
+    if content is not None:
+        canvas.content(content, (1.0, 0.0, 0.0, 1.0, -x0, -y0))
+    out = io.BytesIO()
+    canvas.image.save(out, "PNG")
+    return out.getvalue()
+
+
+@lru_cache(maxsize=64)
+def render_png(data: bytes) -> bytes | None:
+    """The picture as PNG, or None if it cannot be drawn. Remembered by exact bytes: a seal's picture
+    is the same in every document it seals."""
+    try:
+        return _render(data)
+    except (ValueError, TypeError, KeyError, OSError, EOFError, ArithmeticError, zipfile.BadZipFile,
+            Image.DecompressionBombError) as exc:  # fmt: skip
+        log.debug("OFD seal picture not rendered: %s", exc)  # the report shows a placeholder instead
+        return None
