@@ -35,12 +35,25 @@ def _explain(code: str, detail: str) -> str:
     return f"{escape(text)}<br><small>{escape(detail)}</small>" if detail else escape(text)
 
 
+def _seal_box(size_mm: Any) -> tuple[int, int]:
+    """The picture's box: 120 px on its longer side, in the seal's own proportions (invoice seals are
+    ovals of 30 x 20 mm)."""
+    try:
+        w, h = (float(v) for v in size_mm)
+    except (TypeError, ValueError):
+        return 120, 120
+    if not (0 < w < 1000 and 0 < h < 1000):
+        return 120, 120
+    return (120, max(1, round(120 * h / w))) if w >= h else (max(1, round(120 * w / h)), 120)
+
+
 def _signature(index: int, signature: dict[str, Any]) -> str:
     colour, zh, en = VERDICT[signature["result"]]
     seal = signature.get("seal") or {}
     picture = seal.get("picture")
+    width, height = _seal_box(seal.get("size_mm"))
     image = (
-        f'<img src="{escape(picture)}" alt="seal" width="120" height="120">'
+        f'<img src="{escape(picture)}" alt="seal" width="{width}" height="{height}">'
         if picture
         else '<div class="placeholder">印章图像<br>seal picture<br>not shown</div>'
     )

@@ -97,6 +97,18 @@ def test_html_report(client: TestClient, context: Context) -> None:
     assert "<script" not in page and "http://" not in page.split("</style>")[1].split("data:image")[0]
 
 
+def test_html_report_of_a_vendor_ofd_shows_its_drawn_oval_seal(client: TestClient) -> None:
+    """The invoice seal of 1.ofd is an OFD-format picture of 30 x 20 mm: drawn, in its proportions."""
+    response = client.post(
+        "/v1/verify",
+        files={"file": ("invoice.ofd", (INTEROP / "1.ofd").read_bytes(), "application/ofd")},
+        headers={"Accept": "text/html"},
+    )
+    page = response.text
+    assert response.status_code == 200 and 'alt="seal" width="120" height="80"' in page
+    assert "data:image/png;base64," in page and "not shown" not in page
+
+
 def test_revoked_seal_fails(client: TestClient, context: Context) -> None:
     from seal.service import SealRequest
 
