@@ -17,6 +17,7 @@ import logging
 import math
 import posixpath
 import re
+import threading
 import zipfile
 from functools import lru_cache
 from xml.etree.ElementTree import Element
@@ -36,6 +37,11 @@ MAX_DEPTH = 16
 BEZIER_STEPS = 16
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 Affine = tuple[float, float, float, float, float, float]  # x' = a x + c y + e, y' = b x + d y + f
+
+
+# One picture at a time: the FreeType faces behind the cached fonts are not safe to share between
+# threads drawing at once (pictures are drawn once per seal, so nothing waits long).
+_RENDERING = threading.Lock()
 
 
 class _Unrenderable(ValueError):
@@ -304,7 +310,8 @@ def render_png(data: bytes) -> bytes | None:
     """The picture as PNG, or None if it cannot be drawn. Remembered by exact bytes: a seal's picture
     is the same in every document it seals."""
     try:
-        return _render(data)
+        with _RENDERING:
+            return _render(data)
     except (ValueError, TypeError, KeyError, OSError, EOFError, ArithmeticError, zipfile.BadZipFile,
             Image.DecompressionBombError) as exc:  # fmt: skip
         log.debug("OFD seal picture not rendered: %s", exc)  # the report shows a placeholder instead
