@@ -28,7 +28,8 @@ log = logging.getLogger("trustseal.verify")
 
 PX_PER_MM = 12
 MAX_PACKAGE_BYTES = 4 * 1024 * 1024
-MAX_PAGE_MM = 300.0
+MAX_PAGE_MM = 120.0  # seals are 20-60 mm: at 12 px/mm, at most 1,440 px a side
+MAX_REMEMBERED_BYTES = 64 * 1024
 MAX_OBJECTS = 4_000
 MAX_PATH_POINTS = 50_000
 MAX_GLYPHS = 2_000
@@ -305,10 +306,18 @@ def _render(data: bytes) -> bytes:
     return out.getvalue()
 
 
-@lru_cache(maxsize=64)
 def render_png(data: bytes) -> bytes | None:
-    """The picture as PNG, or None if it cannot be drawn. Remembered by exact bytes: a seal's picture
-    is the same in every document it seals."""
+    """The picture as PNG, or None if it cannot be drawn. Remembered by exact bytes for pictures of
+    ordinary size (a seal's picture is the same in every document it seals; the cache stays small)."""
+    return _remembered(data) if len(data) <= MAX_REMEMBERED_BYTES else _drawn(data)
+
+
+@lru_cache(maxsize=32)
+def _remembered(data: bytes) -> bytes | None:
+    return _drawn(data)
+
+
+def _drawn(data: bytes) -> bytes | None:
     try:
         with _RENDERING:
             return _render(data)

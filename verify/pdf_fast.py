@@ -287,20 +287,21 @@ class TrustViews:
     cost more than the rest of path building)."""
 
     def __init__(self) -> None:
-        self._last: tuple[tuple[int, ...], tuple[object, ...], TrustView] | None = None
+        self._last: tuple[tuple[object, ...], object, TrustView] | None = None
 
     def of(self, trust: TrustStore) -> TrustView:
-        members = (trust, *trust.cas, *trust.anchors, *trust.cross)
-        key = tuple(map(id, members))  # (the members are held below, so no id is reused meanwhile)
+        lists = (tuple(trust.cas), tuple(trust.anchors), tuple(trust.cross))  # one snapshot, used below
+        key = (id(trust), *(tuple(map(id, members)) for members in lists))  # (held below: no id reused)
         last = self._last
         if last is not None and last[0] == key:
             return last[2]
+        snapshot = TrustStore(cas=list(lists[0]), anchors=list(lists[1]), cross=list(lists[2]))
         view = TrustView(
-            ca_keys=trust.ca_keys(),
-            roots={certificate(c.dump()).der: c for c in trust.trust_roots()},
-            intermediates=[certificate(c.dump()) for c in trust.intermediates()],
+            ca_keys=snapshot.ca_keys(),
+            roots={certificate(c.dump()).der: c for c in snapshot.trust_roots()},
+            intermediates=[certificate(c.dump()) for c in snapshot.intermediates()],
         )
-        self._last = (key, members, view)
+        self._last = (key, (trust, lists), view)
         return view
 
 
@@ -322,8 +323,8 @@ class Checker:
 
     def verify(self, key: Cert, algorithm: bytes, signature: bytes, data: bytes) -> bool:
         remember = key.spki in self.ca_keys
-        if remember:
-            cache_key = (key.spki, signature, hashlib.sha256(data).digest())
+        if remember:  # (the algorithm too: an OCSP response's lies outside what is signed)
+            cache_key = (key.spki, algorithm + b"\x00" + signature, hashlib.sha256(data).digest())
             if cache_key in self._verified:
                 return True
         if algorithm == OID_SM2_SM3 and key.key_family == "sm2":

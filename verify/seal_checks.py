@@ -74,12 +74,14 @@ def signature_ok(cert_der: bytes, algorithm_oid: str, signature: bytes, signed: 
 
 
 # A seal is the same bytes in every document it seals, as a certificate is: parsing it and checking
-# its maker's signature are not per-document work, so both are remembered (bounded), by exact bytes.
-_SEAL_CACHE_MAX_BYTES = 256 * 1024
-_MAKER_VERIFIED: dict[tuple[bytes, bytes, bytes], str] = {}
+# its maker's signature are not per-document work, so both are remembered, bounded in count and in
+# size (anyone may upload seals: at most ~4 MB parsed, a few hundred bytes per remembered signature).
+_SEAL_CACHE_MAX_BYTES = 64 * 1024
+_MAKER_VERIFIED: dict[bytes, str] = {}
+_MAKER_VERIFIED_MAX = 1024
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=64)
 def _parsed_seal(der: bytes) -> ses.Seal:
     return ses.parse_seal(der)
 
@@ -90,14 +92,20 @@ def parsed_seal(der: bytes) -> ses.Seal:
 
 
 def maker_signature_ok(seal: ses.Seal) -> tuple[bool, str]:
-    """signature_ok for the maker's signature over the seal; a valid one is remembered."""
-    key = (seal.maker_cert, seal.signature, seal.signed_bytes)
+    """signature_ok for the maker's signature over the seal; a valid one is remembered by a digest of
+    everything the answer depends on (the algorithm is outside the signed bytes in v4 seals)."""
+    key = hashlib.sha256(
+        b"\x00".join(
+            hashlib.sha256(part).digest()
+            for part in (seal.signature_algorithm.encode(), seal.maker_cert, seal.signature, seal.signed_bytes)
+        )
+    ).digest()
     how = _MAKER_VERIFIED.get(key)
     if how is not None:
         return True, how
     ok, how = signature_ok(seal.maker_cert, seal.signature_algorithm, seal.signature, seal.signed_bytes)
-    if ok and len(seal.signed_bytes) <= _SEAL_CACHE_MAX_BYTES:
-        if len(_MAKER_VERIFIED) >= 1024:
+    if ok:
+        if len(_MAKER_VERIFIED) >= _MAKER_VERIFIED_MAX:
             _MAKER_VERIFIED.clear()
         _MAKER_VERIFIED[key] = how
     return ok, how

@@ -27,7 +27,7 @@ class SM2SignatureValidator(DefaultSignatureValidator):
     def __init__(self, sm2_id: bytes = sm2.DEFAULT_ID, cache_keys: frozenset[bytes] = frozenset()) -> None:
         self.sm2_id = sm2_id
         self.cache_keys = cache_keys
-        self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
+        self._verified: dict[tuple[bytes, bytes, bytes, bytes], bool] = {}
 
     def validate_signature(
         self,
@@ -40,7 +40,14 @@ class SM2SignatureValidator(DefaultSignatureValidator):
         is_sm2_mechanism = signature_algorithm["algorithm"].dotted == oids.SM2_WITH_SM3
         is_sm2_key = sm2.is_sm2_spki(public_key_info)
         spki = public_key_info.dump()
-        key = (spki, bytes(signature), hashlib.sha256(signed_data).digest()) if spki in self.cache_keys else None
+        # the algorithm and the context belong to the question (an OCSP response's algorithm lies outside
+        # what is signed): a remembered answer is reused only for exactly the same question
+        key = (
+            (spki, signature_algorithm.dump() + bytes(signature), hashlib.sha256(signed_data).digest(),
+             f"{context.prehashed}:{context.contextual_md_algorithm}".encode())
+            if spki in self.cache_keys
+            else None
+        )  # fmt: skip
         if key is not None and key in self._verified:
             return
         if not (is_sm2_mechanism or is_sm2_key):
@@ -62,7 +69,7 @@ class SM2SignatureValidator(DefaultSignatureValidator):
             raise InvalidSignature("SM2 signature does not verify")
         self._remember(key)
 
-    def _remember(self, key: tuple[bytes, bytes, bytes] | None) -> None:
+    def _remember(self, key: tuple[bytes, bytes, bytes, bytes] | None) -> None:
         if key is not None:
             if len(self._verified) > 4096:
                 self._verified.clear()

@@ -83,6 +83,22 @@ def test_a_trust_store_changed_between_documents_is_read_again(context: Context,
     assert verifier.verify(data).result != PASSED and verifier.fast_declined
 
 
+def test_a_trust_anchor_moved_to_path_material_is_no_longer_an_anchor(
+    context: Context, pdf_verifier: PdfVerifier
+) -> None:
+    """Found in review: the view's key ran the store's lists together, so moving an anchor to the
+    cross-certificates (path material only) kept the old view and its anchor."""
+    data = _sealed(context, level="B-LT")
+    source = pdf_verifier.trust
+    roots = [ca.certificate for ca in source.cas if ca.certificate.self_signed != "no"]
+    store = TrustStore(cas=[ca for ca in source.cas if ca.certificate.self_signed == "no"], anchors=roots)
+    verifier = PdfVerifier(store, pdf_verifier.sources)
+    assert verifier.verify(data).result == PASSED and verifier.fast_declined == ""
+    store.cross.extend(store.anchors)
+    store.anchors.clear()
+    assert verifier.verify(data).result != PASSED and verifier.fast_declined
+
+
 def test_a_given_validation_time_is_honoured_the_same_way(context: Context, pdf_verifier: PdfVerifier) -> None:
     data = _sealed(context, level="B-LT")
     when = datetime.now(UTC)
@@ -223,6 +239,14 @@ def test_objects_as_pyhanko_writes_them_take_the_one_call_reader() -> None:
         pdf_structure._parse_simple(b"[ 1 2 ] x", 0, 9)
 
 
+def test_a_keyword_inside_a_name_does_not_end_the_object() -> None:
+    """Found in review: the one-call reader cut "/Xendobj" at its "endobj" and read the name X."""
+    for body, expected in ((b"/Xendobj", "Xendobj"), (b"[ /Substream 1 ]", ["Substream", 1])):
+        pdf = pdf_structure.PdfFile.__new__(pdf_structure.PdfFile)
+        pdf.data, pdf._at = b"1 0 obj\n" + body + b"\nendobj\n", {}
+        assert pdf.object_at(0, pdf_structure.Ref(1, 0))[0] == expected
+
+
 _HEX_GAPS = st.sampled_from([b"", b"", b" ", b"\n", b"\r\n", b"\t", b"\x0c", b"\x00"])
 
 
@@ -254,13 +278,18 @@ def test_each_revision_ends_at_the_startxref_that_names_it(context: Context, pdf
             pdf_structure.PdfFile(data + appended)
 
 
-def test_only_white_space_may_follow_the_last_eof(context: Context, pdf_verifier: PdfVerifier) -> None:
+def test_nothing_may_follow_the_last_eof_line(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Not even white space: pyHanko then no longer reads the signature as covering the entire file,
+    and a large enough run hides the last %%EOF from readers that rebuild the xref by scanning and find
+    objects no xref lists (the full path decides such files)."""
     data = _sealed(context)
-    for tail in (b"", b"\n", b"\r\n\r\n", b" \x00\t\x0c"):
-        assert len(pdf_structure.PdfFile(data + tail).revisions) >= 2
-    for tail in (b"0", b"x0c", b"\n0 0 obj", b"%comment"):
-        with pytest.raises(pdf_structure.StructureError):
+    assert data.endswith(b"%%EOF\n") and len(pdf_structure.PdfFile(data).revisions) >= 2
+    assert len(pdf_structure.PdfFile(data[:-1]).revisions) >= 2  # the end of line itself is optional
+    for tail in (b"\n", b"\r\n\r\n", b" \x00\t\x0c", b"\n" * 1100, b"0", b"x0c", b"\n0 0 obj", b"%comment"):
+        with pytest.raises(pdf_structure.StructureError, match="after the last"):
             pdf_structure.PdfFile(data + tail)
+    report = pdf_verifier.verify(data + b"\n" * 1100)
+    assert pdf_verifier.fast_declined and report.result != PASSED
 
 
 @settings(max_examples=300, deadline=None)
@@ -373,3 +402,15 @@ def test_a_certificate_with_a_padded_serial_is_left_to_the_full_path(context: Co
     )
     with pytest.raises(x509_fast.Unsupported, match="not minimally encoded"):
         x509_fast.certificate(padded.dump())
+
+
+def test_the_fast_checker_remembers_a_ca_signature_only_under_its_own_algorithm(
+    context: Context, pdf_verifier: PdfVerifier
+) -> None:
+    ca = x509_fast.certificate(context.ca.ca_certificate("cn-370000-sm2").dump())
+    root = x509_fast.certificate(context.ca.ca_certificate("cn-root-sm2").dump())
+    checker = pdf_fast.Checker(pdf_verifier.trust, {})
+    assert root.spki in checker.ca_keys
+    for _ in range(2):
+        assert checker.verify(root, ca.signature_algorithm, ca.signature, ca.tbs)
+    assert not checker.verify(root, x509_fast.OID_ECDSA_SHA256, ca.signature, ca.tbs)

@@ -42,6 +42,7 @@ from tests.fixtures import make_pdf
 from tests.verify.test_fetch_revocation import online  # noqa: F401  (a live service for fetching)
 from tests.verify.test_pdf_fast import _fast
 from verify.pdf import PdfVerifier
+from verify.pdf_structure import PdfFile, StructureError
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report
 from verify.sources import Sources
 from verify.trust import TrustStore
@@ -163,6 +164,62 @@ def _last_body(data: bytes, num: int) -> bytes:
 
 
 # ---- incremental saving, xref and trailer tricks ----------------------------------------------------------
+def _classic_with_a_stray_page(stray: bytes) -> bytes:
+    """A classic-xref original whose page content (object 4) has a second copy after it that no xref
+    lists: invisible to a reader that follows the xref, found by one that rebuilds it by scanning."""
+
+    def content(text: bytes) -> bytes:
+        body = b"BT\n/F1 14 Tf\n1 0 0 1 72 780 Tm (%s) Tj\nET" % text
+        return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(body), body)
+
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Count 1 /Kids [ 5 0 R ] >>",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", content(b"Business licence page 1"),
+               b"<< /Type /Page /MediaBox [ 0 0 595 842 ] /Contents 4 0 R /Resources << /Font << /F1 3 0 R >> >>"
+               b" /Parent 2 0 R >>"]  # fmt: skip
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    out += b"4 0 obj\n%s\nendobj\n" % content(stray)
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+@pytest.mark.parametrize("newlines", [1, 1100, 100_000])
+def test_white_space_after_the_last_eof_that_hides_it_from_repairing_readers(
+    context: Context, pdf_verifier: PdfVerifier, newlines: int
+) -> None:
+    """Found in review: the fast path took any white space after the last %%EOF. Appended newlines push
+    %%EOF out of the window readers search (pyHanko 1 KB; qpdf and poppler then rebuild the xref by
+    scanning and show the stray "forged" page that no xref lists)."""
+    sealed = _sealed(context, "B-B", pdf=_classic_with_a_stray_page(b"FORGED: licence withdrawn"))
+    assert pdf_verifier.verify(sealed).result == PASSED and pdf_verifier.fast_declined == ""
+    report = _declined(pdf_verifier, sealed + b"\n" * newlines, "after the last")
+    assert report.result != PASSED or newlines == 1, report.as_json()  # one newline: pyHanko reads a later change
+    if newlines == 1:
+        assert _check(report, "modifications")[1] == "LATER_SIGNATURES_ONLY"
+
+
+def test_many_stray_startxref_lines_cost_no_more_than_reading_them() -> None:
+    """Found in review: a per-revision forward search over junk `startxref` lines was quadratic (2 MB:
+    12 s). Each revision's startxref is now the line right after its own xref section."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets: list[int] = []
+    for index in range(100):
+        offsets.append(len(out))
+        prev = b" /Prev %d" % offsets[-2] if index else b""
+        out += b"xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1%s >>\n" % prev
+    out += b"startxref 1 %%EOF\n" * 110_000
+    out += b"".join(b"startxref\n%d\n%%%%EOF\n" % o for o in offsets)
+    start = time.monotonic()
+    with pytest.raises(StructureError, match="one after the other"):
+        PdfFile(bytes(out))
+    assert time.monotonic() - start < 2.0  # (a bound against quadratic work, not a speed target)
+
+
 def test_an_xref_stream_numbered_as_the_page_content_stream(context: Context, pdf_verifier: PdfVerifier) -> None:
     """The update's xref stream is object 4, the page's content stream: viewers then draw the stream's
     data, here xref rows followed by text. The old reader skipped every entry at the xref's offset."""

@@ -72,3 +72,15 @@ def test_chain_checks_outside_a_pdf_say_when_nobody_checked_revocation() -> None
     out = SignatureReport(field_name="test")
     seal_checks.check_chain(out, bare.cert.dump(), [lab.ca.cert.dump()], NOW, trust, sources)
     assert {c.name: (c.status, c.code) for c in out.checks}["revocation"] == (PASSED, "OK")
+
+
+def test_a_remembered_maker_signature_does_not_cover_another_algorithm_label(context: Context, seal_der: bytes) -> None:
+    """Found in review: in v4 seals the algorithm lies outside the signed bytes, and the remembered
+    answer ignored it, so a relabelled seal passed once the genuine one had been seen."""
+    structure = ses.SESeal.load(seal_der)
+    structure["sign_alg_id"] = "1.2.840.10045.4.3.2"  # ecdsa-with-SHA256 on an SM2 signature
+    relabelled = seal_checks.parsed_seal(structure.dump(force=True))
+    genuine = seal_checks.parsed_seal(seal_der)
+    assert relabelled.signed_bytes == genuine.signed_bytes and relabelled.signature == genuine.signature
+    assert _seal_check(context, genuine) == PASSED
+    assert _seal_check(context, relabelled) == FAILED

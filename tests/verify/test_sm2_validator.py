@@ -35,6 +35,25 @@ def test_sm2_signatures() -> None:
         )
 
 
+def test_a_remembered_signature_answers_only_the_same_question() -> None:
+    """With the key among the CA keys whose answers are remembered: the same signature under another
+    algorithm label or another validation context is checked afresh (and fails)."""
+    key = sm2.SM2PrivateKey.generate()
+    spki = keys.PublicKeyInfo.load(key.public_key.spki_der())
+    validator = SM2SignatureValidator(cache_keys=frozenset({spki.dump()}))
+    signature = key.sign(b"data")
+    for _ in range(2):
+        validator.validate_signature(signature, b"data", spki, SM2_SM3)
+    with pytest.raises(InvalidSignature):
+        validator.validate_signature(signature, b"data", spki, ECDSA)
+    with pytest.raises(InvalidSignature):
+        validator.validate_signature(signature, b"data", spki, SM2_SM3, SignatureValidationContext(prehashed=True))
+    with pytest.raises(InvalidSignature):
+        validator.validate_signature(
+            signature, b"data", spki, SM2_SM3, SignatureValidationContext(contextual_md_algorithm="sha256")
+        )
+
+
 def test_other_algorithms_pass_through() -> None:
     p256 = ec.generate_private_key(ec.SECP256R1())
     spki = keys.PublicKeyInfo.load(
