@@ -90,6 +90,9 @@ def over_http(home: Path, token: str, seconds: float, rounds: int) -> dict[str, 
         # what 0.3x would leave per request for the whole HTTP layer, beside in-process issuance
         "http_budget_us_at_0_3x": 1e6 / (0.3 * a) - 1e6 / c,
         "trivial_request_us": 1e6 / a,
+        # an issuance request's HTTP layer (POST, body, auth, response) costs at least a whole trivial
+        # request, so 0.3x is reachable only if this is >= 1
+        "http_budget_over_trivial_request": (1e6 / (0.3 * a) - 1e6 / c) / (1e6 / a),
     }
 
 
