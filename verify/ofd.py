@@ -66,7 +66,7 @@ class Package:
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:  # (a zip version)
             raise OfdFormatError(f"not a zip package: {exc}") from None
         if len(infos) > MAX_ENTRIES:
             raise OfdFormatError(f"more than {MAX_ENTRIES} entries")

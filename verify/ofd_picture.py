@@ -13,6 +13,7 @@ Anything outside that gives None (the report keeps its placeholder), never an ex
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
 import posixpath
@@ -32,9 +33,13 @@ MAX_PAGE_MM = 120.0  # seals are 20-60 mm: at 12 px/mm, at most 1,440 px a side
 MAX_REMEMBERED_BYTES = 64 * 1024
 MAX_OBJECTS = 4_000
 MAX_PATH_POINTS = 50_000
-MAX_GLYPHS = 2_000
+MAX_GLYPHS = 500
+MAX_GLYPH_PX = 240  # 20 mm glyphs
 MAX_IMAGE_PIXELS = 4_000_000
 MAX_DEPTH = 16
+# Drawing work in pixels touched (glyph tiles, filled areas, stroked line area, images): what bounds
+# the time of one picture whatever its objects (the vendor invoice seals cost 0.6 M; 10 M is ~0.2 s).
+MAX_WORK_PIXELS = 10_000_000
 BEZIER_STEPS = 16
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 Affine = tuple[float, float, float, float, float, float]  # x' = a x + c y + e, y' = b x + d y + f
@@ -124,6 +129,12 @@ class _Page:
         self.objects = 0
         self.points = 0
         self.glyphs = 0
+        self.work = 0
+
+    def spend(self, pixels: float) -> None:
+        self.work += int(pixels)
+        if self.work > MAX_WORK_PIXELS:
+            raise _Unrenderable("drawing the picture would take too long")
 
     def px(self, m: Affine, x: float, y: float) -> tuple[float, float]:
         px, py = _apply(m, x, y)
@@ -150,24 +161,30 @@ class _Page:
         color = _color(_child(element, "FillColor"), (0, 0, 0))
         scale = math.hypot(m[0], m[1])
         px = round(size * scale * PX_PER_MM)
-        if color is None or not 1 <= px <= 4 * MAX_PAGE_MM:
+        if color is None or px < 1:
             return
+        if px > MAX_GLYPH_PX:
+            raise _Unrenderable("glyphs larger than a seal's")
         font = _font(px)
         angle = math.degrees(math.atan2(m[1], m[0]))
+        rotated = abs(angle) > 0.01
+        half = math.ceil(1.5 * px) + 2  # a glyph drawn at its left baseline point stays within 1.5 em of it
         for code in (c for c in element if _local(c.tag) == "TextCode"):
-            x, y = _numbers(code.get("X"), 1)[0], _numbers(code.get("Y"), 1)[0]
+            gx, y = _numbers(code.get("X"), 1)[0], _numbers(code.get("Y"), 1)[0]
             deltas = _deltas(code.get("DeltaX"))
             for i, char in enumerate(code.text or ""):
                 self.glyphs += 1
                 if self.glyphs > MAX_GLYPHS:
                     raise _Unrenderable("too many glyphs")
-                gx = x + sum(deltas[:i]) if deltas else x + i * size
+                if i:
+                    gx += deltas[i - 1] if i - 1 < len(deltas) else size
                 ax, ay = self.px(m, gx, y)
-                tile = Image.new("RGBA", (4 * px, 4 * px), (0, 0, 0, 0))
-                ImageDraw.Draw(tile).text((2 * px, 2 * px), char, font=font, fill=color, anchor="ls")
-                if abs(angle) > 0.01:  # y points down: a positive CTM angle turns clockwise on the page
-                    tile = tile.rotate(-angle, resample=Image.Resampling.BICUBIC, center=(2 * px, 2 * px))
-                self._composite(tile, round(ax) - 2 * px, round(ay) - 2 * px)
+                self.spend((2 * half) ** 2 * (4 if rotated else 1))  # (a bicubic rotation costs ~4 fills)
+                tile = Image.new("RGBA", (2 * half, 2 * half), (0, 0, 0, 0))
+                ImageDraw.Draw(tile).text((half, half), char, font=font, fill=color, anchor="ls")
+                if rotated:  # y points down: a positive CTM angle turns clockwise on the page
+                    tile = tile.rotate(-angle, resample=Image.Resampling.BICUBIC, center=(half, half))
+                self._composite(tile, round(ax) - half, round(ay) - half)
 
     def _composite(self, tile: Image.Image, left: int, top: int) -> None:
         """`tile` over the page at (left, top), clipped to the page."""
@@ -231,11 +248,19 @@ class _Page:
         width = max(1, round(_numbers(element.get("LineWidth", "0.353"), 1)[0] * math.hypot(m[0], m[1]) * PX_PER_MM))
         stroke_color = _color(_child(element, "StrokeColor"), (0, 0, 0))
         fill_color = _color(_child(element, "FillColor"), None)
+        if width > max(self.image.size):
+            raise _Unrenderable("a line wider than the picture")
         for points in subpaths:
             pixels = [self.px(m, x, y) for x, y in points]
             if fill and fill_color is not None and len(pixels) > 2:
+                xs, ys = [p[0] for p in pixels], [p[1] for p in pixels]
+                self.spend(
+                    (min(max(xs), self.image.width) - max(min(xs), 0) + 1)
+                    * (min(max(ys), self.image.height) - max(min(ys), 0) + 1)
+                )
                 self.draw.polygon(pixels, fill=fill_color)
             if stroke and stroke_color is not None:
+                self.spend(sum((math.dist(a, b) + width) * width for a, b in itertools.pairwise(pixels)))
                 self.draw.line(pixels, fill=stroke_color, width=width, joint="curve")
 
     def _image(self, element: Element, m: Affine) -> None:
@@ -245,6 +270,7 @@ class _Page:
         with Image.open(io.BytesIO(data)) as source:
             if source.width * source.height > MAX_IMAGE_PIXELS:
                 raise _Unrenderable("image too large")
+            self.spend(source.width * source.height)
             picture = source.convert("RGBA")
         left, top = self.px(m, 0, 0)
         right, bottom = self.px(m, 1, 1)  # an image fills its CTM's unit square
@@ -252,6 +278,7 @@ class _Page:
         width, height = box[2] - box[0], box[3] - box[1]
         if not 0 < width <= self.image.width * 2 or not 0 < height <= self.image.height * 2:
             return
+        self.spend(width * height)
         self._composite(picture.resize((width, height), Image.Resampling.LANCZOS), box[0], box[1])
 
 
@@ -321,7 +348,7 @@ def _drawn(data: bytes) -> bytes | None:
     try:
         with _RENDERING:
             return _render(data)
-    except (ValueError, TypeError, KeyError, OSError, EOFError, ArithmeticError, zipfile.BadZipFile,
-            Image.DecompressionBombError) as exc:  # fmt: skip
+    except (ValueError, TypeError, KeyError, OSError, EOFError, ArithmeticError, NotImplementedError,
+            zipfile.BadZipFile, Image.DecompressionBombError) as exc:  # fmt: skip
         log.debug("OFD seal picture not rendered: %s", exc)  # the report shows a placeholder instead
         return None

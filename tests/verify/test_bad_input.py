@@ -134,6 +134,15 @@ def test_mutated_sealed_pdfs_never_raise_and_never_pass(sealed: bytes, data: st.
     assert report.result in (FAILED, INDETERMINATE)
 
 
+def test_an_ofd_needing_a_newer_zip_version_is_a_format_failure() -> None:
+    """zipfile refuses such a directory with NotImplementedError, which used to escape the OFD reader."""
+    original = bytearray((INTEROP / "1.ofd").read_bytes())
+    central = original.index(b"PK\x01\x02")
+    original[central + 6 : central + 8] = (64).to_bytes(2, "little")  # version needed to extract: 6.4
+    report = VERIFIER.verify(bytes(original)).as_json()
+    assert report["result"] == FAILED and _format_failure(report) and "zip file version" in str(report), report
+
+
 def test_a_damaged_entry_in_a_vendor_ofd_is_named_in_a_format_failure() -> None:
     """Corrupt deflate data or a wrong CRC inside a package entry: a FORMAT_FAILURE naming the entry,
     not the generic "could not be processed" (zipfile raises zlib.error / BadZipFile only on reading)."""

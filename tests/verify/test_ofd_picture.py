@@ -146,8 +146,44 @@ _LARGE_IMAGE = _large_image()
             '<ofd:PathObject ID="3" Boundary="0 0 1 1"><ofd:AbbreviatedData>M 0 0 L 1e400 1</ofd:AbbreviatedData>'
             "</ofd:PathObject>"
         ),
+        _package(
+            '<ofd:TextObject ID="3" Boundary="0 0 40 30" Size="25"><ofd:TextCode X="0" Y="20">印</ofd:TextCode>'
+            "</ofd:TextObject>",
+            box="0 0 100 100",
+        ),
+        _package(
+            '<ofd:TextObject ID="3" Boundary="0 0 100 100" Size="10" CTM="0.995 0.0998 -0.0998 0.995 0 0">'
+            '<ofd:TextCode X="50" Y="50" DeltaX="g 299 0">' + "国" * 300 + "</ofd:TextCode></ofd:TextObject>",
+            box="0 0 100 100",
+        ),
+        _package(
+            "".join(
+                f'<ofd:PathObject ID="{k}" Boundary="0 0 100 100" Fill="true" Stroke="false">'
+                '<ofd:FillColor Value="255 0 0"/><ofd:AbbreviatedData>M -900 -900 L 900 -900 L 0 900 C'
+                "</ofd:AbbreviatedData></ofd:PathObject>"
+                for k in range(100)
+            ),
+            box="0 0 100 100",
+        ),
+        _package(
+            '<ofd:PathObject ID="3" Boundary="0 0 40 30" LineWidth="1000"><ofd:AbbreviatedData>M 0 0 L 1 1'
+            "</ofd:AbbreviatedData></ofd:PathObject>"
+        ),
     ],
-    ids=["empty", "garbage", "bad path operator", "huge page", "deep nesting", "glyph bomb", "pixel bomb", "inf"],
+    ids=[
+        "empty",
+        "garbage",
+        "bad path operator",
+        "huge page",
+        "deep nesting",
+        "glyph bomb",
+        "pixel bomb",
+        "inf",
+        "glyphs larger than a seal's",
+        "many large rotated glyphs",
+        "page-covering fills",
+        "a line wider than the page",
+    ],
 )
 def test_pictures_that_cannot_be_drawn_give_none(package: bytes) -> None:
     assert ofd_picture.render_png(package) is None
