@@ -88,23 +88,27 @@ class Package:
         if total > MAX_TOTAL_BYTES:
             raise OfdFormatError("the package expands beyond the size limit")
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, limit: int = MAX_ENTRY_BYTES) -> bytes:
+        """The entry's bytes; `limit` refuses a larger one before inflating it (its directory size, and
+        then what it actually inflates to)."""
         normal = posixpath.normpath(path.lstrip("/"))
         info = self.names.get(normal)
         if info is None:
             raise OfdFormatError(f"{path} is not in the package")
+        if info.file_size > limit:
+            raise OfdFormatError(f"{path} is larger than {limit} bytes")
         try:
             with self.zip.open(info) as handle:
-                data = handle.read(MAX_ENTRY_BYTES + 1)
+                data = handle.read(limit + 1)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
             raise OfdFormatError(f"{path}: unreadable entry ({exc})") from None  # bad CRC, deflate data, method
         if len(data) != info.file_size:
             raise OfdFormatError(f"{path}: size differs from the directory entry")
         return data
 
-    def xml(self, path: str) -> Element:
+    def xml(self, path: str, limit: int = MAX_ENTRY_BYTES) -> Element:
         try:
-            root: Element = ElementTree.fromstring(self.read(path))
+            root: Element = ElementTree.fromstring(self.read(path, limit))
         except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
             raise OfdFormatError(f"{path}: malformed or unsafe XML ({exc})") from None
         return root

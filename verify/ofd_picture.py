@@ -12,6 +12,7 @@ Anything outside that gives None (the report keeps its placeholder), never an ex
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import logging
@@ -20,6 +21,7 @@ import posixpath
 import re
 import threading
 import zipfile
+from collections.abc import Callable
 from functools import lru_cache
 from xml.etree.ElementTree import Element
 
@@ -29,6 +31,10 @@ log = logging.getLogger("trustseal.verify")
 
 PX_PER_MM = 12
 MAX_PACKAGE_BYTES = 4 * 1024 * 1024
+MAX_PART_BYTES = 1024 * 1024  # one XML part, checked before it is inflated or parsed
+MAX_IMAGE_BYTES = 2 * 1024 * 1024  # one image file
+MAX_INFLATED_BYTES = 8 * 1024 * 1024  # everything the package's directory says it holds
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # no other Pillow plugin sees these bytes
 MAX_PAGE_MM = 120.0  # seals are 20-60 mm: at 12 px/mm, at most 1,440 px a side
 MAX_REMEMBERED_BYTES = 64 * 1024
 MAX_OBJECTS = 4_000
@@ -122,7 +128,7 @@ def _font(px: int) -> ImageFont.FreeTypeFont:
 
 
 class _Page:
-    def __init__(self, width_mm: float, height_mm: float, images: dict[str, bytes]) -> None:
+    def __init__(self, width_mm: float, height_mm: float, images: dict[str, Callable[[], bytes]]) -> None:
         self.image = Image.new("RGBA", (round(width_mm * PX_PER_MM), round(height_mm * PX_PER_MM)), (0, 0, 0, 0))
         self.draw = ImageDraw.Draw(self.image)
         self.images = images
@@ -264,12 +270,14 @@ class _Page:
                 self.draw.line(pixels, fill=stroke_color, width=width, joint="curve")
 
     def _image(self, element: Element, m: Affine) -> None:
-        data = self.images.get(element.get("ResourceID", ""))
-        if data is None:
+        load = self.images.get(element.get("ResourceID", ""))
+        if load is None:
             return
-        with Image.open(io.BytesIO(data)) as source:
+        with Image.open(io.BytesIO(load()), formats=IMAGE_FORMATS) as source:
             if source.width * source.height > MAX_IMAGE_PIXELS:
                 raise _Unrenderable("image too large")
+            if source.format == "JPEG" and ("progressive" in source.info or "progression" in source.info):
+                raise _Unrenderable("a progressive JPEG (its decoding cost is not bounded by its size)")
             self.spend(source.width * source.height)
             picture = source.convert("RGBA")
         left, top = self.px(m, 0, 0)
@@ -288,22 +296,26 @@ def _render(data: bytes) -> bytes:
     if len(data) > MAX_PACKAGE_BYTES:
         raise _Unrenderable("picture package too large")
     package = Package(data)
-    if len(package.names) > 256:
-        raise _Unrenderable("too many entries for a seal picture")
-    body = _child(package.xml("OFD.xml"), "DocBody")
+    if len(package.names) > 256 or sum(info.file_size for info in package.names.values()) > MAX_INFLATED_BYTES:
+        raise _Unrenderable("too many entries, or too much inflated data, for a seal picture")
+
+    def xml(path: str) -> Element:
+        return package.xml(path, MAX_PART_BYTES)
+
+    body = _child(xml("OFD.xml"), "DocBody")
     root_el = _child(body, "DocRoot") if body is not None else None
     if root_el is None or not (root_el.text or "").strip():
         raise _Unrenderable("no DocRoot")
     doc_path = package.resolve(root_el.text or "", "")
     doc_dir = posixpath.dirname(doc_path)
-    document = package.xml(doc_path)
+    document = xml(doc_path)
     common = _child(document, "CommonData")
     pages = _child(document, "Pages")
     first = next((p for p in pages if _local(p.tag) == "Page"), None) if pages is not None else None
     if common is None or first is None:
         raise _Unrenderable("no page")
     page_path = package.resolve(first.get("BaseLoc", ""), doc_dir, doc_dir)
-    page = package.xml(page_path)
+    page = xml(page_path)
     area = _child(page, "Area")
     box_el = _child(area, "PhysicalBox") if area is not None else None
     if box_el is None:
@@ -314,16 +326,22 @@ def _render(data: bytes) -> bytes:
     x0, y0, width, height = _numbers(box_el.text, 4)
     if not (0 < width <= MAX_PAGE_MM and 0 < height <= MAX_PAGE_MM):
         raise _Unrenderable("page size out of range")
-    images: dict[str, bytes] = {}
+    images: dict[str, Callable[[], bytes]] = {}  # read only when an ImageObject draws one, once per file
+
+    @lru_cache(maxsize=16)
+    def image_file(path: str) -> bytes:
+        return package.read(path, MAX_IMAGE_BYTES)
+
     for res in (c for c in common if _local(c.tag) in ("PublicRes", "DocumentRes")):
         res_path = package.resolve(res.text or "", doc_dir, doc_dir)
-        resources = package.xml(res_path)
+        resources = xml(res_path)
         res_dir = posixpath.join(posixpath.dirname(res_path), resources.get("BaseLoc", ""))
         for media in resources.iter():
             if _local(media.tag) == "MultiMedia" and media.get("Type", "Image") == "Image":
                 file_el = _child(media, "MediaFile")
                 if file_el is not None and file_el.text:
-                    images[media.get("ID", "")] = package.read(package.resolve(file_el.text, res_dir, doc_dir))
+                    path = package.resolve(file_el.text, res_dir, doc_dir)
+                    images[media.get("ID", "")] = functools.partial(image_file, path)
     canvas = _Page(width, height, images)
     content = _child(page, "Content")
     if content is not None:

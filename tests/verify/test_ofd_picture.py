@@ -112,6 +112,50 @@ def test_paths_text_and_images_of_a_crafted_picture() -> None:
     assert _red(image, 5, 25.5, radius_px=20)  # the glyph, baseline at y 28, 6 mm high
 
 
+def _image(kind: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(out, kind, **options)
+    return out.getvalue()
+
+
+def _with_image(data: bytes, name: str = "img.bin") -> bytes:
+    return _package(
+        '<ofd:ImageObject ID="5" Boundary="0 0 5 5" CTM="5 0 0 5 0 0" ResourceID="9"/>',
+        files={f"Doc_0/Res/{name}": data},
+        res=f'<ofd:MultiMedias><ofd:MultiMedia ID="9"><ofd:MediaFile>{name}</ofd:MediaFile></ofd:MultiMedia>'
+        "</ofd:MultiMedias>",
+    )
+
+
+def test_images_are_read_only_when_drawn_and_only_in_plain_formats() -> None:
+    """Found in review: every MultiMedia was read before drawing (one upload: gigabytes); and any
+    Pillow plugin could see the bytes (EPS starts Ghostscript where installed)."""
+    unused = _package(
+        "",
+        res='<ofd:MultiMedias><ofd:MultiMedia ID="9"><ofd:MediaFile>missing.png</ofd:MediaFile></ofd:MultiMedia>'
+        "</ofd:MultiMedias>",
+    )
+    assert ofd_picture.render_png(unused) is not None  # named, never drawn, never read
+    assert ofd_picture.render_png(_with_image(_image("PNG"))) is not None
+    assert ofd_picture.render_png(_with_image(_image("JPEG"))) is not None
+    for refused in (
+        _image("TIFF"),
+        _image("JPEG", progressive=True),
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n",
+    ):
+        assert ofd_picture.render_png(_with_image(refused)) is None
+
+
+def test_parts_larger_than_a_seal_picture_needs_are_refused_before_inflating() -> None:
+    """Found in review: a 127 MB page of <a/> (1.6 MB compressed) was parsed whole (39 s, 3 GB)."""
+    big_page = _package("<ofd:Layer/>" * (ofd_picture.MAX_PART_BYTES // 12 + 1))
+    assert ofd_picture.render_png(big_page) is None
+    assert ofd_picture.render_png(_with_image(b"\x00" * (ofd_picture.MAX_IMAGE_BYTES + 1))) is None
+    too_much = _package("", files={f"pad{k}.bin": b"\x00" * (1 << 20) for k in range(9)})
+    assert ofd_picture.render_png(too_much) is None
+    assert ofd_picture.render_png(_package("", files={"pad.bin": b"\x00" * (1 << 20)})) is not None
+
+
 def _large_image() -> bytes:
     out = io.BytesIO()
     Image.new("L", (3000, 2000), 255).save(out, "PNG")
