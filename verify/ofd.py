@@ -34,6 +34,7 @@ MAX_ENTRIES = 20_000
 MAX_TOTAL_BYTES = 512 * 1024 * 1024
 MAX_ENTRY_BYTES = 128 * 1024 * 1024
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MiB
+MAX_XML_BYTES = 8 * 1024 * 1024  # OFD.xml, Signatures.xml, Signature.xml: parsed whole, so bounded first
 MAX_SIGNATURES = 50
 SM3_METHODS = {oids.SM3, "SM3", "sm3"}
 
@@ -106,7 +107,7 @@ class Package:
             raise OfdFormatError(f"{path}: size differs from the directory entry")
         return data
 
-    def xml(self, path: str, limit: int = MAX_ENTRY_BYTES) -> Element:
+    def xml(self, path: str, limit: int = MAX_XML_BYTES) -> Element:
         try:
             root: Element = ElementTree.fromstring(self.read(path, limit))
         except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:

@@ -134,6 +134,14 @@ def test_mutated_sealed_pdfs_never_raise_and_never_pass(sealed: bytes, data: st.
     assert report.result in (FAILED, INDETERMINATE)
 
 
+def test_an_oversized_xml_part_is_refused_before_it_is_parsed() -> None:
+    """An OFD.xml of 9 MB of empty elements (compressing ~1000:1 would be refused as a bomb; this one
+    is within the ratio): a FORMAT_FAILURE naming the size, without building a 9 MB tree."""
+    ofd = b'<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016">' + b"<a/>" * (9 * 1024 * 256) + b"</ofd:OFD>"
+    report = VERIFIER.verify(_ofd({"OFD.xml": ofd}, compression=zipfile.ZIP_STORED)).as_json()
+    assert report["result"] == FAILED and _format_failure(report) and "larger than" in str(report), report
+
+
 def test_an_ofd_needing_a_newer_zip_version_is_a_format_failure() -> None:
     """zipfile refuses such a directory with NotImplementedError, which used to escape the OFD reader."""
     original = bytearray((INTEROP / "1.ofd").read_bytes())
