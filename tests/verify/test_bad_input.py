@@ -142,6 +142,25 @@ def test_an_oversized_xml_part_is_refused_before_it_is_parsed() -> None:
     assert report["result"] == FAILED and _format_failure(report) and "larger than" in str(report), report
 
 
+def test_package_entries_are_hashed_as_read_whole() -> None:
+    """Referenced files are hashed a chunk at a time: the same SM3 as of the whole entry, for every
+    entry of every vendor sample, and a damaged entry is an OfdFormatError, not a wrong digest."""
+    from gm.sm3 import sm3
+    from verify.ofd import OfdFormatError, Package
+
+    for path in sorted(INTEROP.glob("*.ofd")):
+        package = Package(path.read_bytes())
+        for name in package.names:
+            assert package.sm3(name) == sm3(package.read(name)), (path.name, name)
+    original = (INTEROP / "1.ofd").read_bytes()
+    info = max(zipfile.ZipFile(io.BytesIO(original)).infolist(), key=lambda i: i.compress_size)
+    start = original.index(b"PK\x03\x04", info.header_offset) + 30 + len(info.filename.encode()) + len(info.extra)
+    damaged = bytearray(original)
+    damaged[start + info.compress_size // 2] ^= 0xFF
+    with pytest.raises(OfdFormatError):
+        Package(bytes(damaged)).sm3(info.filename)
+
+
 def test_an_ofd_needing_a_newer_zip_version_is_a_format_failure() -> None:
     """zipfile refuses such a directory with NotImplementedError, which used to escape the OFD reader."""
     original = bytearray((INTEROP / "1.ofd").read_bytes())
