@@ -12,7 +12,6 @@ Anything outside that gives None (the report keeps its placeholder), never an ex
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import logging
@@ -22,7 +21,7 @@ import re
 import threading
 import zipfile
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from xml.etree.ElementTree import Element
 
 from PIL import Image, ImageDraw, ImageFont
@@ -341,7 +340,7 @@ def _render(data: bytes) -> bytes:
                 file_el = _child(media, "MediaFile")
                 if file_el is not None and file_el.text:
                     path = package.resolve(file_el.text, res_dir, doc_dir)
-                    images[media.get("ID", "")] = functools.partial(image_file, path)
+                    images[media.get("ID", "")] = partial(image_file, path)
     canvas = _Page(width, height, images)
     content = _child(page, "Content")
     if content is not None:
