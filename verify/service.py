@@ -29,11 +29,13 @@ class Verifier:
     def verify(self, data: bytes, *, content: bytes | None = None, at: datetime | None = None) -> Report:
         report = self._verify(data, content, at)
         if self.sources.fetch and any(
-            check.name == "revocation" and check.code == "REVOCATION_UNKNOWN"
+            check.name in ("revocation", "chain") and check.status == INDETERMINATE
             for signature in report.signatures
             for check in signature.checks
         ):
-            self.sources.forget_fetched()  # a failed fetch is not remembered for the next document
+            # revocation or the path left open: perhaps by a failed fetch (a CRL, an OCSP answer, an
+            # issuer certificate), which the next document must not inherit
+            self.sources.forget_fetched()
         return report
 
     def _verify(self, data: bytes, content: bytes | None, at: datetime | None) -> Report:

@@ -23,7 +23,7 @@ class Sources:
     Fetching: each request gives up after `fetch_timeout` seconds (the check is then INDETERMINATE,
     never a hang), and what was fetched — CRLs, OCSP responses, issuer certificates — is reused by
     every validation in the same thread for `fetch_cache_seconds`, so a batch of documents from one
-    CA costs one CRL download; a verification left with revocation unknown ends the window
+    CA costs one CRL download; a verification left with revocation or the path open ends the window
     (`forget_fetched`), so a failure is not reused. pyHanko's per-fetcher limits (1,000 network
     requests, 200 for certificates) then apply to each such window.
     """
@@ -55,8 +55,8 @@ class Sources:
 
     def forget_fetched(self) -> None:
         """Start this thread's cache window afresh: pyHanko's fetchers also remember failures (a CA's
-        server down for a moment), and Verifier calls this when revocation stayed unknown, so that
-        the next document asks again instead of inheriting the failure for the whole window."""
+        server down for a moment), and Verifier calls this when revocation or the path stayed open,
+        so that the next document asks again instead of inheriting the failure for the window."""
         self._fetch_state.current = None
 
     def revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:

@@ -175,3 +175,15 @@ def test_a_failed_fetch_is_not_remembered_for_the_next_document(
         before = sources.fetchers()
         assert Verifier(store, sources).verify(pdf).result == result
         assert (sources.fetchers() is before) == (result == PASSED)
+
+
+def test_a_path_left_open_while_fetching_also_starts_the_window_afresh(online: Context) -> None:
+    """No anchor for the document's hierarchy: the chain is INDETERMINATE, which a failed issuer
+    certificate download could also have caused, so nothing fetched meanwhile is kept."""
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    pdf = online.signing.seal_pdf(make_pdf(), seal_id="demo-370000-p256", caller=caller, placement=Placement()).pdf
+    sources = Sources(fetch=True, fetch_timeout=0.3)
+    before = sources.fetchers()
+    report = Verifier(TrustStore(), sources).verify(pdf).as_json()
+    assert report["result"] == INDETERMINATE and _checks(report)["chain"][0] == INDETERMINATE
+    assert sources.fetchers() is not before
