@@ -5,9 +5,9 @@ placeholder.
 What is drawn: TextObject (glyph by glyph at TextCode X/Y/DeltaX, rotated and scaled by the CTM; one CJK
 font stands in for the named one), PathObject (M L B Q C of AbbreviatedData, stroked and/or filled; an
 arc A is drawn as its chord) and ImageObject (a MultiMedia image stretched over its CTM box). Units are
-millimetres with y downwards, as in OFD. The package is untrusted: it is read through verify/ofd.py's
-bounded Package, and objects, path points, glyphs, image pixels and the page are bounded again here.
-Anything outside that gives None (the report keeps its placeholder), never an exception.
+millimetres with y downwards, as in OFD. The package is untrusted: it is read through the bounded
+Package of verify/ofd_package.py, and objects, path points, glyphs, image pixels and the page are
+bounded again here. Anything outside that gives None (the report keeps its placeholder), never an exception.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from functools import lru_cache, partial
 from xml.etree.ElementTree import Element
 
 from PIL import Image, ImageDraw, ImageFont
+
+from verify.ofd_package import Package, find, local
 
 log = logging.getLogger("trustseal.verify")
 
@@ -111,14 +113,6 @@ def _color(element: Element | None, default: tuple[int, int, int] | None) -> tup
     return values[0], values[1], values[2], alpha
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _child(element: Element, name: str) -> Element | None:
-    return next((c for c in element if _local(c.tag) == name), None)
-
-
 @lru_cache(maxsize=32)
 def _font(px: int) -> ImageFont.FreeTypeFont:
     import cvttf_NotoSansCJK_Bold  # the font the seal pictures of seal/ use too
@@ -152,7 +146,7 @@ class _Page:
             self.objects += 1
             if self.objects > MAX_OBJECTS:
                 raise _Unrenderable("too many objects")
-            kind = _local(child.tag)
+            kind = local(child.tag)
             if kind in ("Layer", "PageBlock"):
                 self.content(child, base, depth + 1)
             elif kind in ("TextObject", "PathObject", "ImageObject"):
@@ -163,7 +157,7 @@ class _Page:
 
     def _text(self, element: Element, m: Affine) -> None:
         size = _numbers(element.get("Size"), 1)[0]
-        color = _color(_child(element, "FillColor"), (0, 0, 0))
+        color = _color(find(element, "FillColor"), (0, 0, 0))
         scale = math.hypot(m[0], m[1])
         px = round(size * scale * PX_PER_MM)
         if color is None or px < 1:
@@ -174,7 +168,7 @@ class _Page:
         angle = math.degrees(math.atan2(m[1], m[0]))
         rotated = abs(angle) > 0.01
         half = math.ceil(1.5 * px) + 2  # a glyph drawn at its left baseline point stays within 1.5 em of it
-        for code in (c for c in element if _local(c.tag) == "TextCode"):
+        for code in (c for c in element if local(c.tag) == "TextCode"):
             gx, y = _numbers(code.get("X"), 1)[0], _numbers(code.get("Y"), 1)[0]
             deltas = _deltas(code.get("DeltaX"))
             for i, char in enumerate(code.text or ""):
@@ -200,7 +194,7 @@ class _Page:
         self.image.alpha_composite(part, (max(left, 0), max(top, 0)))
 
     def _path(self, element: Element, m: Affine) -> None:
-        data = _child(element, "AbbreviatedData")
+        data = find(element, "AbbreviatedData")
         tokens = (data.text or "").split() if data is not None else []
         subpaths: list[list[tuple[float, float]]] = []
         current: list[tuple[float, float]] = []
@@ -251,8 +245,8 @@ class _Page:
         stroke = element.get("Stroke", "true") != "false"
         fill = element.get("Fill", "false") == "true"
         width = max(1, round(_numbers(element.get("LineWidth", "0.353"), 1)[0] * math.hypot(m[0], m[1]) * PX_PER_MM))
-        stroke_color = _color(_child(element, "StrokeColor"), (0, 0, 0))
-        fill_color = _color(_child(element, "FillColor"), None)
+        stroke_color = _color(find(element, "StrokeColor"), (0, 0, 0))
+        fill_color = _color(find(element, "FillColor"), None)
         if width > max(self.image.size):
             raise _Unrenderable("a line wider than the picture")
         for points in subpaths:
@@ -290,8 +284,6 @@ class _Page:
 
 
 def _render(data: bytes) -> bytes:
-    from verify.ofd import Package
-
     if len(data) > MAX_PACKAGE_BYTES:
         raise _Unrenderable("picture package too large")
     package = Package(data)
@@ -301,25 +293,25 @@ def _render(data: bytes) -> bytes:
     def xml(path: str) -> Element:
         return package.xml(path, MAX_PART_BYTES)
 
-    body = _child(xml("OFD.xml"), "DocBody")
-    root_el = _child(body, "DocRoot") if body is not None else None
+    body = find(xml("OFD.xml"), "DocBody")
+    root_el = find(body, "DocRoot") if body is not None else None
     if root_el is None or not (root_el.text or "").strip():
         raise _Unrenderable("no DocRoot")
     doc_path = package.resolve(root_el.text or "", "")
     doc_dir = posixpath.dirname(doc_path)
     document = xml(doc_path)
-    common = _child(document, "CommonData")
-    pages = _child(document, "Pages")
-    first = next((p for p in pages if _local(p.tag) == "Page"), None) if pages is not None else None
+    common = find(document, "CommonData")
+    pages = find(document, "Pages")
+    first = next((p for p in pages if local(p.tag) == "Page"), None) if pages is not None else None
     if common is None or first is None:
         raise _Unrenderable("no page")
     page_path = package.resolve(first.get("BaseLoc", ""), doc_dir, doc_dir)
     page = xml(page_path)
-    area = _child(page, "Area")
-    box_el = _child(area, "PhysicalBox") if area is not None else None
+    area = find(page, "Area")
+    box_el = find(area, "PhysicalBox") if area is not None else None
     if box_el is None:
-        page_area = _child(common, "PageArea")
-        box_el = _child(page_area, "PhysicalBox") if page_area is not None else None
+        page_area = find(common, "PageArea")
+        box_el = find(page_area, "PhysicalBox") if page_area is not None else None
     if box_el is None:
         raise _Unrenderable("no PhysicalBox")
     x0, y0, width, height = _numbers(box_el.text, 4)
@@ -331,18 +323,18 @@ def _render(data: bytes) -> bytes:
     def image_file(path: str) -> bytes:
         return package.read(path, MAX_IMAGE_BYTES)
 
-    for res in (c for c in common if _local(c.tag) in ("PublicRes", "DocumentRes")):
+    for res in (c for c in common if local(c.tag) in ("PublicRes", "DocumentRes")):
         res_path = package.resolve(res.text or "", doc_dir, doc_dir)
         resources = xml(res_path)
         res_dir = posixpath.join(posixpath.dirname(res_path), resources.get("BaseLoc", ""))
         for media in resources.iter():
-            if _local(media.tag) == "MultiMedia" and media.get("Type", "Image") == "Image":
-                file_el = _child(media, "MediaFile")
+            if local(media.tag) == "MultiMedia" and media.get("Type", "Image") == "Image":
+                file_el = find(media, "MediaFile")
                 if file_el is not None and file_el.text:
                     path = package.resolve(file_el.text, res_dir, doc_dir)
                     images[media.get("ID", "")] = partial(image_file, path)
     canvas = _Page(width, height, images)
-    content = _child(page, "Content")
+    content = find(page, "Content")
     if content is not None:
         canvas.content(content, (1.0, 0.0, 0.0, 1.0, -x0, -y0))
     out = io.BytesIO()

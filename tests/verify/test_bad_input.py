@@ -146,7 +146,7 @@ def test_package_entries_are_hashed_as_read_whole() -> None:
     """Referenced files are hashed a chunk at a time: the same SM3 as of the whole entry, for every
     entry of every vendor sample, and a damaged entry is an OfdFormatError, not a wrong digest."""
     from gm.sm3 import sm3
-    from verify.ofd import OfdFormatError, Package
+    from verify.ofd_package import OfdFormatError, Package
 
     for path in sorted(INTEROP.glob("*.ofd")):
         package = Package(path.read_bytes())
