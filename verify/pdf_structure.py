@@ -567,9 +567,9 @@ class PdfFile:
 
     def objects_in(self, index: int) -> dict[int, tuple[int, int]]:
         """num -> (offset, gen) of the objects revision `index` writes, when its bytes are exactly
-        those objects, then its xref section, then startxref (white space between, nothing else: no
-        stray object or comment that a reader rebuilding a damaged xref could pick up). The xref
-        stream object itself is not included."""
+        those objects, then its xref section (white space between, nothing else: no stray object or
+        comment that a reader rebuilding a damaged xref could pick up; _read_revisions already holds
+        the startxref line to directly follow the section). The xref stream object is not included."""
         data, revision = self.data, self.revisions[index]
         found: dict[int, tuple[int, int]] = {}
         pos = _white(data, revision.start)
@@ -584,9 +584,6 @@ class PdfFile:
             pos = _white(data, self.object_at(pos, ref)[2])
         if pos != revision.xref_offset:
             raise StructureError(f"revision {index} does not end with its xref section")
-        tail = _STARTXREF.match(data, _white(data, revision.xref_end))
-        if tail is None or tail.end() != revision.end:
-            raise StructureError(f"bytes between the xref section and startxref in revision {index}")
         return found
 
     def refers_to(
