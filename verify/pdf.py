@@ -92,7 +92,7 @@ class PdfVerifier:
         # documents; a document's own signatures never are (their keys are not CA keys)
         self.validator = SM2SignatureValidator(cache_keys=trust.ca_keys())
         self.fast = fast
-        self._fast_verified: dict[tuple[bytes, bytes, bytes], bool] = {}
+        self._fast_verified: dict[pdf_fast.VerifiedKey, bool] = {}
         self._trust_views = pdf_fast.TrustViews()
         self.fast_declined = ""  # why the fast path gave up on the last document (for tests and logs)
 

@@ -272,6 +272,9 @@ def _p256(spki: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
+VerifiedKey = tuple[bytes, bytes, bytes, bytes]  # (CA key SPKI, algorithm OID, signature, SHA-256 of the data)
+
+
 @dataclass(frozen=True)
 class TrustView:
     """What the checks read from a trust store, in this path's terms."""
@@ -309,9 +312,7 @@ class Checker:
     """Signature checks and path validation against one trust store; remembers only verified
     signatures by trusted CA keys (as the full path's validator does)."""
 
-    def __init__(
-        self, trust: TrustStore, verified: dict[tuple[bytes, bytes, bytes], bool], view: TrustView | None = None
-    ) -> None:
+    def __init__(self, trust: TrustStore, verified: dict[VerifiedKey, bool], view: TrustView | None = None) -> None:
         """Built per document from the trust store as it is now (`view`: its TrustView, if the caller
         keeps one); `verified` is kept by the caller."""
         view = view or TrustViews().of(trust)
@@ -324,7 +325,7 @@ class Checker:
     def verify(self, key: Cert, algorithm: bytes, signature: bytes, data: bytes) -> bool:
         remember = key.spki in self.ca_keys
         if remember:  # (the algorithm too: an OCSP response's lies outside what is signed)
-            cache_key = (key.spki, algorithm + b"\x00" + signature, hashlib.sha256(data).digest())
+            cache_key = (key.spki, algorithm, signature, hashlib.sha256(data).digest())
             if cache_key in self._verified:
                 return True
         if algorithm == OID_SM2_SM3 and key.key_family == "sm2":

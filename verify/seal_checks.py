@@ -77,7 +77,7 @@ def signature_ok(cert_der: bytes, algorithm_oid: str, signature: bytes, signed: 
 # its maker's signature are not per-document work, so both are remembered, bounded in count and in
 # size (anyone may upload seals: at most ~4 MB parsed, a few hundred bytes per remembered signature).
 _SEAL_CACHE_MAX_BYTES = 64 * 1024
-_MAKER_VERIFIED: dict[bytes, str] = {}
+_MAKER_VERIFIED: dict[tuple[str, bytes, bytes, bytes], str] = {}
 _MAKER_VERIFIED_MAX = 1024
 
 
@@ -92,14 +92,14 @@ def parsed_seal(der: bytes) -> ses.Seal:
 
 
 def maker_signature_ok(seal: ses.Seal) -> tuple[bool, str]:
-    """signature_ok for the maker's signature over the seal; a valid one is remembered by a digest of
-    everything the answer depends on (the algorithm is outside the signed bytes in v4 seals)."""
-    key = hashlib.sha256(
-        b"\x00".join(
-            hashlib.sha256(part).digest()
-            for part in (seal.signature_algorithm.encode(), seal.maker_cert, seal.signature, seal.signed_bytes)
-        )
-    ).digest()
+    """signature_ok for the maker's signature over the seal; a valid one is remembered by everything the
+    answer depends on, the large parts by digest (the algorithm is outside the signed bytes in v4 seals)."""
+    key = (
+        seal.signature_algorithm,
+        hashlib.sha256(seal.maker_cert).digest(),
+        seal.signature,
+        hashlib.sha256(seal.signed_bytes).digest(),
+    )
     how = _MAKER_VERIFIED.get(key)
     if how is not None:
         return True, how

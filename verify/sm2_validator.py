@@ -20,6 +20,9 @@ from pyhanko_certvalidator.sig_validate import (
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
 from gm import oids, sm2
 
+# (key SPKI, algorithm, signature, SHA-256 of the data, prehashed, contextual digest): one remembered answer
+_Question = tuple[bytes, bytes, bytes, bytes, bool, str | None]
+
 
 class SM2SignatureValidator(DefaultSignatureValidator):
     """`cache_keys`: SPKIs (DER) of trusted CA keys whose verified signatures may be remembered."""
@@ -27,7 +30,7 @@ class SM2SignatureValidator(DefaultSignatureValidator):
     def __init__(self, sm2_id: bytes = sm2.DEFAULT_ID, cache_keys: frozenset[bytes] = frozenset()) -> None:
         self.sm2_id = sm2_id
         self.cache_keys = cache_keys
-        self._verified: dict[tuple[bytes, bytes, bytes, bytes], bool] = {}
+        self._verified: dict[_Question, bool] = {}
 
     def validate_signature(
         self,
@@ -43,8 +46,8 @@ class SM2SignatureValidator(DefaultSignatureValidator):
         # the algorithm and the context belong to the question (an OCSP response's algorithm lies outside
         # what is signed): a remembered answer is reused only for exactly the same question
         key = (
-            (spki, signature_algorithm.dump() + bytes(signature), hashlib.sha256(signed_data).digest(),
-             f"{context.prehashed}:{context.contextual_md_algorithm}".encode())
+            (spki, signature_algorithm.dump(), bytes(signature), hashlib.sha256(signed_data).digest(),
+             context.prehashed, context.contextual_md_algorithm)
             if spki in self.cache_keys
             else None
         )  # fmt: skip
@@ -69,7 +72,7 @@ class SM2SignatureValidator(DefaultSignatureValidator):
             raise InvalidSignature("SM2 signature does not verify")
         self._remember(key)
 
-    def _remember(self, key: tuple[bytes, bytes, bytes, bytes] | None) -> None:
+    def _remember(self, key: _Question | None) -> None:
         if key is not None:
             if len(self._verified) > 4096:
                 self._verified.clear()
