@@ -90,6 +90,19 @@ def _deltas(text: str | None) -> list[float]:
     return out
 
 
+def _bezier(control: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """BEZIER_STEPS points along the Bezier curve of `control` (its start excluded), in Bernstein form."""
+    n = len(control) - 1
+    weights = [math.comb(n, i) for i in range(n + 1)]
+    out = []
+    for k in range(1, BEZIER_STEPS + 1):
+        t = k / BEZIER_STEPS
+        terms = [w * (1 - t) ** (n - i) * t**i for i, w in enumerate(weights)]
+        out.append((sum(c * p[0] for c, p in zip(terms, control, strict=True)),
+                    sum(c * p[1] for c, p in zip(terms, control, strict=True))))  # fmt: skip
+    return out
+
+
 def _then(first: Affine, second: Affine) -> Affine:
     """`first` applied, then `second`."""
     a, b, c, d, e, f = first
@@ -215,21 +228,9 @@ class _Page:
                 current = [(x, y)]
             elif op == "L":
                 current.append(tuple(take(2)))  # type: ignore[arg-type]
-            elif op == "B" and current:
-                x1, y1, x2, y2, x3, y3 = take(6)
-                (x0, y0) = current[-1]
-                for k in range(1, BEZIER_STEPS + 1):
-                    t = k / BEZIER_STEPS
-                    s = 1 - t
-                    current.append((s**3 * x0 + 3 * s * s * t * x1 + 3 * s * t * t * x2 + t**3 * x3,
-                                    s**3 * y0 + 3 * s * s * t * y1 + 3 * s * t * t * y2 + t**3 * y3))  # fmt: skip
-            elif op == "Q" and current:
-                x1, y1, x2, y2 = take(4)
-                (x0, y0) = current[-1]
-                for k in range(1, BEZIER_STEPS + 1):
-                    t = k / BEZIER_STEPS
-                    s = 1 - t
-                    current.append((s * s * x0 + 2 * s * t * x1 + t * t * x2, s * s * y0 + 2 * s * t * y1 + t * t * y2))
+            elif op in ("B", "Q") and current:  # cubic, quadratic Bezier from the current point
+                values = take(6 if op == "B" else 4)
+                current.extend(_bezier([current[-1], *zip(values[::2], values[1::2], strict=True)]))
             elif op == "A" and current:
                 current.append(tuple(take(7)[5:]))  # type: ignore[arg-type]  # (the chord of the arc)
             elif op == "C" and current:

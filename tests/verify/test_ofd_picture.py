@@ -241,3 +241,12 @@ def test_mutated_vendor_pictures_never_raise(data: st.DataObject) -> None:
         picture[data.draw(st.integers(0, len(picture) - 1))] = data.draw(st.integers(0, 255))
     result = ofd_picture.render_png(bytes(picture))
     assert result is None or _png(result).size[0] > 0
+
+
+def test_bezier_points() -> None:
+    half = ofd_picture.BEZIER_STEPS // 2 - 1  # the point at t = 1/2
+    quadratic = ofd_picture._bezier([(0, 0), (1, 2), (2, 0)])
+    cubic = ofd_picture._bezier([(0, 0), (0, 1), (1, 1), (1, 0)])
+    assert len(quadratic) == len(cubic) == ofd_picture.BEZIER_STEPS
+    assert quadratic[half] == pytest.approx((1, 1)) and quadratic[-1] == pytest.approx((2, 0))
+    assert cubic[half] == pytest.approx((0.5, 0.75)) and cubic[-1] == pytest.approx((1, 0))
