@@ -25,7 +25,7 @@ from signing.errors import SigningError
 from store.db import Database
 from store.models import TimestampUnit
 
-TSA_POLICY = "1.3.6.1.4.1.32473.3.1"  # trustseal demo timestamp policy (RFC 5612 documentation arc)
+TSA_POLICY = oids.TSA_POLICY
 ISSUING_CA = {"sm2": "cn-370000-sm2", "p256": "cn-370000-p256"}
 DIGEST_LENGTHS = {"sm3": 32, "sha256": 32, "sha384": 48, "sha512": 64}
 MAX_REQUEST_BYTES = 16 * 1024
