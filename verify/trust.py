@@ -27,6 +27,15 @@ class TrustListError(ValueError):
         self.detail = detail
 
 
+def status_at(history: tuple[tuple[str, datetime], ...], moment: datetime) -> str:
+    """The status a trust-list history gives at `moment` ("unknown" before its first entry)."""
+    status = "unknown"
+    for state, since in sorted(history, key=lambda item: item[1]):
+        if since <= moment:
+            status = state
+    return status
+
+
 @dataclass(frozen=True)
 class ListedCA:
     name: str
@@ -37,11 +46,26 @@ class ListedCA:
     history: tuple[tuple[str, datetime], ...]  # (status, from), oldest first
 
     def status_at(self, moment: datetime) -> str:
-        status = "unknown"
-        for state, since in sorted(self.history, key=lambda item: item[1]):
-            if since <= moment:
-                status = state
-        return status
+        return status_at(self.history, moment)
+
+
+@dataclass(frozen=True)
+class ListedMaker:
+    """A seal maker the trust list names under a region's `seal_makers` (or one given with --maker,
+    region_code None: trusted for seals of any region, because the verifier's user said so)."""
+
+    name: str
+    region_code: str | None
+    certificate: x509.Certificate
+    der: bytes
+    history: tuple[tuple[str, datetime], ...]
+
+    def status_at(self, moment: datetime) -> str:
+        return status_at(self.history, moment)
+
+    def vouches_for(self, es_id: str) -> bool:
+        """A region's maker vouches only for seals whose esID carries the region's code."""
+        return self.region_code is None or es_id.startswith(self.region_code)
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -75,6 +99,13 @@ def _certificate(text: Any) -> tuple[x509.Certificate, bytes]:
     return cert, der
 
 
+def _history(entry: dict[str, Any]) -> tuple[tuple[str, datetime], ...]:
+    items = entry.get("history", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise TrustListError("TRUST_LIST_MALFORMED", "history is a list of objects")
+    return tuple((str(item.get("status")), _time(item.get("from"), "history.from")) for item in items)
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
@@ -96,10 +127,16 @@ class TrustStore:
     cas: list[ListedCA] = field(default_factory=list)
     anchors: list[x509.Certificate] = field(default_factory=list)
     cross: list[x509.Certificate] = field(default_factory=list)  # cross-certificates: path material only
+    makers: list[ListedMaker] = field(default_factory=list)  # trusted seal makers (never signer anchors)
     lists: list[dict[str, Any]] = field(default_factory=list)  # summaries of the accepted lists
 
     def add_anchor(self, cert: x509.Certificate) -> None:
         self.anchors.append(cert)
+
+    def add_maker(self, cert: x509.Certificate) -> None:
+        """Trust a seal maker explicitly (the CLI's --maker), for seals of any region."""
+        since = cert.not_valid_before
+        self.makers.append(ListedMaker("explicit", None, cert, cert.dump(), (("granted", since),)))
 
     def add_list(
         self,
@@ -143,10 +180,7 @@ class TrustStore:
                 raise TrustListError("TRUST_LIST_MALFORMED", "each region has a list of cas")
             for entry in region["cas"]:
                 cert, der = _certificate(entry.get("certificate"))
-                history = tuple(
-                    (str(item.get("status")), _time(item.get("from"), "history.from"))
-                    for item in entry.get("history", [])
-                )
+                history = _history(entry)
                 self.cas.append(
                     ListedCA(
                         name=str(entry.get("name", "")),
@@ -155,6 +189,19 @@ class TrustStore:
                         certificate=cert,
                         der=der,
                         history=history or (("granted", cert.not_valid_before),),
+                    )
+                )
+            for entry in region.get("seal_makers") or []:
+                if not isinstance(entry, dict):
+                    raise TrustListError("TRUST_LIST_MALFORMED", "seal_makers holds objects")
+                cert, der = _certificate(entry.get("certificate"))
+                self.makers.append(
+                    ListedMaker(
+                        name=str(entry.get("name", "")),
+                        region_code=str(region.get("code", "")),
+                        certificate=cert,
+                        der=der,
+                        history=_history(entry) or (("granted", cert.not_valid_before),),
                     )
                 )
         for entry in doc.get("cross_certificates") or []:
@@ -182,6 +229,9 @@ class TrustStore:
         """Public keys (SPKI DER) of every trusted CA: listed, cross-certified or explicit anchors."""
         certs = [c.certificate for c in self.cas] + list(self.cross) + list(self.anchors)
         return frozenset(c.public_key.dump() for c in certs)
+
+    def listed_maker(self, der: bytes) -> list[ListedMaker]:
+        return [m for m in self.makers if m.der == der]
 
     def listed(self, cert: x509.Certificate) -> ListedCA | None:
         der = cert.dump()
