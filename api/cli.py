@@ -385,7 +385,9 @@ def sign_command(
     y_mm: float | None = None,
     size_mm: float = 42.0,
     keyword: str | None = None,
-    level: Annotated[str, typer.Option(help="B-B, B-T (timestamped) or B-LT (with validation data)")] = "B-B",
+    level: Annotated[
+        str, typer.Option(help="B-T (timestamped, the default), B-B or B-LT (with validation data)")
+    ] = "B-T",
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:

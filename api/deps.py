@@ -21,19 +21,38 @@ async def get_context(request: Request) -> Context:
     return context
 
 
-async def principal(request: Request) -> Principal:
-    """Any authenticated caller."""
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Problem(401, "unauthenticated", "send Authorization: Bearer <token>")
-    token = token.strip()
+    return token.strip()
+
+
+async def principal(request: Request) -> Principal:
+    """Any authenticated caller."""
+    token = _bearer(request)
     found = cached(token) if token.startswith(TOKEN_PREFIX) else None
     if found is None:
         context: Context = request.app.state.context
         found = await anyio.to_thread.run_sync(authenticate, context.db, token)
     if found is None:
         raise Problem(401, "invalid_token", "unknown or disabled token")
+    return found
+
+
+def principal_in_thread(request: Request, *roles: str) -> Principal:
+    """`require(*roles)` for a synchronous route (already on a worker thread) whose need for a token
+    depends on what it was asked (e.g. `at=` on the otherwise public POST /v1/verify)."""
+    token = _bearer(request)
+    found = cached(token) if token.startswith(TOKEN_PREFIX) else None
+    if found is None:
+        context: Context = request.app.state.context
+        found = authenticate(context.db, token)
+    if found is None:
+        raise Problem(401, "invalid_token", "unknown or disabled token")
+    if found.role not in roles:
+        raise Problem(403, "forbidden_role", f"role {found.role} may not do this; needs {' or '.join(roles)}")
     return found
 
 

@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from api.context import Context
 from ca.trust_list import TrustListPublisher
+from gm.sm3 import sm3
 from store.models import Licence
 from store.models import Seal as SealRow
 from verify.service import Verifier
-from verify.sources import Sources
+from verify.sources import SealState, Sources
 from verify.trust import TrustStore
 
 
@@ -69,10 +70,12 @@ class ServiceVerification:
             out.append(parsed)
         return out, []
 
-    def _seal_status(self, es_id: str) -> str | None:
+    def _seal_status(self, es_id: str) -> SealState | None:
         with self.context.db.session() as session:
             row = session.scalars(select(SealRow).where(SealRow.es_id == es_id)).first()
-            return self.context.seals.effective_status(row) if row is not None else None
+            if row is None:
+                return None
+            return SealState(self.context.seals.effective_status(row), sm3(row.esl_der), row.updated_at)
 
     def _licence_status(self, identifier: str) -> str | None:
         with self.context.db.session() as session:

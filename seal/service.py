@@ -230,8 +230,9 @@ class SealService:
     # -- reading ----------------------------------------------------------------------------------
 
     def get(self, seal_id: str) -> Seal:
+        """By seal id, or by esID (how a verifier holding only the seal finds its registered status)."""
         with self.db.session() as session:
-            row = session.get(Seal, seal_id)
+            row = session.get(Seal, seal_id) or session.scalars(select(Seal).where(Seal.es_id == seal_id)).first()
             if row is None:
                 raise SealNotFound(f"no seal {seal_id!r}")
             return row
@@ -265,6 +266,7 @@ class SealService:
             "valid_end": row.valid_end.isoformat(),
             "certificate_serial": row.certificate_serial,
             "certificate_status": cert.status if cert is not None else "unknown",
+            "sm3": sm3(row.esl_der).hex(),  # of the registered SESeal: another seal with this esID is forged
             "updated_at": row.updated_at.isoformat(),
         }
 

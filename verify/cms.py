@@ -91,9 +91,9 @@ def check_signed_data(
             out.add("integrity", PASSED, "OK", f"messageDigest ({md}) matches")
         signed_bytes = b"\x31" + attrs.dump()[1:]
         claimed = next((a["values"][0].native for a in attrs if a["type"].native == "signing_time"), None)
-        if claimed is not None and at is None:
-            moment = claimed
+        if claimed is not None:
             out.signing_time, out.signing_time_source = claimed.isoformat(), "claimed"
+    seal_checks.add_claimed_time(out, out.signing_time, moment)
     ok, how = seal_checks.signature_ok(
         cert.dump(), signer["signature_algorithm"]["algorithm"].dotted, signer["signature"].native, signed_bytes
     )

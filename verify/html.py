@@ -83,6 +83,22 @@ def _signature(index: int, signature: dict[str, Any]) -> str:
     )
 
 
+def _sub(data: dict[str, Any]) -> str:
+    code = data.get("subindication")
+    return f' <small style="color:white">({escape(code)})</small>' if code else ""
+
+
+def _as_of(data: dict[str, Any]) -> str:
+    """A validation as of a past time the caller chose says so before anything else."""
+    if not data.get("as_of"):
+        return ""
+    when = escape(str(data["as_of"]))
+    return (
+        f'<div class="as-of">截至 {when} 的验证结果（调用方指定的时间，并非当前时间）<br>'
+        f"Validated AS OF {when}, a time the caller gave — not as of now</div>"
+    )
+
+
 def render(report: Report, filename: str = "") -> str:
     data = report.as_json()
     colour, zh, en = VERDICT[data["result"]]
@@ -103,8 +119,11 @@ section {{ border: 1px solid #ddd; border-radius: 8px; margin: 1.5em 0; padding:
 table {{ border-collapse: collapse; }} th {{ text-align: left; padding-right: 1em; color: #555; font-weight: normal; }}
 .checks td {{ border-top: 1px solid #eee; padding: .5em; vertical-align: top; }}
 small {{ color: #666; }}
+.as-of {{ border: 3px solid #b26a00; background: #fff4e0; padding: .8em 1.2em; margin: 1em 0;
+  border-radius: 8px; font-weight: bold; font-size: 1.2em; }}
 </style></head><body>
-<div class="verdict">{escape(zh)} · {escape(en)}</div>
+<div class="verdict">{escape(zh)} · {escape(en)}{_sub(data)}</div>
+{_as_of(data)}
 <p>文件 File: {escape(filename)} · 格式 Format: {escape(data["format"])}</p>
 {body}
 </body></html>

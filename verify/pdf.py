@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,6 @@ from verify.trust import TrustStore
 log = logging.getLogger("trustseal.verify")
 pdf_speedups.install()
 asn1_speedups.install()
-SESEAL_ATTRIBUTE = oids.SESEAL_ATTRIBUTE
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 
@@ -58,7 +58,7 @@ def _timestamp_time(signer_info: cms.SignerInfo) -> datetime | None:
 
 def _seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
     for attr in signer_info["signed_attrs"] or []:
-        if attr["type"].dotted == SESEAL_ATTRIBUTE:
+        if attr["type"].dotted in oids.SESEAL_ATTRIBUTES:
             value = attr["values"][0]
             der: bytes = value.native if isinstance(value, core.OctetString) else value.contents
             return der
@@ -124,7 +124,7 @@ class PdfVerifier:
             dss = DocumentSecurityStore.read_dss(reader)
             dss_crls, dss_ocsps = _dss_revinfo(dss)
             dss_context_kwargs = {
-                "other_certs": [pdf_speedups.intern_certificate(c) for c in dss.load_certs()],
+                "other_certs": _usable((pdf_speedups.intern_certificate(c) for c in dss.load_certs()), self.trust),
                 "crls": dss_crls,
                 "ocsps": dss_ocsps,
             }
@@ -160,10 +160,8 @@ class PdfVerifier:
             ses_signature = None
         if ses_signature is not None:
             out.add("format", PASSED, "OK", f"SES_Signature v{ses_signature.version} in /Contents")
-            seal_checks.check_ses_signature(out, ses_signature, self.trust, self.sources, sm3(content))
-            moment = at or (ses_signature.time_info if isinstance(ses_signature.time_info, datetime) else None)
-            seal_checks.check_chain(out, ses_signature.signer_cert, [ses_signature.seal.maker_cert],
-                                    moment or datetime.now(UTC), self.trust, self.sources)  # fmt: skip
+            moment = at or datetime.now(UTC)
+            seal_checks.check_ses_signature(out, ses_signature, self.trust, self.sources, sm3(content), moment)
         else:
             try:
                 signed = load_signed_data(raw.contents)
@@ -187,13 +185,17 @@ class PdfVerifier:
             out.add("format", FAILED, "FORMAT_FAILURE", f"no signer certificate: {exc}")
             return out
         out.add("format", PASSED)
+        # The validation time is now (or the `at` a privileged caller gave); only a timestamp that
+        # validates moves it into the past. A claimed signing time is shown, never relied on.
         stamped = _timestamp_time(signer_info)
         claimed = embedded.self_reported_timestamp
-        moment = at or stamped or claimed or datetime.now(UTC)
-        out.signing_time = moment.isoformat()
-        out.signing_time_source = "given" if at else "timestamp" if stamped else "claimed"
+        shown = stamped or claimed
+        out.signing_time = shown.isoformat() if shown else None
+        out.signing_time_source = "timestamp" if stamped else "claimed" if claimed else None
+        now = at or datetime.now(UTC)
+        moment = stamped if stamped and at is None else now
 
-        certs: list[x509.Certificate] = [*list(embedded.other_embedded_certs), cert]
+        certs: list[x509.Certificate] = [*_usable(embedded.other_embedded_certs, self.trust), cert]
         crls, ocsps = self.sources.revocation(certs)
         material: dict[str, Any] = {
             "trust_roots": self.trust.trust_roots(),
@@ -203,13 +205,6 @@ class PdfVerifier:
             "allow_fetching": self.sources.fetch,
             "fetchers": self.sources.fetchers(),
         }
-        context = ValidationContext(
-            **material,
-            revocation_mode="hard-fail",
-            moment=moment,
-            retroactive_revinfo=True,
-            signature_validator=self.validator,
-        )
         ts_context = None
         if stamped is not None:  # built only when there is a timestamp to check
             ts_context = ValidationContext(
@@ -223,7 +218,14 @@ class PdfVerifier:
                 signature_validator=self.validator,
             )
         try:
-            status = validate_pdf_signature(embedded, context, ts_validation_context=ts_context)
+            status = validate_pdf_signature(embedded, self._context(material, moment), ts_validation_context=ts_context)
+            proven = stamped is not None and at is None
+            ts = status.timestamp_validity
+            if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted):
+                proven, moment = False, now  # a timestamp that does not validate proves nothing
+                status = validate_pdf_signature(
+                    embedded, self._context(material, moment), ts_validation_context=ts_context
+                )
         except (PdfError, ValueError, KeyError, TypeError) as exc:
             out.add("integrity", INDETERMINATE, "FORMAT_FAILURE", f"the signature could not be evaluated: {exc}")
             return out
@@ -240,25 +242,40 @@ class PdfVerifier:
         out.add(*(("signature", PASSED) if status.valid else ("signature", FAILED, "SIG_CRYPTO_FAILURE")))
 
         # signing time
-        if stamped and at is None:
-            ts = status.timestamp_validity
-            if ts is not None and ts.intact and ts.valid and ts.trusted:
-                out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {stamped.isoformat()}")
-            else:
-                out.add("signing_time", FAILED, "TIMESTAMP_FAILURE", "the signature timestamp does not validate")
+        if proven:
+            out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {moment.isoformat()}")
+        elif stamped and at is None:
+            detail = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "
+                      f"{_timestamp_problem(status.timestamp_validity)}")  # fmt: skip
+            out.add("signing_time", INDETERMINATE, "TIMESTAMP_FAILURE", detail)
         elif at is not None:
             out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
         else:
-            out.add("signing_time", PASSED, "CLAIMED_TIME", f"claimed {moment.isoformat()}, no timestamp")
+            seal_checks.add_claimed_time(out, claimed.isoformat() if claimed else None, moment)
 
-        self._chain_and_revocation(out, status, moment, cert, material)
-        self._seal(out, signer_info, cert, moment, status)
+        self._chain_and_revocation(out, status, moment, cert, material, proven)
+        self._seal(out, signer_info, cert, moment, proven)
         self._modifications(out, status, embedded)
         self._licence(out, licence_id)
         return out
 
+    def _context(self, material: dict[str, Any], moment: datetime) -> ValidationContext:
+        return ValidationContext(
+            **material,
+            revocation_mode="hard-fail",
+            moment=moment,
+            retroactive_revinfo=True,
+            signature_validator=self.validator,
+        )
+
     def _chain_and_revocation(
-        self, out: SignatureReport, status: Any, moment: datetime, cert: x509.Certificate, context: dict[str, Any]
+        self,
+        out: SignatureReport,
+        status: Any,
+        moment: datetime,
+        cert: x509.Certificate,
+        context: dict[str, Any],
+        proven: bool,
     ) -> None:
         indic = status.trust_problem_indic.name if status.trust_problem_indic is not None else None
         path = status.validation_path
@@ -266,7 +283,7 @@ class PdfVerifier:
             seal_checks.judge_path(out, path, moment, self.trust)
             listed = _listed_before(path, context["crls"], moment)
             if listed is not None:
-                out.add("revocation", FAILED, "REVOKED", listed)
+                seal_checks.revoked(out, listed, moment, proven)
             else:
                 seal_checks.add_not_revoked(out, path, cert, context["crls"], context["ocsps"])
             return
@@ -274,13 +291,13 @@ class PdfVerifier:
             out.add("chain", PASSED)
             details = status.revocation_details
             when = f" on {details.revocation_date.isoformat()}" if details is not None else ""
-            out.add("revocation", FAILED, "REVOKED", f"certificate revoked{when}")
+            seal_checks.revoked(out, f"certificate revoked{when}", moment, proven)
             return
         # pyHanko folds several causes into one indication: ask the path validator for the precise one
-        seal_checks.diagnose_chain(out, cert, list(context["other_certs"]), context, moment, self.trust)
+        seal_checks.diagnose_chain(out, cert, list(context["other_certs"]), context, moment, self.trust, proven)
 
     def _seal(self, out: SignatureReport, signer_info: cms.SignerInfo, cert: x509.Certificate, moment: datetime,
-              status: Any) -> None:  # fmt: skip
+              proven: bool) -> None:  # fmt: skip
         der = _seal_attribute(signer_info)
         if der is None:
             out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
@@ -292,7 +309,7 @@ class PdfVerifier:
             out.add("seal", FAILED, "FORMAT_FAILURE", str(exc))
             return
         out.seal = seal_checks.describe(seal)
-        seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources)
+        seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources, proven)
 
     def _modifications(self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature) -> None:
         level = status.modification_level
@@ -315,6 +332,39 @@ class PdfVerifier:
         else:
             code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
             out.add("licence_status", FAILED, code, licence_id)
+
+
+def _usable(certs: Iterable[x509.Certificate], trust: TrustStore) -> list[x509.Certificate]:
+    """Path material from the document (the CMS certificate set, the DSS) that may help build a path:
+    not a certificate whose names or key cannot be parsed (it can be on no path), and not a look-alike
+    of a trusted CA — its key, another DER — which pyHanko may try first and then give up on. Neither
+    is signed material, so dropping them changes nothing the signature says (both found by fuzzing:
+    one byte changed in an embedded CA certificate made the full path INDETERMINATE)."""
+    trusted = trust.ca_keys()
+    out = []
+    for cert in certs:
+        try:
+            cert.subject.hashable, cert.issuer.hashable  # noqa: B018
+            key = cert.public_key.dump()
+        except (ValueError, TypeError, KeyError):
+            continue
+        if key in trusted and not trust.is_ca_certificate(cert.dump()):
+            continue
+        out.append(cert)
+    return out
+
+
+def _timestamp_problem(ts: Any) -> str:
+    """Why a signature timestamp does not validate, in words (every failed check explains itself)."""
+    if ts is None:
+        return "the timestamp token cannot be read"
+    if not ts.intact:
+        return "its message imprint does not match the signature value"
+    if not ts.valid:
+        return "the TSA's signature over it does not verify"
+    indic = ts.trust_problem_indic.name if ts.trust_problem_indic is not None else "no trusted path"
+    subject = ts.signing_cert.subject.human_friendly if ts.signing_cert is not None else "unknown TSA"
+    return f"the TSA certificate ({subject}) does not validate now: {indic}"
 
 
 def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:
@@ -346,7 +396,7 @@ def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime)
                 if extension["extn_id"].native == "crl_reason":
                     reason = extension["extn_value"].native
             because = f" ({reason})" if reason else ""
-            return f"{child.subject.human_friendly} revoked on {when.isoformat()}{because}, before the signing time"
+            return f"{child.subject.human_friendly} revoked on {when.isoformat()}{because}"
     return None
 
 

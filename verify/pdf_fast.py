@@ -68,9 +68,9 @@ ATTR_ALGORITHM_PROTECTION = oid_der("1.2.840.113549.1.9.52")
 ATTR_SIGNING_CERTIFICATE = oid_der("1.2.840.113549.1.9.16.2.12")
 ATTR_SIGNING_CERTIFICATE_V2 = oid_der("1.2.840.113549.1.9.16.2.47")
 ATTR_SIGNATURE_TIMESTAMP = oid_der(oids.ID_AA_SIGNATURE_TIMESTAMP)
-ATTR_SESEAL = oid_der(oids.SESEAL_ATTRIBUTE)
+ATTR_SESEALS = frozenset(oid_der(oid) for oid in oids.SESEAL_ATTRIBUTES)
 SIGNED_ATTRS = {ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ATTR_ALGORITHM_PROTECTION,
-                ATTR_SIGNING_CERTIFICATE, ATTR_SIGNING_CERTIFICATE_V2, ATTR_SESEAL}  # fmt: skip
+                ATTR_SIGNING_CERTIFICATE, ATTR_SIGNING_CERTIFICATE_V2, *ATTR_SESEALS}  # fmt: skip
 SUB_FILTERS = {"adbe.pkcs7.detached", "ETSI.CAdES.detached"}
 SIG_DICT_KEYS = {"Type", "Filter", "SubFilter", "ByteRange", "Contents", "M", "Reason", "Location", "Name",
                  "ContactInfo", "Prop_Build"}  # fmt: skip
@@ -700,9 +700,10 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     token = signer.unsigned.get(ATTR_SIGNATURE_TIMESTAMP)
     stamped = _timestamp(checker, token, signer.signature, info, pool) if token is not None else None
     claimed = _claimed(signer, layout.sig)
-    moment = at or stamped or claimed or datetime.now(UTC)
-    out.signing_time = moment.isoformat()
-    out.signing_time_source = "given" if at else "timestamp" if stamped else "claimed"
+    shown = stamped or claimed
+    out.signing_time = shown.isoformat() if shown else None
+    out.signing_time_source = "timestamp" if stamped else "claimed" if claimed else None
+    moment = at or stamped or datetime.now(UTC)  # a claimed time is never relied on
     out.add("integrity", PASSED)
     out.add("signature", PASSED)
     if stamped and at is None:
@@ -710,7 +711,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     elif at is not None:
         out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
     else:
-        out.add("signing_time", PASSED, "CLAIMED_TIME", f"claimed {moment.isoformat()}, no timestamp")
+        seal_checks.add_claimed_time(out, claimed.isoformat() if claimed else None, moment)
 
     usage = cert.key_usage
     _need(usage is not None and KU_NON_REPUDIATION in usage, "signer key usage")
@@ -722,7 +723,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     _need(out.checks[-1].status == PASSED, "a CA on the path is withdrawn")
     out.add("revocation", PASSED, "OK", "not revoked at the signing time")
 
-    seal_der = signer.attrs.get(ATTR_SESEAL)
+    seal_der = next((signer.attrs[oid] for oid in ATTR_SESEALS if oid in signer.attrs), None)
     if seal_der is None:
         out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
         out.add("seal_validity", SKIPPED)
@@ -732,7 +733,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
         except ses.SESFormatError as exc:
             raise Unsupported(str(exc)) from None
         out.seal = seal_checks.describe(seal)
-        seal_checks.check_seal(out, seal, cert.der, moment, trust, sources)
+        seal_checks.check_seal(out, seal, cert.der, moment, trust, sources, proven=stamped is not None and at is None)
         _need(all(check.status == PASSED for check in out.checks[-2:]), "seal checks")
 
     if layout.later_only_dss:

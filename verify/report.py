@@ -43,7 +43,67 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
     "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
     "UNSUPPORTED": ("不支持的签名类型", "unsupported signature type"),
+    "REVOKED_NO_POE": (
+        "证书已被吊销，且无时间戳证明签章早于吊销",
+        "the certificate was revoked and nothing proves the signature existed before that",
+    ),
+    "REVOKED_CA_NO_POE": (
+        "签发机构已被撤销信任，且无时间戳证明签章早于撤销",
+        "the issuing CA was withdrawn and nothing proves the signature existed before that",
+    ),
+    "NO_POE": ("无法证明签章的时间", "nothing proves when the signature was made"),
+    "SIGNED_DATA_NOT_FOUND": ("未提供被签名的数据，无法核对", "the signed data was not given, so it was not checked"),
+    "SEAL_MAKER_UNTRUSTED": (
+        "制章者不在信任列表中，印章来源无法确认",
+        "the seal maker is not trusted by the trust list: the seal's origin cannot be confirmed",
+    ),
+    "SEAL_MAKER_REGION": (
+        "制章者无权为该地区制作印章",
+        "the seal maker may not make seals for the region the seal's code names",
+    ),
+    "SEAL_MAKER_INVALID": ("制章者证书无效", "the seal maker's certificate is not valid"),
+    "SEAL_NOT_REGISTERED": (
+        "印章与登记的印章不一致（疑似伪造）",
+        "the seal differs from the seal registered under its code (a forgery?)",
+    ),
+    "SEAL_CERT_LIST_UNUSABLE": (
+        "印章未列出可核对的签章证书",
+        "the seal lists no usable signer certificate to compare with",
+    ),
 }
+
+# EN 319 102-1 sub-indication behind each of our codes (codes that are sub-indications map to themselves).
+SUBINDICATIONS: dict[str, str] = {
+    "NO_SIGNING_CERTIFICATE_FOUND": "NO_SIGNING_CERTIFICATE_FOUND",
+    "CA_WITHDRAWN": "REVOKED_CA_NO_POE",
+    "REVOCATION_UNKNOWN": "TRY_LATER",
+    "NO_REVOCATION_SOURCE": "TRY_LATER",
+    "SEAL_SIGNATURE_FAILURE": "SIG_CRYPTO_FAILURE",
+    "SEAL_CERT_MISMATCH": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_CERT_LIST_UNUSABLE": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_EXPIRED": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_REVOKED": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_SUSPENDED": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_NOT_REGISTERED": "SIG_CONSTRAINTS_FAILURE",
+    "SEAL_MAKER_UNTRUSTED": "NO_CERTIFICATE_CHAIN_FOUND",
+    "SEAL_MAKER_REGION": "CHAIN_CONSTRAINTS_FAILURE",
+    "SEAL_MAKER_INVALID": "CHAIN_CONSTRAINTS_FAILURE",
+    "TIMESTAMP_FAILURE": "NO_POE",
+    "MODIFIED_AFTER_SIGNING": "SIG_CONSTRAINTS_FAILURE",
+    "DATA_HASH_FAILURE": "HASH_FAILURE",
+    "REFERENCE_FAILURE": "HASH_FAILURE",
+    "LICENCE_SUSPENDED": "SIG_CONSTRAINTS_FAILURE",
+    "LICENCE_REVOKED": "SIG_CONSTRAINTS_FAILURE",
+    "LICENCE_UNKNOWN": "SIG_CONSTRAINTS_FAILURE",
+    "UNSUPPORTED": "FORMAT_FAILURE",
+    "NO_SIGNATURE_FOUND": "NO_SIGNATURE_FOUND",
+}
+
+
+def subindication(code: str) -> str:
+    """The sub-indication of a FAILED or INDETERMINATE check with `code`: EN 319 102-1's own names pass
+    through; ours map to the nearest one (SIG_CONSTRAINTS_FAILURE for seal and licence rules)."""
+    return SUBINDICATIONS.get(code, code)
 
 
 @dataclass
@@ -55,6 +115,13 @@ class Check:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "code": self.code, "detail": self.detail}
+
+
+def _first_subindication(checks: list[Check], result: str) -> str | None:
+    """The sub-indication of the first check whose status is the rolled-up result (None when PASSED)."""
+    if result == PASSED:
+        return None
+    return next((subindication(c.code) for c in checks if c.status == result), None)
 
 
 def roll_up(statuses: list[str]) -> str:
@@ -85,9 +152,14 @@ class SignatureReport:
     def result(self) -> str:
         return roll_up([c.status for c in self.checks])
 
+    @property
+    def subindication(self) -> str | None:
+        return _first_subindication(self.checks, self.result)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "result": self.result,
+            "subindication": self.subindication,
             "field": self.field_name,
             "signer": self.signer,
             "seal": self.seal,
@@ -106,6 +178,8 @@ class Report:
     code: str | None = None  # document-level reason (NO_SIGNATURE_FOUND, FORMAT_FAILURE)
     detail: str = ""
     checks: list[Check] = field(default_factory=list)  # document-level checks (format)
+    validation_time: str | None = None  # the "current time" of the validation
+    as_of: bool = False  # validation_time was given by the caller (a past time), not the clock
 
     @property
     def result(self) -> str:
@@ -116,12 +190,29 @@ class Report:
             return INDETERMINATE
         return roll_up(statuses)
 
+    @property
+    def subindication(self) -> str | None:
+        result = self.result
+        if result == PASSED:
+            return None
+        if self.code is not None:
+            return subindication(self.code)
+        found = _first_subindication(self.checks, result)
+        if found is None:
+            found = next((s.subindication for s in self.signatures if s.result == result), None)
+        return found or "NO_SIGNATURE_FOUND"
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "result": self.result,
+            "subindication": self.subindication,
             "format": self.format,
             "signatures": [s.as_json() for s in self.signatures],
         }
+        if self.validation_time is not None:
+            out["validation_time"] = self.validation_time
+        if self.as_of:
+            out["as_of"] = self.validation_time
         if self.code is not None:
             out["code"] = self.code
             out["detail"] = self.detail

@@ -111,13 +111,20 @@ def maker_signature_ok(seal: ses.Seal) -> tuple[bool, str]:
     return ok, how
 
 
-def _digest_matches(kind: str, value: bytes, cert_der: bytes) -> bool:
-    name = kind.strip().lower()
+def _digest_kind(kind: str) -> str | None:
+    """The digest a certDigestList entry names (SHA-1 is not accepted: a second preimage of a
+    certificate is not needed, but a weak digest is no binding to rely on)."""
+    name = kind.strip().lower().replace("-", "")
     if name in ("sm3", oids.SM3):
+        return "sm3"
+    return name if name in ("sha256", "sha384", "sha512") else None
+
+
+def _digest_matches(kind: str, value: bytes, cert_der: bytes) -> bool:
+    name = _digest_kind(kind)
+    if name == "sm3":
         return sm3(cert_der) == value
-    if name in ("sha1", "sha256", "sha384", "sha512"):
-        return hashlib.new(name, cert_der).digest() == value
-    return False
+    return name is not None and hashlib.new(name, cert_der).digest() == value
 
 
 def check_seal(
@@ -127,44 +134,109 @@ def check_seal(
     moment: datetime,
     trust: TrustStore,
     sources: Sources,
+    proven: bool = False,
 ) -> None:
-    """`seal` (maker signature, maker in a trusted hierarchy, signer listed) and `seal_validity`."""
+    """`seal` (maker signature, maker trusted in its role and region, signer listed, the registered
+    seal under its esID) and `seal_validity` at `moment` (`proven`: a timestamp proves the signature
+    existed then; otherwise `moment` is the validation time and nothing the document claims counts)."""
     ok, how = maker_signature_ok(seal)
     if not ok:
         out.add(
             "seal", FAILED, "SEAL_SIGNATURE_FAILURE", f"the maker's signature over the seal does not verify ({how})"
         )
-    elif signer_cert is not None and not _lists(seal, signer_cert):
-        out.add("seal", FAILED, "SEAL_CERT_MISMATCH", "the signer's certificate is not in the seal's certificate list")
+    elif signer_cert is not None and (listed := _lists(seal, signer_cert)) is not True:
+        if listed is False:
+            detail = "the signer's certificate is not in the seal's certificate list"
+            out.add("seal", FAILED, "SEAL_CERT_MISMATCH", detail)
+        else:
+            out.add("seal", INDETERMINATE, "SEAL_CERT_LIST_UNUSABLE", listed)
     else:
-        maker = pdf_speedups.intern_certificate(x509.Certificate.load(seal.maker_cert))
-        issuer_known = any(ca.subject == maker.issuer for ca in [*trust.trust_roots(), *trust.intermediates()])
-        detail = (
-            f"seal v{seal.version} by {maker.subject.native.get('common_name', '?')}, maker signature valid ({how})"
-        )
-        if not issuer_known:
-            detail += "; the seal maker's issuer is not among the trusted anchors"
-        out.add("seal", PASSED, "OK", detail)
+        status, code, detail = _maker_trust(seal, moment, trust, sources)
+        out.add("seal", status, code, f"seal v{seal.version}, maker signature valid ({how}); {detail}")
+    registered = sources.seal_status(seal.es_id)
+    if registered is not None and registered.sm3 is not None and registered.sm3 != sm3(seal.der):
+        out.add("seal_validity", FAILED, "SEAL_NOT_REGISTERED",
+                f"another seal is registered under esID {seal.es_id}: this one is not it")  # fmt: skip
+        return
     start, end = seal.valid_start, seal.valid_end
     when = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    state = sources.seal_status(seal.es_id)
+    state = registered.status if registered is not None else None
+    since = registered.since if registered is not None else None
+    if state in ("revoked", "suspended") and proven and since is not None and when < since:
+        state = None  # a timestamp proves the seal was applied before the change
     if state == "revoked":
-        out.add("seal_validity", FAILED, "SEAL_REVOKED", f"seal {seal.es_id} is revoked")
-    elif not start <= when <= end:
+        out.add("seal_validity", INDETERMINATE, "SEAL_REVOKED",
+                f"seal {seal.es_id} is revoked, and no timestamp proves it was applied before that")  # fmt: skip
+    elif when < start and proven:
         out.add("seal_validity", FAILED, "SEAL_EXPIRED",
-                f"used {when.isoformat()}, valid {start.isoformat()} to {end.isoformat()}")  # fmt: skip
+                f"timestamped {when.isoformat()}, before the seal's validity began ({start.isoformat()})")  # fmt: skip
+    elif not start <= when <= end:
+        out.add("seal_validity", INDETERMINATE, "SEAL_EXPIRED",
+                f"outside the seal's validity ({start.isoformat()} to {end.isoformat()}) at the validation time, "
+                "and no timestamp proves the seal was applied within it")  # fmt: skip
     elif state == "suspended":
         out.add("seal_validity", INDETERMINATE, "SEAL_SUSPENDED", f"seal {seal.es_id} is suspended now")
     else:
         out.add("seal_validity", PASSED, "OK", f"valid {start.date()} to {end.date()}")
 
 
-def _lists(seal: ses.Seal, cert_der: bytes) -> bool:
+def _maker_trust(seal: ses.Seal, moment: datetime, trust: TrustStore, sources: Sources) -> tuple[str, str, str]:
+    """Whether the seal's maker may vouch for this seal: named under `seal_makers` by an accepted trust
+    list (or --maker) for the seal's region, or certified for the seal-maker role (its EKU) by a
+    granted CA of the seal's region, on a valid, unrevoked chain. The seal itself names the maker, so
+    nothing about the maker is taken from the seal."""
+    listed = trust.listed_maker(seal.maker_cert)
+    if listed:
+        regional = [m for m in listed if m.vouches_for(seal.es_id)]
+        if not regional:
+            regions = ", ".join(sorted({str(m.region_code) for m in listed}))
+            why = f"a seal maker of region {regions} cannot vouch for esID {seal.es_id}"
+            return INDETERMINATE, "SEAL_MAKER_REGION", why
+        if not any(m.status_at(moment) == "granted" for m in regional):
+            why = f"the seal maker is not granted on the trust list at {moment.isoformat()}"
+            return INDETERMINATE, "SEAL_MAKER_INVALID", why
+        return PASSED, "OK", f"maker {regional[0].name} is a trusted seal maker"
+    try:
+        maker = pdf_speedups.intern_certificate(x509.Certificate.load(seal.maker_cert))
+        ekus = set(maker.extended_key_usage_value.native or []) if maker.extended_key_usage_value else set()
+        name = maker.subject.human_friendly
+    except (ValueError, TypeError, KeyError) as exc:
+        return INDETERMINATE, "SEAL_MAKER_UNTRUSTED", f"the maker's certificate cannot be read: {str(exc)[:200]}"
+    if not ekus & oids.EKU_SEAL_MAKERS:
+        return (
+            INDETERMINATE,
+            "SEAL_MAKER_UNTRUSTED",
+            (f"the maker ({name}) is on no trust list and its certificate is not certified for making seals"),
+        )
+    scratch = SignatureReport()
+    check_chain(scratch, seal.maker_cert, [], moment, trust, sources)
+    problems = [c for c in scratch.checks if c.status not in (PASSED, SKIPPED) or c.code == "NO_REVOCATION_SOURCE"]
+    if problems:
+        why = "; ".join(f"{c.name}: {c.code} {c.detail}".strip() for c in problems)
+        return INDETERMINATE, "SEAL_MAKER_INVALID", f"the maker's certificate ({name}) does not validate: {why[:400]}"
+    region = (scratch.region or "").split(" ")[0]
+    if not region or not seal.es_id.startswith(region):
+        return (
+            INDETERMINATE,
+            "SEAL_MAKER_REGION",
+            (f"the maker is certified in region {region or '?'}, which cannot vouch for esID {seal.es_id}"),
+        )
+    return PASSED, "OK", f"maker {name} certified for seal making in region {region}"
+
+
+def _lists(seal: ses.Seal, cert_der: bytes) -> bool | str:
+    """True if the seal's certificate list names the signer, False if it names others, else why it
+    cannot tell (an empty list, an unknown list type, a v1 seal without a list)."""
     if seal.cert_list_type == 1 and seal.certs:
         return cert_der in seal.certs
-    if seal.cert_list_type == 2:
-        return any(_digest_matches(kind, value, cert_der) for kind, value in seal.cert_digests)
-    return True  # v1 seals from some vendors carry no usable list: nothing to compare against
+    if seal.cert_list_type == 2 and seal.cert_digests:
+        known = [(k, v) for k, v in seal.cert_digests if _digest_kind(k) is not None]
+        if not known:
+            return "the seal's certificate digests use no known digest algorithm"
+        return any(_digest_matches(kind, value, cert_der) for kind, value in known)
+    if seal.cert_list_type in (1, 2):
+        return "the seal's certificate list is empty"
+    return f"the seal has no usable certificate list (type {seal.cert_list_type})"
 
 
 def check_ses_signature(
@@ -173,8 +245,12 @@ def check_ses_signature(
     trust: TrustStore,
     sources: Sources,
     data_hash: bytes | None,
+    moment: datetime,
 ) -> None:
-    """A `SES_Signature`: signature over TBS_Sign, the seal, the signer listed, dataHash if data given."""
+    """A `SES_Signature`: signature over TBS_Sign, dataHash over the signed data (INDETERMINATE
+    SIGNED_DATA_NOT_FOUND without it: a signature bound to nothing proves nothing), the seal, the
+    signer listed, the signer's chain. `moment` is the validation time: the signature's timeInfo is
+    the signer's claim, shown and never relied on."""
     ok, how = signature_ok(signature.signer_cert, signature.signature_algorithm, signature.signature,
                            signature.signed_bytes)  # fmt: skip
     if ok:
@@ -183,32 +259,30 @@ def check_ses_signature(
         rule = "DER(TBS_Sign)" if signature.version == 4 else "DER(TBS_Sign) per GM/T 0031-2014"
         out.add("signature", FAILED, "SIG_CRYPTO_FAILURE", f"the signature over {rule} does not verify ({how})")
     if data_hash is None:
-        out.add("integrity", SKIPPED, "OK", "no signed data given")
+        detail = "the signed data was not given: dataHash not checked"
+        out.add("integrity", INDETERMINATE, "SIGNED_DATA_NOT_FOUND", detail)
     elif data_hash == signature.data_hash:
         out.add("integrity", PASSED, "OK", "dataHash matches")
     else:
         out.add("integrity", FAILED, "DATA_HASH_FAILURE",
                 f"dataHash {signature.data_hash.hex()[:16]}… != computed {data_hash.hex()[:16]}…")  # fmt: skip
-    moment = signature.time_info if isinstance(signature.time_info, datetime) else None
-    out.signing_time = moment.isoformat() if moment else signature.time_info.decode("ascii", "replace")  # type: ignore[union-attr]
+    claimed = signature.time_info if isinstance(signature.time_info, datetime) else None
+    out.signing_time = claimed.isoformat() if claimed else signature.time_info.decode("ascii", "replace")  # type: ignore[union-attr]
     out.signing_time_source = "claimed"
+    add_claimed_time(out, out.signing_time, moment)
     try:
         out.signer = dict(describe_cert(x509.Certificate.load(signature.signer_cert)))
     except (ValueError, TypeError) as exc:
         out.signer = {"error": f"unreadable certificate: {exc}"}
     out.seal = describe(signature.seal)
-    check_seal(out, signature.seal, signature.signer_cert, moment or _v1_time(signature.time_info), trust, sources)
+    check_seal(out, signature.seal, signature.signer_cert, moment, trust, sources)
+    check_chain(out, signature.signer_cert, [], moment, trust, sources)
 
 
-def _v1_time(value: datetime | bytes) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    text = value.decode("ascii", "replace").strip().replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def add_claimed_time(out: SignatureReport, claimed: str | None, moment: datetime) -> None:
+    """`signing_time` of a signature no timestamp dates: what it claims is shown, never relied on."""
+    said = f"claimed {claimed}, not proven by a timestamp (not relied on)" if claimed else "no timestamp"
+    out.add("signing_time", PASSED, "CLAIMED_TIME", f"{said}; validated at the validation time")
 
 
 def check_chain(
@@ -218,6 +292,7 @@ def check_chain(
     moment: datetime,
     trust: TrustStore,
     sources: Sources,
+    proven: bool = False,
 ) -> None:
     """`chain` and `revocation` for a certificate outside a CMS (OFD and bare seal signatures)."""
     try:
@@ -238,7 +313,7 @@ def check_chain(
         "allow_fetching": sources.fetch,
         "fetchers": sources.fetchers(),
     }
-    diagnose_chain(out, cert, others, context, moment, trust)
+    diagnose_chain(out, cert, others, context, moment, trust, proven)
 
 
 def diagnose_chain(
@@ -248,9 +323,12 @@ def diagnose_chain(
     context_kwargs: dict[str, Any],
     moment: datetime,
     trust: TrustStore,
+    proven: bool = False,
 ) -> None:
     """Validate `cert` at `moment` (hard-fail revocation) and add `chain` and `revocation` checks with
-    the precise reason; then judge each CA on the path by its trust-list status at `moment`."""
+    the precise reason; then judge each CA on the path by its trust-list status at `moment`.
+    `proven`: a timestamp proves the signature existed at `moment` (else `moment` is the validation
+    time). Time rules per EN 319 102-1: see revoked() and out_of_bounds()."""
     import asyncio
 
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -270,19 +348,17 @@ def diagnose_chain(
         path = asyncio.run(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
     except cv.RevokedError as exc:
         out.add("chain", PASSED)
-        out.add("revocation", FAILED, "REVOKED", str(exc))
+        revoked(out, str(exc), moment, proven)
         return
     except cv.InsufficientRevinfoError as exc:
         out.add("chain", PASSED)
         out.add("revocation", INDETERMINATE, "REVOCATION_UNKNOWN", str(exc))
         return
     except cv.ExpiredError as exc:
-        out.add("chain", FAILED, "EXPIRED", str(exc))
-        out.add("revocation", SKIPPED)
+        out_of_bounds(out, "EXPIRED", str(exc), moment, proven)
         return
     except cv.NotYetValidError as exc:
-        out.add("chain", FAILED, "NOT_YET_VALID", str(exc))
-        out.add("revocation", SKIPPED)
+        out_of_bounds(out, "NOT_YET_VALID", str(exc), moment, proven)
         return
     except (cv.PathBuildingError, cv.PathValidationError, cv.ValidationError, ValueError) as exc:
         out.add("chain", INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(exc)[:300])
@@ -290,6 +366,29 @@ def diagnose_chain(
         return
     judge_path(out, path, moment, trust)
     add_not_revoked(out, path, cert, list(context_kwargs.get("crls", [])), list(context_kwargs.get("ocsps", [])))
+
+
+def revoked(out: SignatureReport, detail: str, moment: datetime, proven: bool) -> None:
+    """A certificate revoked at `moment`. FAILED/REVOKED needs proof that the signature was made after
+    the revocation (EN 319 102-1: a content timestamp after it), which no document here carries; a
+    signature timestamp after the revocation proves only that the signature existed then. So:
+    INDETERMINATE/REVOKED_NO_POE — the key may have signed this after it was compromised."""
+    when = f"timestamped {moment.isoformat()}" if proven else "no timestamp"
+    out.add("revocation", INDETERMINATE, "REVOKED_NO_POE",
+            f"{detail}; nothing proves the signature existed before the revocation ({when})")  # fmt: skip
+
+
+def out_of_bounds(out: SignatureReport, kind: str, detail: str, moment: datetime, proven: bool) -> None:
+    """A certificate outside its validity at `moment`. Only a timestamp before notBefore proves the
+    signature was made outside it (FAILED/NOT_YET_VALID); otherwise INDETERMINATE/OUT_OF_BOUNDS_NO_POE."""
+    if kind == "NOT_YET_VALID" and proven:
+        out.add("chain", FAILED, "NOT_YET_VALID", f"{detail}; the timestamp ({moment.isoformat()}) proves the "
+                "signature existed before the certificate was valid")  # fmt: skip
+    else:
+        when = f"timestamped {moment.isoformat()}" if proven else "no timestamp"
+        why = f"{detail}; nothing proves the signature was made within the certificate's validity ({when})"
+        out.add("chain", INDETERMINATE, "OUT_OF_BOUNDS_NO_POE", why)
+    out.add("revocation", SKIPPED)
 
 
 def without_revocation_source(path: Any, crls: list[Any], ocsps: list[Any]) -> list[x509.Certificate]:
@@ -351,6 +450,8 @@ def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: T
             if listed.status_at(moment) != "granted":
                 withdrawn.append(listed.name)
     if withdrawn:
-        out.add("chain", FAILED, "CA_WITHDRAWN", f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}")
+        out.add("chain", INDETERMINATE, "CA_WITHDRAWN",
+                f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}, and nothing proves the "
+                "signature existed while it was")  # fmt: skip
     else:
         out.add("chain", PASSED)

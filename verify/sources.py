@@ -8,10 +8,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from asn1crypto import crl, ocsp, x509
 from pyhanko_certvalidator.fetchers import Fetchers
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+
+@dataclass(frozen=True)
+class SealState:
+    """What a seal registry says about an esID: its status and the SM3 of the seal registered under it
+    (a different seal carrying a known esID is a forgery, not an "active" seal)."""
+
+    status: str
+    sm3: bytes | None
+    since: datetime | None = None  # when the status last changed
+
 
 RevocationLookup = Callable[[list[x509.Certificate]], tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]]
 
@@ -34,7 +46,7 @@ class Sources:
     revocation_lookup: (
         Callable[[list[x509.Certificate]], tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]] | None
     ) = None
-    seal_status_lookup: Callable[[str], str | None] | None = None  # by esID
+    seal_status_lookup: Callable[[str], SealState | None] | None = None  # by esID
     licence_status_lookup: Callable[[str], str | None] | None = None  # by licence identifier
     _seal_cache: dict[str, str | None] = field(default_factory=dict)
     _fetch_state: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -64,7 +76,7 @@ class Sources:
             return [], []
         return self.revocation_lookup(certs)
 
-    def seal_status(self, es_id: str) -> str | None:
+    def seal_status(self, es_id: str) -> SealState | None:
         if self.seal_status_lookup is None:
             return None
         return self.seal_status_lookup(es_id)

@@ -230,6 +230,10 @@ class TrustStore:
         certs = [c.certificate for c in self.cas] + list(self.cross) + list(self.anchors)
         return frozenset(c.public_key.dump() for c in certs)
 
+    def is_ca_certificate(self, der: bytes) -> bool:
+        """One of the trusted CA certificates themselves (listed, cross-certificate or anchor)."""
+        return any(c.der == der for c in self.cas) or any(c.dump() == der for c in [*self.cross, *self.anchors])
+
     def listed_maker(self, der: bytes) -> list[ListedMaker]:
         return [m for m in self.makers if m.der == der]
 

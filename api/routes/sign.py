@@ -36,7 +36,7 @@ def sign(
     y_mm: Annotated[float | None, Form(ge=0, le=5000)] = None,
     size_mm: Annotated[float, Form(gt=5, le=200)] = 42.0,
     keyword: Annotated[str | None, Form(max_length=200)] = None,
-    level: Annotated[str, Form(max_length=8)] = "B-B",
+    level: Annotated[str, Form(max_length=8)] = "B-T",
     licence: Annotated[str | None, Form(max_length=65536)] = None,
     certify: Annotated[bool, Form()] = False,
 ) -> Response:
@@ -89,7 +89,7 @@ def sign_batch(
     y_mm: Annotated[float | None, Form(ge=0, le=5000)] = None,
     size_mm: Annotated[float, Form(gt=5, le=200)] = 42.0,
     keyword: Annotated[str | None, Form(max_length=200)] = None,
-    level: Annotated[str, Form(max_length=8)] = "B-B",
+    level: Annotated[str, Form(max_length=8)] = "B-T",
     licences: Annotated[str | None, Form(max_length=10_000_000)] = None,
 ) -> dict[str, object]:
     """Seal many PDFs as one job: 202 with the job's manifest; poll GET /v1/sign/jobs/{id}."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import secrets
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
+from api.auth import create_token
 from api.context import Context
 from seal.demo import create_demo_seals
 from signing.pdf import Placement
@@ -211,7 +214,30 @@ def test_verify_endpoint_bad_requests(client: TestClient, context: Context) -> N
     assert client.post("/v1/verify", files={"file": ("a.pdf", big, "application/pdf")}).status_code == 413
     garbage = client.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 nothing", "application/pdf")})
     assert garbage.status_code == 200 and garbage.json()["result"] == FAILED
-    assert client.post("/v1/verify", files={"file": ("a", b"x")}, data={"at": "yesterday"}).status_code == 400
+    verifier = {"Authorization": "Bearer " + create_token(context.db, "verifier", f"v-{secrets.token_hex(4)}")}
+    at = {"at": "yesterday"}
+    assert client.post("/v1/verify", files={"file": ("a", b"x")}, data=at, headers=verifier).status_code == 400
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 401), ("issuer", 403), ("verifier", 200), ("auditor", 200),
+                                              ("officer", 200), ("admin", 200)])  # fmt: skip
+def test_validating_as_of_a_past_time_needs_a_reviewing_role(
+    client: TestClient, context: Context, role: str | None, status: int
+) -> None:
+    """`at=` moves validation into the past: only verifier / officer / auditor / admin may ask, and the
+    report says "as of" (DESIGN.md)."""
+    headers = {}
+    if role is not None:
+        headers["Authorization"] = "Bearer " + create_token(context.db, role, f"{role}-{secrets.token_hex(4)}")
+    at = "2026-01-01T00:00:00+08:00"
+    answer = client.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 x")}, data={"at": at}, headers=headers)
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.json()["as_of"] == datetime.fromisoformat(at).isoformat()
+    else:
+        assert answer.json()["code"] == ("unauthenticated" if role is None else "forbidden_role")
+    plain = client.post("/v1/verify", files={"file": ("a.pdf", b"%PDF-1.7 x")})
+    assert plain.status_code == 200 and "as_of" not in plain.json()
 
 
 def test_public_endpoints_are_rate_limited(context: Context) -> None:

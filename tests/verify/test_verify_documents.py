@@ -95,6 +95,17 @@ def test_html_report(client: TestClient, context: Context) -> None:
     page = response.text
     assert "验证通过" in page and "Valid" in page and "data:image/png;base64," in page
     assert "<script" not in page and "http://" not in page.split("</style>")[1].split("data:image")[0]
+    assert "AS OF" not in page
+
+
+def test_html_report_as_of_a_given_time_says_so_first(context: Context) -> None:
+    from verify.html import render
+
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    report = context.verification.verifier().verify(_sealed(context, "demo-370000-sm2"), at=at)
+    page = render(report, "licence.pdf")
+    banner = page.index("Validated AS OF " + at.isoformat())
+    assert banner < page.index("<section")  # before any signature's details
 
 
 def test_html_report_of_a_vendor_ofd_shows_its_drawn_oval_seal(client: TestClient) -> None:

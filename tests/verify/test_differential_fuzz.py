@@ -1,0 +1,194 @@
+"""Differential fuzzing of the two PDF readers: whenever the fast path (verify/pdf_fast.py) gives a
+report for a mutated sealed PDF, the full pyHanko path must give the same report; and no input makes
+either path raise. `make test` runs a bounded number of mutants per base document; `make soak`
+(TRUSTSEAL_SOAK=1) runs >= 100,000 in all. A disagreement is written to the temporary directory
+(trustseal-fuzz-cases/); each found case is kept as a regression test below, rebuilt on a fresh
+hierarchy (a mutant of another run's document no longer verifies here)."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from api.context import Context
+from seal.demo import create_demo_seals
+from signing.pdf import Placement
+from signing.service import Caller
+from tests.fixtures import make_pdf
+from verify import pdf_fast
+from verify.pdf import PdfVerifier
+from verify.pdf_structure import StructureError
+from verify.x509_fast import Unsupported
+
+CALLER = Caller(role="issuer", name="test", seal_ids=("*",))
+CASES = Path(tempfile.gettempdir()) / "trustseal-fuzz-cases"
+BOUNDED = 150  # mutants per base document in `make test`
+SOAK_TOTAL = 100_000
+BASES = [("demo-370000-sm2", "B-B"), ("demo-370000-sm2", "B-T"), ("demo-370000-sm2", "B-LT"),
+         ("demo-530000-p256", "B-LT")]  # fmt: skip
+TOKENS = [b"/ByteRange", b"/Contents", b"/Type", b"/Sig", b"/DSS", b"/Root", b"/Size", b"/Prev", b"startxref",
+          b"xref", b"trailer", b"%%EOF", b"obj", b"endobj", b"stream", b"endstream", b"/Length", b"0", b"1", b" ",
+          b"\n", b"\r\n", b"<<", b">>", b"[", b"]", b"(", b")", b"<", b">", b"/Metadata", b"/AcroForm"]  # fmt: skip
+
+
+NUMBER = re.compile(rb"(?<![0-9A-Za-z.])\d{1,10}(?![0-9A-Za-z.])")
+
+
+def _count() -> int:
+    if os.environ.get("TRUSTSEAL_SOAK"):
+        return SOAK_TOTAL // len(BASES) + 1
+    return BOUNDED
+
+
+def _flip(rng: random.Random, data: bytes) -> bytes:
+    at = rng.randrange(len(data))
+    return data[:at] + bytes([data[at] ^ (1 << rng.randrange(8))]) + data[at + 1 :]
+
+
+def _splice_token(rng: random.Random, data: bytes) -> bytes:
+    at = rng.randrange(len(data))
+    cut = rng.randrange(0, 8)
+    return data[:at] + rng.choice(TOKENS) + data[at + cut :]
+
+
+def _number(rng: random.Random, data: bytes) -> bytes:
+    """Change one number of the file structure (offsets, lengths, ByteRange, object numbers)."""
+    numbers = list(NUMBER.finditer(data))
+    if not numbers:
+        return _flip(rng, data)
+    hit = rng.choice(numbers)
+    value = int(hit.group()) + rng.choice([-1, 1, -2, 2, 10, -10, 1000, -1000])
+    return data[: hit.start()] + str(max(0, value)).encode() + data[hit.end() :]
+
+
+def _truncate(rng: random.Random, data: bytes) -> bytes:
+    return data[: rng.randrange(1, len(data))]
+
+
+def _append(rng: random.Random, data: bytes) -> bytes:
+    """An incremental update: a new object, a changed catalog entry, or bytes after %%EOF."""
+    choice = rng.randrange(4)
+    if choice == 0:
+        return data + rng.choice([b"\n", b"\r\n", b"\x00" * rng.randrange(1, 16), b"% comment\n"])
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+        if choice == 1:
+            writer.root["/Trustseal"] = generic.NameObject("/Mutated")
+            writer.update_root()
+        elif choice == 2:
+            page = writer.root["/Pages"]["/Kids"][0].get_object()
+            page["/Contents"] = writer.add_object(generic.StreamObject(stream_data=b"BT /F1 9 Tf (x) Tj ET"))
+            writer.update_container(page)
+        else:
+            writer.add_object(generic.TextStringObject("orphan"))
+            writer.update_root()
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+    except Exception:
+        return _flip(rng, data)
+
+
+def _contents(rng: random.Random, data: bytes) -> bytes:
+    """Change one hex digit inside /Contents (the CMS)."""
+    match = re.search(rb"/Contents\s*<([0-9A-Fa-f]+)>", data)
+    if match is None:
+        return _flip(rng, data)
+    used = match.group(1).rstrip(b"0") or match.group(1)
+    at = match.start(1) + rng.randrange(len(used))
+    return data[:at] + bytes([rng.choice(b"0123456789abcdef")]) + data[at + 1 :]
+
+
+MUTATORS: list[Callable[[random.Random, bytes], bytes]] = [_flip, _splice_token, _number, _truncate, _append,
+                                                            _contents]  # fmt: skip
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    out = data
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        out = rng.choice(MUTATORS)(rng, out)
+    return out
+
+
+def compare(verifier: PdfVerifier, data: bytes) -> str:
+    """'declined' or 'agreed'; raises AssertionError when the paths disagree."""
+    checker = pdf_fast.Checker(verifier.trust, {})
+    try:
+        fast = pdf_fast.verify_fast(data, verifier.trust, verifier.sources, checker, None)
+    except (Unsupported, StructureError):
+        return "declined"
+    except Exception:
+        return "declined"
+    full = verifier.full(data)
+    assert fast.as_json() == full.as_json(), "fast and full paths disagree"
+    return "agreed"
+
+
+@pytest.fixture(scope="module")
+def pdf_verifier(context: Context) -> PdfVerifier:
+    create_demo_seals(context.seals, actor="test")
+    return context.verification.verifier().pdf
+
+
+@pytest.mark.parametrize(("seal_id", "level"), BASES)
+def test_fast_path_never_disagrees_with_the_full_path(
+    context: Context, pdf_verifier: PdfVerifier, seal_id: str, level: str
+) -> None:
+    base = context.signing.seal_pdf(make_pdf(), seal_id=seal_id, caller=CALLER, placement=Placement(), level=level).pdf
+    assert compare(pdf_verifier, base) == "agreed"  # the unmutated document takes the fast path
+    rng = random.Random(f"{seal_id}/{level}/{os.environ.get('TRUSTSEAL_FUZZ_SEED', '')}")
+    counts = {"declined": 0, "agreed": 0}
+    for _ in range(_count()):
+        mutant = mutate(rng, base)
+        try:
+            counts[compare(pdf_verifier, mutant)] += 1
+        except AssertionError:
+            CASES.mkdir(exist_ok=True)
+            (CASES / f"disagreement-{seal_id}-{level}-{rng.getrandbits(32):08x}.pdf").write_bytes(mutant)
+            raise
+        if rng.random() < 0.02:  # now and then the full path on a declined mutant too: it must report
+            assert pdf_verifier.full(mutant).result in ("PASSED", "FAILED", "INDETERMINATE")
+    print(f"\n{seal_id} {level}: {counts}")
+    assert counts["agreed"] + counts["declined"] == _count()
+
+
+def _sealed(context: Context, level: str = "B-LT") -> bytes:
+    return context.signing.seal_pdf(
+        make_pdf(), seal_id="demo-370000-sm2", caller=CALLER, placement=Placement(), level=level
+    ).pdf
+
+
+def test_found_a_dss_certificate_with_a_broken_name(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: an unparsable certificate in the DSS (unsigned material, on no path) made
+    the full path fail the signature with FORMAT_FAILURE while the fast path passed it."""
+    base = _sealed(context)
+    ca = context.ca.ca_certificate("cn-370000-sm2")
+    der = ca.dump()
+    at = base.index(der) + der.index(ca.subject.dump()) + 2  # the first RDN's SET header
+    assert base[at] == 0x31
+    broken = base[: at + 1] + b"\x7f" + base[at + 2 :]  # its length now runs past the name
+    assert compare(pdf_verifier, broken) == "agreed"
+    assert pdf_verifier.full(broken).result == "PASSED"
+
+
+def test_found_an_embedded_ca_look_alike(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: one byte changed in the CMS's copy of the root (an attribute type of its
+    subject name) gave pyHanko a look-alike of a trusted CA to try first; the full path ended
+    INDETERMINATE, the fast path PASSED. Unsigned look-alikes of trusted CAs are now ignored."""
+    base = _sealed(context, "B-B")
+    hexed = context.ca.ca_certificate("cn-root-sm2").dump().hex().upper().encode()
+    start = base.index(hexed)
+    subject = hexed.index(b"060355040A", hexed.index(b"060355040A") + 10)  # the second name: the subject
+    at = start + subject
+    mutant = base[:at] + b"060395040A" + base[at + 10 :]
+    assert compare(pdf_verifier, mutant) in ("agreed", "declined")
+    assert pdf_verifier.full(mutant).result == "PASSED"
