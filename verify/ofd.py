@@ -18,6 +18,7 @@ from gm import oids, ses
 from gm.sm3 import sm3
 from verify import seal_checks
 from verify.cms import check_signed_data, load_signed_data
+from verify.ofd_names import location_path
 from verify.ofd_package import OfdFormatError, Package, children, find
 from verify.report import FAILED, PASSED, Check, Report, SignatureReport, format_failure
 from verify.sources import Sources
@@ -44,22 +45,19 @@ class OfdVerifier:
             return format_failure("ofd", str(exc))
         report = Report(format="ofd")
         for body in bodies:
-            doc_root_el = find(body, "DocRoot")
-            doc_root = posixpath.dirname(package.resolve(doc_root_el.text or "", "")) if doc_root_el is not None else ""
             signatures_el = find(body, "Signatures")
             if signatures_el is None or not (signatures_el.text or "").strip():
                 continue
             try:
-                list_path = package.resolve(signatures_el.text or "", "", doc_root)
+                list_path = package.resolve(signatures_el.text or "", "")
                 listing = package.xml(list_path)
             except OfdFormatError as exc:
                 report.checks.append(_failure(str(exc)))
                 continue
             for entry in children(listing, "Signature")[:MAX_SIGNATURES]:
-                location = entry.get("BaseLoc", "")
-                path = package.resolve(location, posixpath.dirname(list_path), doc_root)
+                path = _location(entry.get("BaseLoc", ""), posixpath.dirname(list_path))
                 try:
-                    report.signatures.append(self._one(package, path, doc_root, entry.get("Type", "Seal"), at))
+                    report.signatures.append(self._one(package, path, entry.get("Type", "Seal"), at))
                 except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
                     log.exception("verifying an OFD signature failed unexpectedly")
                     broken = SignatureReport(field_name=path)
@@ -69,9 +67,11 @@ class OfdVerifier:
             report.code, report.detail = "NO_SIGNATURE_FOUND", "the OFD declares no signatures"
         return report
 
-    def _one(self, package: Package, path: str, doc_root: str, kind: str, at: datetime | None) -> SignatureReport:
+    def _one(self, package: Package, path: str, kind: str, at: datetime | None) -> SignatureReport:
         out = SignatureReport(field_name=path)
         try:
+            if not package.has(path):
+                raise OfdFormatError(f"{path} is not in the package (named by the signature list)")
             raw = package.read(path)
             signature_xml = package.xml(path)
         except OfdFormatError as exc:
@@ -87,16 +87,16 @@ class OfdVerifier:
             out.add("format", FAILED, "FORMAT_FAILURE", f"{path} names no SignedValue")
             return out
         try:
-            value = package.read(package.resolve(value_el.text or "", base_dir, doc_root))
+            value = package.read(package.resolve(value_el.text or "", base_dir))
         except OfdFormatError as exc:
             out.add("format", FAILED, "FORMAT_FAILURE", str(exc))
             return out
         try:
             parsed = ses.parse_ses_signature(value)
         except ses.SESFormatError as exc:
-            return self._signed_data(out, package, signed_info, base_dir, doc_root, value, raw, at, str(exc))
+            return self._signed_data(out, package, signed_info, base_dir, value, raw, at, str(exc))
         out.add("format", PASSED, "OK", f"SES_Signature v{parsed.version} ({kind})")
-        self._references(out, package, signed_info, base_dir, doc_root)
+        self._references(out, package, signed_info, base_dir)
         seal_checks.check_ses_signature(out, parsed, self.trust, self.sources, sm3(raw))
         moment = at or (parsed.time_info if isinstance(parsed.time_info, datetime) else datetime.now(UTC))
         seal_checks.check_chain(out, parsed.signer_cert, [parsed.seal.maker_cert], moment, self.trust, self.sources)
@@ -108,7 +108,6 @@ class OfdVerifier:
         package: Package,
         signed_info: Element,
         base_dir: str,
-        doc_root: str,
         value: bytes,
         raw: bytes,
         at: datetime | None,
@@ -126,13 +125,11 @@ class OfdVerifier:
             )
             return out
         out.add("format", PASSED, "OK", "GB/T 35275 SignedData over Signature.xml")
-        self._references(out, package, signed_info, base_dir, doc_root)
+        self._references(out, package, signed_info, base_dir)
         check_signed_data(out, signed, raw, at, self.trust, self.sources)
         return out
 
-    def _references(
-        self, out: SignatureReport, package: Package, signed_info: Element, base_dir: str, doc_root: str
-    ) -> None:
+    def _references(self, out: SignatureReport, package: Package, signed_info: Element, base_dir: str) -> None:
         references = find(signed_info, "References")
         if references is None:
             out.add("references", FAILED, "REFERENCE_FAILURE", "no References: nothing of the document is protected")
@@ -148,7 +145,7 @@ class OfdVerifier:
                 expected = base64.b64decode(
                     (check_el.text or "").strip() if check_el is not None else "", validate=True
                 )
-                actual = package.sm3(package.resolve(ref, base_dir, doc_root))
+                actual = package.sm3(package.resolve(ref, base_dir))
             except (OfdFormatError, binascii.Error, ValueError) as exc:
                 bad.append(f"{ref} ({exc})")
                 continue
@@ -160,6 +157,13 @@ class OfdVerifier:
                     f"{len(bad)} of {count} check values differ: {', '.join(bad[:5])}{note}")  # fmt: skip
         else:
             out.add("references", PASSED, "OK", f"all {count} protected files match their SM3 check values")
+
+
+def _location(location: str, base_dir: str) -> str:
+    try:
+        return location_path(location, base_dir)
+    except OfdFormatError:
+        return location or "(no BaseLoc)"  # reported as missing by _one
 
 
 def _failure(detail: str) -> Check:
