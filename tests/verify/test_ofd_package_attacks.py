@@ -1,6 +1,6 @@
-"""Attacks on the OFD package (issue 10): entry names that readers resolve differently. Each attacked
-package is derived from a document sealed with a demo seal that verifies PASSED; each attack verified
-PASSED before the fix."""
+"""Attacks on the OFD package (issue 10): entry names that readers resolve differently, and rendered
+content that the signature's References do not cover. Each attacked package is derived from a
+document sealed with a demo seal that verifies PASSED; each attack verified PASSED before the fix."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def _is_format_failure(report: dict[str, Any], *named: str) -> bool:
 def test_the_sealed_test_document_passes(context: Context, material: Any) -> None:
     report = _verify(context, b.zipped(b.seal(material, b.content()).items()))
     assert report["result"] == PASSED, report
+    assert "cover every rendered file" in _check(report, "references")["detail"]
     tampered = {**b.seal(material, b.content()), b.PAGE: TAMPERED}
     assert _check(_verify(context, b.zipped(tampered.items())), "references")["code"] == "REFERENCE_FAILURE"
 
@@ -143,6 +144,120 @@ def test_an_entry_hidden_from_the_central_directory_is_a_format_failure(context:
     assert report["result"] == FAILED and "no directory entry lists" in report["detail"], report
 
 
+# -- rendered content that no Reference covers -----------------------------------------------------
+
+
+def _uncovered(report: dict[str, Any], *named: str) -> bool:
+    check = _check(report, "references")
+    return (
+        report["result"] == FAILED
+        and (check["status"], check["code"]) == (FAILED, "UNCOVERED_CONTENT")
+        and all(name in check["detail"] for name in named)
+    )
+
+
+def test_a_page_added_through_an_uncovered_document_root(context: Context, material: Any) -> None:
+    """KingGrid (999.ofd) does not cover OFD.xml: pointing DocRoot at a new Document.xml that adds a page
+    leaves every Reference intact."""
+    files = b.content()
+    signed = b.seal(material, files, covered=[n for n in files if n != "OFD.xml"])
+    assert _verify(context, b.zipped(signed.items()))["result"] == PASSED
+    attacked = {
+        **signed,
+        "OFD.xml": signed["OFD.xml"].replace(b"Doc_0/Document.xml", b"Doc_0/Document2.xml"),
+        "Doc_0/Document2.xml": b.document(pages=2),
+        "Doc_0/Pages/Page_1/Content.xml": TAMPERED,
+    }
+    report = _verify(context, b.zipped(attacked.items()))
+    assert _uncovered(report, "Doc_0/Document2.xml (DocRoot)", "Doc_0/Pages/Page_1/Content.xml (page 2"), report
+
+
+def test_a_page_added_to_an_uncovered_document_xml(context: Context, material: Any) -> None:
+    files = b.content()
+    signed = b.seal(material, files, covered=[n for n in files if n != "Doc_0/Document.xml"])
+    attacked = {**signed, "Doc_0/Document.xml": b.document(pages=2), "Doc_0/Pages/Page_1/Content.xml": TAMPERED}
+    report = _verify(context, b.zipped(attacked.items()))
+    assert _uncovered(report, "Doc_0/Document.xml", "Doc_0/Pages/Page_1/Content.xml"), report
+
+
+@pytest.mark.parametrize("swapped", ["Doc_0/Res/image_7.png", "Doc_0/Res/font_3.ttf", "Doc_0/Tpls/Tpl_0/Content.xml"])
+def test_an_uncovered_resource_or_template_swapped(context: Context, material: Any, swapped: str) -> None:
+    files = b.content()
+    signed = b.seal(material, files, covered=[n for n in files if n != swapped])
+    report = _verify(context, b.zipped({**signed, swapped: TAMPERED}.items()))
+    assert _uncovered(report, swapped), report
+
+
+def test_an_annotation_added_after_signing(context: Context, material: Any) -> None:
+    """Document.xml names an annotation list that did not exist when it was sealed; adding one later changes
+    no covered file."""
+    files = {n: d for n, d in b.content().items() if not n.startswith("Doc_0/Annots/")}
+    signed = b.seal(material, files)
+    assert _verify(context, b.zipped(signed.items()))["result"] == PASSED
+    report = _verify(context, b.zipped({**signed, **b.annotation_files()}.items()))
+    assert _uncovered(report, "Doc_0/Annots/Annotations.xml", "Doc_0/Annots/Page_0/Annotation.xml"), report
+
+
+def test_page_resources_are_rendered_content(context: Context, material: Any) -> None:
+    files = b.content()
+    page = files[b.PAGE].replace(b"<ofd:Content>", b"<ofd:PageRes>PageRes.xml</ofd:PageRes><ofd:Content>")
+    files = {**files, b.PAGE: page, "Doc_0/Pages/Page_0/PageRes.xml": files["Doc_0/DocumentRes.xml"]}
+    signed = b.seal(material, files, covered=[n for n in files if n != "Doc_0/Pages/Page_0/PageRes.xml"])
+    assert _uncovered(_verify(context, b.zipped(signed.items())), "Doc_0/Pages/Page_0/PageRes.xml"), signed
+
+
+def test_a_page_only_a_lenient_reader_finds_must_be_covered(context: Context, material: Any) -> None:
+    """Document.xml names Pages/Page_1/Content.xml, which is not in the package when sealed: a reader that
+    folds case shows pages/page_1/content.xml when it is added."""
+    files = {**b.content(), "Doc_0/Document.xml": b.document(pages=2)}
+    signed = b.seal(material, files)
+    report = _verify(context, b.zipped(signed.items()))
+    assert report["result"] == PASSED and "Doc_0/Pages/Page_1/Content.xml (page 2" in str(report), report
+    report = _verify(context, b.zipped({**signed, "Doc_0/pages/page_1/content.xml": TAMPERED}.items()))
+    assert _uncovered(report, "Doc_0/pages/page_1/content.xml"), report
+
+
+def test_an_unsigned_document_beside_the_sealed_one(context: Context, material: Any) -> None:
+    """A second DocBody (here put first: readers show the first document) that no signature covers."""
+    files = b.content()
+    signed = b.seal(material, files, covered=[n for n in files if n != "OFD.xml"])
+    attacked = {
+        **signed,
+        "OFD.xml": b.ofd_xml("Doc_1/Document.xml", "Doc_0/Document.xml", signed=1),
+        "Doc_1/Document.xml": b.document(),
+        "Doc_1/Pages/Page_0/Content.xml": TAMPERED,
+    }
+    report = _verify(context, b.zipped(attacked.items()))
+    assert report["signatures"][0]["result"] == PASSED  # the sealed document itself is intact
+    assert report["result"] == FAILED, report
+    check = report["checks"][0]
+    assert (check["name"], check["code"]) == ("references", "UNCOVERED_CONTENT")
+    assert "Doc_1/Pages/Page_0/Content.xml" in check["detail"]
+
+
+def test_a_seal_file_that_is_not_the_signing_seal(context: Context, material: Any) -> None:
+    """Seal/BaseLoc names a Seal.esl that no Reference covers (readers may draw the stamp from it): it must
+    be the seal inside SignedValue.dat, not another organisation's."""
+    other = context.seals.for_signing("demo-530000-sm2", role="issuer", caller="t", caller_seal_ids=("*",))
+    signed = b.seal(material, b.content(), seal_file=material.seal.esl_der)
+    report = _verify(context, b.zipped(signed.items()))
+    assert report["result"] == PASSED, report
+    swapped = {**signed, "Doc_0/Signs/Sign_0/Seal.esl": other.seal.esl_der}
+    assert _uncovered(_verify(context, b.zipped(swapped.items())), "Doc_0/Signs/Sign_0/Seal.esl"), swapped
+
+
+def test_unrendered_uncovered_files_are_listed_without_failing(context: Context, material: Any) -> None:
+    files = {**b.content(), "Doc_0/Attachs/notes.txt": b"n"}
+    signed = b.seal(material, files, covered=[n for n in files if not n.startswith(("Doc_0/Tags/", "Doc_0/Attachs/"))])
+    report = _verify(context, b.zipped({**signed, "Doc_0/Tags/Extra.xml": b"<x/>"}.items()))
+    check = _check(report, "references")
+    assert report["result"] == PASSED and (check["status"], check["code"]) == (PASSED, "OK"), report
+    assert (
+        "not rendered, not covered: Doc_0/Attachs/notes.txt, Doc_0/Tags/CustomTags.xml, Doc_0/Tags/Extra.xml"
+        in (check["detail"])
+    )
+
+
 # -- name canonicalisation, as a property ----------------------------------------------------------
 
 TOKENS = ["a", "A", "b", "Page", "page", "/", "\\", ".", "..", "./", "//", " ", "é", "e\u0301", "Ａ", "\x00", "\x07"]
@@ -176,3 +291,19 @@ def test_vendor_packages_have_canonical_names() -> None:
         package = Package(path.read_bytes())
         with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as plain:
             assert set(package.names) == set(plain.namelist()), path.name
+
+
+def test_vendor_samples_cover_what_they_render() -> None:
+    """Every rendered file of the vendor samples is covered by their References; KingGrid (999.ofd) leaves
+    OFD.xml out (it inserts the Signatures element into OFD.xml when sealing), which is listed, not failed:
+    what OFD.xml selects (Document.xml and all below it) must be covered, and is."""
+    from tests.verify.test_bad_input import INTEROP, VERIFIER
+
+    details = {}
+    for name in ("1.ofd", "999.ofd"):
+        check = _check(VERIFIER.verify((INTEROP / name).read_bytes()).as_json(), "references")
+        assert (check["status"], check["code"]) == (PASSED, "OK"), (name, check)
+        details[name] = check["detail"]
+    assert details["1.ofd"] == "all 13 protected files match their SM3 check values and cover every rendered file"
+    assert details["999.ofd"].endswith("cover every rendered file; not rendered, not covered: OFD.xml (its metadata; "
+                                       "what it selects is checked above)")  # fmt: skip
