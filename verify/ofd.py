@@ -20,7 +20,7 @@ from gm import oids, ses
 from gm.sm3 import sm3
 from verify import seal_checks
 from verify.cms import check_signed_data, load_signed_data
-from verify.ofd_coverage import Layout, rendered_files
+from verify.ofd_coverage import Budget, Layout, rendered_files
 from verify.ofd_names import location_path
 from verify.ofd_package import OfdFormatError, Package, children, find
 from verify.report import FAILED, PASSED, Check, Report, SignatureReport, format_failure
@@ -49,12 +49,12 @@ class OfdVerifier:
         report = Report(format="ofd")
         covered: set[str] = set()  # by any signature of the package
         unsigned: list[tuple[int, Layout]] = []
+        budget = Budget()
         for number, body in enumerate(bodies, 1):
             try:
-                layout = rendered_files(package, body)
-            except OfdFormatError as exc:
-                report.checks.append(_failure(str(exc)))
-                continue
+                layout = rendered_files(package, body, budget)
+            except OfdFormatError as exc:  # more structure than any document needs
+                return format_failure("ofd", str(exc))
             signatures_el = find(body, "Signatures")
             if signatures_el is None or not (signatures_el.text or "").strip():
                 unsigned.append((number, layout))
@@ -65,7 +65,7 @@ class OfdVerifier:
             except OfdFormatError as exc:
                 report.checks.append(_failure(str(exc)))
                 continue
-            entries = children(listing, "Signature")[:MAX_SIGNATURES]
+            entries = children(listing, "Signature")[: MAX_SIGNATURES - len(report.signatures)]
             paths = [_location(e.get("BaseLoc", ""), posixpath.dirname(list_path)) for e in entries]
             own = {list_path} | _signature_files(package, paths)
             for entry, path in zip(entries, paths, strict=True):

@@ -20,7 +20,7 @@ from xml.etree.ElementTree import Element
 from verify.ofd_names import location_path
 from verify.ofd_package import OfdFormatError, Package, children, find, local
 
-MAX_STRUCTURE_BYTES = 64 * 1024 * 1024  # XML parsed to find what is rendered, per document
+MAX_STRUCTURE_BYTES = 32 * 1024 * 1024  # XML parsed to find what is rendered, per package
 MAX_RENDERED = 20_000
 
 
@@ -33,11 +33,18 @@ class Layout:
     problems: list[str] = field(default_factory=list)  # structure that could not be followed
 
 
+@dataclass
+class Budget:
+    """Structure bytes parsed so far for one package (all its DocBodies share it)."""
+
+    parsed: int = 0
+
+
 class _Walk:
-    def __init__(self, package: Package) -> None:
+    def __init__(self, package: Package, budget: Budget) -> None:
         self.package = package
         self.layout = Layout()
-        self.parsed = 0
+        self.budget = budget
 
     def locate(self, location: str | None, base_dir: str, why: str) -> str | None:
         """The entry a location names, recorded as rendered; None (recorded as absent) if there is none."""
@@ -62,8 +69,8 @@ class _Walk:
 
     def xml(self, path: str) -> Element | None:
         size = self.package.names[path].file_size
-        self.parsed += size
-        if self.parsed > MAX_STRUCTURE_BYTES:
+        self.budget.parsed += size
+        if self.budget.parsed > MAX_STRUCTURE_BYTES:
             raise OfdFormatError(f"more than {MAX_STRUCTURE_BYTES} bytes of structure to follow")
         try:
             return self.package.xml(path)
@@ -136,9 +143,9 @@ class _Walk:
                 self.document(root_el.text, posixpath.dirname(path))
 
 
-def rendered_files(package: Package, body: Element) -> Layout:
+def rendered_files(package: Package, body: Element, budget: Budget) -> Layout:
     """The files a reader renders for one DocBody of OFD.xml."""
-    walk = _Walk(package)
+    walk = _Walk(package, budget)
     root_el = find(body, "DocRoot")
     if root_el is None or not (root_el.text or "").strip():
         walk.layout.problems.append("a DocBody of OFD.xml has no DocRoot")

@@ -307,3 +307,16 @@ def test_vendor_samples_cover_what_they_render() -> None:
     assert details["1.ofd"] == "all 13 protected files match their SM3 check values and cover every rendered file"
     assert details["999.ofd"].endswith("cover every rendered file; not rendered, not covered: OFD.xml (its metadata; "
                                        "what it selects is checked above)")  # fmt: skip
+
+
+def test_following_the_structure_costs_bounded_work() -> None:
+    """Thousands of DocBodies naming one large Document.xml: parsed structure is budgeted per package."""
+    from tests.verify.test_bad_input import VERIFIER
+
+    padding = "".join(f'<ofd:CustomTag ID="{n}">{"x" * 200}</ofd:CustomTag>' for n in range(500))
+    files = {
+        "OFD.xml": b.ofd_xml(*["Doc_0/Document.xml"] * 1000),
+        "Doc_0/Document.xml": b.document(extra=padding),
+    }
+    report = VERIFIER.verify(b.zipped(files.items())).as_json()
+    assert report["result"] == FAILED and "bytes of structure to follow" in report["detail"], report
