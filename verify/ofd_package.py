@@ -6,9 +6,7 @@ parsed with defusedxml. Shared by the OFD verifier and the OFD seal-picture rend
 from __future__ import annotations
 
 import io
-import posixpath
 import zipfile
-import zlib
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element
 
@@ -16,16 +14,22 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from gm.sm3 import new as sm3_new
+from verify.ofd_names import (
+    UNREADABLE,
+    OfdFormatError,
+    check_local_headers,
+    entry_names,
+    folded_keys,
+    location_path,
+)
+
+__all__ = ["OfdFormatError", "Package", "children", "find", "local"]
 
 MAX_ENTRIES = 20_000
 MAX_TOTAL_BYTES = 512 * 1024 * 1024
 MAX_ENTRY_BYTES = 128 * 1024 * 1024
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MiB
 MAX_XML_BYTES = 8 * 1024 * 1024  # OFD.xml, Signatures.xml, Signature.xml: parsed whole, so bounded first
-
-
-class OfdFormatError(ValueError):
-    pass
 
 
 def local(tag: str) -> str:
@@ -46,7 +50,9 @@ def children(element: Element, name: str) -> list[Element]:
 
 
 class Package:
-    """A bounded view of the OFD zip."""
+    """A bounded view of the OFD zip. Entry names must be canonical and distinct under every folding a
+    lenient reader applies (see entry_names); entries are then looked up by exact name only, so this
+    verifier reads the same bytes for a name as any zip reader does."""
 
     def __init__(self, data: bytes) -> None:
         try:
@@ -57,12 +63,8 @@ class Package:
         if len(infos) > MAX_ENTRIES:
             raise OfdFormatError(f"more than {MAX_ENTRIES} entries")
         total = 0
-        self.names: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             name = info.filename
-            normal = posixpath.normpath(name.replace("\\", "/"))
-            if name.startswith(("/", "\\")) or normal.startswith("..") or ":" in name.split("/")[0]:
-                raise OfdFormatError(f"entry name {name!r} escapes the package")
             if info.file_size > MAX_ENTRY_BYTES:
                 raise OfdFormatError(f"entry {name!r} is larger than {MAX_ENTRY_BYTES} bytes")
             if info.file_size > 1 << 20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -70,15 +72,24 @@ class Package:
                     f"entry {name!r} expands {info.file_size // max(info.compress_size, 1)}x: a zip bomb"
                 )
             total += info.file_size
-            self.names[normal] = info
         if total > MAX_TOTAL_BYTES:
             raise OfdFormatError("the package expands beyond the size limit")
+        self.names: dict[str, zipfile.ZipInfo] = entry_names(infos)
+        check_local_headers(data, infos, self.zip.start_dir)
+        self._folded = {key: name for name, info in self.names.items() for key in folded_keys(name, info)}
+
+    def has(self, name: str) -> bool:
+        return name in self.names and not name.endswith("/")
+
+    def lenient(self, name: str) -> str | None:
+        """The entry a lenient reader (folding case, Unicode forms or encodings) would pick for `name`."""
+        found = {self._folded[key] for key in folded_keys(name) if key in self._folded}
+        return next(iter(found)) if len(found) == 1 else None
 
     def _chunks(self, path: str, limit: int) -> Iterator[bytes]:
         """The entry inflated 1 MB at a time; OfdFormatError if it is missing, larger than `limit` (by its
         directory entry, checked before inflating), damaged, or not the size its directory entry says."""
-        normal = posixpath.normpath(path.lstrip("/"))
-        info = self.names.get(normal)
+        info = self.names.get(path)
         if info is None:
             raise OfdFormatError(f"{path} is not in the package")
         if info.file_size > limit:
@@ -91,8 +102,8 @@ class Package:
                     if size > info.file_size:
                         break
                     yield chunk
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
-            raise OfdFormatError(f"{path}: unreadable entry ({exc})") from None  # bad CRC, deflate data, method
+        except UNREADABLE as exc:  # bad CRC, deflate data, method, a password
+            raise OfdFormatError(f"{path}: unreadable entry ({exc})") from None
         if size != info.file_size:
             raise OfdFormatError(f"{path}: size differs from the directory entry")
 
@@ -114,14 +125,11 @@ class Package:
             raise OfdFormatError(f"{path}: malformed or unsafe XML ({exc})") from None
         return root
 
-    def resolve(self, location: str, base_dir: str, doc_root: str = "") -> str:
-        """OFD locations: absolute from the package root, or relative (to the referring file's folder,
-        then to the document root, then to the package root: vendors differ)."""
-        location = location.strip().replace("\\", "/")
-        if location.startswith("/"):
-            return posixpath.normpath(location.lstrip("/"))
-        for base in (base_dir, doc_root, ""):
-            candidate = posixpath.normpath(posixpath.join(base, location))
-            if candidate in self.names:
-                return candidate
-        return posixpath.normpath(posixpath.join(base_dir, location))
+    def resolve(self, location: str, base_dir: str) -> str:
+        """An ST_Loc (GB/T 33190 §7.2.2) as an entry name: absolute from the package root, otherwise relative
+        to the folder of the file that names it. OfdFormatError if it names no entry of the package (an
+        exact name: no case folding, no search in other folders) or escapes the package."""
+        path = location_path(location, base_dir)
+        if not self.has(path):
+            raise OfdFormatError(f"{location.strip()!r} (as {path}) is not in the package")
+        return path

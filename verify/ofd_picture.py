@@ -12,6 +12,7 @@ bounded again here. Anything outside that gives None (the report keeps its place
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import logging
@@ -306,7 +307,7 @@ def _render(data: bytes) -> bytes:
     first = next((p for p in pages if local(p.tag) == "Page"), None) if pages is not None else None
     if common is None or first is None:
         raise _Unrenderable("no page")
-    page_path = package.resolve(first.get("BaseLoc", ""), doc_dir, doc_dir)
+    page_path = package.resolve(first.get("BaseLoc", ""), doc_dir)
     page = xml(page_path)
     area = find(page, "Area")
     box_el = find(area, "PhysicalBox") if area is not None else None
@@ -325,15 +326,16 @@ def _render(data: bytes) -> bytes:
         return package.read(path, MAX_IMAGE_BYTES)
 
     for res in (c for c in common if local(c.tag) in ("PublicRes", "DocumentRes")):
-        res_path = package.resolve(res.text or "", doc_dir, doc_dir)
+        res_path = package.resolve(res.text or "", doc_dir)
         resources = xml(res_path)
         res_dir = posixpath.join(posixpath.dirname(res_path), resources.get("BaseLoc", ""))
         for media in resources.iter():
             if local(media.tag) == "MultiMedia" and media.get("Type", "Image") == "Image":
                 file_el = find(media, "MediaFile")
                 if file_el is not None and file_el.text:
-                    path = package.resolve(file_el.text, res_dir, doc_dir)
-                    images[media.get("ID", "")] = partial(image_file, path)
+                    with contextlib.suppress(ValueError):  # a missing image matters only if it is drawn
+                        path = package.resolve(file_el.text, res_dir)
+                        images[media.get("ID", "")] = partial(image_file, path)
     canvas = _Page(width, height, images)
     content = find(page, "Content")
     if content is not None:

@@ -39,6 +39,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "LATER_SIGNATURES_ONLY": ("签章后仅增加了其他签章或表单填写", "only later seals or form filling followed"),
     "DATA_HASH_FAILURE": ("文档摘要与签章记录不符", "the document digest does not match the seal signature"),
     "REFERENCE_FAILURE": ("文件中被保护的内容已改变", "a protected file inside the document changed"),
+    "UNCOVERED_CONTENT": (
+        "文件中显示的内容有部分未被签章保护",
+        "the document shows content that the seal does not protect",
+    ),
     "LICENCE_SUSPENDED": ("证照已被暂停", "the licence is suspended"),
     "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
     "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
