@@ -53,16 +53,19 @@ def remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -
 
 @app.command()
 def init(
-    if_needed: Annotated[bool, typer.Option("--if-needed", help="do nothing if already initialised")] = False,
+    if_needed: Annotated[
+        bool, typer.Option("--if-needed", help="on an initialised home only add what is missing (no new tokens)")
+    ] = False,
 ) -> None:
-    """Create the database, keystore, demo CA hierarchy and one demo token per role."""
+    """Create the database, keystore, demo CA hierarchy and one demo token per role. On an initialised
+    home it adds whatever part of the hierarchy a newer version brings (e.g. the national issuing CAs)
+    and never makes tokens again."""
     from ca.hierarchy import create_demo_hierarchy
 
     settings = Settings.from_env()
     already = settings.demo_tokens_file.exists()
     if already and if_needed:
         typer.echo(f"trustseal home {settings.home} is initialised; demo tokens in {settings.demo_tokens_file}")
-        return
     from seal.demo import create_demo_seals, demo_seal_ids
 
     context = open_context(settings, create=True)
@@ -72,6 +75,8 @@ def init(
             typer.echo(f"created CA {name}")
         for seal_id in create_demo_seals(context.seals):
             typer.echo(f"created seal {seal_id}")
+        listed = context.verification.publisher.current()  # lists the new CAs and seal makers at once
+        typer.echo(f"trust list sequence {listed['sequence']}")
         if not already:
             tokens = {
                 role: create_token(context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None)
