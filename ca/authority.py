@@ -25,9 +25,11 @@ from ca.errors import (
     AlreadyRevoked,
     CAExists,
     CANotIssuing,
+    CAWithdrawn,
     CertificateNotFound,
     CSRMalformed,
     KeyAlgorithmNotAllowed,
+    ProfileNotForCSR,
     SanNotAllowed,
     SubjectNotAllowed,
     UnknownCA,
@@ -35,6 +37,7 @@ from ca.errors import (
 )
 from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
+from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
@@ -233,6 +236,7 @@ class CertificateAuthorityService:
                 extra: list[x509.Extension] = []
             else:
                 parent_row = self.get_ca(session, parent)
+                _refuse_inactive(parent_row.name, parent_row.status)
                 parent_cert = x509.Certificate.load(parent_row.certificate_der)
                 issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                 signer = self.custody.signer(parent_row.key_ref)
@@ -309,8 +313,7 @@ class CertificateAuthorityService:
         profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
-            if ca.status != "active":
-                raise CANotIssuing(f"{issuer_ca} is {ca.status}")
+            _refuse_inactive(ca.name, ca.status)
             issuer_cert = x509.Certificate.load(ca.certificate_der)
             if subject.public_key.dump() == issuer_cert.public_key.dump():
                 raise SubjectNotAllowed("a CA does not cross-certify itself")
@@ -401,14 +404,27 @@ class CertificateAuthorityService:
 
     # -- issuance --------------------------------------------------------------------------------
 
+    def subscriber_profile(self, name: str) -> Profile:
+        """A profile a CSR may ask for. Infrastructure profiles (OCSP signer, TSA, seal maker, trust-list
+        signer) and CA profiles are refused: an outside key with ocsp-nocheck or timeStamping would let
+        its holder answer for our CAs or backdate anything."""
+        if name in self.profiles.ca_profiles:
+            raise ProfileNotForCSR(f"{name} is a CA profile: create CAs with POST /v1/cas")
+        profile = self.profile(name)
+        if not profile.csr:
+            subscriber = ", ".join(p.name for p in self.profiles.profiles.values() if p.csr)
+            raise ProfileNotForCSR(
+                f"{name} certificates are made only for keys in the service's custody; a CSR may ask for {subscriber}"
+            )
+        return profile
+
     def issue(self, csr: bytes | str, profile_name: str, ca_name: str, actor: str | None = None) -> IssuedCertificate:
-        profile = self.profile(profile_name)
+        profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
         ca, ca_cert, chain = self._issuing_ca(ca_name)
         if ca.parent is None:
             raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
-        if ca.status != "active":
-            raise CANotIssuing(f"{ca_name} is {ca.status}")
+        _refuse_inactive(ca.name, ca.status)
         self._check_key(profile, request, ca)
         subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
@@ -432,7 +448,8 @@ class CertificateAuthorityService:
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
         ca, ca_cert, chain = self._issuing_ca(ca_name)
-        if (ca.parent is None and not profile.root_may_issue) or ca.status != "active":
+        _refuse_inactive(ca.name, ca.status)
+        if ca.parent is None and not profile.root_may_issue:
             raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
         if family not in profile.key_algorithms or family != ca.algorithm:
             raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
@@ -822,7 +839,17 @@ _EKU = {
     "time_stamping": "time_stamping",
     "ocsp_signing": "ocsp_signing",
     "document_signing": "1.3.6.1.5.5.7.3.36",  # RFC 9336
+    "seal_maker": oids.EKU_SEAL_MAKER,
+    "trust_list_signer": oids.EKU_TRUST_LIST_SIGNER,
 }
+
+
+def _refuse_inactive(name: str, status: str) -> None:
+    """A withdrawn (or otherwise inactive) CA signs nothing new: no certificate, no CA below it."""
+    if status == "withdrawn":
+        raise CAWithdrawn(f"{name} is withdrawn: it issues no more certificates")
+    if status != "active":
+        raise CANotIssuing(f"{name} is {status}")
 
 
 def _name(values: dict[str, str]) -> x509.Name:

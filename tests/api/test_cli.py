@@ -89,6 +89,14 @@ def test_local_errors_are_one_line_not_tracebacks(home: Path, tmp_path: Path) ->
     assert code == 2 and "unknown role" in out
 
 
+def test_local_issue_refuses_infrastructure_profiles(home: Path, tmp_path: Path) -> None:
+    csr_file = tmp_path / "req.csr"
+    csr_file.write_bytes(make_csr(tmp_path, algorithm="p256", subject="/CN=Delegated OCSP responder"))
+    for profile in ("ocsp-signer", "tsa", "seal-maker", "trust-list-signer", "regional-ca"):
+        code, out = _run(home, "ca", "issue", "--csr", str(csr_file), "--profile", profile, "--ca", "cn-370000-p256")
+        assert code == 1 and "profile_not_for_csr" in out and "Traceback" not in out, out
+
+
 def test_token_create_prints_a_working_token(home: Path) -> None:
     code, out = _run(
         home, "token", "create", "--role", "issuer", "--name", "licence-system", "--seal", "demo-370000-sm2"
