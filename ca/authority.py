@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -23,6 +24,7 @@ from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
     AlreadyRevoked,
+    CACertificateNotRevocable,
     CAExists,
     CANotIssuing,
     CAWithdrawn,
@@ -34,6 +36,7 @@ from ca.errors import (
     SubjectNotAllowed,
     UnknownCA,
     UnknownProfile,
+    UseSealRevoke,
 )
 from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
@@ -42,7 +45,7 @@ from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
-from store.models import CRL, Certificate, CertificateAuthority
+from store.models import CRL, Certificate, CertificateAuthority, Seal
 from store.raw import RawStatement
 
 CRL_VALIDITY = timedelta(days=1)
@@ -706,37 +709,88 @@ class CertificateAuthorityService:
     def revoke(
         self, serial: str, reason: str | None, actor: str | None = None, revoked_at: datetime | None = None
     ) -> Certificate:
+        """Revoke a subscriber (or infrastructure) certificate: POST /v1/certificates/{serial}/revoke.
+        A CA's own certificate is revoked only by withdrawing the CA (ca/withdrawal.py), which also takes
+        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows."""
+        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal)
+
+    def revoke_seal_certificate(
+        self, serial: str, seal_id: str, reason: str | None, actor: str | None = None
+    ) -> Certificate:
+        """The certificate of seal `seal_id`, revoked because the seal is (seal/service.py)."""
+
+        def only_that_seal(session: Session, row: Certificate) -> None:
+            if session.scalar(select(Seal.certificate_serial).where(Seal.id == seal_id)) != row.serial:
+                raise CertificateNotFound(f"{row.serial} is not the certificate of seal {seal_id}")
+
+        return self._revoke(serial, reason, actor, None, only_that_seal)
+
+    @staticmethod
+    def _refuse_ca_or_seal(session: Session, row: Certificate) -> None:
+        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw: revocable.
+        if row.is_ca and row.profile != "cross-certificate":
+            raise CACertificateNotRevocable(
+                f"{row.serial} is a CA certificate: withdraw the CA (POST /v1/cas/{{ca}}/withdraw) instead"
+            )
+        seal_id = session.scalar(select(Seal.id).where(Seal.certificate_serial == row.serial))
+        if seal_id is not None:
+            raise UseSealRevoke(
+                f"{row.serial} is the certificate of seal {seal_id}: revoke the seal (POST /v1/seals/{seal_id}/revoke)"
+            )
+
+    def _revoke(
+        self,
+        serial: str,
+        reason: str | None,
+        actor: str | None,
+        revoked_at: datetime | None,
+        allowed: Callable[[Session, Certificate], None],
+    ) -> Certificate:
         normalised = rev.normalise_reason(reason)
         with self._crl_mutex, self.db.session() as session:
             row = session.get(Certificate, serial.lower())
             if row is None:
                 raise CertificateNotFound(f"no certificate with serial {serial}")
+            allowed(session, row)
             if row.status == "revoked":
                 raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
             if row.issuer_ca is None:
                 raise CertificateNotFound(f"{serial} is a self-signed root; retire it through the trust list")
-            self._lock_ca(session, row.issuer_ca)
-            session.refresh(row, with_for_update=True)
-            if row.status == "revoked":  # revoked by another process while we waited for the lock
-                raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
-            row.status = "revoked"
-            row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
-            row.revocation_reason = normalised
-            session.flush()
-            record_event(
-                session,
-                "certificate.revoked",
-                actor=actor,
-                subject=row.serial,
-                payload={
-                    "serial": row.serial,
-                    "ca": row.issuer_ca,
-                    "reason": normalised,
-                    "revoked_at": row.revoked_at.isoformat(),
-                },
-            )
-            self._issue_crl(session, self.get_ca(session, row.issuer_ca))
-            return row
+            return self.revoke_in_session(session, row, normalised, actor, revoked_at)
+
+    def revoke_in_session(
+        self,
+        session: Session,
+        row: Certificate,
+        reason: str,
+        actor: str | None,
+        revoked_at: datetime | None = None,
+    ) -> Certificate:
+        """Mark `row` revoked, record the event and issue its CA's CRL, all in the caller's transaction
+        (withdrawing a CA revokes its certificate in the same unit of work). Caller holds `_crl_mutex`."""
+        assert row.issuer_ca is not None
+        self._lock_ca(session, row.issuer_ca)
+        session.refresh(row, with_for_update=True)
+        if row.status == "revoked":  # revoked by another process while we waited for the lock
+            raise AlreadyRevoked(f"certificate {row.serial} was revoked at {row.revoked_at}")
+        row.status = "revoked"
+        row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
+        row.revocation_reason = reason
+        session.flush()
+        record_event(
+            session,
+            "certificate.revoked",
+            actor=actor,
+            subject=row.serial,
+            payload={
+                "serial": row.serial,
+                "ca": row.issuer_ca,
+                "reason": reason,
+                "revoked_at": row.revoked_at.isoformat(),
+            },
+        )
+        self._issue_crl(session, self.get_ca(session, row.issuer_ca))
+        return row
 
     # -- CRL -------------------------------------------------------------------------------------
 

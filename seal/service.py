@@ -289,8 +289,8 @@ class SealService:
         if not policy.may_transition(current, target):
             raise InvalidTransition(f"a {current} seal cannot become {target}")
         if target == "revoked":
-            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked through the CA directly: the seal follows
-                self.ca.revoke(row.certificate_serial, "cessationOfOperation", actor=actor)
+            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked when its CA was: the seal follows
+                self.ca.revoke_seal_certificate(row.certificate_serial, seal_id, "cessationOfOperation", actor=actor)
         with self.db.session() as session:
             locked = session.get(Seal, seal_id, with_for_update=True)
             assert locked is not None

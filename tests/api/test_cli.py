@@ -97,6 +97,14 @@ def test_local_issue_refuses_infrastructure_profiles(home: Path, tmp_path: Path)
         assert code == 1 and "profile_not_for_csr" in out and "Traceback" not in out, out
 
 
+def test_local_revoke_refuses_a_ca_certificate(home: Path) -> None:
+    code, out = _run(home, "ca", "list")
+    serial = re.search(r"cn-370000-sm2 .* serial=([0-9a-f]+)", out)
+    assert code == 0 and serial is not None, out
+    code, out = _run(home, "ca", "revoke", serial.group(1), "--reason", "keyCompromise")
+    assert code == 1 and "ca_certificate_not_revocable" in out and "revoked" not in out.split(":", 1)[0], out
+
+
 def test_token_create_prints_a_working_token(home: Path) -> None:
     code, out = _run(
         home, "token", "create", "--role", "issuer", "--name", "licence-system", "--seal", "demo-370000-sm2"
