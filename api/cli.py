@@ -202,6 +202,52 @@ def ca_revoke(serial: str, reason: str = "unspecified", url: UrlOpt = None, toke
     typer.echo(f"revoked {serial} ({reason})")
 
 
+@ca_app.command("withdraw")
+def ca_withdraw(
+    name: str,
+    reason: Annotated[str, typer.Option(help="revocation reason for the CA's certificate, e.g. caCompromise")],
+    invalidity_date: Annotated[
+        str | None, typer.Option("--invalidity-date", help="ISO time from which the CA is not to be trusted")
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Withdraw a CA: withdrawn on the trust list at once, its certificate revoked by its parent."""
+    from datetime import datetime
+
+    from ca.errors import CAError
+
+    moment = None
+    if invalidity_date is not None:
+        try:
+            moment = datetime.fromisoformat(invalidity_date)
+        except ValueError:
+            fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
+    if url:
+        body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
+        result = remote(url, token, "POST", f"/v1/cas/{name}/withdraw", json=body).json()
+    else:
+        from ca.withdrawal import withdraw_ca
+
+        context = local()
+        try:
+            result = withdraw_ca(
+                context.ca,
+                name,
+                reason=reason,
+                invalidity_date=moment,
+                actor="cli",
+                publisher=context.verification.publisher,
+            ).as_json()
+        except CAError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
+    typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
+
+
 @ca_app.command("crl")
 def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None) -> None:
     """Write a CA's current CRL (DER)."""

@@ -191,6 +191,11 @@ class CertificateAuthorityService:
             current = ca.parent
         return out
 
+    def ca_status(self, name: str) -> str:
+        """`active`, `withdrawn` …: read through the issuance cache (an active CA is remembered a few
+        seconds; a withdrawal in this process is seen at once, invalidate() drops it)."""
+        return self._issuing_ca(name)[0].status
+
     def get_certificate(self, serial: str) -> Certificate:
         with self.db.session() as session:
             row = session.get(Certificate, serial.lower())

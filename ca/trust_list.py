@@ -177,10 +177,8 @@ class TrustListPublisher:
 
 
 def withdraw_ca(service: CertificateAuthorityService, name: str, at: datetime, actor: str | None = None) -> None:
-    """Withdraw a CA from the trust list as of `at` (which may be in the past: a compromise found late)."""
-    with service.db.session() as session:
-        ca = service.get_ca(session, name)
-        ca.status_history = [*history(ca), {"status": "withdrawn", "from": at.astimezone(UTC).isoformat()}]
-        ca.status = "withdrawn"
-        record_event(session, "ca.withdrawn", actor=actor, subject=name, payload={"ca": name, "from": at.isoformat()})
-    service.invalidate(name)
+    """Withdraw a CA as of `at`: ca.withdrawal.withdraw_ca with reason unspecified (kept for callers that
+    only name a time)."""
+    from ca.withdrawal import withdraw_ca as withdraw
+
+    withdraw(service, name, reason=None, invalidity_date=at, actor=actor)

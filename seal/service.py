@@ -322,6 +322,9 @@ class SealService:
             raise SealExpired(f"seal {seal_id} expired at {row.valid_end.isoformat()}")
         if status != "active":
             raise SealNotActive(f"seal {seal_id} is {status}")
+        ca_status = self.ca.ca_status(row.ca_name)
+        if ca_status != "active":  # its documents would not verify: the CA is off the trust list
+            raise SealNotActive(f"the CA of seal {seal_id}, {row.ca_name}, is {ca_status}")
         with self.db.session() as session:
             cert = session.get(Certificate, row.certificate_serial)
             if cert is None or cert.status != "good":
