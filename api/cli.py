@@ -53,16 +53,19 @@ def remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -
 
 @app.command()
 def init(
-    if_needed: Annotated[bool, typer.Option("--if-needed", help="do nothing if already initialised")] = False,
+    if_needed: Annotated[
+        bool, typer.Option("--if-needed", help="on an initialised home only add what is missing (no new tokens)")
+    ] = False,
 ) -> None:
-    """Create the database, keystore, demo CA hierarchy and one demo token per role."""
+    """Create the database, keystore, demo CA hierarchy and one demo token per role. On an initialised
+    home it adds whatever part of the hierarchy a newer version brings (e.g. the national issuing CAs)
+    and never makes tokens again."""
     from ca.hierarchy import create_demo_hierarchy
 
     settings = Settings.from_env()
     already = settings.demo_tokens_file.exists()
     if already and if_needed:
         typer.echo(f"trustseal home {settings.home} is initialised; demo tokens in {settings.demo_tokens_file}")
-        return
     from seal.demo import create_demo_seals, demo_seal_ids
 
     context = open_context(settings, create=True)
@@ -72,6 +75,8 @@ def init(
             typer.echo(f"created CA {name}")
         for seal_id in create_demo_seals(context.seals):
             typer.echo(f"created seal {seal_id}")
+        listed = context.verification.publisher.current()  # lists the new CAs and seal makers at once
+        typer.echo(f"trust list sequence {listed['sequence']}")
         if not already:
             tokens = {
                 role: create_token(context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None)
@@ -195,6 +200,52 @@ def ca_revoke(serial: str, reason: str = "unspecified", url: UrlOpt = None, toke
         finally:
             context.close()
     typer.echo(f"revoked {serial} ({reason})")
+
+
+@ca_app.command("withdraw")
+def ca_withdraw(
+    name: str,
+    reason: Annotated[str, typer.Option(help="revocation reason for the CA's certificate, e.g. caCompromise")],
+    invalidity_date: Annotated[
+        str | None, typer.Option("--invalidity-date", help="ISO time from which the CA is not to be trusted")
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Withdraw a CA: withdrawn on the trust list at once, its certificate revoked by its parent."""
+    from datetime import datetime
+
+    from ca.errors import CAError
+
+    moment = None
+    if invalidity_date is not None:
+        try:
+            moment = datetime.fromisoformat(invalidity_date)
+        except ValueError:
+            fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
+    if url:
+        body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
+        result = remote(url, token, "POST", f"/v1/cas/{name}/withdraw", json=body).json()
+    else:
+        from ca.withdrawal import withdraw_ca
+
+        context = local()
+        try:
+            result = withdraw_ca(
+                context.ca,
+                name,
+                reason=reason,
+                invalidity_date=moment,
+                actor="cli",
+                publisher=context.verification.publisher,
+            ).as_json()
+        except CAError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
+    typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
 
 
 @ca_app.command("crl")

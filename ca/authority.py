@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -23,23 +24,28 @@ from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
     AlreadyRevoked,
+    CACertificateNotRevocable,
     CAExists,
     CANotIssuing,
+    CAWithdrawn,
     CertificateNotFound,
     CSRMalformed,
     KeyAlgorithmNotAllowed,
+    ProfileNotForCSR,
     SanNotAllowed,
     SubjectNotAllowed,
     UnknownCA,
     UnknownProfile,
+    UseSealRevoke,
 )
 from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
+from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
-from store.models import CRL, Certificate, CertificateAuthority
+from store.models import CRL, Certificate, CertificateAuthority, Seal
 from store.raw import RawStatement
 
 CRL_VALIDITY = timedelta(days=1)
@@ -185,6 +191,11 @@ class CertificateAuthorityService:
             current = ca.parent
         return out
 
+    def ca_status(self, name: str) -> str:
+        """`active`, `withdrawn` …: read through the issuance cache (an active CA is remembered a few
+        seconds; a withdrawal in this process is seen at once, invalidate() drops it)."""
+        return self._issuing_ca(name)[0].status
+
     def get_certificate(self, serial: str) -> Certificate:
         with self.db.session() as session:
             row = session.get(Certificate, serial.lower())
@@ -233,6 +244,7 @@ class CertificateAuthorityService:
                 extra: list[x509.Extension] = []
             else:
                 parent_row = self.get_ca(session, parent)
+                _refuse_inactive(parent_row.name, parent_row.status)
                 parent_cert = x509.Certificate.load(parent_row.certificate_der)
                 issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                 signer = self.custody.signer(parent_row.key_ref)
@@ -309,8 +321,7 @@ class CertificateAuthorityService:
         profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
-            if ca.status != "active":
-                raise CANotIssuing(f"{issuer_ca} is {ca.status}")
+            _refuse_inactive(ca.name, ca.status)
             issuer_cert = x509.Certificate.load(ca.certificate_der)
             if subject.public_key.dump() == issuer_cert.public_key.dump():
                 raise SubjectNotAllowed("a CA does not cross-certify itself")
@@ -401,14 +412,27 @@ class CertificateAuthorityService:
 
     # -- issuance --------------------------------------------------------------------------------
 
+    def subscriber_profile(self, name: str) -> Profile:
+        """A profile a CSR may ask for. Infrastructure profiles (OCSP signer, TSA, seal maker, trust-list
+        signer) and CA profiles are refused: an outside key with ocsp-nocheck or timeStamping would let
+        its holder answer for our CAs or backdate anything."""
+        if name in self.profiles.ca_profiles:
+            raise ProfileNotForCSR(f"{name} is a CA profile: create CAs with POST /v1/cas")
+        profile = self.profile(name)
+        if not profile.csr:
+            subscriber = ", ".join(p.name for p in self.profiles.profiles.values() if p.csr)
+            raise ProfileNotForCSR(
+                f"{name} certificates are made only for keys in the service's custody; a CSR may ask for {subscriber}"
+            )
+        return profile
+
     def issue(self, csr: bytes | str, profile_name: str, ca_name: str, actor: str | None = None) -> IssuedCertificate:
-        profile = self.profile(profile_name)
+        profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
         ca, ca_cert, chain = self._issuing_ca(ca_name)
         if ca.parent is None:
             raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
-        if ca.status != "active":
-            raise CANotIssuing(f"{ca_name} is {ca.status}")
+        _refuse_inactive(ca.name, ca.status)
         self._check_key(profile, request, ca)
         subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
@@ -432,7 +456,8 @@ class CertificateAuthorityService:
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
         ca, ca_cert, chain = self._issuing_ca(ca_name)
-        if (ca.parent is None and not profile.root_may_issue) or ca.status != "active":
+        _refuse_inactive(ca.name, ca.status)
+        if ca.parent is None and not profile.root_may_issue:
             raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
         if family not in profile.key_algorithms or family != ca.algorithm:
             raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
@@ -689,37 +714,88 @@ class CertificateAuthorityService:
     def revoke(
         self, serial: str, reason: str | None, actor: str | None = None, revoked_at: datetime | None = None
     ) -> Certificate:
+        """Revoke a subscriber (or infrastructure) certificate: POST /v1/certificates/{serial}/revoke.
+        A CA's own certificate is revoked only by withdrawing the CA (ca/withdrawal.py), which also takes
+        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows."""
+        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal)
+
+    def revoke_seal_certificate(
+        self, serial: str, seal_id: str, reason: str | None, actor: str | None = None
+    ) -> Certificate:
+        """The certificate of seal `seal_id`, revoked because the seal is (seal/service.py)."""
+
+        def only_that_seal(session: Session, row: Certificate) -> None:
+            if session.scalar(select(Seal.certificate_serial).where(Seal.id == seal_id)) != row.serial:
+                raise CertificateNotFound(f"{row.serial} is not the certificate of seal {seal_id}")
+
+        return self._revoke(serial, reason, actor, None, only_that_seal)
+
+    @staticmethod
+    def _refuse_ca_or_seal(session: Session, row: Certificate) -> None:
+        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw: revocable.
+        if row.is_ca and row.profile != "cross-certificate":
+            raise CACertificateNotRevocable(
+                f"{row.serial} is a CA certificate: withdraw the CA (POST /v1/cas/{{ca}}/withdraw) instead"
+            )
+        seal_id = session.scalar(select(Seal.id).where(Seal.certificate_serial == row.serial))
+        if seal_id is not None:
+            raise UseSealRevoke(
+                f"{row.serial} is the certificate of seal {seal_id}: revoke the seal (POST /v1/seals/{seal_id}/revoke)"
+            )
+
+    def _revoke(
+        self,
+        serial: str,
+        reason: str | None,
+        actor: str | None,
+        revoked_at: datetime | None,
+        allowed: Callable[[Session, Certificate], None],
+    ) -> Certificate:
         normalised = rev.normalise_reason(reason)
         with self._crl_mutex, self.db.session() as session:
             row = session.get(Certificate, serial.lower())
             if row is None:
                 raise CertificateNotFound(f"no certificate with serial {serial}")
+            allowed(session, row)
             if row.status == "revoked":
                 raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
             if row.issuer_ca is None:
                 raise CertificateNotFound(f"{serial} is a self-signed root; retire it through the trust list")
-            self._lock_ca(session, row.issuer_ca)
-            session.refresh(row, with_for_update=True)
-            if row.status == "revoked":  # revoked by another process while we waited for the lock
-                raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
-            row.status = "revoked"
-            row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
-            row.revocation_reason = normalised
-            session.flush()
-            record_event(
-                session,
-                "certificate.revoked",
-                actor=actor,
-                subject=row.serial,
-                payload={
-                    "serial": row.serial,
-                    "ca": row.issuer_ca,
-                    "reason": normalised,
-                    "revoked_at": row.revoked_at.isoformat(),
-                },
-            )
-            self._issue_crl(session, self.get_ca(session, row.issuer_ca))
-            return row
+            return self.revoke_in_session(session, row, normalised, actor, revoked_at)
+
+    def revoke_in_session(
+        self,
+        session: Session,
+        row: Certificate,
+        reason: str,
+        actor: str | None,
+        revoked_at: datetime | None = None,
+    ) -> Certificate:
+        """Mark `row` revoked, record the event and issue its CA's CRL, all in the caller's transaction
+        (withdrawing a CA revokes its certificate in the same unit of work). Caller holds `_crl_mutex`."""
+        assert row.issuer_ca is not None
+        self._lock_ca(session, row.issuer_ca)
+        session.refresh(row, with_for_update=True)
+        if row.status == "revoked":  # revoked by another process while we waited for the lock
+            raise AlreadyRevoked(f"certificate {row.serial} was revoked at {row.revoked_at}")
+        row.status = "revoked"
+        row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
+        row.revocation_reason = reason
+        session.flush()
+        record_event(
+            session,
+            "certificate.revoked",
+            actor=actor,
+            subject=row.serial,
+            payload={
+                "serial": row.serial,
+                "ca": row.issuer_ca,
+                "reason": reason,
+                "revoked_at": row.revoked_at.isoformat(),
+            },
+        )
+        self._issue_crl(session, self.get_ca(session, row.issuer_ca))
+        return row
 
     # -- CRL -------------------------------------------------------------------------------------
 
@@ -822,7 +898,17 @@ _EKU = {
     "time_stamping": "time_stamping",
     "ocsp_signing": "ocsp_signing",
     "document_signing": "1.3.6.1.5.5.7.3.36",  # RFC 9336
+    "seal_maker": oids.EKU_SEAL_MAKER,
+    "trust_list_signer": oids.EKU_TRUST_LIST_SIGNER,
 }
+
+
+def _refuse_inactive(name: str, status: str) -> None:
+    """A withdrawn (or otherwise inactive) CA signs nothing new: no certificate, no CA below it."""
+    if status == "withdrawn":
+        raise CAWithdrawn(f"{name} is withdrawn: it issues no more certificates")
+    if status != "active":
+        raise CANotIssuing(f"{name} is {status}")
 
 
 def _name(values: dict[str, str]) -> x509.Name:

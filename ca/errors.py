@@ -68,3 +68,39 @@ class CAExists(CAError):
 
 class CANotIssuing(CAError):
     code = "ca_not_issuing"
+
+
+class ProfileNotForCSR(CAError):
+    """Infrastructure and CA profiles are issued only for keys in the service's custody."""
+
+    code = "profile_not_for_csr"
+    status = 422
+
+
+class CAWithdrawn(CANotIssuing):
+    code = "ca_withdrawn"
+    status = 409
+
+
+class CAAlreadyWithdrawn(CAError):
+    code = "ca_already_withdrawn"
+    status = 409
+
+
+class CACertificateNotRevocable(CAError):
+    """A CA's own certificate is revoked by withdrawing the CA (ca/withdrawal.py), never directly."""
+
+    code = "ca_certificate_not_revocable"
+    status = 409
+
+
+class UseSealRevoke(CAError):
+    """A seal's certificate is revoked by revoking the seal, so the seal's status follows."""
+
+    code = "use_seal_revoke"
+    status = 409
+
+
+class InvalidInvalidityDate(CAError):
+    code = "invalid_invalidity_date"
+    status = 422

@@ -16,6 +16,9 @@ class Region:
 
 
 REGIONS = (Region("370000", "Shandong", "山东省"), Region("530000", "Yunnan", "云南省"))
+# The national issuing CAs certify national services (TSA units, the ledger key): a region's trouble
+# (say its CA withdrawn) must not take every region's timestamps with it.
+NATIONAL = Region("100000", "National", "全国")
 FAMILIES = (KeyAlgorithm.SM2, KeyAlgorithm.P256)
 ORG = "trustseal demo"
 
@@ -28,8 +31,16 @@ def regional_name(region: Region, family: KeyAlgorithm) -> str:
     return f"cn-{region.code}-{family}"
 
 
+def national_name(family: KeyAlgorithm | str) -> str:
+    return f"cn-{NATIONAL.code}-{family}"
+
+
 def demo_ca_names() -> list[str]:
-    return [root_name(f) for f in FAMILIES] + [regional_name(r, f) for f in FAMILIES for r in REGIONS]
+    return (
+        [root_name(f) for f in FAMILIES]
+        + [national_name(f) for f in FAMILIES]
+        + [regional_name(r, f) for f in FAMILIES for r in REGIONS]
+    )
 
 
 def create_demo_hierarchy(service: CertificateAuthorityService, actor: str = "init") -> list[str]:
@@ -51,6 +62,23 @@ def create_demo_hierarchy(service: CertificateAuthorityService, actor: str = "in
                 actor=actor,
             )
             created.append(root)
+        national = national_name(family)
+        if national not in existing:
+            service.create_ca(
+                national,
+                algorithm=family,
+                subject={
+                    "country_name": "CN",
+                    "organization_name": ORG,
+                    "common_name": f"China Government Services National Issuing CA {family.upper()} (demo)",
+                },
+                ca_profile="issuing-ca",
+                parent=root,
+                region_code=NATIONAL.code,
+                region_name=NATIONAL.name,
+                actor=actor,
+            )
+            created.append(national)
         for region in REGIONS:
             name = regional_name(region, family)
             if name in existing:

@@ -1,9 +1,14 @@
 """Publishing the cross-region trust list: every region's root and CA certificates with their status
-history and service endpoints, signed (SM2 over the RFC 8785 canonical JSON of the document without
+history, its seal makers, and service endpoints, signed (SM2 over the RFC 8785 canonical JSON of the document without
 `signature`) by the national platform key, whose certificate the national SM2 root issues.
 
-A new list (sequence + 1) is made whenever the set or status of CAs changes, and when the newest is past
-half its validity. Older lists stay in the store.
+A region's `seal_makers` are the maker certificates of its CAs' seal makers (store `seal_makers`) and every
+maker certificate a stored seal names: a maker re-certified for the same custody key (e.g. to add the
+seal-maker EKU) keeps its older certificate listed, so seals it made keep a listed maker. A maker is
+withdrawn from the moment its certificate is revoked or its CA is withdrawn.
+
+A new list (sequence + 1) is made whenever the set or status of CAs or seal makers changes, and when the
+newest is past half its validity. Older lists stay in the store.
 """
 
 from __future__ import annotations
@@ -15,19 +20,27 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from asn1crypto import pem
-from sqlalchemy import select
+from asn1crypto import pem, x509
+from sqlalchemy import select, union
+from sqlalchemy.orm import Session
 
 from ca.authority import CertificateAuthorityService
-from gm import jcs
+from gm import jcs, oids
 from keys.custody import KeyAlgorithm, KeyNotFound
 from ledger.events import record_event
-from store.models import CertificateAuthority, TrustListRecord
+from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TrustListRecord
 
 VALIDITY = timedelta(days=1)
 SIGNER_KEY = "trust-list.sm2"
 NATIONAL = ("100000", "全国 National")
 SIGNER_ROOT = "cn-root-sm2"
+
+
+def _region(ca: CertificateAuthority) -> tuple[str, str]:
+    """(code, name) of a CA's region: roots and the national issuing CAs are national."""
+    if not ca.region_code or ca.region_code == NATIONAL[0]:
+        return NATIONAL
+    return ca.region_code, ca.region_name or ca.region_code
 
 
 def _pem(der: bytes) -> str:
@@ -37,10 +50,32 @@ def _pem(der: bytes) -> str:
 
 def history(ca: CertificateAuthority) -> list[dict[str, str]]:
     """Granted from the start of the CA certificate's validity, then whatever changed since."""
-    from asn1crypto import x509
-
     start = x509.Certificate.load(ca.certificate_der).not_valid_before
     return ca.status_history or [{"status": "granted", "from": start.isoformat()}]
+
+
+def _maker_certificates(session: Session) -> list[Certificate]:
+    """Every current maker certificate and every one a seal names, oldest first (one query)."""
+    serials = union(select(SealMaker.certificate_serial), select(Seal.maker_certificate_serial))
+    query = select(Certificate).where(Certificate.serial.in_(select(serials.subquery().c[0])))
+    return list(session.scalars(query.order_by(Certificate.not_before, Certificate.serial)))
+
+
+def maker_entry(row: Certificate, ca: CertificateAuthority) -> dict[str, Any]:
+    """A `seal_makers` entry: granted from the certificate's start; withdrawn from its revocation or its
+    CA's withdrawal, whichever came first."""
+    cert = x509.Certificate.load(row.der)
+    ends = [row.revoked_at] if row.status == "revoked" and row.revoked_at is not None else []
+    ends += [datetime.fromisoformat(h["from"]) for h in history(ca) if h["status"] == "withdrawn"]
+    entries = [{"status": "granted", "from": cert.not_valid_before.isoformat()}]
+    if ends:
+        entries.append({"status": "withdrawn", "from": min(ends).astimezone(UTC).isoformat()})
+    return {
+        "name": cert.subject.native.get("common_name") or row.serial,
+        "certificate": _pem(row.der),
+        "status": entries[-1]["status"],
+        "history": entries,
+    }
 
 
 class TrustListPublisher:
@@ -69,13 +104,15 @@ class TrustListPublisher:
         return version.ref, self._signer_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
-        """Same key, and valid for at least a month more (else a fresh certificate is issued)."""
-        from asn1crypto import x509
-
+        """Same key, valid for at least a month more, and carrying the trust-list-signer EKU (verifiers
+        accept no other signer; a certificate from before that EKU existed is replaced). Otherwise a fresh
+        certificate is issued for the custody key."""
         assert self._signer_der is not None
         cert = x509.Certificate.load(self._signer_der)
         fresh_enough = cert.not_valid_after > datetime.now(UTC) + timedelta(days=30)
-        return bool(cert.public_key.dump() == public_key_der and fresh_enough)
+        usages = cert.extended_key_usage_value
+        eku = usages is not None and bool(set(usages.native) & oids.EKU_TRUST_LIST_SIGNERS)
+        return bool(cert.public_key.dump() == public_key_der and fresh_enough and eku)
 
     def _previous_signer(self) -> bytes | None:
         """The signer certificate of the newest published list: reused across restarts."""
@@ -86,40 +123,56 @@ class TrustListPublisher:
         text = json.loads(newest.document).get("signer_certificate")
         return pem.unarmor(text.encode("ascii"))[2] if isinstance(text, str) else None
 
-    def _stamp(self, cas: list[CertificateAuthority]) -> str:
+    def _stamp(self, cas: list[CertificateAuthority], makers: list[Certificate]) -> str:
         crossed = sorted(row.serial for row in self.ca.cross_certificates())
         material = json.dumps(
-            [[(c.name, c.status, c.certificate_serial, history(c)) for c in cas], crossed], sort_keys=True
+            [
+                [(c.name, c.status, c.certificate_serial, history(c)) for c in cas],
+                crossed,
+                [(m.serial, m.issuer_ca, m.status, m.revoked_at.isoformat() if m.revoked_at else None) for m in makers],
+            ],
+            sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()
 
     def current(self) -> dict[str, Any]:
-        """The newest trust list, publishing a new one if the CAs changed or the newest is half expired."""
+        """The newest trust list, publishing a new one if the CAs or seal makers changed or the newest is
+        half expired."""
         with self._lock:
             with self.ca.db.session() as session:
                 cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+                makers = _maker_certificates(session)
                 newest = session.scalars(
                     select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
                 ).first()
-            stamp = self._stamp(cas)
+            stamp = self._stamp(cas, makers)
             now = datetime.now(UTC)
             if newest is not None and newest.ca_stamp == stamp and now < newest.issued_at + VALIDITY / 2:
                 document: dict[str, Any] = json.loads(newest.document)
                 return document
-            return self._publish(cas, stamp, (newest.sequence if newest else 0) + 1, now)
+            return self._publish(cas, makers, stamp, (newest.sequence if newest else 0) + 1, now)
 
-    def _publish(self, cas: list[CertificateAuthority], stamp: str, sequence: int, now: datetime) -> dict[str, Any]:
+    def _publish(
+        self,
+        cas: list[CertificateAuthority],
+        makers: list[Certificate],
+        stamp: str,
+        sequence: int,
+        now: datetime,
+    ) -> dict[str, Any]:
         key_ref, signer_der = self._signer()
         now = now.replace(microsecond=0)
         regions: dict[str, dict[str, Any]] = {}
+        by_name = {ca.name: ca for ca in cas}
         for ca in cas:
-            code, name = (ca.region_code, ca.region_name) if ca.region_code else NATIONAL
+            code, name = _region(ca)
             region = regions.setdefault(
                 code,
                 {
                     "code": code,
-                    "name": name or code,
+                    "name": name,
                     "cas": [],
+                    "seal_makers": [],  # present, if empty, in every region: one shape for readers
                     "endpoints": {
                         "ocsp": self.ca.ocsp_url,
                         "licence_status": f"{self.ca.public_url}/v1/licences/{{identifier}}/status",
@@ -137,6 +190,10 @@ class TrustListPublisher:
                 }
             )
             region["endpoints"]["crl"][ca.name] = self.ca.crl_url(ca.name)
+        for maker in makers:
+            issuer = by_name.get(maker.issuer_ca or "")
+            if issuer is not None:  # issued by a CA of this region: the region vouches for it
+                regions[_region(issuer)[0]]["seal_makers"].append(maker_entry(maker, issuer))
         cross = [
             {"issuer": row.issuer_ca, "certificate": _pem(row.der), "serial": row.serial}
             for row in self.ca.cross_certificates()
@@ -173,10 +230,8 @@ class TrustListPublisher:
 
 
 def withdraw_ca(service: CertificateAuthorityService, name: str, at: datetime, actor: str | None = None) -> None:
-    """Withdraw a CA from the trust list as of `at` (which may be in the past: a compromise found late)."""
-    with service.db.session() as session:
-        ca = service.get_ca(session, name)
-        ca.status_history = [*history(ca), {"status": "withdrawn", "from": at.astimezone(UTC).isoformat()}]
-        ca.status = "withdrawn"
-        record_event(session, "ca.withdrawn", actor=actor, subject=name, payload={"ca": name, "from": at.isoformat()})
-    service.invalidate(name)
+    """Withdraw a CA as of `at`: ca.withdrawal.withdraw_ca with reason unspecified (kept for callers that
+    only name a time)."""
+    from ca.withdrawal import withdraw_ca as withdraw
+
+    withdraw(service, name, reason=None, invalidity_date=at, actor=actor)

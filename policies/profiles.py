@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from gm import oids
+
 DEFAULT_FILE = Path(__file__).parent / "profiles.yaml"
 
 KeyUsageName = Literal[
@@ -20,7 +22,16 @@ KeyUsageName = Literal[
     "key_cert_sign",
     "crl_sign",
 ]
-EkuName = Literal["server_auth", "client_auth", "email_protection", "time_stamping", "ocsp_signing", "document_signing"]
+EkuName = Literal[
+    "server_auth",
+    "client_auth",
+    "email_protection",
+    "time_stamping",
+    "ocsp_signing",
+    "document_signing",
+    "seal_maker",  # gm.oids.EKU_SEAL_MAKER
+    "trust_list_signer",  # gm.oids.EKU_TRUST_LIST_SIGNER
+]
 SubjectAttr = Literal[
     "common_name",
     "organization_name",
@@ -44,6 +55,7 @@ class Profile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     description: str = ""
+    csr: bool = False  # a subscriber profile, issued from a CSR; otherwise only for keys in custody
     key_algorithms: tuple[Literal["sm2", "p256"], ...]
     validity_days: int = Field(gt=0, le=3660)
     key_usage: tuple[KeyUsageName, ...]
@@ -79,6 +91,7 @@ def load_profiles(path: Path = DEFAULT_FILE) -> ProfileSet:
     for section in ("profiles", "ca_profiles"):
         for name, body in raw.get(section, {}).items():
             body["name"] = name
+    raw["policy_oids"] = {name: str(oid).replace("{arc}", oids.ARC) for name, oid in raw["policy_oids"].items()}
     profiles = ProfileSet.model_validate(raw)
     for profile in profiles.profiles.values():
         for policy in profile.policies:

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from asn1crypto import x509
 from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService
@@ -37,6 +38,12 @@ from store.db import Database
 from store.models import Certificate, Seal, SealMaker
 
 SEAL_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def has_maker_eku(certificate_der: bytes) -> bool:
+    """Whether a maker certificate carries the seal-maker EKU (under any arc we ever used)."""
+    usages = x509.Certificate.load(certificate_der).extended_key_usage_value
+    return usages is not None and bool(set(usages.native) & oids.EKU_SEAL_MAKERS)
 
 
 @dataclass(frozen=True)
@@ -75,19 +82,25 @@ class SealService:
     # -- seal makers ------------------------------------------------------------------------------
 
     def maker(self, ca_name: str, actor: str | None = None) -> SealMaker:
+        """The CA's seal maker, made on first use. A maker certified before the seal-maker EKU existed
+        gets a fresh certificate for the same custody key: verifiers trust a maker by that EKU (or the
+        trust list's `seal_makers`, which lists both)."""
         with self._makers_lock:
             with self.db.session() as session:
                 found = session.get(SealMaker, ca_name)
-                if found is not None:
+                if found is not None and has_maker_eku(found.certificate_der):
                     return found
             ca = next((c for c in self.ca.list_cas() if c.name == ca_name), None)
             if ca is None:
                 raise InvalidSealRequest(f"no CA named {ca_name!r}")
             key_name = f"{ca_name}.seal-maker"
-            try:
-                version = self.custody.get(key_name)
-            except KeyNotFound:
-                version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
+            if found is not None:
+                version = self.custody.get(found.key_ref)
+            else:
+                try:
+                    version = self.custody.get(key_name)
+                except KeyNotFound:
+                    version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
             issued = self.ca.issue_for_key(
                 version.public_key_der,
                 {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
@@ -95,15 +108,15 @@ class SealService:
                 ca_name,
                 actor=actor,
             )
-            row = SealMaker(
-                ca_name=ca_name,
-                key_ref=version.ref,
-                certificate_serial=issued.serial,
-                certificate_der=issued.der,
-                created_at=datetime.now(UTC),
-            )
             with self.db.session() as session:
-                session.add(row)
+                row = session.get(SealMaker, ca_name)
+                if row is None:
+                    row = SealMaker(ca_name=ca_name, key_ref=version.ref)
+                    session.add(row)
+                row.certificate_serial = issued.serial
+                row.certificate_der = issued.der
+                row.created_at = datetime.now(UTC)
+                session.flush()
             return row
 
     # -- making -----------------------------------------------------------------------------------
@@ -278,8 +291,8 @@ class SealService:
         if not policy.may_transition(current, target):
             raise InvalidTransition(f"a {current} seal cannot become {target}")
         if target == "revoked":
-            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked through the CA directly: the seal follows
-                self.ca.revoke(row.certificate_serial, "cessationOfOperation", actor=actor)
+            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked when its CA was: the seal follows
+                self.ca.revoke_seal_certificate(row.certificate_serial, seal_id, "cessationOfOperation", actor=actor)
         with self.db.session() as session:
             locked = session.get(Seal, seal_id, with_for_update=True)
             assert locked is not None
@@ -311,6 +324,9 @@ class SealService:
             raise SealExpired(f"seal {seal_id} expired at {row.valid_end.isoformat()}")
         if status != "active":
             raise SealNotActive(f"seal {seal_id} is {status}")
+        ca_status = self.ca.ca_status(row.ca_name)
+        if ca_status != "active":  # its documents would not verify: the CA is off the trust list
+            raise SealNotActive(f"the CA of seal {seal_id}, {row.ca_name}, is {ca_status}")
         with self.db.session() as session:
             cert = session.get(Certificate, row.certificate_serial)
             if cert is None or cert.status != "good":

@@ -1,8 +1,10 @@
 """The built-in RFC 3161 timestamp authority: one unit per key family (SM2 with SM3, P-256 with SHA-256).
 
 Tokens are CMS SignedData over a TSTInfo (RFC 3161 §2.4.2) with the ESS signingCertificateV2 attribute
-(RFC 5816). Serial numbers are 127 CSPRNG bits. The unit's certificate is issued by a regional CA under
-the `tsa` profile (EKU timeStamping, critical).
+(RFC 5816). Serial numbers are 127 CSPRNG bits. The unit's certificate is issued by the national issuing
+CA of its family (`cn-100000-*`, never a region: a withdrawn region must not break every region's
+timestamps) under the `tsa` profile (EKU timeStamping, critical). A unit certified elsewhere (a home made
+before the national CAs existed) gets a fresh certificate for the same custody key on first use.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from store.db import Database
 from store.models import TimestampUnit
 
 TSA_POLICY = oids.TSA_POLICY
-ISSUING_CA = {"sm2": "cn-370000-sm2", "p256": "cn-370000-p256"}
+ISSUING_CA = {"sm2": "cn-100000-sm2", "p256": "cn-100000-p256"}
 DIGEST_LENGTHS = {"sm3": 32, "sha256": 32, "sha384": 48, "sha512": 64}
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -71,7 +73,7 @@ class TimestampAuthority:
             with self.db.session() as session:
                 row = session.get(TimestampUnit, family)
                 chain = self.ca.chain(session, ISSUING_CA[family])
-            if row is None:
+            if row is None or row.ca_name != ISSUING_CA[family]:
                 row = self._provision(family)
             unit = Unit(
                 family=family,
@@ -96,16 +98,22 @@ class TimestampAuthority:
             ISSUING_CA[family],
             actor="tsa",
         )
-        row = TimestampUnit(
-            family=family,
-            ca_name=ISSUING_CA[family],
-            key_ref=version.ref,
-            certificate_serial=issued.serial,
-            certificate_der=issued.der,
-            created_at=datetime.now(UTC),
-        )
+        values = {
+            "ca_name": ISSUING_CA[family],
+            "key_ref": version.ref,
+            "certificate_serial": issued.serial,
+            "certificate_der": issued.der,
+            "created_at": datetime.now(UTC),
+        }
         with self.db.session() as session:
-            session.add(row)
+            row = session.get(TimestampUnit, family)
+            if row is None:
+                row = TimestampUnit(family=family, **values)
+                session.add(row)
+            else:  # re-certified by the national CA: same key, new certificate
+                for column, value in values.items():
+                    setattr(row, column, value)
+            session.flush()
         return row
 
     def allowance(self, family: str) -> int:

@@ -89,6 +89,22 @@ def test_local_errors_are_one_line_not_tracebacks(home: Path, tmp_path: Path) ->
     assert code == 2 and "unknown role" in out
 
 
+def test_local_issue_refuses_infrastructure_profiles(home: Path, tmp_path: Path) -> None:
+    csr_file = tmp_path / "req.csr"
+    csr_file.write_bytes(make_csr(tmp_path, algorithm="p256", subject="/CN=Delegated OCSP responder"))
+    for profile in ("ocsp-signer", "tsa", "seal-maker", "trust-list-signer", "regional-ca"):
+        code, out = _run(home, "ca", "issue", "--csr", str(csr_file), "--profile", profile, "--ca", "cn-370000-p256")
+        assert code == 1 and "profile_not_for_csr" in out and "Traceback" not in out, out
+
+
+def test_local_revoke_refuses_a_ca_certificate(home: Path) -> None:
+    code, out = _run(home, "ca", "list")
+    serial = re.search(r"cn-370000-sm2 .* serial=([0-9a-f]+)", out)
+    assert code == 0 and serial is not None, out
+    code, out = _run(home, "ca", "revoke", serial.group(1), "--reason", "keyCompromise")
+    assert code == 1 and "ca_certificate_not_revocable" in out and "revoked" not in out.split(":", 1)[0], out
+
+
 def test_token_create_prints_a_working_token(home: Path) -> None:
     code, out = _run(
         home, "token", "create", "--role", "issuer", "--name", "licence-system", "--seal", "demo-370000-sm2"
@@ -161,3 +177,20 @@ def test_init_makes_demo_seals_and_cli_seals_pdfs(home: Path, tmp_path: Path) ->
     assert _run(home, "seal", "revoke", "cli-seal", "--reason", "test")[0] == 0
     code, out = _run(home, "seal", "resume", "cli-seal")
     assert code == 1 and "invalid_seal_transition" in out
+
+
+def test_local_and_remote_withdraw(home: Path, context: Context, live_url: str) -> None:
+    code, out = _run(home, "ca", "withdraw", "cn-530000-p256", "--reason", "caCompromise")
+    assert code == 0 and re.search(r"withdrew cn-530000-p256 from \S+, certificate [0-9a-f]+ revoked", out), out
+    code, out = _run(home, "ca", "withdraw", "cn-530000-p256", "--reason", "caCompromise")
+    assert code == 1 and "ca_already_withdrawn" in out
+    code, out = _run(home, "ca", "withdraw", "cn-530000-sm2", "--reason", "x", "--invalidity-date", "soon")
+    assert code == 2
+    code, out = _run(home, "ca", "withdraw", "cn-000000-sm2", "--reason", "caCompromise")
+    assert code == 1 and "unknown_ca" in out
+
+    token = create_token(context.db, "officer", "cli-withdraw")
+    code, out = _run(home, "ca", "withdraw", "cn-530000-sm2", "--reason", "superseded",
+                     "--invalidity-date", "2026-01-01T00:00:00+08:00", "--url", live_url, "--token", token)  # fmt: skip
+    assert code == 0 and "withdrew cn-530000-sm2 from 2025-12-31T16:00:00+00:00" in out, out
+    assert context.ca.ca_status("cn-530000-sm2") == "withdrawn"

@@ -33,22 +33,22 @@ from tests.fixtures import ORG_SUBJECT, flip, make_csr
 
 Severity = validation.ValidationFindingSeverity
 
-# A subject (and CSR extensions) each profile accepts: policies/profiles.yaml, ca/names.py.
+# A subject (and CSR extensions) each subscriber profile accepts: policies/profiles.yaml, ca/names.py.
 SUBJECTS: dict[str, tuple[str, list[str]]] = {
     "org-seal": (ORG_SUBJECT, []),
-    "seal-maker": ("/C=CN/O=Shandong Seal Making Centre/CN=Shandong Seal Maker", []),
     "person": ("/C=CN/CN=Zhang San", ["-addext", "subjectAltName=email:zhang.san@example.cn"]),
-    "ocsp-signer": ("/CN=Delegated OCSP responder", []),
-    "tsa": ("/C=CN/O=Shandong Timestamp Authority/CN=Shandong TSA 1", []),
     "tls-server": ("/CN=verify.example.gov.cn", ["-addext", "subjectAltName=DNS:verify.example.gov.cn"]),
+    "tls-client": ("/C=CN/O=Bank/CN=bank-gateway", ["-addext", "subjectAltName=DNS:gw.bank.example.cn"]),
 }
-# Profiles a root issues for a key custody holds (issue_for_key; issue() takes no CSR for a root).
-ROOT_ISSUED: dict[str, dict[str, str]] = {
-    "trust-list-signer": {
-        "country_name": "CN",
-        "organization_name": "trustseal demo",
-        "common_name": "National trust list signer",
-    },
+# Infrastructure profiles: issued only for a key custody holds (issue_for_key), by the CA that makes them.
+IN_CUSTODY: dict[str, tuple[str, dict[str, str]]] = {
+    "seal-maker": ("cn-370000", {"country_name": "CN", "organization_name": "trustseal", "common_name": "Seal maker"}),
+    "ocsp-signer": ("cn-370000", {"common_name": "Delegated OCSP responder"}),
+    "tsa": ("cn-100000", {"country_name": "CN", "organization_name": "trustseal", "common_name": "trustseal TSA"}),
+    "trust-list-signer": (
+        "cn-root",
+        {"country_name": "CN", "organization_name": "trustseal demo", "common_name": "National trust list signer"},
+    ),
 }
 # Every profile × every key family it allows, read from the policy itself so a new profile is linted too.
 CASES = [(p.name, family) for p in default_profiles().profiles.values() for family in p.key_algorithms]
@@ -119,11 +119,13 @@ def report(findings: list[Finding]) -> str:
 def test_every_profile_lints_clean(
     ca_service: CertificateAuthorityService, tmp_path: Path, profile: str, family: str
 ) -> None:
-    if profile in ROOT_ISSUED:
+    if profile in IN_CUSTODY:
+        ca, subject_values = IN_CUSTODY[profile]
         key = ca_service.custody.create(f"pkilint-{profile}-{family}-{secrets.token_hex(4)}", KeyAlgorithm(family))
-        issued = ca_service.issue_for_key(key.public_key_der, ROOT_ISSUED[profile], profile, f"cn-root-{family}")
+        issued = ca_service.issue_for_key(key.public_key_der, subject_values, profile, f"{ca}-{family}")
     else:
         assert profile in SUBJECTS, f"tests/ca/test_pkilint.py needs a subject for the new profile {profile}"
+        assert default_profiles().profiles[profile].csr
         subject, extra = SUBJECTS[profile]
         csr = make_csr(tmp_path, algorithm=family, subject=subject, extra=extra)
         issued = ca_service.issue(csr, profile, f"cn-370000-{family}")

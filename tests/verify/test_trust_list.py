@@ -36,7 +36,8 @@ def test_layout_and_acceptance(context: Context, document: dict[str, Any]) -> No
     assert codes["370000"]["endpoints"]["crl"]["cn-370000-sm2"].endswith("/v1/cas/cn-370000-sm2/crl")
     store = TrustStore()
     store.add_list(document, roots=_roots(context))
-    assert len(store.cas) == 6 and len(store.trust_roots()) == 2 and len(store.intermediates()) == 4
+    # two roots; under each the national issuing CA and two regional CAs
+    assert len(store.cas) == 8 and len(store.trust_roots()) == 2 and len(store.intermediates()) == 6
 
 
 def test_signature_is_over_the_canonical_json(context: Context, document: dict[str, Any]) -> None:

@@ -1,0 +1,94 @@
+"""Withdrawing a CA: the one function the API (`POST /v1/cas/{ca}/withdraw`), the CLI (`trustseal ca
+withdraw`) and, later, the approvals executor call.
+
+In one transaction: the CA's status becomes `withdrawn` with a history entry from the invalidity date (or
+now), and its parent revokes its certificate (the parent's next CRL is issued at once, and OCSP answers
+from the same rows), each with its event. Then a new trust list is published, so verifiers see the
+withdrawal without waiting for the list's next update. A root has no parent: it is withdrawn on the trust
+list only (`revoked_serial` None). A withdrawn CA issues nothing more (ca/authority.py refuses with
+`ca_withdrawn`); its CRL and OCSP keep answering for what it issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ca import revocation as rev
+from ca.authority import CertificateAuthorityService
+from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
+from ledger.events import record_event
+from store.models import Certificate
+
+if TYPE_CHECKING:
+    from ca.trust_list import TrustListPublisher
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    ca: str
+    withdrawn_at: datetime
+    revoked_serial: str | None
+    status: str = "withdrawn"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "ca": self.ca,
+            "status": self.status,
+            "withdrawn_at": self.withdrawn_at.isoformat(),
+            "revoked_serial": self.revoked_serial,
+        }
+
+
+def withdraw_ca(
+    service: CertificateAuthorityService,
+    name: str,
+    *,
+    reason: str | None,
+    invalidity_date: datetime | None = None,
+    actor: str | None = None,
+    publisher: TrustListPublisher | None = None,
+) -> Withdrawal:
+    """Withdraw CA `name`. `invalidity_date` (when trust in it should end, e.g. a compromise found late)
+    may lie in the past, not in the future; without it the withdrawal counts from now."""
+    from ca.trust_list import TrustListPublisher, history
+
+    normalised = rev.normalise_reason(reason)
+    now = datetime.now(UTC)
+    if invalidity_date is not None:
+        if invalidity_date.tzinfo is None:
+            raise InvalidInvalidityDate("invalidity_date needs a time zone")
+        if invalidity_date > now:
+            raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
+    withdrawn_at = (invalidity_date or now).astimezone(UTC)
+    with service._crl_mutex, service.db.session() as session:
+        ca = service._lock_ca(session, name)  # unknown name: UnknownCA (404)
+        if ca.status == "withdrawn":
+            raise CAAlreadyWithdrawn(f"{name} was withdrawn already")
+        ca.status_history = [*history(ca), {"status": "withdrawn", "from": withdrawn_at.isoformat()}]
+        ca.status = "withdrawn"
+        revoked_serial = None
+        if ca.parent is not None:
+            certificate = session.get(Certificate, ca.certificate_serial)
+            assert certificate is not None  # written with the CA row
+            if certificate.status != "revoked":
+                service.revoke_in_session(session, certificate, normalised, actor)
+            revoked_serial = certificate.serial
+        session.flush()
+        record_event(
+            session,
+            "ca.withdrawn",
+            actor=actor,
+            subject=name,
+            payload={
+                "ca": name,
+                "reason": normalised,
+                "from": withdrawn_at.isoformat(),
+                "parent": ca.parent,
+                "revoked_serial": revoked_serial,
+            },
+        )
+    service.invalidate(name)
+    (publisher or TrustListPublisher(service)).current()
+    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial)
