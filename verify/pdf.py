@@ -26,7 +26,7 @@ from pyhanko_certvalidator import ValidationContext
 from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
-from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
+from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -65,20 +65,44 @@ def _seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
     return None
 
 
-def _xmp_licence(reader: PdfFileReader) -> str | None:
+def _xmp_licence(reader: PdfFileReader, revision: int) -> bytes | None:
+    """The XMP packet the catalog names in `revision` (None: none, or a stream that cannot be read)."""
     try:
-        metadata = reader.root.get("/Metadata")
+        metadata = reader.get_historical_root(revision).get("/Metadata")
         if metadata is None:
             return None
-        text = metadata.get_object().data.decode("utf-8", "replace")
-    except (PdfError, KeyError, ValueError, AttributeError):
+        data: bytes = metadata.get_object().data
+        return data
+    except (PdfError, KeyError, ValueError, TypeError, AttributeError):
         return None
-    import re
 
-    match = re.search(r'dc:identifier="(1\.2\.156\.3005\.2\.[0-9A-Z.]+)"', text) or re.search(
-        r"<dc:identifier>(1\.2\.156\.3005\.2\.[0-9A-Z.]+)</dc:identifier>", text
-    )
-    return match.group(1) if match else None
+
+class _Licences:
+    """The licence claim of each revision of one document, read once: every signature judges the claim
+    of the revision it signed, and a later revision with another claim is a modification of it."""
+
+    def __init__(self, reader: PdfFileReader) -> None:
+        self.reader = reader
+        self._claims: dict[int, licence.LicenceClaim] = {}
+        self._parsed: dict[bytes, licence.LicenceClaim] = {}  # revisions that keep the packet parse it once
+
+    def at(self, revision: int) -> licence.LicenceClaim:
+        claim = self._claims.get(revision)
+        if claim is None:
+            packet = _xmp_licence(self.reader, revision)
+            claim = self._parsed.get(packet or b"")
+            if claim is None:
+                claim = self._parsed[packet or b""] = licence.read_claim(packet)
+            self._claims[revision] = claim
+        return claim
+
+    def changed_after(self, revision: int) -> str | None:
+        signed = self.at(revision)
+        for later in range(revision + 1, self.reader.xrefs.total_revisions):
+            why = licence.changed(signed, self.at(later))
+            if why is not None:
+                return why
+        return None
 
 
 class PdfVerifier:
@@ -130,13 +154,13 @@ class PdfVerifier:
             }
         except (PdfError, KeyError, ValueError, TypeError, AttributeError):
             pass  # no DSS (the common case), or one we cannot read: then it simply does not help
-        licence_id = _xmp_licence(reader)
+        licences = _Licences(reader)
         for embedded in signatures[:MAX_SIGNATURES]:
             try:
                 if isinstance(embedded, RawSignature):
                     report.signatures.append(self._raw(embedded, data, at, reader))
                     continue
-                report.signatures.append(self._one(embedded, dss_context_kwargs, at, licence_id))
+                report.signatures.append(self._one(embedded, dss_context_kwargs, at, licences))
             except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
                 log.exception("verifying a PDF signature failed unexpectedly")
                 broken = SignatureReport(field_name=getattr(embedded, "field_name", None))
@@ -176,7 +200,7 @@ class PdfVerifier:
         return out
 
     def _one(
-        self, embedded: EmbeddedPdfSignature, dss: dict[str, Any], at: datetime | None, licence_id: str | None
+        self, embedded: EmbeddedPdfSignature, dss: dict[str, Any], at: datetime | None, licences: _Licences
     ) -> SignatureReport:
         out = SignatureReport(field_name=embedded.field_name)
         signer_info = embedded.signer_info
@@ -253,8 +277,8 @@ class PdfVerifier:
 
         self._chain_and_revocation(out, status, moment, cert, material)
         self._seal(out, signer_info, cert, moment, status)
-        self._modifications(out, status, embedded)
-        self._licence(out, licence_id)
+        self._modifications(out, status, embedded, licences.changed_after(embedded.signed_revision))
+        licence.judge(out, licences.at(embedded.signed_revision), cert, self.sources)
         return out
 
     def _chain_and_revocation(
@@ -294,7 +318,11 @@ class PdfVerifier:
         out.seal = seal_checks.describe(seal)
         seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources)
 
-    def _modifications(self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature) -> None:
+    def _modifications(
+        self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature, licence_change: str | None
+    ) -> None:
+        """`licence_change`: why a later revision's licence metadata is not the signed one's (pyHanko's
+        diff policy lets any XMP update pass)."""
         level = status.modification_level
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
             out.add("modifications", PASSED, "OK", "nothing was added after this signature")
@@ -302,19 +330,8 @@ class PdfVerifier:
         suspicious = None
         if level is None or level == ModificationLevel.OTHER or status.docmdp_ok is False:
             suspicious = str(status.diff_result) if status.diff_result is not None else "unrecognised changes"
+        suspicious = "; ".join(filter(None, (licence_change, suspicious))) or None
         _judge_later_revisions(out, embedded.reader, embedded.signed_revision, suspicious, level)
-
-    def _licence(self, out: SignatureReport, licence_id: str | None) -> None:
-        if licence_id is None:
-            return
-        state = self.sources.licence_status(licence_id)
-        if state is None:
-            out.add("licence_status", INDETERMINATE, "LICENCE_UNKNOWN", licence_id)
-        elif state == "01":
-            out.add("licence_status", PASSED, "OK", f"{licence_id} valid")
-        else:
-            code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
-            out.add("licence_status", FAILED, code, licence_id)
 
 
 def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:
