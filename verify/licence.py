@@ -11,7 +11,6 @@ otherwise anyone holding a trusted seal could present another organisation's lic
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -106,16 +105,9 @@ def changed(signed: LicenceClaim, later: LicenceClaim) -> str | None:
     return f"the licence metadata changed after signing: the fields of {signed.describe()} differ"
 
 
-_PREFIXED = re.compile(r"^[A-Z]{3}[A-Z]{2}-")  # e.g. NTRCN-: a registry type and a country (EN 319 412-1)
-
-
 def signer_uscc(cert: x509.Certificate) -> str | None:
-    """The unified social credit code in the signer's organizationIdentifier (2.5.4.97), with an
-    EN 319 412-1 style prefix such as `NTRCN-` removed; None if it has none."""
-    value = name_fields(cert.subject).get("organization_identifier")
-    if value is None:
-        return None
-    return _PREFIXED.sub("", value.strip().upper(), count=1)
+    """The unified social credit code in the signer's organizationIdentifier; None if it has none."""
+    return licence_id.organisation_uscc(name_fields(cert.subject).get("organization_identifier"))
 
 
 def judge(out: SignatureReport, claim: LicenceClaim, cert: x509.Certificate, sources: Sources) -> None:
