@@ -14,12 +14,10 @@ import hashlib
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from asn1crypto import x509
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from policies import licence_id
-from verify.names import name_fields
 from verify.report import FAILED, INDETERMINATE, PASSED, SignatureReport
 from verify.sources import Sources
 
@@ -105,13 +103,9 @@ def changed(signed: LicenceClaim, later: LicenceClaim) -> str | None:
     return f"the licence metadata changed after signing: the fields of {signed.describe()} differ"
 
 
-def signer_uscc(cert: x509.Certificate) -> str | None:
-    """The unified social credit code in the signer's organizationIdentifier; None if it has none."""
-    return licence_id.organisation_uscc(name_fields(cert.subject).get("organization_identifier"))
-
-
-def judge(out: SignatureReport, claim: LicenceClaim, cert: x509.Certificate, sources: Sources) -> None:
-    """The `licence_status` check for a signature whose signed revision makes `claim` (none: no check)."""
+def judge(out: SignatureReport, claim: LicenceClaim, organization_identifier: str | None, sources: Sources) -> None:
+    """The `licence_status` check for a signature whose signed revision makes `claim` (none: no check);
+    `organization_identifier`: the signer certificate's (the report's signer shows it)."""
     if claim.empty:
         return
     if claim.unreadable is not None:
@@ -133,7 +127,7 @@ def judge(out: SignatureReport, claim: LicenceClaim, cert: x509.Certificate, sou
             out.add("licence_status", FAILED, "LICENCE_ID_INVALID",
                     f"{identifier}: the metadata's {name} {fields[name]!r} is not the identifier's")  # fmt: skip
             return
-    organisation = signer_uscc(cert)
+    organisation = licence_id.organisation_uscc(organization_identifier)
     if organisation != parsed.issuer_uscc:
         whose = f"the signer's organisation is {organisation}" if organisation else "the signer names no organisation"
         out.add("licence_status", FAILED, "LICENCE_ISSUER_MISMATCH",

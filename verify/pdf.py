@@ -158,7 +158,7 @@ class PdfVerifier:
         for embedded in signatures[:MAX_SIGNATURES]:
             try:
                 if isinstance(embedded, RawSignature):
-                    report.signatures.append(self._raw(embedded, data, at, reader))
+                    report.signatures.append(self._raw(embedded, data, at, reader, licences))
                     continue
                 report.signatures.append(self._one(embedded, dss_context_kwargs, at, licences))
             except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
@@ -170,7 +170,9 @@ class PdfVerifier:
                 report.signatures.append(broken)
         return report
 
-    def _raw(self, raw: RawSignature, data: bytes, at: datetime | None, reader: PdfFileReader) -> SignatureReport:
+    def _raw(
+        self, raw: RawSignature, data: bytes, at: datetime | None, reader: PdfFileReader, licences: _Licences
+    ) -> SignatureReport:
         """A signature pyHanko cannot read as CMS: some vendors put a bare SES_Signature, or a CMS
         labelled with the GM/T 0010 OID, in /Contents. Checked with our own rules over the byte ranges."""
         out = SignatureReport(field_name=raw.field_name)
@@ -196,7 +198,9 @@ class PdfVerifier:
                 return out
             out.add("format", PASSED, "OK", "CMS SignedData (GM/T 0010 content type)")
             check_signed_data(out, signed, content, at, self.trust, self.sources)
-        _raw_modifications(out, raw, data, reader)
+        signed_revision = _raw_modifications(out, raw, data, reader, licences)
+        if signed_revision is not None:
+            licence.judge(out, licences.at(signed_revision), out.signer.get("organization_identifier"), self.sources)
         return out
 
     def _one(
@@ -278,7 +282,8 @@ class PdfVerifier:
         self._chain_and_revocation(out, status, moment, cert, material)
         self._seal(out, signer_info, cert, moment, status)
         self._modifications(out, status, embedded, licences.changed_after(embedded.signed_revision))
-        licence.judge(out, licences.at(embedded.signed_revision), cert, self.sources)
+        licence.judge(out, licences.at(embedded.signed_revision), out.signer.get("organization_identifier"),
+                      self.sources)  # fmt: skip
         return out
 
     def _chain_and_revocation(
@@ -446,18 +451,21 @@ def _prepared_references(reader: PdfFileReader, signed_revision: int) -> list[in
     return sorted(hits)
 
 
-def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader) -> None:
+def _raw_modifications(
+    out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader, licences: _Licences
+) -> int | None:
     """pyHanko's difference analysis after a signature it cannot read as CMS. The same preconditions
     as for its own signatures: the signed bytes end exactly where the revision holding the signature
     dictionary ends (startxref and %%EOF there, every earlier xref section inside), so each later
-    revision can be judged on its own: adding a seal or DSS passes, changing page content does not."""
+    revision can be judged on its own: adding a seal or DSS passes, changing page content does not.
+    Returns the signed revision (None: it cannot be placed), whose licence claim later ones must keep."""
     covered_to = raw.byte_range[2] + raw.byte_range[3]
     if covered_to == len(data):
         out.add("modifications", PASSED, "OK", "nothing was added after this signature")
-        return
+        return reader.xrefs.total_revisions - 1
     if raw.reference is None:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", "a direct signature dictionary cannot be placed")
-        return
+        return None
     try:
         xrefs = reader.xrefs
         revision = xrefs.get_last_change(raw.reference)
@@ -468,16 +476,20 @@ def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, rea
         if not (ends_revision and inside):
             out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING",
                     "the signed bytes do not end with the revision that holds the signature")  # fmt: skip
-            return
+            return None
         result = DEFAULT_DIFF_POLICY.review_file(reader, revision)
     except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
-        return
+        return None
+    licence_change = licences.changed_after(revision)
     if isinstance(result, SuspiciousModification):
-        _judge_later_revisions(out, reader, revision, str(result), None)
+        _judge_later_revisions(out, reader, revision, "; ".join(filter(None, (licence_change, str(result)))), None)
     else:
         level = result.modification_level
-        _judge_later_revisions(out, reader, revision, str(result) if level == ModificationLevel.OTHER else None, level)
+        objection = str(result) if level == ModificationLevel.OTHER else None
+        _judge_later_revisions(out, reader, revision, "; ".join(filter(None, (licence_change, objection))) or None,
+                               level)  # fmt: skip
+    return revision
 
 
 def _judge_later_revisions(

@@ -741,7 +741,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
         out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", "later changes: lta_updates")
     else:
         out.add("modifications", PASSED, "OK", "nothing was added after this signature")
-    licence.judge(out, claim, _parsed(cert.der), sources)
+    licence.judge(out, claim, out.signer.get("organization_identifier"), sources)
     _need(all(check.status == PASSED for check in out.checks if check.name == "licence_status"), "licence")
     report = Report(format="pdf")
     report.signatures.append(out)

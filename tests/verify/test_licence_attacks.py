@@ -25,6 +25,7 @@ from signing.service import Caller
 from tests.fixtures import make_pdf
 from tests.verify.test_pdf_fast import _fast
 from tests.verify.test_pdf_fast_attacks import _append_table, _catalog_with, _last_body
+from tests.verify.test_vendor_pdf_formats import _bare_ses_pdf
 from verify.pdf import PdfVerifier
 from verify.report import FAILED, PASSED, Report
 from verify.x509_fast import Unsupported
@@ -224,3 +225,25 @@ def test_each_signature_judges_its_own_signed_revision(
     assert first["modifications"][:2] == (FAILED, "MODIFIED_AFTER_SIGNING")
     assert second["licence_status"] == (PASSED, "OK", f"{b.identifier} valid")
     assert second["modifications"][:2] == (PASSED, "OK")
+
+
+def test_a_vendor_signature_judges_the_licence_it_signed(
+    context: Context, verifiers: tuple[PdfVerifier, PdfVerifier]
+) -> None:
+    """A bare SES_Signature in /Contents (some vendors): the licence of its signed revision is judged,
+    and a later revision naming another licence is a modification, as for CMS signatures."""
+    a, b = _request(), _request()
+    _sealed(context, a)  # registers A
+    _sealed(context, b)
+    unsigned = make_pdf()
+    with_a = _append_table(unsigned, [(90, _stream(_xmp_of(a))), (1, _catalog_with(unsigned, b"/Metadata 90 0 R"))])
+    vendor = _bare_ses_pdf(context, with_a)
+    _, full = verifiers
+    checks = _checks(full.verify(vendor))
+    assert checks["licence_status"] == (PASSED, "OK", f"{a.identifier} valid")
+    context.signing.licences.set_status(a.identifier, "03", "withdrawn", role="officer", caller="test")
+    swapped = SWAPS["the metadata stream rewritten"](vendor, b)
+    report = _both(verifiers, swapped)
+    checks = _checks(report)
+    assert report.result == FAILED and checks["modifications"][:2] == (FAILED, "MODIFIED_AFTER_SIGNING")
+    assert checks["licence_status"][:2] == (FAILED, "LICENCE_REVOKED")
