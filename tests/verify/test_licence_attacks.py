@@ -247,3 +247,17 @@ def test_a_vendor_signature_judges_the_licence_it_signed(
     checks = _checks(report)
     assert report.result == FAILED and checks["modifications"][:2] == (FAILED, "MODIFIED_AFTER_SIGNING")
     assert checks["licence_status"][:2] == (FAILED, "LICENCE_REVOKED")
+
+
+def test_a_co_seal_by_another_organisation_is_not_the_licence_issuer(
+    context: Context, verifiers: tuple[PdfVerifier, PdfVerifier]
+) -> None:
+    """The second seal's signed revision still names the first organisation's licence (pyHanko keeps
+    the XMP): that licence is not the second signer's to vouch for."""
+    licence = _request()
+    first = _sealed(context, licence)
+    twice = _sealed(context, None, pdf=first, seal_id="demo-530000-sm2")
+    report = _both(verifiers, twice)
+    assert _checks(report, 0)["licence_status"][:2] == (PASSED, "OK")
+    assert _checks(report, 0)["modifications"][:2] == (PASSED, "LATER_SIGNATURES_ONLY")
+    assert _checks(report, 1)["licence_status"][:2] == (FAILED, "LICENCE_ISSUER_MISMATCH")
