@@ -15,6 +15,7 @@ from ca.authority import CertificateAuthorityService
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from policies.profiles import default_profiles
+from policies.seals import load_licence_type_codes
 from seal.service import SealService
 from signing.batch import BatchJobs
 from signing.service import SigningService
@@ -38,7 +39,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.seals = SealService(self.db, self.custody, self.ca)
-        self.signing = SigningService(self.db, self.seals, self.settings.public_url)
+        self.signing = SigningService(
+            self.db,
+            self.seals,
+            self.settings.public_url,
+            licence_type_codes=load_licence_type_codes(self.settings.home / "licence-types.yaml"),
+        )
         self.jobs = BatchJobs(self.settings.home / "jobs", self.signing)
         from api.verification import ServiceVerification
 

@@ -60,9 +60,14 @@ class LicenceId:
         return f"{PREFIX}.{self.type_code}.{self.issuer_uscc}.{self.serial}.{self.version}.{self.check}"
 
 
+def is_type_code(type_code: str) -> bool:
+    """The competent department's USCC followed by a 3-digit licence-type number."""
+    return len(type_code) == 21 and is_valid_uscc(type_code[:18]) and type_code[18:].isdigit()
+
+
 def make(type_code: str, issuer_uscc: str, serial: str, version: str = "001") -> LicenceId:
     type_code, issuer_uscc, serial = type_code.upper(), issuer_uscc.upper(), serial.upper()
-    if len(type_code) != 21 or not is_valid_uscc(type_code[:18]) or not type_code[18:].isdigit():
+    if not is_type_code(type_code):
         raise InvalidLicenceId("type code is the competent department's USCC followed by 3 digits")
     if not is_valid_uscc(issuer_uscc):
         raise InvalidLicenceId("issuer is not a valid unified social credit code")
@@ -71,6 +76,17 @@ def make(type_code: str, issuer_uscc: str, serial: str, version: str = "001") ->
     if len(version) != 3 or not version.isdigit():
         raise InvalidLicenceId("version is 3 digits")
     return LicenceId(type_code, issuer_uscc, serial, version)
+
+
+_PREFIXED = re.compile(r"^[A-Z]{3}[A-Z]{2}-")  # e.g. NTRCN-: a registry type and a country (EN 319 412-1)
+
+
+def organisation_uscc(organization_identifier: str | None) -> str | None:
+    """The USCC in a certificate's organizationIdentifier (2.5.4.97), a prefix such as `NTRCN-` removed:
+    what a licence's issuer segment is compared with, at sealing and at verification."""
+    if organization_identifier is None:
+        return None
+    return _PREFIXED.sub("", organization_identifier.strip().upper(), count=1)
 
 
 def parse(identifier: str) -> LicenceId:

@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from asn1crypto import x509
 from sqlalchemy.orm import Session
 
 from ledger.events import pii_digest, record_event
 from policies import licence_id
+from policies.seals import may_issue_licence_type
 from policies.uscc import is_valid_uscc
 from signing.errors import SigningError
 from store.db import Database
@@ -41,6 +43,16 @@ class LicenceNotFound(SigningError):
 
 class LicenceNotPermitted(SigningError):
     code = "licence_not_permitted"
+    status = 403
+
+
+class LicenceIssuerMismatch(SigningError):
+    code = "licence_issuer_mismatch"
+    status = 403
+
+
+class LicenceTypeNotAllowed(SigningError):
+    code = "licence_type_not_allowed"
     status = 403
 
 
@@ -119,6 +131,29 @@ def _date(value: Any, name: str) -> str:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise InvalidLicence(f"{name}: an ISO date (YYYY-MM-DD)") from None
+
+
+def bind_to_seal(
+    request: LicenceRequest, *, seal_id: str, certificate: bytes, allowed_type_codes: frozenset[str]
+) -> None:
+    """A seal issues licences of its own organisation only: the issuer USCC is the organizationIdentifier
+    of the seal's certificate (what verifiers compare the identifier with), and the type is the issuer's
+    own or one the seal's policy lists. Otherwise anyone holding a seal could register, and so lock
+    out, another organisation's identifiers."""
+    subject = x509.Certificate.load(certificate).subject.native
+    organisation = licence_id.organisation_uscc(subject.get("organization_identifier"))
+    if organisation != request.issuer_uscc:
+        raise LicenceIssuerMismatch(
+            f"seal {seal_id} belongs to {organisation or 'no organisation'}, not to the licence's issuer "
+            f"{request.issuer_uscc}"
+        )
+    if not may_issue_licence_type(
+        issuer_uscc=request.issuer_uscc, type_code=request.type_code, allowed_type_codes=allowed_type_codes
+    ):
+        raise LicenceTypeNotAllowed(
+            f"licence type {request.type_code} belongs to department {request.type_code[:18]}; seal {seal_id} "
+            "issues its own organisation's types and those listed for it in licence-types.yaml"
+        )
 
 
 XMP_NAMESPACE = "urn:trustseal:licence:1.0#"

@@ -15,7 +15,7 @@ from ledger.events import record_event
 from seal.service import SealService
 from signing import ltv
 from signing.keyword import find_keyword
-from signing.licences import LicenceExists, LicenceRegistry, LicenceRequest, xmp
+from signing.licences import LicenceExists, LicenceRegistry, LicenceRequest, bind_to_seal, xmp
 from signing.pdf import Placement, seal_pdf
 from signing.tsa import TimestampAuthority, signature_timestamp_attribute
 from store.db import Database
@@ -54,11 +54,14 @@ class SigningService:
         seals: SealService,
         public_url: str = "http://127.0.0.1:8000",
         tsa: TimestampAuthority | None = None,
+        licence_type_codes: dict[str, frozenset[str]] | None = None,
     ) -> None:
+        """`licence_type_codes`: per seal, other departments' licence types it may issue (policies/seals.py)."""
         self.db = db
         self.seals = seals
         self.tsa = tsa or TimestampAuthority(db, seals.custody, seals.ca)
         self.licences = LicenceRegistry(db)
+        self.licence_type_codes = licence_type_codes or {}
         self.public_url = public_url.rstrip("/")
 
     def seal_pdf(
@@ -75,11 +78,13 @@ class SigningService:
         # SM3 of the input for the event, hashed on another core while pyHanko lays out the signature
         # (hashlib releases the GIL on large buffers; SM3 is ~5x slower than SHA-256 here)
         input_digest = _HASHER.submit(sm3, data) if len(data) > 1 << 20 else None
-        if licence is not None:
-            self.licences.ensure_new(licence)
         material = self.seals.for_signing(
             seal_id, role=caller.role, caller=caller.name, caller_seal_ids=caller.seal_ids
         )
+        if licence is not None:  # the seal's own organisation's licence, and a new one
+            allowed = self.licence_type_codes.get(seal_id, frozenset())
+            bind_to_seal(licence, seal_id=seal_id, certificate=material.certificate, allowed_type_codes=allowed)
+            self.licences.ensure_new(licence)
         unsigned, allowance = None, 0
         if level in ("B-T", "B-LT"):
             allowance, unsigned = signature_timestamp_attribute(self.tsa, str(material.handle.algorithm))

@@ -27,7 +27,7 @@ from pyhanko_certvalidator import ValidationContext
 from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
-from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
+from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -65,20 +65,44 @@ def _seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
     return None
 
 
-def _xmp_licence(reader: PdfFileReader) -> str | None:
+def _xmp_licence(reader: PdfFileReader, revision: int) -> bytes | None:
+    """The XMP packet the catalog names in `revision` (None: none, or a stream that cannot be read)."""
     try:
-        metadata = reader.root.get("/Metadata")
+        metadata = reader.get_historical_root(revision).get("/Metadata")
         if metadata is None:
             return None
-        text = metadata.get_object().data.decode("utf-8", "replace")
-    except (PdfError, KeyError, ValueError, AttributeError):
+        data: bytes = metadata.get_object().data
+        return data
+    except (PdfError, KeyError, ValueError, TypeError, AttributeError):
         return None
-    import re
 
-    match = re.search(r'dc:identifier="(1\.2\.156\.3005\.2\.[0-9A-Z.]+)"', text) or re.search(
-        r"<dc:identifier>(1\.2\.156\.3005\.2\.[0-9A-Z.]+)</dc:identifier>", text
-    )
-    return match.group(1) if match else None
+
+class _Licences:
+    """The licence claim of each revision of one document, read once: every signature judges the claim
+    of the revision it signed, and a later revision with another claim is a modification of it."""
+
+    def __init__(self, reader: PdfFileReader) -> None:
+        self.reader = reader
+        self._claims: dict[int, licence.LicenceClaim] = {}
+        self._parsed: dict[bytes, licence.LicenceClaim] = {}  # revisions that keep the packet parse it once
+
+    def at(self, revision: int) -> licence.LicenceClaim:
+        claim = self._claims.get(revision)
+        if claim is None:
+            packet = _xmp_licence(self.reader, revision)
+            claim = self._parsed.get(packet or b"")
+            if claim is None:
+                claim = self._parsed[packet or b""] = licence.read_claim(packet)
+            self._claims[revision] = claim
+        return claim
+
+    def changed_after(self, revision: int) -> str | None:
+        signed = self.at(revision)
+        for later in range(revision + 1, self.reader.xrefs.total_revisions):
+            why = licence.changed(signed, self.at(later))
+            if why is not None:
+                return why
+        return None
 
 
 class PdfVerifier:
@@ -130,13 +154,13 @@ class PdfVerifier:
             }
         except (PdfError, KeyError, ValueError, TypeError, AttributeError):
             pass  # no DSS (the common case), or one we cannot read: then it simply does not help
-        licence_id = _xmp_licence(reader)
+        licences = _Licences(reader)
         for embedded in signatures[:MAX_SIGNATURES]:
             try:
                 if isinstance(embedded, RawSignature):
-                    report.signatures.append(self._raw(embedded, data, at, reader))
+                    report.signatures.append(self._raw(embedded, data, at, reader, licences))
                     continue
-                report.signatures.append(self._one(embedded, dss_context_kwargs, at, licence_id))
+                report.signatures.append(self._one(embedded, dss_context_kwargs, at, licences))
             except Exception as exc:  # a verifier reports, it does not crash: the trace goes to the log
                 log.exception("verifying a PDF signature failed unexpectedly")
                 broken = SignatureReport(field_name=getattr(embedded, "field_name", None))
@@ -146,7 +170,9 @@ class PdfVerifier:
                 report.signatures.append(broken)
         return report
 
-    def _raw(self, raw: RawSignature, data: bytes, at: datetime | None, reader: PdfFileReader) -> SignatureReport:
+    def _raw(
+        self, raw: RawSignature, data: bytes, at: datetime | None, reader: PdfFileReader, licences: _Licences
+    ) -> SignatureReport:
         """A signature pyHanko cannot read as CMS: some vendors put a bare SES_Signature, or a CMS
         labelled with the GM/T 0010 OID, in /Contents. Checked with our own rules over the byte ranges."""
         out = SignatureReport(field_name=raw.field_name)
@@ -170,11 +196,13 @@ class PdfVerifier:
                 return out
             out.add("format", PASSED, "OK", "CMS SignedData (GM/T 0010 content type)")
             check_signed_data(out, signed, content, at, self.trust, self.sources)
-        _raw_modifications(out, raw, data, reader)
+        signed_revision = _raw_modifications(out, raw, data, reader, licences)
+        if signed_revision is not None:
+            licence.judge(out, licences.at(signed_revision), out.signer.get("organization_identifier"), self.sources)
         return out
 
     def _one(
-        self, embedded: EmbeddedPdfSignature, dss: dict[str, Any], at: datetime | None, licence_id: str | None
+        self, embedded: EmbeddedPdfSignature, dss: dict[str, Any], at: datetime | None, licences: _Licences
     ) -> SignatureReport:
         out = SignatureReport(field_name=embedded.field_name)
         signer_info = embedded.signer_info
@@ -255,8 +283,9 @@ class PdfVerifier:
 
         self._chain_and_revocation(out, status, moment, cert, material, proven)
         self._seal(out, signer_info, cert, moment, proven)
-        self._modifications(out, status, embedded)
-        self._licence(out, licence_id)
+        self._modifications(out, status, embedded, licences.changed_after(embedded.signed_revision))
+        licence.judge(out, licences.at(embedded.signed_revision), out.signer.get("organization_identifier"),
+                      self.sources)  # fmt: skip
         return out
 
     def _context(self, material: dict[str, Any], moment: datetime) -> ValidationContext:
@@ -311,7 +340,11 @@ class PdfVerifier:
         out.seal = seal_checks.describe(seal)
         seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources, proven)
 
-    def _modifications(self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature) -> None:
+    def _modifications(
+        self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature, licence_change: str | None
+    ) -> None:
+        """`licence_change`: why a later revision's licence metadata is not the signed one's (pyHanko's
+        diff policy lets any XMP update pass)."""
         level = status.modification_level
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
             out.add("modifications", PASSED, "OK", "nothing was added after this signature")
@@ -319,19 +352,8 @@ class PdfVerifier:
         suspicious = None
         if level is None or level == ModificationLevel.OTHER or status.docmdp_ok is False:
             suspicious = str(status.diff_result) if status.diff_result is not None else "unrecognised changes"
+        suspicious = "; ".join(filter(None, (licence_change, suspicious))) or None
         _judge_later_revisions(out, embedded.reader, embedded.signed_revision, suspicious, level)
-
-    def _licence(self, out: SignatureReport, licence_id: str | None) -> None:
-        if licence_id is None:
-            return
-        state = self.sources.licence_status(licence_id)
-        if state is None:
-            out.add("licence_status", INDETERMINATE, "LICENCE_UNKNOWN", licence_id)
-        elif state == "01":
-            out.add("licence_status", PASSED, "OK", f"{licence_id} valid")
-        else:
-            code = "LICENCE_SUSPENDED" if state == "02" else "LICENCE_REVOKED"
-            out.add("licence_status", FAILED, code, licence_id)
 
 
 def _usable(certs: Iterable[x509.Certificate], trust: TrustStore) -> list[x509.Certificate]:
@@ -479,18 +501,21 @@ def _prepared_references(reader: PdfFileReader, signed_revision: int) -> list[in
     return sorted(hits)
 
 
-def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader) -> None:
+def _raw_modifications(
+    out: SignatureReport, raw: RawSignature, data: bytes, reader: PdfFileReader, licences: _Licences
+) -> int | None:
     """pyHanko's difference analysis after a signature it cannot read as CMS. The same preconditions
     as for its own signatures: the signed bytes end exactly where the revision holding the signature
     dictionary ends (startxref and %%EOF there, every earlier xref section inside), so each later
-    revision can be judged on its own: adding a seal or DSS passes, changing page content does not."""
+    revision can be judged on its own: adding a seal or DSS passes, changing page content does not.
+    Returns the signed revision (None: it cannot be placed), whose licence claim later ones must keep."""
     covered_to = raw.byte_range[2] + raw.byte_range[3]
     if covered_to == len(data):
         out.add("modifications", PASSED, "OK", "nothing was added after this signature")
-        return
+        return reader.xrefs.total_revisions - 1
     if raw.reference is None:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", "a direct signature dictionary cannot be placed")
-        return
+        return None
     try:
         xrefs = reader.xrefs
         revision = xrefs.get_last_change(raw.reference)
@@ -501,16 +526,20 @@ def _raw_modifications(out: SignatureReport, raw: RawSignature, data: bytes, rea
         if not (ends_revision and inside):
             out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING",
                     "the signed bytes do not end with the revision that holds the signature")  # fmt: skip
-            return
+            return None
         result = DEFAULT_DIFF_POLICY.review_file(reader, revision)
     except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", f"later revisions cannot be analysed: {exc}")
-        return
+        return None
+    licence_change = licences.changed_after(revision)
     if isinstance(result, SuspiciousModification):
-        _judge_later_revisions(out, reader, revision, str(result), None)
+        _judge_later_revisions(out, reader, revision, "; ".join(filter(None, (licence_change, str(result)))), None)
     else:
         level = result.modification_level
-        _judge_later_revisions(out, reader, revision, str(result) if level == ModificationLevel.OTHER else None, level)
+        objection = str(result) if level == ModificationLevel.OTHER else None
+        _judge_later_revisions(out, reader, revision, "; ".join(filter(None, (licence_change, objection))) or None,
+                               level)  # fmt: skip
+    return revision
 
 
 def _judge_later_revisions(

@@ -46,6 +46,8 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "LICENCE_SUSPENDED": ("证照已被暂停", "the licence is suspended"),
     "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
     "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
+    "LICENCE_ISSUER_MISMATCH": ("证照发证机构不是签章单位", "the licence's issuer is not the sealing organisation"),
+    "LICENCE_ID_INVALID": ("签章所覆盖的证照标识或元数据无效", "the signed licence identifier or metadata is invalid"),
     "UNSUPPORTED": ("不支持的签名类型", "unsupported signature type"),
     "REVOKED_NO_POE": (
         "证书已被吊销，且无时间戳证明签章早于吊销",

@@ -29,8 +29,9 @@ from verify.report import FAILED, PASSED
 SEAL = "demo-370000-sm2"
 
 
-def _pdf_with_contents(context: Context, build: Callable[[bytes], bytes]) -> bytes:
-    """Lay out a signature field with pyHanko; /Contents is whatever `build(document_sm3)` returns."""
+def _pdf_with_contents(context: Context, build: Callable[[bytes], bytes], pdf: bytes | None = None) -> bytes:
+    """Lay out a signature field with pyHanko (in `pdf`, default make_pdf()); /Contents is whatever
+    `build(document_sm3)` returns."""
     material = context.seals.for_signing(SEAL, role="issuer", caller="t", caller_seal_ids=("*",))
     signer = SealSigner(material.handle, material.certificate)
     meta = signers.PdfSignatureMetadata(field_name="VendorSeal", md_algorithm="sm3")
@@ -39,7 +40,7 @@ def _pdf_with_contents(context: Context, build: Callable[[bytes], bytes]) -> byt
 
     async def go() -> None:
         prepared, _, output = await pdf_signer.async_digest_doc_for_signing(
-            IncrementalPdfFileWriter(io.BytesIO(make_pdf())), bytes_reserved=80_000, output=out
+            IncrementalPdfFileWriter(io.BytesIO(pdf or make_pdf())), bytes_reserved=80_000, output=out
         )
         await PdfTBSDocument.async_finish_signing(output, prepared, build(prepared.document_digest))
 
@@ -106,7 +107,7 @@ def test_garbage_contents_is_a_format_failure(context: Context, seal_material: o
     assert report["result"] == FAILED and _checks(report)["format"][1] == "FORMAT_FAILURE"
 
 
-def _bare_ses_pdf(context: Context) -> bytes:
+def _bare_ses_pdf(context: Context, pdf: bytes | None = None) -> bytes:
     material = context.seals.for_signing(SEAL, role="issuer", caller="t", caller_seal_ids=("*",))
 
     def build(digest: bytes) -> bytes:
@@ -114,7 +115,7 @@ def _bare_ses_pdf(context: Context) -> bytes:
                                  data_hash=digest, property_info="licence.pdf")  # fmt: skip
         return ses.assemble_ses_signature(tbs, material.certificate, material.handle.sign(tbs))
 
-    return _pdf_with_contents(context, build)
+    return _pdf_with_contents(context, build, pdf)
 
 
 def test_vendor_signature_then_a_later_seal_is_not_a_suspicious_change(context: Context, seal_material: object) -> None:
