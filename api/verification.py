@@ -12,6 +12,7 @@ from api.context import Context
 from ca.trust_list import TrustListPublisher
 from store.models import Licence
 from store.models import Seal as SealRow
+from verify.limits import WorkLimits
 from verify.service import Verifier
 from verify.sources import Sources
 from verify.trust import TrustStore
@@ -35,7 +36,9 @@ class ServiceVerification:
         trust = TrustStore()
         roots = [self.context.ca.ca_certificate(ca.name) for ca in self.context.ca.list_cas() if ca.parent is None]
         trust.add_list(document, roots=roots, now=datetime.now(UTC))
-        verifier = Verifier(trust, self.sources())
+        settings = self.context.settings
+        limits = WorkLimits(cpu_seconds=settings.verify_cpu_seconds, hash_cap=settings.verify_hash_cap_bytes)
+        verifier = Verifier(trust, self.sources(), limits)
         self._cached = (sequence, verifier)
         return verifier
 

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gm import der, oids, ses, sm2
 from verify import pdf_speedups, seal_checks
+from verify.limits import Budget
 from verify.names import describe as describe_cert
 from verify.pdf_structure import PdfDict, PdfFile, Ref, Stream, StructureError, decode_stream
 from verify.report import PASSED, SKIPPED, Report, SignatureReport
@@ -660,8 +661,10 @@ def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, 
     return gen_time
 
 
-def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None) -> Report:
-    """The report of a valid document in the common layout; Unsupported for anything else."""
+def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None,
+                budget: Budget | None = None) -> Report:  # fmt: skip
+    """The report of a valid document in the common layout; Unsupported for anything else (also when
+    `budget` does not allow hashing the signed bytes: the full path then says so)."""
     # the full path may fetch newer revocation material than the document carries (and find a
     # revocation dated before the signing time): this path only reads what it is given
     _need(not sources.fetch, "revocation fetching is enabled")
@@ -673,6 +676,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     signer = signed_data(layout.contents, frozenset({ATTR_SIGNATURE_TIMESTAMP}))
     _need(signer.content is None, "a detached signature with encapsulated content")
     (a, b), (c, d) = layout.ranges
+    _need(budget is None or budget.take(b - a + d - c) is None, "work limit")
     view = memoryview(data)
     digest = _hash(signer.digest, view[a:b], view[c:d])
     _check_signed_attributes(signer, ID_DATA, digest)

@@ -43,6 +43,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
     "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
     "UNSUPPORTED": ("不支持的签名类型", "unsupported signature type"),
+    "WORK_LIMIT": (
+        "超出单次验证的计算量上限，未完成检查",
+        "not checked: the work limit of one verification was reached",
+    ),
 }
 
 
@@ -75,6 +79,7 @@ class SignatureReport:
     field_name: str | None = None
     modifications: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    also_fields: list[str] = field(default_factory=list)  # other fields whose /V is this same signature
 
     def add(self, name: str, status: str, code: str = "OK", detail: str = "") -> Check:
         check = Check(name, status, code, detail)
@@ -86,7 +91,7 @@ class SignatureReport:
         return roll_up([c.status for c in self.checks])
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "result": self.result,
             "field": self.field_name,
             "signer": self.signer,
@@ -97,6 +102,9 @@ class SignatureReport:
             "modifications": self.modifications,
             "checks": [c.as_json() for c in self.checks],
         }
+        if self.also_fields:
+            out["also_fields"] = self.also_fields
+        return out
 
 
 @dataclass
@@ -106,6 +114,7 @@ class Report:
     code: str | None = None  # document-level reason (NO_SIGNATURE_FOUND, FORMAT_FAILURE)
     detail: str = ""
     checks: list[Check] = field(default_factory=list)  # document-level checks (format)
+    active_content: list[str] = field(default_factory=list)  # flagged, not judged: the verdict ignores it
 
     @property
     def result(self) -> str:
@@ -127,6 +136,8 @@ class Report:
             out["detail"] = self.detail
         if self.checks:
             out["checks"] = [c.as_json() for c in self.checks]
+        if self.active_content:
+            out["active_content"] = self.active_content
         return out
 
 
