@@ -386,6 +386,9 @@ def sign_command(
     size_mm: float = 42.0,
     keyword: str | None = None,
     level: Annotated[str, typer.Option(help="B-B, B-T (timestamped) or B-LT (with validation data)")] = "B-B",
+    allow_active_content: Annotated[
+        bool, typer.Option("--allow-active-content", help="seal a PDF with JavaScript, launch actions, attachments …")
+    ] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -409,6 +412,8 @@ def sign_command(
                 try:
                     if url:
                         form = {"seal_id": seal, "size_mm": str(size_mm), "level": level}
+                        if allow_active_content:
+                            form["allow_active_content"] = "true"
                         for key, value in (("page", page), ("x_mm", x_mm), ("y_mm", y_mm), ("keyword", keyword)):
                             if value is not None:
                                 form[key] = str(value)
@@ -430,6 +435,7 @@ def sign_command(
                             caller=Caller(role="issuer", name="cli", seal_ids=("*",)),
                             placement=placement,
                             level=level,
+                            allow_active_content=allow_active_content,
                         )
                         target.write_bytes(sealed.pdf)
                 except (SealError, SigningError) as exc:
