@@ -26,6 +26,7 @@ from pyhanko_certvalidator import ValidationContext
 from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
+from policies.pdf_content import PYHANKO, find_active_content
 from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
@@ -123,6 +124,10 @@ class PdfVerifier:
         except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             return format_failure("pdf", f"unreadable PDF: {exc}")
         report = Report(format="pdf")
+        try:
+            report.active_content = find_active_content(reader.root, PYHANKO)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            report.active_content = [f"not fully scanned: {exc}"]
         if not signatures:
             report.code, report.detail = "NO_SIGNATURE_FOUND", "the PDF has no signature fields with a signature"
             return report

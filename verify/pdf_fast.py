@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gm import der, oids, ses, sm2
+from policies.pdf_content import find_active_content
 from verify import pdf_speedups, seal_checks
 from verify.limits import Budget
 from verify.names import describe as describe_cert
@@ -450,6 +452,25 @@ def _ocsp_signed_by_authority(checker: Checker, view: OCSPView, issuer: Cert, mo
 
 
 # ---- the PDF --------------------------------------------------------------------------------------
+class StructureObjects:
+    """policies.pdf_content's view of this reader (the newest revision)."""
+
+    def __init__(self, pdf: PdfFile) -> None:
+        self.pdf = pdf
+
+    def get(self, mapping: Mapping[Any, Any], key: str) -> Any:
+        return mapping.get(key)
+
+    def resolve(self, value: Any) -> Any:
+        return self.pdf.resolve(value)
+
+    def identity(self, value: Any) -> Hashable | None:
+        return value if isinstance(value, Ref) else None
+
+    def mapping(self, value: Any) -> Mapping[Any, Any] | None:
+        return value if isinstance(value, PdfDict) else value.info if isinstance(value, Stream) else None
+
+
 def _text(value: Any) -> str:
     _need(isinstance(value, bytes), "text string expected")
     if value.startswith(b"\xfe\xff"):
@@ -684,6 +705,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     _need(checker.verify(cert, signer.signature_algorithm, signer.signature, signer.signed_attrs), "signature")
     try:
         dss_certs, dss_crls, dss_ocsps = _dss(pdf, layout.catalog)
+        active = find_active_content(layout.catalog, StructureObjects(pdf))
         licence_id = _xmp_licence(pdf, layout.catalog)
     except StructureError as exc:
         raise Unsupported(str(exc)) from None
@@ -748,7 +770,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
         state = sources.licence_status(licence_id)
         _need(state == "01", "licence not valid")
         out.add("licence_status", PASSED, "OK", f"{licence_id} valid")
-    report = Report(format="pdf")
+    report = Report(format="pdf", active_content=active)
     report.signatures.append(out)
     return report
 

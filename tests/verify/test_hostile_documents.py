@@ -4,26 +4,31 @@ flagged without changing a verdict. Work is counted (calls, bytes, an injected c
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.validation import validate_pdf_signature
 
+from api.app import create_app
 from api.context import Context
 from seal.demo import create_demo_seals
 from signing.pdf import Placement
 from signing.service import Caller
 from tests.fixtures import make_pdf
+from tests.pdf_builders import ACTIVE, BENIGN
 from verify import pdf as pdf_module
+from verify.html import render
 from verify.limits import WorkLimits
 from verify.pdf import PdfVerifier
-from verify.report import INDETERMINATE, PASSED
+from verify.report import FAILED, INDETERMINATE, PASSED
 from verify.service import Verifier
 
 CALLER = Caller(role="issuer", name="test", seal_ids=("*",))
@@ -222,3 +227,64 @@ def test_more_than_max_signatures_is_never_a_silent_pass(context: Context, verif
     (check,) = report["checks"]
     assert (check["name"], check["status"], check["code"]) == ("signatures", INDETERMINATE, "WORK_LIMIT")
     assert check["detail"] == "1 signatures beyond the first 1 were not verified"
+
+
+@pytest.mark.parametrize("kind", sorted(ACTIVE))
+def test_active_content_is_flagged_and_does_not_change_the_verdict(
+    context: Context, verifier: Verifier, kind: str
+) -> None:
+    build, what = ACTIVE[kind]
+    sealed = _seal(context, build(), allow_active_content=True)
+    report = verifier.verify(sealed)
+    assert verifier.pdf.fast_declined == ""  # the fast path's list; tests/conftest.py compares the full path's
+    assert report.result == PASSED
+    assert what in report.as_json()["active_content"]
+    page = render(report, "licence.pdf")
+    assert "Active content" in page and html.escape(what) in page
+
+
+@pytest.mark.parametrize("kind", sorted(BENIGN))
+def test_plain_documents_carry_no_active_content_key(context: Context, verifier: Verifier, kind: str) -> None:
+    report = verifier.verify(_seal(context, BENIGN[kind]())).as_json()
+    assert report["result"] == PASSED and "active_content" not in report
+    assert "Active content" not in render(verifier.verify(_seal(context)), "plain.pdf")
+
+
+def test_active_content_added_after_sealing_is_flagged_and_a_modification(context: Context, verifier: Verifier) -> None:
+    sealed = _seal(context)
+
+    def open_action(writer: IncrementalPdfFileWriter) -> None:
+        action = {pdf_name("/S"): pdf_name("/JavaScript"), pdf_name("/JS"): generic.TextStringObject("app.alert(1)")}
+        writer.root[pdf_name("/OpenAction")] = generic.DictionaryObject(action)
+        writer.update_root()
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(sealed))
+    open_action(writer)
+    report = verifier.verify(_write(writer)).as_json()
+    assert report["active_content"] == ["/OpenAction (JavaScript)"]
+    assert report["result"] == FAILED
+    assert _checks(report, 0)["modifications"] == (FAILED, "MODIFIED_AFTER_SIGNING")
+
+
+def test_unsigned_documents_are_scanned_too(verifier: Verifier) -> None:
+    report = verifier.verify(ACTIVE["page-open-launch"][0]()).as_json()
+    assert (report["result"], report["code"]) == (INDETERMINATE, "NO_SIGNATURE_FOUND")
+    assert report["active_content"] == ["page 1 /AA (Launch)"]
+
+
+def test_the_public_endpoint_answers_a_spent_budget_with_a_report(
+    context: Context, verifier: Verifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = _alias_fields(_seal(context), 10)
+    tiny = _limited(verifier, WorkLimits(cpu_seconds=0.0))
+    monkeypatch.setattr(context.verification, "verifier", lambda: tiny)
+    with TestClient(create_app(context), raise_server_exceptions=False) as client:
+        response = client.post("/v1/verify", files={"file": ("x.pdf", hostile, "application/pdf")})
+        assert response.status_code == 200
+        report = response.json()
+        assert report["result"] == INDETERMINATE
+        assert len(report["signatures"]) == 1 and len(report["signatures"][0]["also_fields"]) == 10
+        assert _checks(report, 0) == {"integrity": (INDETERMINATE, "WORK_LIMIT")}
+        page = client.post("/v1/verify", files={"file": ("x.pdf", hostile, "application/pdf")},
+                           headers={"Accept": "text/html"})  # fmt: skip
+        assert page.status_code == 200 and "Alias9" in page.text
