@@ -161,3 +161,17 @@ def test_init_makes_demo_seals_and_cli_seals_pdfs(home: Path, tmp_path: Path) ->
     assert _run(home, "seal", "revoke", "cli-seal", "--reason", "test")[0] == 0
     code, out = _run(home, "seal", "resume", "cli-seal")
     assert code == 1 and "invalid_seal_transition" in out
+
+
+def test_cli_seals_active_content_only_when_asked(home: Path, tmp_path: Path) -> None:
+    from tests.pdf_builders import ACTIVE
+
+    document = tmp_path / "scripted.pdf"
+    document.write_bytes(ACTIVE["open-action-javascript"][0]())
+    target = tmp_path / "scripted-sealed.pdf"
+    code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target))
+    assert code == 1 and "pdf_active_content" in out and "/OpenAction (JavaScript)" in out
+    assert not target.exists()
+    code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target),
+                     "--allow-active-content")  # fmt: skip
+    assert code == 0 and target.read_bytes().startswith(b"%PDF"), out
