@@ -439,6 +439,9 @@ def sign_command(
     level: Annotated[
         str, typer.Option(help="B-T (timestamped, the default), B-B or B-LT (with validation data)")
     ] = "B-T",
+    allow_active_content: Annotated[
+        bool, typer.Option("--allow-active-content", help="seal a PDF with JavaScript, launch actions, attachments …")
+    ] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -462,6 +465,8 @@ def sign_command(
                 try:
                     if url:
                         form = {"seal_id": seal, "size_mm": str(size_mm), "level": level}
+                        if allow_active_content:
+                            form["allow_active_content"] = "true"
                         for key, value in (("page", page), ("x_mm", x_mm), ("y_mm", y_mm), ("keyword", keyword)):
                             if value is not None:
                                 form[key] = str(value)
@@ -483,6 +488,7 @@ def sign_command(
                             caller=Caller(role="issuer", name="cli", seal_ids=("*",)),
                             placement=placement,
                             level=level,
+                            allow_active_content=allow_active_content,
                         )
                         target.write_bytes(sealed.pdf)
                 except (SealError, SigningError) as exc:

@@ -57,7 +57,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SigningError)
     async def _signing(_: Request, exc: SigningError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail)
+        return problem_response(exc.status, exc.code, exc.detail, **exc.extra)
 
     @app.exception_handler(CAError)
     async def _ca(_: Request, exc: CAError) -> JSONResponse:

@@ -13,6 +13,7 @@ from ca.trust_list import TrustListPublisher
 from gm.sm3 import sm3
 from store.models import Licence
 from store.models import Seal as SealRow
+from verify.limits import WorkLimits
 from verify.service import Verifier
 from verify.sources import SealState, Sources
 from verify.trust import TrustStore
@@ -36,7 +37,9 @@ class ServiceVerification:
         trust = TrustStore()
         roots = [self.context.ca.ca_certificate(ca.name) for ca in self.context.ca.list_cas() if ca.parent is None]
         trust.add_list(document, roots=roots, now=datetime.now(UTC))
-        verifier = Verifier(trust, self.sources())
+        settings = self.context.settings
+        limits = WorkLimits(cpu_seconds=settings.verify_cpu_seconds, hash_cap=settings.verify_hash_cap_bytes)
+        verifier = Verifier(trust, self.sources(), limits)
         self._cached = (sequence, verifier)
         return verifier
 

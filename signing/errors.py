@@ -7,9 +7,10 @@ class SigningError(Exception):
     code = "signing_error"
     status = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, **extra: object) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra  # more machine-readable members of the problem+json body
 
 
 class PdfMalformed(SigningError):
@@ -34,3 +35,24 @@ class KeywordNotFound(SigningError):
 
 class PlacementInvalid(SigningError):
     code = "placement_invalid"
+
+
+class PdfActiveContent(SigningError):
+    """The document would run or open something by itself; sealed only when the caller asks for it."""
+
+    code = "pdf_active_content"
+    status = 422
+
+
+class PdfCertifiedNoChanges(SigningError):
+    """A certification signature's DocMDP permissions forbid what sealing would add."""
+
+    code = "pdf_certified_no_changes"
+    status = 422
+
+
+class PdfCertifyNotFirst(SigningError):
+    """A certification signature must be a document's first signature."""
+
+    code = "pdf_certify_not_first"
+    status = 422

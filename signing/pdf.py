@@ -27,15 +27,20 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
 from keys.custody import SigningHandle
+from policies.pdf_content import PYHANKO, find_active_content
 from signing.cms import CMSTemplate
 from signing.errors import (
     KeywordNotFound,
     PageOutOfRange,
+    PdfActiveContent,
+    PdfCertifiedNoChanges,
+    PdfCertifyNotFirst,
     PdfEncrypted,
     PdfMalformed,
     PdfNoPages,
@@ -169,6 +174,85 @@ def open_pdf(data: bytes) -> PdfFileReader:
     return reader
 
 
+def check_document(
+    reader: PdfFileReader, *, certify: bool = False, adds_metadata: bool = False, allow_active_content: bool = False
+) -> int | None:
+    """What this document permits sealing to do. Active content (policies/pdf_content.py) is sealed
+    only on request: a seal would vouch for a document that runs code or opens files by itself. A
+    certification signature (/Perms /DocMDP) or a field lock on an approval signature sets a level: P=1
+    forbids any change, a signature included; P=2 (form filling and signing) and P=3 (also annotations)
+    allow signing an empty signature field the document has (see `_empty_field`), not licence metadata
+    (a catalog change). A
+    certification signature must be the first one. Returns the DocMDP level (None: not certified)."""
+    try:
+        found = find_active_content(reader.root, PYHANKO)
+    except (PdfError, KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+        found = [f"not fully scanned: {exc}"]
+    if found and not allow_active_content:
+        raise PdfActiveContent(
+            f"the PDF carries active content ({'; '.join(found)}); seal it only with allow_active_content=true",
+            active_content=found,
+        )
+    signed = [name for name, _, _ in fields.enumerate_sig_fields(reader, filled_status=True)]
+    if certify and signed:
+        raise PdfCertifyNotFirst(f"a certification signature must be the first; the PDF is signed ({signed[0]})")
+    level = mdp_level(reader)
+    if level == 1:
+        raise PdfCertifiedNoChanges("the PDF is certified with DocMDP P=1: no change, not even a seal, is permitted")
+    if level is not None and adds_metadata:
+        raise PdfCertifiedNoChanges(
+            f"the PDF is certified with DocMDP P={level}: it permits a seal, not licence metadata (a catalog change)"
+        )
+    return level
+
+
+def _empty_field(reader: PdfFileReader, wanted: str | None, level: int) -> tuple[str, int]:
+    """The empty signature field a certified document (DocMDP P=2 or 3) is sealed in, and its page:
+    a new visible field would break the certification (pyHanko's difference analysis, which our
+    verifier uses, allows it only after approval signatures, as Acrobat does)."""
+    empty = [(name, field) for name, _, field in fields.enumerate_sig_fields(reader, filled_status=False)]
+    chosen = next(((n, f) for n, f in empty if n == wanted), None) if wanted else (empty[0] if empty else None)
+    if chosen is None:
+        raise PdfCertifiedNoChanges(
+            f"the PDF is certified with DocMDP P={level}: a seal may only fill one of its empty signature fields, "
+            + ("and it has none" if not empty else f"and {wanted!r} is not one of them")
+        )
+    name, field = chosen
+    try:
+        widget = field.get_object()
+        if "/Kids" in widget:
+            widget = widget["/Kids"][0]
+        page_ref = widget.raw_get("/P")
+        pages = int(reader.root["/Pages"]["/Count"])
+        number = next(i + 1 for i in range(pages) if reader.find_page_for_modification(i)[0].idnum == page_ref.idnum)
+    except (PdfError, KeyError, ValueError, TypeError, StopIteration, AttributeError):
+        number = 0  # (a widget without /P: the page is not known)
+    return name, number
+
+
+def mdp_level(reader: PdfFileReader) -> int | None:
+    """The strictest DocMDP permission any signature sets: the certification signature's (/Perms
+    /DocMDP, P=2 when absent) or a field lock's /P (PDF 2.0 FieldMDP); one that cannot be read counts
+    as P=1. None when no signature sets one."""
+    levels: list[int] = []
+    try:
+        info = read_certification_data(reader)
+        if info is not None:
+            levels.append(int(info.permission.value))
+        for _, value, _ in fields.enumerate_sig_fields(reader, filled_status=True):
+            references = value.get_object().get("/Reference", generic.ArrayObject())
+            for reference in references if isinstance(references, generic.ArrayObject) else [references]:
+                transform = reference.get_object()
+                if transform.get("/TransformMethod") not in ("/DocMDP", "/FieldMDP"):
+                    continue
+                permission = transform.get("/TransformParams", generic.DictionaryObject()).get("/P")
+                if permission is not None:
+                    levels.append(int(permission) if int(permission) in (1, 2, 3) else 1)
+    except (PdfError, KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError):
+        levels.append(1)
+    return min(levels) if levels else None
+
+
 def _page_box(reader: PdfFileReader, index: int) -> tuple[float, float, float, float]:
     page = reader.find_page_for_modification(index)[0].get_object()
     box = page.get("/CropBox") or page.get("/MediaBox") or reader.root["/Pages"].get("/MediaBox")
@@ -196,8 +280,14 @@ def seal_pdf(
     unsigned: Callable[[bytes], list[bytes]] | None = None,
     unsigned_allowance: int = 0,
     find_keyword: object | None = None,
+    allow_active_content: bool = False,
 ) -> Sealed:
+    """Refused before anything is signed: active content unless `allow_active_content`, and what a
+    certification signature's DocMDP permissions forbid (see `check_document`)."""
     reader = open_pdf(data)
+    level = check_document(
+        reader, certify=certify, adds_metadata=xmp is not None, allow_active_content=allow_active_content
+    )
     pages = int(reader.root["/Pages"]["/Count"])
     page_number = placement.page if placement.page is not None else pages
     if not 1 <= page_number <= pages:
@@ -225,6 +315,10 @@ def seal_pdf(
 
     existing = {f[0] for f in fields.enumerate_sig_fields(reader)}
     name = field_name or _free_name(existing)
+    new_field: fields.SigFieldSpec | None = fields.SigFieldSpec(sig_field_name=name, on_page=index, box=box)
+    if level is not None:  # certified: only an empty signature field it already has may be signed
+        name, page_number = _empty_field(reader, field_name, level)
+        new_field = None
     signer = SealSigner(handle, certificate)
     style = StaticStampStyle(
         background=SealPicture(picture_png),
@@ -244,7 +338,7 @@ def seal_pdf(
         meta,
         signer=signer,
         stamp_style=style,
-        new_field_spec=fields.SigFieldSpec(sig_field_name=name, on_page=index, box=box),
+        new_field_spec=new_field,
     )
     template = _template(certificate, tuple(chain), signer.family, seal_der)
     writer = IncrementalPdfFileWriter.from_reader(reader)

@@ -74,6 +74,7 @@ class SigningService:
         level: str = "B-B",
         licence: LicenceRequest | None = None,
         certify: bool = False,
+        allow_active_content: bool = False,
     ) -> SealedDocument:
         # SM3 of the input for the event, hashed on another core while pyHanko lays out the signature
         # (hashlib releases the GIL on large buffers; SM3 is ~5x slower than SHA-256 here)
@@ -101,6 +102,7 @@ class SigningService:
             xmp=xmp(licence, f"{self.public_url}/v1/licences/{licence.identifier}/status") if licence else None,
             reason="电子印章 / electronic seal",
             certify=certify,
+            allow_active_content=allow_active_content,
             unsigned=unsigned,
             unsigned_allowance=allowance,
         )

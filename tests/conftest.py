@@ -92,8 +92,8 @@ def fast_path_agrees_with_full_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = PdfVerifier.verify
 
-    def checked(self: PdfVerifier, data: bytes, at: object = None) -> object:
-        report = original(self, data, at)  # type: ignore[arg-type]
+    def checked(self: PdfVerifier, data: bytes, at: object = None, budget: object = None) -> object:
+        report = original(self, data, at, budget)  # type: ignore[arg-type]
         if self.fast and not self.fast_declined:
             full = self.full(data, at)  # type: ignore[arg-type]
             assert report.as_json() == full.as_json(), "fast and full PDF paths disagree"

@@ -26,6 +26,7 @@ CHECK_LABELS = {
     "signing_time": ("签章时间", "Signing time"),
     "modifications": ("签后修改", "Changes after sealing"),
     "licence_status": ("证照状态", "Licence status"),
+    "signatures": ("签章数量", "Signatures"),
 }
 
 
@@ -74,6 +75,7 @@ def _signature(index: int, signature: dict[str, Any]) -> str:
         ("统一社会信用代码 USCC", signer.get("organization_identifier")),
         ("地区 Region", signature.get("region")),
         ("签章时间 Signing time", f"{signature.get('signing_time')} ({signature.get('signing_time_source')})"),
+        ("同一签名的其他域 Other fields with this signature", ", ".join(signature.get("also_fields") or [])),
     ]
     fact_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts if v)
     return (
@@ -99,12 +101,31 @@ def _as_of(data: dict[str, Any]) -> str:
     )
 
 
+def _document(data: dict[str, Any]) -> str:
+    """Document-level checks, and active content (flagged; it does not change the verdict)."""
+    out = "".join(
+        f"<p>{escape(CHECK_LABELS.get(c['name'], (c['name'],))[0])}: {_explain(c['code'], c['detail'])}</p>"
+        for c in data.get("checks", [])
+        if c["code"] != data.get("code")  # (a document-level code is shown once, below)
+    )
+    active = data.get("active_content")
+    if active:
+        items = "".join(f"<li>{escape(item)}</li>" for item in active)
+        out += (
+            '<section class="active"><h2>⚠ 含有活动内容 · Active content</h2>'
+            "<p>文件含有可自动运行或打开的内容（不影响签章验证结论），打开前请注意。<br>"
+            "<small>The document carries content a viewer may run or open by itself; it does not change "
+            f"the verdict on the seals. Open it with care.</small></p><ul>{items}</ul></section>"
+        )
+    return out
+
+
 def render(report: Report, filename: str = "") -> str:
     data = report.as_json()
     colour, zh, en = VERDICT[data["result"]]
-    body = "".join(_signature(i, s) for i, s in enumerate(data["signatures"]))
+    body = _document(data) + "".join(_signature(i, s) for i, s in enumerate(data["signatures"]))
     if not data["signatures"]:
-        body = f"<p>{_explain(data.get('code', 'NO_SIGNATURE_FOUND'), data.get('detail', ''))}</p>"
+        body += f"<p>{_explain(data.get('code', 'NO_SIGNATURE_FOUND'), data.get('detail', ''))}</p>"
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>验证报告 Verification report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -121,6 +142,7 @@ table {{ border-collapse: collapse; }} th {{ text-align: left; padding-right: 1e
 small {{ color: #666; }}
 .as-of {{ border: 3px solid #b26a00; background: #fff4e0; padding: .8em 1.2em; margin: 1em 0;
   border-radius: 8px; font-weight: bold; font-size: 1.2em; }}
+.active {{ border-color: #b26a00; background: #fff8ec; }}
 </style></head><body>
 <div class="verdict">{escape(zh)} · {escape(en)}{_sub(data)}</div>
 {_as_of(data)}

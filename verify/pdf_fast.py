@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -29,7 +30,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gm import der, oids, ses, sm2
+from policies.pdf_content import find_active_content
 from verify import licence, pdf_speedups, seal_checks
+from verify.limits import Budget
 from verify.names import describe as describe_cert
 from verify.pdf_structure import PdfDict, PdfFile, Ref, Stream, StructureError, decode_stream
 from verify.report import PASSED, SKIPPED, Report, SignatureReport
@@ -449,6 +452,25 @@ def _ocsp_signed_by_authority(checker: Checker, view: OCSPView, issuer: Cert, mo
 
 
 # ---- the PDF --------------------------------------------------------------------------------------
+class StructureObjects:
+    """policies.pdf_content's view of this reader (the newest revision)."""
+
+    def __init__(self, pdf: PdfFile) -> None:
+        self.pdf = pdf
+
+    def get(self, mapping: Mapping[Any, Any], key: str) -> Any:
+        return mapping.get(key)
+
+    def resolve(self, value: Any) -> Any:
+        return self.pdf.resolve(value)
+
+    def identity(self, value: Any) -> Hashable | None:
+        return value if isinstance(value, Ref) else None
+
+    def mapping(self, value: Any) -> Mapping[Any, Any] | None:
+        return value if isinstance(value, PdfDict) else value.info if isinstance(value, Stream) else None
+
+
 def _text(value: Any) -> str:
     _need(isinstance(value, bytes), "text string expected")
     if value.startswith(b"\xfe\xff"):
@@ -661,8 +683,10 @@ def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, 
     return gen_time
 
 
-def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None) -> Report:
-    """The report of a valid document in the common layout; Unsupported for anything else."""
+def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Checker, at: datetime | None,
+                budget: Budget | None = None) -> Report:  # fmt: skip
+    """The report of a valid document in the common layout; Unsupported for anything else (also when
+    `budget` does not allow hashing the signed bytes: the full path then says so)."""
     # the full path may fetch newer revocation material than the document carries (and find a
     # revocation dated before the signing time): this path only reads what it is given
     _need(not sources.fetch, "revocation fetching is enabled")
@@ -674,6 +698,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     signer = signed_data(layout.contents, frozenset({ATTR_SIGNATURE_TIMESTAMP}))
     _need(signer.content is None, "a detached signature with encapsulated content")
     (a, b), (c, d) = layout.ranges
+    _need(budget is None or budget.take(b - a + d - c) is None, "work limit")
     view = memoryview(data)
     digest = _hash(signer.digest, view[a:b], view[c:d])
     _check_signed_attributes(signer, ID_DATA, digest)
@@ -682,6 +707,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     try:
         dss_certs, dss_crls, dss_ocsps = _dss(pdf, layout.catalog)
         claim = _xmp_licence(pdf, layout.revision)
+        active = find_active_content(layout.catalog, StructureObjects(pdf))
     except StructureError as exc:
         raise Unsupported(str(exc)) from None
     extra_crls: list[Any] = []
@@ -744,7 +770,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
         out.add("modifications", PASSED, "OK", "nothing was added after this signature")
     licence.judge(out, claim, out.signer.get("organization_identifier"), sources)
     _need(all(check.status == PASSED for check in out.checks if check.name == "licence_status"), "licence")
-    report = Report(format="pdf")
+    report = Report(format="pdf", active_content=active)
     report.signatures.append(out)
     return report
 

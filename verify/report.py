@@ -76,6 +76,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "印章未列出可核对的签章证书",
         "the seal lists no usable signer certificate to compare with",
     ),
+    "WORK_LIMIT": (
+        "超出单次验证的计算量上限，未完成检查",
+        "not checked: the work limit of one verification was reached",
+    ),
 }
 
 # EN 319 102-1 sub-indication behind each of our codes (codes that are sub-indications map to themselves).
@@ -102,6 +106,9 @@ SUBINDICATIONS: dict[str, str] = {
     "LICENCE_REVOKED": "SIG_CONSTRAINTS_FAILURE",
     "LICENCE_UNKNOWN": "SIG_CONSTRAINTS_FAILURE",
     "UNSUPPORTED": "FORMAT_FAILURE",
+    "UNCOVERED_CONTENT": "SIG_CONSTRAINTS_FAILURE",
+    "LICENCE_ID_INVALID": "SIG_CONSTRAINTS_FAILURE",
+    "LICENCE_ISSUER_MISMATCH": "SIG_CONSTRAINTS_FAILURE",
     "NO_SIGNATURE_FOUND": "NO_SIGNATURE_FOUND",
 }
 
@@ -148,6 +155,7 @@ class SignatureReport:
     field_name: str | None = None
     modifications: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    also_fields: list[str] = field(default_factory=list)  # other fields whose /V is this same signature
 
     def add(self, name: str, status: str, code: str = "OK", detail: str = "") -> Check:
         check = Check(name, status, code, detail)
@@ -163,7 +171,7 @@ class SignatureReport:
         return _first_subindication(self.checks, self.result)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "result": self.result,
             "subindication": self.subindication,
             "field": self.field_name,
@@ -175,6 +183,9 @@ class SignatureReport:
             "modifications": self.modifications,
             "checks": [c.as_json() for c in self.checks],
         }
+        if self.also_fields:
+            out["also_fields"] = self.also_fields
+        return out
 
 
 @dataclass
@@ -186,6 +197,7 @@ class Report:
     checks: list[Check] = field(default_factory=list)  # document-level checks (format)
     validation_time: str | None = None  # the "current time" of the validation
     as_of: bool = False  # validation_time was given by the caller (a past time), not the clock
+    active_content: list[str] = field(default_factory=list)  # flagged, not judged: the verdict ignores it
 
     @property
     def result(self) -> str:
@@ -224,6 +236,8 @@ class Report:
             out["detail"] = self.detail
         if self.checks:
             out["checks"] = [c.as_json() for c in self.checks]
+        if self.active_content:
+            out["active_content"] = self.active_content
         return out
 
 

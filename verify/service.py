@@ -10,6 +10,7 @@ from gm import ses
 from gm.sm3 import sm3
 from verify import seal_checks
 from verify.cms import check_signed_data, load_signed_data
+from verify.limits import WorkLimits
 from verify.ofd import OfdVerifier
 from verify.pdf import PdfVerifier
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
@@ -20,10 +21,14 @@ log = logging.getLogger("trustseal.verify")
 
 
 class Verifier:
-    def __init__(self, trust: TrustStore, sources: Sources | None = None) -> None:
+    """`limits`: the work one `verify` call may do (verify/limits.py); what is left past them is
+    INDETERMINATE WORK_LIMIT."""
+
+    def __init__(self, trust: TrustStore, sources: Sources | None = None, limits: WorkLimits | None = None) -> None:
         self.trust = trust
         self.sources = sources or Sources()
-        self.pdf = PdfVerifier(trust, self.sources)
+        self.limits = limits or WorkLimits()
+        self.pdf = PdfVerifier(trust, self.sources, limits=self.limits)
         self.ofd = OfdVerifier(trust, self.sources)
 
     def verify(self, data: bytes, *, content: bytes | None = None, at: datetime | None = None) -> Report:
@@ -46,7 +51,7 @@ class Verifier:
         try:
             head = data[:1024].lstrip()
             if head.startswith(b"%PDF-"):
-                return self.pdf.verify(data, at)
+                return self.pdf.verify(data, at, self.limits.budget(len(data)))
             if data.startswith(b"PK\x03\x04"):
                 return self.ofd.verify(data, at)
             if data[:1] == b"\x30":

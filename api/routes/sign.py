@@ -39,6 +39,7 @@ def sign(
     level: Annotated[str, Form(max_length=8)] = "B-T",
     licence: Annotated[str | None, Form(max_length=65536)] = None,
     certify: Annotated[bool, Form()] = False,
+    allow_active_content: Annotated[bool, Form()] = False,
 ) -> Response:
     if (file.content_type or "").split(";")[0].strip().lower() not in PDF_TYPES:
         raise Problem(415, "unsupported_media_type", f"send a PDF, not {file.content_type}")
@@ -62,6 +63,7 @@ def sign(
         placement=Placement(page=page, x_mm=x_mm, y_mm=y_mm, size_mm=size_mm, keyword=keyword),
         level=level,
         certify=certify,
+        allow_active_content=allow_active_content,
         licence=licence_request,
     )
     headers = {

@@ -194,3 +194,17 @@ def test_local_and_remote_withdraw(home: Path, context: Context, live_url: str) 
                      "--invalidity-date", "2026-01-01T00:00:00+08:00", "--url", live_url, "--token", token)  # fmt: skip
     assert code == 0 and "withdrew cn-530000-sm2 from 2025-12-31T16:00:00+00:00" in out, out
     assert context.ca.ca_status("cn-530000-sm2") == "withdrawn"
+
+
+def test_cli_seals_active_content_only_when_asked(home: Path, tmp_path: Path) -> None:
+    from tests.pdf_builders import ACTIVE
+
+    document = tmp_path / "scripted.pdf"
+    document.write_bytes(ACTIVE["open-action-javascript"][0]())
+    target = tmp_path / "scripted-sealed.pdf"
+    code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target))
+    assert code == 1 and "pdf_active_content" in out and "/OpenAction (JavaScript)" in out
+    assert not target.exists()
+    code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target),
+                     "--allow-active-content")  # fmt: skip
+    assert code == 0 and target.read_bytes().startswith(b"%PDF"), out
