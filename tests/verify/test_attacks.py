@@ -189,7 +189,9 @@ def test_impostor_root_with_the_same_name_and_key_id(context: Context, verifier:
 def test_certificate_revoked_before_the_signing_time(context: Context, verifier: Verifier) -> None:
     pdf = _seal(context, seal_id="demo-530000-sm2")
     serial = context.seals.get("demo-530000-sm2").certificate_serial
-    context.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    context.ca.revoke_seal_certificate(
+        serial, "demo-530000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
+    )
     report = verifier.verify(pdf).as_json()
     assert report["result"] == FAILED and _check(report, "revocation") == (FAILED, "REVOKED")
 
