@@ -720,7 +720,12 @@ class CertificateAuthorityService:
         return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal)
 
     def revoke_seal_certificate(
-        self, serial: str, seal_id: str, reason: str | None, actor: str | None = None
+        self,
+        serial: str,
+        seal_id: str,
+        reason: str | None,
+        actor: str | None = None,
+        revoked_at: datetime | None = None,
     ) -> Certificate:
         """The certificate of seal `seal_id`, revoked because the seal is (seal/service.py)."""
 
@@ -728,7 +733,7 @@ class CertificateAuthorityService:
             if session.scalar(select(Seal.certificate_serial).where(Seal.id == seal_id)) != row.serial:
                 raise CertificateNotFound(f"{row.serial} is not the certificate of seal {seal_id}")
 
-        return self._revoke(serial, reason, actor, None, only_that_seal)
+        return self._revoke(serial, reason, actor, revoked_at, only_that_seal)
 
     @staticmethod
     def _refuse_ca_or_seal(session: Session, row: Certificate) -> None:

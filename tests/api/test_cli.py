@@ -179,7 +179,7 @@ def test_init_makes_demo_seals_and_cli_seals_pdfs(home: Path, tmp_path: Path) ->
     assert code == 1 and "invalid_seal_transition" in out
 
 
-def test_local_and_remote_withdraw(home: Path, context: Context, live_url: str) -> None:
+def test_local_withdraw(home: Path) -> None:
     code, out = _run(home, "ca", "withdraw", "cn-530000-p256", "--reason", "caCompromise")
     assert code == 0 and re.search(r"withdrew cn-530000-p256 from \S+, certificate [0-9a-f]+ revoked", out), out
     code, out = _run(home, "ca", "withdraw", "cn-530000-p256", "--reason", "caCompromise")
@@ -189,8 +189,10 @@ def test_local_and_remote_withdraw(home: Path, context: Context, live_url: str) 
     code, out = _run(home, "ca", "withdraw", "cn-000000-sm2", "--reason", "caCompromise")
     assert code == 1 and "unknown_ca" in out
 
+
+def test_remote_withdraw(context: Context, live_url: str, tmp_path: Path) -> None:
     token = create_token(context.db, "officer", "cli-withdraw")
-    code, out = _run(home, "ca", "withdraw", "cn-530000-sm2", "--reason", "superseded",
+    code, out = _run(tmp_path, "ca", "withdraw", "cn-530000-sm2", "--reason", "superseded",
                      "--invalidity-date", "2026-01-01T00:00:00+08:00", "--url", live_url, "--token", token)  # fmt: skip
     assert code == 0 and "withdrew cn-530000-sm2 from 2025-12-31T16:00:00+00:00" in out, out
     assert context.ca.ca_status("cn-530000-sm2") == "withdrawn"

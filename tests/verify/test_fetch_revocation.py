@@ -82,7 +82,9 @@ def test_fetching_establishes_revocation_status(online: Context) -> None:
     assert fetched["result"] == PASSED, fetched
 
     serial = online.seals.get("demo-530000-sm2").certificate_serial
-    online.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    online.ca.revoke_seal_certificate(
+        serial, "demo-530000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
+    )
     revoked = Verifier(store, Sources(fetch=True)).verify(pdf).as_json()
     assert revoked["result"] == FAILED and _checks(revoked)["revocation"] == (FAILED, "REVOKED")
 
@@ -103,7 +105,9 @@ def test_fetched_material_is_reused_across_documents_for_the_cache_window(online
     assert Verifier(store, uncached).verify(first).result == PASSED
 
     serial = online.seals.get("demo-370000-sm2").certificate_serial
-    online.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    online.ca.revoke_seal_certificate(
+        serial, "demo-370000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
+    )
     again = Verifier(store, cached).verify(second).as_json()
     assert again["result"] == PASSED, again  # answered from the window's cache: no new fetch
     fresh = Verifier(store, uncached).verify(second).as_json()

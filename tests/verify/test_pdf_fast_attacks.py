@@ -455,7 +455,9 @@ def test_fetching_revocation_goes_to_the_full_path(online: Context) -> None:  # 
         _fast(verifier, pdf)
     assert verifier.verify(pdf).result == PASSED and verifier.fast_declined
     serial = online.seals.get("demo-370000-sm2").certificate_serial
-    online.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    online.ca.revoke_seal_certificate(
+        serial, "demo-370000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
+    )
     assert PdfVerifier(store, Sources(fetch=False)).verify(pdf).result == PASSED  # what the document carries
     fetching = PdfVerifier(store, Sources(fetch=True))  # (new Sources: nothing fetched before is reused)
     revoked = fetching.verify(pdf)
@@ -949,7 +951,9 @@ def test_a_revocation_dated_before_the_signing_time_of_a_b_lt_document(
 ) -> None:
     data = _sealed(context, "B-LT", seal_id="demo-530000-sm2")
     serial = context.seals.get("demo-530000-sm2").certificate_serial
-    context.ca.revoke(serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
+    context.ca.revoke_seal_certificate(
+        serial, "demo-530000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
+    )
     verifier = context.verification.verifier().pdf
     with pytest.raises(Unsupported, match="revoked"):
         _fast(verifier, data)
@@ -976,7 +980,7 @@ def test_a_revocation_after_the_signing_time_leaves_a_b_lt_document_valid(
     data = _sealed(context, "B-LT", seal_id="revoked-later")
     serial = context.seals.get("revoked-later").certificate_serial
     time.sleep(1.1)  # CRL dates have whole seconds: a revocation in the signing second counts as before it
-    context.ca.revoke(serial, "keyCompromise", actor="test")
+    context.ca.revoke_seal_certificate(serial, "revoked-later", "keyCompromise", actor="test")
     report = context.verification.verifier().pdf.full(data).as_json()
     check = next(c for c in report["signatures"][0]["checks"] if c["name"] == "revocation")
     assert (check["status"], check["code"]) == (PASSED, "OK"), report
