@@ -35,6 +35,7 @@ from ca.errors import (
 )
 from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
+from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
 from policies.profiles import CAProfile, Profile, ProfileSet
@@ -822,6 +823,7 @@ _EKU = {
     "time_stamping": "time_stamping",
     "ocsp_signing": "ocsp_signing",
     "document_signing": "1.3.6.1.5.5.7.3.36",  # RFC 9336
+    "trust_list_signer": oids.EKU_TRUST_LIST_SIGNER,
 }
 
 

@@ -19,7 +19,7 @@ from asn1crypto import pem
 from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService
-from gm import jcs
+from gm import jcs, oids
 from keys.custody import KeyAlgorithm, KeyNotFound
 from ledger.events import record_event
 from store.models import CertificateAuthority, TrustListRecord
@@ -69,13 +69,15 @@ class TrustListPublisher:
         return version.ref, self._signer_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
-        """Same key, and valid for at least a month more (else a fresh certificate is issued)."""
+        """Same key, valid for at least a month more, and carrying the trust-list-signer EKU that
+        verifiers require (homes made before it existed re-issue); else a fresh certificate is issued."""
         from asn1crypto import x509
 
         assert self._signer_der is not None
         cert = x509.Certificate.load(self._signer_der)
         fresh_enough = cert.not_valid_after > datetime.now(UTC) + timedelta(days=30)
-        return bool(cert.public_key.dump() == public_key_der and fresh_enough)
+        usages = {usage.dotted for usage in cert.extended_key_usage_value or []}
+        return bool(cert.public_key.dump() == public_key_der and fresh_enough and oids.EKU_TRUST_LIST_SIGNER in usages)
 
     def _previous_signer(self) -> bytes | None:
         """The signer certificate of the newest published list: reused across restarts."""

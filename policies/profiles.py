@@ -20,7 +20,16 @@ KeyUsageName = Literal[
     "key_cert_sign",
     "crl_sign",
 ]
-EkuName = Literal["server_auth", "client_auth", "email_protection", "time_stamping", "ocsp_signing", "document_signing"]
+# trust_list_signer: our EKU under gm.oids' configurable arc (ca/ maps the name to the OID)
+EkuName = Literal[
+    "server_auth",
+    "client_auth",
+    "email_protection",
+    "time_stamping",
+    "ocsp_signing",
+    "document_signing",
+    "trust_list_signer",
+]
 SubjectAttr = Literal[
     "common_name",
     "organization_name",
