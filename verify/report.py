@@ -43,6 +43,11 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "LICENCE_REVOKED": ("证照已被注销", "the licence is revoked"),
     "LICENCE_UNKNOWN": ("证照状态无法查询", "the licence status could not be found"),
     "UNSUPPORTED": ("不支持的签名类型", "unsupported signature type"),
+    "TRY_LATER": ("信任列表已过期，请获取最新列表后重试", "the trust list has expired: fetch a fresh one and retry"),
+    "CRYPTO_CONSTRAINTS_FAILURE_NO_POE": (
+        "签名使用了已不安全的算法（如 MD5、SHA-1），且无在此之前存在的证明",
+        "the signature uses an algorithm no longer considered secure (MD5, SHA-1), with no proof it existed before",
+    ),
 }
 
 

@@ -340,8 +340,12 @@ def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustSt
 
 def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: TrustStore) -> None:
     """`chain`: every CA on the path (anchor first) must be granted in the trust list at `moment`; the
-    region is the issuing CA's (the listed CA nearest the signer)."""
+    region is the issuing CA's (the listed CA nearest the signer). A path whose anchor comes from a list
+    past its next_update is INDETERMINATE (TRY_LATER): the list may since have withdrawn a CA. An
+    explicit anchor (--anchor) is the user's own decision and rests on no list."""
     withdrawn = []
+    stale = None
+    anchored = bool(certs) and certs[0] is not None and trust.is_anchor(certs[0])
     for ca_cert in certs:
         if ca_cert is None or not getattr(ca_cert, "ca", False):
             continue
@@ -350,7 +354,12 @@ def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: T
             out.region = f"{listed.region_code} {listed.region_name}".strip()  # nearest to the signer wins
             if listed.status_at(moment) != "granted":
                 withdrawn.append(listed.name)
+            if listed.stale_since is not None and not anchored:
+                stale = listed.stale_since
     if withdrawn:
         out.add("chain", FAILED, "CA_WITHDRAWN", f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}")
+    elif stale is not None:
+        out.add("chain", INDETERMINATE, "TRY_LATER",
+                f"the trust list naming this path's CAs expired at {stale.isoformat()}: fetch a fresh one")  # fmt: skip
     else:
         out.add("chain", PASSED)
