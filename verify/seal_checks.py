@@ -16,6 +16,7 @@ from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
 from verify import ofd_picture, pdf_speedups, x509_fast
 from verify.names import describe as describe_cert
+from verify.names import parse_fully
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
 from verify.sources import Sources
 from verify.trust import TrustStore
@@ -224,7 +225,7 @@ def check_chain(
         cert = x509.Certificate.load(cert_der)
         others = [x509.Certificate.load(c) for c in extra]
         for item in (cert, *others):
-            item.native  # noqa: B018  (vendor certificates can hide malformed extensions: find out now)
+            parse_fully(item)  # malformed extensions: find out now (GBK in names is no reason to stop)
     except (ValueError, TypeError, KeyError) as exc:
         out.add("chain", INDETERMINATE, "FORMAT_FAILURE", f"a certificate cannot be parsed: {str(exc)[:200]}")
         out.add("revocation", SKIPPED)
