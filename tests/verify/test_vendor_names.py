@@ -4,6 +4,7 @@ parsed, shown leniently, compared as encoded bytes, and no reason to stop buildi
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ LOOK_ALIKE = YUNNAN_CA.replace(b"\xc4\xcf", b"\xe4\xef")
 PLACEHOLDER = b"yunnanCA"  # as long as the GBK bytes: the patch keeps every DER length
 
 
-def _gbk_printable(encoded: bytes) -> bytes:
+def _gbk_printable(encoded: bytes) -> Callable[[bytes], bytes]:
     """A TBSCertificate patch: the UTF8String common name PLACEHOLDER becomes a PrintableString of GBK bytes."""
 
     def patch(tbs: bytes) -> bytes:
