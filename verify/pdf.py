@@ -27,7 +27,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from verify import asn1_speedups, pdf_fast, pdf_speedups, seal_checks
-from verify.cms import check_signed_data, load_signed_data
+from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Report, SignatureReport, format_failure
 from verify.sm2_validator import SM2SignatureValidator
@@ -188,6 +188,9 @@ class PdfVerifier:
             return out
         out.add("format", PASSED)
         stamped = _timestamp_time(signer_info)
+        stamp_problem = timestamp_hygiene(signer_info)
+        if stamp_problem is not None:  # a weak or malformed token proves no time
+            stamped = None
         claimed = embedded.self_reported_timestamp
         moment = at or stamped or claimed or datetime.now(UTC)
         out.signing_time = moment.isoformat()
@@ -222,6 +225,11 @@ class PdfVerifier:
                 revocation_mode="soft-fail",
                 signature_validator=self.validator,
             )
+        problem = hygiene(signer_info, embedded.signed_data["encap_content_info"]["content_type"].dotted)
+        for name, found in (("signature", problem), ("signing_time", stamp_problem)):
+            if found is not None and found[0] == FAILED:  # no contentType: pyHanko would only raise
+                out.add(name, *found)
+                return out
         try:
             status = validate_pdf_signature(embedded, context, ts_validation_context=ts_context)
         except (PdfError, ValueError, KeyError, TypeError) as exc:
@@ -237,10 +245,15 @@ class PdfVerifier:
             )
         else:
             out.add("integrity", PASSED)
-        out.add(*(("signature", PASSED) if status.valid else ("signature", FAILED, "SIG_CRYPTO_FAILURE")))
+        if problem is not None:  # pyHanko accepts MD5 and SHA-1
+            out.add("signature", *problem)
+        else:
+            out.add(*(("signature", PASSED) if status.valid else ("signature", FAILED, "SIG_CRYPTO_FAILURE")))
 
         # signing time
-        if stamped and at is None:
+        if stamp_problem is not None:
+            out.add("signing_time", *stamp_problem)
+        elif stamped and at is None:
             ts = status.timestamp_validity
             if ts is not None and ts.intact and ts.valid and ts.trusted:
                 out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {stamped.isoformat()}")
