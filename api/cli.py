@@ -516,6 +516,12 @@ def verify_command(
     ] = None,
     pin: Annotated[list[str] | None, typer.Option("--pin", help="SHA-256 of a trusted trust-list signer")] = None,
     anchor: Annotated[list[Path] | None, typer.Option("--anchor", help="an extra trust anchor (PEM/DER)")] = None,
+    maker: Annotated[
+        list[Path] | None, typer.Option("--maker", help="a trusted seal maker certificate (PEM/DER); repeatable")
+    ] = None,
+    min_sequence: Annotated[
+        int, typer.Option("--min-sequence", min=0, help="refuse trust lists with a lower sequence (anti-rollback)")
+    ] = 0,
     at: Annotated[str | None, typer.Option("--at", help="validate as of this ISO time")] = None,
     content: Annotated[Path | None, typer.Option("--content", help="the signed content of a detached CMS")] = None,
     fetch: Annotated[bool, typer.Option("--fetch/--no-fetch", help="fetch CRLs / OCSP from URLs")] = False,
@@ -526,14 +532,16 @@ def verify_command(
     """Verify a sealed document offline. Exit 0 PASSED, 1 FAILED, 3 INDETERMINATE, 2 usage, 4 could not run.
 
     Trust: lists given with --trust-list (checked against --root / --pin), else the local home's own
-    trust list; plus any --anchor."""
+    trust list; plus any --anchor (signer CAs) and --maker (seal makers). A home remembers the highest
+    list sequence it accepted from each publisher and refuses lower ones, as --min-sequence does."""
     from datetime import datetime
 
+    from api import trust_state
     from verify.html import render
     from verify.report import EXIT_CODES
     from verify.service import Verifier
     from verify.sources import Sources
-    from verify.trust import TrustListError, TrustStore, load_certificates
+    from verify.trust import TrustListError, TrustStore, load_certificates, publisher
 
     if not file.exists():
         fail(f"no such file: {file}", 2)
@@ -553,17 +561,33 @@ def verify_command(
         for path in anchor or []:
             for cert in load_certificates(path.read_bytes()):
                 trust.add_anchor(cert)
+        for path in maker or []:
+            for cert in load_certificates(path.read_bytes()):
+                trust.add_maker(cert)
+        home = Settings.from_env().home
         if trust_list:
             for path in trust_list:
-                trust.add_list(path.read_bytes(), roots=roots, pinned=tuple(pin or ()))
+                data = path.read_bytes()
+                who = publisher(data)
+                seen = trust_state.highest(home, who) if home.is_dir() else 0
+                trust.add_list(data, roots=roots, pinned=tuple(pin or ()), min_sequence=max(min_sequence, seen))
+                if home.is_dir():
+                    trust_state.remember(home, who, trust.lists[-1]["sequence"])
+            _warn_if_stale(trust)
         elif Settings.from_env().demo_tokens_file.exists():  # an initialised local home: its own list
             from api.verification import ServiceVerification
 
             context = local()
             try:
                 verification = ServiceVerification(context)
-                service_verifier = verification.verifier()
-                trust.cas.extend(service_verifier.trust.cas)
+                own = verification.verifier().trust
+                sequence = own.lists[-1]["sequence"]
+                if sequence < min_sequence:
+                    raise TrustListError("TRUST_LIST_ROLLBACK", f"the home's list has sequence {sequence}")
+                trust.cas.extend(own.cas)
+                trust.cross.extend(own.cross)
+                trust.makers.extend(own.makers)
+                trust.lists.extend(own.lists)
                 sources = verification.sources() if not fetch else Sources(fetch=True, fetch_timeout=fetch_timeout)
                 report = Verifier(trust, sources).verify(
                     file.read_bytes(), content=content.read_bytes() if content else None, at=moment
@@ -583,6 +607,15 @@ def verify_command(
     )
     _emit(report, as_json, html, file, render)
     raise typer.Exit(EXIT_CODES[report.result])
+
+
+def _warn_if_stale(trust: Any) -> None:
+    if trust.stale_since is not None:
+        typer.echo(
+            f"warning: a trust list expired at {trust.stale_since.isoformat()}: decisions resting on it are "
+            "INDETERMINATE (TRY_LATER); fetch a fresh list",
+            err=True,
+        )
 
 
 def _emit(report: Any, as_json: bool, html: Path | None, file: Path, render: Any) -> None:

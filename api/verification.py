@@ -35,8 +35,11 @@ class ServiceVerification:
         if self._cached is not None and self._cached[0] == sequence:
             return self._cached[1]
         trust = TrustStore()
-        roots = [self.context.ca.ca_certificate(ca.name) for ca in self.context.ca.list_cas() if ca.parent is None]
-        trust.add_list(document, roots=roots, now=datetime.now(UTC))
+        root_names = [ca.name for ca in self.context.ca.list_cas() if ca.parent is None]
+        roots = [self.context.ca.ca_certificate(name) for name in root_names]
+        # the roots' CRLs: a revoked trust-list signer certificate is refused like any other signer
+        crls = [crl.CertificateList.load(self.context.ca.current_crl(name)) for name in root_names]
+        trust.add_list(document, roots=roots, crls=crls, now=datetime.now(UTC))
         settings = self.context.settings
         limits = WorkLimits(cpu_seconds=settings.verify_cpu_seconds, hash_cap=settings.verify_hash_cap_bytes)
         verifier = Verifier(trust, self.sources(), limits)

@@ -29,7 +29,7 @@ from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
 from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
-from verify.cms import check_signed_data, load_signed_data
+from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -244,6 +244,9 @@ class PdfVerifier:
         # The validation time is now (or the `at` a privileged caller gave); only a timestamp that
         # validates moves it into the past. A claimed signing time is shown, never relied on.
         stamped = _timestamp_time(signer_info)
+        stamp_problem = timestamp_hygiene(signer_info)
+        if stamp_problem is not None:  # a weak or malformed token proves no time
+            stamped = None
         claimed = embedded.self_reported_timestamp
         shown = stamped or claimed
         out.signing_time = shown.isoformat() if shown else None
@@ -273,6 +276,11 @@ class PdfVerifier:
                 revocation_mode="soft-fail",
                 signature_validator=self.validator,
             )
+        problem = hygiene(signer_info, embedded.signed_data["encap_content_info"]["content_type"].dotted)
+        for name, found in (("signature", problem), ("signing_time", stamp_problem)):
+            if found is not None and found[0] == FAILED:  # no contentType: pyHanko would only raise
+                out.add(name, *found)
+                return out
         try:
             status = validate_pdf_signature(embedded, self._context(material, moment), ts_validation_context=ts_context)
             proven = stamped is not None and at is None
@@ -295,10 +303,15 @@ class PdfVerifier:
             )
         else:
             out.add("integrity", PASSED)
-        out.add(*(("signature", PASSED) if status.valid else ("signature", FAILED, "SIG_CRYPTO_FAILURE")))
+        if problem is not None:  # pyHanko accepts MD5 and SHA-1
+            out.add("signature", *problem)
+        else:
+            out.add(*(("signature", PASSED) if status.valid else ("signature", FAILED, "SIG_CRYPTO_FAILURE")))
 
         # signing time
-        if proven:
+        if stamp_problem is not None:
+            out.add("signing_time", *stamp_problem)
+        elif proven:
             out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {moment.isoformat()}")
         elif stamped and at is None:
             detail = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "

@@ -80,6 +80,11 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "超出单次验证的计算量上限，未完成检查",
         "not checked: the work limit of one verification was reached",
     ),
+    "TRY_LATER": ("信任列表已过期，请获取最新列表后重试", "the trust list has expired: fetch a fresh one and retry"),
+    "CRYPTO_CONSTRAINTS_FAILURE_NO_POE": (
+        "签名使用了已不安全的算法（如 MD5、SHA-1），且无在此之前存在的证明",
+        "the signature uses an algorithm no longer considered secure (MD5, SHA-1), with no proof it existed before",
+    ),
 }
 
 # EN 319 102-1 sub-indication behind each of our codes (codes that are sub-indications map to themselves).

@@ -16,6 +16,7 @@ from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
 from verify import ofd_picture, pdf_speedups, x509_fast
 from verify.names import describe as describe_cert
+from verify.names import parse_fully
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
 from verify.sources import Sources
 from verify.trust import TrustStore
@@ -195,6 +196,9 @@ def _maker_trust(seal: ses.Seal, moment: datetime, trust: TrustStore, sources: S
         if not any(m.status_at(moment) == "granted" for m in regional):
             why = f"the seal maker is not granted on the trust list at {moment.isoformat()}"
             return INDETERMINATE, "SEAL_MAKER_INVALID", why
+        stale = next((m.stale_since for m in regional if m.stale_since is not None), None)
+        if stale is not None:
+            return INDETERMINATE, "TRY_LATER", f"the trust list naming the seal maker expired at {stale.isoformat()}"
         return PASSED, "OK", f"maker {regional[0].name} is a trusted seal maker"
     try:
         maker = pdf_speedups.intern_certificate(x509.Certificate.load(seal.maker_cert))
@@ -299,7 +303,7 @@ def check_chain(
         cert = x509.Certificate.load(cert_der)
         others = [x509.Certificate.load(c) for c in extra]
         for item in (cert, *others):
-            item.native  # noqa: B018  (vendor certificates can hide malformed extensions: find out now)
+            parse_fully(item)  # malformed extensions: find out now (GBK in names is no reason to stop)
     except (ValueError, TypeError, KeyError) as exc:
         out.add("chain", INDETERMINATE, "FORMAT_FAILURE", f"a certificate cannot be parsed: {str(exc)[:200]}")
         out.add("revocation", SKIPPED)
@@ -439,8 +443,12 @@ def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustSt
 
 def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: TrustStore) -> None:
     """`chain`: every CA on the path (anchor first) must be granted in the trust list at `moment`; the
-    region is the issuing CA's (the listed CA nearest the signer)."""
+    region is the issuing CA's (the listed CA nearest the signer). A path whose anchor comes from a list
+    past its next_update is INDETERMINATE (TRY_LATER): the list may since have withdrawn a CA. An
+    explicit anchor (--anchor) is the user's own decision and rests on no list."""
     withdrawn = []
+    stale = None
+    anchored = bool(certs) and certs[0] is not None and trust.is_anchor(certs[0])
     for ca_cert in certs:
         if ca_cert is None or not getattr(ca_cert, "ca", False):
             continue
@@ -449,9 +457,14 @@ def judge_cas(out: SignatureReport, certs: list[Any], moment: datetime, trust: T
             out.region = f"{listed.region_code} {listed.region_name}".strip()  # nearest to the signer wins
             if listed.status_at(moment) != "granted":
                 withdrawn.append(listed.name)
+            if listed.stale_since is not None and not anchored:
+                stale = listed.stale_since
     if withdrawn:
         out.add("chain", INDETERMINATE, "CA_WITHDRAWN",
                 f"{', '.join(withdrawn)} not trusted at {moment.isoformat()}, and nothing proves the "
                 "signature existed while it was")  # fmt: skip
+    elif stale is not None:
+        out.add("chain", INDETERMINATE, "TRY_LATER",
+                f"the trust list naming this path's CAs expired at {stale.isoformat()}: fetch a fresh one")  # fmt: skip
     else:
         out.add("chain", PASSED)

@@ -1,7 +1,10 @@
 """Trust anchors for verification: signed cross-region trust lists (DESIGN.md format) and the caller's own
 anchors. A list is accepted only if its SM2 signature (over the RFC 8785 canonical JSON without
-`signature`) verifies with a signer certificate that is pinned by fingerprint or issued by a national
-root the verifier holds, and only while it is fresh (now <= next_update).
+`signature`) verifies with a signer certificate of the trust-list-signer profile (its EKU, not a CA,
+valid now, not revoked on the root's CRL at hand) that is pinned by fingerprint or issued directly by a
+national root the verifier holds, and only if its `sequence` is no lower than the highest the caller
+has seen. A list past `next_update` is loaded but stale: trust decisions resting on it become
+INDETERMINATE (TRY_LATER, verify/seal_checks.judge_cas).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import pem, x509
+from asn1crypto import crl, pem, x509
 
-from gm import jcs, sm2
+from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
 
 
@@ -44,6 +47,7 @@ class ListedCA:
     certificate: x509.Certificate
     der: bytes
     history: tuple[tuple[str, datetime], ...]  # (status, from), oldest first
+    stale_since: datetime | None = None  # the next_update of the stale list that names it
 
     def status_at(self, moment: datetime) -> str:
         return status_at(self.history, moment)
@@ -59,6 +63,7 @@ class ListedMaker:
     certificate: x509.Certificate
     der: bytes
     history: tuple[tuple[str, datetime], ...]
+    stale_since: datetime | None = None  # the next_update of the stale list that names it (None: fresh)
 
     def status_at(self, moment: datetime) -> str:
         return status_at(self.history, moment)
@@ -120,6 +125,82 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
 
 
+def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl.CertificateList],
+                moment: datetime) -> datetime | None:  # fmt: skip
+    """When a CRL at hand, signed by `issuer`, says `cert` was revoked (at or before `moment`); else None.
+    A CRL whose signature does not verify is no revocation information and is ignored."""
+    for listing in crls:
+        tbs = listing["tbs_cert_list"]
+        if tbs["issuer"] != issuer.subject:
+            continue
+        try:
+            signed = verify_signature(issuer.public_key.dump(), listing["signature_algorithm"],
+                                      listing["signature"].native, tbs.dump())  # fmt: skip
+        except ValueError:
+            signed = False
+        if not signed:
+            continue
+        for entry in tbs["revoked_certificates"] or []:
+            when = entry["revocation_date"].native
+            if entry["user_certificate"].native == cert.serial_number and when <= moment:
+                return when
+    return None
+
+
+def signer_problem(
+    signer: x509.Certificate,
+    der: bytes,
+    roots: list[x509.Certificate],
+    pinned: tuple[str, ...],
+    crls: list[crl.CertificateList],
+    moment: datetime,
+) -> str | None:
+    """Why `signer` may not sign a trust list, or None. Pinned or issued directly by a national root
+    (DESIGN.md: the trust-list signer is certified by the root itself), and in any case a certificate of
+    the trust-list-signer profile: its EKU, not a CA, a signing key usage, valid at `moment`, not revoked
+    on a root CRL at hand. A CA's certificate chains to the root too: without these rules a regional CA
+    could publish a list naming any root it likes."""
+    issuers = [root for root in roots if _issued_by(signer, root)]
+    if fingerprint(der) not in pinned and not issuers:
+        return "the list's signer is neither pinned nor issued by a trusted national root"
+    usages = signer.extended_key_usage_value
+    if usages is None or not {usage.dotted for usage in usages} & oids.EKU_TRUST_LIST_SIGNERS:
+        return "the signer certificate does not carry the trust-list-signer extended key usage"
+    constraints = signer.basic_constraints_value
+    if constraints is not None and constraints["ca"].native:
+        return "the signer certificate is a CA certificate (basicConstraints cA), not a trust-list signer"
+    key_usage = signer.key_usage_value
+    if key_usage is None or not {"digital_signature", "non_repudiation"} & set(key_usage.native):
+        return "the signer certificate's key usage allows no digitalSignature / nonRepudiation"
+    if not signer.not_valid_before <= moment <= signer.not_valid_after:
+        return (f"the signer certificate is not valid now (valid {signer.not_valid_before.isoformat()} to "
+                f"{signer.not_valid_after.isoformat()})")  # fmt: skip
+    for root in issuers or [r for r in roots if r.subject == signer.issuer]:
+        if not root.not_valid_before <= moment <= root.not_valid_after:
+            return f"the national root {root.subject.human_friendly} is not valid now"
+        revoked = _revoked_on(signer, root, crls, moment)
+        if revoked is not None:
+            return f"the signer certificate was revoked on {revoked.isoformat()} (the root's CRL)"
+    return None
+
+
+def _sequence(value: Any) -> int:
+    if type(value) is not int or value < 1:
+        raise TrustListError("TRUST_LIST_MALFORMED", f"sequence must be an integer >= 1, not {value!r}")
+    return value
+
+
+def publisher(document: dict[str, Any] | bytes | str) -> str:
+    """Who publishes a list, for remembering the highest sequence seen: SHA-256 (hex) of the signer
+    certificate's issuer name, i.e. the national root that certifies every signer (a pinned signer's
+    issuer is fixed by its pin). Says nothing about trust: add_list decides that."""
+    doc = json.loads(document) if isinstance(document, bytes | str) else document
+    if not isinstance(doc, dict):
+        raise TrustListError("TRUST_LIST_MALFORMED", "a trust list is a JSON object")
+    signer, _ = _certificate(doc.get("signer_certificate"))
+    return hashlib.sha256(signer.issuer.dump()).hexdigest()
+
+
 @dataclass
 class TrustStore:
     """Everything a verifier trusts: CAs from accepted trust lists, plus explicit anchors."""
@@ -138,26 +219,36 @@ class TrustStore:
         since = cert.not_valid_before
         self.makers.append(ListedMaker("explicit", None, cert, cert.dump(), (("granted", since),)))
 
+    @property
+    def stale_since(self) -> datetime | None:
+        """The earliest next_update among the accepted lists that are past it (None: all fresh)."""
+        stale = [summary["stale_since"] for summary in self.lists if summary.get("stale_since") is not None]
+        return min(stale) if stale else None
+
     def add_list(
         self,
         document: dict[str, Any] | bytes | str,
         *,
         roots: list[x509.Certificate] = (),  # type: ignore[assignment]
         pinned: tuple[str, ...] = (),
+        crls: list[crl.CertificateList] = (),  # type: ignore[assignment]
+        min_sequence: int = 0,
         now: datetime | None = None,
     ) -> None:
+        """Accept a signed list (see the module docstring); TrustListError with a code otherwise.
+        `crls`: the national roots' CRLs at hand (the signer's revocation); `min_sequence`: the
+        highest sequence the caller has seen from this publisher (anti-rollback)."""
         doc = json.loads(document) if isinstance(document, bytes | str) else dict(document)
         if not isinstance(doc, dict):
             raise TrustListError("TRUST_LIST_MALFORMED", "a trust list is a JSON object")
         signature_b64 = doc.pop("signature", None)
         if not isinstance(signature_b64, str):
             raise TrustListError("TRUST_LIST_MALFORMED", "the trust list is not signed")
+        moment = now or datetime.now(UTC)
         signer, signer_der = _certificate(doc.get("signer_certificate"))
-        if fingerprint(signer_der) not in pinned and not any(_issued_by(signer, root) for root in roots):
-            raise TrustListError(
-                "TRUST_LIST_SIGNER_UNTRUSTED",
-                "the list's signer is neither pinned nor issued by a trusted national root",
-            )
+        problem = signer_problem(signer, signer_der, list(roots), pinned, list(crls), moment)
+        if problem is not None:
+            raise TrustListError("TRUST_LIST_SIGNER_UNTRUSTED", problem)
         try:
             key = sm2.SM2PublicKey.from_spki(signer.public_key.dump())
             signature = base64.b64decode(signature_b64, validate=True)
@@ -166,22 +257,26 @@ class TrustStore:
             raise TrustListError("TRUST_LIST_SIGNATURE_INVALID", f"cannot check the list's signature: {exc}") from None
         if not key.verify(signature, canonical):
             raise TrustListError("TRUST_LIST_SIGNATURE_INVALID", "the trust list's signature does not verify")
-        moment = now or datetime.now(UTC)
+        sequence = _sequence(doc.get("sequence"))
+        if sequence < min_sequence:
+            detail = f"the list's sequence {sequence} is lower than {min_sequence}, the highest already seen"
+            raise TrustListError("TRUST_LIST_ROLLBACK", detail)
         next_update = _time(doc.get("next_update"), "next_update")
-        if moment > next_update:
-            raise TrustListError("TRUST_LIST_STALE", f"the trust list expired at {next_update.isoformat()}")
-        if not signer.not_valid_before <= moment <= signer.not_valid_after:
-            raise TrustListError("TRUST_LIST_SIGNER_UNTRUSTED", "the list's signer certificate is not valid now")
+        stale = next_update if moment > next_update else None
         regions = doc.get("regions")
         if not isinstance(regions, list):
             raise TrustListError("TRUST_LIST_MALFORMED", "regions must be a list")
+        cas: list[ListedCA] = []
+        makers: list[ListedMaker] = []
         for region in regions:
             if not isinstance(region, dict) or not isinstance(region.get("cas"), list):
                 raise TrustListError("TRUST_LIST_MALFORMED", "each region has a list of cas")
             for entry in region["cas"]:
+                if not isinstance(entry, dict):
+                    raise TrustListError("TRUST_LIST_MALFORMED", "cas holds objects")
                 cert, der = _certificate(entry.get("certificate"))
                 history = _history(entry)
-                self.cas.append(
+                cas.append(
                     ListedCA(
                         name=str(entry.get("name", "")),
                         region_code=str(region.get("code", "")),
@@ -189,26 +284,34 @@ class TrustStore:
                         certificate=cert,
                         der=der,
                         history=history or (("granted", cert.not_valid_before),),
+                        stale_since=stale,
                     )
                 )
             for entry in region.get("seal_makers") or []:
                 if not isinstance(entry, dict):
                     raise TrustListError("TRUST_LIST_MALFORMED", "seal_makers holds objects")
                 cert, der = _certificate(entry.get("certificate"))
-                self.makers.append(
+                makers.append(
                     ListedMaker(
                         name=str(entry.get("name", "")),
                         region_code=str(region.get("code", "")),
                         certificate=cert,
                         der=der,
                         history=_history(entry) or (("granted", cert.not_valid_before),),
+                        stale_since=stale,
                     )
                 )
+        cross = []
         for entry in doc.get("cross_certificates") or []:
             if not isinstance(entry, dict):
                 raise TrustListError("TRUST_LIST_MALFORMED", "cross_certificates holds objects")
-            self.cross.append(_certificate(entry.get("certificate"))[0])
-        self.lists.append({"sequence": doc.get("sequence"), "issued_at": doc.get("issued_at"), "signer": signer_der})
+            cross.append(_certificate(entry.get("certificate"))[0])
+        # all or nothing: a list refused half-way leaves the store as it was
+        self.cas += cas
+        self.makers += makers
+        self.cross += cross
+        self.lists.append({"sequence": sequence, "issued_at": doc.get("issued_at"), "signer": signer_der,
+                           "next_update": next_update, "stale_since": stale})  # fmt: skip
 
     def add_list_file(self, path: Path, **kwargs: Any) -> None:
         self.add_list(path.read_bytes(), **kwargs)
@@ -238,5 +341,12 @@ class TrustStore:
         return [m for m in self.makers if m.der == der]
 
     def listed(self, cert: x509.Certificate) -> ListedCA | None:
+        """The entry for `cert`, from a fresh list if any names it."""
         der = cert.dump()
-        return next((c for c in self.cas if c.der == der), None)
+        found = [c for c in self.cas if c.der == der]
+        return min(found, key=lambda c: c.stale_since is not None) if found else None
+
+    def is_anchor(self, cert: x509.Certificate) -> bool:
+        """An explicit anchor (--anchor): trusted by the user, whatever any list says or how old it is."""
+        der = cert.dump()
+        return any(a.dump() == der for a in self.anchors)
