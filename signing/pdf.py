@@ -281,13 +281,18 @@ def seal_pdf(
     unsigned_allowance: int = 0,
     find_keyword: object | None = None,
     allow_active_content: bool = False,
+    unsigned_later: Callable[[], tuple[int, Callable[[bytes], list[bytes]]]] | None = None,
 ) -> Sealed:
     """Refused before anything is signed: active content unless `allow_active_content`, and what a
-    certification signature's DocMDP permissions forbid (see `check_document`)."""
+    certification signature's DocMDP permissions forbid (see `check_document`). `unsigned_later`
+    gives (allowance, unsigned) once the document is accepted: preparing a timestamp unit may issue
+    its certificate, which a refused document must not cause."""
     reader = open_pdf(data)
     level = check_document(
         reader, certify=certify, adds_metadata=xmp is not None, allow_active_content=allow_active_content
     )
+    if unsigned_later is not None:
+        unsigned_allowance, unsigned = unsigned_later()
     pages = int(reader.root["/Pages"]["/Count"])
     page_number = placement.page if placement.page is not None else pages
     if not 1 <= page_number <= pages:

@@ -86,9 +86,8 @@ class SigningService:
             allowed = self.licence_type_codes.get(seal_id, frozenset())
             bind_to_seal(licence, seal_id=seal_id, certificate=material.certificate, allowed_type_codes=allowed)
             self.licences.ensure_new(licence)
-        unsigned, allowance = None, 0
-        if level in ("B-T", "B-LT"):
-            allowance, unsigned = signature_timestamp_attribute(self.tsa, str(material.handle.algorithm))
+        family = str(material.handle.algorithm)
+        timestamping = (lambda: signature_timestamp_attribute(self.tsa, family)) if level in ("B-T", "B-LT") else None
         sealed = seal_pdf(
             data,
             handle=material.handle,
@@ -103,8 +102,7 @@ class SigningService:
             reason="电子印章 / electronic seal",
             certify=certify,
             allow_active_content=allow_active_content,
-            unsigned=unsigned,
-            unsigned_allowance=allowance,
+            unsigned_later=timestamping,
         )
         pdf = sealed.pdf
         if level == "B-LT":

@@ -256,11 +256,12 @@ class PdfVerifier:
 
         certs: list[x509.Certificate] = [*_usable(embedded.other_embedded_certs, self.trust), cert]
         crls, ocsps = self.sources.revocation(certs)
+        usable_ocsps, unmatched = _matchable([*dss.get("ocsps", []), *ocsps])
         material: dict[str, Any] = {
             "trust_roots": self.trust.trust_roots(),
             "other_certs": [*certs, *dss.get("other_certs", []), *self.trust.intermediates()],
             "crls": [*dss.get("crls", []), *crls],
-            "ocsps": [*dss.get("ocsps", []), *ocsps],
+            "ocsps": usable_ocsps,
             "allow_fetching": self.sources.fetch,
             "fetchers": self.sources.fetchers(),
         }
@@ -325,6 +326,13 @@ class PdfVerifier:
         if _stopped(out, budget, "chain", "the chain, revocation, seal and modifications"):
             return out
         self._chain_and_revocation(out, status, moment, cert, material, proven)
+        revocation = next((c for c in reversed(out.checks) if c.name == "revocation"), None)
+        if unmatched and revocation is not None and revocation.status in (PASSED, SKIPPED):
+            revocation.status, revocation.code = INDETERMINATE, "REVOCATION_UNKNOWN"
+            revocation.detail = (
+                f"an OCSP response at hand identifies certificates by {', '.join(unmatched)}, "
+                "which cannot be matched: it might say revoked"
+            )
         self._seal(out, signer_info, cert, moment, proven)
         if _stopped(out, budget, "modifications", "the modifications"):
             return out
@@ -419,6 +427,25 @@ def _usable(certs: Iterable[x509.Certificate], trust: TrustStore) -> list[x509.C
             continue
         out.append(cert)
     return out
+
+
+def _matchable(responses: list[ocsp.OCSPResponse]) -> tuple[list[ocsp.OCSPResponse], list[str]]:
+    """The OCSP responses whose CertIDs pyhanko-certvalidator can match, and the hashes of those it
+    cannot: it looks the hash up as an attribute of asn1crypto's Name and key (only sha1 and sha256
+    exist), and any other hash raised out of the validation. An unmatchable response may still say
+    "revoked": the revocation check then stays open (see _one), it is never dropped into a PASSED."""
+    usable, unmatched = [], []
+    for response in responses:
+        try:
+            singles = response["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]
+            hashes = {single["cert_id"]["hash_algorithm"]["algorithm"].native for single in singles}
+        except (ValueError, TypeError, KeyError):
+            continue  # unreadable: pyHanko could not read it either
+        if hashes <= {"sha1", "sha256"}:
+            usable.append(response)
+        else:
+            unmatched.extend(sorted(hashes - {"sha1", "sha256"}))
+    return usable, unmatched
 
 
 def _timestamp_problem(ts: Any) -> str:

@@ -146,11 +146,12 @@ def check_seal(
             "seal", FAILED, "SEAL_SIGNATURE_FAILURE", f"the maker's signature over the seal does not verify ({how})"
         )
     elif signer_cert is not None and (listed := _lists(seal, signer_cert)) is not True:
+        made = f"seal v{seal.version}, maker signature valid ({how})"
         if listed is False:
-            detail = "the signer's certificate is not in the seal's certificate list"
+            detail = f"{made}; the signer's certificate is not in the seal's certificate list"
             out.add("seal", FAILED, "SEAL_CERT_MISMATCH", detail)
         else:
-            out.add("seal", INDETERMINATE, "SEAL_CERT_LIST_UNUSABLE", listed)
+            out.add("seal", INDETERMINATE, "SEAL_CERT_LIST_UNUSABLE", f"{made}; {listed}")
     else:
         status, code, detail = _maker_trust(seal, moment, trust, sources)
         out.add("seal", status, code, f"seal v{seal.version}, maker signature valid ({how}); {detail}")

@@ -25,7 +25,7 @@ from signing.pdf import Placement
 from signing.service import Caller
 from store.db import Database
 from tests.fixtures import make_pdf
-from verify.report import FAILED, INDETERMINATE, PASSED
+from verify.report import INDETERMINATE, PASSED
 from verify.service import Verifier
 from verify.sources import Sources
 from verify.trust import TrustStore
@@ -86,7 +86,8 @@ def test_fetching_establishes_revocation_status(online: Context) -> None:
         serial, "demo-530000-sm2", "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1)
     )
     revoked = Verifier(store, Sources(fetch=True)).verify(pdf).as_json()
-    assert revoked["result"] == FAILED and _checks(revoked)["revocation"] == (FAILED, "REVOKED")
+    # B-B: no timestamp proves the document older than the revocation
+    assert revoked["result"] == INDETERMINATE and _checks(revoked)["revocation"] == (INDETERMINATE, "REVOKED_NO_POE")
 
 
 def test_fetched_material_is_reused_across_documents_for_the_cache_window(online: Context) -> None:
@@ -111,7 +112,7 @@ def test_fetched_material_is_reused_across_documents_for_the_cache_window(online
     again = Verifier(store, cached).verify(second).as_json()
     assert again["result"] == PASSED, again  # answered from the window's cache: no new fetch
     fresh = Verifier(store, uncached).verify(second).as_json()
-    assert fresh["result"] == FAILED and _checks(fresh)["revocation"] == (FAILED, "REVOKED")
+    assert fresh["result"] == INDETERMINATE and _checks(fresh)["revocation"] == (INDETERMINATE, "REVOKED_NO_POE")
 
 
 def test_fetch_cache_is_per_thread(online: Context) -> None:

@@ -17,6 +17,9 @@ from verify.trust import TrustListError, TrustStore, fingerprint
 
 @pytest.fixture(scope="module")
 def document(context: Context) -> dict[str, Any]:
+    from seal.demo import create_demo_seals
+
+    create_demo_seals(context.seals, actor="test")  # their makers are on the list from the start
     return context.verification.trust_list()
 
 
@@ -127,7 +130,10 @@ def test_a_stale_list_leaves_the_chain_try_later(context: Context, document: dic
     anchored = TrustStore()  # the user's own --anchor rests on no list
     anchored.add_list(document, roots=_roots(context), now=later)
     anchored.add_anchor(context.ca.ca_certificate("cn-root-sm2"))
-    assert chain(anchored) == (PASSED, PASSED, "OK")
+    # the chain rests on the anchor; the seal maker still rests on the stale list alone
+    assert chain(anchored) == (INDETERMINATE, PASSED, "OK")
+    seal = next(c for c in PdfVerifier(anchored, sources).verify(pdf).signatures[0].checks if c.name == "seal")
+    assert (seal.status, seal.code) == (INDETERMINATE, "TRY_LATER")
 
 
 def test_withdrawal_publishes_a_new_sequence_with_history(context: Context, document: dict[str, Any]) -> None:
