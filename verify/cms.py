@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 from asn1crypto import cms, core
 
 from gm import oids
 from gm.sm3 import sm3
-from verify import seal_checks
+from verify import rules, seal_checks
 from verify.names import describe
 from verify.report import FAILED, INDETERMINATE, PASSED, SignatureReport
 from verify.sources import Sources
@@ -142,7 +142,7 @@ def check_signed_data(
     data = content if content is not None else signed["encap_content_info"]["content"].native
     md = signer["digest_algorithm"]["algorithm"].native
     attrs = signer["signed_attrs"]
-    moment = at or datetime.now(UTC)
+    moment, _ = rules.validation_time(at, None)  # a CMS signingTime is claimed, never proven
     if attrs.native is None or len(attrs) == 0:
         signed_bytes = data
         out.add("integrity", PASSED, "OK", "no signed attributes: the signature covers the content itself")
@@ -156,7 +156,7 @@ def check_signed_data(
         claimed = next((a["values"][0].native for a in attrs if a["type"].native == "signing_time"), None)
         if claimed is not None:
             out.signing_time, out.signing_time_source = claimed.isoformat(), "claimed"
-    seal_checks.add_claimed_time(out, out.signing_time, moment)
+    rules.add_claimed_time(out, out.signing_time)
     ok, how = seal_checks.signature_ok(
         cert.dump(), signer["signature_algorithm"]["algorithm"].dotted, signer["signature"].native, signed_bytes
     )

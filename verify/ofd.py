@@ -13,12 +13,12 @@ import contextlib
 import logging
 import posixpath
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from xml.etree.ElementTree import Element
 
 from gm import oids, ses
 from gm.sm3 import sm3
-from verify import seal_checks
+from verify import rules, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.ofd_coverage import Budget, Layout, rendered_files
 from verify.ofd_names import location_path
@@ -132,7 +132,9 @@ class OfdVerifier:
                     coverage.bound.add(seal_file)
             coverage.extra.setdefault(seal_file, "Seal/BaseLoc, not the seal inside the SignedValue")
         self._references(out, package, signed_info, base_dir, coverage)
-        seal_checks.check_ses_signature(out, parsed, self.trust, self.sources, sm3(raw), at or datetime.now(UTC))
+        seal_checks.check_ses_signature(
+            out, parsed, self.trust, self.sources, sm3(raw), rules.validation_time(at, None)[0]
+        )
         return out
 
     def _signed_data(

@@ -9,7 +9,7 @@ import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from asn1crypto import cms, core, crl, ocsp, x509
@@ -28,7 +28,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
+from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, rules, seal_checks
 from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
@@ -209,7 +209,7 @@ class PdfVerifier:
             ses_signature = None
         if ses_signature is not None:
             out.add("format", PASSED, "OK", f"SES_Signature v{ses_signature.version} in /Contents")
-            moment = at or datetime.now(UTC)
+            moment, _ = rules.validation_time(at, None)  # an SES timeInfo is claimed, never proven
             seal_checks.check_ses_signature(out, ses_signature, self.trust, self.sources, sm3(content), moment)
         else:
             try:
@@ -251,8 +251,7 @@ class PdfVerifier:
         shown = stamped or claimed
         out.signing_time = shown.isoformat() if shown else None
         out.signing_time_source = "timestamp" if stamped else "claimed" if claimed else None
-        now = at or datetime.now(UTC)
-        moment = stamped if stamped and at is None else now
+        moment, proven = rules.validation_time(at, stamped)
 
         certs: list[x509.Certificate] = [*_usable(embedded.other_embedded_certs, self.trust), cert]
         crls, ocsps = self.sources.revocation(certs)
@@ -284,10 +283,9 @@ class PdfVerifier:
                 return out
         try:
             status = validate_pdf_signature(embedded, self._context(material, moment), ts_validation_context=ts_context)
-            proven = stamped is not None and at is None
             ts = status.timestamp_validity
             if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted):
-                proven, moment = False, now  # a timestamp that does not validate proves nothing
+                moment, proven = rules.validation_time(at, None)  # a timestamp that does not validate proves nothing
                 status = validate_pdf_signature(
                     embedded, self._context(material, moment), ts_validation_context=ts_context
                 )
@@ -312,16 +310,12 @@ class PdfVerifier:
         # signing time
         if stamp_problem is not None:
             out.add("signing_time", *stamp_problem)
-        elif proven:
-            out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {moment.isoformat()}")
-        elif stamped and at is None:
-            detail = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "
-                      f"{_timestamp_problem(status.timestamp_validity)}")  # fmt: skip
-            out.add("signing_time", INDETERMINATE, "TIMESTAMP_FAILURE", detail)
-        elif at is not None:
-            out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
         else:
-            seal_checks.add_claimed_time(out, claimed.isoformat() if claimed else None, moment)
+            failed = None
+            if stamped is not None and not proven:
+                failed = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "
+                          f"{_timestamp_problem(status.timestamp_validity)}")  # fmt: skip
+            rules.add_signing_time(out, at=at, moment=moment, proven=proven, claimed=claimed, failed_timestamp=failed)
 
         if _stopped(out, budget, "chain", "the chain, revocation, seal and modifications"):
             return out
@@ -365,7 +359,7 @@ class PdfVerifier:
             seal_checks.judge_path(out, path, moment, self.trust)
             listed = _listed_before(path, context["crls"], moment)
             if listed is not None:
-                seal_checks.revoked(out, listed, moment, proven)
+                rules.revoked(out, listed, moment, proven)
             else:
                 seal_checks.add_not_revoked(out, path, cert, context["crls"], context["ocsps"])
             return
@@ -373,7 +367,7 @@ class PdfVerifier:
             out.add("chain", PASSED)
             details = status.revocation_details
             when = f" on {details.revocation_date.isoformat()}" if details is not None else ""
-            seal_checks.revoked(out, f"certificate revoked{when}", moment, proven)
+            rules.revoked(out, f"certificate revoked{when}", moment, proven)
             return
         # pyHanko folds several causes into one indication: ask the path validator for the precise one
         seal_checks.diagnose_chain(out, cert, list(context["other_certs"]), context, moment, self.trust, proven)
@@ -382,8 +376,7 @@ class PdfVerifier:
               proven: bool) -> None:  # fmt: skip
         der = _seal_attribute(signer_info)
         if der is None:
-            out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
-            out.add("seal_validity", SKIPPED)
+            rules.add_no_seal(out)
             return
         try:
             seal = seal_checks.parsed_seal(der)
@@ -400,7 +393,7 @@ class PdfVerifier:
         diff policy lets any XMP update pass)."""
         level = status.modification_level
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
-            out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+            rules.add_unmodified(out)
             return
         suspicious = None
         if level is None or level == ModificationLevel.OTHER or status.docmdp_ok is False:
@@ -635,7 +628,7 @@ def _raw_modifications(
     Returns the signed revision (None: it cannot be placed), whose licence claim later ones must keep."""
     covered_to = raw.byte_range[2] + raw.byte_range[3]
     if covered_to == len(data):
-        out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+        rules.add_unmodified(out)
         return reader.xrefs.total_revisions - 1
     if raw.reference is None:
         out.add("modifications", INDETERMINATE, "UNSUPPORTED", "a direct signature dictionary cannot be placed")
@@ -686,13 +679,7 @@ def _judge_later_revisions(
             suspicious = (
                 f"objects {numbers} were referred to when signed and defined only afterwards (content revealed later)"
             )
-    if suspicious is not None:
-        out.modifications.append(suspicious)
-        out.add("modifications", FAILED, "MODIFIED_AFTER_SIGNING", suspicious)
-        return
-    name = level.name.lower() if level is not None else "none"
-    out.modifications.append(name)
-    out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", f"later changes: {name}")
+    rules.add_later_changes(out, suspicious, level.name.lower() if level is not None else "none")
 
 
 def _first_element(data: bytes) -> bytes:

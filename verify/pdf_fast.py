@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gm import der, oids, ses, sm2
 from policies.pdf_content import find_active_content
-from verify import licence, pdf_speedups, seal_checks
+from verify import licence, pdf_speedups, rules, seal_checks
 from verify.limits import Budget
 from verify.names import describe as describe_cert
 from verify.pdf_structure import PdfDict, PdfFile, Ref, Stream, StructureError, decode_stream
-from verify.report import PASSED, SKIPPED, Report, SignatureReport
+from verify.report import PASSED, Report, SignatureReport
 from verify.sources import Sources
 from verify.trust import TrustStore
 from verify.x509_fast import (
@@ -730,15 +730,10 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     shown = stamped or claimed
     out.signing_time = shown.isoformat() if shown else None
     out.signing_time_source = "timestamp" if stamped else "claimed" if claimed else None
-    moment = at or stamped or datetime.now(UTC)  # a claimed time is never relied on
+    moment, proven = rules.validation_time(at, stamped)  # (_timestamp declines a token that does not validate)
     out.add("integrity", PASSED)
     out.add("signature", PASSED)
-    if stamped and at is None:
-        out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {stamped.isoformat()}")
-    elif at is not None:
-        out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
-    else:
-        seal_checks.add_claimed_time(out, claimed.isoformat() if claimed else None, moment)
+    rules.add_signing_time(out, at=at, moment=moment, proven=proven, claimed=claimed)
 
     usage = cert.key_usage
     _need(usage is not None and KU_NON_REPUDIATION in usage, "signer key usage")
@@ -748,26 +743,24 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
     listed_path = [checker.roots[chain[-1].der], *(_parsed(c.der) for c in reversed(chain[1:-1]))]
     seal_checks.judge_cas(out, listed_path, moment, trust)
     _need(out.checks[-1].status == PASSED, "a CA on the path is withdrawn")
-    out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+    rules.not_revoked(out)
 
     seal_der = next((signer.attrs[oid] for oid in ATTR_SESEALS if oid in signer.attrs), None)
     if seal_der is None:
-        out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
-        out.add("seal_validity", SKIPPED)
+        rules.add_no_seal(out)
     else:
         try:
             seal = seal_checks.parsed_seal(_seal_octets(seal_der))
         except ses.SESFormatError as exc:
             raise Unsupported(str(exc)) from None
         out.seal = seal_checks.describe(seal)
-        seal_checks.check_seal(out, seal, cert.der, moment, trust, sources, proven=stamped is not None and at is None)
+        seal_checks.check_seal(out, seal, cert.der, moment, trust, sources, proven)
         _need(all(check.status == PASSED for check in out.checks[-2:]), "seal checks")
 
     if layout.later_only_dss:
-        out.modifications.append("lta_updates")
-        out.add("modifications", PASSED, "LATER_SIGNATURES_ONLY", "later changes: lta_updates")
+        rules.add_later_changes(out, None, "lta_updates")
     else:
-        out.add("modifications", PASSED, "OK", "nothing was added after this signature")
+        rules.add_unmodified(out)
     licence.judge(out, claim, out.signer.get("organization_identifier"), sources)
     _need(all(check.status == PASSED for check in out.checks if check.name == "licence_status"), "licence")
     report = Report(format="pdf", active_content=active)

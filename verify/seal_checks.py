@@ -14,7 +14,7 @@ from asn1crypto import algos, x509
 from gm import oids, ses, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
-from verify import ofd_picture, pdf_speedups, x509_fast
+from verify import ofd_picture, pdf_speedups, rules, x509_fast
 from verify.names import describe as describe_cert
 from verify.names import parse_fully
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
@@ -274,7 +274,7 @@ def check_ses_signature(
     claimed = signature.time_info if isinstance(signature.time_info, datetime) else None
     out.signing_time = claimed.isoformat() if claimed else signature.time_info.decode("ascii", "replace")  # type: ignore[union-attr]
     out.signing_time_source = "claimed"
-    add_claimed_time(out, out.signing_time, moment)
+    rules.add_claimed_time(out, out.signing_time)
     try:
         out.signer = dict(describe_cert(x509.Certificate.load(signature.signer_cert)))
     except (ValueError, TypeError) as exc:
@@ -282,12 +282,6 @@ def check_ses_signature(
     out.seal = describe(signature.seal)
     check_seal(out, signature.seal, signature.signer_cert, moment, trust, sources)
     check_chain(out, signature.signer_cert, [], moment, trust, sources)
-
-
-def add_claimed_time(out: SignatureReport, claimed: str | None, moment: datetime) -> None:
-    """`signing_time` of a signature no timestamp dates: what it claims is shown, never relied on."""
-    said = f"claimed {claimed}, not proven by a timestamp (not relied on)" if claimed else "no timestamp"
-    out.add("signing_time", PASSED, "CLAIMED_TIME", f"{said}; validated at the validation time")
 
 
 def check_chain(
@@ -353,17 +347,17 @@ def diagnose_chain(
         path = asyncio.run(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
     except cv.RevokedError as exc:
         out.add("chain", PASSED)
-        revoked(out, str(exc), moment, proven)
+        rules.revoked(out, str(exc), moment, proven)
         return
     except cv.InsufficientRevinfoError as exc:
         out.add("chain", PASSED)
         out.add("revocation", INDETERMINATE, "REVOCATION_UNKNOWN", str(exc))
         return
     except cv.ExpiredError as exc:
-        out_of_bounds(out, "EXPIRED", str(exc), moment, proven)
+        rules.out_of_bounds(out, "EXPIRED", str(exc), moment, proven)
         return
     except cv.NotYetValidError as exc:
-        out_of_bounds(out, "NOT_YET_VALID", str(exc), moment, proven)
+        rules.out_of_bounds(out, "NOT_YET_VALID", str(exc), moment, proven)
         return
     except (cv.PathBuildingError, cv.PathValidationError, cv.ValidationError, ValueError) as exc:
         out.add("chain", INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(exc)[:300])
@@ -371,29 +365,6 @@ def diagnose_chain(
         return
     judge_path(out, path, moment, trust)
     add_not_revoked(out, path, cert, list(context_kwargs.get("crls", [])), list(context_kwargs.get("ocsps", [])))
-
-
-def revoked(out: SignatureReport, detail: str, moment: datetime, proven: bool) -> None:
-    """A certificate revoked at `moment`. FAILED/REVOKED needs proof that the signature was made after
-    the revocation (EN 319 102-1: a content timestamp after it), which no document here carries; a
-    signature timestamp after the revocation proves only that the signature existed then. So:
-    INDETERMINATE/REVOKED_NO_POE — the key may have signed this after it was compromised."""
-    when = f"timestamped {moment.isoformat()}" if proven else "no timestamp"
-    out.add("revocation", INDETERMINATE, "REVOKED_NO_POE",
-            f"{detail}; nothing proves the signature existed before the revocation ({when})")  # fmt: skip
-
-
-def out_of_bounds(out: SignatureReport, kind: str, detail: str, moment: datetime, proven: bool) -> None:
-    """A certificate outside its validity at `moment`. Only a timestamp before notBefore proves the
-    signature was made outside it (FAILED/NOT_YET_VALID); otherwise INDETERMINATE/OUT_OF_BOUNDS_NO_POE."""
-    if kind == "NOT_YET_VALID" and proven:
-        out.add("chain", FAILED, "NOT_YET_VALID", f"{detail}; the timestamp ({moment.isoformat()}) proves the "
-                "signature existed before the certificate was valid")  # fmt: skip
-    else:
-        when = f"timestamped {moment.isoformat()}" if proven else "no timestamp"
-        why = f"{detail}; nothing proves the signature was made within the certificate's validity ({when})"
-        out.add("chain", INDETERMINATE, "OUT_OF_BOUNDS_NO_POE", why)
-    out.add("revocation", SKIPPED)
 
 
 def without_revocation_source(path: Any, crls: list[Any], ocsps: list[Any]) -> list[x509.Certificate]:
@@ -430,11 +401,8 @@ def add_not_revoked(out: SignatureReport, path: Any, cert: x509.Certificate, crl
     if unchecked and unchecked[0].dump() == cert.dump():
         detail = f"not checked: {names} names no CRL or OCSP service, and no revocation data about it was at hand"
         out.add("revocation", SKIPPED, "NO_REVOCATION_SOURCE", detail)
-    elif unchecked:
-        out.add("revocation", PASSED, "OK", "not revoked at the signing time; not checked (no CRL or OCSP service "
-                f"named, no data at hand): {names}")  # fmt: skip
     else:
-        out.add("revocation", PASSED, "OK", "not revoked at the signing time")
+        rules.not_revoked(out, names)
 
 
 def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from gm import ses
 from gm.sm3 import sm3
-from verify import seal_checks
+from verify import rules, seal_checks
 from verify.cms import check_signed_data, load_signed_data
 from verify.limits import WorkLimits
 from verify.ofd import OfdVerifier
@@ -71,7 +71,8 @@ class Verifier:
             out = SignatureReport()
             out.add("format", PASSED, "OK", f"SES_Signature v{signature.version}")
             digest = sm3(content) if content is not None else None  # b"" is content too
-            seal_checks.check_ses_signature(out, signature, self.trust, self.sources, digest, at or datetime.now(UTC))
+            moment, _ = rules.validation_time(at, None)  # an SES timeInfo is claimed, never proven
+            seal_checks.check_ses_signature(out, signature, self.trust, self.sources, digest, moment)
             report.signatures.append(out)
             return report
         try:
@@ -82,7 +83,7 @@ class Verifier:
             report = Report(format="seal")
             out = SignatureReport(seal=seal_checks.describe(seal))
             out.add("format", PASSED, "OK", f"SESeal v{seal.version}")
-            moment = at or datetime.now(UTC)
+            moment, _ = rules.validation_time(at, None)
             seal_checks.check_seal(out, seal, None, moment, self.trust, self.sources)
             seal_checks.check_chain(out, seal.maker_cert, [], moment, self.trust, self.sources)
             out.signing_time, out.signing_time_source = moment.isoformat(), "given" if at else "now"
