@@ -42,6 +42,8 @@ pdf_speedups.install()
 asn1_speedups.install()
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
+# what pyHanko's reader raises on damaged input (AssertionError too: it asserts on some structures)
+READ_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, AssertionError)
 
 
 def _subject(cert: x509.Certificate) -> dict[str, Any]:
@@ -145,12 +147,12 @@ class PdfVerifier:
             if reader.encrypted:
                 return format_failure("pdf", "the PDF is encrypted")
             signatures = _signatures(reader)
-        except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+        except READ_ERRORS as exc:
             return format_failure("pdf", f"unreadable PDF: {exc}")
         report = Report(format="pdf")
         try:
             report.active_content = find_active_content(reader.root, PYHANKO)
-        except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+        except READ_ERRORS as exc:
             report.active_content = [f"not fully scanned: {exc}"]
         if not signatures:
             report.code, report.detail = "NO_SIGNATURE_FOUND", "the PDF has no signature fields with a signature"

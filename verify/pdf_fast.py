@@ -579,6 +579,9 @@ def _dss_only(pdf: PdfFile, index: int, root_ref: Ref, hole: tuple[int, int]) ->
     _need({num: (offset, gen) for num, (_, offset, gen) in listed.items()} == written,
           "the xref section does not list exactly the objects the revision writes")  # fmt: skip
     for num, (_, offset, gen) in listed.items():
+        for target in _references(pdf.object_at(offset, Ref(num, gen))[0]):
+            found = pdf.entry(target.num, index)  # what a later revision adds must not dangle (pyHanko fails
+            _need(found is not None and found[1] != 0 and found[3] == target.gen, "a dangling reference")  # on it)
         before = pdf.entry(num, index - 1)
         ref = Ref(num, gen)
         if before is None or before[1] == 0:
@@ -594,6 +597,7 @@ def _dss_only(pdf: PdfFile, index: int, root_ref: Ref, hole: tuple[int, int]) ->
         elif ref == metadata_ref:
             for value in (old, new):
                 _need(isinstance(value, Stream) and value.info.get("Type") == "Metadata", "metadata")
+            _need(_well_formed_xml(decode_stream(new)), "metadata that is not well-formed XML")  # pyHanko objects
             claims = (licence.read_claim(decode_stream(old)), licence.read_claim(decode_stream(new)))
             _need(licence.changed(*claims) is None, "the licence metadata changed after signing")
         elif ref == info_ref:
@@ -605,6 +609,32 @@ def _dss_only(pdf: PdfFile, index: int, root_ref: Ref, hole: tuple[int, int]) ->
     if fresh:
         filled = pdf.refers_to(set(fresh), revision.start, hole)
         _need(not filled, f"new objects {sorted(filled)} fill references made before they existed")
+
+
+def _references(value: Any) -> list[Ref]:
+    """The references inside one object (not followed)."""
+    if isinstance(value, Ref):
+        return [value]
+    if isinstance(value, Stream):
+        value = value.info
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in _references(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    return []
+
+
+def _well_formed_xml(data: bytes) -> bool:
+    """Whether an XMP packet parses as XML (no DTD, no entities): pyHanko's difference analysis calls a
+    metadata update that does not a suspicious modification, so this path must not pass one."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        ElementTree.fromstring(data)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return False
+    return True
 
 
 def _same(a: Any, b: Any) -> bool:
