@@ -62,6 +62,8 @@ def init(
     and never makes tokens again."""
     from ca.hierarchy import create_demo_hierarchy
 
+    _say_oid_arc()
+
     settings = Settings.from_env()
     already = settings.demo_tokens_file.exists()
     if already and if_needed:
@@ -97,7 +99,21 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve the API."""
     import uvicorn
 
+    _say_oid_arc()
+
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
+
+
+def _say_oid_arc() -> None:
+    """DESIGN.md: the demo uses RFC 5612's documentation arc for our OIDs, and says so at start."""
+    from gm import oids
+
+    if oids.IS_DEMO_ARC:
+        typer.echo(
+            f"note: our OIDs (seal attribute, policies, seal-maker and trust-list-signer EKUs) use the RFC 5612 "
+            f"documentation arc {oids.DEMO_ARC}; production sets TRUSTSEAL_OID_ARC=1.3.6.1.4.1.<its PEN>",
+            err=True,
+        )
 
 
 @token_app.command("create")

@@ -42,6 +42,7 @@ def test_init_writes_demo_tokens_and_is_idempotent(home: Path) -> None:
     assert (home / "demo-passphrase.txt").exists()
     code, out = _run(home, "init", "--if-needed")
     assert code == 0 and "is initialised" in out
+    assert "documentation arc 1.3.6.1.4.1.32473" in out  # the demo says which OID arc it uses
     assert json.loads((home / "demo-tokens.json").read_text()) == tokens
     # the keystore holds no plaintext key material
     for file in (home / "keystore").rglob("*"):
