@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +44,8 @@ asn1_speedups.install()
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 # what pyHanko's reader raises on damaged input (AssertionError too: it asserts on some structures)
-READ_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, AssertionError)
+READ_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, AssertionError,
+               zlib.error)  # fmt: skip
 
 
 def _subject(cert: x509.Certificate) -> dict[str, Any]:
@@ -432,10 +434,13 @@ def _matchable(responses: list[ocsp.OCSPResponse]) -> tuple[list[ocsp.OCSPRespon
     usable, unmatched = [], []
     for response in responses:
         try:
-            singles = response["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]
+            basic = response["response_bytes"]["response"].parsed
+            singles = basic["tbs_response_data"]["responses"]
             hashes = {single["cert_id"]["hash_algorithm"]["algorithm"].native for single in singles}
+            for cert in basic["certs"] or []:  # pyHanko reads these when the context is built
+                cert.subject.hashable, cert.issuer.hashable  # noqa: B018
         except (ValueError, TypeError, KeyError):
-            continue  # unreadable: pyHanko could not read it either
+            continue  # unreadable, and unsigned material: it says nothing (found by fuzzing)
         if hashes <= {"sha1", "sha256"}:
             usable.append(response)
         else:

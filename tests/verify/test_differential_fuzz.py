@@ -218,3 +218,41 @@ def test_found_metadata_that_is_not_xml_in_a_later_revision(context: Context, pd
     mutant = base[:at] + b"\x08" + base[at + 1 :]
     assert compare(pdf_verifier, mutant) in ("declined", "agreed")
     assert pdf_verifier.full(mutant).result != "PASSED"
+
+
+def test_found_a_damaged_xref_stream(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: a damaged Flate xref stream made pyHanko's reader raise zlib.error out of
+    the full path (a crash, not a report)."""
+    base = _sealed(context, "B-B")
+    at = base.rindex(b"/Type /XRef")
+    start = base.index(b"stream", at) + len(b"stream\n")
+    mutant = base[: start + 4] + bytes([base[start + 4] ^ 0xFF]) + base[start + 5 :]
+    report = pdf_verifier.full(mutant)
+    assert report.result in ("FAILED", "INDETERMINATE")
+    assert compare(pdf_verifier, mutant) in ("declined", "agreed")
+
+
+def test_found_an_ocsp_response_with_unreadable_certificates(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: an OCSP response in the DSS whose certificate list no longer parses
+    (unsigned material) failed the signature on the full path (FORMAT_FAILURE) while the fast path
+    passed it. Such a response says nothing and is set aside, as the fast path does."""
+    from asn1crypto import ocsp as asn1_ocsp
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    base = _sealed(context)
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(base)))
+    for ref in dss.ocsps:
+        response = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
+        certs = response["response_bytes"]["response"].parsed["certs"]
+        if certs:
+            break
+    else:
+        pytest.skip("no OCSP response in the DSS carries certificates")
+    encoded = certs.dump()
+    inner = 2 if encoded[1] < 0x80 else 2 + (encoded[1] & 0x7F)  # the SEQUENCE OF inside [0]
+    assert encoded[inner] == 0x30
+    at = base.index(encoded) + inner
+    mutant = base[:at] + b"\x31" + base[at + 1 :]
+    assert compare(pdf_verifier, mutant) in ("declined", "agreed")
+    assert pdf_verifier.full(mutant).result == "PASSED"
