@@ -243,3 +243,44 @@ def test_validation_as_of_a_later_time_is_out_of_bounds(context: Context, verifi
     assert report["as_of"] == report["validation_time"]
     assert _check(report, "chain") == (INDETERMINATE, "OUT_OF_BOUNDS_NO_POE")
     assert report["subindication"] == "OUT_OF_BOUNDS_NO_POE"
+
+
+def test_forged_seal_in_an_ofd_is_not_passed(context: Context, verifier: Verifier) -> None:
+    """The same forgery in an OFD package, the way vendors lay it out (tests/verify/ofd_builder.py)."""
+    from types import SimpleNamespace
+
+    from tests.verify import ofd_builder
+
+    holder = _holder(context)
+    forged = SimpleNamespace(
+        seal=SimpleNamespace(esl_der=_forged_seal(context, holder)),
+        certificate=holder.certificate,
+        handle=holder.handle,
+    )
+    package = ofd_builder.zipped(ofd_builder.seal(forged, ofd_builder.content()).items())
+    report = verifier.verify(package).as_json()
+    assert report["format"] == "ofd" and report["result"] == FAILED, report
+    assert _check(report, "signature") == (PASSED, "OK") and _check(report, "references")[0] == PASSED
+    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert _check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
+    genuine = context.seals.for_signing("demo-370000-sm2", role="issuer", caller="test", caller_seal_ids=("*",))
+    honest = ofd_builder.zipped(ofd_builder.seal(genuine, ofd_builder.content()).items())
+    assert verifier.verify(honest).result == PASSED
+
+
+def test_a_genuine_makers_seal_for_another_region_is_not_passed(context: Context, verifier: Verifier) -> None:
+    """Yunnan's own seal maker signs a seal whose esID says Shandong: a region's maker vouches only for
+    its own region's seals."""
+    maker = context.seals.maker("cn-530000-sm2")
+    holder = _holder(context, "cn-530000-sm2")
+    copied = ses.parse_seal(context.seals.get("demo-530000-sm2").esl_der)
+    info = ses.build_seal_info(
+        es_id="370000" + "".join(secrets.choice("0123456789") for _ in range(8)),
+        seal_type=copied.seal_type, name="跨区印章", certs=[holder.certificate], create_date=datetime.now(UTC),
+        valid_start=copied.valid_start, valid_end=copied.valid_end, picture_type=copied.picture_type,
+        picture=copied.picture, width_mm=copied.width_mm, height_mm=copied.height_mm,
+    )  # fmt: skip
+    seal_der = ses.assemble_seal(info, maker.certificate_der, context.custody.signer(maker.key_ref).sign(info))
+    report = _both_paths(verifier, _seal_with(holder, seal_der, copied.picture))
+    assert report["result"] == INDETERMINATE, report
+    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_REGION")
