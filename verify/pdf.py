@@ -286,7 +286,8 @@ class PdfVerifier:
             status = validate_pdf_signature(embedded, self._context(material, moment), ts_validation_context=ts_context)
             proven = stamped is not None and at is None
             ts = status.timestamp_validity
-            if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted):
+            tsa_problem = _tsa_untrusted(ts, self.trust, now)
+            if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted and tsa_problem is None):
                 proven, moment = False, now  # a timestamp that does not validate proves nothing
                 status = validate_pdf_signature(
                     embedded, self._context(material, moment), ts_validation_context=ts_context
@@ -315,8 +316,8 @@ class PdfVerifier:
         elif proven:
             out.add("signing_time", PASSED, "TIMESTAMP", f"timestamped {moment.isoformat()}")
         elif stamped and at is None:
-            detail = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "
-                      f"{_timestamp_problem(status.timestamp_validity)}")  # fmt: skip
+            why = tsa_problem if tsa_problem is not None else _timestamp_problem(status.timestamp_validity)
+            detail = f"the signature timestamp ({stamped.isoformat()}) proves nothing: {why}"
             out.add("signing_time", INDETERMINATE, "TIMESTAMP_FAILURE", detail)
         elif at is not None:
             out.add("signing_time", PASSED, "OK", f"validated as of {at.isoformat()} (given)")
@@ -446,6 +447,15 @@ def _matchable(responses: list[ocsp.OCSPResponse]) -> tuple[list[ocsp.OCSPRespon
         else:
             unmatched.extend(sorted(hashes - {"sha1", "sha256"}))
     return usable, unmatched
+
+
+def _tsa_untrusted(ts: Any, trust: TrustStore, now: datetime) -> str | None:
+    """seal_checks.tsa_untrusted for a timestamp pyHanko validated (None when it did not: then
+    _timestamp_problem says why)."""
+    path = getattr(ts, "validation_path", None) if ts is not None and ts.trusted else None
+    if path is None:
+        return None
+    return seal_checks.tsa_untrusted([path.trust_anchor.certificate, *path.iter_certs(include_root=False)], trust, now)
 
 
 def _timestamp_problem(ts: Any) -> str:

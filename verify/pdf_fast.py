@@ -680,6 +680,8 @@ def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, 
     chain = checker.path(tsa, [*extra, *(certificate(c) for c in signer.certs)], now)
     for child, parent in itertools.pairwise(chain):
         _revocation(checker, child, parent, now, info, hard=False)
+    listed_path = [checker.roots[chain[-1].der], *(_parsed(c.der) for c in reversed(chain[:-1]))]
+    _need(seal_checks.tsa_untrusted(listed_path, checker.trust, now) is None, "the TSA is not trusted now")
     return gen_time
 
 

@@ -437,6 +437,19 @@ def add_not_revoked(out: SignatureReport, path: Any, cert: x509.Certificate, crl
         out.add("revocation", PASSED, "OK", "not revoked at the signing time")
 
 
+def tsa_untrusted(certs: list[Any], trust: TrustStore, now: datetime) -> str | None:
+    """Why a timestamp whose TSA path is `certs` (anchor first, as judge_cas takes them) proves no
+    time, else None. A timestamp moves validation into the past only if its TSA is trusted *now*
+    (EN 319 102-1: the proof of existence is itself validated at the current time): every CA on its
+    path granted by a fresh trust list now. A TSA below a CA withdrawn since — e.g. for a key
+    compromise — proves nothing, or whoever holds that key dates any signature back before the
+    withdrawal and gets the CA judged "granted" at that time. Both PDF paths ask this."""
+    scratch = SignatureReport()
+    judge_cas(scratch, certs, now, trust)
+    check = scratch.checks[-1]
+    return None if check.status == PASSED else f"its TSA's path is not trusted now: {check.code} {check.detail}"
+
+
 def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:
     """`chain` for a path pyHanko built (see judge_cas)."""
     judge_cas(out, [path.trust_anchor.certificate, *path.iter_certs(include_root=False)], moment, trust)
