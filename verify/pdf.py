@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from asn1crypto import cms, core, crl, ocsp, x509
+from asn1crypto import cms, crl, ocsp, x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader, process_data_at_eof
@@ -29,7 +29,14 @@ from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
 from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
-from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
+from verify.cms import (
+    check_carried_seal,
+    check_signed_data,
+    hygiene,
+    load_signed_data,
+    seal_attribute,
+    timestamp_hygiene,
+)
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -55,15 +62,6 @@ def _timestamp_time(signer_info: cms.SignerInfo) -> datetime | None:
             info = token["content"]["encap_content_info"]["content"].parsed
             moment: datetime = info["gen_time"].native
             return moment
-    return None
-
-
-def _seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
-    for attr in signer_info["signed_attrs"] or []:
-        if attr["type"].dotted in oids.SESEAL_ATTRIBUTES:
-            value = attr["values"][0]
-            der: bytes = value.native if isinstance(value, core.OctetString) else value.contents
-            return der
     return None
 
 
@@ -381,18 +379,12 @@ class PdfVerifier:
 
     def _seal(self, out: SignatureReport, signer_info: cms.SignerInfo, cert: x509.Certificate, moment: datetime,
               proven: bool) -> None:  # fmt: skip
-        der = _seal_attribute(signer_info)
+        der = seal_attribute(signer_info)
         if der is None:
             out.add("seal", SKIPPED, "SEAL_ABSENT", "a plain digital signature (no electronic seal attached)")
             out.add("seal_validity", SKIPPED)
             return
-        try:
-            seal = seal_checks.parsed_seal(der)
-        except ses.SESFormatError as exc:
-            out.add("seal", FAILED, "FORMAT_FAILURE", str(exc))
-            return
-        out.seal = seal_checks.describe(seal)
-        seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources, proven)
+        check_carried_seal(out, der, None, cert.dump(), moment, self.trust, self.sources, proven)
 
     def _modifications(
         self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature, licence_change: str | None

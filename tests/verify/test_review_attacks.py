@@ -6,11 +6,12 @@ The module's own hierarchy is changed by some tests (a CA withdrawn): those run 
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from signing import tsa as signing_tsa
 from signing.pdf import Placement, seal_pdf
 from signing.tsa import TimestampAuthority, Unit, signature_timestamp_attribute
 from tests.fixtures import make_pdf
-from verify.report import INDETERMINATE, PASSED
+from tests.verify import ofd_builder
+from verify.report import FAILED, INDETERMINATE, PASSED
 from verify.service import Verifier
 
 
@@ -40,6 +42,10 @@ class Holder:
     certificate: bytes
     chain: list[bytes]
     serial: str
+
+
+ATTACKER = {"country_name": "CN", "organization_name": "Attacker Trading Co",
+            "organization_identifier": "91350100M000100Y43", "common_name": "Attacker Trading Co Seal"}  # fmt: skip
 
 
 def _issue(context: Context, profile: str, ca: str, subject: dict[str, str]) -> Holder:
@@ -68,6 +74,68 @@ class _Clock(datetime):
     @classmethod
     def now(cls, tz: Any = None) -> Any:
         return datetime.now(tz) - cls.offset
+
+
+def _ofd_signed_by(holder: Holder, files: dict[str, bytes], seal_file: bytes | None, seal_attr: bytes | None) -> bytes:
+    """An OFD whose one signature (Type="Seal", Seal/BaseLoc naming `seal_file`) is a CMS SignedData by
+    `holder` over Signature.xml (SESeal signed attribute `seal_attr`), References covering every file."""
+    from gm.sm3 import sm3
+    from signing.cms import CMSTemplate
+
+    everything = {**files, **({"Doc_0/Signs/Sign_0/Seal.esl": seal_file} if seal_file is not None else {})}
+    references = "".join(
+        f'<ofd:Reference FileRef="/{name}"><ofd:CheckValue>{base64.b64encode(sm3(data)).decode()}'
+        "</ofd:CheckValue></ofd:Reference>"
+        for name, data in everything.items()
+    )
+    seal_el = "<ofd:Seal><ofd:BaseLoc>Seal.esl</ofd:BaseLoc></ofd:Seal>" if seal_file is not None else ""
+    signature_xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?><ofd:Signature {ofd_builder.NS}><ofd:SignedInfo>'
+        '<ofd:Provider ProviderName="attacker" Version="1" Company="a"/>'
+        "<ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>"
+        f'<ofd:References CheckMethod="1.2.156.10197.1.401">{references}</ofd:References>'
+        f'<ofd:StampAnnot ID="90" PageRef="10" Boundary="100 200 40 40"/>{seal_el}</ofd:SignedInfo>'
+        "<ofd:SignedValue>/Doc_0/Signs/Sign_0/SignedValue.dat</ofd:SignedValue></ofd:Signature>"
+    ).encode()
+    template = CMSTemplate.for_seal(holder.certificate, holder.chain, "sm2", seal_attr)
+    signed_value = template.build(sm3(signature_xml), datetime.now(UTC), holder.handle.sign)
+    return ofd_builder.zipped(
+        {
+            **everything,
+            "Doc_0/Signs/Signatures.xml": (
+                f'<ofd:Signatures {ofd_builder.NS}><ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" '
+                'Type="Seal" BaseLoc="Sign_0/Signature.xml"/></ofd:Signatures>'
+            ).encode(),
+            "Doc_0/Signs/Sign_0/Signature.xml": signature_xml,
+            "Doc_0/Signs/Sign_0/SignedValue.dat": signed_value,
+        }.items()
+    )
+
+
+def test_ofd_cms_signature_cannot_show_another_organisations_seal(context: Context, verifier: Verifier) -> None:
+    """An ordinary certificate holder signs an OFD with a CMS SignedValue (Type="Seal") and names the
+    victim's genuine, public seal (GET /v1/seals/{id}/esl) as its Seal/BaseLoc, also as the SESeal
+    signed attribute: readers draw the victim's stamp. The seal lists the victim's certificate, not the
+    signer's: the seal check must say so (SEAL_CERT_MISMATCH), as it does for PDFs and SES_Signatures.
+    Before the fix: PASSED, the seal never looked at (a CMS signature had no seal check at all)."""
+    holder = _issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
+    victim = context.seals.get("demo-370000-sm2").esl_der
+    for seal_file, seal_attr in ((victim, None), (None, victim), (victim, victim)):
+        report = verifier.verify(_ofd_signed_by(holder, ofd_builder.content(), seal_file, seal_attr)).as_json()
+        assert report["result"] == FAILED, report
+        assert _check(report, "seal") == (FAILED, "SEAL_CERT_MISMATCH")
+    # the seal's own holder may sign so, and passes; without any seal the signature stays a plain one
+    material = context.seals.for_signing("demo-370000-sm2", role="issuer", caller="t", caller_seal_ids=("*",))
+    owner = Holder(material.handle, material.certificate, list(material.chain), "")
+    genuine = verifier.verify(_ofd_signed_by(owner, ofd_builder.content(), victim, victim)).as_json()
+    assert genuine["result"] == PASSED, genuine
+    assert _check(genuine, "seal") == (PASSED, "OK")
+    plain = verifier.verify(_ofd_signed_by(holder, ofd_builder.content(), None, None)).as_json()
+    assert plain["result"] == PASSED, plain
+    # a seal file other than the signed seal attribute: which one a reader draws cannot be told
+    other = context.seals.get("demo-530000-sm2").esl_der
+    mixed = verifier.verify(_ofd_signed_by(owner, ofd_builder.content(), other, victim)).as_json()
+    assert mixed["result"] == FAILED, mixed
 
 
 # ---- last: these withdraw a CA of the module's hierarchy ----------------------------------------------
