@@ -213,3 +213,4 @@ def check_signed_data(
         out.add("signature", PASSED, "OK", how)
     check_carried_seal(out, seal_attribute(signer), named_seal, cert.dump(), moment, trust, sources)
     seal_checks.check_chain(out, cert.dump(), [c.dump() for c in certs if c is not cert], moment, trust, sources)
+    seal_checks.check_signer_role(out, cert)

@@ -325,6 +325,7 @@ class PdfVerifier:
         if _stopped(out, budget, "chain", "the chain, revocation, seal and modifications"):
             return out
         self._chain_and_revocation(out, status, moment, cert, material, proven)
+        seal_checks.check_signer_role(out, cert)
         revocation = next((c for c in reversed(out.checks) if c.name == "revocation"), None)
         if unmatched and revocation is not None and revocation.status in (PASSED, SKIPPED):
             revocation.status, revocation.code = INDETERMINATE, "REVOCATION_UNKNOWN"

@@ -744,6 +744,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
 
     usage = cert.key_usage
     _need(usage is not None and KU_NON_REPUDIATION in usage, "signer key usage")
+    _need(seal_checks.signer_role_problem(_parsed(cert.der)) is None, "signer not certified for signing documents")
     chain = checker.path(cert, pool, moment)
     for child, parent in itertools.pairwise(chain):
         _revocation(checker, child, parent, moment, info, hard=True)

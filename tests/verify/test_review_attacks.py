@@ -138,6 +138,43 @@ def test_ofd_cms_signature_cannot_show_another_organisations_seal(context: Conte
     assert mixed["result"] == FAILED, mixed
 
 
+def test_a_tls_certificate_signs_no_document(context: Context, verifier: Verifier) -> None:
+    """A TLS client certificate (a CSR profile; this one carries an organisation's USCC, as tls-client
+    allows) signs a PDF and a bare SES_Signature with a genuine seal listing it: the certificate names
+    its purposes (client_auth) and signing documents is not one. Before the fix: the PDF PASSED."""
+    from gm import ses
+    from gm.sm3 import sm3
+
+    holder = _issue(context, "tls-client", "cn-370000-sm2", ATTACKER)
+    document = seal_pdf(
+        make_pdf(), handle=holder.handle, certificate=holder.certificate, chain=holder.chain, seal_der=None,
+        picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
+    ).pdf  # fmt: skip
+    report = _both_paths(verifier, document)
+    assert report["result"] == INDETERMINATE, report
+    assert (INDETERMINATE, "CHAIN_CONSTRAINTS_FAILURE") in [
+        (c["status"], c["code"]) for c in report["signatures"][0]["checks"] if c["name"] == "chain"
+    ]
+    assert report["subindication"] == "CHAIN_CONSTRAINTS_FAILURE"
+    content = b"licence body"
+    victim = context.seals.get("demo-370000-sm2").esl_der
+    tbs = ses.build_tbs_sign(seal_der=victim, time_info=datetime.now(UTC), data_hash=sm3(content),
+                             property_info="licence.txt")  # fmt: skip
+    blob = ses.assemble_ses_signature(tbs, holder.certificate, holder.handle.sign(tbs))
+    bare = verifier.verify(blob, content=content).as_json()
+    assert bare["result"] != PASSED
+    assert (INDETERMINATE, "CHAIN_CONSTRAINTS_FAILURE") in [
+        (c["status"], c["code"]) for c in bare["signatures"][0]["checks"] if c["name"] == "chain"
+    ]
+    # an org-seal certificate (documentSigning) is still a signer
+    signer = _issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
+    fine = seal_pdf(
+        make_pdf(), handle=signer.handle, certificate=signer.certificate, chain=signer.chain, seal_der=None,
+        picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
+    ).pdf  # fmt: skip
+    assert _both_paths(verifier, fine)["result"] == PASSED
+
+
 # ---- last: these withdraw a CA of the module's hierarchy ----------------------------------------------
 
 
