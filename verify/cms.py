@@ -7,7 +7,7 @@ from datetime import datetime
 
 from asn1crypto import cms, core
 
-from gm import oids
+from gm import oids, ses
 from gm.sm3 import sm3
 from verify import rules, seal_checks
 from verify.names import describe
@@ -117,6 +117,48 @@ def timestamp_hygiene(signer: cms.SignerInfo) -> Problem | None:
     return None
 
 
+def seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
+    """The DER of the SESeal a SignerInfo carries as a signed attribute (any arc ever used), else None."""
+    for attr in signer_info["signed_attrs"] or []:
+        if attr["type"].dotted in oids.SESEAL_ATTRIBUTES:
+            encoded: bytes = attr["values"][0].dump()  # an OCTET STRING holding the SESeal, however parsed
+            if encoded[:1] != b"\x04":
+                return encoded  # not as written by anyone: parse_seal then says what it is
+            der: bytes = core.OctetString.load(encoded).native
+            return der
+    return None
+
+
+def check_carried_seal(
+    out: SignatureReport,
+    signed_seal: bytes | None,
+    named_seal: bytes | None,
+    cert_der: bytes,
+    moment: datetime,
+    trust: TrustStore,
+    sources: Sources,
+    proven: bool = False,
+) -> None:
+    """`seal` and `seal_validity` for the seal a CMS signature carries (`signed_seal`, its SESeal signed
+    attribute) or names for readers to draw (`named_seal`: an OFD signature's Seal/BaseLoc file): judged
+    as a PDF's seal is, the signer listed in it and its maker trusted. A signature showing a seal is no
+    plain signature: without this, anyone's CMS signature could present another organisation's public
+    seal. Two different seals: which one a reader shows cannot be told. Neither: nothing to judge."""
+    if signed_seal is not None and named_seal is not None and signed_seal != named_seal:
+        out.add("seal", FAILED, "SEAL_MISMATCH", "the seal file the signature names is not the seal it signed")
+        return
+    der = signed_seal if signed_seal is not None else named_seal
+    if der is None:
+        return
+    try:
+        seal = seal_checks.parsed_seal(der)
+    except ses.SESFormatError as exc:
+        out.add("seal", FAILED, "FORMAT_FAILURE", str(exc))
+        return
+    out.seal = seal_checks.describe(seal)
+    seal_checks.check_seal(out, seal, cert_der, moment, trust, sources, proven)
+
+
 def _digest(name: str, data: bytes) -> bytes:
     return sm3(data) if name == "sm3" else hashlib.new(name, data).digest()
 
@@ -128,7 +170,9 @@ def check_signed_data(
     at: datetime | None,
     trust: TrustStore,
     sources: Sources,
+    named_seal: bytes | None = None,
 ) -> None:
+    """`named_seal`: a seal the signature names outside the CMS for readers to draw (check_carried_seal)."""
     signer = signed["signer_infos"][0]
     sid = signer["sid"].chosen
     certs = [c.chosen for c in signed["certificates"] or [] if c.name == "certificate"]
@@ -167,4 +211,6 @@ def check_signed_data(
         out.add("signature", FAILED, "SIG_CRYPTO_FAILURE", how)
     else:
         out.add("signature", PASSED, "OK", how)
+    check_carried_seal(out, seal_attribute(signer), named_seal, cert.dump(), moment, trust, sources)
     seal_checks.check_chain(out, cert.dump(), [c.dump() for c in certs if c is not cert], moment, trust, sources)
+    seal_checks.check_signer_role(out, cert)

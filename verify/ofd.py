@@ -162,7 +162,12 @@ class OfdVerifier:
             return out
         out.add("format", PASSED, "OK", "GB/T 35275 SignedData over Signature.xml")
         self._references(out, package, signed_info, base_dir, coverage)
-        check_signed_data(out, signed, raw, at, self.trust, self.sources)
+        named_seal = None  # a Seal/BaseLoc readers draw the stamp from: the seal it shows must be judged
+        seal_file = _seal_file(package, signed_info, base_dir)
+        if seal_file is not None:
+            with contextlib.suppress(OfdFormatError):
+                named_seal = package.read(seal_file)
+        check_signed_data(out, signed, raw, at, self.trust, self.sources, named_seal)
         return out
 
     def _references(

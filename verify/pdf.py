@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import cms, core, crl, ocsp, x509
+from asn1crypto import cms, crl, ocsp, x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader, process_data_at_eof
@@ -30,7 +30,14 @@ from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
 from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, rules, seal_checks
-from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
+from verify.cms import (
+    check_carried_seal,
+    check_signed_data,
+    hygiene,
+    load_signed_data,
+    seal_attribute,
+    timestamp_hygiene,
+)
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -59,15 +66,6 @@ def _timestamp_time(signer_info: cms.SignerInfo) -> datetime | None:
             info = token["content"]["encap_content_info"]["content"].parsed
             moment: datetime = info["gen_time"].native
             return moment
-    return None
-
-
-def _seal_attribute(signer_info: cms.SignerInfo) -> bytes | None:
-    for attr in signer_info["signed_attrs"] or []:
-        if attr["type"].dotted in oids.SESEAL_ATTRIBUTES:
-            value = attr["values"][0]
-            der: bytes = value.native if isinstance(value, core.OctetString) else value.contents
-            return der
     return None
 
 
@@ -288,7 +286,8 @@ class PdfVerifier:
         try:
             status = validate_pdf_signature(embedded, self._context(material, moment), ts_validation_context=ts_context)
             ts = status.timestamp_validity
-            if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted):
+            tsa_problem = _tsa_untrusted(ts, self.trust, rules.validation_time(at, None)[0])
+            if proven and not (ts is not None and ts.intact and ts.valid and ts.trusted and tsa_problem is None):
                 moment, proven = rules.validation_time(at, None)  # a timestamp that does not validate proves nothing
                 status = validate_pdf_signature(
                     embedded, self._context(material, moment), ts_validation_context=ts_context
@@ -317,13 +316,14 @@ class PdfVerifier:
         else:
             failed = None
             if stamped is not None and not proven:
-                failed = (f"the signature timestamp ({stamped.isoformat()}) proves nothing: "
-                          f"{_timestamp_problem(status.timestamp_validity)}")  # fmt: skip
+                why = tsa_problem if tsa_problem is not None else _timestamp_problem(status.timestamp_validity)
+                failed = f"the signature timestamp ({stamped.isoformat()}) proves nothing: {why}"
             rules.add_signing_time(out, at=at, moment=moment, proven=proven, claimed=claimed, failed_timestamp=failed)
 
         if _stopped(out, budget, "chain", "the chain, revocation, seal and modifications"):
             return out
         self._chain_and_revocation(out, status, moment, cert, material, proven)
+        seal_checks.check_signer_role(out, cert)
         revocation = next((c for c in reversed(out.checks) if c.name == "revocation"), None)
         if unmatched and revocation is not None and revocation.status in (PASSED, SKIPPED):
             revocation.status, revocation.code = INDETERMINATE, "REVOCATION_UNKNOWN"
@@ -378,17 +378,11 @@ class PdfVerifier:
 
     def _seal(self, out: SignatureReport, signer_info: cms.SignerInfo, cert: x509.Certificate, moment: datetime,
               proven: bool) -> None:  # fmt: skip
-        der = _seal_attribute(signer_info)
+        der = seal_attribute(signer_info)
         if der is None:
             rules.add_no_seal(out)
             return
-        try:
-            seal = seal_checks.parsed_seal(der)
-        except ses.SESFormatError as exc:
-            out.add("seal", FAILED, "FORMAT_FAILURE", str(exc))
-            return
-        out.seal = seal_checks.describe(seal)
-        seal_checks.check_seal(out, seal, cert.dump(), moment, self.trust, self.sources, proven)
+        check_carried_seal(out, der, None, cert.dump(), moment, self.trust, self.sources, proven)
 
     def _modifications(
         self, out: SignatureReport, status: Any, embedded: EmbeddedPdfSignature, licence_change: str | None
@@ -446,6 +440,15 @@ def _matchable(responses: list[ocsp.OCSPResponse]) -> tuple[list[ocsp.OCSPRespon
         else:
             unmatched.extend(sorted(hashes - {"sha1", "sha256"}))
     return usable, unmatched
+
+
+def _tsa_untrusted(ts: Any, trust: TrustStore, now: datetime) -> str | None:
+    """seal_checks.tsa_untrusted for a timestamp pyHanko validated (None when it did not: then
+    _timestamp_problem says why)."""
+    path = getattr(ts, "validation_path", None) if ts is not None and ts.trusted else None
+    if path is None:
+        return None
+    return seal_checks.tsa_untrusted([path.trust_anchor.certificate, *path.iter_certs(include_root=False)], trust, now)
 
 
 def _timestamp_problem(ts: Any) -> str:

@@ -710,6 +710,8 @@ def _timestamp(checker: Checker, token: bytes, signature: bytes, info: Revinfo, 
     chain = checker.path(tsa, [*extra, *(certificate(c) for c in signer.certs)], now)
     for child, parent in itertools.pairwise(chain):
         _revocation(checker, child, parent, now, info, hard=False)
+    listed_path = [checker.roots[chain[-1].der], *(_parsed(c.der) for c in reversed(chain[:-1]))]
+    _need(seal_checks.tsa_untrusted(listed_path, checker.trust, now) is None, "the TSA is not trusted now")
     return gen_time
 
 
@@ -767,6 +769,7 @@ def verify_fast(data: bytes, trust: TrustStore, sources: Sources, checker: Check
 
     usage = cert.key_usage
     _need(usage is not None and KU_NON_REPUDIATION in usage, "signer key usage")
+    _need(seal_checks.signer_role_problem(_parsed(cert.der)) is None, "signer not certified for signing documents")
     chain = checker.path(cert, pool, moment)
     for child, parent in itertools.pairwise(chain):
         _revocation(checker, child, parent, moment, info, hard=True)

@@ -275,13 +275,49 @@ def check_ses_signature(
     out.signing_time = claimed.isoformat() if claimed else signature.time_info.decode("ascii", "replace")  # type: ignore[union-attr]
     out.signing_time_source = "claimed"
     rules.add_claimed_time(out, out.signing_time)
+    signer = None
     try:
-        out.signer = dict(describe_cert(x509.Certificate.load(signature.signer_cert)))
+        signer = x509.Certificate.load(signature.signer_cert)
+        out.signer = dict(describe_cert(signer))
     except (ValueError, TypeError) as exc:
         out.signer = {"error": f"unreadable certificate: {exc}"}
     out.seal = describe(signature.seal)
     check_seal(out, signature.seal, signature.signer_cert, moment, trust, sources)
     check_chain(out, signature.signer_cert, [], moment, trust, sources)
+    if signer is not None:
+        check_signer_role(out, signer)
+
+
+# EKUs under which a certificate may sign documents (RFC 9336 documentSigning, emailProtection as S/MIME and
+# many vendors' signing certificates carry it, anyExtendedKeyUsage, Adobe's and Microsoft's document signing)
+DOCUMENT_SIGNING_EKUS = frozenset({"1.3.6.1.5.5.7.3.36", "1.3.6.1.5.5.7.3.4", "2.5.29.37.0",
+                                   "1.2.840.113583.1.1.5", "1.3.6.1.4.1.311.10.3.12"})  # fmt: skip
+
+
+def signer_role_problem(cert: x509.Certificate) -> str | None:
+    """Why `cert` is not certified for signing documents, else None. A certificate that names its
+    purposes (RFC 5280 §4.2.1.12) is used for those only: a TLS server or client certificate, a TSA's,
+    an OCSP responder's or a seal maker's signs no document, whoever holds it and whatever its subject
+    says (tried: a tls-client certificate carrying an organisation's USCC signed a PDF: PASSED). Without
+    the extension, a key usage must allow digitalSignature or nonRepudiation."""
+    try:
+        usages = cert.extended_key_usage_value
+        key_usage = cert.key_usage_value
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"the signer's certificate extensions cannot be read: {str(exc)[:200]}"
+    if usages is not None and not {usage.dotted for usage in usages} & DOCUMENT_SIGNING_EKUS:
+        names = ", ".join(sorted(str(usage.native) for usage in usages))
+        return f"the signer's certificate is certified for {names}, not for signing documents"
+    if key_usage is not None and not {"digital_signature", "non_repudiation"} & set(key_usage.native):
+        return "the signer's certificate's key usage allows neither digitalSignature nor nonRepudiation"
+    return None
+
+
+def check_signer_role(out: SignatureReport, cert: x509.Certificate) -> None:
+    """A `chain` check INDETERMINATE CHAIN_CONSTRAINTS_FAILURE when signer_role_problem finds one."""
+    problem = signer_role_problem(cert)
+    if problem is not None:
+        out.add("chain", INDETERMINATE, "CHAIN_CONSTRAINTS_FAILURE", problem)
 
 
 def check_chain(
@@ -403,6 +439,19 @@ def add_not_revoked(out: SignatureReport, path: Any, cert: x509.Certificate, crl
         out.add("revocation", SKIPPED, "NO_REVOCATION_SOURCE", detail)
     else:
         rules.not_revoked(out, names)
+
+
+def tsa_untrusted(certs: list[Any], trust: TrustStore, now: datetime) -> str | None:
+    """Why a timestamp whose TSA path is `certs` (anchor first, as judge_cas takes them) proves no
+    time, else None. A timestamp moves validation into the past only if its TSA is trusted *now*
+    (EN 319 102-1: the proof of existence is itself validated at the current time): every CA on its
+    path granted by a fresh trust list now. A TSA below a CA withdrawn since — e.g. for a key
+    compromise — proves nothing, or whoever holds that key dates any signature back before the
+    withdrawal and gets the CA judged "granted" at that time. Both PDF paths ask this."""
+    scratch = SignatureReport()
+    judge_cas(scratch, certs, now, trust)
+    check = scratch.checks[-1]
+    return None if check.status == PASSED else f"its TSA's path is not trusted now: {check.code} {check.detail}"
 
 
 def judge_path(out: SignatureReport, path: Any, moment: datetime, trust: TrustStore) -> None:
