@@ -291,8 +291,6 @@ def seal_pdf(
     level = check_document(
         reader, certify=certify, adds_metadata=xmp is not None, allow_active_content=allow_active_content
     )
-    if unsigned_later is not None:
-        unsigned_allowance, unsigned = unsigned_later()
     pages = int(reader.root["/Pages"]["/Count"])
     page_number = placement.page if placement.page is not None else pages
     if not 1 <= page_number <= pages:
@@ -345,6 +343,8 @@ def seal_pdf(
         stamp_style=style,
         new_field_spec=new_field,
     )
+    if unsigned_later is not None:  # every refusal is behind us
+        unsigned_allowance, unsigned = unsigned_later()
     template = _template(certificate, tuple(chain), signer.family, seal_der)
     writer = IncrementalPdfFileWriter.from_reader(reader)
     if xmp is not None:  # licence metadata, in the same revision as the seal: covered by the signature
