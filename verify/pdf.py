@@ -5,6 +5,7 @@ status of each CA at the signing time, the embedded `SESeal`, seal and licence s
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import zlib
@@ -29,7 +30,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, rules, seal_checks
+from verify import asn1_speedups, licence, names, pdf_fast, pdf_speedups, rules, seal_checks
 from verify.cms import (
     check_carried_seal,
     check_signed_data,
@@ -409,15 +410,26 @@ def _usable(certs: Iterable[x509.Certificate], trust: TrustStore) -> list[x509.C
     trusted = trust.ca_keys()
     out = []
     for cert in certs:
-        try:
-            cert.subject.hashable, cert.issuer.hashable  # noqa: B018
-            key = cert.public_key.dump()
-        except (ValueError, TypeError, KeyError):
+        if not _parses(cert.dump()):
             continue
-        if key in trusted and not trust.is_ca_certificate(cert.dump()):
+        if cert.public_key.dump() in trusted and not trust.is_ca_certificate(cert.dump()):
             continue
         out.append(cert)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _parses(der: bytes) -> bool:
+    """Whether every part of a certificate parses (names leniently): pyHanko reads extensions such as
+    the key identifiers when it registers path material, and a malformed one raised out of the
+    validation (found by fuzzing). Remembered by DER: the same certificates come in every document."""
+    try:
+        cert = x509.Certificate.load(der)
+        names.parse_fully(cert)
+        cert.subject.hashable, cert.issuer.hashable  # noqa: B018
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 def _matchable(responses: list[ocsp.OCSPResponse]) -> tuple[list[ocsp.OCSPResponse], list[str]]:

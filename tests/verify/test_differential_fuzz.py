@@ -256,3 +256,17 @@ def test_found_an_ocsp_response_with_unreadable_certificates(context: Context, p
     mutant = base[:at] + b"\x31" + base[at + 1 :]
     assert compare(pdf_verifier, mutant) in ("declined", "agreed")
     assert pdf_verifier.full(mutant).result == "PASSED"
+
+
+def test_found_a_dss_certificate_with_a_broken_extension(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: a DSS certificate whose authority key identifier no longer parses made
+    pyHanko raise while registering path material (FORMAT_FAILURE) where the fast path passed."""
+    base = _sealed(context)
+    der = context.ca.ca_certificate("cn-370000-sm2").dump()
+    aki = der.index(b"\x06\x03\x55\x1d\x23")  # id-ce-authorityKeyIdentifier
+    inner = der.index(b"\x04", aki + 5) + 2  # its OCTET STRING, then the SEQUENCE inside
+    assert der[inner] == 0x30
+    at = base.index(der) + inner
+    mutant = base[:at] + b"\x31" + base[at + 1 :]
+    assert compare(pdf_verifier, mutant) in ("declined", "agreed")
+    assert pdf_verifier.full(mutant).result == "PASSED"
