@@ -258,13 +258,24 @@ def test_found_an_ocsp_response_with_unreadable_certificates(context: Context, p
     assert pdf_verifier.full(mutant).result == "PASSED"
 
 
-def test_found_a_dss_certificate_with_a_broken_extension(context: Context, pdf_verifier: PdfVerifier) -> None:
-    """Found by this fuzzer: a DSS certificate whose authority key identifier no longer parses made
-    pyHanko raise while registering path material (FORMAT_FAILURE) where the fast path passed."""
+def test_found_a_certificate_with_a_broken_extension(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: a DSS certificate no other source names first (here the TSA's) whose
+    extended key usage no longer parses made pyHanko raise while registering path material
+    (FORMAT_FAILURE) where the fast path passed."""
+    from asn1crypto import x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
     base = _sealed(context)
-    der = context.ca.ca_certificate("cn-370000-sm2").dump()
-    aki = der.index(b"\x06\x03\x55\x1d\x23")  # id-ce-authorityKeyIdentifier
-    inner = der.index(b"\x04", aki + 5) + 2  # its OCTET STRING, then the SEQUENCE inside
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(base)))
+    tsa = next(
+        c
+        for c in dss.load_certs()
+        if c.extended_key_usage_value and "time_stamping" in c.extended_key_usage_value.native
+    )
+    der = x509.Certificate.load(tsa.dump()).dump()
+    eku = der.index(b"\x06\x03\x55\x1d\x25")  # id-ce-extKeyUsage
+    inner = der.index(b"\x04", eku + 5) + 2  # its OCTET STRING, then the SEQUENCE inside
     assert der[inner] == 0x30
     at = base.index(der) + inner
     mutant = base[:at] + b"\x31" + base[at + 1 :]
