@@ -53,7 +53,7 @@ SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 # what pyHanko's reader raises on damaged input (AssertionError too: it asserts on some structures)
 READ_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, AssertionError,
-               zlib.error)  # fmt: skip
+               NotImplementedError, zlib.error)  # fmt: skip
 
 
 def _subject(cert: x509.Certificate) -> dict[str, Any]:

@@ -281,3 +281,13 @@ def test_found_a_certificate_with_a_broken_extension(context: Context, pdf_verif
     mutant = base[:at] + b"\x31" + base[at + 1 :]
     assert compare(pdf_verifier, mutant) in ("declined", "agreed")
     assert pdf_verifier.full(mutant).result == "PASSED"
+
+
+def test_found_an_unknown_filter_on_the_xref_stream(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: an xref stream with an unknown /Filter made pyHanko's reader raise
+    NotImplementedError out of the full path (a crash, not a report)."""
+    base = _sealed(context, "B-B")
+    at = base.rindex(b"/FlateDecode", 0, base.rindex(b"/Type /XRef") + 200)
+    mutant = base[:at] + b"/FmateDecode" + base[at + len(b"/FlateDecode") :]
+    assert pdf_verifier.full(mutant).result in ("FAILED", "INDETERMINATE")
+    assert compare(pdf_verifier, mutant) in ("declined", "agreed")
