@@ -187,10 +187,10 @@ def test_impostor_root_with_the_same_name_and_key_id(context: Context, verifier:
 
 
 def test_certificate_revoked_before_the_signing_time(context: Context, verifier: Verifier) -> None:
-    from tests.verify.test_trust_model_attacks import _holder, _seal_with
+    from tests.verify.attackers import issue, seal_with
 
-    holder = _holder(context, "cn-530000-sm2")
-    pdf = _seal_with(holder, None, context.seals.get("demo-530000-sm2").picture_png)
+    holder = issue(context, "org-seal", "cn-530000-sm2")
+    pdf = seal_with(holder, None, context.seals.get("demo-530000-sm2").picture_png)
     context.ca.revoke(holder.serial, "keyCompromise", actor="test", revoked_at=datetime.now(UTC) - timedelta(hours=1))
     report = verifier.verify(pdf).as_json()
     # no timestamp proves the signature older than the revocation: EN 319 102-1 says REVOKED_NO_POE

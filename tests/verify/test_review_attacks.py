@@ -7,25 +7,22 @@ The module's own hierarchy is changed by some tests (a CA withdrawn): those run 
 from __future__ import annotations
 
 import base64
-import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from asn1crypto import x509
 
 from api.context import Context
 from ca.withdrawal import withdraw_ca
-from keys.custody import KeyAlgorithm, SigningHandle
 from seal.demo import create_demo_seals
 from signing import tsa as signing_tsa
 from signing.pdf import Placement, seal_pdf
 from signing.tsa import TimestampAuthority, Unit, signature_timestamp_attribute
 from tests.fixtures import make_pdf
 from tests.verify import ofd_builder
+from tests.verify.attackers import ATTACKER, Clock, Holder, both_paths, check, issue
 from verify.report import FAILED, INDETERMINATE, PASSED
 from verify.service import Verifier
 
@@ -34,46 +31,6 @@ from verify.service import Verifier
 def verifier(context: Context) -> Iterator[Verifier]:
     create_demo_seals(context.seals, actor="test")
     yield context.verification.verifier()
-
-
-@dataclass(frozen=True)
-class Holder:
-    handle: SigningHandle
-    certificate: bytes
-    chain: list[bytes]
-    serial: str
-
-
-ATTACKER = {"country_name": "CN", "organization_name": "Attacker Trading Co",
-            "organization_identifier": "91350100M000100Y43", "common_name": "Attacker Trading Co Seal"}  # fmt: skip
-
-
-def _issue(context: Context, profile: str, ca: str, subject: dict[str, str]) -> Holder:
-    version = context.custody.create(f"review-{secrets.token_hex(6)}", KeyAlgorithm.SM2)
-    issued = context.ca.issue_for_key(version.public_key_der, subject, profile, ca)
-    return Holder(context.custody.signer(version.ref), issued.der, list(issued.chain), issued.serial)
-
-
-def _check(report: dict[str, Any], name: str, index: int = 0) -> tuple[str, str]:
-    check = next(c for c in report["signatures"][index]["checks"] if c["name"] == name)
-    return check["status"], check["code"]
-
-
-def _both_paths(verifier: Verifier, data: bytes, at: datetime | None = None) -> dict[str, Any]:
-    fast = verifier.pdf.verify(data, at).as_json()
-    full = verifier.pdf.full(data, at).as_json()
-    assert fast["result"] == full["result"], (fast, full)
-    return full
-
-
-class _Clock(datetime):
-    """datetime whose now() is `offset` behind the real clock: a TSA that backdates its tokens."""
-
-    offset = timedelta(0)
-
-    @classmethod
-    def now(cls, tz: Any = None) -> Any:
-        return datetime.now(tz) - cls.offset
 
 
 def _ofd_signed_by(holder: Holder, files: dict[str, bytes], seal_file: bytes | None, seal_attr: bytes | None) -> bytes:
@@ -118,18 +75,18 @@ def test_ofd_cms_signature_cannot_show_another_organisations_seal(context: Conte
     signed attribute: readers draw the victim's stamp. The seal lists the victim's certificate, not the
     signer's: the seal check must say so (SEAL_CERT_MISMATCH), as it does for PDFs and SES_Signatures.
     Before the fix: PASSED, the seal never looked at (a CMS signature had no seal check at all)."""
-    holder = _issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
+    holder = issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
     victim = context.seals.get("demo-370000-sm2").esl_der
     for seal_file, seal_attr in ((victim, None), (None, victim), (victim, victim)):
         report = verifier.verify(_ofd_signed_by(holder, ofd_builder.content(), seal_file, seal_attr)).as_json()
         assert report["result"] == FAILED, report
-        assert _check(report, "seal") == (FAILED, "SEAL_CERT_MISMATCH")
+        assert check(report, "seal") == (FAILED, "SEAL_CERT_MISMATCH")
     # the seal's own holder may sign so, and passes; without any seal the signature stays a plain one
     material = context.seals.for_signing("demo-370000-sm2", role="issuer", caller="t", caller_seal_ids=("*",))
     owner = Holder(material.handle, material.certificate, list(material.chain), "")
     genuine = verifier.verify(_ofd_signed_by(owner, ofd_builder.content(), victim, victim)).as_json()
     assert genuine["result"] == PASSED, genuine
-    assert _check(genuine, "seal") == (PASSED, "OK")
+    assert check(genuine, "seal") == (PASSED, "OK")
     plain = verifier.verify(_ofd_signed_by(holder, ofd_builder.content(), None, None)).as_json()
     assert plain["result"] == PASSED, plain
     # a seal file other than the signed seal attribute: which one a reader draws cannot be told
@@ -145,12 +102,12 @@ def test_a_tls_certificate_signs_no_document(context: Context, verifier: Verifie
     from gm import ses
     from gm.sm3 import sm3
 
-    holder = _issue(context, "tls-client", "cn-370000-sm2", ATTACKER)
+    holder = issue(context, "tls-client", "cn-370000-sm2", ATTACKER)
     document = seal_pdf(
         make_pdf(), handle=holder.handle, certificate=holder.certificate, chain=holder.chain, seal_der=None,
         picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
     ).pdf  # fmt: skip
-    report = _both_paths(verifier, document)
+    report = both_paths(verifier, document)
     assert report["result"] == INDETERMINATE, report
     assert (INDETERMINATE, "CHAIN_CONSTRAINTS_FAILURE") in [
         (c["status"], c["code"]) for c in report["signatures"][0]["checks"] if c["name"] == "chain"
@@ -167,12 +124,12 @@ def test_a_tls_certificate_signs_no_document(context: Context, verifier: Verifie
         (c["status"], c["code"]) for c in bare["signatures"][0]["checks"] if c["name"] == "chain"
     ]
     # an org-seal certificate (documentSigning) is still a signer
-    signer = _issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
+    signer = issue(context, "org-seal", "cn-370000-sm2", ATTACKER)
     fine = seal_pdf(
         make_pdf(), handle=signer.handle, certificate=signer.certificate, chain=signer.chain, seal_der=None,
         picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
     ).pdf  # fmt: skip
-    assert _both_paths(verifier, fine)["result"] == PASSED
+    assert both_paths(verifier, fine)["result"] == PASSED
 
 
 # ---- last: these withdraw a CA of the module's hierarchy ----------------------------------------------
@@ -190,9 +147,9 @@ def test_timestamp_by_a_tsa_under_a_withdrawn_ca_proves_no_time(
     Before the fix: PASSED on both paths (the TSA's path was never judged against the trust list)."""
     subject = {"country_name": "CN", "organization_name": "Attacker Trading Co",
                "organization_identifier": "91350100M000100Y43", "common_name": "Attacker Trading Co Seal"}  # fmt: skip
-    signer = _issue(context, "org-seal", "cn-370000-sm2", subject)
+    signer = issue(context, "org-seal", "cn-370000-sm2", subject)
     tsa_subject = {"country_name": "CN", "organization_name": "Attacker", "common_name": "Attacker TSA"}
-    tsa_holder = _issue(context, "tsa", "cn-370000-sm2", tsa_subject)
+    tsa_holder = issue(context, "tsa", "cn-370000-sm2", tsa_subject)
     tsa = TimestampAuthority(context.db, context.custody, context.ca)
     tsa._units["sm2"] = Unit("sm2", tsa_holder.handle, x509.Certificate.load(tsa_holder.certificate),
                              tsa_holder.certificate, tsa_holder.chain)  # fmt: skip
@@ -201,8 +158,8 @@ def test_timestamp_by_a_tsa_under_a_withdrawn_ca_proves_no_time(
                 publisher=context.verification.publisher)  # fmt: skip
     verifier = context.verification.verifier()  # the new list: the root is withdrawn
 
-    _Clock.offset = timedelta(seconds=2)
-    monkeypatch.setattr(signing_tsa, "datetime", _Clock)
+    Clock.offset = timedelta(seconds=2)
+    monkeypatch.setattr(signing_tsa, "datetime", Clock)
     document = seal_pdf(
         make_pdf(), handle=signer.handle, certificate=signer.certificate, chain=signer.chain, seal_der=None,
         picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
@@ -213,9 +170,9 @@ def test_timestamp_by_a_tsa_under_a_withdrawn_ca_proves_no_time(
         make_pdf(), handle=signer.handle, certificate=signer.certificate, chain=signer.chain, seal_der=None,
         picture_png=context.seals.get("demo-370000-sm2").picture_png, placement=Placement(),
     ).pdf  # fmt: skip
-    assert _check(_both_paths(verifier, plain), "chain") == (INDETERMINATE, "CA_WITHDRAWN")  # without the TSA
-    report = _both_paths(verifier, document)
+    assert check(both_paths(verifier, plain), "chain") == (INDETERMINATE, "CA_WITHDRAWN")  # without the TSA
+    report = both_paths(verifier, document)
     assert report["result"] != PASSED, report
     assert report["result"] == INDETERMINATE
-    assert _check(report, "chain") == (INDETERMINATE, "CA_WITHDRAWN")
-    assert _check(report, "signing_time")[0] == INDETERMINATE
+    assert check(report, "chain") == (INDETERMINATE, "CA_WITHDRAWN")
+    assert check(report, "signing_time")[0] == INDETERMINATE

@@ -7,21 +7,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from api.context import Context
 from gm import ses
 from gm.sm3 import sm3
-from keys.custody import KeyAlgorithm, SigningHandle
 from seal.demo import create_demo_seals
 from signing import pdf as signing_pdf
-from signing.pdf import Placement, seal_pdf
+from signing.pdf import Placement
 from signing.service import Caller
 from tests.fixtures import make_pdf
+from tests.verify.attackers import Clock, Holder, both_paths, check, issue, seal_with
 from verify.report import FAILED, INDETERMINATE, PASSED
 from verify.service import Verifier
 
@@ -35,29 +33,9 @@ def verifier(context: Context) -> Iterator[Verifier]:
     yield context.verification.verifier()
 
 
-@dataclass(frozen=True)
-class Holder:
-    handle: SigningHandle
-    certificate: bytes
-    chain: list[bytes]
-    serial: str
-
-
 def _holder(context: Context, ca: str = "cn-370000-sm2") -> Holder:
     """An ordinary organisation certificate from a trusted regional CA: what any customer can have."""
-    version = context.custody.create(f"attacker-{secrets.token_hex(6)}", KeyAlgorithm.SM2)
-    issued = context.ca.issue_for_key(
-        version.public_key_der,
-        {
-            "country_name": "CN",
-            "organization_name": "Attacker Trading Co",
-            "organization_identifier": ATTACKER_USCC,
-            "common_name": "Attacker Trading Co Seal",
-        },
-        "org-seal",
-        ca,
-    )
-    return Holder(context.custody.signer(version.ref), issued.der, list(issued.chain), issued.serial)
+    return issue(context, "org-seal", ca)
 
 
 def _forged_seal(
@@ -81,57 +59,33 @@ def _forged_seal(
     return ses.assemble_seal(info, holder.certificate, holder.handle.sign(info))
 
 
-def _seal_with(holder: Holder, seal_der: bytes | None, picture: bytes) -> bytes:
-    return seal_pdf(
-        make_pdf(),
-        handle=holder.handle,
-        certificate=holder.certificate,
-        chain=holder.chain,
-        seal_der=seal_der,
-        picture_png=picture,
-        placement=Placement(),
-    ).pdf
-
-
-def _check(report: dict[str, Any], name: str, index: int = 0) -> tuple[str, str]:
-    check = next(c for c in report["signatures"][index]["checks"] if c["name"] == name)
-    return check["status"], check["code"]
-
-
-def _both_paths(verifier: Verifier, data: bytes, at: datetime | None = None) -> dict[str, Any]:
-    fast = verifier.pdf.verify(data, at).as_json()
-    full = verifier.pdf.full(data, at).as_json()
-    assert fast["result"] == full["result"]
-    return full
-
-
 def test_forged_seal_with_the_victims_esid_is_not_passed(context: Context, verifier: Verifier) -> None:
     holder = _holder(context)
     seal_der = _forged_seal(context, holder)
     picture = context.seals.get("demo-370000-sm2").picture_png
-    report = _both_paths(verifier, _seal_with(holder, seal_der, picture))
+    report = both_paths(verifier, seal_with(holder, seal_der, picture))
     assert report["result"] == FAILED, report
-    assert _check(report, "signature") == (PASSED, "OK")  # the crypto is fine: only trust is missing
-    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
-    assert _check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
+    assert check(report, "signature") == (PASSED, "OK")  # the crypto is fine: only trust is missing
+    assert check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
     assert report["subindication"] == "SIG_CONSTRAINTS_FAILURE"
 
 
 def test_forged_seal_with_a_fresh_esid_is_indeterminate(context: Context, verifier: Verifier) -> None:
     holder = _holder(context)
     seal_der = _forged_seal(context, holder, es_id="370000" + "".join(secrets.choice("0123456789") for _ in range(8)))
-    report = _both_paths(verifier, _seal_with(holder, seal_der, context.seals.get("demo-370000-sm2").picture_png))
+    report = both_paths(verifier, seal_with(holder, seal_der, context.seals.get("demo-370000-sm2").picture_png))
     assert report["result"] == INDETERMINATE, report
-    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
     assert report["signatures"][0]["subindication"] == "NO_CERTIFICATE_CHAIN_FOUND"
 
 
 def test_genuine_seal_still_passes_with_its_maker_trusted(context: Context, verifier: Verifier) -> None:
     sealed = context.signing.seal_pdf(make_pdf(), seal_id="demo-370000-sm2", caller=CALLER, placement=Placement())
-    report = _both_paths(verifier, sealed.pdf)
+    report = both_paths(verifier, sealed.pdf)
     assert report["result"] == PASSED, report
     assert report["subindication"] is None and report["signatures"][0]["subindication"] is None
-    assert _check(report, "seal") == (PASSED, "OK")
+    assert check(report, "seal") == (PASSED, "OK")
 
 
 def test_forged_bare_ses_signature_is_not_passed(context: Context, verifier: Verifier) -> None:
@@ -143,13 +97,13 @@ def test_forged_bare_ses_signature_is_not_passed(context: Context, verifier: Ver
     blob = ses.assemble_ses_signature(tbs, holder.certificate, holder.handle.sign(tbs))
     report = verifier.verify(blob, content=content).as_json()
     assert report["result"] == FAILED
-    assert _check(report, "integrity") == (PASSED, "OK")
-    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
-    assert _check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
+    assert check(report, "integrity") == (PASSED, "OK")
+    assert check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
     # the forged .esl on its own
     alone = verifier.verify(seal_der).as_json()
     assert alone["result"] != PASSED
-    assert _check(alone, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert check(alone, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
 
 
 def test_bare_ses_signature_without_its_data_is_indeterminate(context: Context, verifier: Verifier) -> None:
@@ -161,11 +115,11 @@ def test_bare_ses_signature_without_its_data_is_indeterminate(context: Context, 
     assert verifier.verify(blob, content=content).result == PASSED
     nothing = verifier.verify(blob).as_json()
     assert nothing["result"] == INDETERMINATE
-    assert _check(nothing, "integrity") == (INDETERMINATE, "SIGNED_DATA_NOT_FOUND")
+    assert check(nothing, "integrity") == (INDETERMINATE, "SIGNED_DATA_NOT_FOUND")
     assert nothing["subindication"] == "SIGNED_DATA_NOT_FOUND"
     empty = verifier.verify(blob, content=b"").as_json()  # b"" is content: checked, and it does not match
     assert empty["result"] == FAILED
-    assert _check(empty, "integrity") == (FAILED, "DATA_HASH_FAILURE")
+    assert check(empty, "integrity") == (FAILED, "DATA_HASH_FAILURE")
 
 
 def test_seal_listing_nothing_usable_does_not_pass(context: Context, verifier: Verifier) -> None:
@@ -181,39 +135,29 @@ def test_seal_listing_nothing_usable_does_not_pass(context: Context, verifier: V
         )  # fmt: skip
         seal_der = ses.assemble_seal(info, maker.certificate_der, context.custody.signer(maker.key_ref).sign(info))
         holder = Holder(material.handle, material.certificate, list(material.chain), "")
-        report = _both_paths(verifier, _seal_with(holder, seal_der, victim.picture))
+        report = both_paths(verifier, seal_with(holder, seal_der, victim.picture))
         assert report["result"] != PASSED
-        assert _check(report, "seal") == (INDETERMINATE, "SEAL_CERT_LIST_UNUSABLE")
-
-
-class _Clock(datetime):
-    """datetime whose now() is `offset` behind the real clock: a signer lying about its signing time."""
-
-    offset = timedelta(0)
-
-    @classmethod
-    def now(cls, tz: Any = None) -> Any:
-        return datetime.now(tz) - cls.offset
+        assert check(report, "seal") == (INDETERMINATE, "SEAL_CERT_LIST_UNUSABLE")
 
 
 def test_backdated_signature_after_key_compromise_is_not_passed(
     context: Context, verifier: Verifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = _holder(context)
-    before = _seal_with(holder, None, context.seals.get("demo-370000-sm2").picture_png)
-    assert _both_paths(verifier, before)["result"] == PASSED  # a plain signature, not revoked yet
+    before = seal_with(holder, None, context.seals.get("demo-370000-sm2").picture_png)
+    assert both_paths(verifier, before)["result"] == PASSED  # a plain signature, not revoked yet
     context.ca.revoke(holder.serial, "keyCompromise")
     # the thief signs a new document, claiming a signing time just before the revocation
-    _Clock.offset = timedelta(seconds=30)
-    monkeypatch.setattr(signing_pdf, "datetime", _Clock)
-    backdated = _seal_with(holder, None, context.seals.get("demo-370000-sm2").picture_png)
+    Clock.offset = timedelta(seconds=30)
+    monkeypatch.setattr(signing_pdf, "datetime", Clock)
+    backdated = seal_with(holder, None, context.seals.get("demo-370000-sm2").picture_png)
     monkeypatch.undo()
     for document in (backdated, before):  # without a timestamp nobody can tell the two apart
-        report = _both_paths(verifier, document)
+        report = both_paths(verifier, document)
         assert report["result"] == INDETERMINATE, report
-        assert _check(report, "revocation") == (INDETERMINATE, "REVOKED_NO_POE")
+        assert check(report, "revocation") == (INDETERMINATE, "REVOKED_NO_POE")
         assert report["subindication"] == "REVOKED_NO_POE"
-        assert _check(report, "signing_time")[1] == "CLAIMED_TIME"
+        assert check(report, "signing_time")[1] == "CLAIMED_TIME"
 
 
 def test_timestamp_before_revocation_keeps_a_signature_valid(context: Context, verifier: Verifier) -> None:
@@ -226,13 +170,13 @@ def test_timestamp_before_revocation_keeps_a_signature_valid(context: Context, v
         actor="test",
     )  # fmt: skip
     stamped = context.signing.seal_pdf(make_pdf(), seal_id=seal.id, caller=CALLER, placement=Placement(), level="B-T")
-    assert _both_paths(verifier, stamped.pdf)["result"] == PASSED
+    assert both_paths(verifier, stamped.pdf)["result"] == PASSED
     time.sleep(1.1)  # times are whole seconds: a revocation in the timestamp's second proves no order
     context.seals.transition(seal.id, "revoked", "test", actor="test")  # revokes its certificate too
-    after = _both_paths(verifier, stamped.pdf)
-    assert _check(after, "signing_time") == (PASSED, "TIMESTAMP")
-    assert _check(after, "revocation")[0] == PASSED
-    assert _check(after, "seal_validity")[0] == PASSED  # revoked after the timestamp
+    after = both_paths(verifier, stamped.pdf)
+    assert check(after, "signing_time") == (PASSED, "TIMESTAMP")
+    assert check(after, "revocation")[0] == PASSED
+    assert check(after, "seal_validity")[0] == PASSED  # revoked after the timestamp
     assert after["result"] == PASSED, after
 
 
@@ -241,7 +185,7 @@ def test_validation_as_of_a_later_time_is_out_of_bounds(context: Context, verifi
     report = verifier.verify(sealed.pdf, at=datetime.now(UTC) + timedelta(days=365 * 30)).as_json()
     assert report["result"] == INDETERMINATE
     assert report["as_of"] == report["validation_time"]
-    assert _check(report, "chain") == (INDETERMINATE, "OUT_OF_BOUNDS_NO_POE")
+    assert check(report, "chain") == (INDETERMINATE, "OUT_OF_BOUNDS_NO_POE")
     assert report["subindication"] == "OUT_OF_BOUNDS_NO_POE"
 
 
@@ -260,9 +204,9 @@ def test_forged_seal_in_an_ofd_is_not_passed(context: Context, verifier: Verifie
     package = ofd_builder.zipped(ofd_builder.seal(forged, ofd_builder.content()).items())
     report = verifier.verify(package).as_json()
     assert report["format"] == "ofd" and report["result"] == FAILED, report
-    assert _check(report, "signature") == (PASSED, "OK") and _check(report, "references")[0] == PASSED
-    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
-    assert _check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
+    assert check(report, "signature") == (PASSED, "OK") and check(report, "references")[0] == PASSED
+    assert check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_UNTRUSTED")
+    assert check(report, "seal_validity") == (FAILED, "SEAL_NOT_REGISTERED")
     genuine = context.seals.for_signing("demo-370000-sm2", role="issuer", caller="test", caller_seal_ids=("*",))
     honest = ofd_builder.zipped(ofd_builder.seal(genuine, ofd_builder.content()).items())
     assert verifier.verify(honest).result == PASSED
@@ -281,6 +225,6 @@ def test_a_genuine_makers_seal_for_another_region_is_not_passed(context: Context
         picture=copied.picture, width_mm=copied.width_mm, height_mm=copied.height_mm,
     )  # fmt: skip
     seal_der = ses.assemble_seal(info, maker.certificate_der, context.custody.signer(maker.key_ref).sign(info))
-    report = _both_paths(verifier, _seal_with(holder, seal_der, copied.picture))
+    report = both_paths(verifier, seal_with(holder, seal_der, copied.picture))
     assert report["result"] == INDETERMINATE, report
-    assert _check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_REGION")
+    assert check(report, "seal") == (INDETERMINATE, "SEAL_MAKER_REGION")
