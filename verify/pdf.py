@@ -28,7 +28,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import asn1_speedups, licence, pdf_fast, pdf_speedups, seal_checks
+from verify import licence, pdf_fast, pdf_speedups, seal_checks
 from verify.cms import check_signed_data, hygiene, load_signed_data, timestamp_hygiene
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
@@ -38,8 +38,6 @@ from verify.sources import Sources
 from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
-pdf_speedups.install()
-asn1_speedups.install()
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 
