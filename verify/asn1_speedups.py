@@ -5,7 +5,8 @@ OCSP responder checks); asn1crypto prepares every attribute value with RFC 4518 
 each time, on freshly parsed certificates of every document: ~20 % of a verification. The
 preparation is a pure function of the string, and a Name's `hashable` of its DER, so both are
 memoised here with bounded caches; answers are those of asn1crypto (tests/verify/
-test_asn1_speedups.py compares both on hypothesis-generated names). Installed once, idempotently.
+test_asn1_speedups.py compares both on hypothesis-generated names). Installed by
+verify/library_patches.py, the one place that replaces library code.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ _HASHABLES: dict[bytes, str] = {}
 _MAX_HASHABLES = 8192
 
 
-def _memo_prep(self: Any, string: str) -> str:
+def memo_prep(self: Any, string: str) -> str:
     return _prep(string)
 
 
-def _memo_hashable(self: x509.Name) -> str:
+def memo_hashable(self: x509.Name) -> str:
     # Keyed by the RDNSequence's contents: a Name inside a GeneralName carries an explicit [4] tag,
     # so its own dump() differs while the name is the same.
     key = bytes(self.chosen.contents or b"")
@@ -47,13 +48,10 @@ def _memo_hashable(self: x509.Name) -> str:
     return value
 
 
-def _memo_eq(self: x509.Name, other: object) -> bool:
+def memo_eq(self: x509.Name, other: object) -> bool:
     """RFC 5280 §7.1 equality, as asn1crypto decides it: its RDNSequence equality and the equality of
     the `hashable` strings coincide (the separators cannot survive string preparation)."""
-    return isinstance(other, x509.Name) and _memo_hashable(self) == _memo_hashable(other)
+    return isinstance(other, x509.Name) and memo_hashable(self) == memo_hashable(other)
 
 
-def install() -> None:
-    x509.NameTypeAndValue._ldap_string_prep = _memo_prep
-    x509.Name.hashable = property(_memo_hashable)
-    x509.Name.__eq__ = _memo_eq
+HASHABLE = property(memo_hashable)  # what replaces x509.Name.hashable

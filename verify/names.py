@@ -6,8 +6,8 @@ Vendor certificates put GBK (or UTF-8) bytes into PrintableString, TeletexString
 / latin-1: it raises (chain building stopped on a codec error) or returns mojibake, which its RFC 5280
 comparison then case-folds (two different GBK names could compare equal). Here such a value is shown
 leniently (UTF-8, else GB 18030, else replacement characters) and compared as its encoded bytes;
-conforming values keep asn1crypto's RFC 5280 comparison. `install()` (run on import) applies both to
-asn1crypto's Name so pyHanko's path building uses them too.
+conforming values keep asn1crypto's RFC 5280 comparison. verify/library_patches.py installs both into
+asn1crypto's Name (when the `verify` package is imported) so pyHanko's path building uses them too.
 """
 
 from __future__ import annotations
@@ -140,10 +140,7 @@ def _human_friendly(self: x509.Name) -> str:
     return ", ".join(f"{label}: {value}" for label, value in name_fields(self).items())
 
 
-def install() -> None:
-    """Idempotent. Changes nothing for names asn1crypto reads correctly."""
-    x509.NameTypeAndValue.prepped_value = property(_prepped_value)
-    x509.Name.human_friendly = property(_human_friendly)
-
-
-install()
+# what replaces x509.NameTypeAndValue.prepped_value and x509.Name.human_friendly; changes nothing for
+# names asn1crypto reads correctly
+PREPPED_VALUE = property(_prepped_value)
+HUMAN_FRIENDLY = property(_human_friendly)

@@ -30,7 +30,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import asn1_speedups, licence, names, pdf_fast, pdf_speedups, rules, seal_checks
+from verify import licence, names, pdf_fast, pdf_speedups, rules, seal_checks
 from verify.cms import (
     check_carried_seal,
     check_signed_data,
@@ -47,8 +47,6 @@ from verify.sources import Sources
 from verify.trust import TrustStore
 
 log = logging.getLogger("trustseal.verify")
-pdf_speedups.install()
-asn1_speedups.install()
 SIGNATURE_TIMESTAMP = oids.ID_AA_SIGNATURE_TIMESTAMP
 MAX_SIGNATURES = 50
 # what pyHanko's reader raises on damaged input (AssertionError too: it asserts on some structures)

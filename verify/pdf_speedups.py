@@ -13,7 +13,7 @@ hypothesis-generated input).
 for every document. `intern_certificate` hands out one parsed object per DER instead (bounded), so
 the parsing is done once; nothing about a certificate's validity is cached, only its parse.
 
-Installed once, idempotently.
+The replacements are installed by verify/library_patches.py, the one place that replaces library code.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfStreamError
 from pyhanko.sign import general
-from pyhanko.sign.validation import dss, generic_cms
 
 ORIGINAL = generic.read_hex_string_from_stream
 _WHITESPACE = b"\x00\t\n\x0c\r "
@@ -95,9 +94,3 @@ def extract_certificate_info(signed_data: Any) -> general.SignedDataCerts:
         other_certs=[intern_certificate(c) for c in info.other_certs],
         attribute_certs=info.attribute_certs,
     )
-
-
-def install() -> None:
-    generic.read_hex_string_from_stream = read_hex_string_from_stream
-    for module in (general, generic_cms, dss):
-        module.extract_certificate_info = extract_certificate_info  # type: ignore[attr-defined]

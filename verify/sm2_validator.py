@@ -8,9 +8,11 @@ SM2-with-SM3, and SM2-with-SM3 is only accepted from SM2 keys.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from asn1crypto import algos, keys
 from cryptography.exceptions import InvalidSignature
+from pyhanko_certvalidator.context import ValidationContext
 from pyhanko_certvalidator.sig_validate import (
     DEFAULT_VALIDATION_CONTEXT,
     DefaultSignatureValidator,
@@ -79,25 +81,13 @@ class SM2SignatureValidator(DefaultSignatureValidator):
             self._verified[key] = True
 
 
-def install_ocsp_responder_shim() -> None:
+class OCSPResponderContext(ValidationContext):
     """pyhanko-certvalidator (0.33) checks a delegated OCSP responder carrying id-pkix-ocsp-nocheck in a
     fresh ValidationContext built without the caller's signature validator, so SM2 responder
-    certificates fail there with "curve not supported". Give that one context our validator; nothing else
-    changes (it is the only ValidationContext the library builds internally). Idempotent."""
-    from pyhanko_certvalidator.revinfo import validate_ocsp
+    certificates fail there with "curve not supported". verify/library_patches.py makes this the
+    ValidationContext of `pyhanko_certvalidator.revinfo.validate_ocsp`, so that one context gets our
+    validator; nothing else changes (it is the only ValidationContext the library builds internally)."""
 
-    base = validate_ocsp.ValidationContext  # type: ignore[attr-defined]
-    if getattr(base, "_trustseal_sm2", False):
-        return
-
-    class _WithSM2(base):  # type: ignore[misc, valid-type]
-        _trustseal_sm2 = True
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            kwargs.setdefault("signature_validator", SM2SignatureValidator())
-            super().__init__(*args, **kwargs)
-
-    validate_ocsp.ValidationContext = _WithSM2  # type: ignore[attr-defined]
-
-
-install_ocsp_responder_shim()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("signature_validator", SM2SignatureValidator())
+        super().__init__(*args, **kwargs)

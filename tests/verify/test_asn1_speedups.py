@@ -7,9 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures import examples
-from verify import asn1_speedups
-
-asn1_speedups.install()
+from verify import asn1_speedups  # importing verify installs the memoised comparison (verify/library_patches.py)
 
 _KINDS = ["common_name", "organization_name", "country_name", "organizational_unit_name", "locality_name"]
 _TEXT = st.text(st.sampled_from(list("aAbB  zZ,é济南\u00a0-.1")), min_size=1, max_size=8)
