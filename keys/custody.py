@@ -3,6 +3,10 @@
 A caller names a key (`cn-root-sm2`), custody keeps its versions; the caller gets public keys and
 signing handles, never private bytes. Key references are `name` (newest enabled version) or
 `name@version`.
+
+Besides signing keys (SM2, P-256) custody holds secret MAC keys (HMAC-SM3, 32 bytes, e.g. the key of
+the keyed digests of personal data in events). A MAC key has no public part (`public_key_der` is
+empty); callers get a `MacHandle` that computes MACs, never the key.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from keys.material import PrivateMaterial
+from keys.material import HmacSM3Material, PrivateMaterial
 
 KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -21,6 +25,11 @@ KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 class KeyAlgorithm(StrEnum):
     SM2 = "sm2"
     P256 = "p256"
+    HMAC_SM3 = "hmac-sm3"
+
+    @property
+    def is_mac(self) -> bool:
+        return self is KeyAlgorithm.HMAC_SM3
 
 
 class CustodyError(Exception):
@@ -39,6 +48,12 @@ class KeyExists(CustodyError):
 
 class KeyDisabled(CustodyError):
     code = "key_disabled"
+
+
+class KeyWrongType(CustodyError):
+    """A MAC key asked to sign, or a signing key asked to MAC."""
+
+    code = "key_wrong_type"
 
 
 class CustodyLocked(CustodyError):
@@ -89,6 +104,26 @@ class SigningHandle:
         return f"SigningHandle({self.version.ref}, {self.version.algorithm})"
 
 
+class MacHandle:
+    """Computes HMAC-SM3 with one MAC key version. Holds the key in process memory only; not
+    serialisable, and nothing on it returns the key."""
+
+    __slots__ = ("_material", "version")
+
+    def __init__(self, version: KeyVersion, material: HmacSM3Material) -> None:
+        self.version = version
+        self._material = material
+
+    def mac(self, data: bytes) -> bytes:
+        return self._material.mac(data)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("MAC handles cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"MacHandle({self.version.ref}, {self.version.algorithm})"
+
+
 def parse_ref(ref: str) -> tuple[str, int | None]:
     name, _, version = ref.partition("@")
     if not KEY_NAME.match(name):
@@ -118,7 +153,11 @@ class KeyCustody(Protocol):
         ...
 
     def signer(self, ref: str) -> SigningHandle:
-        """A handle for an enabled version; raises KeyDisabled for a disabled one."""
+        """A handle for an enabled version; raises KeyDisabled for a disabled one, KeyWrongType for a MAC key."""
+        ...
+
+    def mac(self, ref: str) -> MacHandle:
+        """A MAC handle for an enabled version of a MAC key; KeyDisabled / KeyWrongType as for `signer`."""
         ...
 
 

@@ -28,6 +28,8 @@ from keys.custody import (
     KeyExists,
     KeyNotFound,
     KeyVersion,
+    KeyWrongType,
+    MacHandle,
     SigningHandle,
     parse_ref,
     select,
@@ -59,6 +61,7 @@ class LocalKeystore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._handles: dict[str, tuple[SigningHandle, tuple[int, int, int]]] = {}
+        self._macs: dict[str, tuple[MacHandle, tuple[int, int, int]]] = {}
         self._mutex = threading.Lock()
         with self._locked():
             header = self._read_header()
@@ -179,6 +182,7 @@ class LocalKeystore:
                     self._write_json(self._key_path(name), data)
                     with self._mutex:
                         self._handles.pop(f"{name}@{version}", None)
+                        self._macs.pop(f"{name}@{version}", None)
                     return self._version(name, data["algorithm"], entry)
         raise KeyNotFound(f"key {name} has no version {version}")
 
@@ -204,15 +208,38 @@ class LocalKeystore:
             if cached is not None and cached[1] == stamp:
                 return cached[0]
         version = self.get(ref)
+        if version.algorithm.is_mac:
+            raise KeyWrongType(f"key {version.name} is a MAC key, not a signing key")
         if not version.enabled:
             raise KeyDisabled(f"key {version.ref} is disabled")
-        data = self._load(version.name)
-        entry = next(e for e in data["versions"] if e["version"] == version.version)
-        secret = unwrap(self._kek, _unb64(entry["wrapped"]), _aad(version.name, version.version, data["algorithm"]))
-        handle = SigningHandle(version, material.load(data["algorithm"], secret))
+        handle = SigningHandle(version, material.load(version.algorithm, self._secret(version)))
         with self._mutex:
             self._handles[version.ref] = (handle, stamp)
         return handle
+
+    def mac(self, ref: str) -> MacHandle:
+        name, _ = parse_ref(ref)
+        stamp = self._stamp(name)
+        # Cached per reference while the key file is unchanged: a rotation or a disable (here or in
+        # another process) rewrites the file, so the next call resolves `name` afresh.
+        with self._mutex:
+            cached = self._macs.get(ref)
+        if cached is not None and cached[1] == stamp:
+            return cached[0]
+        version = self.get(ref)
+        if not version.algorithm.is_mac:
+            raise KeyWrongType(f"key {version.name} is a signing key, not a MAC key")
+        if not version.enabled:
+            raise KeyDisabled(f"key {version.ref} is disabled")
+        handle = MacHandle(version, material.load_mac(version.algorithm, self._secret(version)))
+        with self._mutex:
+            self._macs[ref] = (handle, stamp)
+        return handle
+
+    def _secret(self, version: KeyVersion) -> bytes:
+        data = self._load(version.name)
+        entry = next(e for e in data["versions"] if e["version"] == version.version)
+        return unwrap(self._kek, _unb64(entry["wrapped"]), _aad(version.name, version.version, data["algorithm"]))
 
     def _stamp(self, name: str) -> tuple[int, int, int]:
         try:

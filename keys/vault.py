@@ -5,6 +5,11 @@ is encrypted by a Transit key (`aes256-gcm96`, never exportable) with the key na
 algorithm as derivation context, and the ciphertext plus public metadata lives in KV v2 at
 `<kv_mount>/<prefix>/<name>`. KV writes use check-and-set, so concurrent rotations cannot lose a
 version. Plaintext key material exists only in the memory of the process holding a handle.
+
+HMAC-SM3 keys are kept the same way. Transit has an `hmac` key type and endpoint, but its algorithms
+are SHA-2 and SHA-3 only (`algorithm` sm3 is refused: tests/keys/test_custody.py checks this against
+a real OpenBao), so the 32-byte MAC key is wrapped by Transit like a signing key and the MAC is
+computed in the process holding the handle.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from keys.custody import (
     KeyExists,
     KeyNotFound,
     KeyVersion,
+    KeyWrongType,
+    MacHandle,
     SigningHandle,
     parse_ref,
     select,
@@ -61,6 +68,7 @@ class VaultKeystore:
         self.prefix = prefix.strip("/")
         self.wrapping_key = wrapping_key
         self._handles: dict[str, tuple[SigningHandle, int]] = {}
+        self._macs: dict[str, tuple[MacHandle, int]] = {}
         self._mutex = threading.Lock()
         self._ensure_wrapping_key()
 
@@ -192,6 +200,7 @@ class VaultKeystore:
             if self._write(name, data, cas=kv_version):
                 with self._mutex:
                     self._handles.pop(f"{name}@{version}", None)
+                    self._macs.pop(f"{name}@{version}", None)
                 return self._version(name, data["algorithm"], entry)
         raise CustodyError(f"could not disable {name}@{version}: too many concurrent writers")
 
@@ -214,6 +223,8 @@ class VaultKeystore:
         name, _ = parse_ref(ref)
         data, kv_version = self._read(name)
         version = select([self._version(name, data["algorithm"], e) for e in data["versions"]], ref)
+        if version.algorithm.is_mac:
+            raise KeyWrongType(f"key {version.name} is a MAC key, not a signing key")
         if not version.enabled:
             raise KeyDisabled(f"key {version.ref} is disabled")
         with self._mutex:
@@ -225,4 +236,23 @@ class VaultKeystore:
         handle = SigningHandle(version, material.load(data["algorithm"], secret))
         with self._mutex:
             self._handles[version.ref] = (handle, kv_version)
+        return handle
+
+    def mac(self, ref: str) -> MacHandle:
+        name, _ = parse_ref(ref)
+        data, kv_version = self._read(name)
+        version = select([self._version(name, data["algorithm"], e) for e in data["versions"]], ref)
+        if not version.algorithm.is_mac:
+            raise KeyWrongType(f"key {version.name} is a signing key, not a MAC key")
+        if not version.enabled:
+            raise KeyDisabled(f"key {version.ref} is disabled")
+        with self._mutex:
+            cached = self._macs.get(version.ref)
+        if cached is not None and cached[1] == kv_version:
+            return cached[0]
+        entry = next(e for e in data["versions"] if int(e["version"]) == version.version)
+        secret = self._unwrap(name, version.version, data["algorithm"], entry["wrapped"])
+        handle = MacHandle(version, material.load_mac(data["algorithm"], secret))
+        with self._mutex:
+            self._macs[version.ref] = (handle, kv_version)
         return handle
