@@ -42,7 +42,8 @@ from ca.names import CheckedSubject, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
-from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, pii_digest, record_event
+from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
+from ledger.pii import PiiDigests
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
 from store.models import CRL, Certificate, CertificateAuthority, Seal
@@ -131,6 +132,7 @@ class CertificateAuthorityService:
         self.custody = custody
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
+        self.pii = PiiDigests(custody)  # keyed digests of subject names in events (ledger/pii.py)
         self._ca_cache: dict[str, x509.Certificate] = {}
         self._templates: dict[tuple[str, str, str], certs.Template] = {}
         self._chains: dict[tuple[str, str], list[bytes]] = {}
@@ -374,7 +376,7 @@ class CertificateAuthorityService:
                 subject=serial_hex,
                 payload={
                     "issuer": issuer_ca,
-                    "subject_sm3": pii_digest(subject.subject.human_friendly),
+                    "subject_hmac": self.pii(subject.subject.human_friendly),
                     "subject_fingerprint_sha256": certs.fingerprint(subject_der),
                     "serial": serial_hex,
                 },
@@ -663,8 +665,7 @@ class CertificateAuthorityService:
             "created_at": datetime.now(UTC),
         }
 
-    @staticmethod
-    def _issued_event(prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
+    def _issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
         return event_row(
             "certificate.issued",
@@ -674,7 +675,7 @@ class CertificateAuthorityService:
                 "serial": prepared.serial_hex,
                 "ca": prepared.issuer_ca,
                 "profile": prepared.profile,
-                "subject_sm3": pii_digest(prepared.subject_text),
+                "subject_hmac": self.pii(prepared.subject_text),
                 "not_before": not_before.isoformat(),
                 "not_after": not_after.isoformat(),
                 "fingerprint_sha256": prepared.fingerprint,

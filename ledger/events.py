@@ -1,4 +1,7 @@
-"""Append certificate / seal / key events. The Merkle ledger (a later issue) chains these rows."""
+"""Append certificate / seal / key events. The Merkle ledger (a later issue) chains these rows.
+
+Personal data goes into a payload only as a keyed digest from `ledger.pii.PiiDigests`, never clear.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
-from gm.sm3 import sm3
 from store.models import Event
 
 EVENT_TABLE = Event.__table__
 INSERT_EVENT = insert(EVENT_TABLE)  # type: ignore[arg-type]  # built once: compiled-statement cache
-
-
-def pii_digest(value: str) -> str:
-    """Events carry SM3 digests of personal data, never the clear value (PIPL)."""
-    return sm3(value.encode("utf-8")).hex()
 
 
 def event_row(type_: str, *, actor: str | None, subject: str | None, payload: dict[str, Any]) -> dict[str, Any]:

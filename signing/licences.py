@@ -1,7 +1,8 @@
 """Electronic licence packaging: identifier, registry row, and XMP metadata embedded before sealing.
 
-The registry keeps the holder's name and ID because the licence needs them; events carry their SM3
-digests only (PIPL). Status codes follow the licence metadata practice: 01 valid, 02 suspended, 03 revoked.
+The registry keeps the holder's name and ID because the licence needs them; events carry only their
+keyed digests (HMAC-SM3 under a custody key, ledger/pii.py: PIPL).
+Status codes follow the licence metadata practice: 01 valid, 02 suspended, 03 revoked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from xml.sax.saxutils import escape
 from asn1crypto import x509
 from sqlalchemy.orm import Session
 
-from ledger.events import pii_digest, record_event
+from ledger.events import record_event
+from ledger.pii import PiiDigests
 from policies import licence_id
 from policies.seals import may_issue_licence_type
 from policies.uscc import is_valid_uscc
@@ -185,17 +187,17 @@ def xmp(request: LicenceRequest, status_url: str) -> bytes:
 
 
 class LicenceRegistry:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, pii: PiiDigests) -> None:
         self.db = db
+        self.pii = pii
 
     def ensure_new(self, request: LicenceRequest) -> None:
         with self.db.session() as session:
             if session.get(Licence, request.identifier) is not None:
                 raise LicenceExists(f"licence {request.identifier} exists")
 
-    @staticmethod
     def insert(
-        session: Session, request: LicenceRequest, *, seal_id: str, owner: str, actor: str, document_sm3: str
+        self, session: Session, request: LicenceRequest, *, seal_id: str, owner: str, actor: str, document_sm3: str
     ) -> None:
         now = datetime.now(UTC)
         session.add(
@@ -230,8 +232,8 @@ class LicenceRegistry:
                 "identifier": request.identifier,
                 "type_code": request.type_code,
                 "issuer_uscc": request.issuer_uscc,
-                "holder_name_sm3": pii_digest(request.holder_name),
-                "holder_id_sm3": pii_digest(request.holder_id),
+                "holder_name_hmac": self.pii(request.holder_name),
+                "holder_id_hmac": self.pii(request.holder_id),
                 "seal_id": seal_id,
                 "document_sm3": document_sm3,
             },

@@ -60,7 +60,7 @@ class SigningService:
         self.db = db
         self.seals = seals
         self.tsa = tsa or TimestampAuthority(db, seals.custody, seals.ca)
-        self.licences = LicenceRegistry(db)
+        self.licences = LicenceRegistry(db, seals.ca.pii)
         self.licence_type_codes = licence_type_codes or {}
         self.public_url = public_url.rstrip("/")
 
@@ -117,7 +117,7 @@ class SigningService:
         with self.db.session() as session:
             if licence is not None:
                 try:
-                    LicenceRegistry.insert(
+                    self.licences.insert(
                         session, licence, seal_id=seal_id, owner=caller.name, actor=caller.actor, document_sm3=in_sm3
                     )
                 except IntegrityError:

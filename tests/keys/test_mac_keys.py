@@ -5,7 +5,6 @@ key; callers get a MAC handle, never the key. The test plays the auditor who may
 from __future__ import annotations
 
 import base64
-import json
 import pickle
 import secrets
 from collections.abc import Iterator
@@ -18,9 +17,9 @@ from hvac.exceptions import InvalidRequest
 from keys.custody import KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyWrongType
 from keys.local import LocalKeystore
 from keys.vault import VaultKeystore
-from keys.wrapping import derive_kek, unwrap
 from tests.conftest import Bao
 from tests.gm.hmac_oracles import openssl_hmac_sm3, rfc2104_hmac_sm3
+from tests.keys.unwrap import stored_key
 
 PASSPHRASE = "correct horse"
 
@@ -34,29 +33,6 @@ def custody(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyCusto
         yield VaultKeystore(hvac.Client(url=bao.addr, token=bao.token), prefix=f"trustseal-test/{secrets.token_hex(4)}")
 
 
-def stored_key(custody: KeyCustody, name: str, version: int) -> bytes:
-    """Unwrap the stored MAC key the way an auditor with the KEK could (not through custody's API)."""
-    aad = f"trustseal-key|{name}|{version}|hmac-sm3".encode()
-    if isinstance(custody, LocalKeystore):
-        header = json.loads((custody.root / "keystore.json").read_text())
-        kek = derive_kek(PASSPHRASE, base64.b64decode(header["salt"]), header["n"], header["r"], header["p"])
-        data = json.loads((custody.root / f"{name}.key.json").read_text())
-        entry = next(e for e in data["versions"] if e["version"] == version)
-        return unwrap(kek, base64.b64decode(entry["wrapped"]), aad)
-    assert isinstance(custody, VaultKeystore)
-    data = custody.client.secrets.kv.v2.read_secret_version(
-        path=f"{custody.prefix}/{name}", mount_point=custody.kv_mount, raise_on_deleted_version=True
-    )["data"]["data"]
-    entry = next(e for e in data["versions"] if int(e["version"]) == version)
-    plain = custody.client.secrets.transit.decrypt_data(
-        name=custody.wrapping_key,
-        ciphertext=entry["wrapped"],
-        context=base64.b64encode(aad).decode(),
-        mount_point=custody.transit_mount,
-    )["data"]["plaintext"]
-    return base64.b64decode(plain)
-
-
 def test_mac_key_create_mac_rotate_disable(custody: KeyCustody) -> None:
     v1 = custody.create("pii-key", KeyAlgorithm.HMAC_SM3)
     assert (v1.version, v1.algorithm, v1.public_key_der, v1.enabled) == (1, KeyAlgorithm.HMAC_SM3, b"", True)
@@ -65,14 +41,14 @@ def test_mac_key_create_mac_rotate_disable(custody: KeyCustody) -> None:
 
     message = b"370102199001011234"
     mac1 = custody.mac("pii-key").mac(message)
-    key1 = stored_key(custody, "pii-key", 1)
+    key1 = stored_key(custody, "pii-key", 1, PASSPHRASE)
     assert len(key1) == 32
     assert mac1 == rfc2104_hmac_sm3(key1, message) == openssl_hmac_sm3(key1, message)
     assert custody.mac("pii-key@1").mac(message) == mac1  # stable per version
 
     v2 = custody.rotate("pii-key")
     assert v2.version == 2 and v2.public_key_der == b""
-    key2 = stored_key(custody, "pii-key", 2)
+    key2 = stored_key(custody, "pii-key", 2, PASSPHRASE)
     assert key2 != key1
     handle = custody.mac("pii-key")
     assert handle.version.version == 2
@@ -97,7 +73,7 @@ def test_keys_are_used_only_for_what_they_are(custody: KeyCustody) -> None:
 def test_the_handle_does_not_give_the_key_away(custody: KeyCustody) -> None:
     custody.create("secret-mac", KeyAlgorithm.HMAC_SM3)
     handle = custody.mac("secret-mac")
-    key = stored_key(custody, "secret-mac", 1)
+    key = stored_key(custody, "secret-mac", 1, PASSPHRASE)
     with pytest.raises(TypeError):
         pickle.dumps(handle)
     for text in (repr(handle), str(handle), repr(handle.version)):
@@ -108,7 +84,7 @@ def test_the_handle_does_not_give_the_key_away(custody: KeyCustody) -> None:
 def test_local_keystore_file_holds_the_mac_key_wrapped(tmp_path: Path) -> None:
     custody = LocalKeystore(tmp_path / "ks", passphrase=PASSPHRASE, scrypt_n=2**10)
     custody.create("pii-key", KeyAlgorithm.HMAC_SM3)
-    key = stored_key(custody, "pii-key", 1)
+    key = stored_key(custody, "pii-key", 1, PASSPHRASE)
     raw = b"".join(p.read_bytes() for p in (tmp_path / "ks").iterdir() if p.is_file())
     assert key not in raw and key.hex().encode() not in raw and base64.b64encode(key) not in raw
     # a second process (another view of the same folder) computes the same MAC

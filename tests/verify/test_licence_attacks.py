@@ -19,7 +19,7 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from api.context import Context
 from policies.uscc import check_character
 from seal.demo import create_demo_seals
-from signing.licences import LicenceRegistry, LicenceRequest, xmp
+from signing.licences import LicenceRequest, xmp
 from signing.pdf import Placement, seal_pdf
 from signing.service import Caller
 from tests.fixtures import make_pdf
@@ -158,7 +158,9 @@ def _with_foreign_licence(context: Context, licence: LicenceRequest, packet: byt
                       seal_der=material.seal.esl_der, picture_png=material.seal.picture_png, placement=Placement(),
                       xmp=packet or _xmp_of(licence))  # fmt: skip
     with context.db.session() as session:
-        LicenceRegistry.insert(session, licence, seal_id="demo-370000-sm2", owner="x", actor="test", document_sm3="0")
+        context.signing.licences.insert(
+            session, licence, seal_id="demo-370000-sm2", owner="x", actor="test", document_sm3="0"
+        )
     return sealed.pdf
 
 
