@@ -26,6 +26,8 @@ def create_demo_seals(service: SealService, actor: str = "init") -> list[str]:
                 continue
             except SealNotFound:
                 pass
+            if service.ca.ca_status(f"cn-{region}-{family}") == "withdrawn":
+                continue  # a withdrawn CA makes no seals (init --if-needed on such a home goes on)
             service.create(
                 SealRequest(
                     name=name,
