@@ -291,3 +291,18 @@ def test_found_an_unknown_filter_on_the_xref_stream(context: Context, pdf_verifi
     mutant = base[:at] + b"/FmateDecode" + base[at + len(b"/FlateDecode") :]
     assert pdf_verifier.full(mutant).result in ("FAILED", "INDETERMINATE")
     assert compare(pdf_verifier, mutant) in ("declined", "agreed")
+
+
+def test_found_an_exponential_literal_string() -> None:
+    """Found by this fuzzer (it hung): a literal string that does not close on its line, full of octal
+    escapes, made the fast reader's string pattern backtrack 3^n ways. A bound, not a speed target:
+    with 40 escapes the old pattern would run for years."""
+    import time
+
+    from verify import pdf_structure
+
+    data = b"(" + b"\\1234" * 40 + b"\n)"
+    start = time.thread_time()
+    value, end = pdf_structure._parse_literal(data, 0)
+    assert time.thread_time() - start < 2.0
+    assert end == len(data) and value.startswith(b"\x534")  # \123 is S, then the digit 4
