@@ -151,7 +151,7 @@ _SIMPLE = re.compile(
     rb"|(/" + _REGULAR + rb"*)"
     rb"|(<<|>>|\[|\])"
     rb"|(<[0-9A-Fa-f]{0,256}>)"
-    rb"|(\((?:[^()\\\r\n]|\\[nrtbf()\\]|\\[0-7]{1,3})*\))"
+    rb"|(\((?:[^()\\\r\n]|\\[nrtbf()\\]|\\[0-7]{1,3})*+\))"  # possessive: see _SIMPLE_LITERAL
     rb"|(true|false|null)(?!" + _REGULAR + rb")"
     rb"|(.))",
     re.S,

@@ -306,3 +306,6 @@ def test_found_an_exponential_literal_string() -> None:
     value, end = pdf_structure._parse_literal(data, 0)
     assert time.thread_time() - start < 2.0
     assert end == len(data) and value.startswith(b"\x534")  # \123 is S, then the digit 4
+    start = time.thread_time()
+    assert pdf_structure._SIMPLE.match(data, 0) is not None  # the one-call reader's pattern too
+    assert time.thread_time() - start < 2.0
