@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -219,3 +220,14 @@ class TrustListRecord(Base):
     next_update: Mapped[datetime] = mapped_column(UTCDateTime())
     ca_stamp: Mapped[str] = mapped_column(String(64))
     document: Mapped[str] = mapped_column(Text)
+
+
+class LedgerNode(Base):
+    """The hash of one complete subtree of the ledger's Merkle tree: (level, index) covers leaves
+    [index·2^level, (index+1)·2^level); level 0 holds the leaf hashes. Written once, never updated."""
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(64))
