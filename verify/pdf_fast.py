@@ -625,16 +625,17 @@ def _references(value: Any) -> list[Ref]:
 
 
 def _well_formed_xml(data: bytes) -> bool:
-    """Whether an XMP packet parses as XML (no DTD, no entities): pyHanko's difference analysis calls a
-    metadata update that does not a suspicious modification, so this path must not pass one."""
+    """Whether an XMP packet parses as XML (no DTD, no entities) with an x:xmpmeta root: pyHanko's
+    difference analysis (MetadataUpdateRule) calls any other metadata update suspicious, so this path
+    must not pass one (both found by fuzzing)."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
     try:
-        ElementTree.fromstring(data)
+        root = ElementTree.fromstring(data)
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
         return False
-    return True
+    return bool(root.tag == "{adobe:ns:meta/}xmpmeta")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -652,11 +653,42 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+_DSS_KEYS = {"Type", "VRI", "Certs", "CRLs", "OCSPs"}
+_VRI_KEYS = {"Type", "TU", "TS", "Cert", "CRL", "OCSP"}
+_VRI_KEY = re.compile(r"[A-Z0-9]{40}")
+
+
+def _stream_refs(pdf: PdfFile, value: Any) -> None:
+    items = pdf.resolve(value)
+    _need(isinstance(items, list) and all(isinstance(item, Ref) for item in items), "DSS array of references")
+    _need(all(isinstance(pdf.resolve(item), Stream) for item in items), "DSS entry is not a stream")
+
+
+def _dss_shape(pdf: PdfFile, dss: PdfDict) -> None:
+    """The DSS as pyHanko's difference analysis accepts one (its DSSCompareRule), or decline: only
+    /Type, /VRI and arrays of stream references, VRI entries keyed by 40 upper-case hex digits holding
+    only /Type /TU /TS /Cert /CRL /OCSP (fuzzing found DSS keys the full path calls suspicious)."""
+    _need(set(dss) <= _DSS_KEYS, "unexpected DSS keys")
+    for key in ("Certs", "CRLs", "OCSPs"):
+        if key in dss:
+            _stream_refs(pdf, dss[key])
+    vri = pdf.resolve(dss.get("VRI", {}))
+    _need(isinstance(vri, PdfDict) and not isinstance(vri, Stream), "VRI is not a dictionary")
+    for name, entry in vri.items():
+        _need(_VRI_KEY.match(name) is not None, "VRI key format")
+        value = pdf.resolve(entry)
+        _need(isinstance(value, PdfDict) and set(value) <= _VRI_KEYS, "VRI entry")
+        for key in ("Cert", "CRL", "OCSP"):
+            if key in value:
+                _stream_refs(pdf, value[key])
+
+
 def _dss(pdf: PdfFile, catalog: PdfDict) -> tuple[list[bytes], list[bytes], list[bytes]]:
     dss = pdf.resolve(catalog.get("DSS"))
     if dss is None:
         return [], [], []
     _need(isinstance(dss, PdfDict), "DSS")
+    _dss_shape(pdf, dss)
     out: list[list[bytes]] = []
     for key in ("Certs", "CRLs", "OCSPs"):
         items = pdf.resolve(dss.get(key, []))

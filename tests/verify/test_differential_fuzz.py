@@ -309,3 +309,27 @@ def test_found_an_exponential_literal_string() -> None:
     start = time.thread_time()
     assert pdf_structure._SIMPLE.match(data, 0) is not None  # the one-call reader's pattern too
     assert time.thread_time() - start < 2.0
+
+
+def test_found_a_dss_with_a_key_pyhanko_does_not_expect(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: a DSS key changed (here /CRLs → /CRLz); pyHanko's difference analysis calls
+    it suspicious (FAILED), the fast path read past it and passed. It now declines any DSS shape the
+    full path would not accept."""
+    base = _sealed(context)
+    at = base.rindex(b"/CRLs")
+    mutant = base[:at] + b"/CRLz" + base[at + 5 :]
+    assert compare(pdf_verifier, mutant) == "declined"
+    assert pdf_verifier.full(mutant).result != "PASSED"
+
+
+def test_found_metadata_that_is_not_xmp_in_a_later_revision(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: well-formed XML whose root is not x:xmpmeta in the XMP pyHanko rewrote with
+    the B-LT update ("Metadata does not look like XMP": FAILED on the full path); the fast path passed."""
+    base = context.signing.seal_pdf(
+        make_pdf(), seal_id="demo-530000-p256", caller=CALLER, placement=Placement(), level="B-LT"
+    ).pdf
+    start = base.rindex(b"<x:xmpmeta")
+    end = base.index(b"</x:xmpmeta>", start)
+    mutant = base[:start] + b"<x:xmpmetx" + base[start + 10 : end] + b"</x:xmpmetx>" + base[end + 12 :]
+    assert compare(pdf_verifier, mutant) in ("declined", "agreed")
+    assert pdf_verifier.full(mutant).result != "PASSED"
