@@ -134,7 +134,17 @@ def _hex(digits: bytes) -> bytes:
     return bytes.fromhex((clean + b"0" * (len(clean) % 2)).decode("ascii"))
 
 
+_NAME_BYTES = re.compile(
+    rb"(?:[\x21-\x22\x24\x26-\x27\x2a-\x2e\x30-\x3b\x3d\x3f-\x5a\x5c\x5e-\x7a\x7c\x7e]|#[0-9A-Fa-f]{2})*+"
+)
+
+
 def _name(raw: bytes) -> str:
+    """A name as pyHanko reads it, or StructureError where pyHanko refuses it: every byte a regular
+    printable one (0x21-0x7E) or a #xx escape (a raw 0xB0 in a name was read here and refused there:
+    found by differential fuzzing)."""
+    if _NAME_BYTES.fullmatch(raw) is None:
+        raise StructureError("a name byte that must be escaped")
     if b"#" in raw:
         raw = re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
     return raw.decode("latin-1")
@@ -338,8 +348,10 @@ def _parse_literal(data: bytes, pos: int) -> tuple[bytes, int]:
             elif e in (0x0A, 0x0D):
                 if e == 0x0D and data[i + 1 : i + 2] == b"\n":
                     i += 1
-            else:
+            elif e in b" /%<>[]#_&$":  # what pyHanko takes literally; it refuses any other escape
                 out.append(e)
+            else:
+                raise StructureError(f"an escape pyHanko refuses: \\{chr(e)!r}")
         elif c == 0x28:
             level += 1
             out.append(c)

@@ -333,3 +333,23 @@ def test_found_metadata_that_is_not_xmp_in_a_later_revision(context: Context, pd
     mutant = base[:start] + b"<x:xmpmetx" + base[start + 10 : end] + b"</x:xmpmetx>" + base[end + 12 :]
     assert compare(pdf_verifier, mutant) in ("declined", "agreed")
     assert pdf_verifier.full(mutant).result != "PASSED"
+
+
+def test_found_strings_and_names_pyhanko_refuses(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: a raw non-ASCII byte in a name, and an escape such as backslash-0xB0 in a
+    literal string, in the B-LT update: the PDF spec lets a reader take them, pyHanko refuses them (a
+    FORMAT_FAILURE), and the fast path passed. It now reads names and strings as pyHanko does."""
+    from verify import pdf_structure
+
+    for bad in (b"/Ab\xb0c", b"/A#zz"):
+        with pytest.raises(pdf_structure.StructureError):
+            pdf_structure.parse_value(bad, 0)
+    for bad in (b"(a\\\xb0b\n)", b"(a\\8b\n)"):
+        with pytest.raises(pdf_structure.StructureError):
+            pdf_structure._parse_literal(bad, 0)
+    assert pdf_structure._parse_literal(b"(a\\%b\\_c\n)", 0)[0] == b"a%b_c\n"
+    base = _sealed(context)
+    at = base.rindex(b"/Type /VRI")
+    mutant = base[: at + 6] + b"\xb0" + base[at + 7 :]  # /Type /\xb0RI
+    assert compare(pdf_verifier, mutant) == "declined"
+    assert pdf_verifier.full(mutant).result != "PASSED"
