@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
+from ca.ledger_key import LedgerKey
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
+from ledger.service import Ledger, origin_of
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
 from seal.service import SealService
@@ -36,8 +38,10 @@ class Context:
     jobs: BatchJobs = field(init=False)
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
+    ledger: Ledger = field(init=False)
 
     def __post_init__(self) -> None:
+        self.ledger = Ledger(self.db, origin_of(self.settings.public_url), LedgerKey(self.custody, self.ca))
         self.seals = SealService(self.db, self.custody, self.ca)
         self.signing = SigningService(
             self.db,

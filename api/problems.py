@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ca.errors import CAError
 from keys.custody import CustodyError, KeyDisabled, KeyExists, KeyNotFound
+from ledger.errors import LedgerError
 from seal.errors import SealError
 from signing.errors import SigningError
 
@@ -62,6 +63,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CAError)
     async def _ca(_: Request, exc: CAError) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:
+        return problem_response(400, exc.code, str(exc))
 
     @app.exception_handler(CustodyError)
     async def _custody(_: Request, exc: CustodyError) -> JSONResponse:

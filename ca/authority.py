@@ -83,6 +83,7 @@ class IssuedCertificate:
     serial: str
     der: bytes
     chain: list[bytes]  # issuing CA first, root last
+    event_id: int | None = None  # the certificate.issued event (its ledger index: Ledger.wait_for after commit)
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -441,8 +442,8 @@ class CertificateAuthorityService:
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
         )
-        self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
+        event_id = self._commit_end_entity(ca, prepared, actor)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
 
     def issue_for_key(
         self,
@@ -467,8 +468,8 @@ class CertificateAuthorityService:
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=checked, spki_der=public_key_der, san=None
         )
-        self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain)
+        event_id = self._commit_end_entity(ca, prepared, actor)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
 
     def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
         """The CA's row, parsed certificate and chain, read before any signing. An active CA is
@@ -484,9 +485,10 @@ class CertificateAuthorityService:
             self._issuing[name] = (time.monotonic(), *found)
         return found
 
-    def _commit_end_entity(self, ca: CARef, prepared: PreparedCertificate, actor: str | None) -> None:
+    def _commit_end_entity(self, ca: CARef, prepared: PreparedCertificate, actor: str | None) -> int:
         """Certificate row and event in one short transaction on the DBAPI connection (store/raw.py),
-        after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite)."""
+        after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite).
+        Returns the event's id."""
         check, insert_certificate, insert_event = self._raw_statements()
         with self.db.raw_writing() as cursor:
             row = check.execute(cursor, {"name": ca.name}).fetchone()
@@ -494,7 +496,8 @@ class CertificateAuthorityService:
                 self.invalidate(ca.name)
                 raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
             insert_certificate.execute(cursor, self._certificate_row(prepared))
-            insert_event.execute(cursor, self._issued_event(prepared, actor))
+            event = insert_event.execute(cursor, self._issued_event(prepared, actor)).fetchone()
+        return int(event[0])
 
     def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:
         if self._raw is None:
@@ -502,7 +505,11 @@ class CertificateAuthorityService:
             self._raw = (
                 RawStatement(_SELECT_CA_FOR_ISSUANCE, dialect),
                 RawStatement(insert(Certificate.__table__), dialect, _CERTIFICATE_COLUMNS),  # type: ignore[arg-type]
-                RawStatement(insert(EVENT_TABLE), dialect, _EVENT_COLUMNS),  # type: ignore[arg-type]
+                RawStatement(
+                    insert(EVENT_TABLE).returning(EVENT_TABLE.c.id),  # type: ignore[arg-type]
+                    dialect,
+                    _EVENT_COLUMNS,
+                ),
             )
         return self._raw
 

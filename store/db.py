@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -146,6 +146,26 @@ class Database:
             finally:
                 if connection is not self._writer:
                     connection.close()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A SQLAlchemy Connection in one write transaction, committed on success and rolled back on
+        any exception. On SQLite the transaction starts IMMEDIATE under this process's writer lock:
+        it holds the database's single write lock from its first statement, so what it reads cannot
+        change before it writes, even from another process (the ledger sequencer relies on it)."""
+        with self._write_lock or nullcontext(), self.engine.connect() as connection:
+            try:
+                if self._write_lock is not None:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield connection
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
 
     def dispose(self) -> None:
         if self._checkpoint_stop is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -100,9 +101,23 @@ class CRL(Base):
 
 
 class Event(Base):
-    """One row per certificate / seal / key event; the ledger chains them."""
+    """One row per certificate / seal / key event, and its entry in the ledger.
+
+    A row is inserted with `ledger_index` NULL in the business transaction (that is its place in the
+    sequencer's queue); the sequencer (ledger/sequencer.py) later gives it the next dense index and
+    stores `leaf_input`, the exact bytes hashed as the Merkle leaf. Neither changes afterwards."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_ledger_index", "ledger_index", unique=True),
+        # The queue: only the rows still waiting for an index, in id order.
+        Index(
+            "ix_events_unsequenced",
+            "id",
+            sqlite_where=text("ledger_index IS NULL"),
+            postgresql_where=text("ledger_index IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
@@ -110,6 +125,8 @@ class Event(Base):
     actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
     subject: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ledger_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    leaf_input: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class ApiToken(Base):

@@ -41,6 +41,7 @@ class IssueResponse(BaseModel):
     serial: str
     certificate_pem: str
     chain_pem: str
+    ledger_index: int
 
 
 class RevokeRequest(BaseModel):
@@ -72,10 +73,16 @@ async def issue(body: IssueRequest, who: Officer, context: Ctx) -> Response:
     else:
         issued = await run_in_threadpool(context.ca.issue, body.csr_pem, body.profile, body.ca, actor=who.actor)
     # Serialised here (the model above documents it): FastAPI's response-model pass costs more than the JSON.
+    assert issued.event_id is not None
+    if context.issuance_on_event_loop:
+        sequenced = context.ledger.wait_for(issued.event_id)
+    else:
+        sequenced = await run_in_threadpool(context.ledger.wait_for, issued.event_id)
     content = {
         "serial": issued.serial,
         "certificate_pem": to_pem(issued.der),
         "chain_pem": chain_pem(tuple(issued.chain)),
+        "ledger_index": sequenced.index,
     }
     return Response(json.dumps(content), status_code=201, media_type="application/json")
 

@@ -1,7 +1,9 @@
-"""POST /v1/sign: seal a PDF (issuer systems). The sealed PDF comes back; headers name the event."""
+"""POST /v1/sign: seal a PDF (issuer systems). The sealed PDF comes back; headers name its ledger entry
+(`X-Trustseal-Event`: the index) and carry the ledger key's receipt for it (`X-Trustseal-Receipt`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Annotated
 
@@ -66,8 +68,10 @@ def sign(
         allow_active_content=allow_active_content,
         licence=licence_request,
     )
+    sequenced = context.ledger.wait_for(sealed.event_id)
     headers = {
-        "X-Trustseal-Event": str(sealed.event_id),
+        "X-Trustseal-Event": str(sequenced.index),
+        "X-Trustseal-Receipt": base64.b64encode(context.ledger.receipt(sequenced)).decode("ascii"),
         "X-Trustseal-Seal": sealed.seal_id,
         "X-Trustseal-Certificate": sealed.certificate_serial,
         "Content-Disposition": 'attachment; filename="sealed.pdf"',

@@ -88,6 +88,10 @@ def test_issue_revoke_and_read_back_with_events(
     _, _, der = pem.unarmor(body["certificate_pem"].encode())
     assert format(x509.Certificate.load(der).serial_number, "x") == serial
     assert body["chain_pem"].count("BEGIN CERTIFICATE") == 2
+    entry = client.get("/v1/ledger/entries", params={"start": body["ledger_index"], "end": body["ledger_index"] + 1})
+    assert entry.status_code == 200, entry.text
+    assert entry.json()["entries"][0]["entry"]["type"] == "certificate.issued"
+    assert entry.json()["entries"][0]["entry"]["serial"] == serial
     assert _counts(context)[:2] == (certs0 + 1, events0 + 1)
 
     revoked = client.post(f"/v1/certificates/{serial}/revoke", json={"reason": "keyCompromise"},
@@ -101,6 +105,7 @@ def test_issue_revoke_and_read_back_with_events(
     with context.db.session() as session:
         events = session.scalars(select(Event).where(Event.subject == serial).order_by(Event.id)).all()
         assert [e.type for e in events] == ["certificate.issued", "certificate.revoked"]
+        assert events[0].ledger_index == body["ledger_index"]  # answered after its entry got its index
         assert events[0].actor == "officer:test-officer" and events[1].actor == "admin:test-admin"
         # the event names the subject by digest only (PIPL): no clear organisation name
         assert "Jinan" not in str(events[0].payload)

@@ -36,7 +36,7 @@ from tests.fixtures import ORG_SUBJECT, make_csr, openssl
 from tests.fixtures import pem as pem_block
 
 CA = "cn-530000-p256"
-INFRASTRUCTURE = ("ocsp-signer", "tsa", "seal-maker", "trust-list-signer")
+INFRASTRUCTURE = ("ocsp-signer", "tsa", "ledger", "seal-maker", "trust-list-signer")
 CA_PROFILES = ("root-ca", "regional-ca", "issuing-ca")
 SUBSCRIBER = ("org-seal", "person", "tls-server", "tls-client")
 

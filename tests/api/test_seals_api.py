@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,9 +23,11 @@ from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
 from gm import ses, sm2
+from ledger.merkle import verify_inclusion
 from seal.demo import create_demo_seals, demo_seal_ids
 from store.models import Event, Seal
 from tests.fixtures import make_pdf
+from tests.ledger.test_checkpoint import openssl_verifies
 
 USCC = "11370000MB00000015"
 
@@ -117,8 +121,29 @@ def test_create_list_and_roles(client: TestClient, context: Context, tokens: dic
     _problem(client.get("/v1/seals"), 401, "unauthenticated")
 
 
+def _check_receipt(client: TestClient, index: int, receipt_b64: str, tmp_path: Path) -> None:
+    """The receipt, checked from outside: by OpenSSL alone over the DESIGN.md message (the leaf hash
+    recomputed from the entry the API serves), and the entry's inclusion under a signed checkpoint."""
+    entry = client.get("/v1/ledger/entries", params={"start": index, "end": index + 1}).json()["entries"][0]
+    assert entry["index"] == index and entry["entry"]["type"] == "document.sealed"
+    leaf_hash = hashlib.new("sm3", b"\x00" + base64.b64decode(entry["leaf_input"])).digest()
+    checkpoint = client.get("/v1/ledger/checkpoint").json()
+    origin = checkpoint["origin"]
+    message = f"trustseal-receipt/v1\n{origin}\n{index}\n{base64.b64encode(leaf_hash).decode()}\n".encode()
+    cert_pem = client.get("/v1/ledger/key").content
+    assert openssl_verifies(tmp_path, cert_pem, message, base64.b64decode(receipt_b64), certin=True)
+    assert not openssl_verifies(tmp_path, cert_pem, message.replace(b"\n%d\n" % index, b"\n%d\n" % (index + 1)),
+                                base64.b64decode(receipt_b64), certin=True)  # fmt: skip
+    size = checkpoint["size"]
+    path = client.get("/v1/ledger/proofs/inclusion", params={"index": index, "size": size}).json()["path"]
+    assert verify_inclusion(
+        leaf_hash, index, size, [bytes.fromhex(p) for p in path], bytes.fromhex(checkpoint["root_hash"])
+    )
+
+
+@pytest.mark.openssl
 def test_sign_returns_a_sealed_pdf_and_records_the_event(
-    client: TestClient, context: Context, tokens: dict[str, str]
+    client: TestClient, context: Context, tokens: dict[str, str], tmp_path: Path
 ) -> None:
     pdf = make_pdf()
     response = _sign(client, tokens["issuer"], pdf, page=1, x_mm=120, y_mm=30)
@@ -127,10 +152,11 @@ def test_sign_returns_a_sealed_pdf_and_records_the_event(
     sealed = response.content
     assert sealed.startswith(pdf)
     assert len(PdfFileReader(io.BytesIO(sealed)).embedded_signatures) == 1
-    event_id = int(response.headers["X-Trustseal-Event"])
+    index = int(response.headers["X-Trustseal-Event"])  # the ledger index of the document.sealed entry
+    _check_receipt(client, index, response.headers["X-Trustseal-Receipt"], tmp_path)
     with context.db.session() as session:
-        event = session.get(Event, event_id)
-        assert event is not None and event.type == "document.sealed"
+        event = session.scalars(select(Event).where(Event.ledger_index == index)).one()
+        assert event.type == "document.sealed"
         from gm.sm3 import sm3
 
         assert event.payload["document_sm3"] == sm3(pdf).hex()
@@ -336,8 +362,8 @@ def test_sealing_with_a_licence(client: TestClient, context: Context, tokens: di
         events = session.scalars(select(Event).where(Event.subject == identifier)).all()
         assert [e.type for e in events] == ["licence.issued"]
         assert "张三" not in json.dumps(events[0].payload, ensure_ascii=False)
-        sealed = session.get(Event, int(response.headers["X-Trustseal-Event"]))
-        assert sealed is not None and sealed.payload["licence_id"] == identifier
+        sealed = session.scalars(select(Event).where(Event.ledger_index == int(response.headers["X-Trustseal-Event"])))
+        assert sealed.one().payload["licence_id"] == identifier
 
     # the same licence again: 409, nothing written
     before = _events(context)

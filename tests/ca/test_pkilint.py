@@ -45,6 +45,10 @@ IN_CUSTODY: dict[str, tuple[str, dict[str, str]]] = {
     "seal-maker": ("cn-370000", {"country_name": "CN", "organization_name": "trustseal", "common_name": "Seal maker"}),
     "ocsp-signer": ("cn-370000", {"common_name": "Delegated OCSP responder"}),
     "tsa": ("cn-100000", {"country_name": "CN", "organization_name": "trustseal", "common_name": "trustseal TSA"}),
+    "ledger": (
+        "cn-100000",
+        {"country_name": "CN", "organization_name": "trustseal", "common_name": "trustseal ledger"},
+    ),
     "trust-list-signer": (
         "cn-root",
         {"country_name": "CN", "organization_name": "trustseal demo", "common_name": "National trust list signer"},

@@ -99,7 +99,7 @@ def test_html_report(client: TestClient, context: Context) -> None:
     assert "AS OF" not in page
 
 
-def test_html_report_as_of_a_given_time_says_so_first(context: Context) -> None:
+def test_html_report_as_of_a_given_time_says_so_first(client: TestClient, context: Context) -> None:
     from verify.html import render
 
     at = datetime(2026, 6, 1, tzinfo=UTC)

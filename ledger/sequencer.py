@@ -1,0 +1,153 @@
+"""The sequencer: dense ledger indices in commit order, given right after the business transactions.
+
+Trillian / Tessera style. A business transaction only inserts its event row, with `ledger_index`
+NULL: that row is its entry's place in the queue, committed or rolled back with the change it
+records, and no business transaction waits for another to learn an index. A sequencer pass then, in
+one transaction of its own and as the only leader (a PostgreSQL transaction-scoped advisory lock;
+on SQLite the database's single write lock, taken by BEGIN IMMEDIATE):
+
+1. reads the tree size and the waiting events in id order (only committed rows are visible, so the
+   order is the order in which transactions became visible to the leader);
+2. gives them the indices size, size+1, … and stores each one's leaf input (RFC 8785 canonical JSON
+   of its entry, ledger/entries.py) on the row;
+3. appends their leaf hashes to the Merkle tree (`MerkleTree(SqlNodeStore(connection))`).
+
+All three commit together or not at all: a pass that fails anywhere (a crash, a lost connection, an
+injected exception) leaves neither an index nor a node, and the next pass gives the same indices
+again, so indices are never skipped nor reused. Events written before the ledger existed wait in the
+same queue and go into the log first, in id order.
+
+A request that must answer its index (`X-Trustseal-Event`, `ledger_index`) calls `wait_for(event_id)`
+after its commit: it runs a pass itself unless one already covered the event. Threads of a process
+share a pass (one enters, the others find their event done), and so do processes (the lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, func, select, text, update
+
+from ledger import entries
+from ledger.errors import LedgerError
+from ledger.merkle import SM3, MerkleTree, TreeHasher
+from ledger.sql_node_store import SqlNodeStore
+from store.db import Database
+from store.models import Event
+
+# pg_advisory_xact_lock key of the sequencer (ASCII "tseqlog1"): one leader per database.
+LOCK_KEY = 0x747365716C6F6731
+BATCH = 1000
+
+_E = Event.__table__.c
+_WAITING = (
+    select(_E.id, _E.type, _E.created_at, _E.actor, _E.subject, _E.payload)
+    .where(_E.ledger_index.is_(None))
+    .order_by(_E.id)
+    .limit(bindparam("limit"))
+)
+_HIGHEST = select(func.max(_E.ledger_index))
+_ASSIGN = (
+    update(Event.__table__)  # type: ignore[arg-type]
+    .where(_E.id == bindparam("b_id"))
+    .values(ledger_index=bindparam("b_index"), leaf_input=bindparam("b_leaf"))
+)
+_OF_EVENT = select(_E.ledger_index, _E.leaf_input).where(_E.id == bindparam("id"))
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    """An event's place in the log: its index and the hash of its leaf."""
+
+    event_id: int
+    index: int
+    leaf_hash: bytes
+
+
+class UnknownEvent(LookupError):
+    code = "event_unknown"
+
+
+class SequencerFault(RuntimeError):
+    """The events and the tree disagree about the log's size: a damaged database (5xx)."""
+
+    code = "ledger_sequencer_fault"
+
+
+class Sequencer:
+    def __init__(self, db: Database, hasher: TreeHasher = SM3, *, batch: int = BATCH) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.batch = batch
+        self._pass_lock = threading.Lock()
+
+    def run_pass(self) -> int:
+        """Sequence every event committed so far; returns how many got an index. Each batch of up to
+        `batch` events is one transaction, so a long backlog (the first pass over an existing
+        database) does not hold the lock in one huge transaction."""
+        with self._pass_lock:
+            return self._drain()
+
+    def _drain(self) -> int:
+        total = 0
+        while True:
+            done = self._one_batch()
+            total += done
+            if done < self.batch:
+                return total
+
+    def _one_batch(self) -> int:
+        with self.db.write_connection() as connection:
+            if not self.db.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            rows = connection.execute(_WAITING, {"limit": self.batch}).all()
+            if not rows:
+                return 0
+            tree = MerkleTree(SqlNodeStore(connection), self.hasher)
+            size = self._size(connection, tree)
+            leaves = [
+                entries.leaf_input(entries.entry(row.type, row.created_at, row.actor, row.subject, row.payload))
+                for row in rows
+            ]
+            connection.execute(
+                _ASSIGN,
+                [
+                    {"b_id": row.id, "b_index": size + n, "b_leaf": leaf}
+                    for n, (row, leaf) in enumerate(zip(rows, leaves, strict=True))
+                ],
+            )
+            tree.append_leaves(leaves)
+            return len(rows)
+
+    @staticmethod
+    def _size(connection: Connection, tree: MerkleTree) -> int:
+        """The tree's size, checked against the highest index an event holds (they move together)."""
+        size = tree.size()
+        highest = connection.execute(_HIGHEST).scalar()
+        if (highest is None and size != 0) or (highest is not None and int(highest) + 1 != size):
+            raise SequencerFault(f"the tree holds {size} leaves but the highest event index is {highest}")
+        return size
+
+    def lookup(self, event_id: int) -> Sequenced | None:
+        """The event's place in the log, or None while it waits (UnknownEvent if there is no such event)."""
+        with self.db.engine.connect() as connection:
+            row = connection.execute(_OF_EVENT, {"id": event_id}).first()
+        if row is None:
+            raise UnknownEvent(f"no event {event_id}")
+        if row.ledger_index is None:
+            return None
+        return Sequenced(event_id, int(row.ledger_index), self.hasher.leaf(bytes(row.leaf_input)))
+
+    def wait_for(self, event_id: int) -> Sequenced:
+        """The committed event's index: a pass of our own if no other has covered it yet."""
+        found = self.lookup(event_id)
+        if found is None:
+            with self._pass_lock:  # behind this process's running pass, which may cover the event
+                found = self.lookup(event_id)
+                if found is None:
+                    self._drain()  # behind another process's leader, if any
+                    found = self.lookup(event_id)
+        if found is None:
+            raise LedgerError(f"event {event_id} was not sequenced: is it committed?", code="event_not_committed")
+        return found

@@ -1,0 +1,144 @@
+"""The ledger as the API serves it: entries, proofs, signed checkpoints and receipts (DESIGN.md,
+"Ledger wire format"). Reads are public and change nothing, except that a checkpoint first runs a
+sequencer pass, so that it covers every event committed before it was asked for.
+
+The ledger key and its certificate come from a `LedgerSigner` source (ca/ledger_key.py certifies the
+custody key `ledger.sm2` under cn-100000-sm2): ledger/ never issues certificates itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from keys.custody import SigningHandle
+from ledger import entries, receipt, sm2_signatures
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.errors import LedgerRangeError
+from ledger.merkle import SM3, MerkleTree, TreeHasher
+from ledger.sequencer import Sequenced, Sequencer
+from ledger.sql_node_store import SqlNodeStore
+from store.db import Database
+from store.models import Event
+
+MAX_PAGE = 1000
+
+_E = Event.__table__.c
+_PAGE = (
+    select(_E.ledger_index, _E.leaf_input)
+    .where(_E.ledger_index >= bindparam("start"), _E.ledger_index < bindparam("end"))
+    .order_by(_E.ledger_index)
+)
+
+
+@dataclass(frozen=True)
+class LedgerSigner:
+    """The current ledger key (a custody handle) and its certificate (DER)."""
+
+    handle: SigningHandle
+    certificate_der: bytes
+
+    @property
+    def key_id(self) -> str:
+        return sm2_signatures.key_id(self.handle.public_key_der)
+
+
+def origin_of(public_url: str) -> str:
+    """DESIGN.md: the host and path of TRUSTSEAL_PUBLIC_URL + "/ledger" (e.g. `127.0.0.1:8000/ledger`)."""
+    parts = urllib.parse.urlsplit(public_url)
+    return f"{parts.netloc}{parts.path.rstrip('/')}/ledger"
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        origin: str,
+        signer: Callable[[], LedgerSigner],
+        hasher: TreeHasher = SM3,
+    ) -> None:
+        self.db = db
+        self.origin = origin
+        self.signer = signer
+        self.hasher = hasher
+        self.sequencer = Sequencer(db, hasher)
+        self._checkpoint: Checkpoint | None = None
+        self._checkpoint_lock = threading.Lock()
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.db.engine.connect() as connection:
+            return MerkleTree(SqlNodeStore(connection), self.hasher).size()
+
+    def entries(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Entries [start, end) as `{"index", "leaf_input" (base64), "entry"}`, at most MAX_PAGE."""
+        if start < 0 or end <= start:
+            raise LedgerRangeError(f"no entries in [{start}, {end}): start ≥ 0 and end > start", code="range_invalid")
+        if end - start > MAX_PAGE:
+            raise LedgerRangeError(f"at most {MAX_PAGE} entries a page, not {end - start}", code="page_too_large")
+        with self.db.engine.connect() as connection:
+            size = MerkleTree(SqlNodeStore(connection), self.hasher).size()
+            if end > size:
+                raise LedgerRangeError(f"end {end} is beyond the log's size {size}", code="size_beyond_tree")
+            rows = connection.execute(_PAGE, {"start": start, "end": end}).all()
+        return [
+            {
+                "index": int(row.ledger_index),
+                "leaf_input": sm2_signatures.b64encode(bytes(row.leaf_input)),
+                "entry": entries.parse_leaf_input(bytes(row.leaf_input)),
+            }
+            for row in rows
+        ]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self.db.engine.connect() as connection:
+            return MerkleTree(SqlNodeStore(connection), self.hasher).inclusion_proof(index, size)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        with self.db.engine.connect() as connection:
+            return MerkleTree(SqlNodeStore(connection), self.hasher).consistency_proof(first, second)
+
+    # -- signed ----------------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """A checkpoint over every event committed before the call (a sequencer pass runs first),
+        signed by the ledger key; the same one while the log does not grow."""
+        signer = self.signer()  # first: certifying a new ledger key is itself an event to cover
+        self.sequencer.run_pass()
+        with self.db.engine.connect() as connection:
+            tree = MerkleTree(SqlNodeStore(connection), self.hasher)
+            size = tree.size()
+            root = tree.root(size)
+        with self._checkpoint_lock:
+            current = self._checkpoint
+            if (
+                current is not None
+                and current.size >= size
+                and current.key_id == signer.key_id
+                and current.hash == self.hasher.name
+            ):
+                return current
+            fresh = sign_checkpoint(
+                [signer.handle],
+                origin=self.origin,
+                size=size,
+                root_hash=root,
+                timestamp=datetime.now(UTC),
+                hash_name=self.hasher.name,
+            )
+            self._checkpoint = fresh
+            return fresh
+
+    def receipt(self, sequenced: Sequenced) -> bytes:
+        """The ledger key's signed promise that the event is logged at its index (`X-Trustseal-Receipt`)."""
+        return receipt.sign_receipt(self.signer().handle, self.origin, sequenced.index, sequenced.leaf_hash)
+
+    def wait_for(self, event_id: int) -> Sequenced:
+        return self.sequencer.wait_for(event_id)
