@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import cas, certificates, ledger, licences, ocsp, seals, sign, verify
+from api.routes import cas, certificates, events, ledger, licences, ocsp, seals, sign, verify
 
 log = logging.getLogger("trustseal")
 
@@ -108,6 +108,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(licences.router)
     app.include_router(verify.router)
     app.include_router(ledger.router)
+    app.include_router(events.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:  # no thread-pool hop: a liveness probe needs no thread

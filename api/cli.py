@@ -652,5 +652,50 @@ def _emit(report: Any, as_json: bool, html: Path | None, file: Path, render: Any
                 typer.echo(f"     {check.name}: {check.status} {check.code} {check.detail[:160]}")
 
 
+@app.command("events")
+def events_command(
+    type_: Annotated[
+        str | None, typer.Option("--type", help="event type, or a prefix ending with a dot (certificate.)")
+    ] = None,
+    actor: Annotated[str | None, typer.Option(help="exact actor (officer:alice, cli, …)")] = None,
+    subject: Annotated[str | None, typer.Option(help="exact subject (a serial, a seal id, …)")] = None,
+    since: Annotated[str | None, typer.Option(help="from this ISO 8601 time with a zone (inclusive)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this ISO 8601 time with a zone (exclusive)")] = None,
+    limit: Annotated[str | None, typer.Option(help="events per page, 1 to 1000 (default 100)")] = None,
+    cursor: Annotated[str | None, typer.Option(help="the next_cursor of a previous page")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the page as the API answers it")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Search the event log, newest first, as GET /v1/events does (officer / auditor / admin token with
+    --url). Without --url it reads $TRUSTSEAL_HOME directly (break-glass read; it writes nothing)."""
+    from ledger import search
+
+    given = {"type": type_, "actor": actor, "subject": subject, "since": since, "until": until}
+    params = {name: value for name, value in {**given, "limit": limit, "cursor": cursor}.items() if value is not None}
+    if url:
+        page = remote(url, token, "GET", "/v1/events", params=params).json()
+    else:
+        context = local()
+        try:
+            page = search.search(context.db, search.parse_query({k: [v] for k, v in params.items()}))
+        except search.SearchError as exc:
+            fail(f"{exc.code}: {exc}")
+            return
+        finally:
+            context.close()
+    if as_json:
+        typer.echo(json.dumps(page, ensure_ascii=False, indent=2))
+        return
+    for event in page["events"]:
+        index = "-" if event["ledger_index"] is None else str(event["ledger_index"])
+        typer.echo(
+            f"{index:>8} {event['time']} {event['type']:24} actor={event['actor'] or '-'} "
+            f"subject={event['subject'] or '-'} id={event['id']}"
+        )
+    if page["next_cursor"] is not None:
+        typer.echo(f"more: --cursor {page['next_cursor']}", err=True)
+
+
 def main() -> None:
     app()
