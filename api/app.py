@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.context import Context, open_context
 from api.routes import cas, certificates, events, ledger, licences, ocsp, seals, sign, verify
+from ledger.integrator import Integrator
 
 log = logging.getLogger("trustseal")
 
@@ -80,6 +81,16 @@ async def _refresh_crls(context: Context, every: float) -> None:
                 log.exception("scheduled CRL refresh failed for %s", ca.name)
 
 
+def _provision_ledger_key(context: Context) -> None:
+    """The ledger key and its certificate before serving, not from the integrator's first round in the
+    middle of a request: certifying the key writes a certificate and an event. A service not yet
+    initialised (no national CA) still starts; the integrator's rounds retry and log."""
+    try:
+        context.ledger.signer()
+    except Exception:
+        log.exception("the ledger key could not be provisioned at startup; the integrator will retry")
+
+
 def create_app(context: Context | None = None) -> FastAPI:
     context = context or open_context()
     ctx = context
@@ -88,9 +99,20 @@ def create_app(context: Context | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         every = ctx.settings.crl_refresh_seconds
         task = asyncio.create_task(_refresh_crls(ctx, every)) if every > 0 else None
-        yield
-        if task is not None:
-            task.cancel()
+        period = ctx.settings.ledger_integrate_seconds
+        integrator = None
+        if period > 0:
+            await asyncio.to_thread(_provision_ledger_key, ctx)
+            integrator = Integrator(ctx.ledger.integrate, period).start()
+        ctx.integrator = integrator
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            if integrator is not None:
+                await asyncio.to_thread(integrator.stop)  # a tick under way ends its transaction first
+            ctx.integrator = None
 
     app = FastAPI(
         title="trustseal",

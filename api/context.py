@@ -15,6 +15,7 @@ from ca.authority import CertificateAuthorityService
 from ca.ledger_key import LedgerKey
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
+from ledger.integrator import Integrator
 from ledger.service import Ledger, origin_of
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
@@ -39,6 +40,7 @@ class Context:
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
     ledger: Ledger = field(init=False)
+    integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.db, origin_of(self.settings.public_url), LedgerKey(self.custody, self.ca))

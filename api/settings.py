@@ -19,6 +19,7 @@ class Settings:
     public_rate_per_minute: int = 120  # per client address, for the public POST endpoints (verify, TSA)
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
+    ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -34,6 +35,7 @@ class Settings:
             public_rate_per_minute=int(os.environ.get("TRUSTSEAL_PUBLIC_RATE_PER_MINUTE", "120")),
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
+            ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),
         )
 
     @property

@@ -47,6 +47,7 @@ _WAITING = (
     .order_by(_E.id)
     .limit(bindparam("limit"))
 )
+_ANY_WAITING = select(_E.id).where(_E.ledger_index.is_(None)).limit(1)
 _HIGHEST = select(func.max(_E.ledger_index))
 _ASSIGN = (
     update(Event.__table__)  # type: ignore[arg-type]
@@ -81,6 +82,12 @@ class Sequencer:
         self.hasher = hasher
         self.batch = batch
         self._pass_lock = threading.Lock()
+
+    def waiting(self) -> bool:
+        """Whether a committed event waits for its index: one read through the partial index on
+        `ledger_index IS NULL`, no write transaction and no lock."""
+        with self.db.engine.connect() as connection:
+            return connection.execute(_ANY_WAITING).first() is not None
 
     def run_pass(self) -> int:
         """Sequence every event committed so far; returns how many got an index. Each batch of up to

@@ -1,6 +1,8 @@
 """The ledger as the API serves it: entries, proofs, signed checkpoints and receipts (DESIGN.md,
 "Ledger wire format"). Reads are public and change nothing, except that a checkpoint first runs a
-sequencer pass, so that it covers every event committed before it was asked for.
+sequencer pass when events wait, so that it covers every event committed before it was asked for.
+`integrate()` is the background integrator's round (ledger/integrator.py): it signs a new checkpoint
+whenever the tree grew, so that one covers every committed event within a second even when nobody asks.
 
 The ledger key and its certificate come from a `LedgerSigner` source (ca/ledger_key.py certifies the
 custody key `ledger.sm2` under cn-100000-sm2): ledger/ never issues certificates itself.
@@ -111,7 +113,8 @@ class Ledger:
         """A checkpoint over every event committed before the call (a sequencer pass runs first),
         signed by the ledger key; the same one while the log does not grow."""
         signer = self.signer()  # first: certifying a new ledger key is itself an event to cover
-        self.sequencer.run_pass()
+        if self.sequencer.waiting():  # committed before the call, so visible: no write lock when none waits
+            self.sequencer.run_pass()
         with self.db.engine.connect() as connection:
             tree = MerkleTree(SqlNodeStore(connection), self.hasher)
             size = tree.size()
@@ -135,6 +138,22 @@ class Ledger:
             )
             self._checkpoint = fresh
             return fresh
+
+    def published(self) -> Checkpoint | None:
+        """The checkpoint this process last signed, without a pass (None before the first)."""
+        return self._checkpoint
+
+    def integrate(self) -> Checkpoint | None:
+        """One round of the background integrator (ledger/integrator.py): a pass if events wait, and a
+        new signed checkpoint when the tree grew past the last one; returns that new checkpoint, if any."""
+        if self.sequencer.waiting():
+            self.sequencer.run_pass()
+        published = self._checkpoint
+        size = self.size()
+        if size == 0 or (published is not None and published.size >= size):
+            return None
+        fresh = self.checkpoint()
+        return fresh if fresh is not published else None
 
     def receipt(self, sequenced: Sequenced) -> bytes:
         """The ledger key's signed promise that the event is logged at its index (`X-Trustseal-Receipt`)."""
