@@ -5,6 +5,7 @@ locally (on the service's own database) and against a running service."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,10 @@ T0 = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def client(context: Context) -> Iterator[TestClient]:
+    # no background integrator here: these tests count waiting events and tree nodes to show a search
+    # writes nothing, and decide themselves when a sequencer pass runs (tests/api/test_ledger_integrator.py
+    # tests the integrator)
+    context.settings = dataclasses.replace(context.settings, ledger_integrate_seconds=0)
     with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
         yield test_client
 
