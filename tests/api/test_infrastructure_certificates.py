@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from asn1crypto import csr, keys, ocsp, pem, x509
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
 from ca.authority import CertificateAuthorityService
@@ -39,17 +36,6 @@ CA = "cn-530000-p256"
 INFRASTRUCTURE = ("ocsp-signer", "tsa", "ledger", "seal-maker", "trust-list-signer")
 CA_PROFILES = ("root-ca", "regional-ca", "issuing-ca")
 SUBSCRIBER = ("org-seal", "person", "tls-server", "tls-client")
-
-
-@pytest.fixture(scope="module")
-def client(context: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def officer(context: Context) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(context.db, 'officer', 'test-infra-officer')}"}
 
 
 @pytest.fixture(scope="module")

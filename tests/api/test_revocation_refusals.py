@@ -5,7 +5,6 @@ written on a refusal. The CLI says the same."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,6 @@ from asn1crypto import crl
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
 from ca.authority import CertificateAuthorityService
@@ -26,17 +23,6 @@ from store.db import Database
 from store.models import CRL, Certificate, Event
 
 USCC = "91350100M000100Y43"
-
-
-@pytest.fixture(scope="module")
-def client(context: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def officer(context: Context) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(context.db, 'officer', 'test-revocation-officer')}"}
 
 
 def _counts(context: Context) -> tuple[int, ...]:

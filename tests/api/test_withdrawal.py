@@ -7,7 +7,6 @@ nothing more. Every test here has its own CA or withdraws a different one (the m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from asn1crypto import crl, ocsp, x509
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
 from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
@@ -31,13 +29,8 @@ from verify.report import PASSED
 
 
 @pytest.fixture(scope="module")
-def client(context: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
 def officer(context: Context) -> dict[str, str]:
+    """An officer whose name the events must carry (tests below look for it)."""
     return {"Authorization": f"Bearer {create_token(context.db, 'officer', 'test-withdraw-officer')}"}
 
 
