@@ -55,11 +55,14 @@ class Revision:
 _WS = b"\x00\t\n\x0c\r "
 _REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
 _WSC = rb"[\x00\t\n\x0c\r ]"
+# inside "N G R", the white space pyHanko's reader takes (not NUL: "22 0\x00R" was read here and refused
+# there, found by differential fuzzing)
+_REF_WS = rb"[\t\n\x0c\r ]"
 # One token per match, whitespace and comments skipped first; `lastindex` says what it is:
 # 2 reference, 3 number, 4 name, 5 <<, 6 >>, 7 [, 8 ], 9 < (hex string), 10 ( (literal), 11 keyword.
 _TOKEN = re.compile(
     rb"(?:" + _WSC + rb"+|%[^\r\n]*)*+(?:"  # possessive: no token starts with white space or %
-    rb"(\d+)" + _WSC + rb"+(\d+)" + _WSC + rb"+R(?!" + _REGULAR + rb")"
+    rb"(\d+)" + _REF_WS + rb"+(\d+)" + _REF_WS + rb"+R(?!" + _REGULAR + rb")"
     rb"|([+-]?(?:\d+\.?\d*|\.\d+))(?!" + _REGULAR + rb")"
     rb"|/(" + _REGULAR + rb"*)"
     rb"|(<<)|(>>)|(\[)|(\])|(<)|(\()"
@@ -156,7 +159,7 @@ def _name(raw: bytes) -> str:
 # parse_value's general tokenizer takes the value instead.
 _SIMPLE = re.compile(
     rb"[\x00\t\n\x0c\r ]*(?:"
-    rb"(\d+" + _WSC + rb"+\d+" + _WSC + rb"+R)(?!" + _REGULAR + rb")"
+    rb"(\d+" + _REF_WS + rb"+\d+" + _REF_WS + rb"+R)(?!" + _REGULAR + rb")"
     rb"|([+-]?(?:\d+\.?\d*|\.\d+))(?!" + _REGULAR + rb")"
     rb"|(/" + _REGULAR + rb"*)"
     rb"|(<<|>>|\[|\])"
@@ -171,7 +174,16 @@ _LITERAL_ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
 
 def _unescape(match: re.Match[bytes]) -> bytes:
     code = match.group(1)
-    return bytes([int(code, 8) & 0xFF]) if code[0] in b"01234567" else _ESCAPES[code[0]]
+    return bytes([_octal(code)]) if code[0] in b"01234567" else _ESCAPES[code[0]]
+
+
+def _octal(digits: bytes) -> int:
+    """An octal escape's byte. The spec drops the high-order overflow of \\400-\\777; pyHanko
+    refuses them, so this reader declines (found by differential fuzzing)."""
+    value = int(digits, 8)
+    if value > 0xFF:
+        raise StructureError(f"an octal escape beyond a byte: {digits!r}")
+    return value
 
 
 _REF_PARTS = re.compile(rb"\d+")
@@ -343,7 +355,7 @@ def _parse_literal(data: bytes, pos: int) -> tuple[bytes, int]:
             elif 0x30 <= e <= 0x37:
                 digits = re.match(rb"[0-7]{1,3}", data[i : i + 3])
                 assert digits is not None
-                out.append(int(digits.group(0), 8) & 0xFF)
+                out.append(_octal(digits.group(0)))
                 i += len(digits.group(0)) - 1
             elif e in (0x0A, 0x0D):
                 if e == 0x0D and data[i + 1 : i + 2] == b"\n":

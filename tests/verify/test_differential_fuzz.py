@@ -353,3 +353,22 @@ def test_found_strings_and_names_pyhanko_refuses(context: Context, pdf_verifier:
     mutant = base[: at + 6] + b"\xb0" + base[at + 7 :]  # /Type /\xb0RI
     assert compare(pdf_verifier, mutant) == "declined"
     assert pdf_verifier.full(mutant).result != "PASSED"
+
+
+def test_found_references_and_octal_escapes_pyhanko_refuses(context: Context, pdf_verifier: PdfVerifier) -> None:
+    """Found by this fuzzer: "22 0\\x00R" (NUL as the space inside a reference) and an octal escape
+    beyond a byte (\\477) in the B-LT update: the spec allows both, pyHanko refuses them (FORMAT_FAILURE),
+    the fast path passed. It now reads them as pyHanko does, or declines."""
+    from verify import pdf_structure
+
+    with pytest.raises(pdf_structure.StructureError):
+        pdf_structure.parse_value(b"[ 22 0\x00R ]", 0)
+    for bad in (b"(a\\477b)", b"(a\\477b\n)"):
+        with pytest.raises(pdf_structure.StructureError):
+            pdf_structure.parse_value(bad, 0)
+    assert pdf_structure.parse_value(b"(a\\377b)", 0)[0] == b"a\xffb"
+    base = _sealed(context)
+    at = base.rindex(b" 0 R ]", 0, base.rindex(b"/Type /VRI") + 400)
+    mutant = base[: at + 2] + b"\x00" + base[at + 3 :]  # "N 0\x00R ]"
+    assert compare(pdf_verifier, mutant) == "declined"
+    assert pdf_verifier.full(mutant).result != "PASSED"

@@ -317,8 +317,8 @@ def test_revisions_match_pyhankos_reader(context: Context) -> None:
     assert _plain(theirs.root) == catalog
 
 
-def test_certificate_crl_and_ocsp_views_agree_with_asn1crypto(context: Context) -> None:
-    data = _sealed(context, level="B-LT")
+def test_certificate_crl_and_ocsp_views_agree_with_asn1crypto(context: Context, pdf_verifier: PdfVerifier) -> None:
+    data = _sealed(context, level="B-LT")  # (pdf_verifier: the demo seals exist on whichever worker runs this)
     pdf = pdf_structure.PdfFile(data)
     catalog = pdf.get(pdf.revisions[-1].trailer["Root"])
     certs, crls, ocsps = pdf_fast._dss(pdf, catalog)
