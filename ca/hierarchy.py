@@ -43,60 +43,51 @@ def demo_ca_names() -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class _Planned:
+    name: str
+    family: KeyAlgorithm
+    common_name: str
+    ca_profile: str
+    parent: str | None = None
+    region: Region | None = None
+
+
+def _plan() -> list[_Planned]:
+    """Every demo CA, parents before children: per family the root, the national issuing CA, the regions."""
+    plan = []
+    for family in FAMILIES:
+        root, upper = root_name(family), family.upper()
+        plan.append(_Planned(root, family, f"China Government Services Root CA {upper} (demo)", "root-ca"))
+        plan.append(_Planned(national_name(family), family, f"China Government Services National Issuing CA "
+                             f"{upper} (demo)", "issuing-ca", root, NATIONAL))  # fmt: skip
+        plan.extend(
+            _Planned(regional_name(r, family), family, f"{r.name} {r.code} CA {upper} (demo)", "regional-ca", root, r)
+            for r in REGIONS
+        )
+    return plan
+
+
 def create_demo_hierarchy(service: CertificateAuthorityService, actor: str = "init") -> list[str]:
     """Create whatever part of the demo hierarchy is missing; idempotent."""
     existing = {ca.name for ca in service.list_cas()}
     created = []
-    for family in FAMILIES:
-        root = root_name(family)
-        if root not in existing:
-            service.create_ca(
-                root,
-                algorithm=family,
-                subject={
-                    "country_name": "CN",
-                    "organization_name": ORG,
-                    "common_name": f"China Government Services Root CA {family.upper()} (demo)",
-                },
-                ca_profile="root-ca",
-                actor=actor,
-            )
-            created.append(root)
-        national = national_name(family)
-        if national not in existing:
-            service.create_ca(
-                national,
-                algorithm=family,
-                subject={
-                    "country_name": "CN",
-                    "organization_name": ORG,
-                    "common_name": f"China Government Services National Issuing CA {family.upper()} (demo)",
-                },
-                ca_profile="issuing-ca",
-                parent=root,
-                region_code=NATIONAL.code,
-                region_name=NATIONAL.name,
-                actor=actor,
-            )
-            created.append(national)
-        for region in REGIONS:
-            name = regional_name(region, family)
-            if name in existing:
-                continue
-            service.create_ca(
-                name,
-                algorithm=family,
-                subject={
-                    "country_name": "CN",
-                    "state_or_province_name": region.name_zh,
-                    "organization_name": ORG,
-                    "common_name": f"{region.name} {region.code} CA {family.upper()} (demo)",
-                },
-                ca_profile="regional-ca",
-                parent=root,
-                region_code=region.code,
-                region_name=region.name,
-                actor=actor,
-            )
-            created.append(name)
+    for ca in _plan():
+        if ca.name in existing:
+            continue
+        subject = {"country_name": "CN"}  # the order the names have always had
+        if ca.region is not None and ca.region is not NATIONAL:
+            subject["state_or_province_name"] = ca.region.name_zh
+        subject |= {"organization_name": ORG, "common_name": ca.common_name}
+        service.create_ca(
+            ca.name,
+            algorithm=ca.family,
+            subject=subject,
+            ca_profile=ca.ca_profile,
+            parent=ca.parent,
+            region_code=ca.region.code if ca.region else None,
+            region_name=ca.region.name if ca.region else None,
+            actor=actor,
+        )
+        created.append(ca.name)
     return created
