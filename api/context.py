@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.approvals import POLICY_FILE, Approvals
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
@@ -17,6 +18,7 @@ from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from ledger.integrator import Integrator
 from ledger.service import Ledger, origin_of
+from policies.approvals import load_policy
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
 from seal.service import SealService
@@ -40,6 +42,7 @@ class Context:
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
     ledger: Ledger = field(init=False)
+    approvals: Approvals = field(init=False)  # the policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py)
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
     def __post_init__(self) -> None:
@@ -56,6 +59,7 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
+        self.approvals = Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
 
     @property
     def issuance_on_event_loop(self) -> bool:
