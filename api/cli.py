@@ -760,9 +760,14 @@ def approvals_list(
         rows = remote(url, token, "GET", "/v1/approvals", params={"status": status} if status else {}).json()
         rows = rows["approvals"]
     else:
+        from policies.approvals import PolicyError
+
         context = local()
         try:
             rows = context.approvals.find(status)
+        except PolicyError as exc:
+            fail(str(exc))
+            return
         finally:
             context.close()
     for row in rows:

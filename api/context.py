@@ -6,6 +6,7 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,6 @@ class Context:
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
     ledger: Ledger = field(init=False)
-    approvals: Approvals = field(init=False)  # the policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py)
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
     def __post_init__(self) -> None:
@@ -59,7 +59,13 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
-        self.approvals = Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        """The policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py), read on first use: the service
+        reads it at start and refuses to start on a bad file; the local CLI's break-glass commands never
+        need it, so a broken policy cannot lock operators out of the emergency path."""
+        return Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
 
     @property
     def issuance_on_event_loop(self) -> bool:

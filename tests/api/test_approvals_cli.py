@@ -71,6 +71,7 @@ def _break_glass(context: Context, operation: str) -> list[dict[str, Any]]:
 
 def test_local_cli_is_break_glass_and_recorded(home: Path, local_context: Context) -> None:
     actor = cli_actor()
+    before = len(_events(local_context, "approval.break_glass"))
     code, out = _run(home, "token", "create", "--role", "officer", "--name", "bg-officer")
     assert code == 0, out
     token = out.strip().splitlines()[-1]
@@ -96,15 +97,37 @@ def test_local_cli_is_break_glass_and_recorded(home: Path, local_context: Contex
     assert _run(home, "seal", "revoke", "bg-seal", "--reason", "test")[0] == 0
     assert [e["outcome"] for e in _break_glass(local_context, "seal.create")] == ["executed"]
     assert [e["outcome"] for e in _break_glass(local_context, "seal.revoke")] == ["executed"]
-    assert {e.payload["operation"] for e in _events(local_context, "approval.break_glass")} == {
+    recorded = _events(local_context, "approval.break_glass")[before:]
+    assert [e.payload["operation"] for e in recorded] == [
         "token.create.officer",
+        "ca.withdraw",
         "ca.withdraw",
         "seal.create",
         "seal.revoke",
-    }
-
+    ]
     assert _run(home, "token", "create", "--role", "issuer", "--name", "bg-issuer")[0] == 0  # no approved operation
-    assert len(_events(local_context, "approval.break_glass")) == 5
+    assert len(_events(local_context, "approval.break_glass")) == before + 5
+
+
+def test_a_broken_policy_stops_the_service_but_not_break_glass(home: Path, local_context: Context) -> None:
+    from api.app import create_app
+    from policies.approvals import PolicyError
+
+    policy = home / "approvals.yaml"
+    kept = policy.read_text()
+    policy.write_text(kept.replace("ca.withdraw: 2", "ca.withdrew: 2"))  # a typo
+    service = open_context(Settings.from_env(home))
+    try:
+        with pytest.raises(PolicyError, match=r"ca\.withdrew"):
+            create_app(service)
+        code, out = _run(home, "token", "create", "--role", "admin", "--name", "bg-admin")
+        assert code == 0 and out.strip().splitlines()[-1].startswith("ts_"), out
+        code, out = _run(home, "approvals", "list")
+        assert code == 1 and "unknown operation 'ca.withdrew'" in out
+    finally:
+        policy.write_text(kept)
+        service.close()
+    assert [e["outcome"] for e in _break_glass(local_context, "token.create.admin")] == ["executed"]
 
 
 def test_remote_cli_waits_for_approval_and_approves(context: Context, live_url: str, tmp_path: Path) -> None:
