@@ -335,5 +335,6 @@ for _role in ROLES:  # only officer and admin tokens can be put under approval (
 def respond(done: Submitted, status_code: int = 200) -> JSONResponse:
     """The direct answer (`status_code`) or 202 `{"approval": {…pending}}`."""
     if done.approval is not None:
-        return JSONResponse({"approval": done.approval}, status_code=202)
+        location = {"Location": f"/v1/approvals/{done.approval['id']}"}
+        return JSONResponse({"approval": done.approval}, status_code=202, headers=location)
     return JSONResponse(done.result, status_code=status_code)

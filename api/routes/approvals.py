@@ -40,7 +40,7 @@ def get_approval(approval_id: str, who: Reader, context: Ctx) -> dict[str, Any]:
 
 
 @router.post("/{approval_id}/approve")
-def approve(approval_id: str, who: Anyone, context: Ctx, body: Decision | None = None) -> dict[str, Any]:
+def approve(approval_id: str, who: Anyone, context: Ctx) -> dict[str, Any]:
     """Each approve answers the approval; the one that completes it runs the operation and answers its
     `result` too (the same as the operation's direct answer)."""
     approval, result = context.approvals.approve(approval_id, who, execute(context))

@@ -34,6 +34,7 @@ def create(body: TokenCreate, who: Admin, context: Ctx) -> JSONResponse:
     params = {"role": body.role, "name": body.name, "seal_ids": body.seal_ids, "token_sha256": token_hash}
     done = submit(context, who, f"token.create.{body.role}", params)
     if done.approval is not None:
-        return JSONResponse({"approval": done.approval, "token": token}, status_code=202)
+        location = {"Location": f"/v1/approvals/{done.approval['id']}"}
+        return JSONResponse({"approval": done.approval, "token": token}, status_code=202, headers=location)
     assert done.result is not None
     return JSONResponse({**done.result, "token": token}, status_code=201)

@@ -81,6 +81,7 @@ def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
 def _pending(response: Any, operation: str, requester: str) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     approval: dict[str, Any] = response.json()["approval"]
+    assert response.headers["location"] == f"/v1/approvals/{approval['id']}"
     assert approval["operation"] == operation and approval["status"] == "pending"
     assert approval["required"] == 2 and approval["approvals"] == [requester]
     assert datetime.fromisoformat(approval["expires_at"]) > datetime.now(UTC)
