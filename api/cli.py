@@ -312,6 +312,79 @@ def ca_withdraw(
     typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
 
 
+@ca_app.command("create")
+def ca_create(
+    name: str,
+    parent: Annotated[str, typer.Option(help="the parent CA, e.g. cn-root-sm2")],
+    region: Annotated[str, typer.Option(help="6-digit region code (100000: a national issuing CA)")],
+    algorithm: Annotated[str, typer.Option(help="sm2 | p256 (the parent's)")] = "sm2",
+    region_name: Annotated[str | None, typer.Option("--region-name")] = None,
+    common_name: Annotated[str | None, typer.Option("--common-name")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Create a CA under a parent, on the trust list at once (locally break-glass; with --url it may wait
+    for approval)."""
+    from ca.errors import CAError
+
+    if algorithm not in ("sm2", "p256"):
+        fail("algorithm is sm2 or p256", 2)
+    body = {"name": name, "parent": parent, "region": region, "algorithm": algorithm, "region_name": region_name,
+            "organization": "trustseal", "common_name": common_name or f"{name} CA"}  # fmt: skip
+    if url:
+        result = remote(url, token, "POST", "/v1/cas", json=body).json()
+        if _pending(result):
+            return
+    else:
+        from api.problems import Problem
+
+        context = local()
+        try:
+            result = _break_glass(context, "ca.create", body)
+        except (CAError, Problem) as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}")
+
+
+@ca_app.command("cross-certify")
+def ca_cross_certify(
+    ca: str,
+    certificate: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the other hierarchy's root (PEM)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the cross-certificate (PEM) here")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Cross-certify another hierarchy's root under CA `ca` (locally break-glass; with --url it may wait
+    for approval)."""
+    from ca.errors import CAError
+
+    body = {"ca": ca, "certificate_pem": certificate.read_text(encoding="ascii", errors="replace")}
+    if url:
+        result = remote(
+            url, token, "POST", f"/v1/cas/{ca}/cross-certify", json={"certificate_pem": body["certificate_pem"]}
+        )
+        answer = result.json()
+        if _pending(answer):
+            return
+    else:
+        from api.problems import Problem
+
+        context = local()
+        try:
+            answer = _break_glass(context, "ca.cross_certify", body)
+        except (CAError, Problem) as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    if out:
+        out.write_text(answer["certificate_pem"])
+    typer.echo(f"cross-certified under {ca}: serial {answer['serial']}")
+
+
 @ca_app.command("crl")
 def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None) -> None:
     """Write a CA's current CRL (DER)."""

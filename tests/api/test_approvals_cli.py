@@ -109,6 +109,33 @@ def test_local_cli_is_break_glass_and_recorded(home: Path, local_context: Contex
     assert len(_events(local_context, "approval.break_glass")) == before + 5
 
 
+def test_local_ca_create_and_cross_certify_are_break_glass(home: Path, local_context: Context, tmp_path: Path) -> None:
+    from tests.fixtures import openssl
+
+    code, out = _run(home, "ca", "create", "bg-440000-p256", "--parent", "cn-root-p256", "--region", "440000",
+                     "--algorithm", "p256")  # fmt: skip
+    assert code == 0 and "created CA bg-440000-p256 under cn-root-p256" in out, out
+    assert local_context.ca.ca_status("bg-440000-p256") == "active"
+    code, out = _run(home, "ca", "create", "BAD", "--parent", "cn-root-p256", "--region", "440000")
+    assert code == 1 and "invalid_ca_name" in out
+    assert [(e["outcome"], e.get("code")) for e in _break_glass(local_context, "ca.create")] == [
+        ("executed", None),
+        ("failed", "invalid_ca_name"),
+    ]
+
+    key = tmp_path / "foreign.key"
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
+    foreign = tmp_path / "foreign.pem"
+    openssl("req", "-x509", "-new", "-key", str(key), "-sha256", "-days", "30", "-subj", "/C=MO/O=Other/CN=Other Root",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-out", str(foreign))  # fmt: skip
+    code, out = _run(home, "ca", "cross-certify", "cn-root-p256", "--certificate", str(foreign), "-o",
+                     str(tmp_path / "cross.pem"))  # fmt: skip
+    assert code == 0 and "cross-certified under cn-root-p256" in out, out
+    assert (tmp_path / "cross.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    [event] = _break_glass(local_context, "ca.cross_certify")
+    assert event["outcome"] == "executed" and event["actor"] == cli_actor()
+
+
 def test_a_broken_policy_stops_the_service_but_not_break_glass(home: Path, local_context: Context) -> None:
     from api.app import create_app
     from policies.approvals import PolicyError
