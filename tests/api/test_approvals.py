@@ -164,6 +164,22 @@ def test_loading_records_the_policy_once_with_its_sm3(context: Context, tmp_path
     assert events[1].payload["text"] == path.read_text()
 
 
+def test_the_service_records_its_policy_at_start(context: Context) -> None:
+    from api.app import create_app
+
+    (context.settings.home / "approvals.yaml").write_text(default_policy_text().replace("24", "12"))
+    context.__dict__.pop("approvals", None)  # read afresh, as a starting service does
+    before = _last_event_id(context)
+    try:
+        create_app(context)
+        [event] = [e for e in _events(context, before) if e.type == "approvals.policy_loaded"]
+        assert event.payload["policy"]["expires_after_hours"] == 12
+        assert event.payload["source"] == str(context.settings.home / "approvals.yaml")
+    finally:
+        (context.settings.home / "approvals.yaml").unlink()
+        context.__dict__.pop("approvals", None)
+
+
 # -- each operation: pending, approved, executed; the result is the direct path's -----------------
 
 
