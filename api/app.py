@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import cas, certificates, events, ledger, licences, ocsp, seals, sign, verify
+from api.routes import approvals, cas, certificates, events, ledger, licences, ocsp, seals, sign, tokens, verify
 from ledger.integrator import Integrator
 
 log = logging.getLogger("trustseal")
@@ -131,6 +131,9 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(ledger.router)
     app.include_router(events.router)
+    app.include_router(approvals.router)
+    app.include_router(tokens.router)
+    context.approvals.record_policy()  # the policy in force, in the ledger (only when it changed)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:  # no thread-pool hop: a liveness probe needs no thread

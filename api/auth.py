@@ -85,3 +85,27 @@ def authenticate(db: Database, token: str) -> Principal | None:
             _cache.clear()
         _cache[digest] = (found, now + CACHE_SECONDS)
     return found
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh bearer token and the SHA-256 the store keeps of it (for a token whose row is written
+    later, once its creation is approved: api/operations.py)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, _hash(token)
+
+
+def add_token_hash(db: Database, role: str, name: str, seal_ids: list[str], token_hash: str) -> None:
+    """Store a token made by `new_token` (its secret went to its owner only and is kept nowhere)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    with db.session() as session:
+        session.add(
+            ApiToken(
+                name=name,
+                role=role,
+                token_hash=token_hash,
+                seal_ids=list(seal_ids),
+                created_at=datetime.now(UTC),
+                disabled=False,
+            )
+        )

@@ -79,6 +79,7 @@ def init(
             typer.echo(f"created seal {seal_id}")
         listed = context.verification.publisher.current()  # lists the new CAs and seal makers at once
         typer.echo(f"trust list sequence {listed['sequence']}")
+        _install_approvals_policy(context)
         if not already:
             tokens = {
                 role: create_token(context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None)
@@ -92,6 +93,40 @@ def init(
                 typer.echo(f"  {role:9} {token}")
     finally:
         context.close()
+
+
+def _install_approvals_policy(context: Context) -> None:
+    """The shipped default (every dangerous operation needs 2: the requester and one other officer) into
+    a home that has no policy yet, then recorded in the ledger as the policy in force."""
+    from api.approvals import POLICY_FILE, Approvals
+    from policies.approvals import default_policy_text, load_policy
+
+    path = context.settings.home / POLICY_FILE
+    if not path.exists():
+        path.write_text(default_policy_text(), encoding="utf-8")
+        typer.echo(f"approvals policy (2 officers for every dangerous operation) -> {path}")
+    context.approvals = Approvals(context.db, load_policy(path))
+    context.approvals.record_policy(actor="init")
+
+
+def _pending(body: dict[str, Any]) -> bool:
+    """Print a 202's pending approval; True when the operation waits for approval."""
+    approval = body.get("approval") if isinstance(body, dict) else None
+    if approval is None or body.get("result") is not None:
+        return False
+    typer.echo(
+        f"approval {approval['id']} {approval['status']}: {approval['operation']} needs {approval['required']} "
+        f"officers, has {', '.join(approval['approvals'])}; expires {approval['expires_at']}"
+    )
+    return True
+
+
+def _break_glass(context: Context, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run a dangerous operation directly on $TRUSTSEAL_HOME: no approval, recorded as break-glass."""
+    from api.operations import break_glass
+
+    typer.echo(f"break-glass: {operation} without approval, recorded as such", err=True)
+    return break_glass(context, operation, params)
 
 
 @app.command()
@@ -121,13 +156,31 @@ def token_create(
     role: Annotated[str, typer.Option(help="issuer | verifier | officer | auditor | admin")],
     name: Annotated[str, typer.Option(help="who the token is for")],
     seal: Annotated[list[str] | None, typer.Option("--seal", help="seal id an issuer may use (repeat)")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
-    """Create a token and print it (it is not shown again)."""
+    """Create a token and print it (it is not shown again). Locally an officer or admin token is a
+    break-glass operation (recorded as such); with --url (admin token) it waits for approval if the
+    service's policy says so, and the token printed works once approved."""
     if role not in ROLES:
         fail(f"unknown role {role}; use one of {', '.join(ROLES)}", 2)
+    if url:
+        body = remote(url, token, "POST", "/v1/tokens", json={"role": role, "name": name, "seal_ids": seal or []})
+        answer = body.json()
+        _pending(answer)
+        typer.echo(answer["token"])
+        return
     context = local()
     try:
-        typer.echo(create_token(context.db, role, name, list(seal or [])))
+        if role in ("officer", "admin"):
+            from api.auth import new_token
+
+            secret, secret_hash = new_token()
+            params = {"role": role, "name": name, "seal_ids": list(seal or []), "token_sha256": secret_hash}
+            _break_glass(context, f"token.create.{role}", params)
+            typer.echo(secret)
+        else:
+            typer.echo(create_token(context.db, role, name, list(seal or [])))
     finally:
         context.close()
 
@@ -228,7 +281,8 @@ def ca_withdraw(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Withdraw a CA: withdrawn on the trust list at once, its certificate revoked by its parent."""
+    """Withdraw a CA: withdrawn on the trust list at once, its certificate revoked by its parent. Locally a
+    break-glass operation (no approval, recorded as such); with --url it may wait for approval."""
     from datetime import datetime
 
     from ca.errors import CAError
@@ -242,19 +296,13 @@ def ca_withdraw(
     if url:
         body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
         result = remote(url, token, "POST", f"/v1/cas/{name}/withdraw", json=body).json()
+        if _pending(result):
+            return
     else:
-        from ca.withdrawal import withdraw_ca
-
         context = local()
         try:
-            result = withdraw_ca(
-                context.ca,
-                name,
-                reason=reason,
-                invalidity_date=moment,
-                actor="cli",
-                publisher=context.verification.publisher,
-            ).as_json()
+            params = {"ca": name, "reason": reason, "invalidity_date": moment.isoformat() if moment else None}
+            result = _break_glass(context, "ca.withdraw", params)
         except CAError as exc:
             fail(f"{exc.code}: {exc.detail}")
             return
@@ -262,6 +310,79 @@ def ca_withdraw(
             context.close()
     revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
     typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
+
+
+@ca_app.command("create")
+def ca_create(
+    name: str,
+    parent: Annotated[str, typer.Option(help="the parent CA, e.g. cn-root-sm2")],
+    region: Annotated[str, typer.Option(help="6-digit region code (100000: a national issuing CA)")],
+    algorithm: Annotated[str, typer.Option(help="sm2 | p256 (the parent's)")] = "sm2",
+    region_name: Annotated[str | None, typer.Option("--region-name")] = None,
+    common_name: Annotated[str | None, typer.Option("--common-name")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Create a CA under a parent, on the trust list at once (locally break-glass; with --url it may wait
+    for approval)."""
+    from ca.errors import CAError
+
+    if algorithm not in ("sm2", "p256"):
+        fail("algorithm is sm2 or p256", 2)
+    body = {"name": name, "parent": parent, "region": region, "algorithm": algorithm, "region_name": region_name,
+            "organization": "trustseal", "common_name": common_name or f"{name} CA"}  # fmt: skip
+    if url:
+        result = remote(url, token, "POST", "/v1/cas", json=body).json()
+        if _pending(result):
+            return
+    else:
+        from api.problems import Problem
+
+        context = local()
+        try:
+            result = _break_glass(context, "ca.create", body)
+        except (CAError, Problem) as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}")
+
+
+@ca_app.command("cross-certify")
+def ca_cross_certify(
+    ca: str,
+    certificate: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the other hierarchy's root (PEM)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the cross-certificate (PEM) here")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Cross-certify another hierarchy's root under CA `ca` (locally break-glass; with --url it may wait
+    for approval)."""
+    from ca.errors import CAError
+
+    body = {"ca": ca, "certificate_pem": certificate.read_text(encoding="ascii", errors="replace")}
+    if url:
+        result = remote(
+            url, token, "POST", f"/v1/cas/{ca}/cross-certify", json={"certificate_pem": body["certificate_pem"]}
+        )
+        answer = result.json()
+        if _pending(answer):
+            return
+    else:
+        from api.problems import Problem
+
+        context = local()
+        try:
+            answer = _break_glass(context, "ca.cross_certify", body)
+        except (CAError, Problem) as exc:
+            fail(f"{exc.code}: {exc.detail}")
+            return
+        finally:
+            context.close()
+    if out:
+        out.write_text(answer["certificate_pem"])
+    typer.echo(f"cross-certified under {ca}: serial {answer['serial']}")
 
 
 @ca_app.command("crl")
@@ -346,9 +467,10 @@ def seal_create(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Make a seal: holder key and certificate, SESeal signed by the CA's seal maker."""
+    """Make a seal: holder key and certificate, SESeal signed by the CA's seal maker (locally a
+    break-glass operation, recorded as such; with --url it may wait for approval)."""
+    from ca.errors import CAError
     from seal.errors import SealError
-    from seal.service import SealRequest
 
     body = {
         "id": seal_id,
@@ -365,25 +487,13 @@ def seal_create(
     }
     if url:
         row = remote(url, token, "POST", "/v1/seals", json=body).json()
+        if _pending(row):
+            return
     else:
         context = local()
         try:
-            request = SealRequest(
-                name=name,
-                organisation_name=organisation or name,
-                organisation_uscc=uscc,
-                ca=ca,
-                seal_type=seal_type,
-                purpose=purpose,
-                shape=shape,
-                code=code,
-                valid_days=valid_days,
-                allowed_callers=tuple(allow or []),
-                seal_id=seal_id,
-            )
-            created = context.seals.create(request, actor="cli")
-            row = _seal_dict(context, created.id)
-        except SealError as exc:
+            row = _break_glass(context, "seal.create", body)
+        except (SealError, CAError) as exc:
             fail(f"{exc.code}: {exc.detail}")
             return
         finally:
@@ -396,11 +506,15 @@ def _seal_transition(seal_id: str, target: str, reason: str | None, url: str | N
 
     verb = {"suspended": "suspend", "active": "resume", "revoked": "revoke"}[target]
     if url:
-        remote(url, token, "POST", f"/v1/seals/{seal_id}/{verb}", json={"reason": reason})
+        if _pending(remote(url, token, "POST", f"/v1/seals/{seal_id}/{verb}", json={"reason": reason}).json()):
+            return
     else:
         context = local()
         try:
-            context.seals.transition(seal_id, target, reason, actor="cli")
+            if target == "revoked":  # an approved operation: break-glass here (suspending is one officer's call)
+                _break_glass(context, "seal.revoke", {"seal_id": seal_id, "reason": reason})
+            else:
+                context.seals.transition(seal_id, target, reason, actor="cli")
         except SealError as exc:
             fail(f"{exc.code}: {exc.detail}")
         finally:
@@ -695,6 +809,68 @@ def events_command(
         )
     if page["next_cursor"] is not None:
         typer.echo(f"more: --cursor {page['next_cursor']}", err=True)
+
+
+approvals_app = typer.Typer(help="four-eyes approvals of dangerous operations", no_args_is_help=True)
+app.add_typer(approvals_app, name="approvals")
+
+
+def _approval_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['id']:24} {row['status']:9} {row['operation']:22} subject={row.get('subject') or '-'} "
+        f"{len(row['approvals'])}/{row['required']} ({', '.join(row['approvals'])}) expires {row['expires_at']}"
+    )
+
+
+@approvals_app.command("list")
+def approvals_list(
+    status: Annotated[str | None, typer.Option(help="pending, executed, rejected, expired, failed …")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List approvals, newest first (officer / auditor / admin token with --url; locally a read)."""
+    if url:
+        rows = remote(url, token, "GET", "/v1/approvals", params={"status": status} if status else {}).json()
+        rows = rows["approvals"]
+    else:
+        from policies.approvals import PolicyError
+
+        context = local()
+        try:
+            rows = context.approvals.find(status)
+        except PolicyError as exc:
+            fail(str(exc))
+            return
+        finally:
+            context.close()
+    for row in rows:
+        typer.echo(_approval_line(row))
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: str,
+    url: Annotated[str, typer.Option("--url", envvar="TRUSTSEAL_URL", help="service URL")],
+    token: Annotated[str, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="an officer's token")],
+) -> None:
+    """Approve as the token's officer (an approval needs a person: there is no local form); the approval
+    that completes it runs the operation and prints its result."""
+    body = remote(url, token, "POST", f"/v1/approvals/{approval_id}/approve").json()
+    typer.echo(_approval_line(body["approval"]))
+    if "result" in body:
+        typer.echo(json.dumps(body["result"], ensure_ascii=False, indent=2))
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: str,
+    url: Annotated[str, typer.Option("--url", envvar="TRUSTSEAL_URL", help="service URL")],
+    token: Annotated[str, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="an officer's token")],
+    reason: str | None = None,
+) -> None:
+    """Reject (or, as its requester, withdraw) a pending approval; final."""
+    body = remote(url, token, "POST", f"/v1/approvals/{approval_id}/reject", json={"reason": reason}).json()
+    typer.echo(_approval_line(body["approval"]))
 
 
 def main() -> None:

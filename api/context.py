@@ -6,9 +6,11 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.approvals import POLICY_FILE, Approvals
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
@@ -17,6 +19,7 @@ from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from ledger.integrator import Integrator
 from ledger.service import Ledger, origin_of
+from policies.approvals import load_policy
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
 from seal.service import SealService
@@ -56,6 +59,13 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        """The policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py), read on first use: the service
+        reads it at start and refuses to start on a bad file; the local CLI's break-glass commands never
+        need it, so a broken policy cannot lock operators out of the emergency path."""
+        return Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
 
     @property
     def issuance_on_event_loop(self) -> bool:

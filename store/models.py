@@ -248,3 +248,32 @@ class LedgerNode(Base):
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class Approval(Base):
+    """One M-of-N approval of a dangerous operation (api/approvals.py). `params` is what the operation
+    will be given (never a secret: a token's SHA-256 at most); `approvals` the names that consented,
+    the requester first; `version` grows with every change, so two deciders cannot both win (the
+    compare-and-swap in api/approvals.py). Status: pending → executing → executed | failed, or
+    pending → rejected | expired."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requester: Mapped[str] = mapped_column(String(128))
+    requester_actor: Mapped[str] = mapped_column(String(160))
+    required: Mapped[int] = mapped_column(SmallInteger)
+    approvals: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,19 +1,20 @@
-"""Public CA material (the CA list, CA certificates, CRLs) and withdrawing a CA (officer / admin)."""
+"""Public CA material (the CA list, CA certificates, CRLs); creating, cross-certifying and withdrawing a
+CA (officer / admin; approved operations when the approvals policy says so: api/operations.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal
 from api.context import Context
 from api.deps import get_context, require
+from api.operations import respond, submit
 from api.routes.certificates import to_pem
-from ca.withdrawal import withdraw_ca
 
 router = APIRouter(prefix="/v1/cas", tags=["cas"])
 Ctx = Annotated[Context, Depends(get_context)]
@@ -65,6 +66,36 @@ def crl(ca: str, context: Ctx) -> Response:
     )
 
 
+class CACreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=63)
+    parent: str = Field(max_length=64)
+    region: str = Field(max_length=6)
+    algorithm: Literal["sm2", "p256"] = "sm2"
+    region_name: str | None = Field(default=None, max_length=64)
+    organization: str = Field(default="trustseal", min_length=1, max_length=64)
+    common_name: str | None = Field(default=None, max_length=64)
+
+
+@router.post("", status_code=201, responses={202: {"description": "pending approval"}})
+def create_ca(body: CACreate, who: Officer, context: Ctx) -> JSONResponse:
+    """A CA under `parent` (the national issuing kind for region 100000, else regional), on the trust list at once."""
+    params = body.model_dump()
+    params["common_name"] = body.common_name or f"{body.name} CA"
+    return respond(submit(context, who, "ca.create", params), 201)
+
+
+class CrossCertifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    certificate_pem: str = Field(max_length=20_000)
+
+
+@router.post("/{ca}/cross-certify", responses={202: {"description": "pending approval"}})
+def cross_certify(ca: str, body: CrossCertifyRequest, who: Officer, context: Ctx) -> JSONResponse:
+    """Certify another hierarchy's root under CA `ca` → `{serial, certificate_pem, chain_pem}`."""
+    return respond(submit(context, who, "ca.cross_certify", {"ca": ca, "certificate_pem": body.certificate_pem}))
+
+
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=64)
@@ -78,14 +109,8 @@ class WithdrawResponse(BaseModel):
     revoked_serial: str | None
 
 
-@router.post("/{ca}/withdraw", response_model=WithdrawResponse)
-def withdraw(ca: str, body: WithdrawRequest, who: Officer, context: Ctx) -> WithdrawResponse:
-    done = withdraw_ca(
-        context.ca,
-        ca,
-        reason=body.reason,
-        invalidity_date=body.invalidity_date,
-        actor=who.actor,
-        publisher=context.verification.publisher,
-    )
-    return WithdrawResponse.model_validate(done.as_json())
+@router.post("/{ca}/withdraw", response_model=WithdrawResponse, responses={202: {"description": "pending approval"}})
+def withdraw(ca: str, body: WithdrawRequest, who: Officer, context: Ctx) -> JSONResponse:
+    """ca/withdrawal.py's withdraw_ca, at once or once approved."""
+    moment = body.invalidity_date.isoformat() if body.invalidity_date else None
+    return respond(submit(context, who, "ca.withdraw", {"ca": ca, "reason": body.reason, "invalidity_date": moment}))

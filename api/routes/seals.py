@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal
 from api.context import Context
 from api.deps import get_context, principal, require
-from seal.service import SealRequest
+from api.operations import respond, submit
 from store.models import Seal
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"])
@@ -89,22 +89,9 @@ def _info(row: Seal, context: Context) -> SealInfo:
     )
 
 
-@router.post("", response_model=SealInfo, status_code=201)
-def create_seal(body: SealCreate, who: Officer, context: Ctx) -> SealInfo:
-    request = SealRequest(
-        name=body.name,
-        organisation_name=body.organisation_name,
-        organisation_uscc=body.organisation_uscc,
-        ca=body.ca,
-        seal_type=body.seal_type,
-        purpose=body.purpose,
-        shape=body.shape,
-        code=body.code,
-        valid_days=body.valid_days,
-        allowed_callers=tuple(body.allowed_callers),
-        seal_id=body.id,
-    )
-    return _info(context.seals.create(request, actor=who.actor), context)
+@router.post("", response_model=SealInfo, status_code=201, responses={202: {"description": "pending approval"}})
+def create_seal(body: SealCreate, who: Officer, context: Ctx) -> JSONResponse:
+    return respond(submit(context, who, "seal.create", body.model_dump()), 201)
 
 
 @router.get("", response_model=list[SealInfo])
@@ -150,6 +137,7 @@ def resume(seal_id: str, body: Transition, who: Officer, context: Ctx) -> SealIn
     return _info(context.seals.transition(seal_id, "active", body.reason, who.actor), context)
 
 
-@router.post("/{seal_id}/revoke", response_model=SealInfo)
-def revoke(seal_id: str, body: Transition, who: Officer, context: Ctx) -> SealInfo:
-    return _info(context.seals.transition(seal_id, "revoked", body.reason, who.actor), context)
+@router.post("/{seal_id}/revoke", response_model=SealInfo, responses={202: {"description": "pending approval"}})
+def revoke(seal_id: str, body: Transition, who: Officer, context: Ctx) -> JSONResponse:
+    """Revoking is an approved operation when the policy says so; suspending stays one officer's call."""
+    return respond(submit(context, who, "seal.revoke", {"seal_id": seal_id, "reason": body.reason}))

@@ -1,0 +1,340 @@
+"""The dangerous operations, each one function the API's direct path, the approvals executor and the
+CLI's break-glass path all call, so that an approved operation's `result` is the direct answer.
+
+An `Operation` is a name from policies/approvals.py, a `run(context, params, actor) -> result JSON`,
+an optional `check(context, params)` that refuses at request time what could never run (an unknown CA,
+a seal already revoked: no approval is opened for it), and the subject its events name. Adding one (a
+key rotation) is one `register(Operation(...))` here and one `submit(...)` in its route.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from api.approvals import digest
+from api.auth import ROLES, Principal, add_token_hash
+from api.context import Context
+from api.problems import Problem
+from ledger.events import record_event
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+
+def _no_subject(_: Params) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    run: Callable[[Context, Params, str], Result]
+    check: Callable[[Context, Params], None] | None = None
+    subject: Callable[[Params], str | None] = field(default=_no_subject)
+
+
+REGISTRY: dict[str, Operation] = {}
+
+
+def register(operation: Operation) -> Operation:
+    REGISTRY[operation.name] = operation
+    return operation
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a request for an operation came to: run at once (`result`) or waiting (`approval`)."""
+
+    result: Result | None = None
+    approval: dict[str, Any] | None = None
+
+
+def submit(context: Context, who: Principal, operation: str, params: Params) -> Submitted:
+    """Run `operation` now if the policy lets one caller do it, else open a pending approval (202)."""
+    op = REGISTRY[operation]
+    if op.check is not None:
+        op.check(context, params)
+    if context.approvals.required(operation) <= 1:
+        return Submitted(result=op.run(context, params, who.actor))
+    return Submitted(approval=context.approvals.request(operation, params, who, op.subject(params)))
+
+
+def execute(context: Context) -> Callable[[str, Params, str], Result]:
+    """The approvals executor: the registered function, as the direct path calls it."""
+
+    def run(operation: str, params: Params, actor: str) -> Result:
+        return REGISTRY[operation].run(context, params, actor)
+
+    return run
+
+
+def cli_actor() -> str:
+    """`cli:<os user>`: who acted directly on $TRUSTSEAL_HOME (break-glass)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER variable (a bare container)
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}"
+
+
+def break_glass(context: Context, operation: str, params: Params) -> Result:
+    """The local CLI's path: no approval, but an `approval.break_glass` event says who did what and how
+    it ended (the operation's own events carry the same `cli:<os user>` actor)."""
+    op = REGISTRY[operation]
+    actor = cli_actor()
+    payload: dict[str, Any] = {"operation": operation, "break_glass": True, "params_sm3": digest(params)}
+    try:
+        if op.check is not None:
+            op.check(context, params)
+        result = op.run(context, params, actor)
+    except Exception as exc:
+        payload |= {"outcome": "failed", "code": str(getattr(exc, "code", "internal_error"))}
+        _record_break_glass(context, actor, op.subject(params), payload)
+        raise
+    payload |= {"outcome": "executed", "result_sm3": digest(result)}
+    _record_break_glass(context, actor, op.subject(params), payload)
+    return result
+
+
+def _record_break_glass(context: Context, actor: str, subject: str | None, payload: dict[str, Any]) -> None:
+    with context.db.session() as session:
+        record_event(session, "approval.break_glass", actor=actor, subject=subject, payload=payload)
+
+
+# -- CAs ------------------------------------------------------------------------------------------
+
+CA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+REGION_CODE = re.compile(r"^[0-9]{6}$")
+NATIONAL_REGION = "100000"
+
+
+def _check_ca_create(context: Context, params: Params) -> None:
+    from ca.errors import CAExists
+
+    name, parent = params["name"], params["parent"]
+    if not CA_NAME.match(name):
+        raise Problem(422, "invalid_ca_name", "a CA name is 3 to 63 of a-z, 0-9 and '-'")
+    if not REGION_CODE.match(params["region"]):
+        raise Problem(422, "invalid_region", "region is a 6-digit administrative division code")
+    cas = {ca.name: ca for ca in context.ca.list_cas()}
+    if name in cas:
+        raise CAExists(f"CA {name} exists")
+    if parent not in cas:
+        raise Problem(404, "unknown_ca", f"no CA named {parent!r}")
+    if cas[parent].status != "active":
+        raise Problem(409, "ca_withdrawn", f"CA {parent} is {cas[parent].status}: nothing is created under it")
+    if cas[parent].algorithm != params["algorithm"]:
+        raise Problem(422, "ca_algorithm_mismatch", f"{parent} is {cas[parent].algorithm}; its CAs are too")
+    # Names carry no dot, so they never meet a service key (`trust-list.sm2`, `seal.<id>`, `<ca>.ocsp` …);
+    # a dotless key already in custody is a CA key an interrupted create left, which create_ca reuses.
+
+
+def _ca_json(context: Context, name: str) -> Result:
+    from api.routes.certificates import to_pem
+
+    ca = next(c for c in context.ca.list_cas() if c.name == name)
+    return {
+        "name": ca.name,
+        "parent": ca.parent,
+        "algorithm": ca.algorithm,
+        "region_code": ca.region_code,
+        "region_name": ca.region_name,
+        "serial": ca.certificate_serial,
+        "status": ca.status,
+        "certificate_url": context.ca.issuer_url(ca.name),
+        "crl_url": context.ca.crl_url(ca.name),
+        "certificate_pem": to_pem(ca.certificate_der),
+    }
+
+
+def _ca_create(context: Context, params: Params, actor: str) -> Result:
+    from keys.custody import KeyAlgorithm
+
+    _check_ca_create(context, params)
+    region = params["region"]
+    subject = {"country_name": "CN", "organization_name": params["organization"], "common_name": params["common_name"]}
+    context.ca.create_ca(
+        params["name"],
+        algorithm=KeyAlgorithm(params["algorithm"]),
+        subject=subject,
+        ca_profile="issuing-ca" if region == NATIONAL_REGION else "regional-ca",
+        parent=params["parent"],
+        region_code=region,
+        region_name=params.get("region_name"),
+        actor=actor,
+    )
+    context.verification.publisher.current()  # the new CA on the trust list at once
+    return _ca_json(context, params["name"])
+
+
+def _pem_der(text: str) -> bytes:
+    from asn1crypto import pem
+
+    data = text.encode("ascii", "replace")
+    if not pem.detect(data):
+        raise Problem(422, "certificate_malformed", "certificate_pem is not PEM")
+    try:
+        _, _, der = pem.unarmor(data)
+    except ValueError:
+        raise Problem(422, "certificate_malformed", "certificate_pem is not PEM") from None
+    return der
+
+
+def _check_cross_certify(context: Context, params: Params) -> None:
+    from asn1crypto import x509
+
+    try:
+        certificate = x509.Certificate.load(_pem_der(params["certificate_pem"]))
+        is_ca = certificate.ca
+    except (ValueError, TypeError):
+        raise Problem(422, "certificate_malformed", "certificate_pem is not an X.509 certificate") from None
+    if not is_ca:
+        raise Problem(422, "subject_not_allowed", "only CA certificates are cross-certified")
+    status = context.ca.ca_status(params["ca"])  # unknown: unknown_ca (404)
+    if status != "active":
+        raise Problem(409, "ca_withdrawn", f"CA {params['ca']} is {status}")
+
+
+def _cross_certify(context: Context, params: Params, actor: str) -> Result:
+    from api.routes.certificates import to_pem
+
+    issued = context.ca.cross_certify(params["ca"], _pem_der(params["certificate_pem"]), actor=actor)
+    context.verification.publisher.current()  # the trust list lists cross-certificates
+    return {
+        "serial": issued.serial,
+        "certificate_pem": to_pem(issued.der),
+        "chain_pem": "".join(to_pem(c) for c in issued.chain),
+    }
+
+
+def _check_withdraw(context: Context, params: Params) -> None:
+    from ca import revocation as rev
+    from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
+
+    status = context.ca.ca_status(params["ca"])  # unknown: unknown_ca (404)
+    if status == "withdrawn":
+        raise CAAlreadyWithdrawn(f"{params['ca']} was withdrawn already")
+    rev.normalise_reason(params.get("reason"))
+    moment = params.get("invalidity_date")
+    if moment is not None and datetime.fromisoformat(moment).tzinfo is None:
+        raise InvalidInvalidityDate("invalidity_date needs a time zone")
+    if moment is not None and datetime.fromisoformat(moment) > datetime.now(UTC):
+        raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
+
+
+def _withdraw(context: Context, params: Params, actor: str) -> Result:
+    from ca.withdrawal import withdraw_ca
+
+    moment = params.get("invalidity_date")
+    return withdraw_ca(
+        context.ca,
+        params["ca"],
+        reason=params.get("reason"),
+        invalidity_date=datetime.fromisoformat(moment) if moment else None,
+        actor=actor,
+        publisher=context.verification.publisher,
+    ).as_json()
+
+
+# -- seals ----------------------------------------------------------------------------------------
+
+
+def _seal_request(params: Params) -> Any:
+    from seal.service import SealRequest
+
+    return SealRequest(
+        name=params["name"],
+        organisation_name=params["organisation_name"],
+        organisation_uscc=params["organisation_uscc"],
+        ca=params["ca"],
+        seal_type=params["seal_type"],
+        purpose=params["purpose"],
+        shape=params["shape"],
+        code=params["code"],
+        valid_days=params["valid_days"],
+        allowed_callers=tuple(params["allowed_callers"]),
+        seal_id=params.get("id"),
+    )
+
+
+def _check_seal_create(context: Context, params: Params) -> None:
+    from seal.errors import InvalidSealRequest, SealExists
+    from seal.service import SealService
+    from store.models import Seal
+
+    request = _seal_request(params)
+    SealService._validate(request, request.seal_id or "seal-0000000000000000")
+    if request.seal_id is not None:
+        with context.db.session() as session:
+            if session.get(Seal, request.seal_id) is not None:
+                raise SealExists(f"seal {request.seal_id} exists")
+    ca = next((c for c in context.ca.list_cas() if c.name == request.ca), None)
+    if ca is None or ca.parent is None:
+        raise InvalidSealRequest(f"{request.ca!r} is not an issuing CA")
+
+
+def _seal_json(context: Context, seal_id: str) -> Result:
+    from api.routes.seals import _info
+
+    return _info(context.seals.get(seal_id), context).model_dump()
+
+
+def _seal_create(context: Context, params: Params, actor: str) -> Result:
+    return _seal_json(context, context.seals.create(_seal_request(params), actor=actor).id)
+
+
+def _check_seal_revoke(context: Context, params: Params) -> None:
+    from policies.seals import may_transition
+    from seal.errors import InvalidTransition
+
+    current = context.seals.effective_status(context.seals.get(params["seal_id"]))  # unknown: seal_not_found
+    if not may_transition(current, "revoked"):
+        raise InvalidTransition(f"a {current} seal cannot become revoked")
+
+
+def _seal_revoke(context: Context, params: Params, actor: str) -> Result:
+    context.seals.transition(params["seal_id"], "revoked", params.get("reason"), actor)
+    return _seal_json(context, params["seal_id"])
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def _token_create(context: Context, params: Params, actor: str) -> Result:
+    """The token itself was made when it was asked for and went to the requester only; this stores its
+    SHA-256, so the secret is in no approval row, result or event, and no approver ever sees it."""
+    add_token_hash(context.db, params["role"], params["name"], params["seal_ids"], params["token_sha256"])
+    return {"name": params["name"], "role": params["role"], "seal_ids": list(params["seal_ids"])}
+
+
+def _subject(key: str) -> Callable[[Params], str | None]:
+    def subject(params: Params) -> str | None:
+        value = params.get(key)
+        return None if value is None else str(value)
+
+    return subject
+
+
+register(Operation("ca.create", _ca_create, _check_ca_create, _subject("name")))
+register(Operation("ca.cross_certify", _cross_certify, _check_cross_certify, _subject("ca")))
+register(Operation("ca.withdraw", _withdraw, _check_withdraw, _subject("ca")))
+register(Operation("seal.create", _seal_create, _check_seal_create, _subject("id")))
+register(Operation("seal.revoke", _seal_revoke, _check_seal_revoke, _subject("seal_id")))
+for _role in ROLES:  # only officer and admin tokens can be put under approval (policies/approvals.py)
+    register(Operation(f"token.create.{_role}", _token_create, None, _subject("name")))
+
+
+def respond(done: Submitted, status_code: int = 200) -> JSONResponse:
+    """The direct answer (`status_code`) or 202 `{"approval": {…pending}}`."""
+    if done.approval is not None:
+        location = {"Location": f"/v1/approvals/{done.approval['id']}"}
+        return JSONResponse({"approval": done.approval}, status_code=202, headers=location)
+    return JSONResponse(done.result, status_code=status_code)
