@@ -7,8 +7,10 @@ problems with the ledger's code and change nothing."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,11 +54,22 @@ def _all_entries(client: TestClient, size: int) -> list[dict[str, Any]]:
     return out
 
 
-def _checkpoint(client: TestClient) -> dict[str, Any]:
-    response = client.get("/v1/ledger/checkpoint")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+COVER_BOUND = 2.0  # the integrator publishes within a period (0.25 s) plus a pass and a signature
+
+
+def _checkpoint(client: TestClient, context: Context | None = None) -> dict[str, Any]:
+    """The served checkpoint — the background integrator's, the read itself signs nothing — once it
+    covers every event committed before the call (each event is one entry), within COVER_BOUND."""
+    wanted = _state(context)[0] if context is not None else 0
+    deadline = time.monotonic() + COVER_BOUND
+    while True:
+        response = client.get("/v1/ledger/checkpoint")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["size"] >= wanted:
+            return body
+        assert time.monotonic() < deadline, f"no checkpoint covers {wanted} events after {COVER_BOUND} s: {body}"
+        time.sleep(0.01)
 
 
 def _state(context: Context) -> tuple[int, int, int]:
@@ -71,7 +84,7 @@ def _state(context: Context) -> tuple[int, int, int]:
 @pytest.mark.openssl
 def test_checkpoint_and_key_verified_by_openssl(client: TestClient, context: Context, tmp_path: Path) -> None:
     _activity(context, 3)
-    signed = _checkpoint(client)
+    signed = _checkpoint(client, context)
     assert _state(context)[1] == 0  # the checkpoint covers every committed event (the demo hierarchy's too)
     key = client.get("/v1/ledger/key")
     assert key.status_code == 200 and key.headers["content-type"].startswith("application/x-pem-file")
@@ -115,9 +128,9 @@ def test_checkpoint_and_key_verified_by_openssl(client: TestClient, context: Con
 
 def test_entries_and_proofs_match_the_rfc9162_reference(client: TestClient, context: Context) -> None:
     _activity(context, 5)
-    first = _checkpoint(client)
+    first = _checkpoint(client, context)
     _activity(context, 9)
-    second = _checkpoint(client)
+    second = _checkpoint(client, context)
     assert second["size"] == first["size"] + 9
     entries = _all_entries(client, second["size"])
     assert [entry["index"] for entry in entries] == list(range(second["size"]))
@@ -173,7 +186,7 @@ def test_entries_and_proofs_match_the_rfc9162_reference(client: TestClient, cont
 def test_bad_ranges_are_400_problems_and_change_nothing(
     client: TestClient, context: Context, path: str, params: dict[str, Any], code: str
 ) -> None:
-    _checkpoint(client)  # everything sequenced, so that nothing would change anyway
+    _checkpoint(client, context)  # everything sequenced, so that nothing would change anyway
     before = _state(context)
     response = client.get(path, params=params)
     assert response.status_code == 400, response.text
@@ -185,3 +198,37 @@ def test_bad_ranges_are_400_problems_and_change_nothing(
 def test_the_ledger_reads_need_no_token(client: TestClient) -> None:
     for path in ("/v1/ledger/checkpoint", "/v1/ledger/key"):
         assert client.get(path, headers={"Authorization": "Bearer nonsense"}).status_code == 200
+
+
+def _context_with(context: Context, integrate_seconds: float) -> Context:
+    settings = dataclasses.replace(context.settings, ledger_integrate_seconds=integrate_seconds)
+    return Context(settings=settings, db=context.db, custody=context.custody, ca=context.ca)
+
+
+def test_the_public_checkpoint_read_writes_nothing_while_the_integrator_runs(context: Context) -> None:
+    """With an integrator running (here one whose next round is an hour away), the public GET serves the
+    checkpoint it published at start: no sequencer pass, no signature, however many events wait."""
+    quiet = _context_with(context, 3600)
+    with TestClient(create_app(quiet), raise_server_exceptions=False) as client:
+        assert quiet.integrator is not None and quiet.integrator.alive
+        published = quiet.ledger.published()
+        assert published is not None  # published before the first request
+        _activity(context, 2)
+        before = _state(context)
+        assert before[1] == 2  # waiting for the next round
+        for _ in range(3):
+            response = client.get("/v1/ledger/checkpoint")
+            assert response.status_code == 200 and response.json() == published.to_json()
+        assert _state(context) == before and quiet.ledger.published() is published
+
+
+def test_without_an_integrator_the_checkpoint_is_made_on_demand(context: Context) -> None:
+    """TRUSTSEAL_LEDGER_INTEGRATE_SECONDS=0: nobody else would cover the waiting events, so the read
+    runs a pass and signs, as before."""
+    bare = _context_with(context, 0)
+    with TestClient(create_app(bare), raise_server_exceptions=False) as client:
+        assert bare.integrator is None
+        _activity(context, 2)
+        body = client.get("/v1/ledger/checkpoint").json()
+        events, waiting, _ = _state(context)
+        assert waiting == 0 and body["size"] == events
