@@ -7,7 +7,6 @@ problems with the ledger's code and change nothing."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import time
@@ -198,37 +197,3 @@ def test_bad_ranges_are_400_problems_and_change_nothing(
 def test_the_ledger_reads_need_no_token(client: TestClient) -> None:
     for path in ("/v1/ledger/checkpoint", "/v1/ledger/key"):
         assert client.get(path, headers={"Authorization": "Bearer nonsense"}).status_code == 200
-
-
-def _context_with(context: Context, integrate_seconds: float) -> Context:
-    settings = dataclasses.replace(context.settings, ledger_integrate_seconds=integrate_seconds)
-    return Context(settings=settings, db=context.db, custody=context.custody, ca=context.ca)
-
-
-def test_the_public_checkpoint_read_writes_nothing_while_the_integrator_runs(context: Context) -> None:
-    """With an integrator running (here one whose next round is an hour away), the public GET serves the
-    checkpoint it published at start: no sequencer pass, no signature, however many events wait."""
-    quiet = _context_with(context, 3600)
-    with TestClient(create_app(quiet), raise_server_exceptions=False) as client:
-        assert quiet.integrator is not None and quiet.integrator.alive
-        published = quiet.ledger.published()
-        assert published is not None  # published before the first request
-        _activity(context, 2)
-        before = _state(context)
-        assert before[1] == 2  # waiting for the next round
-        for _ in range(3):
-            response = client.get("/v1/ledger/checkpoint")
-            assert response.status_code == 200 and response.json() == published.to_json()
-        assert _state(context) == before and quiet.ledger.published() is published
-
-
-def test_without_an_integrator_the_checkpoint_is_made_on_demand(context: Context) -> None:
-    """TRUSTSEAL_LEDGER_INTEGRATE_SECONDS=0: nobody else would cover the waiting events, so the read
-    runs a pass and signs, as before."""
-    bare = _context_with(context, 0)
-    with TestClient(create_app(bare), raise_server_exceptions=False) as client:
-        assert bare.integrator is None
-        _activity(context, 2)
-        body = client.get("/v1/ledger/checkpoint").json()
-        events, waiting, _ = _state(context)
-        assert waiting == 0 and body["size"] == events
