@@ -167,7 +167,11 @@ def verify_command(
             trusted[key_id] = spki
         for value in pin or []:
             trusted.setdefault(check_pin(value), None)
-        logs = audit_state.load(state_path)
+        try:
+            logs = audit_state.load(state_path)
+        except audit_state.StateError as exc:  # never overwritten: the auditor must look at it
+            typer.echo(f"error: could not run: {exc}", err=True)
+            raise typer.Exit(EXIT_COULD_NOT_RUN) from None
         wanted = tuple(entry or ())
         if any(index < 0 for index in wanted):
             raise ValueError("--entry takes a non-negative index")

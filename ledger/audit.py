@@ -292,7 +292,8 @@ def _audit(
     kept_root: bytes | None = None
     if state is not None and state.size == start:
         kept_root = rng.root()
-    full_tree = MerkleTree(MemoryNodeStore(), hasher) if start == 0 else None
+    # the whole tree in memory only when an inclusion is asked for (a root needs only the compact range)
+    full_tree = MerkleTree(MemoryNodeStore(), hasher) if start == 0 and (entries_wanted or document) else None
     leaf_hashes: dict[int, bytes] = {}
     wanted = set(entries_wanted)
     digests = document_digests(document) if document is not None else set()

@@ -161,6 +161,11 @@ def test_usage_and_could_not_run(live_url: str, cert: Path, tmp_path: Path) -> N
         closed = s.getsockname()[1]  # bound, never listening: connections are refused
         code, _, output = _cli(tmp_path, "ledger", "verify", "--url", f"http://127.0.0.1:{closed}", "--cert", str(cert))
     assert code == 4 and "could not run" in output
+    (tmp_path / "broken.json").write_text("{not json")
+    code, _, output = _cli(tmp_path, "ledger", "verify", "--url", live_url, "--cert", str(cert), "--state",
+                           str(tmp_path / "broken.json"))  # fmt: skip
+    assert code == 4 and "cannot read the state file" in output
+    assert (tmp_path / "broken.json").read_text() == "{not json"  # left for the auditor to look at
     assert not (tmp_path / "auditor-home" / "ledger-state.json").exists()  # nothing verified, nothing kept
 
 
@@ -266,6 +271,7 @@ def test_export_verifies_and_every_tampering_fails(live_url: str, context: Conte
         ),
         "checkpoint signature flipped": ([{**head, "checkpoint": flipped}, *entries], "checkpoint_signature_invalid"),
         "checkpoint from another key": (_resigned(lines, other.signer("impostor")), "untrusted_key"),
+        "header not JSON": ([{"format": "something else"}, *entries], "export_malformed"),
         "checkpoint note edited": (
             [{**head, "checkpoint": {**head["checkpoint"], "size": head["checkpoint"]["size"] - 1}}, *entries],
             "checkpoint_note_mismatch",
