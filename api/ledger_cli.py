@@ -49,6 +49,7 @@ class HttpSource:
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._checkpoint: object | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -72,7 +73,10 @@ class HttpSource:
             raise AuditFailure("source_refused", f"{path}: the answer is not JSON") from None
 
     def checkpoint(self) -> object:
-        return self._json("/v1/ledger/checkpoint")
+        """The service's checkpoint, fetched once: one run checks one checkpoint."""
+        if self._checkpoint is None:
+            self._checkpoint = self._json("/v1/ledger/checkpoint")
+        return self._checkpoint
 
     def certificate(self, key_id: str) -> bytes | None:
         response = self._get("/v1/ledger/key", key_id=key_id)
@@ -247,9 +251,12 @@ def export_command(
         else:
             head, entries = _local_export(start, end)
         tmp = out.with_name(f".{out.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            count = export.write(fh, head, entries)
-        os.replace(tmp, out)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                count = export.write(fh, head, entries)
+            os.replace(tmp, out)  # a complete file or none
+        finally:
+            tmp.unlink(missing_ok=True)
     except SourceUnavailable as exc:
         typer.echo(f"error: could not run: {exc}", err=True)
         raise typer.Exit(EXIT_COULD_NOT_RUN) from None
