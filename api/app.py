@@ -103,7 +103,9 @@ def create_app(context: Context | None = None) -> FastAPI:
         integrator = None
         if period > 0:
             await asyncio.to_thread(_provision_ledger_key, ctx)
-            integrator = Integrator(ctx.ledger.integrate, period).start()
+            integrator = Integrator(ctx.ledger.integrate, period)
+            await asyncio.to_thread(integrator.tick)  # a published checkpoint before the first request
+            integrator.start()
         ctx.integrator = integrator
         try:
             yield

@@ -26,6 +26,12 @@ app.add_typer(token_app, name="token")
 seal_app = typer.Typer(help="electronic seals", no_args_is_help=True)
 app.add_typer(seal_app, name="seal")
 
+# -- ledger (api/ledger_cli.py): `trustseal ledger verify` / `export`, the auditor's side of issue 11 --
+from api.ledger_cli import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+# -- end ledger --
+
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="TRUSTSEAL_URL", help="service URL (remote mode)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="bearer token (remote mode)")]
 
@@ -79,6 +85,8 @@ def init(
             typer.echo(f"created seal {seal_id}")
         listed = context.verification.publisher.current()  # lists the new CAs and seal makers at once
         typer.echo(f"trust list sequence {listed['sequence']}")
+        signer = context.ledger_key.provision()  # ledger.sm2 and its certificate, made once
+        typer.echo(f"ledger key {signer.handle.version.ref} key_id {signer.key_id}")
         _install_approvals_policy(context)
         if not already:
             tokens = {

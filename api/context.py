@@ -43,10 +43,12 @@ class Context:
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
     ledger: Ledger = field(init=False)
+    ledger_key: LedgerKey = field(init=False)  # the ledger's signer (ca/ledger_key.py), also its older certificates
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.db, origin_of(self.settings.public_url), LedgerKey(self.custody, self.ca))
+        self.ledger_key = LedgerKey(self.custody, self.ca, self.settings.ledger_handover_seconds)
+        self.ledger = Ledger(self.db, origin_of(self.settings.public_url), self.ledger_key)
         self.seals = SealService(self.db, self.custody, self.ca)
         self.signing = SigningService(
             self.db,

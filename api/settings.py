@@ -20,6 +20,7 @@ class Settings:
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
     ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
+    ledger_handover_seconds: float = 7 * 24 * 3600.0  # both ledger keys sign checkpoints this long after a rotation
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -36,6 +37,7 @@ class Settings:
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
             ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),
+            ledger_handover_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_HANDOVER_SECONDS", str(7 * 24 * 3600))),
         )
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -452,9 +452,11 @@ class CertificateAuthorityService:
         profile_name: str,
         ca_name: str,
         actor: str | None = None,
+        also: Sequence[dict[str, object]] = (),
     ) -> IssuedCertificate:
         """Issue for a key that custody already holds (seal holders, seal makers): no CSR to check,
-        the same profile rules and the same event."""
+        the same profile rules and the same event. `also`: further event rows (`ledger.events.event_row`)
+        committed in the certificate's transaction (a key rotation's `key.rotated`)."""
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
@@ -468,7 +470,7 @@ class CertificateAuthorityService:
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=checked, spki_der=public_key_der, san=None
         )
-        event_id = self._commit_end_entity(ca, prepared, actor)
+        event_id = self._commit_end_entity(ca, prepared, actor, also)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
 
     def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
@@ -485,7 +487,9 @@ class CertificateAuthorityService:
             self._issuing[name] = (time.monotonic(), *found)
         return found
 
-    def _commit_end_entity(self, ca: CARef, prepared: PreparedCertificate, actor: str | None) -> int:
+    def _commit_end_entity(
+        self, ca: CARef, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
+    ) -> int:
         """Certificate row and event in one short transaction on the DBAPI connection (store/raw.py),
         after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite).
         Returns the event's id."""
@@ -497,6 +501,8 @@ class CertificateAuthorityService:
                 raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
             insert_certificate.execute(cursor, self._certificate_row(prepared))
             event = insert_event.execute(cursor, self._issued_event(prepared, actor)).fetchone()
+            for row in also:
+                insert_event.execute(cursor, row).fetchone()
         return int(event[0])
 
     def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:

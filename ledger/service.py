@@ -41,14 +41,25 @@ _PAGE = (
 
 @dataclass(frozen=True)
 class LedgerSigner:
-    """The current ledger key (a custody handle) and its certificate (DER)."""
+    """The current ledger key (a custody handle) and its certificate (DER); during a key handover
+    (ca/ledger_key.py) also the previous key, which co-signs checkpoints after the current one."""
 
     handle: SigningHandle
     certificate_der: bytes
+    handover: tuple[SigningHandle, ...] = ()
 
     @property
     def key_id(self) -> str:
         return sm2_signatures.key_id(self.handle.public_key_der)
+
+    @property
+    def handles(self) -> list[SigningHandle]:
+        """Who signs a checkpoint, in `signatures` order: the current key first."""
+        return [self.handle, *self.handover]
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(sm2_signatures.key_id(handle.public_key_der) for handle in self.handles)
 
 
 def origin_of(public_url: str) -> str:
@@ -124,12 +135,12 @@ class Ledger:
             if (
                 current is not None
                 and current.size >= size
-                and current.key_id == signer.key_id
+                and tuple(entry.key_id for entry in current.signatures) == signer.key_ids
                 and current.hash == self.hasher.name
             ):
                 return current
             fresh = sign_checkpoint(
-                [signer.handle],
+                signer.handles,  # two keys during a key handover
                 origin=self.origin,
                 size=size,
                 root_hash=root,
@@ -150,10 +161,14 @@ class Ledger:
             self.sequencer.run_pass()
         published = self._checkpoint
         size = self.size()
-        if size == 0 or (published is not None and published.size >= size):
-            return None
+        if published is not None and published.size >= size and self._signed_by_current(published):
+            return None  # (the first round publishes even an empty log: GET /checkpoint serves it)
         fresh = self.checkpoint()
         return fresh if fresh is not published else None
+
+    def _signed_by_current(self, checkpoint: Checkpoint) -> bool:
+        """Signed by the keys that sign now (a rotation or the end of a handover calls for a new one)."""
+        return tuple(entry.key_id for entry in checkpoint.signatures) == self.signer().key_ids
 
     def receipt(self, sequenced: Sequenced) -> bytes:
         """The ledger key's signed promise that the event is logged at its index (`X-Trustseal-Receipt`)."""

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from api.context import Context
 from api.deps import get_context
+from api.problems import Problem
 from api.routes.certificates import to_pem
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -23,12 +24,30 @@ Size = Annotated[int, Query(ge=0, le=2**62)]
 
 @router.get("/checkpoint")
 def checkpoint(context: Ctx) -> dict[str, Any]:
+    """A public read that writes nothing while the background integrator runs: its latest published
+    checkpoint (it covers every committed event within one period plus a pass). Only without an
+    integrator (`TRUSTSEAL_LEDGER_INTEGRATE_SECONDS=0`) is one made on demand, with a pass first."""
+    integrator = context.integrator
+    if integrator is not None and integrator.alive:
+        published = context.ledger.published()
+        if published is None:  # the app publishes one before serving; only a failing start lacks it
+            raise Problem(503, "checkpoint_unavailable", "no checkpoint published yet; retry in a second")
+        return published.to_json()
     return context.ledger.checkpoint().to_json()
 
 
 @router.get("/key")
-def key(context: Ctx) -> Response:
-    return Response(to_pem(context.ledger.signer().certificate_der), media_type="application/x-pem-file")
+def key(context: Ctx, key_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None) -> Response:
+    """The current ledger key's certificate; with `key_id`, that ledger key's (an older one too: it
+    checks receipts made before a rotation and the old key's signature in a handover checkpoint)."""
+    if key_id is None:
+        der = context.ledger.signer().certificate_der
+    else:
+        found = context.ledger_key.certificate_for(key_id)
+        if found is None:
+            raise Problem(404, "ledger_key_unknown", f"no ledger key has key_id {key_id}")
+        der = found
+    return Response(to_pem(der), media_type="application/x-pem-file")
 
 
 @router.get("/entries")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -211,3 +212,25 @@ def test_cli_seals_active_content_only_when_asked(home: Path, tmp_path: Path) ->
     code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target),
                      "--allow-active-content")  # fmt: skip
     assert code == 0 and target.read_bytes().startswith(b"%PDF"), out
+
+
+def test_init_makes_the_ledger_key_and_its_certificate_once(home: Path) -> None:
+    """`trustseal init` provisions `ledger.sm2` and its certificate (not the first request); again with
+    --if-needed it finds the same key, and `ledger verify --pin` trusts it against the local export."""
+    code, out = _run(home, "init", "--if-needed")
+    assert code == 0, out
+    found = re.findall(r"ledger key ledger\.sm2@(\d+) key_id ([0-9a-f]{64})", out)
+    assert found and found[0][0] == "1"
+    stored = json.loads((home / "keystore" / "ledger.sm2.key.json").read_text())
+    assert [v["version"] for v in stored["versions"]] == [1]  # one key, made by the first init
+    from asn1crypto import keys as asn1_keys
+
+    from gm.sm3 import sm3
+
+    spki = asn1_keys.PublicKeyInfo.load(base64.b64decode(stored["versions"][0]["public_key"]))
+    assert sm3(spki.dump()).hex() == found[0][1]
+    code, out = _run(home, "ledger", "export", "-o", str(home / "export.jsonl"))
+    assert code == 0, out
+    code, out = _run(home, "ledger", "verify", "--export", str(home / "export.jsonl"), "--pin", found[0][1])
+    assert code == 0 and out.startswith("VERIFIED"), out
+    assert (home / "ledger-state.json").exists()  # the default state: under $TRUSTSEAL_HOME
