@@ -9,13 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal
 from api.context import Context
-from api.deps import get_context, principal, require
+from api.deps import get_context, require
 from api.operations import execute
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
 Ctx = Annotated[Context, Depends(get_context)]
 Reader = Annotated[Principal, Depends(require("officer", "auditor", "admin"))]
-Anyone = Annotated[Principal, Depends(principal)]
+# Only officers approve; an admin reaches the service's own refusal (`approval_role`: admins do not
+# approve) and may withdraw a request of its own; every other role is refused here like any write.
+Decider = Annotated[Principal, Depends(require("officer", "admin"))]
 Status = Literal["pending", "executing", "executed", "rejected", "expired", "failed"]
 
 
@@ -40,7 +42,7 @@ def get_approval(approval_id: str, who: Reader, context: Ctx) -> dict[str, Any]:
 
 
 @router.post("/{approval_id}/approve")
-def approve(approval_id: str, who: Anyone, context: Ctx) -> dict[str, Any]:
+def approve(approval_id: str, who: Decider, context: Ctx) -> dict[str, Any]:
     """Each approve answers the approval; the one that completes it runs the operation and answers its
     `result` too (the same as the operation's direct answer)."""
     approval, result = context.approvals.approve(approval_id, who, execute(context))
@@ -48,5 +50,5 @@ def approve(approval_id: str, who: Anyone, context: Ctx) -> dict[str, Any]:
 
 
 @router.post("/{approval_id}/reject")
-def reject(approval_id: str, who: Anyone, context: Ctx, body: Decision | None = None) -> dict[str, Any]:
+def reject(approval_id: str, who: Decider, context: Ctx, body: Decision | None = None) -> dict[str, Any]:
     return {"approval": context.approvals.reject(approval_id, who, body.reason if body else None)}

@@ -346,8 +346,8 @@ def test_refusals_have_codes_and_change_nothing(
     refused(officers[0], 403, "approval_own_request")
     refused(officers[1], 409, "approval_already_given")
     refused(_headers(context, "admin"), 403, "approval_role")
-    refused(_headers(context, "auditor"), 403, "approval_role")
-    refused(_headers(context, "auditor"), 403, "approval_role", "reject")
+    refused(_headers(context, "auditor"), 403, "forbidden_role")
+    refused(_headers(context, "auditor"), 403, "forbidden_role", "reject")
     refused(officers[2], 404, "approval_not_found", target="no-such-approval")
     refused(officers[2], 404, "approval_not_found", "reject", target="no-such-approval")
     # a second token under the requester's name is the requester
