@@ -39,6 +39,7 @@ class Context:
     jobs: BatchJobs = field(init=False)
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
+    ocsp_rate_limiter: RateLimiter = field(init=False)  # its own budget: OCSP answers are cheap and frequent
     ledger: Ledger = field(init=False)
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
@@ -56,6 +57,7 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
+        self.ocsp_rate_limiter = RateLimiter(self.settings.ocsp_rate_per_minute)
 
     @property
     def issuance_on_event_loop(self) -> bool:
