@@ -138,7 +138,7 @@ def test_gmssl_parses_every_sm2_profile_and_checks_each_link(
     assert not _sm2verify_link(gmssl, tmp_path, leaf, _ca(ca_service, "cn-530000-sm2"))
 
 
-def test_gmssl_checks_the_ocsp_signer_and_the_trust_list_signer(
+def test_gmssl_checks_the_delegated_ocsp_signer_certificate(
     gmssl: str, ca_service: CertificateAuthorityService, tmp_path: Path
 ) -> None:
     signer = _ocsp_signer(ca_service, "cn-370000-sm2")

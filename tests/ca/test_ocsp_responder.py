@@ -120,6 +120,17 @@ def test_malformed_requests_get_malformed_request(
     assert "Responder Error: malformedrequest (1)" in _openssl_reads(tmp_path, response.content)
 
 
+def test_the_responder_is_named_by_name(context: Context, issued: tuple[bytes, bytes]) -> None:
+    """byName, the delegated signer's subject: GmSSL 3.x reads byKey as IMPLICIT [2] and drops the answer
+    (tests/ca/test_gmssl_interop.py checks that with GmSSL itself)."""
+    leaf, issuer = issued
+    answer = ocsp.OCSPResponse.load(context.ca.ocsp(_request(issuer, [x509.Certificate.load(leaf).serial_number])))
+    basic = answer["response_bytes"]["response"].parsed
+    responder = basic["tbs_response_data"]["responder_id"]
+    assert responder.name == "by_name" and responder.chosen.untag().dump() == basic["certs"][0].subject.dump()
+    assert responder.dump()[0] == 0xA1  # [1] EXPLICIT
+
+
 def test_a_request_without_content_type_is_still_read(issued: tuple[bytes, bytes], live_url: str) -> None:
     leaf, issuer = issued
     response = httpx.post(f"{live_url}/v1/ocsp", content=_request(issuer, [x509.Certificate.load(leaf).serial_number]))
