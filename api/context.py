@@ -42,6 +42,7 @@ class Context:
     jobs: BatchJobs = field(init=False)
     verification: ServiceVerification = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
+    ocsp_rate_limiter: RateLimiter = field(init=False)  # its own budget: OCSP answers are cheap and frequent
     ledger: Ledger = field(init=False)
     ledger_key: LedgerKey = field(init=False)  # the ledger's signer (ca/ledger_key.py), also its older certificates
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
@@ -61,6 +62,7 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
+        self.ocsp_rate_limiter = RateLimiter(self.settings.ocsp_rate_per_minute)
 
     @cached_property
     def approvals(self) -> Approvals:

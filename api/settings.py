@@ -17,6 +17,7 @@ class Settings:
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
     public_rate_per_minute: int = 120  # per client address, for the public POST endpoints (verify, TSA)
+    ocsp_rate_per_minute: int = 600  # per client address, for OCSP (one signature each; answered tryLater beyond)
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
     ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
@@ -34,6 +35,7 @@ class Settings:
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
             public_rate_per_minute=int(os.environ.get("TRUSTSEAL_PUBLIC_RATE_PER_MINUTE", "120")),
+            ocsp_rate_per_minute=int(os.environ.get("TRUSTSEAL_OCSP_RATE_PER_MINUTE", "600")),
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
             ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),

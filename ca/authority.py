@@ -574,10 +574,9 @@ class CertificateAuthorityService:
         key = (ca.name, ca.certificate_serial, profile.name)
         template = self._templates.get(key)
         if template is None:
-            before = [
-                certs.extension("basic_constraints", x509.BasicConstraints({"ca": False}), critical=True),
-                certs.extension("key_usage", x509.KeyUsage(set(profile.key_usage)), critical=True),
-            ]
+            # No basicConstraints on end entities (RFC 5280 §4.2.1.9 lets them omit it): `{cA FALSE}` is DER
+            # `SEQUENCE {}`, which GmSSL 3.x refuses, and it may be critical only on CAs there.
+            before = [certs.extension("key_usage", x509.KeyUsage(set(profile.key_usage)), critical=True)]
             after = [
                 certs.extension(
                     "authority_key_identifier", x509.AuthorityKeyIdentifier({"key_identifier": ca_cert.key_identifier})

@@ -57,6 +57,13 @@ class InvalidRevocationReason(CAError):
     code = "invalid_revocation_reason"
 
 
+class CertificateHoldNotSupported(CAError):
+    """Revocation here is final: no unhold, no removeFromCRL, no delta CRLs. A seal is suspended instead."""
+
+    code = "certificate_hold_not_supported"
+    status = 422
+
+
 class OCSPMalformed(CAError):
     code = "ocsp_malformed_request"
 

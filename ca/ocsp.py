@@ -118,7 +118,9 @@ def respond(
         )
     response_data: dict[str, object] = {
         "version": "v1",
-        "responder_id": ocsp.ResponderId(name="by_key", value=responder.signer_certificate.public_key.sha1),
+        # byName, not byKey: RFC 6960 allows either, and GmSSL 3.x reads byKey as IMPLICIT [2] where the
+        # module's EXPLICIT tagging (and OpenSSL, asn1crypto) writes [2] EXPLICIT, so it drops our answers.
+        "responder_id": ocsp.ResponderId(name="by_name", value=responder.signer_certificate.subject),
         "produced_at": now,
         "responses": answers,
     }

@@ -10,9 +10,12 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 
 from ca.certificates import signature_algorithm, to_time
-from ca.errors import InvalidRevocationReason
+from ca.errors import CertificateHoldNotSupported, InvalidRevocationReason
 from keys.custody import SigningHandle
 
+# certificateHold is not among them: a revocation here is final (no unhold, no removeFromCRL, which RFC 5280
+# §5.3.1 allows only in delta CRLs, and we issue none), and a hold that cannot be lifted would be a
+# revocation under a misleading name. Temporary suspension is a seal's lifecycle (POST /v1/seals/{id}/suspend).
 REASONS = (
     "unspecified",
     "key_compromise",
@@ -20,7 +23,6 @@ REASONS = (
     "affiliation_changed",
     "superseded",
     "cessation_of_operation",
-    "certificate_hold",
     "privilege_withdrawn",
     "aa_compromise",
 )
@@ -28,13 +30,18 @@ _CAMEL = {"".join(p.capitalize() if i else p for i, p in enumerate(r.split("_"))
 
 
 def normalise_reason(reason: str | None) -> str:
-    """Accept `key_compromise` or `keyCompromise`; refuse removeFromCRL and anything unknown."""
+    """Accept `key_compromise` or `keyCompromise`; refuse certificateHold, removeFromCRL and anything unknown."""
     if reason is None or reason == "":
         return "unspecified"
     if reason in REASONS:
         return reason
     if reason in _CAMEL:
         return _CAMEL[reason]
+    if reason in ("certificate_hold", "certificateHold"):
+        raise CertificateHoldNotSupported(
+            "certificateHold is not offered: revocation is final here; suspend the seal instead "
+            "(POST /v1/seals/{id}/suspend), or revoke with a final reason"
+        )
     raise InvalidRevocationReason(f"unknown revocation reason {reason!r}; use one of {', '.join(REASONS)}")
 
 

@@ -257,14 +257,24 @@ def test_ca_endpoints_are_public(client: TestClient) -> None:
     "payload",
     [b"", b"\x00", b"garbage that is not DER", b"\x30\x03\x02\x01\x01", b"\x30\x80" + b"\x00" * 10],
 )
-def test_garbage_ocsp_is_a_problem(client: TestClient, payload: bytes) -> None:
-    _problem(client.post("/v1/ocsp", content=payload), 400, "ocsp_malformed_request")
+def test_garbage_ocsp_is_answered_malformed_request(client: TestClient, payload: bytes) -> None:
+    """An OCSP client reads OCSPResponses only: a bad request is answered malformedRequest, not problem+json."""
+    _malformed(client.post("/v1/ocsp", content=payload, headers={"Content-Type": "application/ocsp-request"}))
     encoded = base64.b64encode(payload).decode() or "AA"
-    _problem(client.get(f"/v1/ocsp/{encoded}"), 400, "ocsp_malformed_request")
+    _malformed(client.get(f"/v1/ocsp/{encoded}"))
 
 
-def test_ocsp_get_rejects_non_base64(client: TestClient) -> None:
-    _problem(client.get("/v1/ocsp/not*base64!"), 400, "ocsp_malformed_request")
+def test_ocsp_get_with_non_base64_is_malformed_request(client: TestClient) -> None:
+    _malformed(client.get("/v1/ocsp/not*base64!"))
+
+
+def _malformed(response: object) -> None:
+    from httpx import Response
+
+    assert isinstance(response, Response)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/ocsp-response"
+    assert ocsp.OCSPResponse.load(response.content)["response_status"].native == "malformed_request"
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_ocsp_answers_through_the_app(client: TestClient, tokens: dict[str, str], tmp_path: Path) -> None:

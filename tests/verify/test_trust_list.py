@@ -320,7 +320,7 @@ def test_the_service_signer_carries_the_trust_list_signer_eku(document: dict[str
 
     cert = x509.Certificate.load(_signer_der(document))
     assert {u.dotted for u in cert.extended_key_usage_value} == {oids.EKU_TRUST_LIST_SIGNER}
-    assert cert.basic_constraints_value["ca"].native is False
+    assert cert.basic_constraints_value is None  # an end entity: no basicConstraints (RFC 5280 §4.2.1.9)
 
 
 # ---- anti-rollback -----------------------------------------------------------------------------------
