@@ -93,10 +93,10 @@ def ip_range(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> IpRange 
     link-local, reserved, documentation and other special-purpose ranges)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if address.is_loopback:  # before is_reserved: ::1 lies in the reserved ::/8
+        return "loopback"
     if address.is_unspecified or address.is_multicast or address.is_link_local or address.is_reserved:
         return None
-    if address.is_loopback:
-        return "loopback"
     if any(address in network for network in _PRIVATE):
         return "private"
     if address.is_global:
