@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
+from ca import name_constraints
 from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
@@ -144,6 +145,7 @@ class CertificateAuthorityService:
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
         self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
         self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
+        self._constraints: dict[tuple[str, str], tuple[frozenset[str], ...]] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -162,7 +164,7 @@ class CertificateAuthorityService:
         self._ca_cache.pop(name, None)
         self._issuing.pop(name, None)
         self._responders = None
-        for cache in (self._chains, self._parsed_by_serial):
+        for cache in (self._chains, self._parsed_by_serial, self._constraints):
             for key in [k for k in cache if k[0] == name]:
                 cache.pop(key, None)
 
@@ -226,7 +228,10 @@ class CertificateAuthorityService:
         region_code: str | None = None,
         region_name: str | None = None,
         actor: str | None = None,
+        permitted_dns: tuple[str, ...] = (),
     ) -> CertificateAuthority:
+        """`permitted_dns`: the region's DNS namespace, when known, as a critical nameConstraints extension
+        (ca/name_constraints.py); the CA then issues no name outside it."""
         from ca.names import build_name
 
         profile: CAProfile = self.profiles.ca_profiles[ca_profile]
@@ -254,6 +259,8 @@ class CertificateAuthorityService:
                 signer = self.custody.signer(parent_row.key_ref)
                 not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
                 extra = certs.distribution_extensions(self.crl_url(parent), self.ocsp_url, self.issuer_url(parent))
+                if permitted_dns:
+                    extra.append(name_constraints.extension(permitted_dns))
             serial = certs.new_serial()
             cert = certs.sign_certificate(
                 issuer=issuer_name,
@@ -449,7 +456,7 @@ class CertificateAuthorityService:
         self._check_key(profile, request, ca)
         subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
-        apply_name_policy(profile, subject, san, requester)  # policy decides; nothing is signed before
+        apply_name_policy(profile, subject, san, requester, self._namespaces(ca, chain))  # policy decides, CA signs
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
         )
@@ -481,6 +488,15 @@ class CertificateAuthorityService:
         )
         event_id = self._commit_end_entity(ca, prepared, actor)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
+
+    def _namespaces(self, ca: CARef, chain: list[bytes]) -> tuple[frozenset[str], ...]:
+        """The name constraints along `ca`'s chain, read once per CA certificate."""
+        key = (ca.name, ca.certificate_serial)
+        found = self._constraints.get(key)
+        if found is None:
+            found = name_constraints.namespaces(x509.Certificate.load(der) for der in chain)
+            self._constraints[key] = found
+        return found
 
     def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
         """The CA's row, parsed certificate and chain, read before any signing. An active CA is

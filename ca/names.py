@@ -133,13 +133,19 @@ def san_entries(san: x509.GeneralNames | None) -> list[name_policy.SanEntry]:
 
 
 def apply_name_policy(
-    profile: Profile, subject: CheckedSubject, san: x509.GeneralNames | None, requester: name_policy.Requester
+    profile: Profile,
+    subject: CheckedSubject,
+    san: x509.GeneralNames | None,
+    requester: name_policy.Requester,
+    namespaces: Sequence[frozenset[str]] = (),
 ) -> None:
-    """Ask policies/names.py about every name of a request; raise `NameNotAllowed` on the first refusal."""
+    """Ask policies/names.py about every name of a request; raise `NameNotAllowed` on the first refusal.
+    `namespaces`: the issuing chain's name constraints (ca/name_constraints.py)."""
     entries = san_entries(san)
     with refusals():
         name_policy.check_san(profile, entries)
         name_policy.check_subject(subject.values, profile, entries)
+        name_policy.check_namespace(entries, namespaces)
         name_policy.check_organisation(subject.values, requester)
 
 

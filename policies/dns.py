@@ -54,6 +54,13 @@ def check_dns_name(name: str, *, wildcard_allowed: bool) -> None:
         raise NameRefused("dns_name_invalid", f"{name} is a public suffix, not a host or domain of one holder")
 
 
+def check_dns_syntax(name: str) -> None:
+    """Syntax and a known TLD only: for namespaces (a name constraint may be a public suffix, `gov.cn`)."""
+    if not name or len(name) > MAX_NAME:
+        raise NameRefused("dns_name_invalid", f"a DNS name is 1 to {MAX_NAME} characters")
+    _check_plain(name)
+
+
 def _check_plain(name: str) -> None:
     if name != name.lower():
         raise NameRefused("dns_name_invalid", "DNS names are written in lowercase")

@@ -150,6 +150,27 @@ def check_uri(text: str, schemes: Iterable[str]) -> None:
         raise NameRefused("uri_not_allowed", "the URI host is written in lowercase")
 
 
+def check_namespace(san: Sequence[SanEntry], namespaces: Sequence[frozenset[str]]) -> None:
+    """Within the issuing CAs' name constraints (ca/name_constraints.py): every DNS name and URI host under
+    one permitted domain of each constrained CA, and no IP address (those CAs exclude them all)."""
+    if not namespaces:
+        return
+    for kind, raw in san:
+        if kind == "ip_address":
+            raise NameRefused("name_outside_namespace", "this CA's name constraints exclude IP addresses")
+        if kind == "dns_name":
+            host = raw.decode("ascii", "replace")
+        elif kind == "uniform_resource_identifier":
+            host = urlsplit(raw.decode("ascii", "replace")).hostname or ""
+        else:
+            continue
+        for domains in namespaces:
+            if not any(host == domain or host.endswith("." + domain) for domain in domains):
+                raise NameRefused(
+                    "name_outside_namespace", f"{host} is outside this CA's namespace ({', '.join(sorted(domains))})"
+                )
+
+
 def _san_text(kind: str, raw: bytes) -> str:
     if kind == "ip_address" and len(raw) in (4, 16):
         return str(ipaddress.ip_address(raw))
