@@ -161,7 +161,10 @@ def check_namespace(san: Sequence[SanEntry], namespaces: Sequence[frozenset[str]
         if kind == "dns_name":
             host = raw.decode("ascii", "replace")
         elif kind == "uniform_resource_identifier":
-            host = urlsplit(raw.decode("ascii", "replace")).hostname or ""
+            try:
+                host = urlsplit(raw.decode("ascii", "replace")).hostname or ""
+            except ValueError:
+                raise NameRefused("uri_not_allowed", "not a URI with a host") from None
         else:
             continue
         for domains in namespaces:

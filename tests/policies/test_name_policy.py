@@ -5,6 +5,7 @@ character wherever it sits and nothing a name legitimately holds."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from pathlib import Path
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 from policies.characters import forbidden_character
 from policies.dns import check_dns_name
 from policies.errors import NameRefused
-from policies.names import check_ip, check_text, ip_range
-from policies.profiles import DEFAULT_FILE, load_profiles
+from policies.names import check_ip, check_namespace, check_san, check_text, ip_range
+from policies.profiles import DEFAULT_FILE, default_profiles, load_profiles
 from tests.fixtures import examples
 
 # The independent reading: RFC 1035 §2.3.1 preferred syntax (as relaxed by RFC 1123 for a leading digit),
@@ -78,6 +79,31 @@ def test_dns_check_accepts_every_rfc_1035_name_under_a_registrable_domain(labels
     assert accepted(name)
     assert accepted("*." + name, wildcard=True)
     assert not accepted("*." + name, wildcard=False)
+
+
+_SAN_TYPES = ["dns_name", "ip_address", "rfc822_name", "uniform_resource_identifier", "other_name", "registered_id"]
+_SAN_OCTETS = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=40).map(lambda t: t.encode("utf-8")),
+    st.tuples(st.sampled_from(["https://", "http://", "https://[", "javascript:", "a@", ""]), st.text(max_size=30))
+    .map("".join)
+    .map(lambda t: t.encode("utf-8", "replace")),
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.sampled_from(["person", "tls-server", "tls-client", "org-seal"]),
+    st.lists(st.tuples(st.sampled_from(_SAN_TYPES), _SAN_OCTETS), min_size=1, max_size=3),
+)
+def test_san_checks_never_crash(profile: str, san: list[tuple[str, bytes]]) -> None:
+    """Whatever octets a CSR puts in a SAN, the policy answers with a refusal or lets it pass, nothing else."""
+    for check in (
+        lambda: check_san(default_profiles().profiles[profile], san),
+        lambda: check_namespace(san, [frozenset({"sd.gov.cn"})]),
+    ):
+        with contextlib.suppress(NameRefused):
+            check()
 
 
 @pytest.mark.parametrize(
