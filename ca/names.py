@@ -104,9 +104,10 @@ def checked_values(rdns: Pairs, rule: SubjectRule) -> CheckedSubject:
     missing = [a for a in rule.required if a not in values]
     if missing:
         raise SubjectNotAllowed(f"subject lacks required attributes: {', '.join(missing)}")
-    for kind, value in values.items():
-        with refusals():
+    with refusals():
+        for kind, value in values.items():
             name_policy.check_text(f"subject {kind}", value)
+    for kind, value in values.items():
         if not value.strip() or len(value) > MAX_VALUE:
             raise SubjectNotAllowed(f"subject attribute {kind} is empty or too long")
     country = values.get("country_name")

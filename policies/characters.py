@@ -10,13 +10,18 @@ places' names live there in Chinese registries.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ASCII_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")  # the only Cc/Cf/Cs/Zl/Zp characters below U+0080
 
 
 def forbidden_character(text: str) -> str | None:
     """The first forbidden character of `text`, or None."""
+    if text.isascii():  # the issuance hot path: one regex search instead of a lookup per character
+        found = _ASCII_FORBIDDEN.search(text)
+        return found.group() if found else None
     for char in text:
         if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
             return char
