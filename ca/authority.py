@@ -39,7 +39,7 @@ from ca.errors import (
     UnknownProfile,
     UseSealRevoke,
 )
-from ca.names import CheckedSubject, apply_name_policy, checked_values, pairs
+from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
@@ -235,6 +235,7 @@ class CertificateAuthorityService:
         from ca.names import build_name
 
         profile: CAProfile = self.profiles.ca_profiles[ca_profile]
+        check_name_characters(build_name(subject))  # before custody makes a key for it
         with self.db.session() as session:
             if session.get(CertificateAuthority, name) is not None:
                 raise CAExists(f"CA {name} exists")
@@ -329,6 +330,7 @@ class CertificateAuthorityService:
             raise CSRMalformed(f"not a certificate: {exc}") from None
         if not subject.ca:
             raise SubjectNotAllowed("only CA certificates are cross-certified")
+        check_name_characters(subject.subject)  # we repeat their subject in a certificate we sign
         profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)

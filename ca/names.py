@@ -128,6 +128,16 @@ def refusals() -> Iterator[None]:
         raise NameNotAllowed(exc.code, exc.detail, exc.status) from None
 
 
+def check_name_characters(name: x509.Name) -> None:
+    """Every string attribute of a name we certify without a profile (a CA's own subject, another
+    hierarchy's root we cross-certify) free of control and bidi/format characters."""
+    with refusals():
+        for rdn in pairs(name):
+            for kind, value in rdn:
+                if isinstance(value, str):
+                    name_policy.check_text(f"subject {kind}", value)
+
+
 def san_entries(san: x509.GeneralNames | None) -> list[name_policy.SanEntry]:
     """(type, raw octets) per entry: what the certificate will say, not asn1crypto's decoded reading."""
     return [(general_name.name, bytes(general_name.chosen.contents or b"")) for general_name in san or ()]
