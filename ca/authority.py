@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
+from ca import name_constraints
 from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
@@ -38,12 +39,13 @@ from ca.errors import (
     UnknownProfile,
     UseSealRevoke,
 )
-from ca.names import CheckedSubject, checked_values, pairs
+from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
 from ledger.pii import PiiDigests
+from policies.names import ANY_ORGANISATION, Requester
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
 from store.models import CRL, Certificate, CertificateAuthority, Seal
@@ -143,6 +145,7 @@ class CertificateAuthorityService:
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
         self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
         self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
+        self._constraints: dict[tuple[str, str], tuple[frozenset[str], ...]] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -161,7 +164,7 @@ class CertificateAuthorityService:
         self._ca_cache.pop(name, None)
         self._issuing.pop(name, None)
         self._responders = None
-        for cache in (self._chains, self._parsed_by_serial):
+        for cache in (self._chains, self._parsed_by_serial, self._constraints):
             for key in [k for k in cache if k[0] == name]:
                 cache.pop(key, None)
 
@@ -225,10 +228,14 @@ class CertificateAuthorityService:
         region_code: str | None = None,
         region_name: str | None = None,
         actor: str | None = None,
+        permitted_dns: tuple[str, ...] = (),
     ) -> CertificateAuthority:
+        """`permitted_dns`: the region's DNS namespace, when known, as a critical nameConstraints extension
+        (ca/name_constraints.py); the CA then issues no name outside it."""
         from ca.names import build_name
 
         profile: CAProfile = self.profiles.ca_profiles[ca_profile]
+        check_name_characters(build_name(subject))  # before custody makes a key for it
         with self.db.session() as session:
             if session.get(CertificateAuthority, name) is not None:
                 raise CAExists(f"CA {name} exists")
@@ -253,6 +260,8 @@ class CertificateAuthorityService:
                 signer = self.custody.signer(parent_row.key_ref)
                 not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
                 extra = certs.distribution_extensions(self.crl_url(parent), self.ocsp_url, self.issuer_url(parent))
+                if permitted_dns:
+                    extra.append(name_constraints.extension(permitted_dns))
             serial = certs.new_serial()
             cert = certs.sign_certificate(
                 issuer=issuer_name,
@@ -321,6 +330,7 @@ class CertificateAuthorityService:
             raise CSRMalformed(f"not a certificate: {exc}") from None
         if not subject.ca:
             raise SubjectNotAllowed("only CA certificates are cross-certified")
+        check_name_characters(subject.subject)  # we repeat their subject in a certificate we sign
         profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
@@ -429,7 +439,16 @@ class CertificateAuthorityService:
             )
         return profile
 
-    def issue(self, csr: bytes | str, profile_name: str, ca_name: str, actor: str | None = None) -> IssuedCertificate:
+    def issue(
+        self,
+        csr: bytes | str,
+        profile_name: str,
+        ca_name: str,
+        actor: str | None = None,
+        requester: Requester = ANY_ORGANISATION,
+    ) -> IssuedCertificate:
+        """Issue from a CSR. `requester` is whom the name policy asks about (an issuer token names only its
+        own organisations); the default names any, as officers, admins and the local CLI do."""
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
         ca, ca_cert, chain = self._issuing_ca(ca_name)
@@ -439,6 +458,7 @@ class CertificateAuthorityService:
         self._check_key(profile, request, ca)
         subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
+        apply_name_policy(profile, subject, san, requester, self._namespaces(ca, chain))  # policy decides, CA signs
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
         )
@@ -472,6 +492,15 @@ class CertificateAuthorityService:
         )
         event_id = self._commit_end_entity(ca, prepared, actor, also)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
+
+    def _namespaces(self, ca: CARef, chain: list[bytes]) -> tuple[frozenset[str], ...]:
+        """The name constraints along `ca`'s chain, read once per CA certificate."""
+        key = (ca.name, ca.certificate_serial)
+        found = self._constraints.get(key)
+        if found is None:
+            found = name_constraints.namespaces(x509.Certificate.load(der) for der in chain)
+            self._constraints[key] = found
+        return found
 
     def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
         """The CA's row, parsed certificate and chain, read before any signing. An active CA is
@@ -554,20 +583,14 @@ class CertificateAuthorityService:
 
     @staticmethod
     def _checked_san(profile: Profile, request: ParsedCSR) -> x509.GeneralNames | None:
+        """Presence only; what the names may be is policies/names.py (apply_name_policy)."""
         san = request.subject_alt_name
         if profile.san == "forbidden" and san is not None:
             raise SanNotAllowed(f"profile {profile.name} does not allow subjectAltName")
         if profile.san == "required" and not san:
             raise SanNotAllowed(f"profile {profile.name} requires a subjectAltName")
-        if san is not None:
-            for general_name in san:
-                if general_name.name not in ("dns_name", "ip_address", "rfc822_name", "uniform_resource_identifier"):
-                    raise SanNotAllowed(f"subjectAltName type {general_name.name} is not accepted")
-                if general_name.name == "dns_name":
-                    value = str(general_name.native)
-                    wildcard_too_wide = value.startswith("*.") and value.count(".") < 2
-                    if not value or len(value) > 253 or " " in value or wildcard_too_wide:
-                        raise SanNotAllowed(f"invalid DNS name {value!r}")
+        if san is not None and len(san) == 0:
+            raise SanNotAllowed("an empty subjectAltName extension (RFC 5280 §4.2.1.6: at least one name)")
         return san
 
     def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:

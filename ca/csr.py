@@ -149,6 +149,7 @@ def _requested_san(request: cx509.CertificateSigningRequest) -> x509.GeneralName
     for extension in request.extensions:
         if extension.oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
             names = x509.GeneralNames.load(extension.value.public_bytes(), strict=True)
-            names.native  # noqa: B018  (asn1crypto parses lazily: fail here, not deep in issuance)
+            for general_name in names:  # asn1crypto parses lazily: fail here, not deep in issuance
+                general_name.chosen.contents  # noqa: B018  (raw octets: .native would IDNA/IRI-decode them)
             return names
     return None

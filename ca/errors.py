@@ -111,3 +111,17 @@ class UseSealRevoke(CAError):
 class InvalidInvalidityDate(CAError):
     code = "invalid_invalidity_date"
     status = 422
+
+
+class NameNotAllowed(CAError):
+    """The name policy (policies/names.py) refused a subject or subjectAltName value. The code is the
+    policy's: `san_type_not_allowed`, `dns_name_invalid`, `wildcard_not_allowed`, `ip_not_allowed`,
+    `uri_not_allowed`, `email_invalid`, `name_character_forbidden`, `common_name_not_in_san`,
+    `uscc_not_permitted` (README, "Name policy")."""
+
+    code = "name_not_allowed"
+
+    def __init__(self, code: str, detail: str, status: int = 400) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = status

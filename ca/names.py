@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from asn1crypto import core, x509
 
-from ca.errors import SubjectNotAllowed
+from ca.errors import NameNotAllowed, SubjectNotAllowed
 from gm import der
-from policies.profiles import SubjectRule
+from policies import names as name_policy
+from policies.errors import NameRefused
+from policies.profiles import Profile, SubjectRule
 from policies.uscc import is_valid_uscc
 
 ORDER = (
@@ -28,7 +30,6 @@ MAX_VALUE = 128
 
 Pairs = Sequence[Sequence[tuple[str, object]]]  # RDNs, each a list of (attribute name, value)
 
-_CONTROL = re.compile(r"[\x00-\x1f]")
 _LABELS = {  # asn1crypto's NameType.human_friendly, for the attributes profiles allow
     "country_name": "Country",
     "state_or_province_name": "State/Province",
@@ -103,9 +104,12 @@ def checked_values(rdns: Pairs, rule: SubjectRule) -> CheckedSubject:
     missing = [a for a in rule.required if a not in values]
     if missing:
         raise SubjectNotAllowed(f"subject lacks required attributes: {', '.join(missing)}")
+    with refusals():
+        for kind, value in values.items():
+            name_policy.check_text(f"subject {kind}", value)
     for kind, value in values.items():
-        if not value.strip() or len(value) > MAX_VALUE or _CONTROL.search(value):
-            raise SubjectNotAllowed(f"subject attribute {kind} is empty, too long or has control characters")
+        if not value.strip() or len(value) > MAX_VALUE:
+            raise SubjectNotAllowed(f"subject attribute {kind} is empty or too long")
     country = values.get("country_name")
     if country is not None and (len(country) != 2 or not country.isascii() or not country.isupper()):
         raise SubjectNotAllowed("country must be a two-letter ISO 3166 code")
@@ -113,6 +117,47 @@ def checked_values(rdns: Pairs, rule: SubjectRule) -> CheckedSubject:
     if org_id is not None and rule.organization_identifier == "uscc" and not is_valid_uscc(org_id):
         raise SubjectNotAllowed("organizationIdentifier is not a valid 18-character unified social credit code")
     return CheckedSubject({kind: values[kind] for kind in ORDER if kind in values})
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The name policy's refusals as the CA's error taxonomy (same stable code)."""
+    try:
+        yield
+    except NameRefused as exc:
+        raise NameNotAllowed(exc.code, exc.detail, exc.status) from None
+
+
+def check_name_characters(name: x509.Name) -> None:
+    """Every string attribute of a name we certify without a profile (a CA's own subject, another
+    hierarchy's root we cross-certify) free of control and bidi/format characters."""
+    with refusals():
+        for rdn in pairs(name):
+            for kind, value in rdn:
+                if isinstance(value, str):
+                    name_policy.check_text(f"subject {kind}", value)
+
+
+def san_entries(san: x509.GeneralNames | None) -> list[name_policy.SanEntry]:
+    """(type, raw octets) per entry: what the certificate will say, not asn1crypto's decoded reading."""
+    return [(general_name.name, bytes(general_name.chosen.contents or b"")) for general_name in san or ()]
+
+
+def apply_name_policy(
+    profile: Profile,
+    subject: CheckedSubject,
+    san: x509.GeneralNames | None,
+    requester: name_policy.Requester,
+    namespaces: Sequence[frozenset[str]] = (),
+) -> None:
+    """Ask policies/names.py about every name of a request; raise `NameNotAllowed` on the first refusal.
+    `namespaces`: the issuing chain's name constraints (ca/name_constraints.py)."""
+    entries = san_entries(san)
+    with refusals():
+        name_policy.check_san(profile, entries)
+        name_policy.check_subject(subject.values, profile, entries)
+        name_policy.check_namespace(entries, namespaces)
+        name_policy.check_organisation(subject.values, requester)
 
 
 def checked_subject(requested: x509.Name, rule: SubjectRule) -> x509.Name:

@@ -49,6 +49,43 @@ class SubjectRule(BaseModel):
     required: tuple[SubjectAttr, ...] = ()
     optional: tuple[SubjectAttr, ...] = ()
     organization_identifier: Literal["uscc", "any"] = "any"
+    common_name_in_san: bool = False  # a CN, if present, must repeat a SAN (TLS: legacy clients read the CN)
+
+
+IpRange = Literal["global", "private", "loopback"]  # unspecified, multicast, link-local, reserved: never
+
+
+class DnsNames(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    wildcard: bool = False  # `*.example.cn` (the whole leftmost label, never over a public suffix)
+
+
+class IpAddresses(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ranges: tuple[IpRange, ...] = ("global",)
+
+
+class Uris(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    schemes: tuple[Literal["http", "https"], ...] = ("https",)
+
+
+class EmailAddresses(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SanTypes(BaseModel):
+    """Which subjectAltName types a profile takes (absent: none) and the rule for each (policies/names.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    dns: DnsNames | None = None
+    ip: IpAddresses | None = None
+    email: EmailAddresses | None = None
+    uri: Uris | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(rule is not None for rule in (self.dns, self.ip, self.email, self.uri))
 
 
 class Profile(BaseModel):
@@ -64,6 +101,8 @@ class Profile(BaseModel):
     ocsp_no_check: bool = False
     subject: SubjectRule
     san: Literal["forbidden", "optional", "required"] = "forbidden"
+    san_types: SanTypes = SanTypes()
+    personal: bool = False  # names a natural person: only officers, auditors and admins read it back
     policies: tuple[str, ...] = ()
     root_may_issue: bool = False  # roots certify CAs only, except for profiles that say so
 
@@ -94,6 +133,8 @@ def load_profiles(path: Path = DEFAULT_FILE) -> ProfileSet:
     raw["policy_oids"] = {name: str(oid).replace("{arc}", oids.ARC) for name, oid in raw["policy_oids"].items()}
     profiles = ProfileSet.model_validate(raw)
     for profile in profiles.profiles.values():
+        if (profile.san == "forbidden") == profile.san_types.any:
+            raise ValueError(f"profile {profile.name}: san {profile.san} with san_types {profile.san_types}")
         for policy in profile.policies:
             if policy not in profiles.policy_oids:
                 raise ValueError(f"profile {profile.name} names unknown policy {policy}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import yaml
@@ -25,6 +25,20 @@ def may_apply(*, role: str, caller: str, caller_seal_ids: tuple[str, ...], seal_
     if role != "issuer":
         return False
     return seal_id in caller_seal_ids or "*" in caller_seal_ids or caller in allowed
+
+
+def bound_organisations(
+    *, caller: str, caller_seal_ids: tuple[str, ...], seals: Iterable[tuple[str, str, list[str], str]]
+) -> frozenset[str]:
+    """The USCCs an issuer system speaks for: those of the seals it may apply (`may_apply`) that are
+    active or suspended, as `(seal id, organisation USCC, allowed callers, status)`. A revoked or expired
+    seal binds nobody; an issuer with no seal names no organisation."""
+    return frozenset(
+        uscc
+        for seal_id, uscc, allowed, status in seals
+        if status in ("active", "suspended")
+        and may_apply(role="issuer", caller=caller, caller_seal_ids=caller_seal_ids, seal_id=seal_id, allowed=allowed)
+    )
 
 
 def may_transition(current: str, target: str) -> bool:

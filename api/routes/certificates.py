@@ -1,4 +1,6 @@
-"""Certificate issuance and revocation (officer / admin)."""
+"""Certificate issuance (officer / admin; an issuer for its own organisations), revocation (officer /
+admin), and reading one back (public for organisation certificates; a person's only for officers,
+auditors and admins — to anyone else it does not exist)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import functools
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal
+from api.auth import ROLES, Principal
 from api.context import Context
-from api.deps import get_context, require
+from api.deps import get_context, principal_in_thread, require
+from ca.errors import CertificateNotFound
+from policies.names import ANY_ORGANISATION, Requester
+from policies.seals import bound_organisations
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
@@ -63,15 +68,33 @@ class CertificateInfo(BaseModel):
 
 
 Officer = Annotated[Principal, Depends(require("officer", "admin"))]
+Requesting = Annotated[Principal, Depends(require("officer", "admin", "issuer"))]
 Ctx = Annotated[Context, Depends(get_context)]
+PERSON_READERS = ("officer", "auditor", "admin")  # people who vet, audit or run the CA; no system token
+
+
+def requester(who: Principal, context: Context) -> Requester:
+    """Officers and admins may name any valid USCC; an issuer system only its seals' organisations."""
+    if who.role != "issuer":
+        return ANY_ORGANISATION
+    seals = [
+        (r.id, r.organisation_uscc, r.allowed_callers, context.seals.effective_status(r)) for r in context.seals.list()
+    ]
+    return Requester(bound_organisations(caller=who.name, caller_seal_ids=who.seal_ids, seals=seals))
 
 
 @router.post("", response_model=IssueResponse, status_code=201)
-async def issue(body: IssueRequest, who: Officer, context: Ctx) -> Response:
-    if context.issuance_on_event_loop:  # see Context.issuance_on_event_loop
-        issued = context.ca.issue(body.csr_pem, body.profile, body.ca, actor=who.actor)
+async def issue(body: IssueRequest, who: Requesting, context: Ctx) -> Response:
+    if who.role != "issuer":
+        asking = ANY_ORGANISATION
     else:
-        issued = await run_in_threadpool(context.ca.issue, body.csr_pem, body.profile, body.ca, actor=who.actor)
+        asking = await run_in_threadpool(requester, who, context)
+    if context.issuance_on_event_loop:  # see Context.issuance_on_event_loop
+        issued = context.ca.issue(body.csr_pem, body.profile, body.ca, actor=who.actor, requester=asking)
+    else:
+        issued = await run_in_threadpool(
+            context.ca.issue, body.csr_pem, body.profile, body.ca, actor=who.actor, requester=asking
+        )
     # Serialised here (the model above documents it): FastAPI's response-model pass costs more than the JSON.
     assert issued.event_id is not None
     if context.issuance_on_event_loop:
@@ -94,8 +117,21 @@ def revoke(serial: str, body: RevokeRequest, who: Officer, context: Ctx) -> Cert
 
 
 @router.get("/{serial}", response_model=CertificateInfo)
-def get_certificate(serial: str, context: Ctx) -> CertificateInfo:
-    return _info(context.ca.get_certificate(serial))
+def get_certificate(serial: str, request: Request, context: Ctx) -> CertificateInfo:
+    """Public for organisation and infrastructure certificates. A certificate of a `personal: true` profile
+    (it carries a person's name and ID number) answers only officers, auditors and admins; anyone else gets
+    the 404 an unknown serial gets, so the endpoint does not tell whether it exists. A token that is sent
+    is checked first, whatever the serial: 401 for a bad one never depends on what was asked."""
+    who = principal_in_thread(request, *ROLES) if _has_token(request) else None
+    row = context.ca.get_certificate(serial)
+    profile = context.ca.profiles.profiles.get(row.profile)
+    if profile is not None and profile.personal and (who is None or who.role not in PERSON_READERS):
+        raise CertificateNotFound(f"no certificate with serial {serial}")
+    return _info(row)
+
+
+def _has_token(request: Request) -> bool:
+    return bool(request.headers.get("authorization"))
 
 
 def _info(row: object) -> CertificateInfo:
