@@ -81,6 +81,10 @@ class RecordedCustody:
         self.db = db
         self.actor = actor
 
+    def as_actor(self, actor: str | None) -> RecordedCustody:
+        """The same custody recording `actor` (e.g. an officer's rotation through the API)."""
+        return RecordedCustody(self.inner, self.db, actor)
+
     def create(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
         with _locked(self.db) as connection:
             version = self.inner.create(name, algorithm)

@@ -43,7 +43,7 @@ def key_events(database: Database, name: str) -> list[Event]:
 
 
 def test_each_change_is_one_event(database: Database, custody: KeyCustody) -> None:
-    recording = RecordedCustody(custody, database, actor="officer:keys")
+    recording = RecordedCustody(custody, database).as_actor("officer:keys")
     name = f"k-{secrets.token_hex(4)}"
     v1 = recording.create(name, KeyAlgorithm.SM2)
     v2 = recording.rotate(name)
