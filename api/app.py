@@ -91,6 +91,18 @@ def _provision_ledger_key(context: Context) -> None:
         log.exception("the ledger key could not be provisioned at startup; the integrator will retry")
 
 
+def _reconcile_keys(context: Context) -> None:
+    """Before serving: custody key versions the log does not name get `key.discovered`
+    (ledger/key_events.py). A failure is logged, not fatal: the next start tries again."""
+    try:
+        found = context.reconcile_keys()
+    except Exception:
+        log.exception("key events could not be reconciled with custody at startup")
+        return
+    if found:
+        log.warning("recorded %d key event(s) the ledger was missing", len(found))
+
+
 def create_app(context: Context | None = None) -> FastAPI:
     context = context or open_context()
     ctx = context
@@ -101,6 +113,7 @@ def create_app(context: Context | None = None) -> FastAPI:
         task = asyncio.create_task(_refresh_crls(ctx, every)) if every > 0 else None
         period = ctx.settings.ledger_integrate_seconds
         integrator = None
+        await asyncio.to_thread(_reconcile_keys, ctx)
         if period > 0:
             await asyncio.to_thread(_provision_ledger_key, ctx)
             integrator = Integrator(ctx.ledger.integrate, period)

@@ -1,4 +1,9 @@
-"""Bearer tokens: random, shown once, stored as SHA-256; each belongs to one role."""
+"""Bearer tokens: random, shown once, stored as SHA-256; each belongs to one role.
+
+Creating and revoking a token are ledger events (`token.created`, `token.revoked`) in the same
+transaction as the row they change; they name the token's holder, role and seals, never the token
+or its hash.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from ledger.events import record_event
 from store.db import Database
 from store.models import ApiToken
 
@@ -34,22 +40,44 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(db: Database, role: str, name: str, seal_ids: list[str] | None = None) -> str:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+class TokenNotFound(LookupError):
+    code = "token_not_found"
+
+
+def create_token(
+    db: Database, role: str, name: str, seal_ids: list[str] | None = None, actor: str | None = None
+) -> str:
+    token, token_hash = new_token()
+    add_token_hash(db, role, name, list(seal_ids or []), token_hash, actor=actor)
+    return token
+
+
+def revoke_token(db: Database, name: str, actor: str | None = None) -> int:
+    """Disable every enabled token named `name`, each with its `token.revoked` event, in one
+    transaction; returns how many. TokenNotFound when no enabled token has that name. Processes that
+    cached the token stop accepting it within CACHE_SECONDS."""
     with db.session() as session:
-        session.add(
-            ApiToken(
-                name=name,
-                role=role,
-                token_hash=_hash(token),
-                seal_ids=list(seal_ids or []),
-                created_at=datetime.now(UTC),
-                disabled=False,
+        rows = list(
+            session.scalars(
+                select(ApiToken).where(ApiToken.name == name, ApiToken.disabled.is_(False)).order_by(ApiToken.id)
             )
         )
-    return token
+        if not rows:
+            raise TokenNotFound(f"no enabled token named {name!r}")
+        for row in rows:
+            row.disabled = True
+            session.flush()
+            record_event(
+                session,
+                "token.revoked",
+                actor=actor,
+                subject=name,
+                payload={"name": name, "role": row.role, "token_id": row.id},
+            )
+    with _cache_lock:  # this process forgets them at once
+        for digest in [d for d, (p, _) in _cache.items() if p.name == name]:
+            _cache.pop(digest, None)
+    return len(rows)
 
 
 CACHE_SECONDS = 5.0  # a disabled token stops working within this time in every process
@@ -94,18 +122,30 @@ def new_token() -> tuple[str, str]:
     return token, _hash(token)
 
 
-def add_token_hash(db: Database, role: str, name: str, seal_ids: list[str], token_hash: str) -> None:
-    """Store a token made by `new_token` (its secret went to its owner only and is kept nowhere)."""
+def add_token_hash(
+    db: Database, role: str, name: str, seal_ids: list[str], token_hash: str, actor: str | None = None
+) -> int:
+    """Store a token made by `new_token` (its secret went to its owner only and is kept nowhere), with
+    its `token.created` event in the same transaction; returns the token's id."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    seals = list(seal_ids)
     with db.session() as session:
-        session.add(
-            ApiToken(
-                name=name,
-                role=role,
-                token_hash=token_hash,
-                seal_ids=list(seal_ids),
-                created_at=datetime.now(UTC),
-                disabled=False,
-            )
+        row = ApiToken(
+            name=name,
+            role=role,
+            token_hash=token_hash,
+            seal_ids=seals,
+            created_at=datetime.now(UTC),
+            disabled=False,
         )
+        session.add(row)
+        session.flush()
+        record_event(
+            session,
+            "token.created",
+            actor=actor,
+            subject=name,
+            payload={"name": name, "role": role, "seals": seals, "token_id": row.id},
+        )
+        return int(row.id)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from api.auth import ROLES, create_token
+from api.auth import ROLES, TokenNotFound, create_token, revoke_token
 from api.context import Context, open_context
 from api.settings import Settings
 
@@ -90,7 +90,9 @@ def init(
         _install_approvals_policy(context)
         if not already:
             tokens = {
-                role: create_token(context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None)
+                role: create_token(
+                    context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None, actor="init"
+                )
                 for role in ROLES
             }
             fd_path = settings.demo_tokens_file
@@ -99,6 +101,7 @@ def init(
             typer.echo("demo tokens (also in " + str(fd_path) + "):")
             for role, token in tokens.items():
                 typer.echo(f"  {role:9} {token}")
+        _reconcile_keys(context)
     finally:
         context.close()
 
@@ -135,6 +138,13 @@ def _break_glass(context: Context, operation: str, params: dict[str, Any]) -> di
 
     typer.echo(f"break-glass: {operation} without approval, recorded as such", err=True)
     return break_glass(context, operation, params)
+
+
+def _reconcile_keys(context: Context) -> None:
+    """Key versions custody holds but the log does not name get `key.discovered` (ledger/key_events.py)."""
+    found = context.reconcile_keys()
+    if found:
+        typer.echo(f"recorded {len(found)} key event(s) the log was missing", err=True)
 
 
 @app.command()
@@ -188,7 +198,21 @@ def token_create(
             _break_glass(context, f"token.create.{role}", params)
             typer.echo(secret)
         else:
-            typer.echo(create_token(context.db, role, name, list(seal or [])))
+            typer.echo(create_token(context.db, role, name, list(seal or []), actor="cli"))
+    finally:
+        context.close()
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="the token's name (all its enabled tokens)")]) -> None:
+    """Disable a token at once (other processes within seconds); recorded as `token.revoked`."""
+    context = local()
+    try:
+        count = revoke_token(context.db, name, actor="cli")
+    except TokenNotFound as exc:
+        fail(str(exc))
+    else:
+        typer.echo(f"revoked {count} token(s) named {name}")
     finally:
         context.close()
 

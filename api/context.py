@@ -18,6 +18,7 @@ from ca.ledger_key import LedgerKey
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
 from ledger.integrator import Integrator
+from ledger.key_events import reconcile_key_events, recorded
 from ledger.service import Ledger, origin_of
 from policies.approvals import load_policy
 from policies.profiles import default_profiles
@@ -48,6 +49,7 @@ class Context:
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
 
     def __post_init__(self) -> None:
+        self.custody = recorded(self.custody, self.db)  # key changes are ledger events (ledger/key_events.py)
         self.ledger_key = LedgerKey(self.custody, self.ca, self.settings.ledger_handover_seconds)
         self.ledger = Ledger(self.db, origin_of(self.settings.public_url), self.ledger_key)
         self.seals = SealService(self.db, self.custody, self.ca)
@@ -78,6 +80,11 @@ class Context:
         handoffs without buying any parallelism. With PostgreSQL or Vault custody the request waits
         on the network, and it goes to the thread pool so that the event loop keeps serving."""
         return self.settings.database_url.startswith("sqlite") and self.settings.keystore == "local"
+
+    def reconcile_keys(self) -> list[int]:
+        """`key.discovered` for custody key versions the log does not name (a commit lost after custody
+        changed, or keys older than key events): run at `trustseal init` and at every service start."""
+        return reconcile_key_events(self.db, self.custody)
 
     def close(self) -> None:
         self.db.dispose()
@@ -119,6 +126,6 @@ def open_context(settings: Settings | None = None, *, create: bool = False, migr
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    custody = open_custody(settings, create=create)
+    custody = recorded(open_custody(settings, create=create), db)
     ca = CertificateAuthorityService(db, custody, default_profiles(), settings.public_url)
     return Context(settings=settings, db=db, custody=custody, ca=ca)

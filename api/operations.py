@@ -311,7 +311,7 @@ def _seal_revoke(context: Context, params: Params, actor: str) -> Result:
 def _token_create(context: Context, params: Params, actor: str) -> Result:
     """The token itself was made when it was asked for and went to the requester only; this stores its
     SHA-256, so the secret is in no approval row, result or event, and no approver ever sees it."""
-    add_token_hash(context.db, params["role"], params["name"], params["seal_ids"], params["token_sha256"])
+    add_token_hash(context.db, params["role"], params["name"], params["seal_ids"], params["token_sha256"], actor=actor)
     return {"name": params["name"], "role": params["role"], "seal_ids": list(params["seal_ids"])}
 
 

@@ -42,8 +42,10 @@ from ca.errors import (
 from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from gm import oids
-from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
+from gm.sm3 import sm3
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
+from ledger.key_events import recorded
 from ledger.pii import PiiDigests
 from policies.names import ANY_ORGANISATION, Requester
 from policies.profiles import CAProfile, Profile, ProfileSet
@@ -132,10 +134,10 @@ class CALike(Protocol):
 class CertificateAuthorityService:
     def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
         self.db = db
-        self.custody = custody
+        self.custody: KeyCustody = recorded(custody, db)  # every key made here is a ledger event
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
-        self.pii = PiiDigests(custody)  # keyed digests of subject names in events (ledger/pii.py)
+        self.pii = PiiDigests(self.custody)  # keyed digests of subject names in events (ledger/pii.py)
         self._ca_cache: dict[str, x509.Certificate] = {}
         self._templates: dict[tuple[str, str, str], certs.Template] = {}
         self._chains: dict[tuple[str, str], list[bytes]] = {}
@@ -236,13 +238,19 @@ class CertificateAuthorityService:
 
         profile: CAProfile = self.profiles.ca_profiles[ca_profile]
         check_name_characters(build_name(subject))  # before custody makes a key for it
+        with self.db.session() as session:  # refusals first: a key made is a ledger event
+            if session.get(CertificateAuthority, name) is not None:
+                raise CAExists(f"CA {name} exists")
+            if parent is not None:
+                found = self.get_ca(session, parent)
+                _refuse_inactive(found.name, found.status)
+        # Keys before the transaction writes: each key event commits on its own (ledger/key_events.py).
+        version = self._custody_key(name, algorithm)
+        ocsp_version = self._custody_key(f"{name}.ocsp", algorithm)
+        self.pii.prepare()  # the OCSP signer's issuance event digests its subject
         with self.db.session() as session:
             if session.get(CertificateAuthority, name) is not None:
                 raise CAExists(f"CA {name} exists")
-            try:
-                version = self.custody.get(name)
-            except KeyNotFound:
-                version = self.custody.create(name, algorithm)
             signer_handle = self.custody.signer(version.ref)
             spki = keys.PublicKeyInfo.load(version.public_key_der)
             subject_name = build_name(subject)
@@ -315,10 +323,17 @@ class CertificateAuthorityService:
                     "fingerprint_sha256": certs.fingerprint(der),
                 },
             )
-            self._provision_ocsp_signer(session, row, actor)
-            self._issue_crl(session, row)
+            self._provision_ocsp_signer(session, row, ocsp_version, actor)
+            self._issue_crl(session, row, actor)
         self._ca_cache.pop(name, None)
         return row
+
+    def _custody_key(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
+        """The newest enabled version of a custody key, created (and its event recorded) if missing."""
+        try:
+            return self.custody.get(name)
+        except KeyNotFound:
+            return self.custody.create(name, algorithm)
 
     def cross_certify(self, issuer_ca: str, subject_der: bytes, actor: str | None = None) -> IssuedCertificate:
         """Certify another hierarchy's root (or CA) under one of ours: same subject, same key, same key
@@ -332,6 +347,7 @@ class CertificateAuthorityService:
             raise SubjectNotAllowed("only CA certificates are cross-certified")
         check_name_characters(subject.subject)  # we repeat their subject in a certificate we sign
         profile: CAProfile = self.profiles.ca_profiles["regional-ca"]
+        subject_hmac = self.pii(subject.subject.human_friendly)  # custody before the transaction writes
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
             _refuse_inactive(ca.name, ca.status)
@@ -387,7 +403,7 @@ class CertificateAuthorityService:
                 subject=serial_hex,
                 payload={
                     "issuer": issuer_ca,
-                    "subject_hmac": self.pii(subject.subject.human_friendly),
+                    "subject_hmac": subject_hmac,
                     "subject_fingerprint_sha256": certs.fingerprint(subject_der),
                     "serial": serial_hex,
                 },
@@ -402,12 +418,9 @@ class CertificateAuthorityService:
                 )
             )
 
-    def _provision_ocsp_signer(self, session: Session, ca: CertificateAuthority, actor: str | None) -> None:
-        key_name = f"{ca.name}.ocsp"
-        try:
-            version = self.custody.get(key_name)
-        except KeyNotFound:
-            version = self.custody.create(key_name, KeyAlgorithm(ca.algorithm))
+    def _provision_ocsp_signer(
+        self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
+    ) -> None:
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         issued = self._sign_end_entity(
@@ -523,16 +536,17 @@ class CertificateAuthorityService:
         after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite).
         Returns the event's id."""
         check, insert_certificate, insert_event = self._raw_statements()
+        event = self._issued_event(prepared, actor)  # its keyed digest asks custody: not under the write lock
         with self.db.raw_writing() as cursor:
             row = check.execute(cursor, {"name": ca.name}).fetchone()
             if row is None or tuple(row) != ("active", ca.certificate_serial, ca.key_ref):
                 self.invalidate(ca.name)
                 raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
             insert_certificate.execute(cursor, self._certificate_row(prepared))
-            event = insert_event.execute(cursor, self._issued_event(prepared, actor)).fetchone()
+            inserted = insert_event.execute(cursor, event).fetchone()
             for row in also:
                 insert_event.execute(cursor, row).fetchone()
-        return int(event[0])
+        return int(inserted[0])
 
     def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:
         if self._raw is None:
@@ -835,7 +849,7 @@ class CertificateAuthorityService:
                 "revoked_at": row.revoked_at.isoformat(),
             },
         )
-        self._issue_crl(session, self.get_ca(session, row.issuer_ca))
+        self._issue_crl(session, self.get_ca(session, row.issuer_ca), actor)
         return row
 
     # -- CRL -------------------------------------------------------------------------------------
@@ -848,7 +862,8 @@ class CertificateAuthorityService:
             raise UnknownCA(f"no CA named {name!r}")
         return ca
 
-    def _issue_crl(self, session: Session, ca: CertificateAuthority) -> CRL:
+    def _issue_crl(self, session: Session, ca: CertificateAuthority, actor: str | None = None) -> CRL:
+        """Sign and store the CA's next CRL, and record `crl.published`, in the caller's transaction."""
         self._lock_ca(session, ca.name)
         last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
         number = (last or 0) + 1
@@ -869,9 +884,24 @@ class CertificateAuthorityService:
             next_update=now + CRL_VALIDITY,
             revoked=sorted(entries, key=lambda e: e.serial),
         )
-        row = CRL(ca_name=ca.name, number=number, this_update=now, next_update=now + CRL_VALIDITY, der=crl.dump())
+        der = crl.dump()
+        row = CRL(ca_name=ca.name, number=number, this_update=now, next_update=now + CRL_VALIDITY, der=der)
         session.add(row)
         session.flush()
+        record_event(
+            session,
+            "crl.published",
+            actor=actor,
+            subject=ca.name,
+            payload={
+                "ca": ca.name,
+                "number": number,
+                "this_update": row.this_update.isoformat(),
+                "next_update": row.next_update.isoformat(),
+                "sm3": sm3(der).hex(),  # of the DER (not `…_sm3`: that suffix names legacy personal-data digests)
+                "entries": len(entries),
+            },
+        )
         return row
 
     def current_crl(self, ca_name: str) -> bytes:

@@ -65,6 +65,12 @@ class PiiDigests:
         )
         return [self._label(self.custody.mac(v.ref), value) for v in versions]
 
+    def prepare(self) -> None:
+        """Create the key now if nobody has yet: a caller about to digest inside a write transaction
+        calls this first, since creating a key records its event in a transaction of its own
+        (ledger/key_events.py)."""
+        self._handle()
+
     @staticmethod
     def _label(handle: MacHandle, value: str) -> str:
         return f"{SCHEME}:v{handle.version.version}:{handle.mac(value.encode('utf-8')).hex()}"

@@ -17,7 +17,7 @@ from asn1crypto import x509
 from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService
-from ca.errors import AlreadyRevoked
+from ca.errors import AlreadyRevoked, CAWithdrawn
 from gm import oids, ses
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
@@ -93,6 +93,8 @@ class SealService:
             ca = next((c for c in self.ca.list_cas() if c.name == ca_name), None)
             if ca is None:
                 raise InvalidSealRequest(f"no CA named {ca_name!r}")
+            if ca.status == "withdrawn":  # refused before a maker key is made (a key made is a ledger event)
+                raise CAWithdrawn(f"{ca_name} is withdrawn: it issues no more certificates")
             key_name = f"{ca_name}.seal-maker"
             if found is not None:
                 version = self.custody.get(found.key_ref)

@@ -115,6 +115,30 @@ def test_token_create_prints_a_working_token(home: Path) -> None:
     assert re.fullmatch(r"ts_[A-Za-z0-9_-]{40,}\n", out)
 
 
+def test_token_revoke_disables_it_and_names_an_unknown_one(home: Path) -> None:
+    code, token = _run(home, "token", "create", "--role", "verifier", "--name", "cli-revoked")
+    assert code == 0
+    code, out = _run(home, "token", "revoke", "cli-revoked")
+    assert code == 0 and "revoked 1 token(s) named cli-revoked" in out
+    code, out = _run(home, "token", "revoke", "cli-revoked")
+    assert code == 1 and out == "error: no enabled token named 'cli-revoked'\n", out
+    code, out = _run(home, "events", "--type", "token.", "--subject", "cli-revoked", "--json")
+    assert code == 0, out
+    kinds = [event["type"] for event in json.loads(out)["events"]]
+    assert kinds == ["token.revoked", "token.created"], out
+    assert token.strip() not in out
+
+
+def test_init_leaves_no_key_for_reconciliation(home: Path) -> None:
+    """Every key init made went through the recording custody: `init` again finds none missing."""
+    code, out = _run(home, "init", "--if-needed")
+    assert code == 0 and "key event(s) the log was missing" not in out, out
+    code, out = _run(home, "events", "--type", "key.created", "--json")
+    assert code == 0
+    created = {event["subject"] for event in json.loads(out)["events"]}
+    assert {"cn-root-sm2", "cn-370000-sm2.ocsp", "seal.demo-370000-sm2", "ledger.pii-hmac"} <= created
+
+
 def test_remote_mode_against_running_service(context: Context, live_url: str, tmp_path: Path) -> None:
     token = create_token(context.db, "officer", "cli-remote")
     csr_file = tmp_path / "req.csr"

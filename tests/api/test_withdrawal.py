@@ -123,14 +123,20 @@ def test_withdraw_a_regional_ca(client: TestClient, context: Context, officer: d
     assert single["cert_status"].name == "revoked"
     assert single["cert_status"].chosen["revocation_reason"].native == "ca_compromise"
 
-    # both changes recorded, in the same transaction as the status (adjacent event ids)
+    # both changes recorded, in the same transaction as the status (adjacent event ids, the parent's
+    # new CRL between them)
     with context.db.session() as session:
         events = list(session.scalars(select(Event).where(Event.subject.in_(["gd-440000-p256", f"{serial:x}"]))))
-    kinds = {e.type: e for e in events}
+        kinds = {e.type: e for e in events}
+        between = list(
+            session.scalars(
+                select(Event).where(Event.id > kinds["certificate.revoked"].id, Event.id < kinds["ca.withdrawn"].id)
+            )
+        )
     assert kinds["ca.withdrawn"].payload["revoked_serial"] == f"{serial:x}"
     assert kinds["ca.withdrawn"].actor == kinds["certificate.revoked"].actor
     assert "test-withdraw-officer" in str(kinds["ca.withdrawn"].actor)
-    assert abs(kinds["ca.withdrawn"].id - kinds["certificate.revoked"].id) == 1
+    assert [(e.type, e.subject) for e in between] == [("crl.published", "cn-root-p256")]
 
     # twice: 409, nothing written
     before = _counts(context)

@@ -15,6 +15,7 @@ from keys.wrapping import derive_kek, unwrap
 def stored_key(custody: KeyCustody, name: str, version: int, passphrase: str) -> bytes:
     """Unwrap the stored MAC key the way an auditor with the KEK could (not through custody's API)."""
     aad = f"trustseal-key|{name}|{version}|hmac-sm3".encode()
+    custody = getattr(custody, "inner", custody)  # the store behind ledger/key_events.py's RecordedCustody
     if isinstance(custody, LocalKeystore):
         header = json.loads((custody.root / "keystore.json").read_text())
         kek = derive_kek(passphrase, base64.b64decode(header["salt"]), header["n"], header["r"], header["p"])
