@@ -12,7 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import cas, certificates, events, ledger, licences, ocsp, seals, sign, verify
+from api.routes import cas, certificates, events, ledger, licences, ocsp, seals, sign, verify, witness
+from ledger.cosigning import Collector
 from ledger.integrator import Integrator
 
 log = logging.getLogger("trustseal")
@@ -91,6 +92,17 @@ def _provision_ledger_key(context: Context) -> None:
         log.exception("the ledger key could not be provisioned at startup; the integrator will retry")
 
 
+def _collector(context: Context) -> Collector | None:
+    """Witnesses' cosignatures for each new checkpoint (witnesses.yaml), in a thread of their own."""
+    every = context.settings.witness_collect_seconds
+    if not context.witnesses or every <= 0:
+        return None
+    ledger_ = context.ledger
+    return Collector(
+        ledger_.published, ledger_.consistency_proof, context.cosignatures, context.witnesses, every=every
+    ).start()
+
+
 def create_app(context: Context | None = None) -> FastAPI:
     context = context or open_context()
     ctx = context
@@ -105,11 +117,15 @@ def create_app(context: Context | None = None) -> FastAPI:
             await asyncio.to_thread(_provision_ledger_key, ctx)
             integrator = Integrator(ctx.ledger.integrate, period).start()
         ctx.integrator = integrator
+        ctx.collector = _collector(ctx)
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
+            if ctx.collector is not None:
+                await asyncio.to_thread(ctx.collector.stop)
+                ctx.collector = None
             if integrator is not None:
                 await asyncio.to_thread(integrator.stop)  # a tick under way ends its transaction first
             ctx.integrator = None
@@ -131,6 +147,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(ledger.router)
     app.include_router(events.router)
+    app.include_router(witness.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:  # no thread-pool hop: a liveness probe needs no thread

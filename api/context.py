@@ -15,8 +15,11 @@ from ca.authority import CertificateAuthorityService
 from ca.ledger_key import LedgerKey
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
+from ledger.cosigning import Collector, CosignatureStore
 from ledger.integrator import Integrator
 from ledger.service import Ledger, origin_of
+from ledger.witness import Witness
+from ledger.witness_config import WitnessEndpoint, load_witness_endpoints, load_witnessed_logs
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
 from seal.service import SealService
@@ -41,6 +44,11 @@ class Context:
     rate_limiter: RateLimiter = field(init=False)
     ledger: Ledger = field(init=False)
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
+    witness: Witness = field(init=False)  # this instance as a witness of the logs in witness.yaml
+    witness_rate_limiter: RateLimiter = field(init=False)
+    witnesses: list[WitnessEndpoint] = field(init=False)  # who cosigns our log (witnesses.yaml)
+    cosignatures: CosignatureStore = field(init=False)
+    collector: Collector | None = field(init=False, default=None)  # while the app runs, if witnesses are set
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.db, origin_of(self.settings.public_url), LedgerKey(self.custody, self.ca))
@@ -56,6 +64,15 @@ class Context:
 
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
+        self.witness = Witness(
+            self.db,
+            self.ledger.origin,
+            lambda: self.ledger.signer().handle,
+            load_witnessed_logs(self.settings.home / "witness.yaml"),
+        )
+        self.witness_rate_limiter = RateLimiter(self.settings.witness_rate_per_minute)
+        self.witnesses = load_witness_endpoints(self.settings.home / "witnesses.yaml")
+        self.cosignatures = CosignatureStore(self.db)
 
     @property
     def issuance_on_event_loop(self) -> bool:

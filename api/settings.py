@@ -20,6 +20,8 @@ class Settings:
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
     ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
+    witness_collect_seconds: float = 1.0  # how often new checkpoints go to witnesses (ledger/cosigning.py)
+    witness_rate_per_minute: int = 600  # per client address, for POST /v1/witness/add-checkpoint
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -36,6 +38,8 @@ class Settings:
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
             ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),
+            witness_collect_seconds=float(os.environ.get("TRUSTSEAL_WITNESS_COLLECT_SECONDS", "1")),
+            witness_rate_per_minute=int(os.environ.get("TRUSTSEAL_WITNESS_RATE_PER_MINUTE", "600")),
         )
 
     @property

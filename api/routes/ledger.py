@@ -23,7 +23,7 @@ Size = Annotated[int, Query(ge=0, le=2**62)]
 
 @router.get("/checkpoint")
 def checkpoint(context: Ctx) -> dict[str, Any]:
-    return context.ledger.checkpoint().to_json()
+    return context.cosignatures.attach(context.ledger.checkpoint()).to_json()
 
 
 @router.get("/key")
