@@ -36,6 +36,7 @@ log = logging.getLogger("trustseal.ledger.witnessing")
 
 DEFAULT_EVERY = 1.0
 TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+MIN_BACKOFF = 1.0  # a failing witness is retried after 1, 2, 4 … s, at most every MAX_BACKOFF
 MAX_BACKOFF = 60.0
 _MAX_INT64 = 2**63 - 1
 
@@ -150,7 +151,8 @@ class Collector:
             except Exception as exc:
                 failures = self._failures.get(witness.name, 0) + 1
                 self._failures[witness.name] = failures
-                self._retry_at[witness.name] = time.monotonic() + min(MAX_BACKOFF, self.every * 2**failures)
+                backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self.every) * 2 ** (failures - 1))
+                self._retry_at[witness.name] = time.monotonic() + backoff
                 level = logging.ERROR if isinstance(exc, SubmissionFailed) else logging.WARNING
                 log.log(level, "witness %s did not cosign checkpoint %d: %s", witness.name, checkpoint.size, exc)
             else:
