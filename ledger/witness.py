@@ -10,7 +10,8 @@ and answers a `Cosignature` by this instance's ledger key (`witness` = its own o
 * 404 `witness_origin_unknown`: not a log of witness.yaml;
 * 403 `witness_log_signature_invalid`: no configured key of that origin signed the note (a key of
   another log signing this origin is no better than none);
-* 400 `witness_hash_mismatch`, `witness_old_size_too_large` (old_size > size), `witness_proof_not_empty`
+* 400 `witness_hash_mismatch`, `checkpoint_root_invalid` (an empty tree with another root),
+  `witness_old_size_too_large` (old_size > size), `witness_proof_not_empty`
   (a first sight, old_size 0, has no proof), `checkpoint_timestamp_future` (more than MAX_SKEW ahead);
 * 409 `witness_old_size_mismatch` with `size`, the size it last cosigned: a client that did not know
   it, or a replayed older checkpoint;
@@ -155,6 +156,8 @@ class Witness:
             )
         if checkpoint.hash != log.hasher.name:
             raise WitnessError(400, "witness_hash_mismatch", f"{checkpoint.origin} hashes with {log.hasher.name}")
+        if checkpoint.size == 0 and checkpoint.root_hash != log.hasher.empty_root():
+            raise WitnessError(400, "checkpoint_root_invalid", "the empty tree's root is the hash of nothing")
         if any(len(value) != log.hasher.size for value in submission.proof):
             raise WitnessError(400, "witness_proof_malformed", f"each proof hash has {log.hasher.size} bytes")
         if submission.old_size > checkpoint.size:

@@ -9,6 +9,7 @@ cosignature stored."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -258,9 +259,17 @@ def test_two_instances_witness_each_other_and_catch_a_rewritten_log(
     verify_checkpoint(forged, a.certificate_pem.encode())  # a genuine signature by A's key …
     assert _cosigned_by(forged, b) == []  # … that B never cosigned
     assert b.ctx.witness.head(a.origin) == held  # B still holds the honest head
+
     # The alarm is in B's own ledger, under B's signed checkpoint.
-    assert event["ledger_index"] is not None
-    assert _until(lambda: _checkpoint(b)["size"] > event["ledger_index"], "B's checkpoint over the alarm")
+    def covered() -> bool:
+        indexed = alarm()
+        return (
+            indexed is not None
+            and indexed["ledger_index"] is not None
+            and _checkpoint(b)["size"] > indexed["ledger_index"]
+        )
+
+    assert _until(covered, "B's checkpoint over the alarm")
     # A learns of the refusal in its log and keeps serving.
     time.sleep(0.2)
     assert a.ctx.collector is not None and _checkpoint(a)["size"] == held.size + 1
@@ -316,3 +325,29 @@ def test_a_witness_down_hanging_or_lying_never_slows_nor_fools_the_log(
     for entry in served["cosignatures"]:
         verify_cosignature(parse_cosignature(entry), served["note"], witness.certificate_pem.encode())
     assert len(served["cosignatures"]) == 1
+
+
+def test_the_log_learns_a_witness_size_from_its_409(pair: tuple[Instance, Instance]) -> None:
+    log, witness = pair[1], pair[0]  # B's log, A its witness
+    _activity(log, 1)
+    size = _covered_and_cosigned(log, witness)["size"]
+    _activity(log, 2)
+    published = _until(lambda: (c := log.ctx.ledger.published()) and c.size == size + 2 and c, "a new checkpoint")
+    exchanges: list[tuple[int, int]] = []
+
+    def record(response: httpx.Response) -> None:
+        response.read()
+        exchanges.append((json.loads(response.request.content)["old_size"], response.status_code))
+
+    ledger = log.ctx.ledger
+    endpoint = log.ctx.witnesses[0]
+    client = httpx.Client(timeout=2.0, event_hooks={"response": [record]})
+    collector = Collector(ledger.published, ledger.consistency_proof, log.ctx.cosignatures, [endpoint], client=client)
+    collector._sizes[endpoint.name] = 1  # a stale belief (a restored database, a witness that moved on)
+    cosignature = collector.submit(endpoint, published)
+    client.close()
+    held = witness.ctx.witness.head(log.origin)
+    assert held is not None and held.size == published.size
+    assert exchanges[0] == (1, 409) and exchanges[-1][1] == 200 and len(exchanges) == 2, exchanges
+    assert exchanges[1][0] in range(2, published.size + 1)  # the size A named, then a proof from there
+    verify_cosignature(cosignature, published.note, witness.certificate_pem.encode())

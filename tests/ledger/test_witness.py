@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import secrets
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 
 from keys.custody import KeyAlgorithm, SigningHandle
 from keys.local import LocalKeystore
+from ledger.checkpoint import sign_checkpoint
 from ledger.cosignature import cosignature_message, verify_cosignature
 from ledger.errors import WitnessError
 from ledger.merkle import SHA256, SM3
@@ -209,6 +211,24 @@ def test_foreign_submissions(setup: tuple[Witness, SignedLog, SignedLog], keys: 
     refused = _refused(witness, {"old_size": 0, "proof": [], "checkpoint": sha.checkpoint()})
     assert (refused.status, refused.code) == (400, "witness_hash_mismatch")
     assert (witness.head(a.origin), witness.head(b.origin), _events(database)) == before
+
+
+def test_the_empty_tree(setup: tuple[Witness, SignedLog, SignedLog], database: Database) -> None:
+    witness, _, b = setup
+    empty = SignedLog(b.handle, b.origin, 0)
+    witness.add_checkpoint(empty.submission(0))  # a log with no entry yet is cosigned at size 0
+    assert witness.head(b.origin).size == 0  # type: ignore[union-attr]
+    other_root = dict(empty.submission(0))
+    forged = SignedLog(b.handle, b.origin, 1)
+    signed = sign_checkpoint([b.handle], origin=b.origin, size=0, root_hash=forged.tree.root(1),
+                             timestamp=datetime.now(UTC))  # fmt: skip
+    other_root["checkpoint"] = json.loads(json.dumps(signed.to_json()))
+    before = (witness.head(b.origin), _events(database))
+    refused = _refused(witness, other_root)
+    assert (refused.status, refused.code) == (400, "checkpoint_root_invalid")
+    assert (witness.head(b.origin), _events(database)) == before
+    witness.add_checkpoint(b.submission(0))  # from size 0 any tree is consistent: no proof
+    assert witness.head(b.origin).size == 3  # type: ignore[union-attr]
 
 
 def test_replayed_older_checkpoint(setup: tuple[Witness, SignedLog, SignedLog], database: Database) -> None:
