@@ -40,7 +40,15 @@ from sqlalchemy.exc import IntegrityError
 
 from gm.sm3 import sm3
 from keys.custody import SigningHandle
-from ledger.checkpoint import Checkpoint, Cosignature, format_timestamp, parse_checkpoint, verify_checkpoint
+from ledger import sm2_signatures
+from ledger.checkpoint import (
+    Checkpoint,
+    Cosignature,
+    KeySignature,
+    format_timestamp,
+    parse_checkpoint,
+    verify_checkpoint,
+)
 from ledger.cosignature import cosign
 from ledger.errors import CheckpointError, WitnessError
 from ledger.events import record_event
@@ -129,7 +137,7 @@ class Witness:
 
     def add_checkpoint(self, body: object) -> Cosignature:
         submission = parse_submission(body)
-        checkpoint = self._authentic(submission)
+        checkpoint, signed = self._authentic(submission)
         now = self.clock()
         if checkpoint.timestamp > now + MAX_SKEW:
             raise WitnessError(
@@ -137,7 +145,7 @@ class Witness:
                 f"the checkpoint is dated {format_timestamp(checkpoint.timestamp)}, ahead of this witness's clock",
             )  # fmt: skip
         try:
-            return self._advance(submission, checkpoint, now)
+            return self._advance(submission, checkpoint, signed, now)
         except IntegrityError:  # another submission stored the first head of this origin meanwhile
             head = self.head(checkpoint.origin)
             raise WitnessError(
@@ -145,12 +153,14 @@ class Witness:
                 size=head.size if head else 0,
             ) from None  # fmt: skip
 
-    def _authentic(self, submission: Submission) -> Checkpoint:
+    def _authentic(self, submission: Submission) -> tuple[Checkpoint, KeySignature]:
+        """The checkpoint and the log signature that verified under a key pinned for its origin."""
         checkpoint = submission.checkpoint
         log = self.logs.get(checkpoint.origin)
         if log is None:
             raise WitnessError(404, "witness_origin_unknown", f"this witness does not witness {checkpoint.origin!r}")
-        if not any(_signed_by(submission.document, key) for key in log.keys):
+        signed = next(filter(None, (_signed_by(submission.document, key) for key in log.keys)), None)
+        if signed is None:
             raise WitnessError(
                 403, "witness_log_signature_invalid", f"no signature of {checkpoint.origin}'s key verifies the note"
             )
@@ -166,9 +176,11 @@ class Witness:
             )
         if submission.old_size == 0 and submission.proof:
             raise WitnessError(400, "witness_proof_not_empty", "a proof from size 0 is empty")
-        return checkpoint
+        return checkpoint, signed
 
-    def _advance(self, submission: Submission, checkpoint: Checkpoint, now: datetime) -> Cosignature:
+    def _advance(
+        self, submission: Submission, checkpoint: Checkpoint, signed: KeySignature, now: datetime
+    ) -> Cosignature:
         log = self.logs[checkpoint.origin]
         alarm: tuple[int, str] | None = None
         with self.db.write_connection() as connection:
@@ -187,7 +199,7 @@ class Witness:
                 alarm = (self._alarm(connection, head, submission, kind, now), kind)
             else:
                 cosignature = cosign(self.signer(), checkpoint, witness=self.name, time=int(now.timestamp()))
-                self._store(connection, head, checkpoint, now)
+                self._store(connection, head, checkpoint, signed, now)
         if alarm is not None:  # committed: the alarm stays, nothing else changed
             event_id, kind = alarm
             raise WitnessError(
@@ -199,13 +211,15 @@ class Witness:
         return cosignature
 
     @staticmethod
-    def _store(connection: Connection, head: Head | None, checkpoint: Checkpoint, now: datetime) -> None:
+    def _store(
+        connection: Connection, head: Head | None, checkpoint: Checkpoint, signed: KeySignature, now: datetime
+    ) -> None:
         values = {
             "size": checkpoint.size,
             "root_hash": checkpoint.root_hash,
             "note": checkpoint.note,
-            "key_id": checkpoint.key_id,
-            "signature": checkpoint.signature,
+            "key_id": signed.key_id,
+            "signature": signed.signature,
             "cosigned_at": now,
         }
         if head is None:
@@ -259,12 +273,14 @@ class Witness:
         return event_id
 
 
-def _signed_by(document: Mapping[str, Any], key: bytes) -> bool:
+def _signed_by(document: Mapping[str, Any], key: bytes) -> KeySignature | None:
+    """The signature by `key` over the note, if there is one and it verifies."""
     try:
-        verify_checkpoint(document, key)
+        checkpoint = verify_checkpoint(document, key)
     except CheckpointError:
-        return False
-    return True
+        return None
+    wanted = sm2_signatures.key_id(sm2_signatures.public_key_der(key))
+    return next(entry for entry in checkpoint.signatures if entry.key_id == wanted)
 
 
 def _head(connection: Connection, origin: str) -> Head | None:

@@ -213,6 +213,20 @@ def test_foreign_submissions(setup: tuple[Witness, SignedLog, SignedLog], keys: 
     assert (witness.head(a.origin), witness.head(b.origin), _events(database)) == before
 
 
+def test_the_head_keeps_the_signature_that_verified(setup: tuple[Witness, SignedLog, SignedLog]) -> None:
+    """A submitter may put another key's signature first (the `key_id` / `signature` fields) beside the
+    pinned key's in `signatures`: the witness keeps, as evidence, the one it verified."""
+    witness, a, _ = setup
+    body = a.submission(0)
+    genuine = body["checkpoint"]["signatures"][0]
+    decoy = {"key_id": "ab" * 32, "signature": genuine["signature"]}
+    body["checkpoint"].update(key_id=decoy["key_id"], signature=decoy["signature"], signatures=[decoy, genuine])
+    witness.add_checkpoint(body)
+    head = witness.head(a.origin)
+    assert head is not None and head.key_id == genuine["key_id"]
+    assert base64.b64encode(head.signature).decode() == genuine["signature"]
+
+
 def test_the_empty_tree(setup: tuple[Witness, SignedLog, SignedLog], database: Database) -> None:
     witness, _, b = setup
     empty = SignedLog(b.handle, b.origin, 0)
