@@ -144,8 +144,9 @@ class Witness:
                 400, "checkpoint_timestamp_future",
                 f"the checkpoint is dated {format_timestamp(checkpoint.timestamp)}, ahead of this witness's clock",
             )  # fmt: skip
+        handle = self.signer()  # before the transaction: a first use may certify the key (its own writes)
         try:
-            return self._advance(submission, checkpoint, signed, now)
+            return self._advance(submission, checkpoint, signed, handle, now)
         except IntegrityError:  # another submission stored the first head of this origin meanwhile
             head = self.head(checkpoint.origin)
             raise WitnessError(
@@ -179,7 +180,7 @@ class Witness:
         return checkpoint, signed
 
     def _advance(
-        self, submission: Submission, checkpoint: Checkpoint, signed: KeySignature, now: datetime
+        self, submission: Submission, checkpoint: Checkpoint, signed: KeySignature, handle: SigningHandle, now: datetime
     ) -> Cosignature:
         log = self.logs[checkpoint.origin]
         alarm: tuple[int, str] | None = None
@@ -198,7 +199,7 @@ class Witness:
                 kind = "fork" if head.size == checkpoint.size else "proof_failed"
                 alarm = (self._alarm(connection, head, submission, kind, now), kind)
             else:
-                cosignature = cosign(self.signer(), checkpoint, witness=self.name, time=int(now.timestamp()))
+                cosignature = cosign(handle, checkpoint, witness=self.name, time=int(now.timestamp()))
                 self._store(connection, head, checkpoint, signed, now)
         if alarm is not None:  # committed: the alarm stays, nothing else changed
             event_id, kind = alarm

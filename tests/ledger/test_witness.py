@@ -24,6 +24,7 @@ from keys.local import LocalKeystore
 from ledger.checkpoint import sign_checkpoint
 from ledger.cosignature import cosignature_message, verify_cosignature
 from ledger.errors import WitnessError
+from ledger.events import record_event
 from ledger.merkle import SHA256, SM3
 from ledger.witness import ALARM, Head, Witness
 from ledger.witness_config import WitnessedLog
@@ -225,6 +226,27 @@ def test_the_head_keeps_the_signature_that_verified(setup: tuple[Witness, Signed
     head = witness.head(a.origin)
     assert head is not None and head.key_id == genuine["key_id"]
     assert base64.b64encode(head.signature).decode() == genuine["signature"]
+
+
+def test_a_first_use_of_the_witness_key_may_write(
+    setup: tuple[Witness, SignedLog, SignedLog], database: Database, keys: dict[str, SigningHandle]
+) -> None:
+    """The witness's ledger key is certified on first use, which writes (a certificate, an event): that
+    happens before the witness's own write transaction, never inside it (on SQLite the process's writer
+    lock is not reentrant: it would hang)."""
+    witness, a, _ = setup
+
+    def certifying_signer() -> SigningHandle:
+        with database.write_connection() as connection:
+            record_event(connection, "test.key_certified", actor="test", subject=None, payload={})
+        return keys["witness"]
+
+    witness.signer = certifying_signer
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(witness.add_checkpoint(a.submission(0))), daemon=True)
+    thread.start()
+    thread.join(20)
+    assert done and witness.head(a.origin).size == 5  # type: ignore[union-attr]
 
 
 def test_the_empty_tree(setup: tuple[Witness, SignedLog, SignedLog], database: Database) -> None:
