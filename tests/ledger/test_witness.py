@@ -329,13 +329,16 @@ def test_same_size_other_root_is_a_fork(setup: tuple[Witness, SignedLog, SignedL
     assert witness.head(a.origin) == head
 
 
+@pytest.mark.parametrize("start", [0, 5], ids=["first-sight", "from-a-head"])
 def test_concurrent_submissions_from_one_old_size_advance_once(
-    setup: tuple[Witness, SignedLog, SignedLog], database: Database
+    setup: tuple[Witness, SignedLog, SignedLog], database: Database, start: int
 ) -> None:
+    """From a head (compare-and-swap on the row) and at first sight (the primary key: one insert wins)."""
     witness, a, _ = setup
-    witness.add_checkpoint(a.submission(0))
+    if start:
+        witness.add_checkpoint(a.submission(0))
     a.grow(8)
-    bodies = [a.submission(5, size) for size in range(6, 14)]
+    bodies = [a.submission(start, size) for size in range(6, 14)]
     barrier = threading.Barrier(len(bodies))
     outcomes: list[object] = [None] * len(bodies)
 
