@@ -12,7 +12,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.context import Context, open_context
-from api.routes import approvals, cas, certificates, events, ledger, licences, ocsp, seals, sign, tokens, verify
+from api.routes import (
+    approvals,
+    cas,
+    certificates,
+    events,
+    ledger,
+    licences,
+    ocsp,
+    seals,
+    sign,
+    tokens,
+    verify,
+    witness,
+)
+from ledger.cosigning import Collector
 from ledger.integrator import Integrator
 
 log = logging.getLogger("trustseal")
@@ -103,6 +117,17 @@ def _reconcile_keys(context: Context) -> None:
         log.warning("recorded %d key event(s) the ledger was missing", len(found))
 
 
+def _collector(context: Context) -> Collector | None:
+    """Witnesses' cosignatures for each new checkpoint (witnesses.yaml), in a thread of their own."""
+    every = context.settings.witness_collect_seconds
+    if not context.witnesses or every <= 0:
+        return None
+    ledger_ = context.ledger
+    return Collector(
+        ledger_.published, ledger_.consistency_proof, context.cosignatures, context.witnesses, every=every
+    ).start()
+
+
 def create_app(context: Context | None = None) -> FastAPI:
     context = context or open_context()
     ctx = context
@@ -120,11 +145,15 @@ def create_app(context: Context | None = None) -> FastAPI:
             await asyncio.to_thread(integrator.tick)  # a published checkpoint before the first request
             integrator.start()
         ctx.integrator = integrator
+        ctx.collector = _collector(ctx)
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
+            if ctx.collector is not None:
+                await asyncio.to_thread(ctx.collector.stop)
+                ctx.collector = None
             if integrator is not None:
                 await asyncio.to_thread(integrator.stop)  # a tick under way ends its transaction first
             ctx.integrator = None
@@ -149,6 +178,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(tokens.router)
     context.approvals.record_policy()  # the policy in force, in the ledger (only when it changed)
+    app.include_router(witness.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:  # no thread-pool hop: a liveness probe needs no thread

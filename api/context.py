@@ -17,9 +17,12 @@ from ca.authority import CertificateAuthorityService
 from ca.ledger_key import LedgerKey
 from keys.custody import CustodyError, KeyCustody
 from keys.local import LocalKeystore
+from ledger.cosigning import Collector, CosignatureStore
 from ledger.integrator import Integrator
 from ledger.key_events import reconcile_key_events, recorded
 from ledger.service import Ledger, origin_of
+from ledger.witness import Witness
+from ledger.witness_config import WitnessEndpoint, load_witness_endpoints, load_witnessed_logs
 from policies.approvals import load_policy
 from policies.profiles import default_profiles
 from policies.seals import load_licence_type_codes
@@ -47,6 +50,11 @@ class Context:
     ledger: Ledger = field(init=False)
     ledger_key: LedgerKey = field(init=False)  # the ledger's signer (ca/ledger_key.py), also its older certificates
     integrator: Integrator | None = field(init=False, default=None)  # while the app runs (api/app.py lifespan)
+    witness: Witness = field(init=False)  # this instance as a witness of the logs in witness.yaml
+    witness_rate_limiter: RateLimiter = field(init=False)
+    witnesses: list[WitnessEndpoint] = field(init=False)  # who cosigns our log (witnesses.yaml)
+    cosignatures: CosignatureStore = field(init=False)
+    collector: Collector | None = field(init=False, default=None)  # while the app runs, if witnesses are set
 
     def __post_init__(self) -> None:
         self.custody = recorded(self.custody, self.db)  # key changes are ledger events (ledger/key_events.py)
@@ -72,6 +80,15 @@ class Context:
         reads it at start and refuses to start on a bad file; the local CLI's break-glass commands never
         need it, so a broken policy cannot lock operators out of the emergency path."""
         return Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
+        self.witness = Witness(
+            self.db,
+            self.ledger.origin,
+            lambda: self.ledger.signer().handle,
+            load_witnessed_logs(self.settings.home / "witness.yaml"),
+        )
+        self.witness_rate_limiter = RateLimiter(self.settings.witness_rate_per_minute)
+        self.witnesses = load_witness_endpoints(self.settings.home / "witnesses.yaml")
+        self.cosignatures = CosignatureStore(self.db)
 
     @property
     def issuance_on_event_loop(self) -> bool:

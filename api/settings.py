@@ -22,6 +22,8 @@ class Settings:
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
     ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
     ledger_handover_seconds: float = 7 * 24 * 3600.0  # both ledger keys sign checkpoints this long after a rotation
+    witness_collect_seconds: float = 1.0  # how often new checkpoints go to witnesses (ledger/cosigning.py)
+    witness_rate_per_minute: int = 600  # per client address, for POST /v1/witness/add-checkpoint
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -40,6 +42,8 @@ class Settings:
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
             ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),
             ledger_handover_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_HANDOVER_SECONDS", str(7 * 24 * 3600))),
+            witness_collect_seconds=float(os.environ.get("TRUSTSEAL_WITNESS_COLLECT_SECONDS", "1")),
+            witness_rate_per_minute=int(os.environ.get("TRUSTSEAL_WITNESS_RATE_PER_MINUTE", "600")),
         )
 
     @property

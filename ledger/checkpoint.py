@@ -195,7 +195,9 @@ def parse_checkpoint(document: object) -> Checkpoint:
     if len({entry.key_id for entry in signatures}) != len(signatures):
         raise CheckpointError("signatures name a key twice")
     ordered = (top, *(entry for entry in signatures if entry != top))
-    cosignatures = tuple(_cosignature(entry, n) for n, entry in enumerate(_field(document, "cosignatures", list)))
+    cosignatures = tuple(
+        parse_cosignature(entry, f"cosignatures[{n}]") for n, entry in enumerate(_field(document, "cosignatures", list))
+    )
     return Checkpoint(origin, size, root_hash, hash_name, timestamp, note, ordered, cosignatures)
 
 
@@ -227,20 +229,22 @@ def _signature(entry: object, n: int) -> KeySignature:
     )
 
 
-def _cosignature(entry: object, n: int) -> Cosignature:
+def parse_cosignature(entry: object, where: str = "cosignature") -> Cosignature:
+    """A cosignature JSON object `{"witness", "key_id", "time", "signature"}`, checked for structure only
+    (`ledger.cosignature.verify_cosignature` checks the signature)."""
     if not isinstance(entry, Mapping):
-        raise CheckpointError(f"cosignatures[{n}] is not an object")
+        raise CheckpointError(f"{where} is not an object")
     witness = entry.get("witness")
     time = entry.get("time")
     if not isinstance(witness, str) or not witness or _CONTROL.search(witness):
-        raise CheckpointError(f"cosignatures[{n}].witness must be non-empty text")
+        raise CheckpointError(f"{where}.witness must be non-empty text")
     if isinstance(time, bool) or not isinstance(time, int) or time < 0:
-        raise CheckpointError(f"cosignatures[{n}].time must be unix seconds")
+        raise CheckpointError(f"{where}.time must be unix seconds")
     return Cosignature(
         witness,
-        _key_id(entry.get("key_id"), f"cosignatures[{n}].key_id"),
+        _key_id(entry.get("key_id"), f"{where}.key_id"),
         time,
-        b64decode(entry.get("signature"), f"cosignatures[{n}].signature"),
+        b64decode(entry.get("signature"), f"{where}.signature"),
     )
 
 

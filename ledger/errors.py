@@ -36,3 +36,15 @@ class CheckpointError(LedgerError):
     `checkpoint_signature_invalid`, `cosignature_invalid`, `receipt_invalid`."""
 
     code = "checkpoint_malformed"
+
+
+class WitnessError(LedgerError):
+    """A checkpoint submission a witness refuses (C2SP tlog-witness): `status` is the HTTP status the
+    protocol names (400, 403, 404, 409, 422) and `extra` goes into the problem document (409: `size`)."""
+
+    code = "witness_request_malformed"
+
+    def __init__(self, status: int, code: str, message: str, **extra: object) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.extra = extra

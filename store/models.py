@@ -277,3 +277,43 @@ class Approval(Base):
     reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class WitnessHead(Base):
+    """Witness side (ledger/witness.py): the latest checkpoint this instance cosigned for another
+    region's log, per origin. Advanced only by compare-and-swap on (size, root_hash)."""
+
+    __tablename__ = "witness_logs"
+
+    origin: Mapped[str] = mapped_column(String(128), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(64))
+    note: Mapped[str] = mapped_column(Text)  # the signed note cosigned last: evidence if the log forks
+    key_id: Mapped[str] = mapped_column(String(64))  # the log key that signed it
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    cosigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WitnessAlarm(Base):
+    """One alarm per (origin, refused note): a replayed refusal records no second event."""
+
+    __tablename__ = "witness_alarms"
+
+    origin: Mapped[str] = mapped_column(String(128), primary_key=True)
+    note_sm3: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerCosignature(Base):
+    """Log side (ledger/cosigning.py): a witness's verified cosignature over one of our notes."""
+
+    __tablename__ = "ledger_cosignatures"
+
+    note_sm3: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SM3 of the note's UTF-8
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the witness key
+    witness: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -32,8 +32,8 @@ def checkpoint(context: Ctx) -> dict[str, Any]:
         published = context.ledger.published()
         if published is None:  # the app publishes one before serving; only a failing start lacks it
             raise Problem(503, "checkpoint_unavailable", "no checkpoint published yet; retry in a second")
-        return published.to_json()
-    return context.ledger.checkpoint().to_json()
+        return context.cosignatures.attach(published).to_json()
+    return context.cosignatures.attach(context.ledger.checkpoint()).to_json()
 
 
 @router.get("/key")

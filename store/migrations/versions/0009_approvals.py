@@ -1,16 +1,14 @@
 """approvals: M-of-N approvals of dangerous operations (api/approvals.py)
 
-Revises 0007 on this branch (0008–0012 are reserved for other work; the chain is re-linked at merge).
-
-Revision ID: 0013
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
