@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from keys.custody import KeyCustody
 from keys.local import LocalKeystore
 from keys.vault import VaultKeystore
 from keys.wrapping import derive_kek, unwrap
+
+
+def local_aad(name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
+    """The local keystore's format-2 associated data, written out here from its documented form."""
+    bound = {k: entry[k] for k in ("version", "enabled", "public_key", "created_at")}
+    bound |= {"name": name, "algorithm": algorithm}
+    return b"trustseal-key/v2\n" + json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
 
 
 def stored_key(custody: KeyCustody, name: str, version: int, passphrase: str) -> bytes:
@@ -20,7 +28,7 @@ def stored_key(custody: KeyCustody, name: str, version: int, passphrase: str) ->
         kek = derive_kek(passphrase, base64.b64decode(header["salt"]), header["n"], header["r"], header["p"])
         data = json.loads((custody.root / f"{name}.key.json").read_text())
         entry = next(e for e in data["versions"] if e["version"] == version)
-        return unwrap(kek, base64.b64decode(entry["wrapped"]), aad)
+        return unwrap(kek, base64.b64decode(entry["wrapped"]), local_aad(name, "hmac-sm3", entry))
     assert isinstance(custody, VaultKeystore)
     data = custody.client.secrets.kv.v2.read_secret_version(
         path=f"{custody.prefix}/{name}", mount_point=custody.kv_mount, raise_on_deleted_version=True
