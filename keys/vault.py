@@ -52,6 +52,26 @@ def _context(name: str, version: int, algorithm: str) -> str:
     return _b64(f"trustseal-key|{name}|{version}|{algorithm}".encode())
 
 
+AEAD_KEY_TYPES = frozenset({"aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305"})
+
+
+def check_wrapping_key(path: str, config: dict[str, Any]) -> None:
+    """The Transit key must be `derived`: only then is the context (key name, version, algorithm) part
+    of the encryption key, and a ciphertext moved to another key's entry fails to decrypt. A
+    non-derived key ignores the context, so the root's wrapped key pasted into a seal's KV entry
+    would sign for that seal. It must also be an AEAD key that never leaves Transit."""
+    fix = (
+        "Transit cannot change this on an existing key; create one with `bao write -f <transit>/keys/<name> "
+        "type=aes256-gcm96 derived=true` and name it in TRUSTSEAL_VAULT_TRANSIT_KEY"
+    )
+    if config.get("type") not in AEAD_KEY_TYPES:
+        raise CustodyError(f"vault transit key {path} is of type {config.get('type')!r}, not an AEAD cipher: {fix}")
+    if config.get("derived") is not True:
+        raise CustodyError(f"vault transit key {path} is not derived (it would ignore the key context): {fix}")
+    if config.get("exportable") or config.get("allow_plaintext_backup"):
+        raise CustodyError(f"vault transit key {path} is exportable or allows a plaintext backup: {fix}")
+
+
 class VaultKeystore:
     def __init__(
         self,
@@ -78,13 +98,15 @@ class VaultKeystore:
         token = os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN")
         if not addr or not token:
             raise CustodyError("vault keystore needs VAULT_ADDR and VAULT_TOKEN (or BAO_ADDR / BAO_TOKEN)")
-        return cls(hvac.Client(url=addr, token=token, timeout=10))
+        wrapping_key = os.environ.get("TRUSTSEAL_VAULT_TRANSIT_KEY", "trustseal-kek")
+        return cls(hvac.Client(url=addr, token=token, timeout=10), wrapping_key=wrapping_key)
 
     # -- Vault plumbing --------------------------------------------------------------------------
 
     def _ensure_wrapping_key(self) -> None:
+        """Create the wrapping key if missing, and refuse one that does not bind the context."""
         try:
-            self.client.secrets.transit.read_key(name=self.wrapping_key, mount_point=self.transit_mount)
+            config = self._read_wrapping_key()
         except InvalidPath:
             with contextlib.suppress(InvalidRequest):  # created concurrently by another process
                 self.client.secrets.transit.create_key(
@@ -94,8 +116,18 @@ class VaultKeystore:
                     exportable=False,
                     mount_point=self.transit_mount,
                 )
+            config = self._read_wrapping_key()
+        check_wrapping_key(f"{self.transit_mount}/keys/{self.wrapping_key}", config)
+
+    def _read_wrapping_key(self) -> dict[str, Any]:
+        try:
+            response = self.client.secrets.transit.read_key(name=self.wrapping_key, mount_point=self.transit_mount)
+        except InvalidPath:
+            raise  # no such key: the caller creates it
         except VaultError as exc:
             raise CustodyError(f"vault transit unavailable: {type(exc).__name__}") from None
+        data: dict[str, Any] = response["data"]
+        return data
 
     def _path(self, name: str) -> str:
         if not KEY_NAME.match(name):
