@@ -6,6 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+ENVIRONMENTS = ("", "demo", "production")  # TRUSTSEAL_ENV; a typo must not pass for "not production"
+
+
+class SettingsError(ValueError):
+    """A configuration value this version does not accept."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -20,10 +26,14 @@ class Settings:
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
     verify_hash_cap_bytes: int = 256 * 1024 * 1024  # signed bytes one verification may hash, at most
     ledger_integrate_seconds: float = 0.25  # background integrator period (ledger/integrator.py); 0 disables
+    production: bool = False  # TRUSTSEAL_ENV=production: a demo home or the demo passphrase is refused (api/home.py)
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
         root = Path(home or os.environ.get("TRUSTSEAL_HOME", "var")).resolve()
+        environment = os.environ.get("TRUSTSEAL_ENV", "").strip().lower()
+        if environment not in ENVIRONMENTS:
+            raise SettingsError(f"TRUSTSEAL_ENV={environment!r}: use production, demo or leave it unset")
         return cls(
             home=root,
             database_url=os.environ.get("TRUSTSEAL_DATABASE_URL", f"sqlite:///{root / 'trustseal.db'}"),
@@ -36,6 +46,7 @@ class Settings:
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),
             verify_hash_cap_bytes=int(os.environ.get("TRUSTSEAL_VERIFY_HASH_CAP_BYTES", str(256 * 1024 * 1024))),
             ledger_integrate_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_INTEGRATE_SECONDS", "0.25")),
+            production=environment == "production",
         )
 
     @property
@@ -45,6 +56,11 @@ class Settings:
     @property
     def demo_passphrase_file(self) -> Path:
         return self.home / "demo-passphrase.txt"
+
+    @property
+    def demo_marker_file(self) -> Path:
+        """Written by `trustseal init` when it generated the demo passphrase: the home is a demo home."""
+        return self.home / "demo-home.json"
 
     @property
     def demo_tokens_file(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -43,6 +45,23 @@ def _sqlite_file(url: str) -> str | None:
     return parsed.database
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """The files a SQLite database keeps (database, WAL, shared memory, rollback journal); none for
+    other backends. api/home.py checks they are private."""
+    name = _sqlite_file(url)
+    if name is None or name.startswith("file:"):
+        return []
+    return [Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644 under the usual umask);
+    SQLite gives the WAL and shared-memory files the database file's permissions."""
+    # an existing database keeps its mode; a missing folder gets SQLite's own error
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _checkpointer(path: str, stop: threading.Event, every: float) -> None:
     """PASSIVE checkpoints on a connection of its own: they never block readers or writers, and the
     sqlite3 module releases the GIL while they copy and sync."""
@@ -67,6 +86,9 @@ def _checkpointer(path: str, stop: threading.Event, every: float) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        files = sqlite_files(url)
+        if files:
+            _create_private(files[0])
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

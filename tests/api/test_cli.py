@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from asn1crypto import crl, pem, x509
 from typer.testing import CliRunner
@@ -211,3 +217,39 @@ def test_cli_seals_active_content_only_when_asked(home: Path, tmp_path: Path) ->
     code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(target),
                      "--allow-active-content")  # fmt: skip
     assert code == 0 and target.read_bytes().startswith(b"%PDF"), out
+
+
+def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path) -> None:
+    """`make run` unchanged (init, then serve): a demo home, private, served with a loud warning; and
+    the same home refused where production is declared."""
+    from api import home as home_at_rest
+    from api.settings import Settings
+
+    settings = Settings.from_env(home)
+    assert home_at_rest.exposed(settings) == [] and settings.demo_marker_file.exists()
+    assert (home / "trustseal.db").stat().st_mode & 0o777 == 0o600
+    binary = str(Path(sys.executable).parent / "trustseal")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTSEAL_")} | {"TRUSTSEAL_HOME": str(home)}
+    refused = subprocess.run([binary, "serve"], env=env | {"TRUSTSEAL_ENV": "production"}, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 1 and "is a demo home" in refused.stderr, refused.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = home.parent / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([binary, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert "WARNING: DEMO MODE" in log.read_text()
