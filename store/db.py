@@ -86,9 +86,6 @@ def _checkpointer(path: str, stop: threading.Event, every: float) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        files = sqlite_files(url)
-        if files:
-            _create_private(files[0])
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -98,6 +95,9 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        files = sqlite_files(url)
+        if files:  # before SQLite's first connection creates it (and only then: nothing is made eagerly)
+            event.listen(self.engine, "do_connect", lambda *_: _create_private(files[0]))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; its busy handler sleeps 1, 2, 5, 10 ... ms between retries. Writers of
         # this process queue on a lock instead and go the moment it is free.
