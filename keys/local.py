@@ -45,7 +45,7 @@ from keys.custody import (
     parse_ref,
     select,
 )
-from keys.wrapping import derive_kek, unwrap, wrap
+from keys.wrapping import derive_kek, entry_binding, unwrap, wrap
 
 HEADER = "keystore.json"
 CHECK_PLAINTEXT = b"trustseal keystore v1"
@@ -70,22 +70,6 @@ def _check_aad(fmt: int) -> bytes:
 def _aad_v1(name: str, version: int, algorithm: str) -> bytes:
     """Format 1's binding: read once, by the migration."""
     return f"trustseal-key|{name}|{version}|{algorithm}".encode()
-
-
-def _aad(name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
-    """Format 2's binding: every field of the entry, exactly as stored."""
-    try:
-        bound = {
-            "name": name,
-            "algorithm": algorithm,
-            "version": entry["version"],
-            "enabled": entry["enabled"],
-            "public_key": entry["public_key"],
-            "created_at": entry["created_at"],
-        }
-    except (KeyError, TypeError):
-        raise KeyTampered(f"key {name}: a stored version lacks a required field") from None
-    return b"trustseal-key/v2\n" + json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
 
 
 class LocalKeystore:
@@ -148,7 +132,7 @@ class LocalKeystore:
                     raise KeyTampered(f"key {name}@{entry['version']} fails authentication: not migrated") from None
                 if _public_key_of(algorithm, secret) != _unb64(entry["public_key"]):
                     raise KeyTampered(f"key {name}@{entry['version']}: stored public key is not the key's own")
-                entry["wrapped"] = _b64(wrap(self._kek, secret, _aad(name, algorithm, entry)))
+                entry["wrapped"] = _b64(wrap(self._kek, secret, entry_binding(name, algorithm, entry)))
             data["format"] = FORMAT
             self._write_json(path, data)
             log.info("keystore %s: key %s migrated to format %d", self.root, name, FORMAT)
@@ -201,7 +185,7 @@ class LocalKeystore:
     def _open_entry(self, name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
         """The private part, only if the entry's every field is as it was sealed."""
         try:
-            return unwrap(self._kek, _unb64(entry["wrapped"]), _aad(name, algorithm, entry))
+            return unwrap(self._kek, _unb64(entry["wrapped"]), entry_binding(name, algorithm, entry))
         except (CustodyLocked, KeyError, TypeError, ValueError):
             raise KeyTampered(
                 f"key {name}@{entry.get('version')} fails authentication: its public key, enabled flag or another "
@@ -227,7 +211,7 @@ class LocalKeystore:
             "enabled": True,
             "public_key": _b64(secret.public_key_der()),
         }
-        entry["wrapped"] = _b64(wrap(self._kek, secret.secret_bytes(), _aad(name, algorithm, entry)))
+        entry["wrapped"] = _b64(wrap(self._kek, secret.secret_bytes(), entry_binding(name, algorithm, entry)))
         return entry
 
     # -- KeyCustody ----------------------------------------------------------------------------
@@ -257,7 +241,7 @@ class LocalKeystore:
                 if entry["version"] == version:
                     secret = self._open_entry(name, data["algorithm"], entry)
                     entry["enabled"] = False
-                    entry["wrapped"] = _b64(wrap(self._kek, secret, _aad(name, data["algorithm"], entry)))
+                    entry["wrapped"] = _b64(wrap(self._kek, secret, entry_binding(name, data["algorithm"], entry)))
                     self._write_json(self._key_path(name), data)
                     with self._mutex:
                         self._handles.pop(f"{name}@{version}", None)

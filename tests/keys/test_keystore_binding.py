@@ -16,7 +16,7 @@ from keys import material
 from keys.custody import CustodyError, KeyAlgorithm, KeyTampered
 from keys.local import LocalKeystore
 from keys.wrapping import derive_kek, unwrap, wrap
-from tests.keys.unwrap import local_aad
+from tests.keys.unwrap import stored_binding
 
 PASSPHRASE = "binding"
 
@@ -131,7 +131,7 @@ def test_format1_keystore_is_migrated_on_open(tmp_path: Path) -> None:
         assert data["format"] == 2
         for entry in data["versions"]:  # the same private key, now under the format-2 binding
             wrapped = base64.b64decode(entry["wrapped"])
-            assert unwrap(kek, wrapped, local_aad(name, algorithm, entry)) == secrets[f"{name}@{entry['version']}"]
+            assert unwrap(kek, wrapped, stored_binding(name, algorithm, entry)) == secrets[f"{name}@{entry['version']}"]
         assert [v.enabled for v in store.versions(name)] == [False, True]
     signature = store.signer("cn-root-sm2").sign(b"after the migration")
     assert sm2.SM2PublicKey.from_spki(store.get("cn-root-sm2").public_key_der).verify(signature, b"after the migration")
