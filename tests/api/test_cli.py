@@ -219,7 +219,7 @@ def test_cli_seals_active_content_only_when_asked(home: Path, tmp_path: Path) ->
     assert code == 0 and target.read_bytes().startswith(b"%PDF"), out
 
 
-def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path) -> None:
+def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`make run` unchanged (init, then serve): a demo home, private, served with a loud warning; and
     the same home refused where production is declared."""
     from api import home as home_at_rest
@@ -230,9 +230,21 @@ def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path) -> 
     assert (home / "trustseal.db").stat().st_mode & 0o777 == 0o600
     binary = str(Path(sys.executable).parent / "trustseal")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTSEAL_")} | {"TRUSTSEAL_HOME": str(home)}
-    refused = subprocess.run([binary, "serve"], env=env | {"TRUSTSEAL_ENV": "production"}, capture_output=True,
-                             text=True, timeout=60)  # fmt: skip
-    assert refused.returncode == 1 and "is a demo home" in refused.stderr, refused.stderr
+
+    def no_server(*_: object, **__: object) -> None:
+        raise AssertionError("serve went on to start the server")
+
+    monkeypatch.setattr("uvicorn.run", no_server)  # for the refusals, in this process
+    refused = runner.invoke(app, ["serve"], env={"TRUSTSEAL_HOME": str(home), "TRUSTSEAL_ENV": "production"})
+    assert refused.exit_code == 1 and "is a demo home" in refused.output, refused.output
+    # a home as older versions left it: a 0644 database, no demo marker; `make run` runs init --if-needed first
+    (home / "trustseal.db").chmod(0o644)
+    settings.demo_marker_file.unlink()
+    code, out = _run(home, "serve")
+    assert code == 1 and f"chmod 600 {home / 'trustseal.db'}" in out, out
+    code, out = _run(home, "init", "--if-needed")
+    assert code == 0 and f"tightened {home / 'trustseal.db'} (was 0644" in out, out
+    assert settings.demo_marker_file.exists() and home_at_rest.exposed(settings) == []
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
