@@ -249,8 +249,10 @@ def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path, mon
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = home.parent / f"serve-{port}.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen([binary, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(
+            [binary, "serve", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
