@@ -126,7 +126,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     try:
         settings = Settings.from_env()
         home.refuse_exposed(settings)
-        home.refuse_demo_in_production(settings)
+        home.refuse_unfit_for_production(settings)
     except (HomeError, SettingsError) as exc:
         fail(str(exc))
     os.umask(home.PRIVATE_UMASK)  # for the life of the service (jobs, anything it writes in the home)

@@ -87,7 +87,7 @@ def open_context(
         settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if serving:
         home.refuse_exposed(settings)
-        home.refuse_demo_in_production(settings)
+        home.refuse_unfit_for_production(settings)
         if warning := home.demo_warning(settings):
             print(warning, file=sys.stderr)
     db = Database(settings.database_url)

@@ -104,6 +104,19 @@ def refuse_demo_in_production(settings: Settings) -> None:
         )
 
 
+PRODUCTION_NEEDS_ITS_OWN_KEY = (
+    "TRUSTSEAL_ENV=production needs TRUSTSEAL_KEY_PASSPHRASE (or TRUSTSEAL_KEYSTORE=vault); "
+    "a demo passphrase is never generated or read in production"
+)
+
+
+def refuse_unfit_for_production(settings: Settings) -> None:
+    """What `serve` checks before it starts: no demo home, and a passphrase of production's own."""
+    refuse_demo_in_production(settings)
+    if settings.production and settings.keystore == "local" and not settings.passphrase:
+        raise HomeError(PRODUCTION_NEEDS_ITS_OWN_KEY)
+
+
 def key_passphrase(settings: Settings, create: bool) -> str:
     """The local keystore's passphrase: the environment's, or on a demo home outside production the
     demo file (generated, with the demo marker, when `create`: by `trustseal init`)."""
@@ -111,10 +124,7 @@ def key_passphrase(settings: Settings, create: bool) -> str:
     if settings.passphrase:
         return settings.passphrase
     if settings.production:
-        raise HomeError(
-            "TRUSTSEAL_ENV=production needs TRUSTSEAL_KEY_PASSPHRASE (or TRUSTSEAL_KEYSTORE=vault); "
-            "a demo passphrase is never generated or read in production"
-        )
+        raise HomeError(PRODUCTION_NEEDS_ITS_OWN_KEY)
     path, marker = settings.demo_passphrase_file, settings.demo_marker_file
     if path.exists():
         if not marker.exists():

@@ -167,6 +167,8 @@ def test_production_with_its_own_passphrase(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("TRUSTSEAL_KEY_PASSPHRASE", "")
     with pytest.raises(HomeError, match="needs TRUSTSEAL_KEY_PASSPHRASE"):
         open_context(Settings.from_env(path))
+    code, out = _serve(path, TRUSTSEAL_ENV="production", TRUSTSEAL_KEY_PASSPHRASE="")
+    assert code == 1 and "needs TRUSTSEAL_KEY_PASSPHRASE" in out, out  # before the server starts
 
 
 def test_an_unknown_environment_is_not_taken_for_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
