@@ -129,7 +129,7 @@ def _collector(context: Context) -> Collector | None:
 
 
 def create_app(context: Context | None = None) -> FastAPI:
-    context = context or open_context()
+    context = context or open_context(serving=True)  # the service: a private home, no demo home in production
     ctx = context
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ Commands work on `$TRUSTSEAL_HOME` by default, or against a running service with
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +15,11 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from api import home
 from api.auth import ROLES, TokenNotFound, create_token, revoke_token
 from api.context import Context, open_context
-from api.settings import Settings
+from api.home import HomeError
+from api.settings import Settings, SettingsError
 
 app = typer.Typer(help="trustseal: SM2 CA, electronic seals, verification and ledger", no_args_is_help=True)
 ca_app = typer.Typer(help="certificate authority", no_args_is_help=True)
@@ -42,7 +45,11 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def local() -> Context:
-    return open_context()
+    try:
+        return open_context()
+    except (HomeError, SettingsError) as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
 
 
 def remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -65,18 +72,33 @@ def init(
 ) -> None:
     """Create the database, keystore, demo CA hierarchy and one demo token per role. On an initialised
     home it adds whatever part of the hierarchy a newer version brings (e.g. the national issuing CAs)
-    and never makes tokens again."""
-    from ca.hierarchy import create_demo_hierarchy
-
+    and never makes tokens again. Everything it writes is the owner's only (umask 077); it takes back
+    what older versions left readable (0644 databases) and marks a home it made a demo passphrase for."""
     _say_oid_arc()
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        fail(str(exc))
+        return
     already = settings.demo_tokens_file.exists()
     if already and if_needed:
         typer.echo(f"trustseal home {settings.home} is initialised; demo tokens in {settings.demo_tokens_file}")
+    with home.private_umask():
+        _init(settings, already)
+
+
+def _init(settings: Settings, already: bool) -> None:
+    from ca.hierarchy import create_demo_hierarchy
     from seal.demo import create_demo_seals, demo_seal_ids
 
-    context = open_context(settings, create=True)
+    for path, mode in home.tighten(settings):
+        typer.echo(f"tightened {path} (was {mode:04o}: group or others could reach it)", err=True)
+    try:
+        context = open_context(settings, create=True)
+    except HomeError as exc:
+        fail(str(exc))
+        return
     try:
         created = create_demo_hierarchy(context.ca)
         for name in created:
@@ -96,8 +118,8 @@ def init(
                 for role in ROLES
             }
             fd_path = settings.demo_tokens_file
-            fd_path.write_text(json.dumps(tokens, indent=2) + "\n")
-            fd_path.chmod(0o600)
+            with os.fdopen(os.open(fd_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+                fh.write(json.dumps(tokens, indent=2) + "\n")
             typer.echo("demo tokens (also in " + str(fd_path) + "):")
             for role, token in tokens.items():
                 typer.echo(f"  {role:9} {token}")
@@ -149,11 +171,18 @@ def _reconcile_keys(context: Context) -> None:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the API."""
+    """Serve the API. Refuses a home group or others can reach, and a demo home where
+    TRUSTSEAL_ENV=production; on a demo home it serves in demo mode with a loud warning."""
     import uvicorn
 
     _say_oid_arc()
-
+    try:
+        settings = Settings.from_env()
+        home.refuse_exposed(settings)
+        home.refuse_unfit_for_production(settings)
+    except (HomeError, SettingsError) as exc:
+        fail(str(exc))
+    os.umask(home.PRIVATE_UMASK)  # for the life of the service (jobs, anything it writes in the home)
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api import home
 from api.approvals import POLICY_FILE, Approvals
 from api.ratelimit import RateLimiter
 from api.settings import Settings
@@ -107,39 +105,29 @@ class Context:
         self.db.dispose()
 
 
-def _demo_passphrase(path: Path, create: bool) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    if not create:
-        raise CustodyError(
-            f"no key passphrase: set TRUSTSEAL_KEY_PASSPHRASE or run `trustseal init` (demo passphrase file {path})"
-        )
-    passphrase = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(passphrase + "\n")
-    print(
-        f"WARNING: generated a DEMO key-encryption passphrase in {path}. It protects every private key in "
-        "this keystore; production must supply TRUSTSEAL_KEY_PASSPHRASE or use the vault keystore.",
-        file=sys.stderr,
-    )
-    return passphrase
-
-
 def open_custody(settings: Settings, create: bool = False) -> KeyCustody:
+    home.refuse_demo_in_production(settings)
     if settings.keystore == "vault":
         from keys.vault import VaultKeystore
 
         return VaultKeystore.from_env()
     if settings.keystore != "local":
         raise CustodyError(f"unknown keystore {settings.keystore!r}: use local or vault")
-    passphrase = settings.passphrase or _demo_passphrase(settings.demo_passphrase_file, create)
-    return LocalKeystore(settings.keystore_dir, passphrase=passphrase)
+    return LocalKeystore(settings.keystore_dir, passphrase=home.key_passphrase(settings, create))
 
 
-def open_context(settings: Settings | None = None, *, create: bool = False, migrate: bool = True) -> Context:
+def open_context(
+    settings: Settings | None = None, *, create: bool = False, migrate: bool = True, serving: bool = False
+) -> Context:
+    """`serving`: the service's start, which refuses a home others can reach (api/home.py)."""
     settings = settings or Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with home.private_umask():
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if serving:
+        home.refuse_exposed(settings)
+        home.refuse_unfit_for_production(settings)
+        if warning := home.demo_warning(settings):
+            print(warning, file=sys.stderr)
     db = Database(settings.database_url)
     if migrate:
         db.migrate()

@@ -6,6 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+ENVIRONMENTS = ("", "demo", "production")  # TRUSTSEAL_ENV; a typo must not pass for "not production"
+
+
+class SettingsError(ValueError):
+    """A configuration value this version does not accept."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -24,10 +30,14 @@ class Settings:
     ledger_handover_seconds: float = 7 * 24 * 3600.0  # both ledger keys sign checkpoints this long after a rotation
     witness_collect_seconds: float = 1.0  # how often new checkpoints go to witnesses (ledger/cosigning.py)
     witness_rate_per_minute: int = 600  # per client address, for POST /v1/witness/add-checkpoint
+    production: bool = False  # TRUSTSEAL_ENV=production: a demo home or the demo passphrase is refused (api/home.py)
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
         root = Path(home or os.environ.get("TRUSTSEAL_HOME", "var")).resolve()
+        environment = os.environ.get("TRUSTSEAL_ENV", "").strip().lower()
+        if environment not in ENVIRONMENTS:
+            raise SettingsError(f"TRUSTSEAL_ENV={environment!r}: use production, demo or leave it unset")
         return cls(
             home=root,
             database_url=os.environ.get("TRUSTSEAL_DATABASE_URL", f"sqlite:///{root / 'trustseal.db'}"),
@@ -44,6 +54,7 @@ class Settings:
             ledger_handover_seconds=float(os.environ.get("TRUSTSEAL_LEDGER_HANDOVER_SECONDS", str(7 * 24 * 3600))),
             witness_collect_seconds=float(os.environ.get("TRUSTSEAL_WITNESS_COLLECT_SECONDS", "1")),
             witness_rate_per_minute=int(os.environ.get("TRUSTSEAL_WITNESS_RATE_PER_MINUTE", "600")),
+            production=environment == "production",
         )
 
     @property
@@ -53,6 +64,11 @@ class Settings:
     @property
     def demo_passphrase_file(self) -> Path:
         return self.home / "demo-passphrase.txt"
+
+    @property
+    def demo_marker_file(self) -> Path:
+        """Written by `trustseal init` when it generated the demo passphrase: the home is a demo home."""
+        return self.home / "demo-home.json"
 
     @property
     def demo_tokens_file(self) -> Path:

@@ -62,6 +62,13 @@ class CustodyLocked(CustodyError):
     code = "custody_locked"
 
 
+class KeyTampered(CustodyLocked):
+    """A stored key whose bound metadata (public key, enabled flag, name, version, algorithm,
+    creation time) no longer matches what was sealed with its private part: refused, never used."""
+
+    code = "key_tampered"
+
+
 @dataclass(frozen=True)
 class KeyVersion:
     name: str

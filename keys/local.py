@@ -4,6 +4,14 @@ The KEK comes from a passphrase (scrypt) or is supplied directly; the header fil
 and a check value so a wrong passphrase fails at open, not at the first signature. Writes are
 atomic (temp file + rename) and serialised with an advisory lock, so several processes may share
 one keystore.
+
+Each wrapped private key is bound, as SM4-GCM associated data, to every field of its entry a reader
+acts on: key name, version, algorithm, public key, enabled flag and creation time (format 2). A file
+whose public key was swapped (so a CA would certify someone else's key under our name) or whose
+enabled flag was flipped (a retired key brought back) fails to open with `KeyTampered`; it is never
+used. Format-1 keystores (bound to name, version and algorithm only) are migrated when first opened:
+each private key must match its stored public key, and is rewrapped under the format-2 binding.
+Rolling the whole keystore back to an older copy is not detectable here.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -23,10 +32,12 @@ from keys import material
 from keys.custody import (
     KEY_NAME,
     CustodyError,
+    CustodyLocked,
     KeyAlgorithm,
     KeyDisabled,
     KeyExists,
     KeyNotFound,
+    KeyTampered,
     KeyVersion,
     KeyWrongType,
     MacHandle,
@@ -34,10 +45,13 @@ from keys.custody import (
     parse_ref,
     select,
 )
-from keys.wrapping import derive_kek, unwrap, wrap
+from keys.wrapping import derive_kek, entry_binding, unwrap, wrap
 
 HEADER = "keystore.json"
 CHECK_PLAINTEXT = b"trustseal keystore v1"
+FORMAT = 2  # of the header and of every key file; 1 = the old binding, migrated at open
+
+log = logging.getLogger("trustseal")
 
 
 def _b64(data: bytes) -> str:
@@ -48,7 +62,13 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _aad(name: str, version: int, algorithm: str) -> bytes:
+def _check_aad(fmt: int) -> bytes:
+    """The header's check value binds the format, so a migrated header cannot be relabelled format 1."""
+    return b"check" if fmt == 1 else f"check|format={fmt}".encode()
+
+
+def _aad_v1(name: str, version: int, algorithm: str) -> bytes:
+    """Format 1's binding: read once, by the migration."""
     return f"trustseal-key|{name}|{version}|{algorithm}".encode()
 
 
@@ -68,7 +88,7 @@ class LocalKeystore:
             if header is None:
                 salt = os.urandom(16)
                 header = {
-                    "format": 1,
+                    "format": FORMAT,
                     "kdf": "scrypt" if passphrase is not None else "none",
                     "salt": _b64(salt),
                     "n": scrypt_n,
@@ -76,12 +96,17 @@ class LocalKeystore:
                     "p": 1,
                 }
                 self._kek = self._kek_from(header, passphrase, kek)
-                header["check"] = _b64(wrap(self._kek, CHECK_PLAINTEXT, b"check"))
+                header["check"] = _b64(wrap(self._kek, CHECK_PLAINTEXT, _check_aad(FORMAT)))
                 self._write_json(self.root / HEADER, header)
             else:
+                fmt = header.get("format")
+                if fmt not in (1, FORMAT):
+                    raise CustodyError(f"keystore {self.root}: unknown format {fmt!r} (this version reads 1 and 2)")
                 self._kek = self._kek_from(header, passphrase, kek)
-                if unwrap(self._kek, _unb64(header["check"]), b"check") != CHECK_PLAINTEXT:
+                if unwrap(self._kek, _unb64(header["check"]), _check_aad(fmt)) != CHECK_PLAINTEXT:
                     raise CustodyError("keystore check value mismatch")
+                if fmt == 1:
+                    self._migrate(header)
 
     @staticmethod
     def _kek_from(header: dict[str, Any], passphrase: str | None, kek: bytes | None) -> bytes:
@@ -92,11 +117,34 @@ class LocalKeystore:
         assert passphrase is not None
         return derive_kek(passphrase, _unb64(header["salt"]), header["n"], header["r"], header["p"])
 
+    def _migrate(self, header: dict[str, Any]) -> None:
+        """Format 1 → 2 (under the lock): each key file is rewrapped and marked, then the header.
+        A crash midway leaves marked files that the next open skips, so it finishes later."""
+        for path in sorted(self.root.glob("*.key.json")):
+            data: dict[str, Any] = json.loads(path.read_text())
+            if data.get("format") == FORMAT:
+                continue
+            name, algorithm = path.name[: -len(".key.json")], data["algorithm"]
+            for entry in data["versions"]:
+                try:
+                    secret = unwrap(self._kek, _unb64(entry["wrapped"]), _aad_v1(name, entry["version"], algorithm))
+                except (CustodyLocked, KeyError, TypeError, ValueError):
+                    raise KeyTampered(f"key {name}@{entry['version']} fails authentication: not migrated") from None
+                if _public_key_of(algorithm, secret) != _unb64(entry["public_key"]):
+                    raise KeyTampered(f"key {name}@{entry['version']}: stored public key is not the key's own")
+                entry["wrapped"] = _b64(wrap(self._kek, secret, entry_binding(name, algorithm, entry)))
+            data["format"] = FORMAT
+            self._write_json(path, data)
+            log.info("keystore %s: key %s migrated to format %d", self.root, name, FORMAT)
+        header["format"] = FORMAT
+        header["check"] = _b64(wrap(self._kek, CHECK_PLAINTEXT, _check_aad(FORMAT)))
+        self._write_json(self.root / HEADER, header)
+
     # -- files ---------------------------------------------------------------------------------
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.root / ".lock", "a+") as fh:
+        with os.fdopen(os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600), "r+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -130,7 +178,19 @@ class LocalKeystore:
         if not path.exists():
             raise KeyNotFound(f"no key named {name}")
         data: dict[str, Any] = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise KeyTampered(f"key file {path} is not in format {FORMAT} although the keystore is")
         return data
+
+    def _open_entry(self, name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
+        """The private part, only if the entry's every field is as it was sealed."""
+        try:
+            return unwrap(self._kek, _unb64(entry["wrapped"]), entry_binding(name, algorithm, entry))
+        except (CustodyLocked, KeyError, TypeError, ValueError):
+            raise KeyTampered(
+                f"key {name}@{entry.get('version')} fails authentication: its public key, enabled flag or another "
+                "bound field (or the ciphertext) was changed on disk; refusing to use it"
+            ) from None
 
     @staticmethod
     def _version(name: str, algorithm: str, entry: dict[str, Any]) -> KeyVersion:
@@ -140,18 +200,19 @@ class LocalKeystore:
             algorithm=KeyAlgorithm(algorithm),
             public_key_der=_unb64(entry["public_key"]),
             created_at=datetime.fromisoformat(entry["created_at"]),
-            enabled=entry["enabled"],
+            enabled=entry["enabled"] is True,
         )
 
     def _new_entry(self, name: str, algorithm: str, version: int) -> dict[str, Any]:
         secret = material.generate(algorithm)
-        return {
+        entry: dict[str, Any] = {
             "version": version,
             "created_at": datetime.now(UTC).isoformat(),
             "enabled": True,
             "public_key": _b64(secret.public_key_der()),
-            "wrapped": _b64(wrap(self._kek, secret.secret_bytes(), _aad(name, version, algorithm))),
         }
+        entry["wrapped"] = _b64(wrap(self._kek, secret.secret_bytes(), entry_binding(name, algorithm, entry)))
+        return entry
 
     # -- KeyCustody ----------------------------------------------------------------------------
 
@@ -161,7 +222,7 @@ class LocalKeystore:
             if path.exists():
                 raise KeyExists(f"key {name} exists")
             entry = self._new_entry(name, algorithm, 1)
-            self._write_json(path, {"name": name, "algorithm": str(algorithm), "versions": [entry]})
+            self._write_json(path, {"format": FORMAT, "name": name, "algorithm": str(algorithm), "versions": [entry]})
         return self._version(name, algorithm, entry)
 
     def rotate(self, name: str) -> KeyVersion:
@@ -178,7 +239,9 @@ class LocalKeystore:
             data = self._load(name)
             for entry in data["versions"]:
                 if entry["version"] == version:
+                    secret = self._open_entry(name, data["algorithm"], entry)
                     entry["enabled"] = False
+                    entry["wrapped"] = _b64(wrap(self._kek, secret, entry_binding(name, data["algorithm"], entry)))
                     self._write_json(self._key_path(name), data)
                     with self._mutex:
                         self._handles.pop(f"{name}@{version}", None)
@@ -187,7 +250,10 @@ class LocalKeystore:
         raise KeyNotFound(f"key {name} has no version {version}")
 
     def versions(self, name: str) -> list[KeyVersion]:
+        """Every version, each authenticated (a few µs of SM4-GCM) before its public key or flag is believed."""
         data = self._load(name)
+        for entry in data["versions"]:
+            self._open_entry(name, data["algorithm"], entry)
         return [self._version(name, data["algorithm"], e) for e in data["versions"]]
 
     def names(self) -> list[str]:
@@ -239,7 +305,7 @@ class LocalKeystore:
     def _secret(self, version: KeyVersion) -> bytes:
         data = self._load(version.name)
         entry = next(e for e in data["versions"] if e["version"] == version.version)
-        return unwrap(self._kek, _unb64(entry["wrapped"]), _aad(version.name, version.version, data["algorithm"]))
+        return self._open_entry(version.name, data["algorithm"], entry)
 
     def _stamp(self, name: str) -> tuple[int, int, int]:
         try:
@@ -247,3 +313,9 @@ class LocalKeystore:
             return (st.st_mtime_ns, st.st_ino, st.st_size)
         except FileNotFoundError:
             raise KeyNotFound(f"no key named {name}") from None
+
+
+def _public_key_of(algorithm: str, secret: bytes) -> bytes:
+    if KeyAlgorithm(algorithm).is_mac:
+        return material.load_mac(algorithm, secret).public_key_der()
+    return material.load(algorithm, secret).public_key_der()

@@ -1,10 +1,13 @@
 """Vault / OpenBao custody.
 
 Transit cannot sign SM2, so Transit is used only as the key-encryption service: each private key
-is encrypted by a Transit key (`aes256-gcm96`, never exportable) with the key name, version and
-algorithm as derivation context, and the ciphertext plus public metadata lives in KV v2 at
-`<kv_mount>/<prefix>/<name>`. KV writes use check-and-set, so concurrent rotations cannot lose a
-version. Plaintext key material exists only in the memory of the process holding a handle.
+is encrypted by a Transit key (`aes256-gcm96`, `derived`, never exportable) with the entry's every
+field (key name, version, algorithm, public key, enabled flag, creation time: keys/wrapping.py) as
+derivation context, and the ciphertext plus public metadata lives in KV v2 at
+`<kv_mount>/<prefix>/<name>`. An entry edited in KV fails to decrypt (`KeyTampered`); entries of
+format 1 (context: name, version and algorithm only) are migrated when first read. KV writes use
+check-and-set, so concurrent rotations cannot lose a version. Plaintext key material exists only in
+the memory of the process holding a handle.
 
 HMAC-SM3 keys are kept the same way. Transit has an `hmac` key type and endpoint, but its algorithms
 are SHA-2 and SHA-3 only (`algorithm` sm3 is refused: tests/keys/test_custody.py checks this against
@@ -33,6 +36,7 @@ from keys.custody import (
     KeyDisabled,
     KeyExists,
     KeyNotFound,
+    KeyTampered,
     KeyVersion,
     KeyWrongType,
     MacHandle,
@@ -40,6 +44,7 @@ from keys.custody import (
     parse_ref,
     select,
 )
+from keys.wrapping import entry_binding
 
 CAS_RETRIES = 8
 
@@ -48,8 +53,35 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _context(name: str, version: int, algorithm: str) -> str:
+FORMAT = 2  # of each KV secret; 1 = the old context, migrated when read
+
+
+def _context_v1(name: str, version: int, algorithm: str) -> str:
     return _b64(f"trustseal-key|{name}|{version}|{algorithm}".encode())
+
+
+def _context(name: str, algorithm: str, entry: dict[str, Any]) -> str:
+    return _b64(entry_binding(name, algorithm, entry))
+
+
+AEAD_KEY_TYPES = frozenset({"aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305"})
+
+
+def check_wrapping_key(path: str, config: dict[str, Any]) -> None:
+    """The Transit key must be `derived`: only then is the context (key name, version, algorithm) part
+    of the encryption key, and a ciphertext moved to another key's entry fails to decrypt. A
+    non-derived key ignores the context, so the root's wrapped key pasted into a seal's KV entry
+    would sign for that seal. It must also be an AEAD key that never leaves Transit."""
+    fix = (
+        "Transit cannot change this on an existing key; create one with `bao write -f <transit>/keys/<name> "
+        "type=aes256-gcm96 derived=true` and name it in TRUSTSEAL_VAULT_TRANSIT_KEY"
+    )
+    if config.get("type") not in AEAD_KEY_TYPES:
+        raise CustodyError(f"vault transit key {path} is of type {config.get('type')!r}, not an AEAD cipher: {fix}")
+    if config.get("derived") is not True:
+        raise CustodyError(f"vault transit key {path} is not derived (it would ignore the key context): {fix}")
+    if config.get("exportable") or config.get("allow_plaintext_backup"):
+        raise CustodyError(f"vault transit key {path} is exportable or allows a plaintext backup: {fix}")
 
 
 class VaultKeystore:
@@ -69,6 +101,7 @@ class VaultKeystore:
         self.wrapping_key = wrapping_key
         self._handles: dict[str, tuple[SigningHandle, int]] = {}
         self._macs: dict[str, tuple[MacHandle, int]] = {}
+        self._authenticated: dict[str, int] = {}  # key name → the KV version whose entries Transit opened
         self._mutex = threading.Lock()
         self._ensure_wrapping_key()
 
@@ -78,13 +111,15 @@ class VaultKeystore:
         token = os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN")
         if not addr or not token:
             raise CustodyError("vault keystore needs VAULT_ADDR and VAULT_TOKEN (or BAO_ADDR / BAO_TOKEN)")
-        return cls(hvac.Client(url=addr, token=token, timeout=10))
+        wrapping_key = os.environ.get("TRUSTSEAL_VAULT_TRANSIT_KEY", "trustseal-kek")
+        return cls(hvac.Client(url=addr, token=token, timeout=10), wrapping_key=wrapping_key)
 
     # -- Vault plumbing --------------------------------------------------------------------------
 
     def _ensure_wrapping_key(self) -> None:
+        """Create the wrapping key if missing, and refuse one that does not bind the context."""
         try:
-            self.client.secrets.transit.read_key(name=self.wrapping_key, mount_point=self.transit_mount)
+            config = self._read_wrapping_key()
         except InvalidPath:
             with contextlib.suppress(InvalidRequest):  # created concurrently by another process
                 self.client.secrets.transit.create_key(
@@ -94,8 +129,18 @@ class VaultKeystore:
                     exportable=False,
                     mount_point=self.transit_mount,
                 )
+            config = self._read_wrapping_key()
+        check_wrapping_key(f"{self.transit_mount}/keys/{self.wrapping_key}", config)
+
+    def _read_wrapping_key(self) -> dict[str, Any]:
+        try:
+            response = self.client.secrets.transit.read_key(name=self.wrapping_key, mount_point=self.transit_mount)
+        except InvalidPath:
+            raise  # no such key: the caller creates it
         except VaultError as exc:
             raise CustodyError(f"vault transit unavailable: {type(exc).__name__}") from None
+        data: dict[str, Any] = response["data"]
+        return data
 
     def _path(self, name: str) -> str:
         if not KEY_NAME.match(name):
@@ -103,6 +148,42 @@ class VaultKeystore:
         return f"{self.prefix}/{name}"
 
     def _read(self, name: str) -> tuple[dict[str, Any], int]:
+        """The key's secret, every entry authenticated by Transit (once per KV version), migrated first
+        if it is of format 1."""
+        for _ in range(CAS_RETRIES):
+            data, kv_version = self._read_raw(name)
+            if data.get("format") == FORMAT:
+                break
+            self._migrate(name, data, kv_version)
+        else:
+            raise CustodyError(f"could not migrate {name}: too many concurrent writers")
+        with self._mutex:
+            known = self._authenticated.get(name) == kv_version
+        if not known:
+            for entry in data["versions"]:
+                self._open_entry(name, data["algorithm"], entry)
+            with self._mutex:
+                self._authenticated[name] = kv_version
+        return data, kv_version
+
+    def _migrate(self, name: str, data: dict[str, Any], kv_version: int) -> None:
+        """Format 1 → 2: each private key must match its stored public key, then is rewrapped."""
+        algorithm = data["algorithm"]
+        for entry in data["versions"]:
+            number = int(entry["version"])
+            secret = self._unwrap(_context_v1(name, number, algorithm), entry["wrapped"], f"{name}@{number}")
+            if _public_key_of(algorithm, secret) != base64.b64decode(entry["public_key"]):
+                raise KeyTampered(f"key {name}@{number}: stored public key is not the key's own; not migrated")
+            entry["wrapped"] = self._wrap(_context(name, algorithm, entry), secret)
+        data["format"] = FORMAT
+        self._write(name, data, cas=kv_version)  # lost to a concurrent writer: the caller reads again
+
+    def _open_entry(self, name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
+        return self._unwrap(
+            _context(name, algorithm, entry), entry.get("wrapped", ""), f"{name}@{entry.get('version')}"
+        )
+
+    def _read_raw(self, name: str) -> tuple[dict[str, Any], int]:
         try:
             response = self.client.secrets.kv.v2.read_secret_version(
                 path=self._path(name), mount_point=self.kv_mount, raise_on_deleted_version=True
@@ -128,37 +209,37 @@ class VaultKeystore:
             raise CustodyError(f"vault write failed: {type(exc).__name__}") from None
         return True
 
-    def _wrap(self, name: str, version: int, algorithm: str, secret: bytes) -> str:
+    def _wrap(self, context: str, secret: bytes) -> str:
         response = self.client.secrets.transit.encrypt_data(
-            name=self.wrapping_key,
-            plaintext=_b64(secret),
-            context=_context(name, version, algorithm),
-            mount_point=self.transit_mount,
+            name=self.wrapping_key, plaintext=_b64(secret), context=context, mount_point=self.transit_mount
         )
         ciphertext: str = response["data"]["ciphertext"]
         return ciphertext
 
-    def _unwrap(self, name: str, version: int, algorithm: str, ciphertext: str) -> bytes:
+    def _unwrap(self, context: str, ciphertext: str, ref: str) -> bytes:
         try:
             response = self.client.secrets.transit.decrypt_data(
-                name=self.wrapping_key,
-                ciphertext=ciphertext,
-                context=_context(name, version, algorithm),
-                mount_point=self.transit_mount,
+                name=self.wrapping_key, ciphertext=ciphertext, context=context, mount_point=self.transit_mount
             )
+        except InvalidRequest:
+            raise KeyTampered(
+                f"key {ref} fails authentication: its public key, enabled flag or another bound field (or the "
+                "ciphertext) was changed in KV; refusing to use it"
+            ) from None
         except VaultError:
-            raise CustodyLocked("vault could not unwrap the key (wrong context or tampered ciphertext)") from None
+            raise CustodyLocked("vault could not unwrap the key") from None
         return base64.b64decode(response["data"]["plaintext"])
 
     def _new_entry(self, name: str, algorithm: str, version: int) -> dict[str, Any]:
         secret = material.generate(algorithm)
-        return {
+        entry: dict[str, Any] = {
             "version": version,
             "created_at": datetime.now(UTC).isoformat(),
             "enabled": True,
             "public_key": _b64(secret.public_key_der()),
-            "wrapped": self._wrap(name, version, algorithm, secret.secret_bytes()),
         }
+        entry["wrapped"] = self._wrap(_context(name, algorithm, entry), secret.secret_bytes())
+        return entry
 
     @staticmethod
     def _version(name: str, algorithm: str, entry: dict[str, Any]) -> KeyVersion:
@@ -176,7 +257,9 @@ class VaultKeystore:
     def create(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
         self._path(name)
         entry = self._new_entry(name, str(algorithm), 1)
-        if not self._write(name, {"name": name, "algorithm": str(algorithm), "versions": [entry]}, cas=0):
+        if not self._write(
+            name, {"format": FORMAT, "name": name, "algorithm": str(algorithm), "versions": [entry]}, cas=0
+        ):
             raise KeyExists(f"key {name} exists")
         return self._version(name, str(algorithm), entry)
 
@@ -196,7 +279,9 @@ class VaultKeystore:
             entry = next((e for e in data["versions"] if int(e["version"]) == version), None)
             if entry is None:
                 raise KeyNotFound(f"key {name} has no version {version}")
+            secret = self._open_entry(name, data["algorithm"], entry)
             entry["enabled"] = False
+            entry["wrapped"] = self._wrap(_context(name, data["algorithm"], entry), secret)
             if self._write(name, data, cas=kv_version):
                 with self._mutex:
                     self._handles.pop(f"{name}@{version}", None)
@@ -232,7 +317,7 @@ class VaultKeystore:
         if cached is not None and cached[1] == kv_version:
             return cached[0]
         entry = next(e for e in data["versions"] if int(e["version"]) == version.version)
-        secret = self._unwrap(name, version.version, data["algorithm"], entry["wrapped"])
+        secret = self._open_entry(name, data["algorithm"], entry)
         handle = SigningHandle(version, material.load(data["algorithm"], secret))
         with self._mutex:
             self._handles[version.ref] = (handle, kv_version)
@@ -251,8 +336,14 @@ class VaultKeystore:
         if cached is not None and cached[1] == kv_version:
             return cached[0]
         entry = next(e for e in data["versions"] if int(e["version"]) == version.version)
-        secret = self._unwrap(name, version.version, data["algorithm"], entry["wrapped"])
+        secret = self._open_entry(name, data["algorithm"], entry)
         handle = MacHandle(version, material.load_mac(data["algorithm"], secret))
         with self._mutex:
             self._macs[version.ref] = (handle, kv_version)
         return handle
+
+
+def _public_key_of(algorithm: str, secret: bytes) -> bytes:
+    if KeyAlgorithm(algorithm).is_mac:
+        return material.load_mac(algorithm, secret).public_key_der()
+    return material.load(algorithm, secret).public_key_der()

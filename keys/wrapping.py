@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from keys.custody import CustodyLocked
+from keys.custody import CustodyLocked, KeyTampered
 
 KEK_BYTES = 16  # SM4 key size
 NONCE_BYTES = 12
@@ -38,3 +40,20 @@ def unwrap(kek: bytes, blob: bytes, aad: bytes) -> bytes:
         return dec.update(body) + dec.finalize()
     except InvalidTag:
         raise CustodyLocked("wrong key-encryption key or tampered keystore") from None
+
+
+def entry_binding(name: str, algorithm: str, entry: dict[str, Any]) -> bytes:
+    """What a wrapped key is bound to (format 2, both keystores): every field of its stored entry a
+    reader acts on, exactly as stored, so a swapped public key or a flipped enabled flag fails to open."""
+    try:
+        bound = {
+            "name": name,
+            "algorithm": algorithm,
+            "version": entry["version"],
+            "enabled": entry["enabled"],
+            "public_key": entry["public_key"],
+            "created_at": entry["created_at"],
+        }
+    except (KeyError, TypeError):
+        raise KeyTampered(f"key {name}: a stored version lacks a required field") from None
+    return b"trustseal-key/v2\n" + json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -43,6 +45,23 @@ def _sqlite_file(url: str) -> str | None:
     return parsed.database
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """The files a SQLite database keeps (database, WAL, shared memory, rollback journal); none for
+    other backends. api/home.py checks they are private."""
+    name = _sqlite_file(url)
+    if name is None or name.startswith("file:"):
+        return []
+    return [Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644 under the usual umask);
+    SQLite gives the WAL and shared-memory files the database file's permissions."""
+    # an existing database keeps its mode; a missing folder gets SQLite's own error
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _checkpointer(path: str, stop: threading.Event, every: float) -> None:
     """PASSIVE checkpoints on a connection of its own: they never block readers or writers, and the
     sqlite3 module releases the GIL while they copy and sync."""
@@ -76,6 +95,9 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        files = sqlite_files(url)
+        if files:  # before SQLite's first connection creates it (and only then: nothing is made eagerly)
+            event.listen(self.engine, "do_connect", lambda *_: _create_private(files[0]))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; its busy handler sleeps 1, 2, 5, 10 ... ms between retries. Writers of
         # this process queue on a lock instead and go the moment it is free.

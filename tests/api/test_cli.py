@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from asn1crypto import crl, pem, x509
 from typer.testing import CliRunner
@@ -258,3 +264,53 @@ def test_init_makes_the_ledger_key_and_its_certificate_once(home: Path) -> None:
     code, out = _run(home, "ledger", "verify", "--export", str(home / "export.jsonl"), "--pin", found[0][1])
     assert code == 0 and out.startswith("VERIFIED"), out
     assert (home / "ledger-state.json").exists()  # the default state: under $TRUSTSEAL_HOME
+
+
+def test_init_makes_a_private_demo_home_that_serves_in_demo_mode(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` unchanged (init, then serve): a demo home, private, served with a loud warning; and
+    the same home refused where production is declared."""
+    from api import home as home_at_rest
+    from api.settings import Settings
+
+    settings = Settings.from_env(home)
+    assert home_at_rest.exposed(settings) == [] and settings.demo_marker_file.exists()
+    assert (home / "trustseal.db").stat().st_mode & 0o777 == 0o600
+    binary = str(Path(sys.executable).parent / "trustseal")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTSEAL_")} | {"TRUSTSEAL_HOME": str(home)}
+
+    def no_server(*_: object, **__: object) -> None:
+        raise AssertionError("serve went on to start the server")
+
+    monkeypatch.setattr("uvicorn.run", no_server)  # for the refusals, in this process
+    refused = runner.invoke(app, ["serve"], env={"TRUSTSEAL_HOME": str(home), "TRUSTSEAL_ENV": "production"})
+    assert refused.exit_code == 1 and "is a demo home" in refused.output, refused.output
+    # a home as older versions left it: a 0644 database, no demo marker; `make run` runs init --if-needed first
+    (home / "trustseal.db").chmod(0o644)
+    settings.demo_marker_file.unlink()
+    code, out = _run(home, "serve")
+    assert code == 1 and f"chmod 600 {home / 'trustseal.db'}" in out, out
+    code, out = _run(home, "init", "--if-needed")
+    assert code == 0 and f"tightened {home / 'trustseal.db'} (was 0644" in out, out
+    assert settings.demo_marker_file.exists() and home_at_rest.exposed(settings) == []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = home.parent / f"serve-{port}.log"
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(
+            [binary, "serve", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert "WARNING: DEMO MODE" in log.read_text()
