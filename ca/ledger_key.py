@@ -7,7 +7,7 @@ obtain it).
 
 The key that signs is the newest enabled custody version that has a good certificate of that profile
 and CA; `init` (or the first use) certifies version 1. `rotate_ledger_key` makes a new version and
-certifies it, with its `key.rotated` event in the certificate's transaction: a rotation is complete
+certifies it, with its `ledger.handover_started` event in the certificate's transaction: a rotation is complete
 exactly when that certificate exists, so every process (each re-reads the key within
 `REFRESH_SECONDS`) switches to the new key then, and a rotation that failed half-way leaves the old key
 signing. A **handover** follows: for `handover_seconds` after the new certificate was recorded,
@@ -37,6 +37,7 @@ from ledger.service import LedgerSigner
 from store.models import Certificate
 
 LEDGER_KEY = "ledger.sm2"
+HANDOVER_STARTED = "ledger.handover_started"  # beside custody's own `key.rotated` event
 LEDGER_CA = "cn-100000-sm2"
 LEDGER_PROFILE = "ledger"
 SUBJECT = {"country_name": "CN", "organization_name": "trustseal", "common_name": "trustseal ledger"}
@@ -182,14 +183,17 @@ class LedgerKeyRotation:
 
 
 def rotate_ledger_key(ledger_key: LedgerKey, *, actor: str) -> LedgerKeyRotation:
-    """A new version of `ledger.sm2`, certified by cn-100000-sm2, with a `key.rotated` event
-    {key, version, previous_version, key_id} in the certificate's transaction; the handover starts
-    when that commits. The caller decides who may do this (issue 12's `POST /v1/keys/{key}/rotate`)."""
+    """A new version of `ledger.sm2` (custody records its `key.rotated` event, with `actor`), certified
+    by cn-100000-sm2 with a `ledger.handover_started` event {key, version, previous_version, key_id} in
+    the certificate's transaction; the handover starts when that commits. The caller decides who may do
+    this (issue 12's `POST /v1/keys/{key}/rotate`)."""
     previous = ledger_key.provision()
-    new = ledger_key.custody.rotate(LEDGER_KEY)
+    custody = ledger_key.custody
+    as_actor = getattr(custody, "as_actor", None)  # ledger/key_events.py's RecordedCustody names the actor
+    new = (as_actor(actor) if as_actor is not None else custody).rotate(LEDGER_KEY)
     key_id = sm2_signatures.key_id(new.public_key_der)
     event = event_row(
-        "key.rotated",
+        HANDOVER_STARTED,
         actor=actor,
         subject=LEDGER_KEY,
         payload={

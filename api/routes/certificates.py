@@ -70,7 +70,9 @@ class CertificateInfo(BaseModel):
 Officer = Annotated[Principal, Depends(require("officer", "admin"))]
 Requesting = Annotated[Principal, Depends(require("officer", "admin", "issuer"))]
 Ctx = Annotated[Context, Depends(get_context)]
-PERSON_READERS = ("officer", "auditor", "admin")  # people who vet, audit or run the CA; no system token
+# People who vet persons or run the CA; no system token, and no auditor: an auditor reads the log, whose
+# entries name a person only by keyed digest (issue 11: "auditor tokens can read the log, nothing else").
+PERSON_READERS = ("officer", "admin")
 
 
 def requester(who: Principal, context: Context) -> Requester:

@@ -29,6 +29,7 @@ PUBLIC_WRITES = {
     ("POST", "/v1/verify"): "public verification; `at=` needs a reading role; it stores nothing",
     ("POST", "/v1/ocsp"): "the public OCSP responder (RFC 6960 over POST)",
     ("POST", "/v1/tsa"): "the public RFC 3161 timestamp authority",
+    ("POST", "/v1/witness/add-checkpoint"): "public C2SP witness: trust comes from the log's signature",
 }
 AUDITOR_READS = {
     "/v1/events": {"limit": "5"},
@@ -123,3 +124,9 @@ def test_an_auditor_changes_nothing(
     assert _snapshot(context) == before
     for method, path in PUBLIC_WRITES:
         assert (method, path) in _routes(app)
+
+
+def test_an_auditor_reads_no_personal_record(client: TestClient, auditor: dict[str, str]) -> None:
+    """A licence names its holder: the auditor sees it only as the log's keyed digest (issue 11)."""
+    response = client.get("/v1/licences/no-such-licence", headers=auditor)
+    assert response.status_code == 403 and response.json()["code"] == "forbidden_role", response.text

@@ -76,8 +76,13 @@ def test_rotation_handover_and_after(live_url: str, context: Context, tmp_path: 
     new_id = rotation.key_id
     assert new_id != old_id and str(rotation.as_json()["certificate_pem"]).startswith("-----BEGIN CERTIFICATE-----")
     with context.db.session() as session:
-        rotated = session.scalars(select(Event).where(Event.type == "key.rotated")).one()
+        rotated = session.scalars(select(Event).where(Event.type == "ledger.handover_started")).one()
+        custody_event = session.scalars(
+            select(Event).where(Event.type == "key.rotated", Event.subject == LEDGER_KEY).order_by(Event.id.desc())
+        ).first()
         issued = session.get(Event, rotation.event_id)
+    assert custody_event is not None and custody_event.actor == "officer:test"
+    assert custody_event.payload["version"] == rotation.version
     assert rotated.subject == LEDGER_KEY and rotated.actor == "officer:test"
     assert rotated.payload == {
         "key": LEDGER_KEY,

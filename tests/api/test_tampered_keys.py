@@ -28,11 +28,12 @@ def _counts(context: Context) -> tuple[int, int]:
 def test_a_swapped_ca_public_key_stops_issuance(
     client: TestClient, context: Context, officer: dict[str, str], tmp_path: Path
 ) -> None:
-    assert isinstance(context.custody, LocalKeystore)
+    keystore = getattr(context.custody, "inner", context.custody)  # behind ledger/key_events.py's wrapper
+    assert isinstance(keystore, LocalKeystore)
     body = {"csr_pem": make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT).decode(), "profile": "org-seal",
             "ca": CA}  # fmt: skip
     assert client.post("/v1/certificates", json=body, headers=officer).status_code == 201  # handle now cached
-    path = context.custody.root / f"{CA}.key.json"
+    path = keystore.root / f"{CA}.key.json"
     original = path.read_text()
     data = json.loads(original)
     data["versions"][-1]["public_key"] = base64.b64encode(sm2.SM2PrivateKey.generate().public_key.spki_der()).decode()

@@ -29,7 +29,10 @@ def test_the_rotation_event_commits_with_the_certificate_or_not_at_all(
     version = keystore.rotate(LEDGER_KEY)
     before = _counts(ca_service)
     payload = {"key": LEDGER_KEY, "version": version.version, "previous_version": 1, "key_id": "x"}
-    broken = {**event_row("key.rotated", actor="t", subject=LEDGER_KEY, payload=payload), "created_at": None}
+    broken = {
+        **event_row("ledger.handover_started", actor="t", subject=LEDGER_KEY, payload=payload),
+        "created_at": None,
+    }
     with pytest.raises(Exception):  # the event row breaks NOT NULL: the certificate goes with it
         ca_service.issue_for_key(version.public_key_der, SUBJECT, LEDGER_PROFILE, LEDGER_CA, actor="t", also=[broken])
     assert _counts(ca_service) == before
@@ -37,7 +40,7 @@ def test_the_rotation_event_commits_with_the_certificate_or_not_at_all(
 
     rotation = rotate_ledger_key(ledger_key, actor="officer:t")
     assert rotation.previous_version == first.handle.version.version and rotation.version == version.version + 1
-    assert _counts(ca_service) == (before[0] + 1, before[1] + 2)  # certificate.issued and key.rotated
+    assert _counts(ca_service) == (before[0] + 1, before[1] + 2)  # certificate.issued, ledger.handover_started
     current = ledger_key()
     assert current.key_id == rotation.key_id and current.handle.version.version == rotation.version
     assert [h.version.version for h in current.handover] == [first.handle.version.version]  # in the window
