@@ -6,6 +6,7 @@ RFC 9162 reference written from the RFC (tests/ledger/rfc9162.py), not against l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import random
@@ -21,7 +22,7 @@ from ledger.errors import LedgerError
 from ledger.events import INSERT_EVENT, event_row, record_event
 from ledger.merkle import SM3, MerkleTree
 from ledger.node_store import Node
-from ledger.sequencer import Sequencer, UnknownEvent
+from ledger.sequencer import Sequenced, Sequencer, UnknownEvent
 from ledger.sql_node_store import SqlNodeStore
 from store.db import Database
 from store.models import Event
@@ -255,3 +256,70 @@ def test_processes_append_densely(database: Database) -> None:
     assert len(leaves) == before + 120
     by_id = {event_id: index for event_id, index, _ in log_rows(database)}
     assert all(by_id[event_id] == index for event_id, index in answers.items())
+
+
+def _count_passes(monkeypatch: pytest.MonkeyPatch, sequencer: Sequencer) -> dict[str, int]:
+    """Counts the sequencer's pass transactions and its reads of an event's place."""
+    counts = {"passes": 0, "lookups": 0}
+    one_batch, lookup = sequencer._one_batch, sequencer.lookup
+
+    def counted_batch() -> list[Sequenced]:
+        counts["passes"] += 1
+        return one_batch()
+
+    def counted_lookup(event_id: int) -> Sequenced | None:
+        counts["lookups"] += 1
+        return lookup(event_id)
+
+    monkeypatch.setattr(sequencer, "_one_batch", counted_batch)
+    monkeypatch.setattr(sequencer, "lookup", counted_lookup)
+    return counts
+
+
+def test_waiters_take_their_places_from_the_pass_that_gave_them(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pass covers every event committed before it; their waiters (threads of this process behind
+    it) get their places from it, with no further pass and no query."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.group", n) for n in range(5)]
+    counts = _count_passes(monkeypatch, sequencer)
+    places = [sequencer.wait_for(event_id) for event_id in ids]
+    assert counts == {"passes": 1, "lookups": 0}
+    assert [place.index for place in places] == list(range(places[0].index, places[0].index + 5))
+    assert sequencer.wait_for(ids[0]) == places[0]  # asked again: read back from the database
+    assert counts["lookups"] == 1
+    leaves = check_log(database)
+    assert all(place.leaf_hash == sm3(b"\x00" + leaves[place.index]) for place in places)
+
+
+def test_waiters_on_an_event_loop_share_one_pass(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests served on one event loop wait together: one pass for all of them, each its own place,
+    and an unknown event fails only its own waiter."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.loop", n) for n in range(6)]
+    counts = _count_passes(monkeypatch, sequencer)
+
+    async def main() -> list[Sequenced | BaseException]:
+        waits = [sequencer.wait_for_async(event_id) for event_id in [*ids, 10**9]]
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    *places, unknown = asyncio.run(main())
+    assert isinstance(unknown, UnknownEvent)
+    assert counts["passes"] == 1
+    assert all(isinstance(place, Sequenced) for place in places)
+    by_id = {event_id: index for event_id, index, _ in log_rows(database)}
+    assert [place.index for place in places] == [by_id[event_id] for event_id in ids]  # type: ignore[union-attr]
+    check_log(database)
+
+
+def test_a_waiter_on_an_event_loop_sees_a_failing_pass(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    sequencer = Sequencer(database)
+    event_id = record(database, "test.loop", 0)
+    monkeypatch.setattr(sequencer, "_one_batch", lambda: (_ for _ in ()).throw(Boom("the database went away")))
+    with pytest.raises(Boom):
+        asyncio.run(sequencer.wait_for_async(event_id))
+    monkeypatch.undo()
+    assert asyncio.run(sequencer.wait_for_async(event_id)) == sequencer.wait_for(event_id)
