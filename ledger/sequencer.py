@@ -31,15 +31,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from ledger import entries
 from ledger.errors import LedgerError
 from ledger.merkle import SM3, MerkleTree, TreeHasher
-from ledger.sql_node_store import SqlNodeStore
+from ledger.node_store import Node, NodeId, NodeStore
+from ledger.sql_node_store import HIGHEST_LEAF, SqlNodeStore
 from store.db import Database
 from store.models import Event
 
@@ -51,18 +52,35 @@ BATCH = 1000
 RECENT = 4 * BATCH
 
 _E = Event.__table__.c
+_HIGHEST = select(func.max(_E.ledger_index))
+# The waiting events, each row also carrying the tree's highest leaf and the highest event index: a
+# pass learns what it appends to in the same round trip (uncorrelated subqueries, evaluated once).
 _WAITING = (
-    select(_E.id, _E.type, _E.created_at, _E.actor, _E.subject, _E.payload)
+    select(
+        _E.id,
+        _E.type,
+        _E.created_at,
+        _E.actor,
+        _E.subject,
+        _E.payload,
+        HIGHEST_LEAF.scalar_subquery().label("highest_leaf"),
+        _HIGHEST.scalar_subquery().label("highest_index"),
+    )
     .where(_E.ledger_index.is_(None))
     .order_by(_E.id)
     .limit(bindparam("limit"))
 )
 _ANY_WAITING = select(_E.id).where(_E.ledger_index.is_(None)).limit(1)
-_HIGHEST = select(func.max(_E.ledger_index))
 _ASSIGN = (
     update(Event.__table__)  # type: ignore[arg-type]
     .where(_E.id == bindparam("b_id"))
     .values(ledger_index=bindparam("b_index"), leaf_input=bindparam("b_leaf"))
+)
+# PostgreSQL: the whole batch in one statement (an executemany UPDATE costs a round trip a row there).
+_ASSIGN_ARRAYS = text(
+    "UPDATE events SET ledger_index = batch.idx, leaf_input = batch.leaf"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:indices AS bigint[]), CAST(:leaves AS bytea[]))"
+    " AS batch(id, idx, leaf) WHERE events.id = batch.id"
 )
 _OF_EVENT = select(_E.ledger_index, _E.leaf_input).where(_E.id == bindparam("id"))
 
@@ -84,6 +102,23 @@ class SequencerFault(RuntimeError):
     """The events and the tree disagree about the log's size: a damaged database (5xx)."""
 
     code = "ledger_sequencer_fault"
+
+
+class _AtSize:
+    """The node store of a pass, whose tree size came with its events (no second query for it)."""
+
+    def __init__(self, store: NodeStore, size: int) -> None:
+        self._store = store
+        self._size = size
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self, ids: Sequence[NodeId]) -> list[bytes]:
+        return self._store.read(ids)
+
+    def write(self, nodes: Sequence[Node]) -> None:
+        self._store.write(nodes)
 
 
 class Sequencer:
@@ -131,30 +166,36 @@ class Sequencer:
             rows = connection.execute(_WAITING, {"limit": self.batch}).all()
             if not rows:
                 return []
-            tree = MerkleTree(SqlNodeStore(connection), self.hasher)
-            size = self._size(connection, tree)
+            size = self._size(rows[0].highest_leaf, rows[0].highest_index)
+            tree = MerkleTree(_AtSize(SqlNodeStore(connection), size), self.hasher)
             leaves = [
                 entries.leaf_input(entries.entry(row.type, row.created_at, row.actor, row.subject, row.payload))
                 for row in rows
             ]
-            connection.execute(
-                _ASSIGN,
-                [
-                    {"b_id": row.id, "b_index": size + n, "b_leaf": leaf}
-                    for n, (row, leaf) in enumerate(zip(rows, leaves, strict=True))
-                ],
-            )
+            if self.db.is_sqlite:  # in-process: an executemany is as fast as one statement
+                connection.execute(
+                    _ASSIGN,
+                    [
+                        {"b_id": row.id, "b_index": size + n, "b_leaf": leaf}
+                        for n, (row, leaf) in enumerate(zip(rows, leaves, strict=True))
+                    ],
+                )
+            else:
+                ids = [row.id for row in rows]
+                indices = list(range(size, size + len(rows)))
+                assigned = connection.execute(_ASSIGN_ARRAYS, {"ids": ids, "indices": indices, "leaves": leaves})
+                if assigned.rowcount != len(rows):
+                    raise SequencerFault(f"{assigned.rowcount} of {len(rows)} events took their index")
             hashes = [self.hasher.leaf(leaf) for leaf in leaves]
             tree.append_hashes(hashes)
         return [Sequenced(row.id, size + n, value) for n, (row, value) in enumerate(zip(rows, hashes, strict=True))]
 
     @staticmethod
-    def _size(connection: Connection, tree: MerkleTree) -> int:
+    def _size(highest_leaf: int | None, highest_index: int | None) -> int:
         """The tree's size, checked against the highest index an event holds (they move together)."""
-        size = tree.size()
-        highest = connection.execute(_HIGHEST).scalar()
-        if (highest is None and size != 0) or (highest is not None and int(highest) + 1 != size):
-            raise SequencerFault(f"the tree holds {size} leaves but the highest event index is {highest}")
+        size = 0 if highest_leaf is None else int(highest_leaf) + 1
+        if (highest_index is None and size != 0) or (highest_index is not None and int(highest_index) + 1 != size):
+            raise SequencerFault(f"the tree holds {size} leaves but the highest event index is {highest_index}")
         return size
 
     def lookup(self, event_id: int) -> Sequenced | None:

@@ -23,7 +23,8 @@ _INDEX = LedgerNode.__table__.c["index"]
 _HASH = LedgerNode.__table__.c["hash"]
 
 # Built once (compiled-statement cache); "index" is quoted by SQLAlchemy wherever it is reserved.
-_SIZE = select(func.max(_INDEX)).where(_LEVEL == 0)
+# The highest leaf index (the tree's size less one), one indexed lookup: the PK's leading column is the level.
+HIGHEST_LEAF = select(func.max(_INDEX)).where(_LEVEL == 0)
 _WRITE = insert(LedgerNode.__table__)  # type: ignore[arg-type]
 # Ids one read asks for in one statement; a proof needs ~2·log2(size) (64 ≈ a log of 2^32 entries), so
 # more is rare, and a larger read is split only to keep SQLite's expression tree shallow.
@@ -48,7 +49,7 @@ class SqlNodeStore:
 
     def size(self) -> int:
         """One indexed lookup: the highest leaf index (the PK's leading column is the level)."""
-        highest = self.bind.execute(_SIZE).scalar()
+        highest = self.bind.execute(HIGHEST_LEAF).scalar()
         return 0 if highest is None else int(highest) + 1
 
     def read(self, ids: Sequence[NodeId]) -> list[bytes]:
