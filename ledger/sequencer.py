@@ -50,6 +50,8 @@ BATCH = 1000
 # Places this process's passes gave, kept until their waiters take them (the oldest are dropped
 # beyond this: events nobody in this process waits for, whose waiters then ask the database).
 RECENT = 4 * BATCH
+# How many times a pass for waiters on an event loop steps behind other ready work while more join.
+LOOP_HOPS = 8
 
 _E = Event.__table__.c
 _HIGHEST = select(func.max(_E.ledger_index))
@@ -254,12 +256,19 @@ class Sequencer:
             waiting = self._loop_waiting.get(loop)
             if waiting is None:
                 waiting = self._loop_waiting[loop] = {}
-                loop.call_soon(self._serve_loop, loop)
+                loop.call_soon(self._serve_loop, loop, 0, 0)
             waiting.setdefault(event_id, []).append(future)
         return await future
 
-    def _serve_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _serve_loop(self, loop: asyncio.AbstractEventLoop, hops: int, seen: int) -> None:
+        """The loop's pass, once the waiters stop growing: while other requests ready on the loop
+        keep joining (their issuance ran since the last turn), it steps behind them, LOOP_HOPS times
+        at most, so that one pass covers them all."""
         with self._loop_lock:
+            count = len(self._loop_waiting.get(loop, {}))
+            if count > seen and hops < LOOP_HOPS:
+                loop.call_soon(self._serve_loop, loop, hops + 1, count)
+                return
             waiting = self._loop_waiting.pop(loop, {})
         live = {event_id: futures for event_id, futures in waiting.items() if any(not f.done() for f in futures)}
         outcomes: dict[int, Sequenced | Exception]

@@ -11,7 +11,7 @@ import json
 import multiprocessing
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -323,3 +323,35 @@ def test_a_waiter_on_an_event_loop_sees_a_failing_pass(database: Database, monke
         asyncio.run(sequencer.wait_for_async(event_id))
     monkeypatch.undo()
     assert asyncio.run(sequencer.wait_for_async(event_id)) == sequencer.wait_for(event_id)
+
+
+def test_waiters_joining_over_a_few_loop_turns_share_one_pass(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests reach their wait on different turns of the loop (each ran its own issuance first): the
+    pass steps behind them while they keep joining, and covers all of them at once."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.turns", n) for n in range(4)]
+    counts = _count_passes(monkeypatch, sequencer)
+    served: list[list[int]] = []
+    wait_for_all = sequencer._wait_for_all
+
+    def counted(event_ids: Iterable[int]) -> dict[int, Sequenced | Exception]:
+        served.append(list(event_ids))
+        return wait_for_all(served[-1])
+
+    monkeypatch.setattr(sequencer, "_wait_for_all", counted)
+
+    async def late(event_id: int, turns: int) -> Sequenced:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await sequencer.wait_for_async(event_id)
+
+    async def main() -> list[Sequenced]:
+        return await asyncio.gather(*(late(event_id, turns) for turns, event_id in enumerate(ids)))
+
+    places = asyncio.run(main())
+    assert served == [ids]  # one service of the loop's waiters, all four together
+    assert counts == {"passes": 1, "lookups": 0}
+    assert [place.index for place in places] == list(range(places[0].index, places[0].index + 4))
