@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, func, select, text, update
 
 from ledger import entries
 from ledger.errors import LedgerError
-from ledger.merkle import SM3, MerkleTree, TreeHasher
+from ledger.merkle import SM3, MerkleTree, TreeHasher, subtree_nodes
 from ledger.node_store import Node, NodeId, NodeStore
 from ledger.sql_node_store import HIGHEST_LEAF, SqlNodeStore
 from store.db import Database
@@ -106,21 +106,32 @@ class SequencerFault(RuntimeError):
     code = "ledger_sequencer_fault"
 
 
-class _AtSize:
-    """The node store of a pass, whose tree size came with its events (no second query for it)."""
+class _PassStore:
+    """The node store of a pass: its tree size came with its events (no second query for it), and
+    the frontier it extends is read from the nodes this process's last pass left (`known`: stored
+    nodes never change, so a committed one stays right) when they are that frontier, else from the
+    database (another process appended since). `fresh` keeps what the pass read and wrote."""
 
-    def __init__(self, store: NodeStore, size: int) -> None:
+    def __init__(self, store: NodeStore, size: int, known: dict[NodeId, bytes]) -> None:
         self._store = store
         self._size = size
+        self._known = known
+        self.fresh: dict[NodeId, bytes] = {}
 
     def size(self) -> int:
         return self._size
 
     def read(self, ids: Sequence[NodeId]) -> list[bytes]:
-        return self._store.read(ids)
+        if all(node in self._known for node in ids):
+            values = [self._known[node] for node in ids]
+        else:
+            values = self._store.read(ids)
+        self.fresh.update(zip(ids, values, strict=True))
+        return values
 
     def write(self, nodes: Sequence[Node]) -> None:
         self._store.write(nodes)
+        self.fresh.update(((level, index), value) for level, index, value in nodes)
 
 
 class Sequencer:
@@ -130,6 +141,7 @@ class Sequencer:
         self.batch = batch
         self._pass_lock = threading.Lock()
         self._recent: dict[int, Sequenced] = {}  # event id → place, from this process's passes
+        self._frontier: dict[NodeId, bytes] = {}  # the last committed pass's frontier (see _PassStore)
         self._loop_lock = threading.Lock()
         self._loop_waiting: dict[asyncio.AbstractEventLoop, dict[int, list[asyncio.Future[Sequenced]]]] = {}
 
@@ -169,7 +181,8 @@ class Sequencer:
             if not rows:
                 return []
             size = self._size(rows[0].highest_leaf, rows[0].highest_index)
-            tree = MerkleTree(_AtSize(SqlNodeStore(connection), size), self.hasher)
+            store = _PassStore(SqlNodeStore(connection), size, self._frontier)
+            tree = MerkleTree(store, self.hasher)
             leaves = [
                 entries.leaf_input(entries.entry(row.type, row.created_at, row.actor, row.subject, row.payload))
                 for row in rows
@@ -189,7 +202,9 @@ class Sequencer:
                 if assigned.rowcount != len(rows):
                     raise SequencerFault(f"{assigned.rowcount} of {len(rows)} events took their index")
             hashes = [self.hasher.leaf(leaf) for leaf in leaves]
-            tree.append_hashes(hashes)
+            grown = tree.append_hashes(hashes)
+        # committed: the new frontier, for the next pass (only after the commit, never from a pass that failed)
+        self._frontier = {node: store.fresh[node] for node in subtree_nodes(0, grown) if node in store.fresh}
         return [Sequenced(row.id, size + n, value) for n, (row, value) in enumerate(zip(rows, hashes, strict=True))]
 
     @staticmethod

@@ -355,3 +355,33 @@ def test_waiters_joining_over_a_few_loop_turns_share_one_pass(
     assert served == [ids]  # one service of the loop's waiters, all four together
     assert counts == {"passes": 1, "lookups": 0}
     assert [place.index for place in places] == list(range(places[0].index, places[0].index + 4))
+
+
+def test_a_pass_extends_the_frontier_its_last_pass_left(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass after this process's own takes the frontier from memory (no read); after another
+    appender's pass it reads the database; either way the log matches the RFC reference."""
+    mine, other = Sequencer(database), Sequencer(database)
+    reads: list[list[tuple[int, int]]] = []
+    real = SqlNodeStore.read
+
+    def counted(self: SqlNodeStore, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        reads.append(list(ids))
+        return real(self, ids)
+
+    monkeypatch.setattr(SqlNodeStore, "read", counted)
+    for n in range(3):
+        record(database, "test.frontier", n)
+    mine.run_pass()
+    reads.clear()
+    for n in range(5):
+        record(database, "test.frontier", n)
+    assert mine.run_pass() == 5
+    assert reads == []  # its own frontier, from memory
+    record(database, "test.frontier", 9)
+    assert other.run_pass() == 1
+    reads.clear()
+    record(database, "test.frontier", 10)
+    assert mine.run_pass() == 1
+    assert reads and reads[0]  # the tree grew elsewhere: the frontier comes from the database
+    monkeypatch.undo()
+    check_log(database)
