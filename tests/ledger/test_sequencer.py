@@ -13,7 +13,9 @@ import random
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select, update
 
@@ -21,7 +23,6 @@ from ledger.entries import RESERVED
 from ledger.errors import LedgerError
 from ledger.events import INSERT_EVENT, event_row, record_event
 from ledger.merkle import SM3, MerkleTree
-from ledger.node_store import Node
 from ledger.sequencer import Sequenced, Sequencer, UnknownEvent
 from ledger.sql_node_store import SqlNodeStore
 from store.db import Database
@@ -123,13 +124,22 @@ def test_legacy_payload_values_outside_rfc8785_are_logged_as_strings(database: D
 
 
 def _crash_after_writing(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = SqlNodeStore.write
+    real = Sequencer._write
 
-    def write_then_fail(self: SqlNodeStore, nodes: Sequence[Node]) -> None:
-        real(self, nodes)  # the nodes and the indices are written in the transaction...
+    def write_then_fail(self: Sequencer, bind: Any, *args: Any) -> None:
+        real(self, bind, *args)  # the indices and the nodes are written in the transaction...
+        _sent(bind)
         raise Boom("the sequencer dies before its commit")  # ...which then never commits
 
-    monkeypatch.setattr(SqlNodeStore, "write", write_then_fail)
+    monkeypatch.setattr(Sequencer, "_write", write_then_fail)
+
+
+def _sent(bind: Any) -> None:
+    """On PostgreSQL the pass's writes are queued in a pipeline: have the server run them (they
+    take effect in the open transaction) before the injected crash, as SQLite already has."""
+    if isinstance(bind, psycopg.Cursor):
+        with bind.connection.pipeline() as pipeline:
+            pipeline.sync()
 
 
 def test_a_pass_that_fails_half_way_leaves_no_gap(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,16 +156,17 @@ def test_a_pass_that_fails_half_way_leaves_no_gap(database: Database, monkeypatc
 
     # The second batch of a pass fails: the first stays, whole; the rest waits, and nothing is skipped.
     calls = {"n": 0}
-    real = SqlNodeStore.write
+    real = Sequencer._write
 
-    def second_fails(self: SqlNodeStore, nodes: Sequence[Node]) -> None:
+    def second_fails(self: Sequencer, bind: Any, *args: Any) -> None:
         calls["n"] += 1
-        real(self, nodes)
+        real(self, bind, *args)
         if calls["n"] == 2:
+            _sent(bind)
             raise Boom("dies in the second batch")
 
     with monkeypatch.context() as patch:
-        patch.setattr(SqlNodeStore, "write", second_fails)
+        patch.setattr(Sequencer, "_write", second_fails)
         with pytest.raises(Boom):
             sequencer.run_pass()
     assert len(check_log(database)) == size + 4
@@ -362,13 +373,13 @@ def test_a_pass_extends_the_frontier_its_last_pass_left(database: Database, monk
     appender's pass it reads the database; either way the log matches the RFC reference."""
     mine, other = Sequencer(database), Sequencer(database)
     reads: list[list[tuple[int, int]]] = []
-    real = SqlNodeStore.read
+    real = Sequencer._read_nodes
 
-    def counted(self: SqlNodeStore, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+    def counted(self: Sequencer, bind: Any, ids: Sequence[tuple[int, int]]) -> list[bytes]:
         reads.append(list(ids))
-        return real(self, ids)
+        return real(self, bind, ids)
 
-    monkeypatch.setattr(SqlNodeStore, "read", counted)
+    monkeypatch.setattr(Sequencer, "_read_nodes", counted)
     for n in range(3):
         record(database, "test.frontier", n)
     mine.run_pass()
@@ -384,4 +395,45 @@ def test_a_pass_extends_the_frontier_its_last_pass_left(database: Database, monk
     assert mine.run_pass() == 1
     assert reads and reads[0]  # the tree grew elsewhere: the frontier comes from the database
     monkeypatch.undo()
+    check_log(database)
+
+
+def test_a_waiter_whose_place_is_known_does_not_wait_for_a_running_pass(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a pass runs (held here), a waiter whose event an earlier pass covered takes its place at
+    once instead of queueing behind it; one whose event came too late for the held pass gets it from
+    the next pass, begun as soon as the held one ends."""
+    sequencer = Sequencer(database)
+    early = record(database, "test.convoy", 0)
+    sequencer.run_pass()  # covers `early`; its place waits in memory
+    one_batch = sequencer._one_batch
+    entered, release = threading.Event(), threading.Event()
+
+    def held() -> list[Sequenced]:  # committed, and held before its places are handed out
+        done = one_batch()
+        entered.set()
+        assert release.wait(30)
+        return done
+
+    monkeypatch.setattr(sequencer, "_one_batch", held)
+    running = threading.Thread(target=sequencer.run_pass)
+    running.start()
+    try:
+        assert entered.wait(30)
+        late = record(database, "test.convoy", 1)  # committed while the held pass runs
+        answers: dict[int, Sequenced] = {}
+        late_waiter = threading.Thread(target=lambda: answers.update({late: sequencer.wait_for(late)}))
+        late_waiter.start()
+        early_waiter = threading.Thread(target=lambda: answers.update({early: sequencer.wait_for(early)}))
+        early_waiter.start()
+        early_waiter.join(10)
+        assert not early_waiter.is_alive() and early in answers, "a known place waited for the running pass"
+        assert late not in answers
+    finally:
+        monkeypatch.setattr(sequencer, "_one_batch", one_batch)
+        release.set()
+        running.join(30)
+    late_waiter.join(30)
+    assert answers[late].index == answers[early].index + 1
     check_log(database)
