@@ -1,24 +1,61 @@
 """`make bench`: run every bench/bench_*.py module's `run()`, print one table, keep the figures.
 
 Each module measures its anchor in the same run and reports ratios; absolute numbers are shown
-for context only (these machines are noisy).
+for context only (these machines are noisy). The figures go to bench/results/latest.json and, from a
+run of every module, into bench/RESULTS.md (bench/results_table.py: one row per figure of every
+issue, and the machine); a run of some modules writes its table to bench/results/RESULTS.md instead.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import results_table
+
 HERE = Path(__file__).parent
 
 
+def _cpu_model() -> str:
+    try:
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                return text.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _postgres() -> str:
+    try:
+        from bench.bench_ledger import postgres_version
+
+        return postgres_version()
+    except Exception as error:  # no server: say so on the machine line
+        return f"unavailable ({type(error).__name__})"
+
+
+def machine(started: datetime, load_before: tuple[float, ...]) -> str:
+    load_after = os.getloadavg()
+    return (
+        f"{_cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"PostgreSQL {_postgres()}; {platform.system()} {platform.release()}; "
+        f"run started {started.isoformat(timespec='seconds')}; "
+        f"load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end "
+        "(the machine is shared: ratios are paired within the run, absolute rates are context)"
+    )
+
+
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem for p in HERE.glob("bench_*.py"))
+    everything = sorted(p.stem for p in HERE.glob("bench_*.py"))
+    names = argv or everything
+    started, load_before = datetime.now(UTC), os.getloadavg()
     results: dict[str, dict[str, float]] = {}
     for name in names:
         module = importlib.import_module(f"bench.{name}")
@@ -39,6 +76,9 @@ def main(argv: list[str]) -> int:
     }
     (out / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"figures written to {out / 'latest.json'}")
+    table = HERE / "RESULTS.md" if set(names) >= set(everything) else out / "RESULTS.md"
+    table.write_text(results_table.document(results_table.ROWS, results, machine(started, load_before)))
+    print(f"table written to {table}")
     return 0
 
 

@@ -26,7 +26,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+def served(home: Path, env: dict[str, str] | None = None, app: str = "api.asgi:app") -> Iterator[str]:
+    """The app (an ASGI import path) served by uvicorn in a subprocess on a free port; yields its URL."""
+    with serving(home, env, app) as (url, _):
+        yield url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def serving(home: Path, env: dict[str, str] | None = None, app: str = "api.asgi:app") -> Iterator[tuple[str, int]]:
+    """`served`, yielding the server process's id too (for its CPU time)."""
     port = free_port()
     full_env = {**os.environ, "TRUSTSEAL_HOME": str(home), **(env or {})}
     proc = subprocess.Popen(
@@ -34,7 +48,7 @@ def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
             sys.executable,
             "-m",
             "uvicorn",
-            "api.asgi:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -58,7 +72,7 @@ def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("service did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -85,8 +99,9 @@ def wrk(url: str, seconds: float, connections: int = 8, script: str | None = Non
     if bad:
         raise RuntimeError(f"{bad.group(1)} failed requests against {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    return {"rps": rps, "p50": p50.group(1) + p50.group(2) if p50 else "?"}  # type: ignore[dict-item]
+    return {"rps": rps, "requests": requests, "p50": p50.group(1) + p50.group(2) if p50 else "?"}  # type: ignore[dict-item]
 
 
 def post_script(path: str, bodies: list[str], token: str) -> str:

@@ -7,9 +7,11 @@ twice: two appenders racing on one tree fail instead of forking it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, tuple_
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NodeMissing
@@ -21,9 +23,24 @@ _INDEX = LedgerNode.__table__.c["index"]
 _HASH = LedgerNode.__table__.c["hash"]
 
 # Built once (compiled-statement cache); "index" is quoted by SQLAlchemy wherever it is reserved.
-_SIZE = select(func.max(_INDEX)).where(_LEVEL == 0)
-_READ = select(_LEVEL, _INDEX, _HASH).where(tuple_(_LEVEL, _INDEX).in_(bindparam("ids", expanding=True)))
+# The highest leaf index (the tree's size less one), one indexed lookup: the PK's leading column is the level.
+HIGHEST_LEAF = select(func.max(_INDEX)).where(_LEVEL == 0)
 _WRITE = insert(LedgerNode.__table__)  # type: ignore[arg-type]
+# Ids one read asks for in one statement; a proof needs ~2·log2(size) (64 ≈ a log of 2^32 entries), so
+# more is rare, and a larger read is split only to keep SQLite's expression tree shallow.
+READ_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=READ_CHUNK)
+def _read_statement(count: int) -> Select[Any]:
+    """`count` primary-key probes OR-ed together, built once per count. Not `(level, index) IN (…)`:
+    SQLite plans a row-value IN list as a scan of the whole table (a proof or an append then cost
+    O(n)), while it runs each OR-ed equality pair as a primary-key lookup; PostgreSQL plans both
+    forms as the same BitmapOr of index probes."""
+    level, index = _LEVEL, _INDEX
+    return select(level, index, _HASH).where(
+        or_(*(and_(level == bindparam(f"l{k}"), index == bindparam(f"i{k}")) for k in range(count)))
+    )
 
 
 class SqlNodeStore:
@@ -32,14 +49,23 @@ class SqlNodeStore:
 
     def size(self) -> int:
         """One indexed lookup: the highest leaf index (the PK's leading column is the level)."""
-        highest = self.bind.execute(_SIZE).scalar()
+        highest = self.bind.execute(HIGHEST_LEAF).scalar()
         return 0 if highest is None else int(highest) + 1
 
     def read(self, ids: Sequence[NodeId]) -> list[bytes]:
-        """All of `ids` in one query."""
+        """All of `ids` in one query (one per READ_CHUNK ids), each id an index lookup."""
         if not ids:
             return []
-        found = {(row[0], row[1]): bytes(row[2]) for row in self.bind.execute(_READ, {"ids": list(ids)})}
+        found: dict[NodeId, bytes] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), READ_CHUNK):
+            chunk = unique[start : start + READ_CHUNK]
+            params: dict[str, int] = {}
+            for k, (level, index) in enumerate(chunk):
+                params[f"l{k}"] = level
+                params[f"i{k}"] = index
+            for row in self.bind.execute(_read_statement(len(chunk)), params):
+                found[(row[0], row[1])] = bytes(row[2])
         try:
             return [found[node] for node in ids]
         except KeyError as missing:

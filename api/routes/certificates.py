@@ -99,8 +99,8 @@ async def issue(body: IssueRequest, who: Requesting, context: Ctx) -> Response:
         )
     # Serialised here (the model above documents it): FastAPI's response-model pass costs more than the JSON.
     assert issued.event_id is not None
-    if context.issuance_on_event_loop:
-        sequenced = context.ledger.wait_for(issued.event_id)
+    if context.issuance_on_event_loop:  # requests waiting together share one sequencer pass
+        sequenced = await context.ledger.sequencer.wait_for_async(issued.event_id)
     else:
         sequenced = await run_in_threadpool(context.ledger.wait_for, issued.event_id)
     content = {

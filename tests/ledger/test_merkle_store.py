@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import NodeMissing
@@ -162,3 +163,31 @@ def test_a_damaged_store_is_not_a_bad_request(database: Database) -> None:
         assert not isinstance(caught.value, ValueError)
         assert caught.value.code == "ledger_node_missing"
         assert tree.inclusion_proof(0, 7)  # trees that do not need the lost node still prove
+
+
+def test_a_read_is_primary_key_lookups_not_a_scan(database: Database) -> None:
+    """The statement a read runs, as the database plans it: every id a primary-key probe. SQLite plans
+    `(level, index) IN (VALUES …)` as a scan of the whole table, which made each append and each proof
+    O(n) there. PostgreSQL's plan depends on the table's size (a tiny table is scanned whatever the
+    query), so the plan is checked on SQLite."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL plans a tiny table as a scan whatever the query")
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        if "FROM ledger_nodes" in statement and "max(" not in statement:
+            seen.append((statement, parameters))
+
+    with rolled_back(database) as connection:
+        tree = MerkleTree(SqlNodeStore(connection), SM3)
+        tree.append_leaves([leaf(i) for i in range(300)])
+        event.listen(connection, "before_cursor_execute", capture)
+        try:
+            tree.inclusion_proof(123, 300)
+        finally:
+            event.remove(connection, "before_cursor_execute", capture)
+        assert len(seen) == 1
+        statement, parameters = seen[0]
+        plan = [row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert not any(step.startswith("SCAN ledger_nodes") for step in plan), plan
+    assert any(step.startswith("SEARCH ledger_nodes USING") for step in plan), plan

@@ -6,13 +6,16 @@ RFC 9162 reference written from the RFC (tests/ledger/rfc9162.py), not against l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select, update
 
@@ -20,8 +23,7 @@ from ledger.entries import RESERVED
 from ledger.errors import LedgerError
 from ledger.events import INSERT_EVENT, event_row, record_event
 from ledger.merkle import SM3, MerkleTree
-from ledger.node_store import Node
-from ledger.sequencer import Sequencer, UnknownEvent
+from ledger.sequencer import Sequenced, Sequencer, UnknownEvent
 from ledger.sql_node_store import SqlNodeStore
 from store.db import Database
 from store.models import Event
@@ -122,13 +124,22 @@ def test_legacy_payload_values_outside_rfc8785_are_logged_as_strings(database: D
 
 
 def _crash_after_writing(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = SqlNodeStore.write
+    real = Sequencer._write
 
-    def write_then_fail(self: SqlNodeStore, nodes: Sequence[Node]) -> None:
-        real(self, nodes)  # the nodes and the indices are written in the transaction...
+    def write_then_fail(self: Sequencer, bind: Any, *args: Any) -> None:
+        real(self, bind, *args)  # the indices and the nodes are written in the transaction...
+        _sent(bind)
         raise Boom("the sequencer dies before its commit")  # ...which then never commits
 
-    monkeypatch.setattr(SqlNodeStore, "write", write_then_fail)
+    monkeypatch.setattr(Sequencer, "_write", write_then_fail)
+
+
+def _sent(bind: Any) -> None:
+    """On PostgreSQL the pass's writes are queued in a pipeline: have the server run them (they
+    take effect in the open transaction) before the injected crash, as SQLite already has."""
+    if isinstance(bind, psycopg.Cursor):
+        with bind.connection.pipeline() as pipeline:
+            pipeline.sync()
 
 
 def test_a_pass_that_fails_half_way_leaves_no_gap(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,16 +156,17 @@ def test_a_pass_that_fails_half_way_leaves_no_gap(database: Database, monkeypatc
 
     # The second batch of a pass fails: the first stays, whole; the rest waits, and nothing is skipped.
     calls = {"n": 0}
-    real = SqlNodeStore.write
+    real = Sequencer._write
 
-    def second_fails(self: SqlNodeStore, nodes: Sequence[Node]) -> None:
+    def second_fails(self: Sequencer, bind: Any, *args: Any) -> None:
         calls["n"] += 1
-        real(self, nodes)
+        real(self, bind, *args)
         if calls["n"] == 2:
+            _sent(bind)
             raise Boom("dies in the second batch")
 
     with monkeypatch.context() as patch:
-        patch.setattr(SqlNodeStore, "write", second_fails)
+        patch.setattr(Sequencer, "_write", second_fails)
         with pytest.raises(Boom):
             sequencer.run_pass()
     assert len(check_log(database)) == size + 4
@@ -255,3 +267,173 @@ def test_processes_append_densely(database: Database) -> None:
     assert len(leaves) == before + 120
     by_id = {event_id: index for event_id, index, _ in log_rows(database)}
     assert all(by_id[event_id] == index for event_id, index in answers.items())
+
+
+def _count_passes(monkeypatch: pytest.MonkeyPatch, sequencer: Sequencer) -> dict[str, int]:
+    """Counts the sequencer's pass transactions and its reads of an event's place."""
+    counts = {"passes": 0, "lookups": 0}
+    one_batch, lookup = sequencer._one_batch, sequencer.lookup
+
+    def counted_batch() -> list[Sequenced]:
+        counts["passes"] += 1
+        return one_batch()
+
+    def counted_lookup(event_id: int) -> Sequenced | None:
+        counts["lookups"] += 1
+        return lookup(event_id)
+
+    monkeypatch.setattr(sequencer, "_one_batch", counted_batch)
+    monkeypatch.setattr(sequencer, "lookup", counted_lookup)
+    return counts
+
+
+def test_waiters_take_their_places_from_the_pass_that_gave_them(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pass covers every event committed before it; their waiters (threads of this process behind
+    it) get their places from it, with no further pass and no query."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.group", n) for n in range(5)]
+    counts = _count_passes(monkeypatch, sequencer)
+    places = [sequencer.wait_for(event_id) for event_id in ids]
+    assert counts == {"passes": 1, "lookups": 0}
+    assert [place.index for place in places] == list(range(places[0].index, places[0].index + 5))
+    assert sequencer.wait_for(ids[0]) == places[0]  # asked again: read back from the database
+    assert counts["lookups"] == 1
+    leaves = check_log(database)
+    assert all(place.leaf_hash == sm3(b"\x00" + leaves[place.index]) for place in places)
+
+
+def test_waiters_on_an_event_loop_share_one_pass(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests served on one event loop wait together: one pass for all of them, each its own place,
+    and an unknown event fails only its own waiter."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.loop", n) for n in range(6)]
+    counts = _count_passes(monkeypatch, sequencer)
+
+    async def main() -> list[Sequenced | BaseException]:
+        waits = [sequencer.wait_for_async(event_id) for event_id in [*ids, 10**9]]
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    *places, unknown = asyncio.run(main())
+    assert isinstance(unknown, UnknownEvent)
+    assert counts["passes"] == 1
+    assert all(isinstance(place, Sequenced) for place in places)
+    by_id = {event_id: index for event_id, index, _ in log_rows(database)}
+    assert [place.index for place in places] == [by_id[event_id] for event_id in ids]  # type: ignore[union-attr]
+    check_log(database)
+
+
+def test_a_waiter_on_an_event_loop_sees_a_failing_pass(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    sequencer = Sequencer(database)
+    event_id = record(database, "test.loop", 0)
+    monkeypatch.setattr(sequencer, "_one_batch", lambda: (_ for _ in ()).throw(Boom("the database went away")))
+    with pytest.raises(Boom):
+        asyncio.run(sequencer.wait_for_async(event_id))
+    monkeypatch.undo()
+    assert asyncio.run(sequencer.wait_for_async(event_id)) == sequencer.wait_for(event_id)
+
+
+def test_waiters_joining_over_a_few_loop_turns_share_one_pass(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests reach their wait on different turns of the loop (each ran its own issuance first): the
+    pass steps behind them while they keep joining, and covers all of them at once."""
+    sequencer = Sequencer(database)
+    sequencer.run_pass()
+    ids = [record(database, "test.turns", n) for n in range(4)]
+    counts = _count_passes(monkeypatch, sequencer)
+    served: list[list[int]] = []
+    wait_for_all = sequencer._wait_for_all
+
+    def counted(event_ids: Iterable[int]) -> dict[int, Sequenced | Exception]:
+        served.append(list(event_ids))
+        return wait_for_all(served[-1])
+
+    monkeypatch.setattr(sequencer, "_wait_for_all", counted)
+
+    async def late(event_id: int, turns: int) -> Sequenced:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await sequencer.wait_for_async(event_id)
+
+    async def main() -> list[Sequenced]:
+        return await asyncio.gather(*(late(event_id, turns) for turns, event_id in enumerate(ids)))
+
+    places = asyncio.run(main())
+    assert served == [ids]  # one service of the loop's waiters, all four together
+    assert counts == {"passes": 1, "lookups": 0}
+    assert [place.index for place in places] == list(range(places[0].index, places[0].index + 4))
+
+
+def test_a_pass_extends_the_frontier_its_last_pass_left(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass after this process's own takes the frontier from memory (no read); after another
+    appender's pass it reads the database; either way the log matches the RFC reference."""
+    mine, other = Sequencer(database), Sequencer(database)
+    reads: list[list[tuple[int, int]]] = []
+    real = Sequencer._read_nodes
+
+    def counted(self: Sequencer, bind: Any, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        reads.append(list(ids))
+        return real(self, bind, ids)
+
+    monkeypatch.setattr(Sequencer, "_read_nodes", counted)
+    for n in range(3):
+        record(database, "test.frontier", n)
+    mine.run_pass()
+    reads.clear()
+    for n in range(5):
+        record(database, "test.frontier", n)
+    assert mine.run_pass() == 5
+    assert reads == []  # its own frontier, from memory
+    record(database, "test.frontier", 9)
+    assert other.run_pass() == 1
+    reads.clear()
+    record(database, "test.frontier", 10)
+    assert mine.run_pass() == 1
+    assert reads and reads[0]  # the tree grew elsewhere: the frontier comes from the database
+    monkeypatch.undo()
+    check_log(database)
+
+
+def test_a_waiter_whose_place_is_known_does_not_wait_for_a_running_pass(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a pass runs (held here), a waiter whose event an earlier pass covered takes its place at
+    once instead of queueing behind it; one whose event came too late for the held pass gets it from
+    the next pass, begun as soon as the held one ends."""
+    sequencer = Sequencer(database)
+    early = record(database, "test.convoy", 0)
+    sequencer.run_pass()  # covers `early`; its place waits in memory
+    one_batch = sequencer._one_batch
+    entered, release = threading.Event(), threading.Event()
+
+    def held() -> list[Sequenced]:  # committed, and held before its places are handed out
+        done = one_batch()
+        entered.set()
+        assert release.wait(30)
+        return done
+
+    monkeypatch.setattr(sequencer, "_one_batch", held)
+    running = threading.Thread(target=sequencer.run_pass)
+    running.start()
+    try:
+        assert entered.wait(30)
+        late = record(database, "test.convoy", 1)  # committed while the held pass runs
+        answers: dict[int, Sequenced] = {}
+        late_waiter = threading.Thread(target=lambda: answers.update({late: sequencer.wait_for(late)}))
+        late_waiter.start()
+        early_waiter = threading.Thread(target=lambda: answers.update({early: sequencer.wait_for(early)}))
+        early_waiter.start()
+        early_waiter.join(10)
+        assert not early_waiter.is_alive() and early in answers, "a known place waited for the running pass"
+        assert late not in answers
+    finally:
+        monkeypatch.setattr(sequencer, "_one_batch", one_batch)
+        release.set()
+        running.join(30)
+    late_waiter.join(30)
+    assert answers[late].index == answers[early].index + 1
+    check_log(database)

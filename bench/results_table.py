@@ -1,0 +1,338 @@
+"""bench/RESULTS.md: every issue's speed figure in one table, from one `make bench` run.
+
+Columns `measure | ours | anchor | anchor figure | ratio | target` (issue 11). The ratio is ours / anchor,
+higher is better: where a bench pairs its slices it is the bench's own median of the paired ratios
+(`ratio_key`, steadier on these noisy machines than a ratio of two medians), else ours / anchor from
+the two cells. A figure with no anchor (a latency bound, a rate only reported) shows "—" there and is
+judged against its bound. A figure the run did not produce is shown as missing, never left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Figures = dict[str, dict[str, float]]  # bench module -> figure -> value (bench/results/latest.json)
+
+NOTES = """Notes:
+- Every bench's docstring (bench/bench_*.py) says exactly what it times and what its anchor does.
+- Issuance *without the ledger* (issue 11): the same app, code and database with the ledger's
+  request-time work switched off in that server process only (bench/asgi_without_ledger.py):
+  certificate and event row still committed in one transaction, as before the ledger; no sequencer
+  pass, no integrator. Both services run at once and wrk loads them in alternating slices.
+- Ledger appends (issue 11): each of 8 writer threads commits a transaction inserting its event
+  (`record_event`) and waits for the event's ledger index (`Ledger.wait_for`), with the background
+  integrator signing checkpoints; the anchor inserts the same row into a plain table of the same
+  shape and commits. The two latency rows come from the slices of ours.
+- Inclusion proofs: trees of 10⁴ and 10⁶ entries written by the real append code (checked against
+  the RFC 9162 reference of tests/ledger/rfc9162.py), `Ledger.inclusion_proof` for random indices.
+- Why appends trail plain inserts on PostgreSQL: a writer's answer waits for a second durable
+  transaction, the sequencer pass (advisory lock, events + tree size, frontier read, one UPDATE of
+  the batch, node INSERT, commit: ~7 round trips and a WAL flush), and an event committed while a
+  pass runs waits for that pass and the next (~1.5 passes). Passes are shared (4-8 events each under
+  this load), so the cost is latency more than work; fewer round trips per pass (psycopg pipeline
+  mode, a connection kept by the sequencer, the frontier remembered between passes) are what is left.
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """`ratio_at_least`: the ratio must reach `value`; `at_most`: ours must stay at or below `value`;
+    `reported`: no bound, shown for context."""
+
+    kind: Literal["ratio_at_least", "at_most", "reported"]
+    value: float = 0.0
+    note: str = ""  # e.g. "aim 3×"
+
+    def text(self) -> str:
+        if self.kind == "ratio_at_least":
+            base = f"≥ {_number(self.value)}×"
+        elif self.kind == "at_most":
+            base = f"≤ {_number(self.value)}"
+        else:
+            base = "reported"
+        return f"{base} ({self.note})" if self.note else base
+
+
+@dataclass(frozen=True)
+class Row:
+    issue: int
+    measure: str
+    ours: str  # "module.figure"
+    unit: str
+    target: Target
+    anchor: str | None = None  # "module.figure"
+    anchor_figure: str = "—"  # what the anchor is, in words
+    ratio_key: str | None = None  # "module.figure": the bench's paired ratio
+
+
+def _get(figures: Figures, key: str | None) -> float | None:
+    if key is None:
+        return None
+    module, _, name = key.partition(".")
+    value = figures.get(module, {}).get(name)
+    return None if value is None or math.isnan(value) else value
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return "missing"
+    return f"{_number(value)} {unit}".strip()
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row as shown, and whether its target is met (None: nothing to judge, or a figure missing)."""
+
+    cells: tuple[str, str, str, str, str, str]
+    met: bool | None
+
+
+def line(row: Row, figures: Figures) -> Line:
+    ours = _get(figures, row.ours)
+    anchor = _get(figures, row.anchor)
+    ratio = _get(figures, row.ratio_key)
+    if ratio is None and row.ratio_key is None and ours is not None and anchor is not None and anchor > 0:
+        ratio = ours / anchor
+    missing = ours is None or (row.anchor is not None and (anchor is None or ratio is None))
+    met: bool | None = None
+    if not missing:
+        if row.target.kind == "ratio_at_least":
+            met = ratio is not None and ratio >= row.target.value
+        elif row.target.kind == "at_most":
+            met = ours is not None and ours <= row.target.value
+    target = row.target.text()
+    if missing and row.target.kind != "reported":
+        target += " — not measured"
+    elif met is not None:
+        target += " — met" if met else " — **not met**"
+    ratio_cell = "—" if row.anchor is None else ("missing" if ratio is None else f"{ratio:.2f}×")
+    anchor_cell = "—" if row.anchor is None else _cell(anchor, row.unit)
+    measure = f"{row.measure} (issue {row.issue})"
+    return Line((measure, _cell(ours, row.unit), anchor_cell, row.anchor_figure, ratio_cell, target), met)
+
+
+def table(rows: list[Row], figures: Figures) -> str:
+    out = [
+        "| measure | ours | anchor | anchor figure | ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = line(row, figures).cells
+        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def document(rows: list[Row], figures: Figures, machine: str, notes: str = NOTES) -> str:
+    lines = [line(row, figures) for row in rows]
+    judged = [entry.met for entry in lines if entry.met is not None]
+    summary = f"{sum(judged)} of {len(judged)} targets met"
+    missing = sum(1 for entry in lines if "missing" in entry.cells)
+    if missing:
+        summary += f"; {missing} figure(s) missing from this run"
+    parts = [
+        "# Benchmark results\n",
+        "Written by `make bench` (bench/__main__.py, from bench/results_table.py) from one run; every "
+        "ratio is against an anchor measured in the same run. Ratio = ours / anchor, higher is better "
+        "(where a bench pairs its slices, the median of the paired ratios).\n",
+        f"Machine: {machine}\n",
+        f"{summary}.\n",
+        table(rows, figures),
+    ]
+    if notes:
+        parts.append(notes)
+    return "\n".join(parts)
+
+
+SM2_SIGN_TARGET = Target("ratio_at_least", 1.0, "aim 3×")
+
+ROWS: list[Row] = [
+    # issue 2: SM2 core and CA
+    Row(
+        2,
+        "SM2 sign through gm/ (Botan, constant-time)",
+        "bench_sm2.gm_sm2_sign_per_s",
+        "/s",
+        SM2_SIGN_TARGET,
+        "bench_sm2.openssl_sm2_sign_per_s",
+        "`openssl speed sm2` sign",
+        "bench_sm2.ratio_sign_gm_vs_openssl",
+    ),
+    Row(
+        2,
+        "SM2 verify through gm/, one key",
+        "bench_sm2.gm_sm2_verify_per_s",
+        "/s",
+        SM2_SIGN_TARGET,
+        "bench_sm2.openssl_sm2_verify_per_s",
+        "`openssl speed sm2` verify",
+        "bench_sm2.ratio_verify_gm_vs_openssl",
+    ),
+    Row(
+        2,
+        "SM2 verify through gm/, a new key each time",
+        "bench_sm2.gm_sm2_verify_new_key_per_s",
+        "/s",
+        Target("reported"),
+        "bench_sm2.openssl_sm2_verify_per_s",
+        "`openssl speed sm2` verify",
+        "bench_sm2.ratio_verify_new_key_gm_vs_openssl",
+    ),
+    Row(
+        2,
+        "Certificates issued in-process, SM2 (SQLite)",
+        "bench_issuance.in_process_sm2_per_s",
+        "/s",
+        Target("reported"),
+    ),
+    Row(
+        2,
+        "Certificates issued in-process, P-256 (SQLite)",
+        "bench_issuance.in_process_p256_per_s",
+        "/s",
+        Target("reported"),
+    ),
+    Row(
+        2,
+        "Certificate issuance over HTTP, SM2 (wrk, 8 connections)",
+        "bench_issuance.http_issue_sm2_rps",
+        "req/s",
+        Target("ratio_at_least", 0.3),
+        "bench_issuance.http_trivial_rps",
+        "`GET /v1/health` (async, constant JSON), same server, alternating",
+    ),
+    # issue 3: seals and PDF sealing
+    Row(
+        3,
+        "Sealing a 100 KB PDF in-process, visible SM2 seal",
+        "bench_sealing.sm2_seal_100k_per_s",
+        "/s",
+        Target("ratio_at_least", 3.0, "aim 5×"),
+        "bench_sealing.pyhanko_p256_100k_per_s",
+        "pyHanko `SimpleSigner` P-256, default settings",
+    ),
+    Row(
+        3,
+        "Sealing a 100 KB PDF over HTTP (4 clients)",
+        "bench_sealing.http_sm2_seal_100k_per_s",
+        "/s",
+        Target("reported"),
+        "bench_sealing.pyhanko_p256_100k_per_s",
+        "pyHanko `SimpleSigner` P-256, in-process",
+    ),
+    Row(
+        3,
+        "Sealing a 5 MB PDF in-process",
+        "bench_sealing.sm2_seal_5m_per_s",
+        "/s",
+        Target("reported"),
+        "bench_sealing.pyhanko_p256_5m_per_s",
+        "pyHanko `SimpleSigner` P-256, 5 MB",
+    ),
+    # issue 4 and issue 10: verification
+    Row(
+        4,
+        "Full verification, 100 KB B-LT SM2 PDF",
+        "bench_verify.sm2_b_lt_full_verify_per_s",
+        "/s",
+        Target("ratio_at_least", 2.0, "aim 4×"),
+        "bench_verify.pyhanko_p256_no_revocation_per_s",
+        "pyHanko `validate_pdf_signature`, P-256, no revocation checks",
+        "bench_verify.ratio_full_verify_vs_pyhanko",
+    ),
+    Row(
+        4,
+        "OFD verification, vendor file 1.ofd",
+        "bench_verify.ofd_vendor_verify_per_s",
+        "/s",
+        Target("reported"),
+    ),
+    Row(
+        10,
+        "Full verification, 100 KB B-LT SM2 PDF, like for like",
+        "bench_verify.sm2_b_lt_full_verify_per_s",
+        "/s",
+        Target("ratio_at_least", 3.0, "aim 5×"),
+        "bench_verify.pyhanko_p256_b_lt_hardfail_per_s",
+        "pyHanko, its own P-256 B-LT PDF, hard-fail revocation from the DSS",
+        "bench_verify.ratio_full_verify_vs_pyhanko_blt_hardfail",
+    ),
+    # issue 11: the ledger
+    Row(
+        11,
+        "Issuance over HTTP with the ledger (SQLite, wrk, 8 connections)",
+        "bench_ledger.issuance_http_with_ledger_rps",
+        "req/s",
+        Target("ratio_at_least", 0.9),
+        "bench_ledger.issuance_http_without_ledger_rps",
+        "the same service without the ledger's request-time work (bench/asgi_without_ledger.py)",
+        "bench_ledger.ratio_issuance_with_vs_without_ledger",
+    ),
+    Row(
+        11,
+        "Issuances per second of server CPU, with the ledger (the same slices)",
+        "bench_ledger.issuance_per_server_cpu_s_with_ledger",
+        "/CPU-s",
+        Target("reported"),
+        "bench_ledger.issuance_per_server_cpu_s_without_ledger",
+        "the same without the ledger (server process CPU from /proc, integrator included)",
+        "bench_ledger.ratio_issuance_per_cpu_with_vs_without_ledger",
+    ),
+    Row(
+        11,
+        "Ledger appends on PostgreSQL, 8 writers (commit + wait for the index)",
+        "bench_ledger.pg_ledger_appends_per_s",
+        "/s",
+        Target("ratio_at_least", 0.5),
+        "bench_ledger.pg_plain_inserts_per_s",
+        "plain single-row INSERT + commit, table of the same shape, same 8 threads",
+        "bench_ledger.ratio_appends_vs_plain_inserts",
+    ),
+    Row(
+        11,
+        "Inclusion proofs at 10⁶ entries (PostgreSQL)",
+        "bench_ledger.proofs_per_s_at_1e6",
+        "/s",
+        Target("ratio_at_least", 0.5, "within 2×"),
+        "bench_ledger.proofs_per_s_at_1e4",
+        "the same at 10⁴ entries (ratio = t(10⁴) / t(10⁶))",
+        "bench_ledger.ratio_proof_rate_1e6_vs_1e4",
+    ),
+    Row(
+        11,
+        "Wait for the ledger index after commit, p99, under the 8-writer load",
+        "bench_ledger.wait_for_index_p99_ms",
+        "ms",
+        Target("at_most", 100.0, "ms"),
+    ),
+    Row(
+        11,
+        "Wait for the ledger index after commit, p50",
+        "bench_ledger.wait_for_index_p50_ms",
+        "ms",
+        Target("reported"),
+    ),
+    Row(
+        11,
+        "Commit → first signed checkpoint covering it, p99, under load",
+        "bench_ledger.commit_to_checkpoint_p99_ms",
+        "ms",
+        Target("at_most", 1000.0, "ms"),
+    ),
+    Row(
+        11,
+        "Commit → first signed checkpoint covering it, p50",
+        "bench_ledger.commit_to_checkpoint_p50_ms",
+        "ms",
+        Target("reported"),
+    ),
+]

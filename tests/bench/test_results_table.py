@@ -1,0 +1,74 @@
+"""bench/RESULTS.md's table (bench/results_table.py): its columns, the ratio it computes, the verdicts,
+a figure the run did not produce shown as missing, and every issue's rows present."""
+
+from __future__ import annotations
+
+from bench.results_table import ROWS, Row, Target, document, line, table
+
+HEADER = "| measure | ours | anchor | anchor figure | ratio | target |"
+
+RATE = Row(
+    7, "Widgets made", "bench_w.ours_per_s", "/s", Target("ratio_at_least", 0.9), "bench_w.base_per_s", "a plain widget"
+)
+AIM = Target("ratio_at_least", 2.0, "aim 4×")
+PAIRED = Row(7, "Paired", "bench_w.ours_per_s", "/s", AIM, "bench_w.base_per_s", "x", "bench_w.r")
+BOUND = Row(7, "Latency p99", "bench_w.p99_ms", "ms", Target("at_most", 100.0, "ms"))
+
+
+def test_the_ratio_is_ours_over_the_anchor_and_judged() -> None:
+    cells = line(RATE, {"bench_w": {"ours_per_s": 450.0, "base_per_s": 500.0}}).cells
+    assert cells == ("Widgets made (issue 7)", "450 /s", "500 /s", "a plain widget", "0.90×", "≥ 0.9× — met")
+    below = line(RATE, {"bench_w": {"ours_per_s": 440.0, "base_per_s": 500.0}})
+    assert below.met is False and below.cells[4] == "0.88×" and below.cells[5] == "≥ 0.9× — **not met**"
+
+
+def test_a_paired_ratio_from_the_bench_wins_over_the_cells() -> None:
+    entry = line(PAIRED, {"bench_w": {"ours_per_s": 300.0, "base_per_s": 100.0, "r": 2.6}})
+    assert entry.cells[4] == "2.60×" and entry.cells[5] == "≥ 2× (aim 4×) — met" and entry.met
+
+
+def test_a_missing_figure_is_shown_missing_not_judged() -> None:
+    entry = line(RATE, {"bench_w": {"base_per_s": 500.0}})
+    assert entry.cells[1] == "missing" and entry.cells[4] == "missing"
+    assert entry.met is None and entry.cells[5] == "≥ 0.9× — not measured"
+    nothing = line(PAIRED, {})
+    assert nothing.cells[1:3] == ("missing", "missing") and nothing.met is None
+
+
+def test_a_bound_without_an_anchor() -> None:
+    assert line(BOUND, {"bench_w": {"p99_ms": 42.0}}).cells == (
+        "Latency p99 (issue 7)",
+        "42.0 ms",
+        "—",
+        "—",
+        "—",
+        "≤ 100 (ms) — met",
+    )
+    assert line(BOUND, {"bench_w": {"p99_ms": 101.0}}).met is False
+
+
+def test_the_table_and_the_document() -> None:
+    figures = {"bench_w": {"ours_per_s": 1234.5, "base_per_s": 1000.0, "p99_ms": 3.0}}
+    text = table([RATE, BOUND], figures).splitlines()
+    assert text[0] == HEADER and text[1] == "|---|---|---|---|---|---|"
+    assert text[2] == "| Widgets made (issue 7) | 1,234 /s | 1,000 /s | a plain widget | 1.23× | ≥ 0.9× — met |"
+    assert len(text) == 4 and all(row.count("|") == 7 for row in text)
+    doc = document([RATE, BOUND, PAIRED], figures, "a test machine")
+    assert "Machine: a test machine" in doc and HEADER in doc
+    assert "2 of 2 targets met; 1 figure(s) missing from this run" in doc
+
+
+def test_every_issue_with_a_benchmark_has_its_rows() -> None:
+    issues = {row.issue for row in ROWS}
+    assert issues == {2, 3, 4, 10, 11}
+    keys = {row.ours for row in ROWS}
+    for key in (
+        "bench_ledger.issuance_http_with_ledger_rps",
+        "bench_ledger.pg_ledger_appends_per_s",
+        "bench_ledger.proofs_per_s_at_1e6",
+        "bench_ledger.wait_for_index_p99_ms",
+        "bench_ledger.commit_to_checkpoint_p99_ms",
+        "bench_issuance.http_issue_sm2_rps",
+        "bench_sealing.sm2_seal_100k_per_s",
+    ):
+        assert key in keys, key
