@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from sqlalchemy import select, update
 import api.auth
 from api.app import create_app
 from api.approvals import Approvals
-from api.auth import create_token, get_token
+from api.auth import TokenError, create_token, get_token, list_tokens
 from api.context import Context
 from api.problems import PROBLEM_JSON
 from policies.approvals import parse_policy
@@ -240,3 +242,23 @@ def test_last_use_is_written_at_most_once_a_minute(client: TestClient, context: 
     api.auth._cache.clear()
     client.get("/v1/tokens/me", headers=_auth(token))
     assert get_token(context.db, "life-used").last_used_at > first  # type: ignore[operator]
+
+
+def test_concurrent_creations_of_one_name_give_one_token(context: Context) -> None:
+    """Both may pass the name check; the database's unique index on live names decides (PostgreSQL
+    blocks the second insert until the first commits, then refuses it): one token, one 409, no 500."""
+    barrier = threading.Barrier(4)
+
+    def create(_: int) -> str:
+        barrier.wait()
+        try:
+            create_token(context.db, "verifier", "life-race")
+        except TokenError as exc:
+            return exc.code
+        return "created"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(create, range(4)))
+    assert outcomes == ["created", "token_name_taken", "token_name_taken", "token_name_taken"]
+    assert len([t for t in list_tokens(context.db) if t.name == "life-race"]) == 1
+    assert len([e for e in _events(context, "life-race") if e[0] == "token.created"]) == 1
