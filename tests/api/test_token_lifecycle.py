@@ -226,6 +226,19 @@ def test_an_expired_token_is_refused_even_from_the_cache(client: TestClient, con
     assert get_token(context.db, "life-expiring").status == "expired"
 
 
+def test_an_admin_rotates_an_expired_system_token(client: TestClient, context: Context, admin: dict[str, str]) -> None:
+    old = create_token(context.db, "issuer", "life-lapsed", ["demo-530000-sm2"])
+    with context.db.session() as session:
+        past = datetime.now(UTC) - timedelta(days=1)
+        session.execute(update(ApiToken).where(ApiToken.name == "life-lapsed").values(expires_at=past))
+    _problem(client.get("/v1/tokens/me", headers=_auth(old)), 401, "token_expired")
+    assert [t.status for t in list_tokens(context.db, "expired") if t.name == "life-lapsed"] == ["expired"]
+    renewed = client.post("/v1/tokens/life-lapsed/rotate", headers=admin)
+    assert renewed.status_code == 200 and renewed.json()["status"] == "active", renewed.text
+    assert client.get("/v1/tokens/me", headers=_auth(renewed.json()["token"])).json()["name"] == "life-lapsed"
+    _problem(client.get("/v1/tokens/me", headers=_auth(old)), 401, "token_revoked")
+
+
 def test_last_use_is_written_at_most_once_a_minute(client: TestClient, context: Context) -> None:
     token = create_token(context.db, "verifier", "life-used")
     assert get_token(context.db, "life-used").last_used_at is None

@@ -292,3 +292,11 @@ def test_issuer_b_cannot_reach_issuer_a(
     assert [s["id"] for s in client.get("/v1/seals", headers=ha).json()] == [SEAL_A]
     assert client.post("/v1/certificates", json=certificate, headers=ha).status_code == 201
     assert client.get("/v1/tokens/me", headers=ha).json()["id"] == a_token_id
+
+    # A rotates its token: what A owns goes with the name to the new secret, and nothing to the old one
+    rotated = client.post("/v1/tokens/me/rotate", headers=ha).json()["token"]
+    _refused(client.get(f"/v1/licences/{licence}", headers=ha), 401, "token_revoked")
+    callers["issuer-a"] = dataclasses.replace(a, token=rotated)  # (the fixture is shared: test order is free)
+    hr = {"Authorization": f"Bearer {rotated}"}
+    assert client.get(f"/v1/licences/{licence}", headers=hr).json()["identifier"] == licence
+    assert client.get(f"/v1/sign/jobs/{job_id}", headers=hr).json()["id"] == job_id
