@@ -16,7 +16,7 @@ import httpx
 import typer
 
 from api import home
-from api.auth import ROLES, TokenNotFound, create_token, revoke_token
+from api.auth import ROLES, TokenError, create_token, get_token, list_tokens, revoke_token, rotate_token
 from api.context import Context, open_context
 from api.home import HomeError
 from api.settings import Settings, SettingsError
@@ -111,9 +111,15 @@ def _init(settings: Settings, already: bool) -> None:
         typer.echo(f"ledger key {signer.handle.version.ref} key_id {signer.key_id}")
         _install_approvals_policy(context)
         if not already:
+            forever = home.is_demo_home(settings)  # demo tokens of a demo home never expire (README)
             tokens = {
                 role: create_token(
-                    context.db, role, f"demo-{role}", demo_seal_ids() if role == "issuer" else None, actor="init"
+                    context.db,
+                    role,
+                    f"demo-{role}",
+                    demo_seal_ids() if role == "issuer" else None,
+                    actor="init",
+                    never_expires=forever,
                 )
                 for role in ROLES
             }
@@ -198,11 +204,28 @@ def _say_oid_arc() -> None:
         )
 
 
+ExpiresOpt = Annotated[
+    int | None,
+    typer.Option("--expires-days", help="lifetime in days (default 90 for issuer/verifier, 30 for people)"),
+]
+
+
+def cli_actor() -> str:
+    from api.operations import cli_actor as actor
+
+    return actor()
+
+
+def _token_failed(exc: TokenError) -> None:
+    fail(f"{exc.code}: {exc.detail}")
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="issuer | verifier | officer | auditor | admin")],
-    name: Annotated[str, typer.Option(help="who the token is for")],
+    name: Annotated[str, typer.Option(help="who the token is for (unique among live tokens)")],
     seal: Annotated[list[str] | None, typer.Option("--seal", help="seal id an issuer may use (repeat)")] = None,
+    expires_days: ExpiresOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -212,8 +235,10 @@ def token_create(
     if role not in ROLES:
         fail(f"unknown role {role}; use one of {', '.join(ROLES)}", 2)
     if url:
-        body = remote(url, token, "POST", "/v1/tokens", json={"role": role, "name": name, "seal_ids": seal or []})
-        answer = body.json()
+        body: dict[str, Any] = {"role": role, "name": name, "seal_ids": seal or []}
+        if expires_days is not None:
+            body["expires_days"] = expires_days
+        answer = remote(url, token, "POST", "/v1/tokens", json=body).json()
         _pending(answer)
         typer.echo(answer["token"])
         return
@@ -223,27 +248,97 @@ def token_create(
             from api.auth import new_token
 
             secret, secret_hash = new_token()
-            params = {"role": role, "name": name, "seal_ids": list(seal or []), "token_sha256": secret_hash}
+            params: dict[str, Any] = {"role": role, "name": name, "seal_ids": list(seal or [])}
+            params |= {"token_sha256": secret_hash}
+            if expires_days is not None:
+                params["expires_days"] = expires_days
             _break_glass(context, f"token.create.{role}", params)
             typer.echo(secret)
         else:
-            typer.echo(create_token(context.db, role, name, list(seal or []), actor="cli"))
+            typer.echo(create_token(context.db, role, name, list(seal or []), actor=cli_actor(), days=expires_days))
+    except TokenError as exc:
+        _token_failed(exc)
     finally:
         context.close()
+
+
+def _token_row(row: dict[str, Any]) -> str:
+    seals = ",".join(row["seal_ids"]) or "-"
+    return (
+        f"{row['id']:>5}  {row['name']:24} {row['role']:9} {row['status']:8} "
+        f"created {row['created_at'][:16]}  expires {(row['expires_at'] or 'never')[:16]}  "
+        f"last used {(row['last_used_at'] or 'never')[:16]}  seals {seals}"
+    )
+
+
+@token_app.command("list")
+def token_list(
+    status: Annotated[str | None, typer.Option(help="only active | expired | revoked tokens")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON as the API answers it")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Every token: id, name, role, status, created, expires, last used, seals (never a secret or hash)."""
+    if url:
+        rows = remote(url, token, "GET", "/v1/tokens", params={"status": status} if status else None).json()
+    else:
+        context = local()
+        try:
+            rows = [t.as_json() for t in list_tokens(context.db, status)]
+        except TokenError as exc:
+            _token_failed(exc)
+            return
+        finally:
+            context.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(_token_row(row))
+
+
+RefArg = Annotated[str, typer.Argument(help="the token's id, or the name of a live token")]
 
 
 @token_app.command("revoke")
-def token_revoke(name: Annotated[str, typer.Argument(help="the token's name (all its enabled tokens)")]) -> None:
+def token_revoke(ref: RefArg, url: UrlOpt = None, token: TokenOpt = None) -> None:
     """Disable a token at once (other processes within seconds); recorded as `token.revoked`."""
-    context = local()
-    try:
-        count = revoke_token(context.db, name, actor="cli")
-    except TokenNotFound as exc:
-        fail(str(exc))
+    if url:
+        row = remote(url, token, "POST", f"/v1/tokens/{ref}/revoke").json()
     else:
-        typer.echo(f"revoked {count} token(s) named {name}")
-    finally:
-        context.close()
+        context = local()
+        try:
+            row = revoke_token(context.db, ref, actor=cli_actor()).as_json()
+        except TokenError as exc:
+            _token_failed(exc)
+            return
+        finally:
+            context.close()
+    typer.echo(f"revoked token {row['id']} ({row['name']}, {row['role']})")
+
+
+@token_app.command("rotate")
+def token_rotate(ref: RefArg, expires_days: ExpiresOpt = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Print a new secret for a token (same name, role and seals; fresh expiry) and revoke the old one, in
+    one transaction. Remotely: an admin rotates issuer, verifier and auditor tokens, a holder its own
+    (`me`); locally any token (recorded with the operator as actor)."""
+    if url:
+        body = {"expires_days": expires_days} if expires_days is not None else None
+        answer = remote(url, token, "POST", f"/v1/tokens/{ref}/rotate", json=body).json()
+        secret, new_id, old_id = answer["token"], answer["id"], answer["rotated_from"]
+    else:
+        context = local()
+        try:
+            old_id = get_token(context.db, ref).id
+            secret, fresh = rotate_token(context.db, old_id, actor=cli_actor(), days=expires_days)
+            new_id = fresh.id
+        except TokenError as exc:
+            _token_failed(exc)
+            return
+        finally:
+            context.close()
+    typer.echo(f"token {old_id} revoked; its successor is token {new_id}:", err=True)
+    typer.echo(secret)
 
 
 @ca_app.command("list")

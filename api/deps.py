@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import anyio.to_thread
 from fastapi import Request
 
-from api.auth import TOKEN_PREFIX, Principal, authenticate, cached
+from api.auth import TOKEN_PREFIX, Principal, cached, check_token
 from api.context import Context
 from api.problems import Problem
 
@@ -30,14 +30,12 @@ def _bearer(request: Request) -> str:
 
 
 async def principal(request: Request) -> Principal:
-    """Any authenticated caller."""
+    """Any authenticated caller; 401 `invalid_token`, `token_expired` or `token_revoked` otherwise."""
     token = _bearer(request)
     found = cached(token) if token.startswith(TOKEN_PREFIX) else None
     if found is None:
         context: Context = request.app.state.context
-        found = await anyio.to_thread.run_sync(authenticate, context.db, token)
-    if found is None:
-        raise Problem(401, "invalid_token", "unknown or disabled token")
+        found = await anyio.to_thread.run_sync(check_token, context.db, token)
     return found
 
 
@@ -48,9 +46,7 @@ def principal_in_thread(request: Request, *roles: str) -> Principal:
     found = cached(token) if token.startswith(TOKEN_PREFIX) else None
     if found is None:
         context: Context = request.app.state.context
-        found = authenticate(context.db, token)
-    if found is None:
-        raise Problem(401, "invalid_token", "unknown or disabled token")
+        found = check_token(context.db, token)
     if found.role not in roles:
         raise Problem(403, "forbidden_role", f"role {found.role} may not do this; needs {' or '.join(roles)}")
     return found

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from api.approvals import digest
-from api.auth import ROLES, Principal, add_token_hash
+from api.auth import ROLES, Principal, add_token_hash, check_request, get_token
 from api.context import Context
 from api.problems import Problem
 from ledger.events import record_event
@@ -308,11 +308,24 @@ def _seal_revoke(context: Context, params: Params, actor: str) -> Result:
 # -- tokens ---------------------------------------------------------------------------------------
 
 
+def _check_token_create(context: Context, params: Params) -> None:
+    """A bad name, a taken name or an unknown seal is refused before anyone is asked to approve it."""
+    check_request(context.db, params["role"], params["name"], list(params["seal_ids"]), params.get("expires_days"))
+
+
 def _token_create(context: Context, params: Params, actor: str) -> Result:
     """The token itself was made when it was asked for and went to the requester only; this stores its
     SHA-256, so the secret is in no approval row, result or event, and no approver ever sees it."""
-    add_token_hash(context.db, params["role"], params["name"], params["seal_ids"], params["token_sha256"], actor=actor)
-    return {"name": params["name"], "role": params["role"], "seal_ids": list(params["seal_ids"])}
+    token_id = add_token_hash(
+        context.db,
+        params["role"],
+        params["name"],
+        params["seal_ids"],
+        params["token_sha256"],
+        actor=actor,
+        days=params.get("expires_days"),
+    )
+    return get_token(context.db, token_id).as_json()
 
 
 def _subject(key: str) -> Callable[[Params], str | None]:
@@ -329,7 +342,7 @@ register(Operation("ca.withdraw", _withdraw, _check_withdraw, _subject("ca")))
 register(Operation("seal.create", _seal_create, _check_seal_create, _subject("id")))
 register(Operation("seal.revoke", _seal_revoke, _check_seal_revoke, _subject("seal_id")))
 for _role in ROLES:  # only officer and admin tokens can be put under approval (policies/approvals.py)
-    register(Operation(f"token.create.{_role}", _token_create, None, _subject("name")))
+    register(Operation(f"token.create.{_role}", _token_create, _check_token_create, _subject("name")))
 
 
 def respond(done: Submitted, status_code: int = 200) -> JSONResponse:

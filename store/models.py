@@ -130,7 +130,20 @@ class Event(Base):
 
 
 class ApiToken(Base):
+    """One bearer token (its SHA-256 only). `id` is the public token id the log names; `name` is the
+    holder's identity (licence ownership, seal `allowed_callers`, batch-job owner), unique among the
+    tokens not revoked, so a rotation's new token takes over the name of the one it revokes."""
+
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index(
+            "uq_api_tokens_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("NOT disabled"),
+            postgresql_where=text("NOT disabled"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -138,7 +151,11 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the bearer token
     seal_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # revoked
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # NULL: never
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # to the minute
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class SealMaker(Base):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from api.context import Context
 from api.settings import Settings
@@ -23,6 +23,7 @@ from keys.local import LocalKeystore
 from policies.profiles import default_profiles
 from seal.service import SealService
 from store.db import Database
+from store.models import ApiToken, Base
 
 PG_ENV = "TRUSTSEAL_TEST_DATABASE_URL"
 
@@ -197,3 +198,18 @@ def seal_service(ca_service: CertificateAuthorityService) -> SealService:
     service = SealService(ca_service.db, ca_service.custody, ca_service)
     create_demo_seals(service, actor="test")
     return service
+
+
+BOOKKEEPING = {ApiToken.__table__.c.last_used_at}  # written when a token is used (at most once a minute)
+
+
+def table_snapshot(db: Database) -> dict[str, list[str]]:
+    """Every row of every table, but for bookkeeping columns: "nothing changed" means exactly that."""
+    with db.engine.connect() as connection:
+        return {
+            table.name: sorted(
+                repr(tuple(row))
+                for row in connection.execute(select(*[c for c in table.columns if c not in BOOKKEEPING]))
+            )
+            for table in Base.metadata.sorted_tables
+        }

@@ -12,6 +12,8 @@ from api.auth import Principal
 from api.context import Context
 from api.deps import get_context, principal, require
 from api.operations import respond, submit
+from policies.seals import may_apply
+from seal.errors import SealNotFound
 from store.models import Seal
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"])
@@ -94,17 +96,28 @@ def create_seal(body: SealCreate, who: Officer, context: Ctx) -> JSONResponse:
     return respond(submit(context, who, "seal.create", body.model_dump()), 201)
 
 
+def _visible(who: Principal, row: Seal) -> bool:
+    """An issuer system sees the seals it may apply; the other roles see every seal."""
+    if who.role != "issuer":
+        return True
+    return may_apply(
+        role=who.role, caller=who.name, caller_seal_ids=who.seal_ids, seal_id=row.id, allowed=row.allowed_callers
+    )
+
+
 @router.get("", response_model=list[SealInfo])
 def list_seals(who: Anyone, context: Ctx, uscc: str | None = None) -> list[SealInfo]:
-    rows = context.seals.list(uscc)
-    if who.role == "issuer":  # an issuer system sees the seals it may apply
-        rows = [r for r in rows if r.id in who.seal_ids or "*" in who.seal_ids or who.name in r.allowed_callers]
-    return [_info(r, context) for r in rows]
+    return [_info(r, context) for r in context.seals.list(uscc) if _visible(who, r)]
 
 
 @router.get("/{seal_id}", response_model=SealInfo)
 def get_seal(seal_id: str, who: Anyone, context: Ctx) -> SealInfo:
-    return _info(context.seals.get(seal_id), context)
+    """Another system's seal answers an issuer as an unknown one does (its public face is `/status`,
+    `/esl` and `/image`)."""
+    row = context.seals.get(seal_id)
+    if not _visible(who, row):
+        raise SealNotFound(f"no seal {seal_id!r}")
+    return _info(row, context)
 
 
 @router.get("/{seal_id}/esl")

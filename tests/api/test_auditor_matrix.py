@@ -10,19 +10,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
-from starlette.routing import Route
 
 from api.app import create_app
 from api.auth import create_token
 from api.context import Context
 from api.problems import PROBLEM_JSON
-from store.models import Base
+from tests.api.routes import app_routes
+from tests.fixtures import table_snapshot
 
 # Public by design (DESIGN.md): anyone may call them without a token, so an auditor's token adds nothing.
 PUBLIC_WRITES = {
@@ -60,32 +58,12 @@ def auditor(context: Context) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(context.db, 'auditor', 'matrix-auditor')}"}
 
 
-def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
-    for route in routes:
-        inner = getattr(route, "original_router", None)  # FastAPI ≥ 0.165 keeps included routers nested
-        if inner is not None:
-            yield from _walk(inner.routes, prefix + getattr(route.include_context, "prefix", ""))
-        elif isinstance(route, Route) and route.methods:
-            for method in route.methods:
-                yield method, re.sub(r":\w+\}", "}", prefix + route.path)  # {encoded:path} as OpenAPI writes it
-
-
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path) the app serves; cross-checked with its OpenAPI document, so that a change of
-    FastAPI's internals cannot empty the matrix."""
-    found = sorted(set(_walk(app.routes)))
-    documented = {(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item}
-    assert documented <= set(found), documented - set(found)
-    return found
+    return app_routes(app)
 
 
 def _snapshot(context: Context) -> dict[str, list[str]]:
-    """Every row of every table: 'nothing changed' means exactly that."""
-    with context.db.engine.connect() as connection:
-        return {
-            table.name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
-            for table in Base.metadata.sorted_tables
-        }
+    return table_snapshot(context.db)
 
 
 def test_the_matrix_covers_every_route(app: FastAPI) -> None:

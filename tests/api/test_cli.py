@@ -125,14 +125,71 @@ def test_token_revoke_disables_it_and_names_an_unknown_one(home: Path) -> None:
     code, token = _run(home, "token", "create", "--role", "verifier", "--name", "cli-revoked")
     assert code == 0
     code, out = _run(home, "token", "revoke", "cli-revoked")
-    assert code == 0 and "revoked 1 token(s) named cli-revoked" in out
+    assert code == 0 and re.fullmatch(r"revoked token \d+ \(cli-revoked, verifier\)\n", out), out
     code, out = _run(home, "token", "revoke", "cli-revoked")
-    assert code == 1 and out == "error: no enabled token named 'cli-revoked'\n", out
+    assert code == 1 and out == "error: token_not_found: no enabled token named 'cli-revoked'\n", out
     code, out = _run(home, "events", "--type", "token.", "--subject", "cli-revoked", "--json")
     assert code == 0, out
     kinds = [event["type"] for event in json.loads(out)["events"]]
     assert kinds == ["token.revoked", "token.created"], out
     assert token.strip() not in out
+
+
+def test_token_list_rotate_and_refusals_locally(home: Path) -> None:
+    code, out = _run(home, "token", "list", "--json")
+    assert code == 0, out
+    demo = {row["name"]: row for row in json.loads(out) if row["name"].startswith("demo-")}
+    assert set(demo) == {f"demo-{role}" for role in ("issuer", "verifier", "officer", "auditor", "admin")}
+    assert all(row["expires_at"] is None and row["status"] == "active" for row in demo.values())  # a demo home
+    assert "token_hash" not in out
+    code, out = _run(home, "token", "create", "--role", "issuer", "--name", "cli-bad-seal", "--seal", "nosuchseal")
+    assert code == 1 and out == "error: seal_not_found: no seal 'nosuchseal'\n", out
+    code, old = _run(home, "token", "create", "--role", "issuer", "--name", "cli-rot", "--seal", "demo-370000-sm2")
+    assert code == 0
+    code, out = _run(home, "token", "create", "--role", "verifier", "--name", "cli-rot")
+    assert code == 1 and out.startswith("error: token_name_taken: "), out
+    code, out = _run(home, "token", "rotate", "cli-rot", "--expires-days", "10")
+    assert code == 0, out
+    new = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"ts_[A-Za-z0-9_-]{40,}", new) and new != old.strip()
+    code, out = _run(home, "token", "list", "--json")
+    rows = [row for row in json.loads(out) if row["name"] == "cli-rot"]
+    assert [(r["status"], r["seal_ids"]) for r in rows] == [
+        ("revoked", ["demo-370000-sm2"]),
+        ("active", ["demo-370000-sm2"]),
+    ]
+    assert rows[0]["revoked_by"].startswith("cli:")
+    code, out = _run(home, "token", "list", "--status", "revoked")
+    assert code == 0 and re.search(rf"^\s*{rows[0]['id']}\s+cli-rot\s+issuer\s+revoked ", out, re.M), out
+    code, out = _run(home, "token", "revoke", str(rows[1]["id"]))
+    assert code == 0 and out == f"revoked token {rows[1]['id']} (cli-rot, issuer)\n"
+    code, out = _run(home, "token", "rotate", str(rows[1]["id"]))
+    assert code == 1 and out.startswith("error: token_already_revoked: "), out
+
+
+def test_token_commands_remotely(context: Context, live_url: str, tmp_path: Path) -> None:
+    from seal.demo import create_demo_seals
+
+    create_demo_seals(context.seals, actor="test")
+    admin = ["--url", live_url, "--token", create_token(context.db, "admin", "cli-token-admin")]
+    code, secret = _run(tmp_path, "token", "create", "--role", "issuer", "--name", "cli-remote-issuer",
+                        "--seal", "demo-530000-sm2", *admin)  # fmt: skip
+    assert code == 0, secret
+    code, out = _run(tmp_path, "token", "list", "--json", *admin)
+    assert code == 0 and "cli-remote-issuer" in out and secret.strip() not in out
+    # the holder rotates its own token (`me`), then an admin rotates it, then revokes it by name
+    code, out = _run(tmp_path, "token", "rotate", "me", "--url", live_url, "--token", secret.strip())
+    assert code == 0, out
+    mine = out.strip().splitlines()[-1]
+    code, out = _run(tmp_path, "token", "list", "--url", live_url, "--token", mine)
+    assert code == 1 and "forbidden_role" in out
+    code, out = _run(tmp_path, "token", "rotate", "me", "--url", live_url, "--token", secret.strip())
+    assert code == 1 and "token_revoked" in out
+    assert _run(tmp_path, "token", "rotate", "cli-remote-issuer", *admin)[0] == 0
+    code, out = _run(tmp_path, "token", "revoke", "cli-remote-issuer", *admin)
+    assert code == 0 and "(cli-remote-issuer, issuer)" in out
+    code, out = _run(tmp_path, "token", "create", "--role", "issuer", "--name", "cli-x", "--seal", "nosuch", *admin)
+    assert code == 1 and "seal_not_found" in out
 
 
 def test_init_leaves_no_key_for_reconciliation(home: Path) -> None:

@@ -443,7 +443,7 @@ def _existing_token(ctx: Context, tmp: Path) -> dict[str, Any]:
 
 
 def _revoke_token(ctx: Context, state: dict[str, Any]) -> str:
-    assert revoke_token(ctx.db, state["name"], actor="admin:cov") == 1
+    assert revoke_token(ctx.db, state["name"], actor="admin:cov").status == "revoked"
     return str(state["name"])
 
 
@@ -685,7 +685,7 @@ def test_refreshing_crls_logs_one_entry_per_ca(ready: Context) -> None:
 def test_a_revoked_token_stops_working_and_an_unknown_one_is_refused(ready: Context) -> None:
     token = create_token(ready.db, "verifier", "cov-revoked")
     assert authenticate(ready.db, token) is not None
-    assert revoke_token(ready.db, "cov-revoked") == 1
+    assert revoke_token(ready.db, "cov-revoked").status == "revoked"
     assert authenticate(ready.db, token) is None
     with pytest.raises(api.auth.TokenNotFound, match="no enabled token named 'cov-revoked'"):
         revoke_token(ready.db, "cov-revoked")
