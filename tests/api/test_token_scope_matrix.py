@@ -82,7 +82,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/sign/jobs/{job_id}"): frozenset({"issuer"}),
     ("GET", "/v1/sign/jobs/{job_id}/files/{index}"): frozenset({"issuer"}),
     ("GET", "/v1/licences/{identifier}/status"): PUBLIC,
-    ("GET", "/v1/licences/{identifier}"): frozenset({"issuer", "officer", "auditor", "admin"}),
+    ("GET", "/v1/licences/{identifier}"): frozenset({"issuer", "officer", "admin"}),  # no auditor: names its holder
     ("POST", "/v1/licences/{identifier}/status"): frozenset({"issuer", "officer", "admin"}),
     ("GET", "/v1/ledger/checkpoint"): PUBLIC,
     ("GET", "/v1/ledger/key"): PUBLIC,
