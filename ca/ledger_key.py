@@ -33,6 +33,7 @@ from ca.authority import CertificateAuthorityService
 from keys.custody import KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyNotFound, KeyVersion, SigningHandle
 from ledger import sm2_signatures
 from ledger.events import event_row
+from ledger.key_events import RecordedCustody
 from ledger.service import LedgerSigner
 from store.models import Certificate
 
@@ -186,7 +187,9 @@ def rotate_ledger_key(ledger_key: LedgerKey, *, actor: str) -> LedgerKeyRotation
     {key, version, previous_version, key_id} in the certificate's transaction; the handover starts
     when that commits. The caller decides who may do this (issue 12's `POST /v1/keys/{key}/rotate`)."""
     previous = ledger_key.provision()
-    new = ledger_key.custody.rotate(LEDGER_KEY)
+    custody = ledger_key.custody
+    # this key.rotated event commits with the certificate: a recording custody must not add a second one
+    new = (custody.inner if isinstance(custody, RecordedCustody) else custody).rotate(LEDGER_KEY)
     key_id = sm2_signatures.key_id(new.public_key_der)
     event = event_row(
         "key.rotated",
