@@ -934,5 +934,79 @@ def approvals_reject(
     typer.echo(_approval_line(body["approval"]))
 
 
+keys_app = typer.Typer(help="custody keys: inventory and rotation", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_line(row: dict[str, Any]) -> str:
+    versions = ",".join(f"{v['version']}{'' if v['enabled'] else '(disabled)'}" for v in row["versions"])
+    cert = row.get("certificate")
+    expiry = f"cert v{cert['version']} until {cert['not_after'][:10]} ({cert['days_left']}d)" if cert else "no cert"
+    newest = row["versions"][-1] if row["versions"] else None
+    age = f"{newest['age_days']}d" if newest else "-"
+    flag = "  EXPIRING" if row["expiring"] else ""
+    return f"{row['key']:34} {row['algorithm'] or '-':8} v{versions:10} age={age:6} {expiry:40} {row['used_by']}{flag}"
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print the inventory as JSON")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Every custody key: versions, algorithm, age, certificate expiry (EXPIRING within 30 days), what
+    uses it (officer / auditor / admin token with --url; locally a read)."""
+    if url:
+        rows = remote(url, token, "GET", "/v1/keys").json()
+    else:
+        from api.keys import inventory
+
+        context = local()
+        try:
+            rows = inventory(context)
+        finally:
+            context.close()
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        typer.echo(_key_line(row))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key: Annotated[str, typer.Argument(help="the custody name `keys list` shows, e.g. tsa.sm2")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Rotate a seal, seal-maker, TSA, trust-list or ledger key: a new version, certified, in use at once;
+    what it signed before keeps verifying. With --url a ledger or trust-list rotation may wait for
+    approval; locally those are break-glass (no approval, recorded as such)."""
+    from api.keys import APPROVED_KINDS, kind, rotate
+    from api.operations import cli_actor
+    from api.problems import Problem
+    from keys.custody import CustodyError
+    from seal.errors import SealError
+
+    if url:
+        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate").json()
+        if _pending(result):
+            return
+    else:
+        context = local()
+        try:
+            params = {"key": key}
+            if kind(context, key) in APPROVED_KINDS:
+                result = _break_glass(context, "key.rotate", params)
+            else:
+                result = rotate(context, params, cli_actor())
+        except (Problem, CustodyError, SealError) as exc:
+            fail(f"{exc.code}: {getattr(exc, 'detail', exc)}")
+            return
+        finally:
+            context.close()
+    typer.echo(f"rotated {result['key']}: version {result['previous_version']} -> {result['version']}")
+
+
 def main() -> None:
     app()
