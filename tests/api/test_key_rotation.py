@@ -9,6 +9,9 @@ code and changes nothing. The module shares one database: tests run in file orde
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from api.approvals import Approvals
 from api.auth import create_token
 from api.cli import app as cli
 from api.context import Context
@@ -27,6 +31,7 @@ from api.keys import key_entry
 from api.problems import PROBLEM_JSON
 from gm import ses
 from keys.custody import KeyAlgorithm
+from policies.approvals import parse_policy
 from seal.service import SealService
 from signing.pdf import Placement
 from signing.service import Caller
@@ -322,3 +327,94 @@ def test_cli_rotates_locally_and_remotely(live_url: str, officer: dict[str, str]
     assert len(context.custody.versions("tsa.p256")) == before + 1
     refused = runner.invoke(cli, ["keys", "rotate", "cn-370000-sm2", "--url", live_url, "--token", token])
     assert refused.exit_code == 1 and "rotation_not_supported_yet" in refused.output
+
+
+# -- approvals ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_officers(context: Context) -> Iterator[list[dict[str, str]]]:
+    """Two officers under a policy where `key.rotate` needs two; the policy is lifted afterwards."""
+    text = "version: 1\nexpires_after_hours: 24\noperations:\n  key.rotate: 2\n"
+    context.approvals = Approvals(context.db, parse_policy(text, "test"))
+    yield [
+        {"Authorization": f"Bearer {create_token(context.db, 'officer', f'rotating-officer-{i}')}"} for i in range(2)
+    ]
+    context.approvals = Approvals(context.db, parse_policy("version: 1\noperations: {}\n", "test"))
+
+
+@pytest.mark.parametrize("key", ["ledger.sm2", "trust-list.sm2"])
+def test_ledger_and_trust_list_rotations_wait_for_a_second_officer(
+    client: TestClient, context: Context, two_officers: list[dict[str, str]], key: str
+) -> None:
+    first, second = two_officers
+    versions = len(context.custody.versions(key))
+    pending = client.post(f"/v1/keys/{key}/rotate", headers=first)
+    assert pending.status_code == 202, pending.text
+    approval = pending.json()["approval"]
+    assert (approval["operation"], approval["status"], approval["required"]) == ("key.rotate", "pending", 2)
+    assert len(context.custody.versions(key)) == versions  # nothing rotated yet
+    _problem(client.post(f"/v1/approvals/{approval['id']}/approve", headers=first), 403, "approval_own_request")
+    done = client.post(f"/v1/approvals/{approval['id']}/approve", headers=second)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["approval"]["status"] == "executed"
+    result = body["result"]
+    assert set(result) == {"key", "version", "certificate_pem", "previous_version"}
+    assert result["key"] == key and result["version"] == result["previous_version"] + 1 == versions + 1
+    assert len(context.custody.versions(key)) == versions + 1
+    # seal, maker and TSA rotations are one officer's: no approval even under this policy
+    assert client.post("/v1/keys/tsa.sm2/rotate", headers=first).status_code == 200
+    # and a refusal is made at request time, before any approval is opened
+    _problem(client.post("/v1/keys/cn-root-sm2/rotate", headers=first), 409, "rotation_not_supported_yet")
+
+
+# -- no downtime ----------------------------------------------------------------------------------
+
+
+def test_sealing_keeps_succeeding_while_keys_rotate(
+    client: TestClient, context: Context, officer: dict[str, str], seal_service: SealService
+) -> None:
+    """Two threads seal (B-T) in a loop while the seal holder key, the seal maker and the TSA rotate:
+    zero failures, and documents from before, during and after verify PASSED."""
+    del seal_service
+    seal_id = "demo-530000-sm2"
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    made: list[bytes] = []
+
+    def seal_loop() -> None:
+        while not stop.is_set():
+            try:
+                pdf = context.signing.seal_pdf(
+                    make_pdf(), seal_id=seal_id, caller=CALLER, placement=Placement(), level="B-T"
+                ).pdf
+                made.append(pdf)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=seal_loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for key in (f"seal.{seal_id}", "cn-530000-sm2.seal-maker", "tsa.sm2"):
+            count = len(made)
+            deadline = time.monotonic() + 10
+            while len(made) < count + 2 and time.monotonic() < deadline:  # sealing under way
+                time.sleep(0.01)
+            _rotate(client, officer, key)
+        count = len(made)
+        deadline = time.monotonic() + 10
+        while len(made) < count + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert failures == []
+    assert len(made) >= 8
+    for pdf in (made[0], made[len(made) // 2], made[-1]):
+        report = _online(client, pdf)
+        assert report["result"] == PASSED, report
+    holder = context.seals.get(seal_id)
+    assert _signer_certificate(made[-1]).serial_number == int(holder.certificate_serial, 16)
