@@ -88,7 +88,7 @@ def _uses(context: Context) -> dict[str, Use]:
         ledger_cert.version.ref if ledger_cert else None,
         ledger_cert.certificate_der if ledger_cert else None,
     )
-    signer_der = context.verification.publisher._previous_signer()
+    signer_der = context.verification.publisher.signer_certificate()
     uses[SIGNER_KEY] = Use("trust-list", "trust-list signer", None, signer_der)
     uses[PII_KEY] = Use("pii-hmac", "keyed digests of personal data in events", None, None)
     return uses

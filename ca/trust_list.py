@@ -8,7 +8,9 @@ seal-maker EKU) keeps its older certificate listed, so seals it made keep a list
 withdrawn from the moment its certificate is revoked or its CA is withdrawn.
 
 A new list (sequence + 1) is made whenever the set or status of CAs or seal makers changes, and when the
-newest is past half its validity. Older lists stay in the store.
+newest is past half its validity. Older lists stay in the store. Rotating the signer (`rotate_signer`)
+publishes a handover list signed by the new key and the old one, which verifiers pinning the old signer
+follow (verify/trust.py).
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ class TrustListPublisher:
         usages = cert.extended_key_usage_value
         eku = usages is not None and bool(set(usages.native) & oids.EKU_TRUST_LIST_SIGNERS)
         return bool(cert.public_key.dump() == public_key_der and fresh_enough and eku)
+
+    def signer_certificate(self) -> bytes | None:
+        """The signer certificate of the newest published list (None before the first list)."""
+        return self._previous_signer()
 
     def _previous_signer(self) -> bytes | None:
         """The signer certificate of the newest published list: reused across restarts."""
