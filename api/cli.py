@@ -732,7 +732,7 @@ def verify_command(
     from verify.report import EXIT_CODES
     from verify.service import Verifier
     from verify.sources import Sources
-    from verify.trust import TrustListError, TrustStore, load_certificates, publisher
+    from verify.trust import TrustListError, TrustStore, fingerprint, load_certificates, publisher
 
     if not file.exists():
         fail(f"no such file: {file}", 2)
@@ -761,9 +761,14 @@ def verify_command(
                 data = path.read_bytes()
                 who = publisher(data)
                 seen = trust_state.highest(home, who) if home.is_dir() else 0
-                trust.add_list(data, roots=roots, pinned=tuple(pin or ()), min_sequence=max(min_sequence, seen))
+                pins = tuple(pin or ())
+                pins += trust_state.followed(home, pins) if home.is_dir() else ()  # earlier signer handovers
+                trust.add_list(data, roots=roots, pinned=pins, min_sequence=max(min_sequence, seen))
                 if home.is_dir():
                     trust_state.remember(home, who, trust.lists[-1]["sequence"])
+                    if trust.lists[-1].get("handover_from"):
+                        signer = fingerprint(trust.lists[-1]["signer"])
+                        trust_state.remember_handover(home, trust.lists[-1]["handover_from"], signer)
             _warn_if_stale(trust)
         elif Settings.from_env().demo_tokens_file.exists():  # an initialised local home: its own list
             from api.verification import ServiceVerification

@@ -299,8 +299,11 @@ class TrustStore:
         pins = (*pinned, *self.followed)
         problem = signer_problem(signer, signer_der, list(roots), pins, list(crls), moment)
         followed: str | None = None
+        handover_from: str | None = None  # the pinned signer that handed over to this list's signer
         if problem is not None and handover_b64 is not None:  # a handover list: does a trusted old signer vouch?
-            vouched = _handover(doc, handover_b64, _signed_bytes(doc), signer, list(roots), pins, list(crls), moment)
+            vouched = handover_from = _handover(
+                doc, handover_b64, _signed_bytes(doc), signer, list(roots), pins, list(crls), moment
+            )
             if vouched is not None:
                 followed = fingerprint(signer_der)
                 problem = signer_problem(signer, signer_der, list(roots), (*pins, followed), list(crls), moment)
@@ -364,7 +367,8 @@ class TrustStore:
         self.makers += makers
         self.cross += cross
         self.lists.append({"sequence": sequence, "issued_at": doc.get("issued_at"), "signer": signer_der,
-                           "next_update": next_update, "stale_since": stale})  # fmt: skip
+                           "next_update": next_update, "stale_since": stale,
+                           "handover_from": handover_from})  # fmt: skip
 
     def add_list_file(self, path: Path, **kwargs: Any) -> None:
         self.add_list(path.read_bytes(), **kwargs)

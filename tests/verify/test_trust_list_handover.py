@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asn1crypto import pem
+from typer.testing import CliRunner
 
+from api.cli import app as cli
 from api.context import Context
 from gm import jcs
 from keys.custody import KeyAlgorithm
+from signing.pdf import Placement
+from signing.service import Caller
+from tests.fixtures import make_pdf
 from verify.trust import TrustListError, TrustStore, fingerprint
 
 
@@ -128,3 +135,31 @@ def test_a_tampered_handover_list_is_refused(lists: dict[str, Any]) -> None:
     with pytest.raises(TrustListError):
         store.add_list(tampered, pinned=(old,))
     assert store.followed == [] and store.lists == []  # nothing learnt from a refused list
+
+
+def test_the_cli_remembers_a_handover_across_runs(context: Context, lists: dict[str, Any], tmp_path: Path) -> None:
+    """`trustseal verify --pin OLD`: a home that accepted the handover list follows the new signer in later
+    runs, given only the later list; a home that never saw the handover refuses it (exit 4)."""
+    sealed = context.signing.seal_pdf(
+        make_pdf(), seal_id="demo-530000-sm2", caller=Caller(role="issuer", name="t", seal_ids=("*",)),
+        placement=Placement(), level="B-LT",
+    ).pdf  # fmt: skip
+    document = tmp_path / "doc.pdf"
+    document.write_bytes(sealed)
+    files = {}
+    for name in ("handover", "later"):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(lists[name]))
+    old = fingerprint(_der(lists["before"]["signer_certificate"]))
+
+    def verify(home: Path, listing: Path) -> Any:
+        home.mkdir(exist_ok=True)
+        args = ["verify", str(document), "--json", "--trust-list", str(listing), "--pin", old]
+        return CliRunner().invoke(cli, args, env={"TRUSTSEAL_HOME": str(home)})
+
+    follower = tmp_path / "follower"
+    assert verify(follower, files["handover"]).exit_code == 0
+    later = verify(follower, files["later"])
+    assert later.exit_code == 0 and json.loads(later.stdout)["result"] == "PASSED", later.output
+    stranger = verify(tmp_path / "stranger", files["later"])
+    assert stranger.exit_code == 4 and "TRUST_LIST_SIGNER_UNTRUSTED" in stranger.output
