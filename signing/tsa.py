@@ -74,6 +74,9 @@ class TimestampAuthority:
         if family not in ISSUING_CA:
             raise TimestampRequestInvalid(f"no timestamping unit for {family}")
         with self._lock:
+            again = self._units.get(family)
+            if again is not None and again is not found and time.monotonic() < self._fresh_until.get(family, 0.0):
+                return again  # another thread re-read it meanwhile
             with self.db.session() as session:
                 row = session.get(TimestampUnit, family)
                 chain = self.ca.chain(session, ISSUING_CA[family])

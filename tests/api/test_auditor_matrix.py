@@ -29,6 +29,7 @@ PUBLIC_WRITES = {
     ("POST", "/v1/verify"): "public verification; `at=` needs a reading role; it stores nothing",
     ("POST", "/v1/ocsp"): "the public OCSP responder (RFC 6960 over POST)",
     ("POST", "/v1/tsa"): "the public RFC 3161 timestamp authority",
+    ("POST", "/v1/witness/add-checkpoint"): "C2SP tlog-witness, signed by the log",
 }
 AUDITOR_READS = {
     "/v1/events": {"limit": "5"},
