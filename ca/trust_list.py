@@ -148,6 +148,20 @@ class TrustListPublisher:
         eku = usages is not None and bool(set(usages.native) & oids.EKU_TRUST_LIST_SIGNERS)
         return bool(cert.public_key.dump() == public_key_der and fresh_enough and eku)
 
+    def _implicit_handover(self, signer_der: bytes) -> tuple[str, bytes, str] | None:
+        """When this list's signer certificate is not the previous list's (a renewal, or a new key version
+        certified by another process or by a rotation that failed after custody rotated), the previous
+        signer's key — if custody still holds it enabled — signs the handover too, so a verifier pinning
+        the previous certificate follows. None when the signer is unchanged or its key is gone."""
+        previous = self._previous_signer()
+        if previous is None or previous == signer_der:
+            return None
+        spki = x509.Certificate.load(previous).public_key.dump()
+        for version in self.ca.custody.versions(SIGNER_KEY):
+            if version.enabled and version.public_key_der == spki:
+                return version.ref, previous, "trust-list"
+        return None
+
     def signer_certificate(self) -> bytes | None:
         """The signer certificate of the newest published list (None before the first list)."""
         return self._previous_signer()
@@ -200,6 +214,8 @@ class TrustListPublisher:
         handover: tuple[str, bytes, str] | None = None,  # the old signer's key ref and certificate, the actor
     ) -> dict[str, Any]:
         key_ref, signer_der = self._signer()
+        if handover is None:
+            handover = self._implicit_handover(signer_der)
         now = now.replace(microsecond=0)
         regions: dict[str, dict[str, Any]] = {}
         by_name = {ca.name: ca for ca in cas}

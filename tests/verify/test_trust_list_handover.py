@@ -163,3 +163,30 @@ def test_the_cli_remembers_a_handover_across_runs(context: Context, lists: dict[
     assert later.exit_code == 0 and json.loads(later.stdout)["result"] == "PASSED", later.output
     stranger = verify(tmp_path / "stranger", files["later"])
     assert stranger.exit_code == 4 and "TRUST_LIST_SIGNER_UNTRUSTED" in stranger.output
+
+
+def test_a_signer_changed_elsewhere_still_hands_over(context: Context, lists: dict[str, Any]) -> None:
+    """Custody rotated the signer key but no handover list was published (a rotation that failed after
+    custody, or another process publishing first): the next list, from any publisher, is signed by the
+    new key and vouched for by the previous list's signer, and a pinned verifier keeps following."""
+    from ca.trust_list import SIGNER_KEY, TrustListPublisher
+
+    context.custody.rotate(SIGNER_KEY)
+    context.ca.create_ca(
+        "xx-450000-sm2",
+        algorithm=KeyAlgorithm.SM2,
+        subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": "xx-450000-sm2"},
+        ca_profile="regional-ca",
+        parent="cn-root-sm2",
+        region_code="450000",
+        region_name="Guangxi",
+    )
+    changed = TrustListPublisher(context.ca).current()  # another process's publisher
+    assert changed["previous_signer_certificate"] == lists["later"]["signer_certificate"]
+    assert changed["signer_certificate"] != lists["later"]["signer_certificate"]
+    old = fingerprint(_der(lists["before"]["signer_certificate"]))
+    store = TrustStore()
+    for name in ("before", "handover", "later"):
+        store.add_list(lists[name], pinned=(old,))
+    store.add_list(changed, pinned=(old,))
+    assert store.followed == [fingerprint(lists["new_der"]), fingerprint(_der(changed["signer_certificate"]))]
