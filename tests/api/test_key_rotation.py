@@ -375,8 +375,8 @@ def test_ledger_and_trust_list_rotations_wait_for_a_second_officer(
 def test_sealing_keeps_succeeding_while_keys_rotate(
     client: TestClient, context: Context, officer: dict[str, str], seal_service: SealService
 ) -> None:
-    """Two threads seal (B-T) in a loop while the seal holder key, the seal maker and the TSA rotate:
-    zero failures, and documents from before, during and after verify PASSED."""
+    """Two threads seal (B-T) and one makes seals in a loop while the seal holder key, the seal maker and
+    the TSA rotate: zero failures, and documents and seals from before, during and after verify PASSED."""
     del seal_service
     seal_id = "demo-530000-sm2"
     stop = threading.Event()
@@ -393,7 +393,24 @@ def test_sealing_keeps_succeeding_while_keys_rotate(
             except BaseException as exc:
                 failures.append(exc)
 
-    threads = [threading.Thread(target=seal_loop) for _ in range(2)]
+    issued: list[str] = []
+
+    def issue_loop() -> None:  # seal issuance too: a new holder certificate and a seal from the maker
+        from seal.service import SealRequest
+
+        while not stop.is_set():
+            try:
+                request = SealRequest(
+                    name="并发测试",
+                    organisation_name="并发测试",
+                    organisation_uscc="91350100M000100Y43",
+                    ca="cn-530000-sm2",
+                )
+                issued.append(context.seals.create(request).id)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=seal_loop) for _ in range(2)] + [threading.Thread(target=issue_loop)]
     for thread in threads:
         thread.start()
     try:
@@ -412,9 +429,29 @@ def test_sealing_keeps_succeeding_while_keys_rotate(
         for thread in threads:
             thread.join(30)
     assert failures == []
-    assert len(made) >= 8
+    assert len(made) >= 8 and len(issued) >= 2
+    # seals issued during the maker's rotation verify (their maker certificate, old or new, is listed)
+    for new_seal in (issued[0], issued[-1]):
+        pdf = context.signing.seal_pdf(make_pdf(), seal_id=new_seal, caller=CALLER, placement=Placement()).pdf
+        assert _online(client, pdf)["result"] == PASSED
     for pdf in (made[0], made[len(made) // 2], made[-1]):
         report = _online(client, pdf)
         assert report["result"] == PASSED, report
     holder = context.seals.get(seal_id)
+    serials = {_signer_certificate(pdf).serial_number for pdf in made}
+    assert len(serials) == 2  # sealing ran across the holder's rotation: documents under both certificates
     assert _signer_certificate(made[-1]).serial_number == int(holder.certificate_serial, 16)
+
+
+def test_another_process_picks_up_a_rotated_tsa(
+    client: TestClient, context: Context, officer: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second TimestampAuthority (another worker's) re-reads its unit after REFRESH_SECONDS."""
+    from signing import tsa as tsa_module
+
+    monkeypatch.setattr(tsa_module, "REFRESH_SECONDS", 0.0)
+    other = tsa_module.TimestampAuthority(context.db, context.custody, context.ca)
+    before = other.unit("sm2").certificate_der
+    body = _rotate(client, officer, "tsa.sm2")
+    after = other.unit("sm2")
+    assert after.certificate_der != before and after.handle.public_key_der == _spki(body["certificate_pem"])
