@@ -406,6 +406,8 @@ class SealService:
             "certificate_serial": row.certificate_serial,
             "certificate_status": cert.status if cert is not None else "unknown",
             "sm3": sm3(row.esl_der).hex(),  # of the registered SESeal: another seal with this esID is forged
+            # the seal's earlier SESeals (re-keyed): documents sealed with them are this seal's too
+            "previous_sm3": [v["esl_sm3"] for v in row.previous_versions or []],
             "updated_at": row.updated_at.isoformat(),
         }
 

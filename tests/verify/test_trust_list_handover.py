@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +94,14 @@ def test_an_unrelated_new_signer_is_refused(context: Context, lists: dict[str, A
     vouched for it: refused by a verifier that pins the old one, with or without a forged handover."""
     old_pem = lists["before"]["signer_certificate"]
     old = fingerprint(_der(old_pem))
-    version = context.custody.create("rogue-trust-list.sm2", KeyAlgorithm.SM2)
+    rogue_key = f"rogue-{secrets.token_hex(4)}.sm2"  # (the keystore is shared by the module's database runs)
+    version = context.custody.create(rogue_key, KeyAlgorithm.SM2)
     subject = {"country_name": "CN", "organization_name": "trustseal", "common_name": "National trust list signer"}
     rogue = context.ca.issue_for_key(version.public_key_der, subject, "trust-list-signer", "cn-root-sm2")
     doc = {k: v for k, v in copy.deepcopy(lists["later"]).items() if k != "signature"}
     doc["signer_certificate"] = pem.armor("CERTIFICATE", rogue.der).decode("ascii")
     doc["sequence"] += 1
-    plain = {**doc, "signature": _sign(context, doc, "rogue-trust-list.sm2")}
+    plain = {**doc, "signature": _sign(context, doc, rogue_key)}
     # the root would accept it (it is a genuine signer certificate); the pinned verifier does not
     TrustStore().add_list(plain, roots=[context.ca.ca_certificate("cn-root-sm2")])
     with pytest.raises(TrustListError) as refused:
@@ -107,7 +109,7 @@ def test_an_unrelated_new_signer_is_refused(context: Context, lists: dict[str, A
     assert refused.value.code == "TRUST_LIST_SIGNER_UNTRUSTED"
 
     forged = {**doc, "previous_signer_certificate": old_pem}
-    signature = _sign(context, forged, "rogue-trust-list.sm2")
+    signature = _sign(context, forged, rogue_key)
     forged = {**forged, "signature": signature, "handover_signature": signature}  # not the old key's
     with pytest.raises(TrustListError) as refused:
         TrustStore().add_list(forged, pinned=(old,))
