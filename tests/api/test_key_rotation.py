@@ -341,7 +341,7 @@ def test_the_inventory_after_a_rotation(
         assert row["certificate"]["version"] == row["current_version"] == row["versions"][-1]["version"], row
 
 
-def test_cli_rotates_locally_and_remotely(live_url: str, officer: dict[str, str], context: Context) -> None:
+def test_cli_rotates_remotely(live_url: str, officer: dict[str, str], context: Context) -> None:
     token = officer["Authorization"].removeprefix("Bearer ")
     context.signing.tsa.unit("p256")  # provisioned (no P-256 document was sealed here)
     before = len(context.custody.versions("tsa.p256"))
@@ -481,3 +481,31 @@ def test_another_process_picks_up_a_rotated_tsa(
     body = _rotate(client, officer, "tsa.sm2")
     after = other.unit("sm2")
     assert after.certificate_der != before and after.handle.public_key_der == _spki(body["certificate_pem"])
+
+
+def test_a_rekeyed_seal_keeps_its_old_maker_listed(
+    client: TestClient, context: Context, officer: dict[str, str]
+) -> None:
+    """A seal made by a maker that rotated since, then re-keyed (now under the new maker): its earlier
+    SESeal's maker certificate stays in `seal_makers` (seals.previous_versions names it)."""
+    from seal.service import SealRequest
+
+    ca = f"xx-46{secrets.randbelow(10**4):04d}-sm2"
+    context.ca.create_ca(
+        ca,
+        algorithm=KeyAlgorithm.SM2,
+        subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": ca},
+        ca_profile="regional-ca",
+        parent="cn-root-sm2",
+        region_code="460000",
+        region_name="Hainan",
+    )
+    seal = context.seals.create(
+        SealRequest(name="海南测试", organisation_name="海南测试", organisation_uscc="91350100M000100Y43", ca=ca)
+    )
+    first_maker = pem.armor("CERTIFICATE", context.seals.maker(ca).certificate_der).decode("ascii")
+    _rotate(client, officer, f"{ca}.seal-maker")
+    _rotate(client, officer, f"seal.{seal.id}")
+    hainan = next(r for r in client.get("/v1/trust-list").json()["regions"] if r["code"] == "460000")
+    listed = [maker["certificate"] for maker in hainan["seal_makers"]]
+    assert first_maker in listed and len(listed) == 2
