@@ -17,6 +17,7 @@ from api.routes import (
     cas,
     certificates,
     events,
+    keys,
     ledger,
     licences,
     ocsp,
@@ -177,6 +178,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(approvals.router)
     app.include_router(tokens.router)
+    app.include_router(keys.router)
     context.approvals.record_policy()  # the policy in force, in the ledger (only when it changed)
     app.include_router(witness.router)
 

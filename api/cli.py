@@ -827,7 +827,7 @@ def verify_command(
     from verify.report import EXIT_CODES
     from verify.service import Verifier
     from verify.sources import Sources
-    from verify.trust import TrustListError, TrustStore, load_certificates, publisher
+    from verify.trust import TrustListError, TrustStore, fingerprint, load_certificates, publisher
 
     if not file.exists():
         fail(f"no such file: {file}", 2)
@@ -856,9 +856,14 @@ def verify_command(
                 data = path.read_bytes()
                 who = publisher(data)
                 seen = trust_state.highest(home, who) if home.is_dir() else 0
-                trust.add_list(data, roots=roots, pinned=tuple(pin or ()), min_sequence=max(min_sequence, seen))
+                pins = tuple(pin or ())
+                pins += trust_state.followed(home, pins) if home.is_dir() else ()  # earlier signer handovers
+                trust.add_list(data, roots=roots, pinned=pins, min_sequence=max(min_sequence, seen))
                 if home.is_dir():
                     trust_state.remember(home, who, trust.lists[-1]["sequence"])
+                    if trust.lists[-1].get("handover_from"):
+                        signer = fingerprint(trust.lists[-1]["signer"])
+                        trust_state.remember_handover(home, trust.lists[-1]["handover_from"], signer)
             _warn_if_stale(trust)
         elif Settings.from_env().demo_tokens_file.exists():  # an initialised local home: its own list
             from api.verification import ServiceVerification
@@ -1027,6 +1032,80 @@ def approvals_reject(
     """Reject (or, as its requester, withdraw) a pending approval; final."""
     body = remote(url, token, "POST", f"/v1/approvals/{approval_id}/reject", json={"reason": reason}).json()
     typer.echo(_approval_line(body["approval"]))
+
+
+keys_app = typer.Typer(help="custody keys: inventory and rotation", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_line(row: dict[str, Any]) -> str:
+    versions = ",".join(f"{v['version']}{'' if v['enabled'] else '(disabled)'}" for v in row["versions"])
+    cert = row.get("certificate")
+    expiry = f"cert v{cert['version']} until {cert['not_after'][:10]} ({cert['days_left']}d)" if cert else "no cert"
+    newest = row["versions"][-1] if row["versions"] else None
+    age = f"{newest['age_days']}d" if newest else "-"
+    flag = "  EXPIRING" if row["expiring"] else ""
+    return f"{row['key']:34} {row['algorithm'] or '-':8} v{versions:10} age={age:6} {expiry:40} {row['used_by']}{flag}"
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print the inventory as JSON")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Every custody key: versions, algorithm, age, certificate expiry (EXPIRING within 30 days), what
+    uses it (officer / auditor / admin token with --url; locally a read)."""
+    if url:
+        rows = remote(url, token, "GET", "/v1/keys").json()
+    else:
+        from api.keys import inventory
+
+        context = local()
+        try:
+            rows = inventory(context)
+        finally:
+            context.close()
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        typer.echo(_key_line(row))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key: Annotated[str, typer.Argument(help="the custody name `keys list` shows, e.g. tsa.sm2")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Rotate a seal, seal-maker, TSA, trust-list or ledger key: a new version, certified, in use at once;
+    what it signed before keeps verifying. With --url a ledger or trust-list rotation may wait for
+    approval; locally those are break-glass (no approval, recorded as such)."""
+    from api.keys import APPROVED_KINDS, kind, rotate
+    from api.operations import cli_actor
+    from api.problems import Problem
+    from keys.custody import CustodyError
+    from seal.errors import SealError
+
+    if url:
+        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate").json()
+        if _pending(result):
+            return
+    else:
+        context = local()
+        try:
+            params = {"key": key}
+            if kind(context, key) in APPROVED_KINDS:
+                result = _break_glass(context, "key.rotate", params)
+            else:
+                result = rotate(context, params, cli_actor())
+        except (Problem, CustodyError, SealError) as exc:
+            fail(f"{exc.code}: {getattr(exc, 'detail', exc)}")
+            return
+        finally:
+            context.close()
+    typer.echo(f"rotated {result['key']}: version {result['previous_version']} -> {result['version']}")
 
 
 def main() -> None:

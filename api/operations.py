@@ -328,6 +328,21 @@ def _token_create(context: Context, params: Params, actor: str) -> Result:
     return get_token(context.db, token_id).as_json()
 
 
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def _check_key_rotate(context: Context, params: Params) -> None:
+    from api.keys import check_rotate
+
+    check_rotate(context, params)
+
+
+def _key_rotate(context: Context, params: Params, actor: str) -> Result:
+    from api.keys import rotate
+
+    return rotate(context, params, actor)
+
+
 def _subject(key: str) -> Callable[[Params], str | None]:
     def subject(params: Params) -> str | None:
         value = params.get(key)
@@ -341,6 +356,7 @@ register(Operation("ca.cross_certify", _cross_certify, _check_cross_certify, _su
 register(Operation("ca.withdraw", _withdraw, _check_withdraw, _subject("ca")))
 register(Operation("seal.create", _seal_create, _check_seal_create, _subject("id")))
 register(Operation("seal.revoke", _seal_revoke, _check_seal_revoke, _subject("seal_id")))
+register(Operation("key.rotate", _key_rotate, _check_key_rotate, _subject("key")))
 for _role in ROLES:  # only officer and admin tokens can be put under approval (policies/approvals.py)
     register(Operation(f"token.create.{_role}", _token_create, _check_token_create, _subject("name")))
 

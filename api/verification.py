@@ -81,7 +81,8 @@ class ServiceVerification:
             row = session.scalars(select(SealRow).where(SealRow.es_id == es_id)).first()
             if row is None:
                 return None
-            return SealState(self.context.seals.effective_status(row), sm3(row.esl_der), row.updated_at)
+            previous = frozenset(bytes.fromhex(v["esl_sm3"]) for v in row.previous_versions or [])
+            return SealState(self.context.seals.effective_status(row), sm3(row.esl_der), row.updated_at, previous)
 
     def _licence_status(self, identifier: str) -> str | None:
         with self.context.db.session() as session:

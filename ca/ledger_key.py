@@ -33,6 +33,7 @@ from ca.authority import CertificateAuthorityService
 from keys.custody import KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyNotFound, KeyVersion, SigningHandle
 from ledger import sm2_signatures
 from ledger.events import event_row
+from ledger.key_events import RecordedCustody
 from ledger.service import LedgerSigner
 from store.models import Certificate
 
@@ -189,8 +190,8 @@ def rotate_ledger_key(ledger_key: LedgerKey, *, actor: str) -> LedgerKeyRotation
     this (issue 12's `POST /v1/keys/{key}/rotate`)."""
     previous = ledger_key.provision()
     custody = ledger_key.custody
-    as_actor = getattr(custody, "as_actor", None)  # ledger/key_events.py's RecordedCustody names the actor
-    new = (as_actor(actor) if as_actor is not None else custody).rotate(LEDGER_KEY)
+    # the recording custody (ledger/key_events.py) logs `key.rotated`, naming the actor
+    new = (custody.as_actor(actor) if isinstance(custody, RecordedCustody) else custody).rotate(LEDGER_KEY)
     key_id = sm2_signatures.key_id(new.public_key_der)
     event = event_row(
         HANDOVER_STARTED,

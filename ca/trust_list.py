@@ -8,7 +8,9 @@ seal-maker EKU) keeps its older certificate listed, so seals it made keep a list
 withdrawn from the moment its certificate is revoked or its CA is withdrawn.
 
 A new list (sequence + 1) is made whenever the set or status of CAs or seal makers changes, and when the
-newest is past half its validity. Older lists stay in the store.
+newest is past half its validity. Older lists stay in the store. Rotating the signer (`rotate_signer`)
+publishes a handover list signed by the new key and the old one, which verifiers pinning the old signer
+follow (verify/trust.py).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asn1crypto import pem, x509
-from sqlalchemy import select, union
+from sqlalchemy import or_, select, union
 from sqlalchemy.orm import Session
 
-from ca.authority import CertificateAuthorityService
+from ca.authority import CertificateAuthorityService, IssuedCertificate
 from gm import jcs, oids
-from keys.custody import KeyAlgorithm, KeyNotFound
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
 from ledger.events import record_event
 from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TrustListRecord
 
@@ -55,9 +57,14 @@ def history(ca: CertificateAuthority) -> list[dict[str, str]]:
 
 
 def _maker_certificates(session: Session) -> list[Certificate]:
-    """Every current maker certificate and every one a seal names, oldest first (one query)."""
+    """Every current maker certificate and every one a seal names (now or before it was re-keyed), oldest
+    first."""
     serials = union(select(SealMaker.certificate_serial), select(Seal.maker_certificate_serial))
-    query = select(Certificate).where(Certificate.serial.in_(select(serials.subquery().c[0])))
+    rekeyed = session.scalars(select(Seal.previous_versions).where(Seal.previous_versions.is_not(None)))
+    older = {v["maker_certificate_serial"] for versions in rekeyed for v in versions or []}
+    query = select(Certificate).where(
+        or_(Certificate.serial.in_(select(serials.subquery().c[0])), Certificate.serial.in_(older))
+    )
     return list(session.scalars(query.order_by(Certificate.not_before, Certificate.serial)))
 
 
@@ -93,15 +100,42 @@ class TrustListPublisher:
         if self._signer_der is None:
             self._signer_der = self._previous_signer()
         if self._signer_der is None or not self._signer_matches(version.public_key_der):
-            issued = self.ca.issue_for_key(
-                version.public_key_der,
-                {"country_name": "CN", "organization_name": "trustseal", "common_name": "National trust list signer"},
-                "trust-list-signer",
-                SIGNER_ROOT,
-                actor="trust-list",
-            )
-            self._signer_der = issued.der
+            self._signer_der = self._previous_signer()  # another process may have rotated and certified it
+        if self._signer_der is None or not self._signer_matches(version.public_key_der):
+            self._signer_der = self._certify(version.public_key_der, "trust-list").der
         return version.ref, self._signer_der
+
+    def _certify(self, public_key_der: bytes, actor: str) -> IssuedCertificate:
+        return self.ca.issue_for_key(
+            public_key_der,
+            {"country_name": "CN", "organization_name": "trustseal", "common_name": "National trust list signer"},
+            "trust-list-signer",
+            SIGNER_ROOT,
+            actor=actor,
+        )
+
+    def rotate_signer(self, actor: str, custody: KeyCustody | None = None) -> tuple[str, int, bytes]:
+        """A new version of the signer key, certified by the root, and at once a **handover list**: signed by
+        the new key (`signature`, `signer_certificate`) and by the old one (`handover_signature` over the same
+        canonical JSON, which names the old certificate as `previous_signer_certificate`). A verifier that
+        pins the old signer accepts the handover list because the old key vouches for the new one, and from
+        then on follows the new signer (verify/trust.py). Returns (the new key's reference, the previous key
+        version, the new certificate); `trust_list.signer_rotated` is recorded with the list."""
+        with self._lock:
+            old_ref, old_der = self._signer()
+            version = (custody or self.ca.custody).rotate(SIGNER_KEY)  # `custody`: one recording the officer
+            new_der = self._certify(version.public_key_der, actor).der
+            self._signer_der = new_der
+            with self.ca.db.session() as session:
+                cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+                makers = _maker_certificates(session)
+                newest = session.scalars(
+                    select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
+                ).first()
+            sequence = (newest.sequence if newest else 0) + 1
+            handover = (old_ref, old_der, actor)
+            self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC), handover)
+        return version.ref, int(old_ref.partition("@")[2] or 1), new_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
         """Same key, valid for at least a month more, and carrying the trust-list-signer EKU (verifiers
@@ -113,6 +147,24 @@ class TrustListPublisher:
         usages = cert.extended_key_usage_value
         eku = usages is not None and bool(set(usages.native) & oids.EKU_TRUST_LIST_SIGNERS)
         return bool(cert.public_key.dump() == public_key_der and fresh_enough and eku)
+
+    def _implicit_handover(self, signer_der: bytes) -> tuple[str, bytes, str] | None:
+        """When this list's signer certificate is not the previous list's (a renewal, or a new key version
+        certified by another process or by a rotation that failed after custody rotated), the previous
+        signer's key — if custody still holds it enabled — signs the handover too, so a verifier pinning
+        the previous certificate follows. None when the signer is unchanged or its key is gone."""
+        previous = self._previous_signer()
+        if previous is None or previous == signer_der:
+            return None
+        spki = x509.Certificate.load(previous).public_key.dump()
+        for version in self.ca.custody.versions(SIGNER_KEY):
+            if version.enabled and version.public_key_der == spki:
+                return version.ref, previous, "trust-list"
+        return None
+
+    def signer_certificate(self) -> bytes | None:
+        """The signer certificate of the newest published list (None before the first list)."""
+        return self._previous_signer()
 
     def _previous_signer(self) -> bytes | None:
         """The signer certificate of the newest published list: reused across restarts."""
@@ -159,8 +211,11 @@ class TrustListPublisher:
         stamp: str,
         sequence: int,
         now: datetime,
+        handover: tuple[str, bytes, str] | None = None,  # the old signer's key ref and certificate, the actor
     ) -> dict[str, Any]:
         key_ref, signer_der = self._signer()
+        if handover is None:
+            handover = self._implicit_handover(signer_der)
         now = now.replace(microsecond=0)
         regions: dict[str, dict[str, Any]] = {}
         by_name = {ca.name: ca for ca in cas}
@@ -207,8 +262,14 @@ class TrustListPublisher:
             "regions": [regions[code] for code in sorted(regions)],
             "cross_certificates": cross,
         }
-        signature = self.ca.custody.signer(key_ref).sign(jcs.canonical(document))
+        if handover is not None:
+            document["previous_signer_certificate"] = _pem(handover[1])
+        canonical = jcs.canonical(document)
+        signature = self.ca.custody.signer(key_ref).sign(canonical)
         document["signature"] = base64.b64encode(signature).decode("ascii")
+        if handover is not None:
+            vouched = self.ca.custody.signer(handover[0]).sign(canonical)
+            document["handover_signature"] = base64.b64encode(vouched).decode("ascii")
         with self.ca.db.session() as session:
             session.add(
                 TrustListRecord(
@@ -226,6 +287,20 @@ class TrustListPublisher:
                 subject=str(sequence),
                 payload={"sequence": sequence, "sha256": hashlib.sha256(jcs.canonical(document)).hexdigest()},
             )
+            if handover is not None:
+                record_event(
+                    session,
+                    "trust_list.signer_rotated",
+                    actor=handover[2],
+                    subject=SIGNER_KEY,
+                    payload={
+                        "sequence": sequence,
+                        "key": key_ref,
+                        "previous_key": handover[0],
+                        "fingerprint_sha256": hashlib.sha256(signer_der).hexdigest(),
+                        "previous_fingerprint_sha256": hashlib.sha256(handover[1]).hexdigest(),
+                    },
+                )
         return document
 
 

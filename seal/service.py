@@ -121,6 +121,51 @@ class SealService:
                 session.flush()
             return row
 
+    def rotate_maker(
+        self, ca_name: str, actor: str | None = None, custody: KeyCustody | None = None
+    ) -> tuple[SealMaker, int]:
+        """A new custody version of the CA's seal-maker key and a certificate for it; seals are made with
+        it from now on. Seals made before keep their maker certificate, which stays on the trust list
+        (`seal_makers` lists every maker certificate a seal names). Returns the maker and the previous
+        key version; `seal_maker.rotated` is recorded with the row change."""
+        with self._makers_lock:
+            with self.db.session() as session:
+                found = session.get(SealMaker, ca_name)
+            if found is None:
+                raise KeyNotFound(f"{ca_name} has no seal maker")
+            name, _, previous = found.key_ref.partition("@")
+            version = (custody or self.custody).rotate(name)  # `custody`: one recording the officer
+            issued = self.ca.issue_for_key(
+                version.public_key_der,
+                {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
+                "seal-maker",
+                ca_name,
+                actor=actor,
+            )
+            with self.db.session() as session:
+                row = session.get(SealMaker, ca_name, with_for_update=True)
+                assert row is not None
+                old_serial = row.certificate_serial
+                row.key_ref = version.ref
+                row.certificate_serial = issued.serial
+                row.certificate_der = issued.der
+                row.created_at = datetime.now(UTC)
+                record_event(
+                    session,
+                    "seal_maker.rotated",
+                    actor=actor,
+                    subject=ca_name,
+                    payload={
+                        "ca": ca_name,
+                        "key": version.ref,
+                        "certificate_serial": issued.serial,
+                        "previous_certificate_serial": old_serial,
+                    },
+                )
+                session.flush()
+                session.expunge(row)
+            return row, int(previous or 1)
+
     # -- making -----------------------------------------------------------------------------------
 
     def create(self, request: SealRequest, actor: str | None = None) -> Seal:
@@ -242,6 +287,85 @@ class SealService:
         if not 1 <= request.valid_days <= 3650:
             raise InvalidSealRequest("valid_days must be between 1 and 3650")
 
+    # -- re-keying --------------------------------------------------------------------------------
+
+    def rekey(self, seal_id: str, actor: str | None = None, custody: KeyCustody | None = None) -> tuple[Seal, int]:
+        """A new holder key version for the seal, a new org-seal certificate for the same organisation and
+        the seal re-made around it: same esID, picture and validity, the new certificate in its cert list,
+        signed by the CA's current maker. Documents sealed before keep verifying: their holder certificate
+        is not revoked, and the SM3 of the older SESeal stays registered under the esID
+        (`previous_versions`), so a status lookup still knows it. Returns the seal and the previous key
+        version; `seal.rekeyed` is recorded with the row change."""
+        row = self.get(seal_id)
+        status = self.effective_status(row)
+        if status not in ("active", "suspended"):
+            raise InvalidTransition(f"a {status} seal is not re-keyed")
+        with self.db.session() as session:
+            old_cert = session.get(Certificate, row.certificate_serial)
+            assert old_cert is not None
+            old_der = old_cert.der
+        subject = {
+            k: v
+            for k, v in x509.Certificate.load(old_der).subject.native.items()
+            if k in ("country_name", "organization_name", "organization_identifier", "common_name")
+        }
+        name, _, previous = row.key_ref.partition("@")
+        maker = self.maker(row.ca_name, actor)
+        version = (custody or self.custody).rotate(name)
+        holder = self.ca.issue_for_key(version.public_key_der, subject, "org-seal", row.ca_name, actor=actor)
+        info = ses.build_seal_info(
+            es_id=row.es_id,
+            seal_type=row.seal_type,
+            name=row.name,
+            certs=[holder.der],
+            create_date=datetime.now(UTC).replace(microsecond=0),
+            valid_start=row.valid_start,
+            valid_end=min(row.valid_end, holder.certificate.not_valid_after),
+            picture_type="png",
+            picture=row.picture_png,
+            width_mm=row.width_mm,
+            height_mm=row.height_mm,
+        )
+        maker_handle = self.custody.signer(maker.key_ref)
+        algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
+        esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
+        with self.db.session() as session:
+            locked = session.get(Seal, seal_id, with_for_update=True)
+            assert locked is not None
+            before = {
+                "esl_sm3": sm3(locked.esl_der).hex(),
+                "key_ref": locked.key_ref,
+                "certificate_serial": locked.certificate_serial,
+                "maker_certificate_serial": locked.maker_certificate_serial,
+                "replaced_at": datetime.now(UTC).isoformat(),
+            }
+            locked.previous_versions = [*(locked.previous_versions or []), before]
+            locked.key_ref = version.ref
+            locked.certificate_serial = holder.serial
+            locked.maker_certificate_serial = maker.certificate_serial
+            locked.esl_der = esl
+            locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
+            locked.updated_at = datetime.now(UTC)
+            record_event(
+                session,
+                "seal.rekeyed",
+                actor=actor,
+                subject=seal_id,
+                payload={
+                    "seal_id": seal_id,
+                    "es_id": locked.es_id,
+                    "key": version.ref,
+                    "certificate_serial": holder.serial,
+                    "previous_certificate_serial": before["certificate_serial"],
+                    "maker_certificate_serial": maker.certificate_serial,
+                    "esl_sm3": sm3(esl).hex(),
+                    "previous_esl_sm3": before["esl_sm3"],
+                },
+            )
+            session.flush()
+            session.expunge(locked)
+        return locked, int(previous or 1)
+
     # -- reading ----------------------------------------------------------------------------------
 
     def get(self, seal_id: str) -> Seal:
@@ -282,6 +406,8 @@ class SealService:
             "certificate_serial": row.certificate_serial,
             "certificate_status": cert.status if cert is not None else "unknown",
             "sm3": sm3(row.esl_der).hex(),  # of the registered SESeal: another seal with this esID is forged
+            # the seal's earlier SESeals (re-keyed): documents sealed with them are this seal's too
+            "previous_sm3": [v["esl_sm3"] for v in row.previous_versions or []],
             "updated_at": row.updated_at.isoformat(),
         }
 
@@ -295,6 +421,9 @@ class SealService:
         if target == "revoked":
             with contextlib.suppress(AlreadyRevoked):  # e.g. revoked when its CA was: the seal follows
                 self.ca.revoke_seal_certificate(row.certificate_serial, seal_id, "cessationOfOperation", actor=actor)
+            for older in row.previous_versions or []:  # a re-keyed seal's earlier certificates go with it
+                with contextlib.suppress(AlreadyRevoked):
+                    self.ca.revoke(older["certificate_serial"], "cessationOfOperation", actor=actor)
         with self.db.session() as session:
             locked = session.get(Seal, seal_id, with_for_update=True)
             assert locked is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +20,11 @@ from datetime import UTC, datetime
 from asn1crypto import algos, cms, core, tsp, x509
 
 import gm.asn1  # noqa: F401  (registers SM2 / SM3 with asn1crypto)
-from ca.authority import CertificateAuthorityService
+from ca.authority import CertificateAuthorityService, IssuedCertificate
 from gm import der, oids
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from ledger.events import record_event
 from signing.errors import SigningError
 from store.db import Database
 from store.models import TimestampUnit
@@ -31,6 +33,7 @@ TSA_POLICY = oids.TSA_POLICY
 ISSUING_CA = {"sm2": "cn-100000-sm2", "p256": "cn-100000-p256"}
 DIGEST_LENGTHS = {"sm3": 32, "sha256": 32, "sha384": 48, "sha512": 64}
 MAX_REQUEST_BYTES = 16 * 1024
+REFRESH_SECONDS = 5.0  # how long a process keeps its view of a unit (another may rotate it)
 
 
 class TimestampRequestInvalid(SigningError):
@@ -61,15 +64,19 @@ class TimestampAuthority:
         self.ca = ca
         self._units: dict[str, Unit] = {}
         self._allowances: dict[str, int] = {}
+        self._fresh_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def unit(self, family: str) -> Unit:
         found = self._units.get(family)
-        if found is not None:
+        if found is not None and time.monotonic() < self._fresh_until.get(family, 0.0):
             return found
         if family not in ISSUING_CA:
             raise TimestampRequestInvalid(f"no timestamping unit for {family}")
         with self._lock:
+            again = self._units.get(family)
+            if again is not None and again is not found and time.monotonic() < self._fresh_until.get(family, 0.0):
+                return again  # another thread re-read it meanwhile
             with self.db.session() as session:
                 row = session.get(TimestampUnit, family)
                 chain = self.ca.chain(session, ISSUING_CA[family])
@@ -82,8 +89,63 @@ class TimestampAuthority:
                 certificate_der=row.certificate_der,
                 chain=chain,
             )
+            if found is not None and found.certificate_der != unit.certificate_der:
+                self._allowances.pop(family, None)  # another process rotated the unit
             self._units[family] = unit
+            self._fresh_until[family] = time.monotonic() + REFRESH_SECONDS
             return unit
+
+    def rotate(
+        self, family: str, actor: str | None = None, custody: KeyCustody | None = None
+    ) -> tuple[TimestampUnit, int]:
+        """A new custody version of the unit's key and a certificate for it from the national issuing CA;
+        tokens are signed with it from now on (this process at once, others within `REFRESH_SECONDS`).
+        Tokens signed before carry their own certificate and keep verifying. Returns the unit's row and
+        the previous key version; `tsa.rotated` is recorded with the row change."""
+        if family not in ISSUING_CA:
+            raise KeyNotFound(f"no timestamping unit for {family}")
+        self.unit(family)  # provisioned (and certified by the national CA) first
+        with self._lock:
+            with self.db.session() as session:
+                current = session.get(TimestampUnit, family)
+                assert current is not None
+                name, _, previous = current.key_ref.partition("@")
+            version = (custody or self.custody).rotate(name)  # `custody`: one recording the officer
+            issued = self._certify(family, version.public_key_der, actor or "tsa")
+            with self.db.session() as session:
+                row = session.get(TimestampUnit, family, with_for_update=True)
+                assert row is not None
+                old_serial = row.certificate_serial
+                row.key_ref = version.ref
+                row.certificate_serial = issued.serial
+                row.certificate_der = issued.der
+                row.created_at = datetime.now(UTC)
+                record_event(
+                    session,
+                    "tsa.rotated",
+                    actor=actor,
+                    subject=f"tsa.{family}",
+                    payload={
+                        "family": family,
+                        "key": version.ref,
+                        "certificate_serial": issued.serial,
+                        "previous_certificate_serial": old_serial,
+                    },
+                )
+                session.flush()
+                session.expunge(row)
+            self._units.pop(family, None)
+            self._allowances.pop(family, None)
+            return row, int(previous or 1)
+
+    def _certify(self, family: str, public_key_der: bytes, actor: str) -> IssuedCertificate:
+        return self.ca.issue_for_key(
+            public_key_der,
+            {"country_name": "CN", "organization_name": "trustseal", "common_name": f"trustseal TSA {family.upper()}"},
+            "tsa",
+            ISSUING_CA[family],
+            actor=actor,
+        )
 
     def _provision(self, family: str) -> TimestampUnit:
         key_name = f"tsa.{family}"
@@ -91,13 +153,7 @@ class TimestampAuthority:
             version = self.custody.get(key_name)
         except KeyNotFound:
             version = self.custody.create(key_name, KeyAlgorithm(family))
-        issued = self.ca.issue_for_key(
-            version.public_key_der,
-            {"country_name": "CN", "organization_name": "trustseal", "common_name": f"trustseal TSA {family.upper()}"},
-            "tsa",
-            ISSUING_CA[family],
-            actor="tsa",
-        )
+        issued = self._certify(family, version.public_key_der, "tsa")
         values = {
             "ca_name": ISSUING_CA[family],
             "key_ref": version.ref,

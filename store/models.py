@@ -200,6 +200,8 @@ class Seal(Base):
     width_mm: Mapped[int] = mapped_column(Integer)
     height_mm: Mapped[int] = mapped_column(Integer)
     allowed_callers: Mapped[list[str]] = mapped_column(JSON)  # token names that may seal with it
+    # earlier SESeals of a re-keyed seal (seal/service.py rekey): their SM3, key, holder and maker serials
+    previous_versions: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -156,7 +156,8 @@ def check_seal(
         status, code, detail = _maker_trust(seal, moment, trust, sources)
         out.add("seal", status, code, f"seal v{seal.version}, maker signature valid ({how}); {detail}")
     registered = sources.seal_status(seal.es_id)
-    if registered is not None and registered.sm3 is not None and registered.sm3 != sm3(seal.der):
+    digest = sm3(seal.der)
+    if registered is not None and registered.sm3 is not None and digest not in {registered.sm3, *registered.previous}:
         out.add("seal_validity", FAILED, "SEAL_NOT_REGISTERED",
                 f"another seal is registered under esID {seal.es_id}: this one is not it")  # fmt: skip
         return

@@ -23,6 +23,7 @@ class SealState:
     status: str
     sm3: bytes | None
     since: datetime | None = None  # when the status last changed
+    previous: frozenset[bytes] = frozenset()  # SM3 of the seal's earlier SESeals (re-keyed: same esID, same seal)
 
 
 RevocationLookup = Callable[[list[x509.Certificate]], tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]]

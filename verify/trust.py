@@ -184,6 +184,53 @@ def signer_problem(
     return None
 
 
+def _signed_bytes(doc: dict[str, Any]) -> bytes:
+    try:
+        return jcs.canonical(doc)
+    except ValueError as exc:
+        raise TrustListError("TRUST_LIST_SIGNATURE_INVALID", f"cannot check the list's signature: {exc}") from None
+
+
+def _verifies(signer: x509.Certificate, signature_b64: Any, canonical: bytes) -> bool:
+    """Whether base64 `signature_b64` is `signer`'s SM2 signature over `canonical`."""
+    if not isinstance(signature_b64, str):
+        return False
+    try:
+        key = sm2.SM2PublicKey.from_spki(signer.public_key.dump())
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (sm2.InvalidKey, ValueError):
+        return False
+    return bool(key.verify(signature, canonical))
+
+
+def _handover(
+    doc: dict[str, Any],
+    handover_b64: Any,
+    canonical: bytes,
+    signer: x509.Certificate,
+    roots: list[x509.Certificate],
+    pins: tuple[str, ...],
+    crls: list[crl.CertificateList],
+    moment: datetime,
+) -> str | None:
+    """A handover list (ca/trust_list.py rotate_signer) names the old signer as `previous_signer_certificate`
+    and carries its signature over the same canonical JSON as `handover_signature`. The new signer is
+    followed when that old signer is itself trusted (pinned, followed or root-issued), its signature
+    verifies, and both certificates come from the same issuer. Returns the old signer's fingerprint, or
+    None (the list is then judged on its own signer alone)."""
+    text = doc.get("previous_signer_certificate")
+    if text is None:
+        return None
+    previous, previous_der = _certificate(text)
+    if previous.issuer != signer.issuer:
+        return None
+    if signer_problem(previous, previous_der, roots, pins, crls, moment) is not None:
+        return None
+    if not _verifies(previous, handover_b64, canonical):
+        return None
+    return fingerprint(previous_der)
+
+
 def _sequence(value: Any) -> int:
     if type(value) is not int or value < 1:
         raise TrustListError("TRUST_LIST_MALFORMED", f"sequence must be an integer >= 1, not {value!r}")
@@ -210,6 +257,8 @@ class TrustStore:
     cross: list[x509.Certificate] = field(default_factory=list)  # cross-certificates: path material only
     makers: list[ListedMaker] = field(default_factory=list)  # trusted seal makers (never signer anchors)
     lists: list[dict[str, Any]] = field(default_factory=list)  # summaries of the accepted lists
+    # SHA-256 of signers a trusted signer handed over to (a handover list): pinned from then on
+    followed: list[str] = field(default_factory=list)
 
     def add_anchor(self, cert: x509.Certificate) -> None:
         self.anchors.append(cert)
@@ -242,20 +291,25 @@ class TrustStore:
         if not isinstance(doc, dict):
             raise TrustListError("TRUST_LIST_MALFORMED", "a trust list is a JSON object")
         signature_b64 = doc.pop("signature", None)
+        handover_b64 = doc.pop("handover_signature", None)
         if not isinstance(signature_b64, str):
             raise TrustListError("TRUST_LIST_MALFORMED", "the trust list is not signed")
         moment = now or datetime.now(UTC)
         signer, signer_der = _certificate(doc.get("signer_certificate"))
-        problem = signer_problem(signer, signer_der, list(roots), pinned, list(crls), moment)
+        pins = (*pinned, *self.followed)
+        problem = signer_problem(signer, signer_der, list(roots), pins, list(crls), moment)
+        followed: str | None = None
+        handover_from: str | None = None  # the pinned signer that handed over to this list's signer
+        if problem is not None and handover_b64 is not None:  # a handover list: does a trusted old signer vouch?
+            vouched = handover_from = _handover(
+                doc, handover_b64, _signed_bytes(doc), signer, list(roots), pins, list(crls), moment
+            )
+            if vouched is not None:
+                followed = fingerprint(signer_der)
+                problem = signer_problem(signer, signer_der, list(roots), (*pins, followed), list(crls), moment)
         if problem is not None:
             raise TrustListError("TRUST_LIST_SIGNER_UNTRUSTED", problem)
-        try:
-            key = sm2.SM2PublicKey.from_spki(signer.public_key.dump())
-            signature = base64.b64decode(signature_b64, validate=True)
-            canonical = jcs.canonical(doc)
-        except (sm2.InvalidKey, ValueError) as exc:
-            raise TrustListError("TRUST_LIST_SIGNATURE_INVALID", f"cannot check the list's signature: {exc}") from None
-        if not key.verify(signature, canonical):
+        if not _verifies(signer, signature_b64, _signed_bytes(doc)):
             raise TrustListError("TRUST_LIST_SIGNATURE_INVALID", "the trust list's signature does not verify")
         sequence = _sequence(doc.get("sequence"))
         if sequence < min_sequence:
@@ -307,11 +361,14 @@ class TrustStore:
                 raise TrustListError("TRUST_LIST_MALFORMED", "cross_certificates holds objects")
             cross.append(_certificate(entry.get("certificate"))[0])
         # all or nothing: a list refused half-way leaves the store as it was
+        if followed is not None and followed not in self.followed:
+            self.followed.append(followed)  # the old signer handed over: later lists of the new one are trusted
         self.cas += cas
         self.makers += makers
         self.cross += cross
         self.lists.append({"sequence": sequence, "issued_at": doc.get("issued_at"), "signer": signer_der,
-                           "next_update": next_update, "stale_since": stale})  # fmt: skip
+                           "next_update": next_update, "stale_since": stale,
+                           "handover_from": handover_from})  # fmt: skip
 
     def add_list_file(self, path: Path, **kwargs: Any) -> None:
         self.add_list(path.read_bytes(), **kwargs)

@@ -1,0 +1,241 @@
+"""The keys inventory and key rotation (issue 12): `GET /v1/keys`, `POST /v1/keys/{key}/rotate`,
+`trustseal keys list / rotate KEY`.
+
+Every custody key is named after what uses it, and that name decides its kind: a CA's key is the CA's
+name (`cn-370000-sm2`), its OCSP signer `<ca>.ocsp`, a seal maker `<ca>.seal-maker`, a seal holder
+`seal.<id>`, the TSA units `tsa.sm2` / `tsa.p256`, the trust-list signer `trust-list.sm2`, the ledger key
+`ledger.sm2`, the keyed digests of personal data `ledger.pii-hmac`. The inventory shows each key's
+versions, algorithm, age, the certificate of the version in use and its expiry (flagged `expiring` within
+30 days), and what uses it.
+
+A rotation makes a new custody version (its `key.rotated` event comes from ledger/key_events.py's
+RecordedCustody, or, for the ledger key, from the certificate's transaction), certifies it and switches
+its user to it, recording what changed with the row (`seal.rekeyed`, `seal_maker.rotated`, `tsa.rotated`,
+`trust_list.signer_rotated`). Old versions stay enabled: signatures, seals and tokens made before keep
+verifying, and work already holding the old handle finishes. CA keys and OCSP signers are not rotated yet
+(`rotation_not_supported_yet`, 409): the CA split comes first. The ledger, trust-list and CA rotations
+are the approved operation `key.rotate`; the others are an officer's alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from asn1crypto import pem, x509
+from sqlalchemy import select
+
+from api.context import Context
+from api.problems import Problem
+from keys.custody import KeyDisabled, KeyNotFound, KeyVersion, parse_ref
+from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TimestampUnit
+
+EXPIRY_WARNING = timedelta(days=30)
+APPROVED_KINDS = ("ca", "ledger", "trust-list")  # rotations that are `key.rotate` under the approvals policy
+ROTATABLE = ("seal", "seal-maker", "tsa", "trust-list", "ledger")
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a key is for, and the certificate of the version in use (if it has one)."""
+
+    kind: str
+    used_by: str
+    key_ref: str | None = None  # the version in use, when a row names it
+    certificate_der: bytes | None = None
+
+
+def _pem(der: bytes) -> str:
+    armored: bytes = pem.armor("CERTIFICATE", der)
+    return armored.decode("ascii")
+
+
+def _uses(context: Context) -> dict[str, Use]:
+    """Every key name a row names, with its use and current certificate (a few queries, no per-key ones)."""
+    from ca.ledger_key import LEDGER_KEY
+    from ca.trust_list import SIGNER_KEY
+    from ledger.pii import PII_KEY
+
+    uses: dict[str, Use] = {}
+    with context.db.session() as session:
+        for ca in session.scalars(select(CertificateAuthority)):
+            uses[parse_ref(ca.key_ref)[0]] = Use("ca", f"CA {ca.name}", ca.key_ref, ca.certificate_der)
+            if ca.ocsp_key_ref:
+                uses[parse_ref(ca.ocsp_key_ref)[0]] = Use(
+                    "ocsp", f"OCSP signer of {ca.name}", ca.ocsp_key_ref, ca.ocsp_certificate_der
+                )
+        for maker in session.scalars(select(SealMaker)):
+            uses[parse_ref(maker.key_ref)[0]] = Use(
+                "seal-maker", f"seal maker of {maker.ca_name}", maker.key_ref, maker.certificate_der
+            )
+        for unit in session.scalars(select(TimestampUnit)):
+            uses[parse_ref(unit.key_ref)[0]] = Use(
+                "tsa", f"TSA unit {unit.family} (under {unit.ca_name})", unit.key_ref, unit.certificate_der
+            )
+        rows = session.execute(
+            select(Seal.id, Seal.key_ref, Seal.status, Certificate.der).join(
+                Certificate, Certificate.serial == Seal.certificate_serial
+            )
+        )
+        for seal_id, key_ref, status, der in rows:
+            uses[parse_ref(key_ref)[0]] = Use("seal", f"holder of seal {seal_id} ({status})", key_ref, der)
+    certified = context.ledger_key.certified()
+    ledger_cert = certified[-1] if certified else None
+    uses[LEDGER_KEY] = Use(
+        "ledger",
+        "ledger checkpoints and receipts",
+        ledger_cert.version.ref if ledger_cert else None,
+        ledger_cert.certificate_der if ledger_cert else None,
+    )
+    signer_der = context.verification.publisher.signer_certificate()
+    uses[SIGNER_KEY] = Use("trust-list", "trust-list signer", None, signer_der)
+    uses[PII_KEY] = Use("pii-hmac", "keyed digests of personal data in events", None, None)
+    return uses
+
+
+def _kind_of(name: str) -> Use:
+    """The use a key's name alone says, for keys no row names (yet)."""
+    if name.startswith("seal."):
+        return Use("seal", f"holder of seal {name.removeprefix('seal.')}")
+    if name.endswith(".seal-maker"):
+        return Use("seal-maker", f"seal maker of {name.removesuffix('.seal-maker')}")
+    if name.endswith(".ocsp"):
+        return Use("ocsp", f"OCSP signer of {name.removesuffix('.ocsp')}")
+    if name.startswith("tsa."):
+        return Use("tsa", f"TSA unit {name.removeprefix('tsa.')}")
+    if "." not in name:
+        return Use("ca", f"CA {name}")
+    return Use("other", "-")
+
+
+def _age_days(moment: datetime, now: datetime) -> int:
+    return max(0, (now - moment).days)
+
+
+def key_entry(name: str, versions: list[KeyVersion], use: Use, now: datetime) -> dict[str, Any]:
+    """One inventory row (DESIGN.md: versions, algorithm, age, certificate expiry, what uses it)."""
+    enabled = [v for v in versions if v.enabled]
+    current = max(enabled, key=lambda v: v.version) if enabled else None
+    certificate: dict[str, Any] | None = None
+    expiring = False
+    if use.certificate_der is not None:
+        cert = x509.Certificate.load(use.certificate_der)
+        spki = cert.public_key.dump()
+        version = next((v.version for v in versions if v.public_key_der == spki), None)
+        not_after = cert.not_valid_after
+        expiring = not_after - now <= EXPIRY_WARNING
+        certificate = {
+            "serial": f"{cert.serial_number:x}",
+            "version": version,
+            "not_after": not_after.isoformat(),
+            "days_left": (not_after - now).days,
+        }
+    return {
+        "key": name,
+        "kind": use.kind,
+        "used_by": use.used_by,
+        "algorithm": str(versions[0].algorithm) if versions else None,
+        "current_version": current.version if current else None,
+        "in_use": use.key_ref,
+        "versions": [
+            {
+                "version": v.version,
+                "enabled": v.enabled,
+                "created_at": v.created_at.isoformat(),
+                "age_days": _age_days(v.created_at, now),
+            }
+            for v in sorted(versions, key=lambda v: v.version)
+        ],
+        "certificate": certificate,
+        "expiring": expiring,
+        "rotatable": use.kind in ROTATABLE and current is not None,
+        "needs_approval": use.kind in APPROVED_KINDS,
+    }
+
+
+def inventory(context: Context, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every custody key, sorted by name."""
+    moment = now or datetime.now(UTC)
+    uses = _uses(context)
+    out = []
+    for name in sorted(context.custody.names()):
+        use = uses.get(name) or _kind_of(name)
+        out.append(key_entry(name, context.custody.versions(name), use, moment))
+    return out
+
+
+# -- rotation -------------------------------------------------------------------------------------
+
+
+def kind(context: Context, key: str) -> str:
+    """The kind of custody key `key`: `key_not_found` (404) for no such key, `key_disabled` (409) when no
+    version is enabled, `rotation_not_supported_yet` (409) for CA keys and OCSP signers."""
+    name, number = parse_ref(key)  # an invalid name is key_not_found too
+    if number is not None:
+        raise KeyNotFound(f"rotate a key by its name, not a version ({key!r})")
+    versions = context.custody.versions(name)  # KeyNotFound for an unknown key
+    if not versions:
+        raise KeyNotFound(f"no key named {name}")
+    if not any(v.enabled for v in versions):
+        raise KeyDisabled(f"key {name} has no enabled version: it is not rotated")
+    use = _uses(context).get(name) or _kind_of(name)
+    if use.kind in ("ca", "ocsp"):
+        raise Problem(
+            409,
+            "rotation_not_supported_yet",
+            f"{name} is a {'CA key' if use.kind == 'ca' else 'OCSP signer'}: its rotation is not supported yet",
+        )
+    if use.kind not in ROTATABLE:
+        raise Problem(409, "key_not_rotatable", f"{name} ({use.used_by}) is not rotated through this service")
+    if use.kind == "seal":
+        from seal.errors import InvalidTransition
+
+        seal = context.seals.get(name.removeprefix("seal."))
+        status = context.seals.effective_status(seal)
+        if status not in ("active", "suspended"):
+            raise InvalidTransition(f"seal {seal.id} is {status}: its key is not rotated")
+    return use.kind
+
+
+def check_rotate(context: Context, params: dict[str, Any]) -> None:
+    """The approvals check: what could never run is refused before any approval is opened."""
+    kind(context, params["key"])
+
+
+def rotate(context: Context, params: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Rotate custody key `params["key"]` → `{"key", "version", "certificate_pem", "previous_version"}`."""
+    from ca.ledger_key import rotate_ledger_key
+    from ledger.key_events import RecordedCustody
+
+    key = params["key"]
+    which = kind(context, key)
+    custody = context.custody
+    if isinstance(custody, RecordedCustody):  # its key.rotated event names the officer
+        custody = custody.as_actor(actor)
+    publisher = context.verification.publisher
+    if which == "ledger":
+        return rotate_ledger_key(context.ledger_key, actor=actor).as_json()
+    if which == "trust-list":
+        new_ref, previous, der = publisher.rotate_signer(actor, custody)
+        return _result(new_ref, der, previous)
+    if which == "tsa":
+        unit, previous = context.signing.tsa.rotate(key.removeprefix("tsa."), actor, custody)
+        return _result(unit.key_ref, unit.certificate_der, previous)
+    if which == "seal-maker":
+        maker, previous = context.seals.rotate_maker(key.removesuffix(".seal-maker"), actor, custody)
+        publisher.current()  # the new maker certificate on the trust list at once
+        return _result(maker.key_ref, maker.certificate_der, previous)
+    seal, previous = context.seals.rekey(key.removeprefix("seal."), actor, custody)
+    publisher.current()
+    with context.db.session() as session:
+        cert = session.get(Certificate, seal.certificate_serial)
+        assert cert is not None
+        der = cert.der
+    return _result(seal.key_ref, der, previous)
+
+
+def _result(new_ref: str, certificate_der: bytes, previous: int) -> dict[str, Any]:
+    """DESIGN.md's rotation result, from the custody reference (`name@version`) now in use."""
+    name, version = parse_ref(new_ref)
+    return {"key": name, "version": version, "certificate_pem": _pem(certificate_der), "previous_version": previous}

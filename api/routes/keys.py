@@ -1,0 +1,37 @@
+"""The keys inventory and key rotation (api/keys.py): `GET /v1/keys` (officer / auditor / admin),
+`POST /v1/keys/{key}/rotate` (officer). Rotating the ledger or trust-list key (or, once supported, a CA
+key) is the approved operation `key.rotate`: 202 with a pending approval when the policy asks for more
+than one officer. Seal, seal-maker and TSA rotations are an officer's alone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from api import keys
+from api.auth import Principal
+from api.context import Context
+from api.deps import get_context, require
+from api.operations import respond, submit
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+Ctx = Annotated[Context, Depends(get_context)]
+Reader = Annotated[Principal, Depends(require("officer", "auditor", "admin"))]
+Officer = Annotated[Principal, Depends(require("officer"))]
+
+
+@router.get("")
+def list_keys(_: Reader, context: Ctx) -> list[dict[str, Any]]:
+    """Every custody key: versions, algorithm, age, the certificate in use and its expiry, what uses it."""
+    return keys.inventory(context)
+
+
+@router.post("/{key}/rotate", responses={202: {"description": "pending approval"}})
+def rotate_key(key: str, who: Officer, context: Ctx) -> JSONResponse:
+    """→ `{"key", "version", "certificate_pem", "previous_version"}` (DESIGN.md)."""
+    params = {"key": key}
+    if keys.kind(context, key) in keys.APPROVED_KINDS:
+        return respond(submit(context, who, "key.rotate", params))
+    return JSONResponse(keys.rotate(context, params, who.actor))
