@@ -1,7 +1,7 @@
 """seal versions: the earlier SESeals of a re-keyed seal (seal/service.py rekey)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 """
 
 import sqlalchemy as sa
