@@ -361,8 +361,10 @@ def two_officers(context: Context) -> Iterator[list[dict[str, str]]]:
     """Two officers under a policy where `key.rotate` needs two; the policy is lifted afterwards."""
     text = "version: 1\nexpires_after_hours: 24\noperations:\n  key.rotate: 2\n"
     context.approvals = Approvals(context.db, parse_policy(text, "test"))
+    run = secrets.token_hex(3)  # token names are unique; the fixture runs once per parameter
     yield [
-        {"Authorization": f"Bearer {create_token(context.db, 'officer', f'rotating-officer-{i}')}"} for i in range(2)
+        {"Authorization": f"Bearer {create_token(context.db, 'officer', f'rotating-officer-{run}-{i}')}"}
+        for i in range(2)
     ]
     context.approvals = Approvals(context.db, parse_policy("version: 1\noperations: {}\n", "test"))
 

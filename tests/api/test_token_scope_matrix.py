@@ -92,6 +92,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/events"): READERS,
     ("GET", "/v1/approvals"): READERS,
     ("GET", "/v1/approvals/{approval_id}"): READERS,
+    ("GET", "/v1/keys"): READERS,  # audit metadata: versions, algorithms, certificate expiry; no secret
+    ("POST", "/v1/keys/{key}/rotate"): frozenset({"officer"}),
     ("POST", "/v1/approvals/{approval_id}/approve"): frozenset({"officer"}),  # admins request, never approve
     ("POST", "/v1/approvals/{approval_id}/reject"): OFFICERS,  # an admin its own request
     ("POST", "/v1/tokens"): ADMIN,
