@@ -157,8 +157,9 @@ def document(rows: list[Row], figures: Figures, machine: str, notes: str = NOTES
         summary += f"; {missing} figure(s) missing from this run"
     parts = [
         "# Benchmark results\n",
-        "Written by `make bench` (bench/__main__.py, from bench/results_table.py) from one run; every "
-        "ratio is against an anchor measured in the same run. Ratio = ours / anchor, higher is better "
+        "Written by `make bench` (bench/__main__.py, from bench/results_table.py) from one run (after "
+        "`python -m bench --update`, the machine line names the modules carried from an earlier run); "
+        "every ratio is against an anchor measured in the same run. Ratio = ours / anchor, higher is better "
         "(where a bench pairs its slices, the median of the paired ratios).\n",
         f"Machine: {machine}\n",
         f"{summary}.\n",
