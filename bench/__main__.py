@@ -4,6 +4,9 @@ Each module measures its anchor in the same run and reports ratios; absolute num
 for context only (these machines are noisy). The figures go to bench/results/latest.json and, from a
 run of every module, into bench/RESULTS.md (bench/results_table.py: one row per figure of every
 issue, and the machine); a run of some modules writes its table to bench/results/RESULTS.md instead.
+`python -m bench --update bench_x …` re-measures only those modules and keeps every other module's
+figures from bench/results/latest.json: bench/RESULTS.md is then rewritten, its machine line saying
+which modules this run measured and from which run the others were carried.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench import results_table
 
@@ -54,7 +58,15 @@ def machine(started: datetime, load_before: tuple[float, ...]) -> str:
 
 def main(argv: list[str]) -> int:
     everything = sorted(p.stem for p in HERE.glob("bench_*.py"))
-    names = argv or everything
+    update = "--update" in argv
+    names = [arg for arg in argv if arg != "--update"] or everything
+    out = HERE / "results"
+    previous: dict[str, Any] = {}
+    if update:  # read first: a missing or partial earlier run stops here, before minutes of benches
+        previous = json.loads((out / "latest.json").read_text())
+        kept = set(previous["results"]) | set(names)
+        if not kept >= set(everything):
+            raise SystemExit(f"--update: no figures for {sorted(set(everything) - kept)} in {out / 'latest.json'}")
     started, load_before = datetime.now(UTC), os.getloadavg()
     results: dict[str, dict[str, float]] = {}
     for name in names:
@@ -66,18 +78,31 @@ def main(argv: list[str]) -> int:
             print(f"   {key:36} {value:12.3f}", flush=True)
         print(f"   ({time.perf_counter() - start:.0f} s)", flush=True)
         results[name] = figures
-    out = HERE / "results"
     out.mkdir(exist_ok=True)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    runs = dict.fromkeys(results, at)
+    if update:
+        earlier: dict[str, str] = previous.get("runs") or dict.fromkeys(previous["results"], previous["at"])
+        runs = {**{name: earlier[name] for name in previous["results"]}, **runs}
+        results = {**previous["results"], **results}
     record = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": at,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "results": results,
+        "runs": runs,  # module -> when its figures were measured
     }
     (out / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"figures written to {out / 'latest.json'}")
-    table = HERE / "RESULTS.md" if set(names) >= set(everything) else out / "RESULTS.md"
-    table.write_text(results_table.document(results_table.ROWS, results, machine(started, load_before)))
+    table = HERE / "RESULTS.md" if set(results) >= set(everything) else out / "RESULTS.md"
+    where = machine(started, load_before)
+    carried = sorted(name for name in results if name not in names)
+    if carried:
+        sources = ", ".join(f"{name} ({runs[name]})" for name in carried)
+        where += (
+            f". This run measured {', '.join(names)}; carried from earlier runs (python -m bench --update): {sources}"
+        )
+    table.write_text(results_table.document(results_table.ROWS, results, where))
     print(f"table written to {table}")
     return 0
 

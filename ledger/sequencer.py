@@ -209,12 +209,17 @@ class Sequencer:
             return connection.execute(_ANY_WAITING).first() is not None
 
     def run_pass(self) -> int:
-        """Sequence every event committed so far; returns how many got an index. Each batch of up to
+        """Sequence every event committed so far; returns how many this call's pass gave an index (0
+        when a pass of this process begun after the call did it meanwhile: the caller, the integrator
+        or a checkpoint, is not kept waiting behind a stream of waiters' passes). Each batch of up to
         `batch` events is one transaction, so a long backlog (the first pass over an existing
         database) does not hold the lock in one huge transaction."""
         with self._passes:
+            entered = self._started
             while self._passing:
                 self._passes.wait()
+                if self._finished > entered:
+                    return 0
             number = self._lead()
         return self._drain(number)
 

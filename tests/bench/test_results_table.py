@@ -47,6 +47,22 @@ def test_a_bound_without_an_anchor() -> None:
     assert line(BOUND, {"bench_w": {"p99_ms": 101.0}}).met is False
 
 
+COMPARED = Row(
+    7, "Waiting", "bench_w.ours_per_s", "/s", Target("ratio_compared", 0.5, "judged below"), "bench_w.base_per_s", "x"
+)
+
+
+def test_a_compared_ratio_says_whether_it_reaches_the_bound_but_is_not_counted() -> None:
+    under = line(COMPARED, {"bench_w": {"ours_per_s": 40.0, "base_per_s": 100.0}})
+    assert under.met is None and under.cells[4] == "0.40×"
+    assert under.cells[5] == "≥ 0.5× (judged below) — **under it**"
+    over = line(COMPARED, {"bench_w": {"ours_per_s": 60.0, "base_per_s": 100.0}})
+    assert over.cells[5] == "≥ 0.5× (judged below) — reached"
+    doc = document([COMPARED, RATE], {"bench_w": {"ours_per_s": 40.0, "base_per_s": 100.0}}, "m")
+    assert "0 of 1 targets met" in doc  # the compared row is shown, not counted
+    assert line(COMPARED, {}).cells[5] == "≥ 0.5× (judged below) — not measured"
+
+
 def test_the_table_and_the_document() -> None:
     figures = {"bench_w": {"ours_per_s": 1234.5, "base_per_s": 1000.0, "p99_ms": 3.0}}
     text = table([RATE, BOUND], figures).splitlines()
@@ -65,6 +81,7 @@ def test_every_issue_with_a_benchmark_has_its_rows() -> None:
     for key in (
         "bench_ledger.issuance_http_with_ledger_rps",
         "bench_ledger.pg_ledger_appends_per_s",
+        "bench_ledger.pg_ledger_integrated_per_s",
         "bench_ledger.proofs_per_s_at_1e6",
         "bench_ledger.wait_for_index_p99_ms",
         "bench_ledger.commit_to_checkpoint_p99_ms",

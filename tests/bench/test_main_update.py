@@ -1,0 +1,55 @@
+"""`python -m bench --update bench_x`: only bench_x is run; every other module's figures are kept from
+bench/results/latest.json and the full table is written, saying which run each module came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import bench.__main__ as main_module
+
+
+def _modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ran: list[str]) -> None:
+    for name in ("bench_a", "bench_b"):
+        (tmp_path / f"{name}.py").write_text("")
+
+    def fake(name: str) -> SimpleNamespace:
+        short = name.removeprefix("bench.")
+        ran.append(short)
+        return SimpleNamespace(run=lambda: {"figure": 2.0})
+
+    monkeypatch.setattr(main_module, "HERE", tmp_path)
+    monkeypatch.setattr("importlib.import_module", fake)
+    monkeypatch.setattr(main_module, "_postgres", lambda: "test")
+
+
+def test_an_update_runs_one_module_and_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+    _modules(tmp_path, monkeypatch, ran)
+    (tmp_path / "results").mkdir()
+    earlier = {"at": "2026-01-01T00:00:00+00:00", "results": {"bench_a": {"figure": 1.0}, "bench_b": {"figure": 1.0}}}
+    (tmp_path / "results" / "latest.json").write_text(json.dumps(earlier))
+    assert main_module.main(["--update", "bench_b"]) == 0
+    assert ran == ["bench_b"]
+    record = json.loads((tmp_path / "results" / "latest.json").read_text())
+    assert record["results"] == {"bench_a": {"figure": 1.0}, "bench_b": {"figure": 2.0}}
+    assert record["runs"]["bench_a"] == "2026-01-01T00:00:00+00:00" and record["runs"]["bench_b"] == record["at"]
+    table = (tmp_path / "RESULTS.md").read_text()  # the full table, not results/RESULTS.md
+    assert "This run measured bench_b; carried from earlier runs" in table
+    assert "bench_a (2026-01-01T00:00:00+00:00)" in table
+
+
+def test_a_partial_run_without_update_leaves_the_full_table_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    _modules(tmp_path, monkeypatch, ran)
+    assert main_module.main(["bench_b"]) == 0
+    assert not (tmp_path / "RESULTS.md").exists() and (tmp_path / "results" / "RESULTS.md").exists()
+    with pytest.raises(SystemExit, match="no figures for"):  # an update needs every other module's figures
+        (tmp_path / "results" / "latest.json").write_text(json.dumps({"at": "x", "results": {}}))
+        main_module.main(["--update", "bench_b"])
+    assert ran == ["bench_b"]  # refused before running anything
