@@ -71,13 +71,6 @@ class Context:
         self.verification = ServiceVerification(self)
         self.rate_limiter = RateLimiter(self.settings.public_rate_per_minute)
         self.ocsp_rate_limiter = RateLimiter(self.settings.ocsp_rate_per_minute)
-
-    @cached_property
-    def approvals(self) -> Approvals:
-        """The policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py), read on first use: the service
-        reads it at start and refuses to start on a bad file; the local CLI's break-glass commands never
-        need it, so a broken policy cannot lock operators out of the emergency path."""
-        return Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
         self.witness = Witness(
             self.db,
             self.ledger.origin,
@@ -87,6 +80,13 @@ class Context:
         self.witness_rate_limiter = RateLimiter(self.settings.witness_rate_per_minute)
         self.witnesses = load_witness_endpoints(self.settings.home / "witnesses.yaml")
         self.cosignatures = CosignatureStore(self.db)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        """The policy in $TRUSTSEAL_HOME/approvals.yaml (api/approvals.py), read on first use: the service
+        reads it at start and refuses to start on a bad file; the local CLI's break-glass commands never
+        need it, so a broken policy cannot lock operators out of the emergency path."""
+        return Approvals(self.db, load_policy(self.settings.home / POLICY_FILE))
 
     @property
     def issuance_on_event_loop(self) -> bool:
