@@ -7,7 +7,6 @@ nothing is written.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,10 +15,11 @@ from functools import cached_property
 from typing import Protocol
 
 from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
+from ca import crl as crls
 from ca import name_constraints
 from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
@@ -42,7 +42,6 @@ from ca.errors import (
 from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
 from ca.ocsp import CertStatus, Responder, parse_request, respond
 from gm import oids
-from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
 from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
 from ledger.key_events import recorded
@@ -50,10 +49,10 @@ from ledger.pii import PiiDigests
 from policies.names import ANY_ORGANISATION, Requester
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
-from store.models import CRL, Certificate, CertificateAuthority, Seal
+from store.models import Certificate, CertificateAuthority, Seal
 from store.raw import RawStatement
 
-CRL_VALIDITY = timedelta(days=1)
+CRL_VALIDITY = crls.CRL_VALIDITY
 _INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
 _CERTIFICATE_COLUMNS = (
     "serial",
@@ -142,7 +141,8 @@ class CertificateAuthorityService:
         self._templates: dict[tuple[str, str, str], certs.Template] = {}
         self._chains: dict[tuple[str, str], list[bytes]] = {}
         self._parsed: dict[bytes, x509.Certificate] = {}
-        self._crl_mutex = threading.RLock()  # in-process counterpart of the CA row lock
+        self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
+        self._crl_mutex = self.crls.mutex
         self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
         self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
@@ -324,7 +324,7 @@ class CertificateAuthorityService:
                 },
             )
             self._provision_ocsp_signer(session, row, ocsp_version, actor)
-            self._issue_crl(session, row, actor)
+            self.crls.issue(session, row, actor)
         self._ca_cache.pop(name, None)
         return row
 
@@ -762,12 +762,19 @@ class CertificateAuthorityService:
     # -- revocation ------------------------------------------------------------------------------
 
     def revoke(
-        self, serial: str, reason: str | None, actor: str | None = None, revoked_at: datetime | None = None
+        self,
+        serial: str,
+        reason: str | None,
+        actor: str | None = None,
+        revoked_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         """Revoke a subscriber (or infrastructure) certificate: POST /v1/certificates/{serial}/revoke.
         A CA's own certificate is revoked only by withdrawing the CA (ca/withdrawal.py), which also takes
-        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows."""
-        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal)
+        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows.
+        `invalidity_date`: when trust ended, if earlier (a compromise found late): the CRL entry's
+        invalidityDate and OCSP's singleExtension."""
+        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal, invalidity_date)
 
     def revoke_seal_certificate(
         self,
@@ -805,8 +812,10 @@ class CertificateAuthorityService:
         actor: str | None,
         revoked_at: datetime | None,
         allowed: Callable[[Session, Certificate], None],
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         normalised = rev.normalise_reason(reason)
+        invalid_from = rev.checked_invalidity_date(invalidity_date, revoked_at or datetime.now(UTC))
         with self._crl_mutex, self.db.session() as session:
             row = session.get(Certificate, serial.lower())
             if row is None:
@@ -816,7 +825,7 @@ class CertificateAuthorityService:
                 raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
             if row.issuer_ca is None:
                 raise CertificateNotFound(f"{serial} is a self-signed root; retire it through the trust list")
-            return self.revoke_in_session(session, row, normalised, actor, revoked_at)
+            return self.revoke_in_session(session, row, normalised, actor, revoked_at, invalid_from)
 
     def revoke_in_session(
         self,
@@ -825,6 +834,7 @@ class CertificateAuthorityService:
         reason: str,
         actor: str | None,
         revoked_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         """Mark `row` revoked, record the event and issue its CA's CRL, all in the caller's transaction
         (withdrawing a CA revokes its certificate in the same unit of work). Caller holds `_crl_mutex`."""
@@ -836,6 +846,7 @@ class CertificateAuthorityService:
         row.status = "revoked"
         row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
         row.revocation_reason = reason
+        row.invalidity_date = invalidity_date
         session.flush()
         record_event(
             session,
@@ -847,81 +858,28 @@ class CertificateAuthorityService:
                 "ca": row.issuer_ca,
                 "reason": reason,
                 "revoked_at": row.revoked_at.isoformat(),
+                "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
-        self._issue_crl(session, self.get_ca(session, row.issuer_ca), actor)
+        self.crls.issue(session, self.get_ca(session, row.issuer_ca), actor)
         return row
 
-    # -- CRL -------------------------------------------------------------------------------------
+    # -- CRL (ca/crl.py) ---------------------------------------------------------------------------
 
     def _lock_ca(self, session: Session, name: str) -> CertificateAuthority:
-        """Serialise revocation and CRL issuance per CA: a CRL with a higher number must never miss
-        a revocation that a lower one lists. Row lock on PostgreSQL; SQLite serialises writers."""
-        ca = session.get(CertificateAuthority, name, with_for_update=True, populate_existing=True)
-        if ca is None:
-            raise UnknownCA(f"no CA named {name!r}")
-        return ca
-
-    def _issue_crl(self, session: Session, ca: CertificateAuthority, actor: str | None = None) -> CRL:
-        """Sign and store the CA's next CRL, and record `crl.published`, in the caller's transaction."""
-        self._lock_ca(session, ca.name)
-        last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
-        number = (last or 0) + 1
-        now = certs.truncate(datetime.now(UTC))
-        revoked = session.scalars(
-            select(Certificate).where(Certificate.issuer_ca == ca.name, Certificate.status == "revoked")
-        )
-        entries = [
-            rev.RevokedEntry(int(r.serial, 16), r.revoked_at, r.revocation_reason or "unspecified")
-            for r in revoked
-            if r.revoked_at is not None
-        ]
-        crl = rev.build_crl(
-            issuer=x509.Certificate.load(ca.certificate_der),
-            signer=self.custody.signer(ca.key_ref),
-            number=number,
-            this_update=now,
-            next_update=now + CRL_VALIDITY,
-            revoked=sorted(entries, key=lambda e: e.serial),
-        )
-        der = crl.dump()
-        row = CRL(ca_name=ca.name, number=number, this_update=now, next_update=now + CRL_VALIDITY, der=der)
-        session.add(row)
-        session.flush()
-        record_event(
-            session,
-            "crl.published",
-            actor=actor,
-            subject=ca.name,
-            payload={
-                "ca": ca.name,
-                "number": number,
-                "this_update": row.this_update.isoformat(),
-                "next_update": row.next_update.isoformat(),
-                "sm3": sm3(der).hex(),  # of the DER (not `…_sm3`: that suffix names legacy personal-data digests)
-                "entries": len(entries),
-            },
-        )
-        return row
+        return crls.lock_ca(session, name)
 
     def current_crl(self, ca_name: str) -> bytes:
-        """The newest CRL; a fresh one is issued when the newest is past half its validity."""
-        with self._crl_mutex, self.db.session() as session:
-            ca = self.get_ca(session, ca_name)
-            row = session.scalars(
-                select(CRL).where(CRL.ca_name == ca_name).order_by(CRL.number.desc()).limit(1)
-            ).first()
-            if row is None or row.next_update - datetime.now(UTC) < CRL_VALIDITY / 2:
-                row = self._issue_crl(session, ca)
-            return row.der
+        """The newest stored CRL. A read: it never signs (the scheduler keeps CRLs fresh)."""
+        return self.crls.current(ca_name)
 
     def refresh_crls(self) -> dict[str, int]:
-        """Scheduled regeneration: a new CRL for every CA."""
-        numbers = {}
-        with self._crl_mutex, self.db.session() as session:
-            for ca in session.scalars(select(CertificateAuthority)):
-                numbers[ca.name] = self._issue_crl(session, ca).number
-        return numbers
+        """A new CRL for every CA."""
+        return self.crls.refresh_all()
+
+    def refresh_due_crls(self) -> dict[str, int]:
+        """The scheduler's round (api/app.py): a new CRL for each CA past half its newest CRL's validity."""
+        return self.crls.refresh_due()
 
     # -- OCSP ------------------------------------------------------------------------------------
 
@@ -956,7 +914,7 @@ class CertificateAuthorityService:
                 if row is None or row.issuer_ca != ca_name:
                     return CertStatus("unknown")
                 if row.status == "revoked":
-                    return CertStatus("revoked", row.revoked_at, row.revocation_reason)
+                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
                 return CertStatus("good")
 
         return respond(request, self.responders(), lookup, certs.truncate(datetime.now(UTC)), OCSP_VALIDITY)

@@ -23,6 +23,7 @@ class CertStatus:
     status: str  # good | revoked | unknown
     revoked_at: datetime | None = None
     reason: str | None = None
+    invalidity_date: datetime | None = None  # RFC 6960 §4.4.5: CRL entry extensions as singleExtensions
 
 
 @dataclass(frozen=True)
@@ -108,14 +109,15 @@ def respond(
             if responder.matches(cert_id)
             else CertStatus("unknown")
         )
-        answers.append(
-            {
-                "cert_id": cert_id,
-                "cert_status": _status(status),
-                "this_update": now,
-                "next_update": now + validity,
-            }
-        )
+        answer: dict[str, object] = {
+            "cert_id": cert_id,
+            "cert_status": _status(status),
+            "this_update": now,
+            "next_update": now + validity,
+        }
+        if status.status == "revoked" and status.invalidity_date is not None:
+            answer["single_extensions"] = [{"extn_id": "invalidity_date", "extn_value": status.invalidity_date}]
+        answers.append(answer)
     response_data: dict[str, object] = {
         "version": "v1",
         # byName, not byKey: RFC 6960 allows either, and GmSSL 3.x reads byKey as IMPLICIT [2] where the
