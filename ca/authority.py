@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Protocol
 
-from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import Connection, bindparam, insert, select
+from asn1crypto import core, keys, x509
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
 from ca import crl as crls
-from ca import name_constraints
+from ca import name_constraints, store
 from ca import revocation as rev
 from ca.csr import ParsedCSR, key_algorithm, parse_csr
 from ca.errors import (
@@ -40,43 +40,23 @@ from ca.errors import (
     UseSealRevoke,
 )
 from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
-from ca.ocsp import CertStatus, Responder, parse_request, respond
+from ca.ocsp import OCSPResponder, Responder
+from ca.store import PreparedCertificate
 from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
-from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
+from ledger.events import event_row, record_event
 from ledger.key_events import recorded
 from ledger.pii import PiiDigests
 from policies.names import ANY_ORGANISATION, Requester
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
 from store.models import Certificate, CertificateAuthority, Seal
-from store.raw import RawStatement
 
 CRL_VALIDITY = crls.CRL_VALIDITY
-_INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
-_CERTIFICATE_COLUMNS = (
-    "serial",
-    "issuer_ca",
-    "subject",
-    "profile",
-    "algorithm",
-    "not_before",
-    "not_after",
-    "status",
-    "fingerprint_sha256",
-    "der",
-    "is_ca",
-    "created_at",
-)
-_EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
 _T = CertificateAuthority.__table__.c
 _SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status).where(
     _T.name == bindparam("name")
 )  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
-_SELECT_CA_FOR_ISSUANCE = (
-    select(_T.status, _T.certificate_serial, _T.key_ref).where(_T.name == bindparam("name")).with_for_update(read=True)
-)
-OCSP_VALIDITY = timedelta(hours=4)
 ISSUING_CA_TTL_SECONDS = 5.0  # how long issuance trusts a cached read of an active CA row
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
@@ -91,20 +71,6 @@ class IssuedCertificate:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.Certificate.load(self.der)
-
-
-@dataclass(frozen=True)
-class PreparedCertificate:
-    """A signed end-entity certificate and the columns of its row, before anything is written."""
-
-    der: bytes
-    serial_hex: str
-    validity: tuple[datetime, datetime]
-    subject_text: str
-    fingerprint: str
-    issuer_ca: str | None
-    profile: str
-    algorithm: str
 
 
 @dataclass(frozen=True)
@@ -143,10 +109,10 @@ class CertificateAuthorityService:
         self._parsed: dict[bytes, x509.Certificate] = {}
         self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
         self._crl_mutex = self.crls.mutex
-        self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
+        self.ocsp_responder = OCSPResponder(db, self.custody)
         self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
         self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
-        self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
+        self._writer = store.IssuanceWriter(db)  # the issuance hot path (ca/store.py)
         self._constraints: dict[tuple[str, str], tuple[frozenset[str], ...]] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
@@ -165,7 +131,7 @@ class CertificateAuthorityService:
         """Forget what is cached about a CA whose row changed (status, certificate)."""
         self._ca_cache.pop(name, None)
         self._issuing.pop(name, None)
-        self._responders = None
+        self.ocsp_responder.invalidate()
         for cache in (self._chains, self._parsed_by_serial, self._constraints):
             for key in [k for k in cache if k[0] == name]:
                 cache.pop(key, None)
@@ -296,16 +262,18 @@ class CertificateAuthorityService:
             )
             session.add(row)
             session.flush()
-            self._store_certificate(
+            store.add(
                 session,
-                der,
-                certs.serial_hex(serial),
-                (not_before, not_after),
-                subject_name.human_friendly,
-                certs.fingerprint(der),
-                issuer_ca=parent,
-                profile=ca_profile,
-                algorithm=str(algorithm),
+                PreparedCertificate(
+                    der,
+                    certs.serial_hex(serial),
+                    (not_before, not_after),
+                    subject_name.human_friendly,
+                    certs.fingerprint(der),
+                    issuer_ca=parent,
+                    profile=ca_profile,
+                    algorithm=str(algorithm),
+                ),
                 is_ca=True,
             )
             record_event(
@@ -384,16 +352,18 @@ class CertificateAuthorityService:
             )
             der = cert.dump()
             serial_hex = certs.serial_hex(serial)
-            self._store_certificate(
+            store.add(
                 session,
-                der,
-                serial_hex,
-                (not_before, not_after),
-                subject.subject.human_friendly,
-                certs.fingerprint(der),
-                issuer_ca=issuer_ca,
-                profile="cross-certificate",
-                algorithm=ca.algorithm,
+                PreparedCertificate(
+                    der,
+                    serial_hex,
+                    (not_before, not_after),
+                    subject.subject.human_friendly,
+                    certs.fingerprint(der),
+                    issuer_ca=issuer_ca,
+                    profile="cross-certificate",
+                    algorithm=ca.algorithm,
+                ),
                 is_ca=True,
             )
             record_event(
@@ -532,35 +502,13 @@ class CertificateAuthorityService:
     def _commit_end_entity(
         self, ca: CARef, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
     ) -> int:
-        """Certificate row and event in one short transaction on the DBAPI connection (store/raw.py),
-        after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite).
-        Returns the event's id."""
-        check, insert_certificate, insert_event = self._raw_statements()
+        """Row and event through the store's hot path (ca/store.py); a CA changed meanwhile issues nothing."""
         event = self._issued_event(prepared, actor)  # its keyed digest asks custody: not under the write lock
-        with self.db.raw_writing() as cursor:
-            row = check.execute(cursor, {"name": ca.name}).fetchone()
-            if row is None or tuple(row) != ("active", ca.certificate_serial, ca.key_ref):
-                self.invalidate(ca.name)
-                raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
-            insert_certificate.execute(cursor, self._certificate_row(prepared))
-            inserted = insert_event.execute(cursor, event).fetchone()
-            for row in also:
-                insert_event.execute(cursor, row).fetchone()
-        return int(inserted[0])
-
-    def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:
-        if self._raw is None:
-            dialect = self.db.engine.dialect
-            self._raw = (
-                RawStatement(_SELECT_CA_FOR_ISSUANCE, dialect),
-                RawStatement(insert(Certificate.__table__), dialect, _CERTIFICATE_COLUMNS),  # type: ignore[arg-type]
-                RawStatement(
-                    insert(EVENT_TABLE).returning(EVENT_TABLE.c.id),  # type: ignore[arg-type]
-                    dialect,
-                    _EVENT_COLUMNS,
-                ),
-            )
-        return self._raw
+        try:
+            return self._writer.commit((ca.name, "active", ca.certificate_serial, ca.key_ref), prepared, event, also)
+        except CANotIssuing:
+            self.invalidate(ca.name)
+            raise
 
     def _ca_ref(self, session: Session, name: str) -> CARef:
         row = session.execute(_SELECT_CA_REF, {"name": name}).first()
@@ -646,7 +594,7 @@ class CertificateAuthorityService:
     ) -> IssuedCertificate:
         """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
         prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki_der=spki_der, san=san)
-        self._record_end_entity(session, prepared, actor)
+        store.add(session, prepared, event=self._issued_event(prepared, actor))
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self._chain_cached(session, ca))
 
     def _build_end_entity(
@@ -690,30 +638,6 @@ class CertificateAuthorityService:
             algorithm=ca.algorithm,
         )
 
-    def _record_end_entity(
-        self, session: Session | Connection, prepared: PreparedCertificate, actor: str | None
-    ) -> None:
-        # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
-        session.execute(_INSERT_CERTIFICATE, self._certificate_row(prepared))
-        session.execute(INSERT_EVENT, self._issued_event(prepared, actor))
-
-    @staticmethod
-    def _certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
-        return {
-            "serial": prepared.serial_hex,
-            "issuer_ca": prepared.issuer_ca,
-            "subject": prepared.subject_text,
-            "profile": prepared.profile,
-            "algorithm": prepared.algorithm,
-            "not_before": prepared.validity[0],
-            "not_after": prepared.validity[1],
-            "status": "good",
-            "fingerprint_sha256": prepared.fingerprint,
-            "der": prepared.der,
-            "is_ca": is_ca,
-            "created_at": datetime.now(UTC),
-        }
-
     def _issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
         return event_row(
@@ -738,26 +662,6 @@ class CertificateAuthorityService:
             chain = self.chain(session, ca.name)
             self._chains[key] = chain
         return chain
-
-    @staticmethod
-    def _store_certificate(
-        session: Session | Connection,
-        der: bytes,
-        serial_hex: str,
-        validity: tuple[datetime, datetime],
-        subject_text: str,
-        fingerprint: str,
-        *,
-        issuer_ca: str | None,
-        profile: str,
-        algorithm: str,
-        is_ca: bool = False,
-    ) -> None:
-        # Core INSERT: the unit of work adds ~0.5 ms per issuance and nothing we need.
-        prepared = PreparedCertificate(
-            der, serial_hex, validity, subject_text, fingerprint, issuer_ca, profile, algorithm
-        )
-        session.execute(_INSERT_CERTIFICATE, CertificateAuthorityService._certificate_row(prepared, is_ca=is_ca))
 
     # -- revocation ------------------------------------------------------------------------------
 
@@ -843,11 +747,8 @@ class CertificateAuthorityService:
         session.refresh(row, with_for_update=True)
         if row.status == "revoked":  # revoked by another process while we waited for the lock
             raise AlreadyRevoked(f"certificate {row.serial} was revoked at {row.revoked_at}")
-        row.status = "revoked"
-        row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
-        row.revocation_reason = reason
-        row.invalidity_date = invalidity_date
-        session.flush()
+        revoked_moment = certs.truncate(revoked_at or datetime.now(UTC))
+        store.mark_revoked(session, row, reason, revoked_moment, invalidity_date)
         record_event(
             session,
             "certificate.revoked",
@@ -857,7 +758,7 @@ class CertificateAuthorityService:
                 "serial": row.serial,
                 "ca": row.issuer_ca,
                 "reason": reason,
-                "revoked_at": row.revoked_at.isoformat(),
+                "revoked_at": revoked_moment.isoformat(),
                 "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
@@ -881,43 +782,13 @@ class CertificateAuthorityService:
         """The scheduler's round (api/app.py): a new CRL for each CA past half its newest CRL's validity."""
         return self.crls.refresh_due()
 
-    # -- OCSP ------------------------------------------------------------------------------------
+    # -- OCSP (ca/ocsp.py) -------------------------------------------------------------------------
 
     def responders(self) -> list[Responder]:
-        """Responders for every CA with an OCSP signer; rebuilt when the CA set changes."""
-        with self.db.session() as session:
-            stamp = tuple(session.execute(select(CertificateAuthority.name, CertificateAuthority.ocsp_key_ref)).all())
-        cached = self._responders
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        out = []
-        for ca in self.list_cas():
-            if ca.ocsp_key_ref is None or ca.ocsp_certificate_der is None:
-                continue
-            out.append(
-                Responder(
-                    ca_name=ca.name,
-                    ca_certificate=x509.Certificate.load(ca.certificate_der),
-                    signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
-                    signer=self.custody.signer(ca.ocsp_key_ref),
-                )
-            )
-        self._responders = (stamp, out)
-        return out
+        return self.ocsp_responder.responders()
 
     def ocsp(self, request_der: bytes) -> bytes:
-        request: ocsp.OCSPRequest = parse_request(request_der)
-
-        def lookup(ca_name: str, serial: int) -> CertStatus:
-            with self.db.session() as session:
-                row = session.get(Certificate, certs.serial_hex(serial))
-                if row is None or row.issuer_ca != ca_name:
-                    return CertStatus("unknown")
-                if row.status == "revoked":
-                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
-                return CertStatus("good")
-
-        return respond(request, self.responders(), lookup, certs.truncate(datetime.now(UTC)), OCSP_VALIDITY)
+        return self.ocsp_responder.answer(request_der)
 
 
 _EKU = {

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import core, ocsp, x509
+from sqlalchemy import select
 
-from ca.certificates import signature_algorithm
+from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
-from keys.custody import SigningHandle
+from keys.custody import KeyCustody, SigningHandle
+from store.db import Database
+from store.models import Certificate, CertificateAuthority
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
@@ -152,3 +155,53 @@ def _status(status: CertStatus) -> ocsp.CertStatus:
             info["revocation_reason"] = status.reason
         return ocsp.CertStatus(name="revoked", value=info)
     return ocsp.CertStatus(name="unknown", value=core.Null())
+
+
+OCSP_VALIDITY = timedelta(hours=4)
+
+
+class OCSPResponder:
+    """The responder of POST /v1/ocsp: every CA with a delegated signer answers for what it issued, from
+    the certificate rows (a read: it signs its answer, never writes)."""
+
+    def __init__(self, db: Database, custody: KeyCustody) -> None:
+        self.db = db
+        self.custody = custody
+        self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
+
+    def invalidate(self) -> None:
+        self._responders = None
+
+    def responders(self) -> list[Responder]:
+        """Responders for every CA with an OCSP signer; rebuilt when the CA set or a signer changes."""
+        with self.db.session() as session:
+            stamp = tuple(session.execute(select(CertificateAuthority.name, CertificateAuthority.ocsp_key_ref)).all())
+            cached = self._responders
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            out = [
+                Responder(
+                    ca_name=ca.name,
+                    ca_certificate=x509.Certificate.load(ca.certificate_der),
+                    signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
+                    signer=self.custody.signer(ca.ocsp_key_ref),
+                )
+                for ca in session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name))
+                if ca.ocsp_key_ref is not None and ca.ocsp_certificate_der is not None
+            ]
+        self._responders = (stamp, out)
+        return out
+
+    def answer(self, request_der: bytes) -> bytes:
+        request = parse_request(request_der)
+
+        def lookup(ca_name: str, serial: int) -> CertStatus:
+            with self.db.session() as session:
+                row = session.get(Certificate, serial_hex(serial))
+                if row is None or row.issuer_ca != ca_name:
+                    return CertStatus("unknown")
+                if row.status == "revoked":
+                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
+                return CertStatus("good")
+
+        return respond(request, self.responders(), lookup, truncate(datetime.now(UTC)), OCSP_VALIDITY)
