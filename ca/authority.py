@@ -7,7 +7,6 @@ nothing is written.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from functools import cached_property
 from typing import Protocol
 
 from asn1crypto import core, keys, x509
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
@@ -41,6 +40,7 @@ from ca.errors import (
 )
 from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
 from ca.ocsp import OCSPResponder, Responder
+from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
@@ -53,11 +53,7 @@ from store.db import Database
 from store.models import Certificate, CertificateAuthority, Seal
 
 CRL_VALIDITY = crls.CRL_VALIDITY
-_T = CertificateAuthority.__table__.c
-_SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status).where(
-    _T.name == bindparam("name")
-)  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
-ISSUING_CA_TTL_SECONDS = 5.0  # how long issuance trusts a cached read of an active CA row
+ISSUING_CA_TTL_SECONDS = DEFAULT_TTL_SECONDS  # how long the CA snapshot is trusted for other processes' changes
 BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
 
@@ -71,18 +67,6 @@ class IssuedCertificate:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.Certificate.load(self.der)
-
-
-@dataclass(frozen=True)
-class CARef:
-    """The columns issuance needs, read with one Core SELECT (the ORM identity map costs more than the query)."""
-
-    name: str
-    parent: str | None
-    algorithm: str
-    key_ref: str
-    certificate_serial: str
-    status: str
 
 
 class CALike(Protocol):
@@ -103,17 +87,11 @@ class CertificateAuthorityService:
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
         self.pii = PiiDigests(self.custody)  # keyed digests of subject names in events (ledger/pii.py)
-        self._ca_cache: dict[str, x509.Certificate] = {}
-        self._templates: dict[tuple[str, str, str], certs.Template] = {}
-        self._chains: dict[tuple[str, str], list[bytes]] = {}
-        self._parsed: dict[bytes, x509.Certificate] = {}
+        self.snapshots = Snapshots(db, ISSUING_CA_TTL_SECONDS)  # the one cache of CA state (ca/snapshot.py)
         self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
         self._crl_mutex = self.crls.mutex
-        self.ocsp_responder = OCSPResponder(db, self.custody)
-        self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
-        self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
+        self.ocsp_responder = OCSPResponder(self.snapshots, db, self.custody)
         self._writer = store.IssuanceWriter(db)  # the issuance hot path (ca/store.py)
-        self._constraints: dict[tuple[str, str], tuple[frozenset[str], ...]] = {}
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -127,14 +105,13 @@ class CertificateAuthorityService:
     def ocsp_url(self) -> str:
         return f"{self.public_url}/v1/ocsp"
 
-    def invalidate(self, name: str) -> None:
-        """Forget what is cached about a CA whose row changed (status, certificate)."""
-        self._ca_cache.pop(name, None)
-        self._issuing.pop(name, None)
-        self.ocsp_responder.invalidate()
-        for cache in (self._chains, self._parsed_by_serial, self._constraints):
-            for key in [k for k in cache if k[0] == name]:
-                cache.pop(key, None)
+    def invalidate(self, name: str | None = None) -> None:
+        """A CA row changed (created, status, certificate): the snapshot is rebuilt on the next read."""
+        self.snapshots.invalidate()  # the OCSP responders follow its version
+
+    def snapshot(self) -> CASnapshot:
+        """The current versioned view of every CA (ca/snapshot.py)."""
+        return self.snapshots.current()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -149,12 +126,7 @@ class CertificateAuthorityService:
         return ca
 
     def ca_certificate(self, name: str) -> x509.Certificate:
-        cached = self._ca_cache.get(name)
-        if cached is None:
-            with self.db.session() as session:
-                cached = x509.Certificate.load(self.get_ca(session, name).certificate_der)
-            self._ca_cache[name] = cached
-        return cached
+        return self.snapshots.entry(name).certificate
 
     def chain(self, session: Session, name: str) -> list[bytes]:
         out = []
@@ -166,9 +138,9 @@ class CertificateAuthorityService:
         return out
 
     def ca_status(self, name: str) -> str:
-        """`active`, `withdrawn` …: read through the issuance cache (an active CA is remembered a few
-        seconds; a withdrawal in this process is seen at once, invalidate() drops it)."""
-        return self._issuing_ca(name)[0].status
+        """`active`, `withdrawn` …: read from the snapshot (another process's change is seen within a few
+        seconds; a withdrawal in this process at once: invalidate())."""
+        return self.snapshots.entry(name).status
 
     def get_certificate(self, serial: str) -> Certificate:
         with self.db.session() as session:
@@ -293,7 +265,7 @@ class CertificateAuthorityService:
             )
             self._provision_ocsp_signer(session, row, ocsp_version, actor)
             self.crls.issue(session, row, actor)
-        self._ca_cache.pop(name, None)
+        self.invalidate(name)
         return row
 
     def _custody_key(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
@@ -378,7 +350,7 @@ class CertificateAuthorityService:
                     "serial": serial_hex,
                 },
             )
-            return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
+            return IssuedCertificate(serial=serial_hex, der=der, chain=self.chain(session, ca.name))
 
     def cross_certificates(self) -> list[Certificate]:
         with self.db.session() as session:
@@ -434,14 +406,15 @@ class CertificateAuthorityService:
         own organisations); the default names any, as officers, admins and the local CLI do."""
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
-        ca, ca_cert, chain = self._issuing_ca(ca_name)
+        ca = self.snapshots.entry(ca_name)
+        ca_cert, chain = ca.certificate, list(ca.chain)
         if ca.parent is None:
             raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
         _refuse_inactive(ca.name, ca.status)
         self._check_key(profile, request, ca)
         subject = checked_values(request.subject, profile.subject)
         san = self._checked_san(profile, request)
-        apply_name_policy(profile, subject, san, requester, self._namespaces(ca, chain))  # policy decides, CA signs
+        apply_name_policy(profile, subject, san, requester, ca.namespaces)  # policy decides, CA signs
         prepared = self._build_end_entity(
             ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
         )
@@ -463,7 +436,8 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
-        ca, ca_cert, chain = self._issuing_ca(ca_name)
+        ca = self.snapshots.entry(ca_name)
+        ca_cert, chain = ca.certificate, list(ca.chain)
         _refuse_inactive(ca.name, ca.status)
         if ca.parent is None and not profile.root_may_issue:
             raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
@@ -476,31 +450,8 @@ class CertificateAuthorityService:
         event_id = self._commit_end_entity(ca, prepared, actor, also)
         return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
 
-    def _namespaces(self, ca: CARef, chain: list[bytes]) -> tuple[frozenset[str], ...]:
-        """The name constraints along `ca`'s chain, read once per CA certificate."""
-        key = (ca.name, ca.certificate_serial)
-        found = self._constraints.get(key)
-        if found is None:
-            found = name_constraints.namespaces(x509.Certificate.load(der) for der in chain)
-            self._constraints[key] = found
-        return found
-
-    def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
-        """The CA's row, parsed certificate and chain, read before any signing. An active CA is
-        remembered briefly: the write transaction re-checks its row, so a CA withdrawn or re-keyed
-        by another process meanwhile issues nothing."""
-        cached = self._issuing.get(name)
-        if cached is not None and time.monotonic() - cached[0] < ISSUING_CA_TTL_SECONDS:
-            return cached[1], cached[2], cached[3]
-        with self.db.session() as session:
-            ca = self._ca_ref(session, name)
-            found = ca, self._parsed_ca_ref(session, ca), self._chain_cached(session, ca)
-        if ca.status == "active":
-            self._issuing[name] = (time.monotonic(), *found)
-        return found
-
     def _commit_end_entity(
-        self, ca: CARef, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
+        self, ca: CAEntry, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
     ) -> int:
         """Row and event through the store's hot path (ca/store.py); a CA changed meanwhile issues nothing."""
         event = self._issued_event(prepared, actor)  # its keyed digest asks custody: not under the write lock
@@ -509,28 +460,6 @@ class CertificateAuthorityService:
         except CANotIssuing:
             self.invalidate(ca.name)
             raise
-
-    def _ca_ref(self, session: Session, name: str) -> CARef:
-        row = session.execute(_SELECT_CA_REF, {"name": name}).first()
-        if row is None:
-            raise UnknownCA(f"no CA named {name!r}")
-        return CARef(*row)
-
-    def _parsed_ca_ref(self, session: Session, ca: CARef) -> x509.Certificate:
-        key = (ca.name, ca.certificate_serial)
-        parsed = self._parsed_by_serial.get(key)
-        if parsed is None:
-            parsed = self._parsed_ca(self.get_ca(session, ca.name))
-            self._parsed_by_serial[key] = parsed
-        return parsed
-
-    def _parsed_ca(self, ca: CertificateAuthority) -> x509.Certificate:
-        parsed = self._parsed.get(ca.certificate_der)
-        if parsed is None:
-            parsed = x509.Certificate.load(ca.certificate_der)
-            parsed.native  # noqa: B018  (parse once, reuse across issuances)
-            self._parsed[ca.certificate_der] = parsed
-        return parsed
 
     @staticmethod
     def _check_key(profile: Profile, request: ParsedCSR, ca: CALike) -> None:
@@ -556,8 +485,8 @@ class CertificateAuthorityService:
         return san
 
     def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
-        key = (ca.name, ca.certificate_serial, profile.name)
-        template = self._templates.get(key)
+        memo = ca.templates if isinstance(ca, CAEntry) else {}  # a snapshot entry keeps its templates
+        template = memo.get(profile.name)
         if template is None:
             # No basicConstraints on end entities (RFC 5280 §4.2.1.9 lets them omit it): `{cA FALSE}` is DER
             # `SEQUENCE {}`, which GmSSL 3.x refuses, and it may be critical only on CAs there.
@@ -577,7 +506,7 @@ class CertificateAuthorityService:
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
             template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
-            self._templates[key] = template
+            memo[profile.name] = template
         return template
 
     def _sign_end_entity(
@@ -595,7 +524,7 @@ class CertificateAuthorityService:
         """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
         prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki_der=spki_der, san=san)
         store.add(session, prepared, event=self._issued_event(prepared, actor))
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self._chain_cached(session, ca))
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self.chain(session, ca.name))
 
     def _build_end_entity(
         self,
@@ -654,14 +583,6 @@ class CertificateAuthorityService:
                 "fingerprint_sha256": prepared.fingerprint,
             },
         )
-
-    def _chain_cached(self, session: Session, ca: CALike) -> list[bytes]:
-        key = (ca.name, ca.certificate_serial)
-        chain = self._chains.get(key)
-        if chain is None:
-            chain = self.chain(session, ca.name)
-            self._chains[key] = chain
-        return chain
 
     # -- revocation ------------------------------------------------------------------------------
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import core, ocsp, x509
-from sqlalchemy import select
 
 from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
+from ca.snapshot import Snapshots
 from keys.custody import KeyCustody, SigningHandle
 from store.db import Database
-from store.models import Certificate, CertificateAuthority
+from store.models import Certificate
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
@@ -164,32 +164,29 @@ class OCSPResponder:
     """The responder of POST /v1/ocsp: every CA with a delegated signer answers for what it issued, from
     the certificate rows (a read: it signs its answer, never writes)."""
 
-    def __init__(self, db: Database, custody: KeyCustody) -> None:
+    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody) -> None:
+        self.snapshots = snapshots
         self.db = db
         self.custody = custody
-        self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
-
-    def invalidate(self) -> None:
-        self._responders = None
+        self._responders: tuple[int, list[Responder]] | None = None
 
     def responders(self) -> list[Responder]:
-        """Responders for every CA with an OCSP signer; rebuilt when the CA set or a signer changes."""
-        with self.db.session() as session:
-            stamp = tuple(session.execute(select(CertificateAuthority.name, CertificateAuthority.ocsp_key_ref)).all())
-            cached = self._responders
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            out = [
-                Responder(
-                    ca_name=ca.name,
-                    ca_certificate=x509.Certificate.load(ca.certificate_der),
-                    signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
-                    signer=self.custody.signer(ca.ocsp_key_ref),
-                )
-                for ca in session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name))
-                if ca.ocsp_key_ref is not None and ca.ocsp_certificate_der is not None
-            ]
-        self._responders = (stamp, out)
+        """Responders for every CA with an OCSP signer, built once per CA snapshot version."""
+        snapshot = self.snapshots.current()
+        cached = self._responders
+        if cached is not None and cached[0] == snapshot.version:
+            return cached[1]
+        out = [
+            Responder(
+                ca_name=ca.name,
+                ca_certificate=ca.certificate,
+                signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
+                signer=self.custody.signer(ca.ocsp_key_ref),
+            )
+            for ca in snapshot.cas.values()
+            if ca.ocsp_key_ref is not None and ca.ocsp_certificate_der is not None
+        ]
+        self._responders = (snapshot.version, out)
         return out
 
     def answer(self, request_der: bytes) -> bytes:
