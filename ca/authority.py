@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Protocol
 
 from asn1crypto import core, keys, x509
 from sqlalchemy import select
@@ -19,26 +18,24 @@ from sqlalchemy.orm import Session
 
 from ca import certificates as certs
 from ca import crl as crls
-from ca import name_constraints, store
+from ca import issuance, name_constraints, store
 from ca import revocation as rev
-from ca.csr import ParsedCSR, key_algorithm, parse_csr
+from ca.csr import key_algorithm, parse_csr
 from ca.errors import (
     AlreadyRevoked,
     CACertificateNotRevocable,
     CAExists,
     CANotIssuing,
-    CAWithdrawn,
     CertificateNotFound,
     CSRMalformed,
-    KeyAlgorithmNotAllowed,
     ProfileNotForCSR,
-    SanNotAllowed,
     SubjectNotAllowed,
     UnknownCA,
     UnknownProfile,
     UseSealRevoke,
 )
-from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
+from ca.issuance import BACKDATE, CALike, refuse_inactive
+from ca.names import check_name_characters, pairs
 from ca.ocsp import OCSPResponder, Responder
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
@@ -54,7 +51,6 @@ from store.models import Certificate, CertificateAuthority, Seal
 
 CRL_VALIDITY = crls.CRL_VALIDITY
 ISSUING_CA_TTL_SECONDS = DEFAULT_TTL_SECONDS  # how long the CA snapshot is trusted for other processes' changes
-BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
 
 
 @dataclass(frozen=True)
@@ -67,17 +63,6 @@ class IssuedCertificate:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.Certificate.load(self.der)
-
-
-class CALike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def algorithm(self) -> str: ...
-    @property
-    def key_ref(self) -> str: ...
-    @property
-    def certificate_serial(self) -> str: ...
 
 
 class CertificateAuthorityService:
@@ -181,7 +166,7 @@ class CertificateAuthorityService:
                 raise CAExists(f"CA {name} exists")
             if parent is not None:
                 found = self.get_ca(session, parent)
-                _refuse_inactive(found.name, found.status)
+                refuse_inactive(found.name, found.status)
         # Keys before the transaction writes: each key event commits on its own (ledger/key_events.py).
         version = self._custody_key(name, algorithm)
         ocsp_version = self._custody_key(f"{name}.ocsp", algorithm)
@@ -200,7 +185,7 @@ class CertificateAuthorityService:
                 extra: list[x509.Extension] = []
             else:
                 parent_row = self.get_ca(session, parent)
-                _refuse_inactive(parent_row.name, parent_row.status)
+                refuse_inactive(parent_row.name, parent_row.status)
                 parent_cert = x509.Certificate.load(parent_row.certificate_der)
                 issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                 signer = self.custody.signer(parent_row.key_ref)
@@ -290,7 +275,7 @@ class CertificateAuthorityService:
         subject_hmac = self.pii(subject.subject.human_friendly)  # custody before the transaction writes
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
-            _refuse_inactive(ca.name, ca.status)
+            refuse_inactive(ca.name, ca.status)
             issuer_cert = x509.Certificate.load(ca.certificate_der)
             if subject.public_key.dump() == issuer_cert.public_key.dump():
                 raise SubjectNotAllowed("a CA does not cross-certify itself")
@@ -365,18 +350,13 @@ class CertificateAuthorityService:
     ) -> None:
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
-        issued = self._sign_end_entity(
-            session,
-            ca,
-            ca_cert,
-            profile=self.profile("ocsp-signer"),
-            subject=checked_values(pairs(_name(subject)), self.profile("ocsp-signer").subject),
-            spki_der=version.public_key_der,
-            san=None,
-            actor=actor,
+        approval = issuance.approve_ocsp_signer(
+            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), ca, ca_cert
         )
+        prepared = self._sign(approval)
+        store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
         ca.ocsp_key_ref = version.ref
-        ca.ocsp_certificate_der = issued.der
+        ca.ocsp_certificate_der = prepared.der
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -407,19 +387,19 @@ class CertificateAuthorityService:
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
         ca = self.snapshots.entry(ca_name)
-        ca_cert, chain = ca.certificate, list(ca.chain)
-        if ca.parent is None:
-            raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
-        _refuse_inactive(ca.name, ca.status)
-        self._check_key(profile, request, ca)
-        subject = checked_values(request.subject, profile.subject)
-        san = self._checked_san(profile, request)
-        apply_name_policy(profile, subject, san, requester, ca.namespaces)  # policy decides, CA signs
-        prepared = self._build_end_entity(
-            ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
+        approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
+            profile,
+            request,
+            ca,
+            ca.certificate,
+            parent=ca.parent,
+            status=ca.status,
+            namespaces=ca.namespaces,
+            requester=requester,
         )
+        prepared = self._sign(approval)
         event_id = self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
 
     def issue_for_key(
         self,
@@ -437,18 +417,19 @@ class CertificateAuthorityService:
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
         ca = self.snapshots.entry(ca_name)
-        ca_cert, chain = ca.certificate, list(ca.chain)
-        _refuse_inactive(ca.name, ca.status)
-        if ca.parent is None and not profile.root_may_issue:
-            raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
-        if family not in profile.key_algorithms or family != ca.algorithm:
-            raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
-        checked = checked_values(pairs(_name(subject)), profile.subject)
-        prepared = self._build_end_entity(
-            ca, ca_cert, profile=profile, subject=checked, spki_der=public_key_der, san=None
+        approval = issuance.approve_key(
+            profile,
+            family,
+            public_key_der,
+            pairs(_name(subject)),
+            ca,
+            ca.certificate,
+            parent=ca.parent,
+            status=ca.status,
         )
+        prepared = self._sign(approval)
         event_id = self._commit_end_entity(ca, prepared, actor, also)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
 
     def _commit_end_entity(
         self, ca: CAEntry, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
@@ -460,29 +441,6 @@ class CertificateAuthorityService:
         except CANotIssuing:
             self.invalidate(ca.name)
             raise
-
-    @staticmethod
-    def _check_key(profile: Profile, request: ParsedCSR, ca: CALike) -> None:
-        if request.key_algorithm not in profile.key_algorithms:
-            raise KeyAlgorithmNotAllowed(
-                f"profile {profile.name} accepts {', '.join(profile.key_algorithms)} keys, not {request.key_algorithm}"
-            )
-        if request.key_algorithm != ca.algorithm:
-            raise KeyAlgorithmNotAllowed(
-                f"CA {ca.name} issues {ca.algorithm} certificates; the CSR has a {request.key_algorithm} key"
-            )
-
-    @staticmethod
-    def _checked_san(profile: Profile, request: ParsedCSR) -> x509.GeneralNames | None:
-        """Presence only; what the names may be is policies/names.py (apply_name_policy)."""
-        san = request.subject_alt_name
-        if profile.san == "forbidden" and san is not None:
-            raise SanNotAllowed(f"profile {profile.name} does not allow subjectAltName")
-        if profile.san == "required" and not san:
-            raise SanNotAllowed(f"profile {profile.name} requires a subjectAltName")
-        if san is not None and len(san) == 0:
-            raise SanNotAllowed("an empty subjectAltName extension (RFC 5280 §4.2.1.6: at least one name)")
-        return san
 
     def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
         memo = ca.templates if isinstance(ca, CAEntry) else {}  # a snapshot entry keeps its templates
@@ -509,63 +467,10 @@ class CertificateAuthorityService:
             memo[profile.name] = template
         return template
 
-    def _sign_end_entity(
-        self,
-        session: Session,
-        ca: CALike,
-        ca_cert: x509.Certificate,
-        *,
-        profile: Profile,
-        subject: CheckedSubject,
-        spki_der: bytes,
-        san: x509.GeneralNames | None,
-        actor: str | None,
-    ) -> IssuedCertificate:
-        """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
-        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki_der=spki_der, san=san)
-        store.add(session, prepared, event=self._issued_event(prepared, actor))
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self.chain(session, ca.name))
-
-    def _build_end_entity(
-        self,
-        ca: CALike,
-        ca_cert: x509.Certificate,
-        *,
-        profile: Profile,
-        subject: CheckedSubject,
-        spki_der: bytes,
-        san: x509.GeneralNames | None,
-    ) -> PreparedCertificate:
-        """The signed certificate, nothing written yet."""
-        now = datetime.now(UTC)
-        not_before = certs.truncate(now - BACKDATE)
-        not_after = certs.truncate(
-            min(now + timedelta(days=profile.validity_days), ca_cert["tbs_certificate"]["validity"]["not_after"].native)
-        )
-        middle: list[x509.Extension | bytes] = [certs.key_identifier_extension(spki_der)]
-        if san is not None:
-            middle.append(certs.extension("subject_alt_name", san, critical=not subject.values))
-        template = self._template(ca, ca_cert, profile)
-        serial = certs.new_serial()
-        tbs = template.tbs(
-            serial=serial,
-            not_before=not_before,
-            not_after=not_after,
-            subject_der=subject.der,
-            spki_der=spki_der,
-            middle=middle,
-        )
-        der = template.sign(tbs, self.custody.signer(ca.key_ref))
-        return PreparedCertificate(
-            der=der,
-            serial_hex=certs.serial_hex(serial),
-            validity=(not_before, not_after),
-            subject_text=subject.text,
-            fingerprint=certs.fingerprint(der),
-            issuer_ca=ca.name,
-            profile=profile.name,
-            algorithm=ca.algorithm,
-        )
+    def _sign(self, approval: issuance.Approval) -> PreparedCertificate:
+        """Custody signs what policy approved (ca/issuance.py refuses anything else)."""
+        template = self._template(approval.ca, approval.ca_certificate, approval.profile)
+        return issuance.sign(approval, template, self.custody.signer(approval.ca.key_ref))
 
     def _issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
@@ -722,14 +627,6 @@ _EKU = {
     "seal_maker": oids.EKU_SEAL_MAKER,
     "trust_list_signer": oids.EKU_TRUST_LIST_SIGNER,
 }
-
-
-def _refuse_inactive(name: str, status: str) -> None:
-    """A withdrawn (or otherwise inactive) CA signs nothing new: no certificate, no CA below it."""
-    if status == "withdrawn":
-        raise CAWithdrawn(f"{name} is withdrawn: it issues no more certificates")
-    if status != "active":
-        raise CANotIssuing(f"{name} is {status}")
 
 
 def _name(values: dict[str, str]) -> x509.Name:
