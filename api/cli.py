@@ -410,16 +410,34 @@ def ca_issue(
 
 
 @ca_app.command("revoke")
-def ca_revoke(serial: str, reason: str = "unspecified", url: UrlOpt = None, token: TokenOpt = None) -> None:
-    """Revoke a certificate; the issuing CA's CRL is regenerated at once."""
+def ca_revoke(
+    serial: str,
+    reason: str = "unspecified",
+    invalidity_date: Annotated[
+        str | None,
+        typer.Option("--invalidity-date", help="ISO time from which the key is known or suspected compromised"),
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Revoke a certificate; the issuing CA's CRL is regenerated at once (with the invalidity date, if given)."""
+    from datetime import datetime
+
     from ca.errors import CAError
 
+    moment = None
+    if invalidity_date is not None:
+        try:
+            moment = datetime.fromisoformat(invalidity_date)
+        except ValueError:
+            fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
     if url:
-        remote(url, token, "POST", f"/v1/certificates/{serial}/revoke", json={"reason": reason})
+        body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
+        remote(url, token, "POST", f"/v1/certificates/{serial}/revoke", json=body)
     else:
         context = local()
         try:
-            context.ca.revoke(serial, reason, actor="cli")
+            context.ca.revoke(serial, reason, actor="cli", invalidity_date=moment)
         except CAError as exc:
             fail(f"{exc.code}: {exc.detail}")
         finally:

@@ -35,7 +35,7 @@ class ServiceVerification:
         if self._cached is not None and self._cached[0] == sequence:
             return self._cached[1]
         trust = TrustStore()
-        root_names = [ca.name for ca in self.context.ca.list_cas() if ca.parent is None]
+        root_names = sorted(ca.name for ca in self.context.ca.snapshot().cas.values() if ca.parent is None)
         roots = [self.context.ca.ca_certificate(name) for name in root_names]
         # the roots' CRLs: a revoked trust-list signer certificate is refused like any other signer
         crls = [crl.CertificateList.load(self.context.ca.current_crl(name)) for name in root_names]
@@ -57,8 +57,8 @@ class ServiceVerification:
     def _revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
         """CRLs of the issuing CA of each certificate and of every CA above it (a CRL issuer's own status
         is checked too). Parsed CRLs are cached by their bytes."""
-        cas = {ca.name: ca for ca in self.context.ca.list_cas()}
-        by_subject = {x509.Certificate.load(ca.certificate_der).subject.dump(): name for name, ca in cas.items()}
+        cas = self.context.ca.snapshot().cas  # one versioned view, certificates parsed once (ca/snapshot.py)
+        by_subject = {ca.certificate.subject.dump(): name for name, ca in cas.items()}
         names: set[str] = {row.issuer_ca for row in self.context.ca.cross_certificates() if row.issuer_ca}
         names |= {cas[n].parent for n in list(names) if n in cas and cas[n].parent}  # type: ignore[misc]
         for cert in certs:

@@ -7,79 +7,50 @@ nothing is written.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Protocol
 
-from asn1crypto import core, keys, ocsp, x509
-from sqlalchemy import Connection, bindparam, func, insert, select
+from asn1crypto import core, keys, x509
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import certificates as certs
-from ca import name_constraints
+from ca import crl as crls
+from ca import issuance, name_constraints, store
 from ca import revocation as rev
-from ca.csr import ParsedCSR, key_algorithm, parse_csr
+from ca.csr import key_algorithm, parse_csr
 from ca.errors import (
     AlreadyRevoked,
     CACertificateNotRevocable,
     CAExists,
     CANotIssuing,
-    CAWithdrawn,
     CertificateNotFound,
     CSRMalformed,
-    KeyAlgorithmNotAllowed,
     ProfileNotForCSR,
-    SanNotAllowed,
     SubjectNotAllowed,
     UnknownCA,
     UnknownProfile,
     UseSealRevoke,
 )
-from ca.names import CheckedSubject, apply_name_policy, check_name_characters, checked_values, pairs
-from ca.ocsp import CertStatus, Responder, parse_request, respond
+from ca.issuance import BACKDATE, CALike, refuse_inactive
+from ca.names import check_name_characters, pairs
+from ca.ocsp import OCSPResponder, Responder
+from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
+from ca.store import PreparedCertificate
 from gm import oids
-from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
-from ledger.events import EVENT_TABLE, INSERT_EVENT, event_row, record_event
+from ledger.events import event_row, record_event
 from ledger.key_events import recorded
 from ledger.pii import PiiDigests
 from policies.names import ANY_ORGANISATION, Requester
 from policies.profiles import CAProfile, Profile, ProfileSet
 from store.db import Database
-from store.models import CRL, Certificate, CertificateAuthority, Seal
-from store.raw import RawStatement
+from store.models import Certificate, CertificateAuthority, Seal
 
-CRL_VALIDITY = timedelta(days=1)
-_INSERT_CERTIFICATE = insert(Certificate.__table__)  # type: ignore[arg-type]  # built once: compiled-statement cache
-_CERTIFICATE_COLUMNS = (
-    "serial",
-    "issuer_ca",
-    "subject",
-    "profile",
-    "algorithm",
-    "not_before",
-    "not_after",
-    "status",
-    "fingerprint_sha256",
-    "der",
-    "is_ca",
-    "created_at",
-)
-_EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
-_T = CertificateAuthority.__table__.c
-_SELECT_CA_REF = select(_T.name, _T.parent, _T.algorithm, _T.key_ref, _T.certificate_serial, _T.status).where(
-    _T.name == bindparam("name")
-)  # prebuilt with a bind parameter: no per-call statement construction or cache-key generation
-_SELECT_CA_FOR_ISSUANCE = (
-    select(_T.status, _T.certificate_serial, _T.key_ref).where(_T.name == bindparam("name")).with_for_update(read=True)
-)
-OCSP_VALIDITY = timedelta(hours=4)
-ISSUING_CA_TTL_SECONDS = 5.0  # how long issuance trusts a cached read of an active CA row
-BACKDATE = timedelta(minutes=5)  # tolerate relying parties with slow clocks
+CRL_VALIDITY = crls.CRL_VALIDITY
+ISSUING_CA_TTL_SECONDS = DEFAULT_TTL_SECONDS  # how long the CA snapshot is trusted for other processes' changes
 
 
 @dataclass(frozen=True)
@@ -94,43 +65,6 @@ class IssuedCertificate:
         return x509.Certificate.load(self.der)
 
 
-@dataclass(frozen=True)
-class PreparedCertificate:
-    """A signed end-entity certificate and the columns of its row, before anything is written."""
-
-    der: bytes
-    serial_hex: str
-    validity: tuple[datetime, datetime]
-    subject_text: str
-    fingerprint: str
-    issuer_ca: str | None
-    profile: str
-    algorithm: str
-
-
-@dataclass(frozen=True)
-class CARef:
-    """The columns issuance needs, read with one Core SELECT (the ORM identity map costs more than the query)."""
-
-    name: str
-    parent: str | None
-    algorithm: str
-    key_ref: str
-    certificate_serial: str
-    status: str
-
-
-class CALike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def algorithm(self) -> str: ...
-    @property
-    def key_ref(self) -> str: ...
-    @property
-    def certificate_serial(self) -> str: ...
-
-
 class CertificateAuthorityService:
     def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
         self.db = db
@@ -138,16 +72,11 @@ class CertificateAuthorityService:
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
         self.pii = PiiDigests(self.custody)  # keyed digests of subject names in events (ledger/pii.py)
-        self._ca_cache: dict[str, x509.Certificate] = {}
-        self._templates: dict[tuple[str, str, str], certs.Template] = {}
-        self._chains: dict[tuple[str, str], list[bytes]] = {}
-        self._parsed: dict[bytes, x509.Certificate] = {}
-        self._crl_mutex = threading.RLock()  # in-process counterpart of the CA row lock
-        self._responders: tuple[tuple[object, ...], list[Responder]] | None = None
-        self._parsed_by_serial: dict[tuple[str, str], x509.Certificate] = {}
-        self._issuing: dict[str, tuple[float, CARef, x509.Certificate, list[bytes]]] = {}
-        self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
-        self._constraints: dict[tuple[str, str], tuple[frozenset[str], ...]] = {}
+        self.snapshots = Snapshots(db, ISSUING_CA_TTL_SECONDS)  # the one cache of CA state (ca/snapshot.py)
+        self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
+        self._crl_mutex = self.crls.mutex
+        self.ocsp_responder = OCSPResponder(self.snapshots, db, self.custody)
+        self._writer = store.IssuanceWriter(db)  # the issuance hot path (ca/store.py)
 
     # -- URLs written into certificates ----------------------------------------------------------
 
@@ -161,14 +90,13 @@ class CertificateAuthorityService:
     def ocsp_url(self) -> str:
         return f"{self.public_url}/v1/ocsp"
 
-    def invalidate(self, name: str) -> None:
-        """Forget what is cached about a CA whose row changed (status, certificate)."""
-        self._ca_cache.pop(name, None)
-        self._issuing.pop(name, None)
-        self._responders = None
-        for cache in (self._chains, self._parsed_by_serial, self._constraints):
-            for key in [k for k in cache if k[0] == name]:
-                cache.pop(key, None)
+    def invalidate(self, name: str | None = None) -> None:
+        """A CA row changed (created, status, certificate): the snapshot is rebuilt on the next read."""
+        self.snapshots.invalidate()  # the OCSP responders follow its version
+
+    def snapshot(self) -> CASnapshot:
+        """The current versioned view of every CA (ca/snapshot.py)."""
+        return self.snapshots.current()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -183,12 +111,7 @@ class CertificateAuthorityService:
         return ca
 
     def ca_certificate(self, name: str) -> x509.Certificate:
-        cached = self._ca_cache.get(name)
-        if cached is None:
-            with self.db.session() as session:
-                cached = x509.Certificate.load(self.get_ca(session, name).certificate_der)
-            self._ca_cache[name] = cached
-        return cached
+        return self.snapshots.entry(name).certificate
 
     def chain(self, session: Session, name: str) -> list[bytes]:
         out = []
@@ -200,9 +123,9 @@ class CertificateAuthorityService:
         return out
 
     def ca_status(self, name: str) -> str:
-        """`active`, `withdrawn` …: read through the issuance cache (an active CA is remembered a few
-        seconds; a withdrawal in this process is seen at once, invalidate() drops it)."""
-        return self._issuing_ca(name)[0].status
+        """`active`, `withdrawn` …: read from the snapshot (another process's change is seen within a few
+        seconds; a withdrawal in this process at once: invalidate())."""
+        return self.snapshots.entry(name).status
 
     def get_certificate(self, serial: str) -> Certificate:
         with self.db.session() as session:
@@ -243,7 +166,7 @@ class CertificateAuthorityService:
                 raise CAExists(f"CA {name} exists")
             if parent is not None:
                 found = self.get_ca(session, parent)
-                _refuse_inactive(found.name, found.status)
+                refuse_inactive(found.name, found.status)
         # Keys before the transaction writes: each key event commits on its own (ledger/key_events.py).
         version = self._custody_key(name, algorithm)
         ocsp_version = self._custody_key(f"{name}.ocsp", algorithm)
@@ -262,7 +185,7 @@ class CertificateAuthorityService:
                 extra: list[x509.Extension] = []
             else:
                 parent_row = self.get_ca(session, parent)
-                _refuse_inactive(parent_row.name, parent_row.status)
+                refuse_inactive(parent_row.name, parent_row.status)
                 parent_cert = x509.Certificate.load(parent_row.certificate_der)
                 issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                 signer = self.custody.signer(parent_row.key_ref)
@@ -296,16 +219,18 @@ class CertificateAuthorityService:
             )
             session.add(row)
             session.flush()
-            self._store_certificate(
+            store.add(
                 session,
-                der,
-                certs.serial_hex(serial),
-                (not_before, not_after),
-                subject_name.human_friendly,
-                certs.fingerprint(der),
-                issuer_ca=parent,
-                profile=ca_profile,
-                algorithm=str(algorithm),
+                PreparedCertificate(
+                    der,
+                    certs.serial_hex(serial),
+                    (not_before, not_after),
+                    subject_name.human_friendly,
+                    certs.fingerprint(der),
+                    issuer_ca=parent,
+                    profile=ca_profile,
+                    algorithm=str(algorithm),
+                ),
                 is_ca=True,
             )
             record_event(
@@ -324,8 +249,8 @@ class CertificateAuthorityService:
                 },
             )
             self._provision_ocsp_signer(session, row, ocsp_version, actor)
-            self._issue_crl(session, row, actor)
-        self._ca_cache.pop(name, None)
+            self.crls.issue(session, row, actor)
+        self.invalidate(name)
         return row
 
     def _custody_key(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
@@ -350,7 +275,7 @@ class CertificateAuthorityService:
         subject_hmac = self.pii(subject.subject.human_friendly)  # custody before the transaction writes
         with self.db.session() as session:
             ca = self.get_ca(session, issuer_ca)
-            _refuse_inactive(ca.name, ca.status)
+            refuse_inactive(ca.name, ca.status)
             issuer_cert = x509.Certificate.load(ca.certificate_der)
             if subject.public_key.dump() == issuer_cert.public_key.dump():
                 raise SubjectNotAllowed("a CA does not cross-certify itself")
@@ -384,16 +309,18 @@ class CertificateAuthorityService:
             )
             der = cert.dump()
             serial_hex = certs.serial_hex(serial)
-            self._store_certificate(
+            store.add(
                 session,
-                der,
-                serial_hex,
-                (not_before, not_after),
-                subject.subject.human_friendly,
-                certs.fingerprint(der),
-                issuer_ca=issuer_ca,
-                profile="cross-certificate",
-                algorithm=ca.algorithm,
+                PreparedCertificate(
+                    der,
+                    serial_hex,
+                    (not_before, not_after),
+                    subject.subject.human_friendly,
+                    certs.fingerprint(der),
+                    issuer_ca=issuer_ca,
+                    profile="cross-certificate",
+                    algorithm=ca.algorithm,
+                ),
                 is_ca=True,
             )
             record_event(
@@ -408,7 +335,7 @@ class CertificateAuthorityService:
                     "serial": serial_hex,
                 },
             )
-            return IssuedCertificate(serial=serial_hex, der=der, chain=self._chain_cached(session, ca))
+            return IssuedCertificate(serial=serial_hex, der=der, chain=self.chain(session, ca.name))
 
     def cross_certificates(self) -> list[Certificate]:
         with self.db.session() as session:
@@ -423,18 +350,13 @@ class CertificateAuthorityService:
     ) -> None:
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
-        issued = self._sign_end_entity(
-            session,
-            ca,
-            ca_cert,
-            profile=self.profile("ocsp-signer"),
-            subject=checked_values(pairs(_name(subject)), self.profile("ocsp-signer").subject),
-            spki_der=version.public_key_der,
-            san=None,
-            actor=actor,
+        approval = issuance.approve_ocsp_signer(
+            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), ca, ca_cert
         )
+        prepared = self._sign(approval)
+        store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
         ca.ocsp_key_ref = version.ref
-        ca.ocsp_certificate_der = issued.der
+        ca.ocsp_certificate_der = prepared.der
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -464,19 +386,20 @@ class CertificateAuthorityService:
         own organisations); the default names any, as officers, admins and the local CLI do."""
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
-        ca, ca_cert, chain = self._issuing_ca(ca_name)
-        if ca.parent is None:
-            raise CANotIssuing(f"{ca_name} is a root: it certifies CAs only; issue from a regional CA")
-        _refuse_inactive(ca.name, ca.status)
-        self._check_key(profile, request, ca)
-        subject = checked_values(request.subject, profile.subject)
-        san = self._checked_san(profile, request)
-        apply_name_policy(profile, subject, san, requester, self._namespaces(ca, chain))  # policy decides, CA signs
-        prepared = self._build_end_entity(
-            ca, ca_cert, profile=profile, subject=subject, spki_der=request.spki_der, san=san
+        ca = self.snapshots.entry(ca_name)
+        approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
+            profile,
+            request,
+            ca,
+            ca.certificate,
+            parent=ca.parent,
+            status=ca.status,
+            namespaces=ca.namespaces,
+            requester=requester,
         )
+        prepared = self._sign(approval)
         event_id = self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
 
     def issue_for_key(
         self,
@@ -493,123 +416,35 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
-        ca, ca_cert, chain = self._issuing_ca(ca_name)
-        _refuse_inactive(ca.name, ca.status)
-        if ca.parent is None and not profile.root_may_issue:
-            raise CANotIssuing(f"{ca_name} does not issue {profile_name} certificates")
-        if family not in profile.key_algorithms or family != ca.algorithm:
-            raise KeyAlgorithmNotAllowed(f"CA {ca_name} / profile {profile_name} do not take a {family} key")
-        checked = checked_values(pairs(_name(subject)), profile.subject)
-        prepared = self._build_end_entity(
-            ca, ca_cert, profile=profile, subject=checked, spki_der=public_key_der, san=None
+        ca = self.snapshots.entry(ca_name)
+        approval = issuance.approve_key(
+            profile,
+            family,
+            public_key_der,
+            pairs(_name(subject)),
+            ca,
+            ca.certificate,
+            parent=ca.parent,
+            status=ca.status,
         )
+        prepared = self._sign(approval)
         event_id = self._commit_end_entity(ca, prepared, actor, also)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=chain, event_id=event_id)
-
-    def _namespaces(self, ca: CARef, chain: list[bytes]) -> tuple[frozenset[str], ...]:
-        """The name constraints along `ca`'s chain, read once per CA certificate."""
-        key = (ca.name, ca.certificate_serial)
-        found = self._constraints.get(key)
-        if found is None:
-            found = name_constraints.namespaces(x509.Certificate.load(der) for der in chain)
-            self._constraints[key] = found
-        return found
-
-    def _issuing_ca(self, name: str) -> tuple[CARef, x509.Certificate, list[bytes]]:
-        """The CA's row, parsed certificate and chain, read before any signing. An active CA is
-        remembered briefly: the write transaction re-checks its row, so a CA withdrawn or re-keyed
-        by another process meanwhile issues nothing."""
-        cached = self._issuing.get(name)
-        if cached is not None and time.monotonic() - cached[0] < ISSUING_CA_TTL_SECONDS:
-            return cached[1], cached[2], cached[3]
-        with self.db.session() as session:
-            ca = self._ca_ref(session, name)
-            found = ca, self._parsed_ca_ref(session, ca), self._chain_cached(session, ca)
-        if ca.status == "active":
-            self._issuing[name] = (time.monotonic(), *found)
-        return found
+        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
 
     def _commit_end_entity(
-        self, ca: CARef, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
+        self, ca: CAEntry, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
     ) -> int:
-        """Certificate row and event in one short transaction on the DBAPI connection (store/raw.py),
-        after the CA row is re-read inside it (FOR SHARE on PostgreSQL, IMMEDIATE on SQLite).
-        Returns the event's id."""
-        check, insert_certificate, insert_event = self._raw_statements()
+        """Row and event through the store's hot path (ca/store.py); a CA changed meanwhile issues nothing."""
         event = self._issued_event(prepared, actor)  # its keyed digest asks custody: not under the write lock
-        with self.db.raw_writing() as cursor:
-            row = check.execute(cursor, {"name": ca.name}).fetchone()
-            if row is None or tuple(row) != ("active", ca.certificate_serial, ca.key_ref):
-                self.invalidate(ca.name)
-                raise CANotIssuing(f"{ca.name} changed while the certificate was signed; nothing was issued")
-            insert_certificate.execute(cursor, self._certificate_row(prepared))
-            inserted = insert_event.execute(cursor, event).fetchone()
-            for row in also:
-                insert_event.execute(cursor, row).fetchone()
-        return int(inserted[0])
-
-    def _raw_statements(self) -> tuple[RawStatement, RawStatement, RawStatement]:
-        if self._raw is None:
-            dialect = self.db.engine.dialect
-            self._raw = (
-                RawStatement(_SELECT_CA_FOR_ISSUANCE, dialect),
-                RawStatement(insert(Certificate.__table__), dialect, _CERTIFICATE_COLUMNS),  # type: ignore[arg-type]
-                RawStatement(
-                    insert(EVENT_TABLE).returning(EVENT_TABLE.c.id),  # type: ignore[arg-type]
-                    dialect,
-                    _EVENT_COLUMNS,
-                ),
-            )
-        return self._raw
-
-    def _ca_ref(self, session: Session, name: str) -> CARef:
-        row = session.execute(_SELECT_CA_REF, {"name": name}).first()
-        if row is None:
-            raise UnknownCA(f"no CA named {name!r}")
-        return CARef(*row)
-
-    def _parsed_ca_ref(self, session: Session, ca: CARef) -> x509.Certificate:
-        key = (ca.name, ca.certificate_serial)
-        parsed = self._parsed_by_serial.get(key)
-        if parsed is None:
-            parsed = self._parsed_ca(self.get_ca(session, ca.name))
-            self._parsed_by_serial[key] = parsed
-        return parsed
-
-    def _parsed_ca(self, ca: CertificateAuthority) -> x509.Certificate:
-        parsed = self._parsed.get(ca.certificate_der)
-        if parsed is None:
-            parsed = x509.Certificate.load(ca.certificate_der)
-            parsed.native  # noqa: B018  (parse once, reuse across issuances)
-            self._parsed[ca.certificate_der] = parsed
-        return parsed
-
-    @staticmethod
-    def _check_key(profile: Profile, request: ParsedCSR, ca: CALike) -> None:
-        if request.key_algorithm not in profile.key_algorithms:
-            raise KeyAlgorithmNotAllowed(
-                f"profile {profile.name} accepts {', '.join(profile.key_algorithms)} keys, not {request.key_algorithm}"
-            )
-        if request.key_algorithm != ca.algorithm:
-            raise KeyAlgorithmNotAllowed(
-                f"CA {ca.name} issues {ca.algorithm} certificates; the CSR has a {request.key_algorithm} key"
-            )
-
-    @staticmethod
-    def _checked_san(profile: Profile, request: ParsedCSR) -> x509.GeneralNames | None:
-        """Presence only; what the names may be is policies/names.py (apply_name_policy)."""
-        san = request.subject_alt_name
-        if profile.san == "forbidden" and san is not None:
-            raise SanNotAllowed(f"profile {profile.name} does not allow subjectAltName")
-        if profile.san == "required" and not san:
-            raise SanNotAllowed(f"profile {profile.name} requires a subjectAltName")
-        if san is not None and len(san) == 0:
-            raise SanNotAllowed("an empty subjectAltName extension (RFC 5280 §4.2.1.6: at least one name)")
-        return san
+        try:
+            return self._writer.commit((ca.name, "active", ca.certificate_serial, ca.key_ref), prepared, event, also)
+        except CANotIssuing:
+            self.invalidate(ca.name)
+            raise
 
     def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
-        key = (ca.name, ca.certificate_serial, profile.name)
-        template = self._templates.get(key)
+        memo = ca.templates if isinstance(ca, CAEntry) else {}  # a snapshot entry keeps its templates
+        template = memo.get(profile.name)
         if template is None:
             # No basicConstraints on end entities (RFC 5280 §4.2.1.9 lets them omit it): `{cA FALSE}` is DER
             # `SEQUENCE {}`, which GmSSL 3.x refuses, and it may be critical only on CAs there.
@@ -629,90 +464,13 @@ class CertificateAuthorityService:
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
             template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
-            self._templates[key] = template
+            memo[profile.name] = template
         return template
 
-    def _sign_end_entity(
-        self,
-        session: Session,
-        ca: CALike,
-        ca_cert: x509.Certificate,
-        *,
-        profile: Profile,
-        subject: CheckedSubject,
-        spki_der: bytes,
-        san: x509.GeneralNames | None,
-        actor: str | None,
-    ) -> IssuedCertificate:
-        """Sign and record in the caller's transaction (CA provisioning, where it is one unit)."""
-        prepared = self._build_end_entity(ca, ca_cert, profile=profile, subject=subject, spki_der=spki_der, san=san)
-        self._record_end_entity(session, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=self._chain_cached(session, ca))
-
-    def _build_end_entity(
-        self,
-        ca: CALike,
-        ca_cert: x509.Certificate,
-        *,
-        profile: Profile,
-        subject: CheckedSubject,
-        spki_der: bytes,
-        san: x509.GeneralNames | None,
-    ) -> PreparedCertificate:
-        """The signed certificate, nothing written yet."""
-        now = datetime.now(UTC)
-        not_before = certs.truncate(now - BACKDATE)
-        not_after = certs.truncate(
-            min(now + timedelta(days=profile.validity_days), ca_cert["tbs_certificate"]["validity"]["not_after"].native)
-        )
-        middle: list[x509.Extension | bytes] = [certs.key_identifier_extension(spki_der)]
-        if san is not None:
-            middle.append(certs.extension("subject_alt_name", san, critical=not subject.values))
-        template = self._template(ca, ca_cert, profile)
-        serial = certs.new_serial()
-        tbs = template.tbs(
-            serial=serial,
-            not_before=not_before,
-            not_after=not_after,
-            subject_der=subject.der,
-            spki_der=spki_der,
-            middle=middle,
-        )
-        der = template.sign(tbs, self.custody.signer(ca.key_ref))
-        return PreparedCertificate(
-            der=der,
-            serial_hex=certs.serial_hex(serial),
-            validity=(not_before, not_after),
-            subject_text=subject.text,
-            fingerprint=certs.fingerprint(der),
-            issuer_ca=ca.name,
-            profile=profile.name,
-            algorithm=ca.algorithm,
-        )
-
-    def _record_end_entity(
-        self, session: Session | Connection, prepared: PreparedCertificate, actor: str | None
-    ) -> None:
-        # A duplicate serial (127 CSPRNG bits: only a broken RNG) fails the primary key at commit.
-        session.execute(_INSERT_CERTIFICATE, self._certificate_row(prepared))
-        session.execute(INSERT_EVENT, self._issued_event(prepared, actor))
-
-    @staticmethod
-    def _certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
-        return {
-            "serial": prepared.serial_hex,
-            "issuer_ca": prepared.issuer_ca,
-            "subject": prepared.subject_text,
-            "profile": prepared.profile,
-            "algorithm": prepared.algorithm,
-            "not_before": prepared.validity[0],
-            "not_after": prepared.validity[1],
-            "status": "good",
-            "fingerprint_sha256": prepared.fingerprint,
-            "der": prepared.der,
-            "is_ca": is_ca,
-            "created_at": datetime.now(UTC),
-        }
+    def _sign(self, approval: issuance.Approval) -> PreparedCertificate:
+        """Custody signs what policy approved (ca/issuance.py refuses anything else)."""
+        template = self._template(approval.ca, approval.ca_certificate, approval.profile)
+        return issuance.sign(approval, template, self.custody.signer(approval.ca.key_ref))
 
     def _issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
@@ -731,43 +489,22 @@ class CertificateAuthorityService:
             },
         )
 
-    def _chain_cached(self, session: Session, ca: CALike) -> list[bytes]:
-        key = (ca.name, ca.certificate_serial)
-        chain = self._chains.get(key)
-        if chain is None:
-            chain = self.chain(session, ca.name)
-            self._chains[key] = chain
-        return chain
-
-    @staticmethod
-    def _store_certificate(
-        session: Session | Connection,
-        der: bytes,
-        serial_hex: str,
-        validity: tuple[datetime, datetime],
-        subject_text: str,
-        fingerprint: str,
-        *,
-        issuer_ca: str | None,
-        profile: str,
-        algorithm: str,
-        is_ca: bool = False,
-    ) -> None:
-        # Core INSERT: the unit of work adds ~0.5 ms per issuance and nothing we need.
-        prepared = PreparedCertificate(
-            der, serial_hex, validity, subject_text, fingerprint, issuer_ca, profile, algorithm
-        )
-        session.execute(_INSERT_CERTIFICATE, CertificateAuthorityService._certificate_row(prepared, is_ca=is_ca))
-
     # -- revocation ------------------------------------------------------------------------------
 
     def revoke(
-        self, serial: str, reason: str | None, actor: str | None = None, revoked_at: datetime | None = None
+        self,
+        serial: str,
+        reason: str | None,
+        actor: str | None = None,
+        revoked_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         """Revoke a subscriber (or infrastructure) certificate: POST /v1/certificates/{serial}/revoke.
         A CA's own certificate is revoked only by withdrawing the CA (ca/withdrawal.py), which also takes
-        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows."""
-        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal)
+        it off the trust list; a seal's certificate only by revoking the seal, so the seal's status follows.
+        `invalidity_date`: when trust ended, if earlier (a compromise found late): the CRL entry's
+        invalidityDate and OCSP's singleExtension."""
+        return self._revoke(serial, reason, actor, revoked_at, self._refuse_ca_or_seal, invalidity_date)
 
     def revoke_seal_certificate(
         self,
@@ -805,8 +542,10 @@ class CertificateAuthorityService:
         actor: str | None,
         revoked_at: datetime | None,
         allowed: Callable[[Session, Certificate], None],
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         normalised = rev.normalise_reason(reason)
+        invalid_from = rev.checked_invalidity_date(invalidity_date, revoked_at or datetime.now(UTC))
         with self._crl_mutex, self.db.session() as session:
             row = session.get(Certificate, serial.lower())
             if row is None:
@@ -816,7 +555,7 @@ class CertificateAuthorityService:
                 raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at}")
             if row.issuer_ca is None:
                 raise CertificateNotFound(f"{serial} is a self-signed root; retire it through the trust list")
-            return self.revoke_in_session(session, row, normalised, actor, revoked_at)
+            return self.revoke_in_session(session, row, normalised, actor, revoked_at, invalid_from)
 
     def revoke_in_session(
         self,
@@ -825,6 +564,7 @@ class CertificateAuthorityService:
         reason: str,
         actor: str | None,
         revoked_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
     ) -> Certificate:
         """Mark `row` revoked, record the event and issue its CA's CRL, all in the caller's transaction
         (withdrawing a CA revokes its certificate in the same unit of work). Caller holds `_crl_mutex`."""
@@ -833,10 +573,8 @@ class CertificateAuthorityService:
         session.refresh(row, with_for_update=True)
         if row.status == "revoked":  # revoked by another process while we waited for the lock
             raise AlreadyRevoked(f"certificate {row.serial} was revoked at {row.revoked_at}")
-        row.status = "revoked"
-        row.revoked_at = certs.truncate(revoked_at or datetime.now(UTC))
-        row.revocation_reason = reason
-        session.flush()
+        revoked_moment = certs.truncate(revoked_at or datetime.now(UTC))
+        store.mark_revoked(session, row, reason, revoked_moment, invalidity_date)
         record_event(
             session,
             "certificate.revoked",
@@ -846,120 +584,37 @@ class CertificateAuthorityService:
                 "serial": row.serial,
                 "ca": row.issuer_ca,
                 "reason": reason,
-                "revoked_at": row.revoked_at.isoformat(),
+                "revoked_at": revoked_moment.isoformat(),
+                "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
-        self._issue_crl(session, self.get_ca(session, row.issuer_ca), actor)
+        self.crls.issue(session, self.get_ca(session, row.issuer_ca), actor)
         return row
 
-    # -- CRL -------------------------------------------------------------------------------------
+    # -- CRL (ca/crl.py) ---------------------------------------------------------------------------
 
     def _lock_ca(self, session: Session, name: str) -> CertificateAuthority:
-        """Serialise revocation and CRL issuance per CA: a CRL with a higher number must never miss
-        a revocation that a lower one lists. Row lock on PostgreSQL; SQLite serialises writers."""
-        ca = session.get(CertificateAuthority, name, with_for_update=True, populate_existing=True)
-        if ca is None:
-            raise UnknownCA(f"no CA named {name!r}")
-        return ca
-
-    def _issue_crl(self, session: Session, ca: CertificateAuthority, actor: str | None = None) -> CRL:
-        """Sign and store the CA's next CRL, and record `crl.published`, in the caller's transaction."""
-        self._lock_ca(session, ca.name)
-        last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
-        number = (last or 0) + 1
-        now = certs.truncate(datetime.now(UTC))
-        revoked = session.scalars(
-            select(Certificate).where(Certificate.issuer_ca == ca.name, Certificate.status == "revoked")
-        )
-        entries = [
-            rev.RevokedEntry(int(r.serial, 16), r.revoked_at, r.revocation_reason or "unspecified")
-            for r in revoked
-            if r.revoked_at is not None
-        ]
-        crl = rev.build_crl(
-            issuer=x509.Certificate.load(ca.certificate_der),
-            signer=self.custody.signer(ca.key_ref),
-            number=number,
-            this_update=now,
-            next_update=now + CRL_VALIDITY,
-            revoked=sorted(entries, key=lambda e: e.serial),
-        )
-        der = crl.dump()
-        row = CRL(ca_name=ca.name, number=number, this_update=now, next_update=now + CRL_VALIDITY, der=der)
-        session.add(row)
-        session.flush()
-        record_event(
-            session,
-            "crl.published",
-            actor=actor,
-            subject=ca.name,
-            payload={
-                "ca": ca.name,
-                "number": number,
-                "this_update": row.this_update.isoformat(),
-                "next_update": row.next_update.isoformat(),
-                "sm3": sm3(der).hex(),  # of the DER (not `…_sm3`: that suffix names legacy personal-data digests)
-                "entries": len(entries),
-            },
-        )
-        return row
+        return crls.lock_ca(session, name)
 
     def current_crl(self, ca_name: str) -> bytes:
-        """The newest CRL; a fresh one is issued when the newest is past half its validity."""
-        with self._crl_mutex, self.db.session() as session:
-            ca = self.get_ca(session, ca_name)
-            row = session.scalars(
-                select(CRL).where(CRL.ca_name == ca_name).order_by(CRL.number.desc()).limit(1)
-            ).first()
-            if row is None or row.next_update - datetime.now(UTC) < CRL_VALIDITY / 2:
-                row = self._issue_crl(session, ca)
-            return row.der
+        """The newest stored CRL. A read: it never signs (the scheduler keeps CRLs fresh)."""
+        return self.crls.current(ca_name)
 
     def refresh_crls(self) -> dict[str, int]:
-        """Scheduled regeneration: a new CRL for every CA."""
-        numbers = {}
-        with self._crl_mutex, self.db.session() as session:
-            for ca in session.scalars(select(CertificateAuthority)):
-                numbers[ca.name] = self._issue_crl(session, ca).number
-        return numbers
+        """A new CRL for every CA."""
+        return self.crls.refresh_all()
 
-    # -- OCSP ------------------------------------------------------------------------------------
+    def refresh_due_crls(self) -> dict[str, int]:
+        """The scheduler's round (api/app.py): a new CRL for each CA past half its newest CRL's validity."""
+        return self.crls.refresh_due()
+
+    # -- OCSP (ca/ocsp.py) -------------------------------------------------------------------------
 
     def responders(self) -> list[Responder]:
-        """Responders for every CA with an OCSP signer; rebuilt when the CA set changes."""
-        with self.db.session() as session:
-            stamp = tuple(session.execute(select(CertificateAuthority.name, CertificateAuthority.ocsp_key_ref)).all())
-        cached = self._responders
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        out = []
-        for ca in self.list_cas():
-            if ca.ocsp_key_ref is None or ca.ocsp_certificate_der is None:
-                continue
-            out.append(
-                Responder(
-                    ca_name=ca.name,
-                    ca_certificate=x509.Certificate.load(ca.certificate_der),
-                    signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
-                    signer=self.custody.signer(ca.ocsp_key_ref),
-                )
-            )
-        self._responders = (stamp, out)
-        return out
+        return self.ocsp_responder.responders()
 
     def ocsp(self, request_der: bytes) -> bytes:
-        request: ocsp.OCSPRequest = parse_request(request_der)
-
-        def lookup(ca_name: str, serial: int) -> CertStatus:
-            with self.db.session() as session:
-                row = session.get(Certificate, certs.serial_hex(serial))
-                if row is None or row.issuer_ca != ca_name:
-                    return CertStatus("unknown")
-                if row.status == "revoked":
-                    return CertStatus("revoked", row.revoked_at, row.revocation_reason)
-                return CertStatus("good")
-
-        return respond(request, self.responders(), lookup, certs.truncate(datetime.now(UTC)), OCSP_VALIDITY)
+        return self.ocsp_responder.answer(request_der)
 
 
 _EKU = {
@@ -972,14 +627,6 @@ _EKU = {
     "seal_maker": oids.EKU_SEAL_MAKER,
     "trust_list_signer": oids.EKU_TRUST_LIST_SIGNER,
 }
-
-
-def _refuse_inactive(name: str, status: str) -> None:
-    """A withdrawn (or otherwise inactive) CA signs nothing new: no certificate, no CA below it."""
-    if status == "withdrawn":
-        raise CAWithdrawn(f"{name} is withdrawn: it issues no more certificates")
-    if status != "active":
-        raise CANotIssuing(f"{name} is {status}")
 
 
 def _name(values: dict[str, str]) -> x509.Name:

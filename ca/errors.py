@@ -125,3 +125,11 @@ class NameNotAllowed(CAError):
         super().__init__(detail)
         self.code = code
         self.status = status
+
+
+class CRLUnavailable(CAError):
+    """No CRL stored yet for a CA (one is made at creation, on revocation and by the scheduler): reads
+    never sign one, so the answer is 503 rather than a CRL made on a public request."""
+
+    code = "crl_unavailable"
+    status = 503

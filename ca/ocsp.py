@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import core, ocsp, x509
 
-from ca.certificates import signature_algorithm
+from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
-from keys.custody import SigningHandle
+from ca.snapshot import Snapshots
+from keys.custody import KeyCustody, SigningHandle
+from store.db import Database
+from store.models import Certificate
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
@@ -23,6 +26,7 @@ class CertStatus:
     status: str  # good | revoked | unknown
     revoked_at: datetime | None = None
     reason: str | None = None
+    invalidity_date: datetime | None = None  # RFC 6960 §4.4.5: CRL entry extensions as singleExtensions
 
 
 @dataclass(frozen=True)
@@ -108,14 +112,15 @@ def respond(
             if responder.matches(cert_id)
             else CertStatus("unknown")
         )
-        answers.append(
-            {
-                "cert_id": cert_id,
-                "cert_status": _status(status),
-                "this_update": now,
-                "next_update": now + validity,
-            }
-        )
+        answer: dict[str, object] = {
+            "cert_id": cert_id,
+            "cert_status": _status(status),
+            "this_update": now,
+            "next_update": now + validity,
+        }
+        if status.status == "revoked" and status.invalidity_date is not None:
+            answer["single_extensions"] = [{"extn_id": "invalidity_date", "extn_value": status.invalidity_date}]
+        answers.append(answer)
     response_data: dict[str, object] = {
         "version": "v1",
         # byName, not byKey: RFC 6960 allows either, and GmSSL 3.x reads byKey as IMPLICIT [2] where the
@@ -150,3 +155,50 @@ def _status(status: CertStatus) -> ocsp.CertStatus:
             info["revocation_reason"] = status.reason
         return ocsp.CertStatus(name="revoked", value=info)
     return ocsp.CertStatus(name="unknown", value=core.Null())
+
+
+OCSP_VALIDITY = timedelta(hours=4)
+
+
+class OCSPResponder:
+    """The responder of POST /v1/ocsp: every CA with a delegated signer answers for what it issued, from
+    the certificate rows (a read: it signs its answer, never writes)."""
+
+    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody) -> None:
+        self.snapshots = snapshots
+        self.db = db
+        self.custody = custody
+        self._responders: tuple[int, list[Responder]] | None = None
+
+    def responders(self) -> list[Responder]:
+        """Responders for every CA with an OCSP signer, built once per CA snapshot version."""
+        snapshot = self.snapshots.current()
+        cached = self._responders
+        if cached is not None and cached[0] == snapshot.version:
+            return cached[1]
+        out = [
+            Responder(
+                ca_name=ca.name,
+                ca_certificate=ca.certificate,
+                signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
+                signer=self.custody.signer(ca.ocsp_key_ref),
+            )
+            for ca in snapshot.cas.values()
+            if ca.ocsp_key_ref is not None and ca.ocsp_certificate_der is not None
+        ]
+        self._responders = (snapshot.version, out)
+        return out
+
+    def answer(self, request_der: bytes) -> bytes:
+        request = parse_request(request_der)
+
+        def lookup(ca_name: str, serial: int) -> CertStatus:
+            with self.db.session() as session:
+                row = session.get(Certificate, serial_hex(serial))
+                if row is None or row.issuer_ca != ca_name:
+                    return CertStatus("unknown")
+                if row.status == "revoked":
+                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
+                return CertStatus("good")
+
+        return respond(request, self.responders(), lookup, truncate(datetime.now(UTC)), OCSP_VALIDITY)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 
 from ca.certificates import signature_algorithm, to_time
-from ca.errors import CertificateHoldNotSupported, InvalidRevocationReason
+from ca.errors import CertificateHoldNotSupported, InvalidInvalidityDate, InvalidRevocationReason
 from keys.custody import SigningHandle
 
 # certificateHold is not among them: a revocation here is final (no unhold, no removeFromCRL, which RFC 5280
@@ -45,11 +45,24 @@ def normalise_reason(reason: str | None) -> str:
     raise InvalidRevocationReason(f"unknown revocation reason {reason!r}; use one of {', '.join(REASONS)}")
 
 
+def checked_invalidity_date(moment: datetime | None, now: datetime) -> datetime | None:
+    """RFC 5280 §5.3.2: the time from which the key or certificate is known or suspected to have been
+    unfit, which may precede the revocation (a compromise found late) but not follow it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise InvalidInvalidityDate("invalidity_date needs a time zone")
+    if moment > now:
+        raise InvalidInvalidityDate("invalidity_date lies in the future; revoke when the time comes")
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
 @dataclass(frozen=True)
 class RevokedEntry:
     serial: int
     revoked_at: datetime
     reason: str
+    invalidity_date: datetime | None = None  # RFC 5280 §5.3.2: when trust ended, if before revoked_at
 
 
 def build_crl(
@@ -65,8 +78,14 @@ def build_crl(
     entries = []
     for entry in revoked:
         item: dict[str, object] = {"user_certificate": entry.serial, "revocation_date": to_time(entry.revoked_at)}
+        extensions: list[dict[str, object]] = []
         if entry.reason != "unspecified":
-            item["crl_entry_extensions"] = [{"extn_id": "crl_reason", "extn_value": entry.reason}]
+            extensions.append({"extn_id": "crl_reason", "extn_value": entry.reason})
+        if entry.invalidity_date is not None:  # GeneralizedTime, whole seconds (RFC 5280 §5.3.2)
+            moment = entry.invalidity_date.replace(microsecond=0)
+            extensions.append({"extn_id": "invalidity_date", "extn_value": moment})
+        if extensions:
+            item["crl_entry_extensions"] = extensions
         entries.append(item)
     tbs_fields: dict[str, object] = {
         "version": "v2",

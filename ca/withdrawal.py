@@ -62,7 +62,7 @@ def withdraw_ca(
         if invalidity_date > now:
             raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
     withdrawn_at = (invalidity_date or now).astimezone(UTC)
-    with service._crl_mutex, service.db.session() as session:
+    with service.crls.mutex, service.db.session() as session:
         ca = service._lock_ca(session, name)  # unknown name: UnknownCA (404)
         if ca.status == "withdrawn":
             raise CAAlreadyWithdrawn(f"{name} was withdrawn already")
@@ -73,7 +73,8 @@ def withdraw_ca(
             certificate = session.get(Certificate, ca.certificate_serial)
             assert certificate is not None  # written with the CA row
             if certificate.status != "revoked":
-                service.revoke_in_session(session, certificate, normalised, actor)
+                invalid_from = invalidity_date.astimezone(UTC).replace(microsecond=0) if invalidity_date else None
+                service.revoke_in_session(session, certificate, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
         session.flush()
         record_event(

@@ -77,7 +77,6 @@ class SealService:
         self.custody = custody
         self.ca = ca
         self._makers_lock = threading.Lock()
-        self._chains: dict[str, list[bytes]] = {}
 
     # -- seal makers ------------------------------------------------------------------------------
 
@@ -462,10 +461,7 @@ class SealService:
             cert = session.get(Certificate, row.certificate_serial)
             if cert is None or cert.status != "good":
                 raise SealNotActive(f"the certificate of seal {seal_id} is revoked")
-            chain = self._chains.get(row.ca_name)
-            if chain is None:
-                chain = self.ca.chain(session, row.ca_name)
-                self._chains[row.ca_name] = chain
+            chain = list(self.ca.snapshots.entry(row.ca_name).chain)  # the CA snapshot (ca/snapshot.py)
             der = cert.der
         return SealForSigning(
             seal=row,

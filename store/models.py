@@ -79,6 +79,8 @@ class Certificate(Base):
     status: Mapped[str] = mapped_column(String(16), default="good")  # good | revoked
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # when trust ended, if before revoked_at (a compromise found late): the CRL entry's invalidityDate
+    invalidity_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     der: Mapped[bytes] = mapped_column(LargeBinary)
     is_ca: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 import api.auth
 import ca.authority
+import ca.crl
 import ca.trust_list
 import ca.withdrawal
 import ledger.key_events
@@ -81,8 +82,8 @@ KEY_TYPES = {"key.created", "key.rotated", "key.disabled"}
 SHANDONG = "11370000MB00000015"  # demo-370000-sm2's organisation
 PERSON = "张三丰"
 PERSON_LATIN = "Zhang Sanfeng"  # in a CSR subject (openssl -subj without -utf8)
-RECORDING_MODULES = (ca.authority, ca.withdrawal, ca.trust_list, seal.service, signing.service, signing.licences,
-                     api.auth, ledger.key_events)  # fmt: skip
+RECORDING_MODULES = (ca.authority, ca.crl, ca.withdrawal, ca.trust_list, seal.service, signing.service,
+                     signing.licences, api.auth, ledger.key_events)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,154 @@
+"""One versioned, immutable view of the CAs: rows, parsed certificates, chains, name constraints and the
+certificate templates built from them. Issuance, seals, signing, verification and OCSP read it; a change
+of a CA row in this process calls `invalidate()` (the one place), another process's change is seen
+within `ttl` seconds (the issuance transaction re-checks the CA row, so a withdrawn or re-keyed CA
+issues nothing meanwhile). It replaces nine per-purpose caches that each had to be invalidated."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from asn1crypto import x509
+from sqlalchemy import select
+
+from ca import certificates as certs
+from ca import name_constraints
+from ca.errors import UnknownCA
+from store.db import Database
+from store.models import CertificateAuthority
+
+_T = CertificateAuthority.__table__.c
+_SELECT_CAS = select(
+    _T.name,
+    _T.parent,
+    _T.algorithm,
+    _T.key_ref,
+    _T.certificate_serial,
+    _T.status,
+    _T.certificate_der,
+    _T.ocsp_key_ref,
+    _T.ocsp_certificate_der,
+).order_by(_T.name)
+DEFAULT_TTL_SECONDS = 5.0  # how long an unchanged view is trusted for changes made by other processes
+
+
+@dataclass(frozen=True)
+class CAEntry:
+    name: str
+    parent: str | None
+    algorithm: str
+    key_ref: str
+    certificate_serial: str
+    status: str
+    certificate_der: bytes
+    ocsp_key_ref: str | None
+    ocsp_certificate_der: bytes | None
+    certificate: x509.Certificate = field(compare=False, repr=False)  # parsed once
+    chain: tuple[bytes, ...] = field(compare=False, repr=False)  # this CA first, root last
+    namespaces: tuple[frozenset[str], ...] = field(compare=False, repr=False)  # name constraints on the chain
+    # per-profile certificate templates, filled on first use (ca/authority.py): they die with the entry
+    templates: dict[str, certs.Template] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CASnapshot:
+    version: int
+    taken_at: float  # time.monotonic()
+    cas: Mapping[str, CAEntry]
+
+    def get(self, name: str) -> CAEntry:
+        found = self.cas.get(name)
+        if found is None:
+            raise UnknownCA(f"no CA named {name!r}")
+        return found
+
+
+class Snapshots:
+    def __init__(self, db: Database, ttl: float = DEFAULT_TTL_SECONDS) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._versions = itertools.count(1)
+        self._current: CASnapshot | None = None
+        self._valid = False  # invalidate() clears it; the old view's entries are still reused if unchanged
+        self._generation = 0  # bumped by invalidate(): a rebuild that raced with it is not trusted
+        self._lock = threading.Lock()
+
+    def current(self) -> CASnapshot:
+        snapshot = self._current
+        if snapshot is not None and self._valid and time.monotonic() - snapshot.taken_at < self.ttl:
+            return snapshot
+        return self._rebuild(snapshot)
+
+    def entry(self, name: str) -> CAEntry:
+        """`name`'s entry; a name not in the view makes one fresh read (a CA created by another process)."""
+        snapshot = self.current()
+        if name not in snapshot.cas:
+            snapshot = self._rebuild(snapshot)
+        return snapshot.get(name)
+
+    def invalidate(self) -> None:
+        """A CA row changed in this process (created, withdrawn, re-keyed): the next read rebuilds."""
+        self._generation += 1
+        self._valid = False
+
+    def _rebuild(self, previous: CASnapshot | None) -> CASnapshot:
+        with self._lock:
+            generation = self._generation
+            with self.db.session() as session:
+                rows = {row.name: row for row in session.execute(_SELECT_CAS)}
+            old = previous.cas if previous is not None else {}
+            entries: dict[str, CAEntry] = {}
+
+            def build(name: str) -> CAEntry:
+                if name in entries:
+                    return entries[name]
+                row = rows[name]
+                parent = build(row.parent) if row.parent is not None and row.parent in rows else None
+                chain = (row.certificate_der, *(parent.chain if parent is not None else ()))
+                kept = old.get(name)
+                columns = tuple(row)
+                if kept is not None and _columns(kept) == columns and kept.chain == chain:
+                    entries[name] = kept  # unchanged: keep its parsed certificate and templates
+                    return kept
+                certificate = x509.Certificate.load(row.certificate_der)
+                certificate.native  # noqa: B018  (parse once, reuse across issuances)
+                entries[name] = CAEntry(
+                    name=row.name,
+                    parent=row.parent,
+                    algorithm=row.algorithm,
+                    key_ref=row.key_ref,
+                    certificate_serial=row.certificate_serial,
+                    status=row.status,
+                    certificate_der=row.certificate_der,
+                    ocsp_key_ref=row.ocsp_key_ref,
+                    ocsp_certificate_der=row.ocsp_certificate_der,
+                    certificate=certificate,
+                    chain=chain,
+                    namespaces=name_constraints.namespaces(x509.Certificate.load(der) for der in chain),
+                )
+                return entries[name]
+
+            for name in rows:
+                build(name)
+            snapshot = CASnapshot(version=next(self._versions), taken_at=time.monotonic(), cas=entries)
+            self._current = snapshot
+            self._valid = generation == self._generation
+            return snapshot
+
+
+def _columns(entry: CAEntry) -> tuple[object, ...]:
+    return (
+        entry.name,
+        entry.parent,
+        entry.algorithm,
+        entry.key_ref,
+        entry.certificate_serial,
+        entry.status,
+        entry.certificate_der,
+        entry.ocsp_key_ref,
+        entry.ocsp_certificate_der,
+    )
