@@ -1,7 +1,7 @@
 """token lifecycle: expiry, last use, revocation time and actor; one live token per name (api/auth.py)
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 Older databases may hold several enabled tokens with one name. The later ones (by id) are renamed
 `<name>~2`, `<name>~3`, … (the first keeps the name, so what it owns by name stays its own), before the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
