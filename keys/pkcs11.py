@@ -212,9 +212,14 @@ def _ec_point(raw: bytes) -> bytes:
 
 
 def _raw_to_der(signature: bytes) -> bytes:
-    if len(signature) != 64:
-        raise CustodyError(f"PKCS#11 signature of {len(signature)} bytes, not r||s of 64")
-    return encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    """r||s (PKCS#11: 2 x 32 bytes; GM/T 0018's ECCSignature: 2 x 64, right-aligned) as DER."""
+    if len(signature) not in (64, 128):
+        raise CustodyError(f"PKCS#11 signature of {len(signature)} bytes, not r||s of 64 (or 128)")
+    half = len(signature) // 2
+    r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+    if not (0 < r < 2**256 and 0 < s < 2**256):
+        raise CustodyError("PKCS#11 signature values out of range")
+    return encode_dss_signature(r, s)
 
 
 class _TokenKey:

@@ -18,13 +18,15 @@ from asn1crypto import keys as asn1_keys
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from typer.testing import CliRunner
 
+from api.cli import app as cli_app
 from api.context import open_custody
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
 from keys.custody import CustodyError, CustodyLocked, KeyAlgorithm, KeyDisabled, KeyExists, KeyNotFound
 from keys.local import LocalKeystore
-from keys.pkcs11 import AlgorithmNotSupported, Pkcs11Config, Pkcs11Keystore, Sm2Mechanisms
+from keys.pkcs11 import AlgorithmNotSupported, Pkcs11Config, Pkcs11Keystore, Sm2Mechanisms, _raw_to_der
 from ledger.key_events import recorded
 from policies.profiles import default_profiles
 from store.db import Database
@@ -197,6 +199,18 @@ def test_sm2_vendor_mechanisms_are_what_the_token_is_asked(softhsm: SoftHSM) -> 
     assert store.names() == []
 
 
+def test_raw_signatures_become_der() -> None:
+    """Both raw forms a device may return (PKCS#11's 2 x 32 bytes, GM/T 0018's 2 x 64 right-aligned) give
+    the same DER; anything else is refused, never passed on."""
+    r, s = secrets.randbits(255) | 1, secrets.randbits(255) | 1
+    der = _raw_to_der(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert decode_dss_signature(der) == (r, s)
+    assert _raw_to_der(r.to_bytes(64, "big") + s.to_bytes(64, "big")) == der
+    for bad in (b"", b"\1" * 63, b"\0" * 64, b"\xff" * 128):
+        with pytest.raises(CustodyError):
+            _raw_to_der(bad)
+
+
 def test_sm2_configuration_from_env() -> None:
     assert Sm2Mechanisms.from_env({}) is None
     parsed = Sm2Mechanisms.from_env(
@@ -272,6 +286,28 @@ def test_open_custody_selects_pkcs11(softhsm: SoftHSM, tmp_path: Path, monkeypat
     assert isinstance(custody, Pkcs11Keystore)
     assert custody.create("k", KeyAlgorithm.P256).version == 1
     assert not (tmp_path / "keystore").exists()  # nothing of the local keystore was made
+
+
+def test_cli_init_on_a_token_without_sm2_stops_with_the_code(softhsm: SoftHSM, tmp_path: Path) -> None:
+    """The demo hierarchy and the ledger key are SM2: on SoftHSM2 `trustseal init` says why it cannot go on
+    (no traceback), and has made no key; a wrong PIN is one clean line too."""
+    prefix = f"t{secrets.token_hex(5)}"
+    env = {
+        "TRUSTSEAL_HOME": str(tmp_path / "home"),
+        "TRUSTSEAL_KEYSTORE": "pkcs11",
+        "TRUSTSEAL_PKCS11_MODULE": softhsm.module,
+        "TRUSTSEAL_PKCS11_TOKEN": softhsm.token,
+        "TRUSTSEAL_PKCS11_PIN": softhsm.pin,
+        "TRUSTSEAL_PKCS11_PREFIX": prefix,
+    }
+    result = CliRunner().invoke(cli_app, ["init"], env=env)
+    assert result.exit_code == 1
+    assert "error: algorithm_not_supported: SM2 keys need the token's vendor SM2 mechanisms" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert Pkcs11Keystore(config(softhsm, prefix=prefix)).names() == []
+    wrong = CliRunner().invoke(cli_app, ["init"], env={**env, "TRUSTSEAL_PKCS11_PIN": "not-the-pin"})
+    assert wrong.exit_code == 1 and "wrong PIN" in wrong.output
+    assert wrong.exception is None or isinstance(wrong.exception, SystemExit)
 
 
 def test_concurrent_rotations_in_one_process_take_turns(store: Pkcs11Keystore) -> None:
