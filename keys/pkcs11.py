@@ -271,6 +271,10 @@ class Pkcs11Keystore:
         self._p = _pkcs11()
         self._login = _login(config)
         self._label = re.compile(rf"^{re.escape(config.prefix)}/({KEY_NAME.pattern[1:-1]})/v([1-9][0-9]*)$")
+        # What the last scan found, by name and version: a full scan reads every object of the token, so
+        # reads start from this and check it live (see `_current`). Public keys by CKA_ID never change.
+        self._known: dict[str, dict[int, Any]] = {}
+        self._publics: dict[str, bytes] = {}
 
     @classmethod
     def from_env(cls) -> Pkcs11Keystore:
@@ -323,7 +327,22 @@ class Pkcs11Keystore:
                     found.append((ident, match[1], int(match[2]), obj))
         for _, key_name, number, obj in sorted(found, key=lambda f: f[0], reverse=True):
             out.setdefault(key_name, {})[number] = obj  # the smallest ID is written last, so it wins
+        if name is None:
+            self._known = dict(out)
+        else:
+            self._known[name] = out.get(name, {})
         return out
+
+    def _current(self, name: str) -> dict[int, Any]:
+        """The key's objects: those of the last scan unless a newer version appeared since (a label one or
+        two past the newest known, as another process's rotation makes), else a new scan. Flags and
+        destroyed objects are seen anyway: `_version` reads CKA_SIGN live, and a vanished object rescans."""
+        known = self._known.get(name)
+        if known:
+            top = max(known)
+            if not any(self._objects(LABEL=self._label_of(name, n)) for n in (top + 1, top + 2)):
+                return known
+        return self._scan(name).get(name, {})
 
     def _version(self, name: str, number: int, obj: Any) -> KeyVersion:
         ident = self._call("read", lambda: bytes(obj[self._p.Attribute.ID])).decode("ascii", "replace")
@@ -337,6 +356,13 @@ class Pkcs11Keystore:
         return KeyVersion(name, number, algorithm, public, created, enabled)
 
     def _public_der(self, name: str, number: int, algorithm: KeyAlgorithm, ident: str) -> bytes:
+        if (cached := self._publics.get(ident)) is not None:
+            return cached
+        der = self._read_public_der(name, number, algorithm, ident)
+        self._publics[ident] = der
+        return der
+
+    def _read_public_der(self, name: str, number: int, algorithm: KeyAlgorithm, ident: str) -> bytes:
         pubs = self._objects(CLASS=self._p.ObjectClass.PUBLIC_KEY, ID=ident.encode())
         if len(pubs) != 1:
             raise CustodyError(f"PKCS#11 key {name}@{number}: {len(pubs)} public key objects, not 1")
@@ -447,6 +473,7 @@ class Pkcs11Keystore:
                 twins.pop(None, None)  # destroyed meanwhile
                 mine = twins.pop(ident, None)
                 if mine is not None and not twins:
+                    self._known.pop(name, None)  # the next read scans and finds it
                     return self._retrying(lambda n=number, o=mine: self._version(name, n, o))
                 self._destroy(ident)
             time.sleep(secrets.randbelow(10 << min(attempt, 6)) / 1000)  # random, growing back-off
@@ -474,18 +501,25 @@ class Pkcs11Keystore:
         self._call("disable (CKA_SIGN=false)", clear)
         return self._version(name, version, obj)
 
-    def versions(self, name: str) -> list[KeyVersion]:
+    def _read_versions(self, name: str) -> tuple[list[KeyVersion], dict[int, Any]]:
         if not KEY_NAME.match(name):
             raise KeyNotFound(f"invalid key name {name!r}")
 
-        def read() -> list[KeyVersion]:
-            objects = self._scan(name).get(name)
+        def read() -> tuple[list[KeyVersion], dict[int, Any]]:
+            objects = self._current(name)
             if not objects:
                 raise KeyNotFound(f"no key named {name}")
-            return [self._version(name, n, objects[n]) for n in sorted(objects)]
+            try:
+                return [self._version(name, n, objects[n]) for n in sorted(objects)], objects
+            except _Vanished:
+                self._known.pop(name, None)  # destroyed behind our back: scan again
+                raise
 
-        result: list[KeyVersion] = self._retrying(read)
+        result: tuple[list[KeyVersion], dict[int, Any]] = self._retrying(read)
         return result
+
+    def versions(self, name: str) -> list[KeyVersion]:
+        return self._read_versions(name)[0]
 
     def names(self) -> list[str]:
         return sorted(self._keys())
@@ -495,10 +529,12 @@ class Pkcs11Keystore:
         return select(self.versions(name), ref)
 
     def _enabled_object(self, ref: str) -> tuple[KeyVersion, Any]:
-        version = self.get(ref)
+        name, _ = parse_ref(ref)
+        versions, objects = self._read_versions(name)
+        version = select(versions, ref)
         if not version.enabled:
             raise KeyDisabled(f"key {version.ref} is disabled")
-        return version, self._keys(version.name)[version.name][version.version]
+        return version, objects[version.version]
 
     def signer(self, ref: str) -> SigningHandle:
         version, obj = self._enabled_object(ref)

@@ -125,6 +125,14 @@ def test_create_sign_rotate_disable_list(store: Pkcs11Keystore, softhsm: SoftHSM
     assert other.names() == ["issuing"]
     with pytest.raises(KeyDisabled):
         other.signer("issuing@2")
+    # what `other` knows (its last scan) does not hide another writer's rotation or disable from it
+    v3 = store.rotate("issuing")
+    assert other.get("issuing").public_key_der == v3.public_key_der
+    assert verifies(v3.public_key_der, other.signer("issuing").sign(data), data)
+    store.disable("issuing", 3)
+    with pytest.raises(KeyDisabled):
+        other.signer("issuing@3")
+    assert other.get("issuing").version == 1
     # keystores with other prefixes on the same token do not see each other's keys
     assert Pkcs11Keystore(config(softhsm)).names() == []
     for bad in ("missing", "issuing@9", "UPPER", "../x", "issuing@x"):
