@@ -4,7 +4,8 @@ PKCS#11 interface, or SoftHSM2 in tests) and never leaving it.
 Each key version is a key pair in the token (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
 CKA_EXTRACTABLE), labelled `<prefix>/<name>/v<version>`; its CKA_ID carries the label, the algorithm,
 the creation time and a random tag (`trustseal/root/v1;p256;20261202T101500Z;9f3a…`). The token is
-the only store: no file, no database. Disabling a version clears the private key's CKA_SIGN, so the
+the only store: no file, no database. A P-256 version's public-key object is checked against its private
+key once per process (a signature over a random digest): a swapped one is `key_tampered`. Disabling a version clears the private key's CKA_SIGN, so the
 token itself refuses to sign with it, and that flag is what `enabled` reads.
 
 P-256: CKM_EC_KEY_PAIR_GEN on secp256r1; a signature is CKM_ECDSA over SHA-256(data) computed here,
@@ -39,9 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from gm import sm2
 from keys import material
@@ -53,6 +55,7 @@ from keys.custody import (
     KeyDisabled,
     KeyExists,
     KeyNotFound,
+    KeyTampered,
     KeyVersion,
     KeyWrongType,
     MacHandle,
@@ -352,15 +355,33 @@ class Pkcs11Keystore:
         algorithm = KeyAlgorithm(parts[1])
         created = datetime.strptime(parts[2], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         enabled = bool(self._call("read", lambda: obj[self._p.Attribute.SIGN]))
-        public = b"" if algorithm.is_mac else self._public_der(name, number, algorithm, ident)
+        public = b"" if algorithm.is_mac else self._public_der(name, number, algorithm, ident, obj, enabled)
         return KeyVersion(name, number, algorithm, public, created, enabled)
 
-    def _public_der(self, name: str, number: int, algorithm: KeyAlgorithm, ident: str) -> bytes:
+    def _public_der(
+        self, name: str, number: int, algorithm: KeyAlgorithm, ident: str, private: Any, enabled: bool
+    ) -> bytes:
+        """The version's public key, checked once per process against its private key (a P-256 signature
+        over a random digest must verify): a public-key object swapped in the token, which would have a
+        CA certify someone else's key under our name, is `key_tampered`, never used."""
         if (cached := self._publics.get(ident)) is not None:
             return cached
         der = self._read_public_der(name, number, algorithm, ident)
-        self._publics[ident] = der
-        return der
+        if algorithm is KeyAlgorithm.P256 and enabled:
+            digest = secrets.token_bytes(32)
+            raw = self._call("pair check", private.sign, digest, mechanism=self._p.Mechanism.ECDSA)
+            public = serialization.load_der_public_key(der)
+            assert isinstance(public, ec.EllipticCurvePublicKey)
+            try:
+                public.verify(_raw_to_der(bytes(raw)), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            except InvalidSignature:
+                raise KeyTampered(
+                    f"PKCS#11 key {name}@{number}: its public key object is not its private key's; refusing it"
+                ) from None
+            self._publics[ident] = der
+        elif algorithm is not KeyAlgorithm.P256:
+            self._publics[ident] = der  # SM2: checking would need the vendor mechanism's exact input rule
+        return der  # a disabled P-256 version is not cached: checked if it is ever read enabled
 
     def _read_public_der(self, name: str, number: int, algorithm: KeyAlgorithm, ident: str) -> bytes:
         pubs = self._objects(CLASS=self._p.ObjectClass.PUBLIC_KEY, ID=ident.encode())

@@ -24,7 +24,15 @@ from api.cli import app as cli_app
 from api.context import open_custody
 from api.settings import Settings
 from ca.authority import CertificateAuthorityService
-from keys.custody import CustodyError, CustodyLocked, KeyAlgorithm, KeyDisabled, KeyExists, KeyNotFound
+from keys.custody import (
+    CustodyError,
+    CustodyLocked,
+    KeyAlgorithm,
+    KeyDisabled,
+    KeyExists,
+    KeyNotFound,
+    KeyTampered,
+)
 from keys.local import LocalKeystore
 from keys.pkcs11 import AlgorithmNotSupported, Pkcs11Config, Pkcs11Keystore, Sm2Mechanisms, _raw_to_der
 from ledger.key_events import recorded
@@ -161,6 +169,36 @@ def test_private_key_is_made_in_the_token_and_never_leaves_it(store: Pkcs11Keyst
         handle._material.secret_bytes()
     with pytest.raises(TypeError):
         __import__("pickle").dumps(handle)
+
+
+def test_a_swapped_public_key_object_is_refused(store: Pkcs11Keystore) -> None:
+    """Someone with the PIN replaces a version's public-key object by another key's (same label and ID):
+    a CA would certify that key under our name. The pair check refuses it as key_tampered."""
+    v1 = store.create("ca-key", KeyAlgorithm.P256)
+    session = store._login.session
+    (public,) = list(session.get_objects({pkcs11.Attribute.LABEL: f"{store.config.prefix}/ca-key/v1",
+                                          pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PUBLIC_KEY}))  # fmt: skip
+    template = {a: public[a] for a in (pkcs11.Attribute.LABEL, pkcs11.Attribute.ID, pkcs11.Attribute.EC_PARAMS)}
+    public.destroy()
+    intruder = ec.generate_private_key(ec.SECP256R1()).public_key()
+    point = intruder.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    session.create_object(
+        template
+        | {
+            pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PUBLIC_KEY,
+            pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC,
+            pkcs11.Attribute.TOKEN: True,
+            pkcs11.Attribute.VERIFY: True,
+            pkcs11.Attribute.EC_POINT: b"\x04\x41" + point,
+        }
+    )
+    fresh = Pkcs11Keystore(store.config)  # another process: nothing cached
+    for attempt in (lambda: fresh.get("ca-key"), lambda: fresh.signer("ca-key@1"), lambda: fresh.versions("ca-key")):
+        with pytest.raises(KeyTampered):
+            attempt()
+    assert v1.public_key_der != intruder.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def test_mac_key_lives_in_the_token_behind_the_pin(store: Pkcs11Keystore, softhsm: SoftHSM) -> None:
