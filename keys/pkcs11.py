@@ -4,9 +4,11 @@ PKCS#11 interface, or SoftHSM2 in tests) and never leaving it.
 Each key version is a key pair in the token (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
 CKA_EXTRACTABLE), labelled `<prefix>/<name>/v<version>`; its CKA_ID carries the label, the algorithm,
 the creation time and a random tag (`trustseal/root/v1;p256;20261202T101500Z;9f3a…`). The token is
-the only store: no file, no database. A P-256 version's public-key object is checked against its private
-key once per process (a signature over a random digest): a swapped one is `key_tampered`. Disabling a version clears the private key's CKA_SIGN, so the
-token itself refuses to sign with it, and that flag is what `enabled` reads.
+the only store: no file, no database. A P-256 version's public-key object is checked against its
+private key once per process (a signature over a random digest): a swapped one is `key_tampered`.
+Disabling a version clears the private key's CKA_SIGN, so the token itself refuses to sign with it, and
+that flag is what `enabled` reads. A session the token drops fails the call in flight with a custody
+error; the next call logs in again.
 
 P-256: CKM_EC_KEY_PAIR_GEN on secp256r1; a signature is CKM_ECDSA over SHA-256(data) computed here,
 its raw r||s turned into DER, so a handle signs exactly like the local keystore's.
@@ -144,6 +146,7 @@ class _Login:
         self.session = session
         self.pin_digest = pin_digest
         self.lock = threading.RLock()
+        self.dead = False  # the token dropped the session (restart, removal): the next use logs in again
 
 
 _logins: dict[tuple[str, str], _Login] = {}
@@ -174,7 +177,7 @@ def _login(config: Pkcs11Config) -> _Login:
     key = (os.path.realpath(config.module), config.token)
     with _logins_mutex:
         existing = _logins.get(key)
-        if existing is not None:
+        if existing is not None and not existing.dead:
             if not hmac.compare_digest(existing.pin_digest, digest):
                 raise CustodyLocked(f"PKCS#11 token {config.token!r}: wrong PIN")
             return existing
@@ -228,19 +231,19 @@ def _raw_to_der(signature: bytes) -> bytes:
 class _TokenKey:
     """`PrivateMaterial` for a key that stays in the token: sign() asks the token, nothing exports it."""
 
-    __slots__ = ("_key", "_lock", "_mechanism", "_public_der", "_sm2_input", "algorithm")
+    __slots__ = ("_key", "_login", "_mechanism", "_public_der", "_sm2_input", "algorithm")
 
     def __init__(
         self,
         algorithm: str,
         key: Any,
         public_der: bytes,
-        lock: threading.RLock,
+        login: _Login,
         mechanism: Any,
         sm2_input: str = "digest",
     ) -> None:
         self.algorithm = algorithm
-        self._key, self._public_der, self._lock = key, public_der, lock
+        self._key, self._public_der, self._login = key, public_der, login
         self._mechanism, self._sm2_input = mechanism, sm2_input
 
     def sign(self, data: bytes) -> bytes:
@@ -252,8 +255,11 @@ class _TokenKey:
             tbs = data
         p = _pkcs11()
         try:
-            with self._lock:
+            with self._login.lock:
                 raw = self._key.sign(tbs, mechanism=self._mechanism)
+        except (p.SessionHandleInvalid, p.SessionClosed, p.UserNotLoggedIn, p.DeviceRemoved, p.TokenNotPresent):
+            self._login.dead = True
+            raise CustodyError("PKCS#11 signature failed: the token dropped the session; ask custody again") from None
         except p.PKCS11Error as exc:
             raise CustodyError(f"PKCS#11 signature refused: {type(exc).__name__}") from None
         return _raw_to_der(bytes(raw))
@@ -272,7 +278,7 @@ class Pkcs11Keystore:
     def __init__(self, config: Pkcs11Config) -> None:
         self.config = config
         self._p = _pkcs11()
-        self._login = _login(config)
+        self._login_state = _login(config)
         self._label = re.compile(rf"^{re.escape(config.prefix)}/({KEY_NAME.pattern[1:-1]})/v([1-9][0-9]*)$")
         # What the last scan found, by name and version: a full scan reads every object of the token, so
         # reads start from this and check it live (see `_current`). Public keys by CKA_ID never change.
@@ -285,12 +291,30 @@ class Pkcs11Keystore:
 
     # -- token plumbing ------------------------------------------------------------------------
 
+    @property
+    def _login(self) -> _Login:
+        """The process's login to the token, made again after the token dropped it (objects found
+        through the old session are forgotten: their handles belonged to it)."""
+        if self._login_state.dead:
+            self._login_state = _login(self.config)
+            self._known = {}
+        return self._login_state
+
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        p = self._p
+        lost = (p.SessionHandleInvalid, p.SessionClosed, p.UserNotLoggedIn, p.DeviceRemoved, p.TokenNotPresent)
+        login = self._login
         try:
-            with self._login.lock:
+            with login.lock:
                 return fn(*args, **kwargs)
-        except self._p.ObjectHandleInvalid:
+        except p.ObjectHandleInvalid:
             raise _Vanished(f"PKCS#11 {what}: an object was destroyed meanwhile") from None
+        except lost as exc:
+            login.dead = True
+            raise CustodyError(
+                f"PKCS#11 {what} failed: the token dropped the session ({type(exc).__name__}); the next call logs in "
+                "again"
+            ) from None
         except self._p.PKCS11Error as exc:
             raise CustodyError(f"PKCS#11 {what} failed: {type(exc).__name__}") from None
 
@@ -340,6 +364,7 @@ class Pkcs11Keystore:
         """The key's objects: those of the last scan unless a newer version appeared since (a label one or
         two past the newest known, as another process's rotation makes), else a new scan. Flags and
         destroyed objects are seen anyway: `_version` reads CKA_SIGN live, and a vanished object rescans."""
+        _ = self._login  # after a new login, objects of the old session are forgotten before this reads them
         known = self._known.get(name)
         if known:
             top = max(known)
@@ -564,9 +589,9 @@ class Pkcs11Keystore:
         if version.algorithm is KeyAlgorithm.SM2:
             config = self._sm2()
             mechanism = _vendor(self._p.Mechanism, config.sign, "VENDOR_SM2_SIGN")
-            key = _TokenKey("sm2", obj, version.public_key_der, self._login.lock, mechanism, config.input)
+            key = _TokenKey("sm2", obj, version.public_key_der, self._login, mechanism, config.input)
         else:
-            key = _TokenKey("p256", obj, version.public_key_der, self._login.lock, self._p.Mechanism.ECDSA)
+            key = _TokenKey("p256", obj, version.public_key_der, self._login, self._p.Mechanism.ECDSA)
         return SigningHandle(version, key)
 
     def mac(self, ref: str) -> MacHandle:

@@ -201,6 +201,21 @@ def test_a_swapped_public_key_object_is_refused(store: Pkcs11Keystore) -> None:
     )
 
 
+def test_a_dropped_session_is_one_clear_error_then_a_new_login(store: Pkcs11Keystore) -> None:
+    """The token drops the session (an HSM restart, a network HSM's reconnect): the call in flight fails
+    with a custody error saying so, and the next one logs in again instead of failing forever."""
+    v1 = store.create("survivor", KeyAlgorithm.P256)
+    old = store.signer("survivor")
+    other = Pkcs11Keystore(store.config)
+    other.get("survivor")
+    store._login.session.close()
+    with pytest.raises(CustodyError, match="dropped the session"):
+        old.sign(b"m")
+    again = store.signer("survivor")
+    assert verifies(v1.public_key_der, again.sign(b"m"), b"m")
+    assert verifies(v1.public_key_der, other.signer("survivor").sign(b"n"), b"n")  # shares the new login
+
+
 def test_mac_key_lives_in_the_token_behind_the_pin(store: Pkcs11Keystore, softhsm: SoftHSM) -> None:
     """HMAC-SM3 keys (ledger/pii.py) are generated in the token as private objects; the MAC is computed
     here (no token computes HMAC-SM3), and equals OpenSSL's over the stored key."""
