@@ -11,8 +11,8 @@ export TRUSTSEAL_HOME ?= $(CURDIR)/var
 
 # Debian packages the project needs: Botan (constant-time SM2 signer).
 SYSTEM_PACKAGES := libbotan-2-19
-# Test-only: independent checkers (qpdf, poppler pdfsig, Bouncy Castle for CMS).
-TEST_PACKAGES := qpdf poppler-utils libbcprov-java libbcpkix-java libbcutil-java openjdk-17-jre-headless
+# Test-only: independent checkers (qpdf, poppler pdfsig, Bouncy Castle for CMS), SoftHSM2 (PKCS#11 custody).
+TEST_PACKAGES := qpdf poppler-utils libbcprov-java libbcpkix-java libbcutil-java openjdk-17-jre-headless softhsm2
 
 sysdeps:
 	@bash scripts/sysdeps.sh $(SYSTEM_PACKAGES)

@@ -20,6 +20,7 @@ from api.auth import ROLES, TokenError, create_token, get_token, list_tokens, re
 from api.context import Context, open_context
 from api.home import HomeError
 from api.settings import Settings, SettingsError
+from keys.custody import CustodyError
 
 app = typer.Typer(help="trustseal: SM2 CA, electronic seals, verification and ledger", no_args_is_help=True)
 ca_app = typer.Typer(help="certificate authority", no_args_is_help=True)
@@ -47,7 +48,7 @@ def fail(message: str, code: int = 1) -> None:
 def local() -> Context:
     try:
         return open_context()
-    except (HomeError, SettingsError) as exc:
+    except (HomeError, SettingsError, CustodyError) as exc:  # e.g. a wrong PIN or a missing PKCS#11 token
         fail(str(exc))
         raise  # unreachable: fail() exits
 
@@ -96,7 +97,7 @@ def _init(settings: Settings, already: bool) -> None:
         typer.echo(f"tightened {path} (was {mode:04o}: group or others could reach it)", err=True)
     try:
         context = open_context(settings, create=True)
-    except HomeError as exc:
+    except (HomeError, CustodyError) as exc:
         fail(str(exc))
         return
     try:
@@ -130,6 +131,8 @@ def _init(settings: Settings, already: bool) -> None:
             for role, token in tokens.items():
                 typer.echo(f"  {role:9} {token}")
         _reconcile_keys(context)
+    except CustodyError as exc:  # e.g. SM2 on a PKCS#11 token without vendor SM2 mechanisms
+        fail(f"{exc.code}: {exc}")
     finally:
         context.close()
 

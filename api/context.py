@@ -111,8 +111,12 @@ def open_custody(settings: Settings, create: bool = False) -> KeyCustody:
         from keys.vault import VaultKeystore
 
         return VaultKeystore.from_env()
+    if settings.keystore == "pkcs11":
+        from keys.pkcs11 import Pkcs11Keystore
+
+        return Pkcs11Keystore.from_env()
     if settings.keystore != "local":
-        raise CustodyError(f"unknown keystore {settings.keystore!r}: use local or vault")
+        raise CustodyError(f"unknown keystore {settings.keystore!r}: use local, vault or pkcs11")
     return LocalKeystore(settings.keystore_dir, passphrase=home.key_passphrase(settings, create))
 
 

@@ -18,7 +18,7 @@ class Settings:
     home: Path
     database_url: str
     public_url: str
-    keystore: str  # local | vault
+    keystore: str  # local | vault | pkcs11
     passphrase: str | None
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0

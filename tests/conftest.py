@@ -1,4 +1,5 @@
-"""Fixtures every folder may use: a real OpenBao dev server for Vault-compatible custody."""
+"""Fixtures every folder may use: a real OpenBao dev server for Vault-compatible custody, SoftHSM2 tokens for
+PKCS#11 custody."""
 
 from __future__ import annotations
 
@@ -78,6 +79,47 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
+
+
+@dataclass(frozen=True)
+class SoftHSM:
+    module: str
+    conf: Path
+    token: str  # initialised, its user PIN is `pin`
+    pin: str
+    spare_token: str  # initialised with `pin` too, but never logged into by the fixture (wrong-PIN tests)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
+    """SoftHSM2 tokens in a temporary folder under their own SOFTHSM2_CONF (one set per xdist worker).
+    SoftHSM2 reads its configuration and finds its tokens once, when the library is initialised in a
+    process, so every token a test needs is made here, before; tests keep apart by label prefix."""
+    util = shutil.which("softhsm2-util")
+    module = next((m for m in SOFTHSM_MODULES if os.path.exists(m)), None)
+    if util is None or module is None:
+        pytest.skip("SoftHSM2 is not installed (Debian package softhsm2; make dev installs it)")
+    try:
+        import pkcs11  # noqa: F401
+    except ImportError:
+        pytest.skip("python-pkcs11 is not installed (pip install -e '.[dev]')")
+    root = tmp_path_factory.mktemp("softhsm")
+    (root / "tokens").mkdir()
+    conf = root / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    pin = secrets.token_hex(6)
+    for label in ("trustseal-test", "trustseal-spare"):
+        subprocess.run(
+            [util, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", secrets.token_hex(6)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    return SoftHSM(module=module, conf=conf, token="trustseal-test", pin=pin, spare_token="trustseal-spare")
 
 
 FAST_PATH_REPORTS: list[str] = []  # results the fast PDF path produced during this run (see below)

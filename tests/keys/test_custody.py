@@ -1,4 +1,5 @@
-"""One behaviour, two backends: the local SM4-GCM keystore and Vault / OpenBao."""
+"""One behaviour, three backends: the local SM4-GCM keystore, Vault / OpenBao, and PKCS#11 (SoftHSM2; P-256
+only there: SoftHSM2 has no SM2, which it refuses as algorithm_not_supported)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gm import sm2
-from keys.custody import CustodyLocked, KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyNotFound
+from keys.custody import CustodyError, CustodyLocked, KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyNotFound
 from keys.local import LocalKeystore
+from keys.pkcs11 import AlgorithmNotSupported, Pkcs11Config, Pkcs11Keystore
 from keys.vault import VaultKeystore
-from tests.conftest import Bao
+from tests.conftest import Bao, SoftHSM
 
 
 def verifies(public_key_der: bytes, algorithm: KeyAlgorithm, signature: bytes, data: bytes) -> bool:
@@ -33,25 +35,41 @@ def verifies(public_key_der: bytes, algorithm: KeyAlgorithm, signature: bytes, d
     return True
 
 
-@pytest.fixture(params=["local", pytest.param("vault", marks=pytest.mark.vault)])
+@pytest.fixture(
+    params=["local", pytest.param("vault", marks=pytest.mark.vault), pytest.param("pkcs11", marks=pytest.mark.pkcs11)]
+)
 def custody(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyCustody]:
     if request.param == "local":
         yield LocalKeystore(tmp_path / "ks", passphrase="correct horse", scrypt_n=2**10)
+    elif request.param == "pkcs11":
+        yield pkcs11_keystore(request.getfixturevalue("softhsm"))
     else:
         bao: Bao = request.getfixturevalue("openbao")
         client = hvac.Client(url=bao.addr, token=bao.token)
         yield VaultKeystore(client, prefix=f"trustseal-test/{secrets.token_hex(4)}")
 
 
+def pkcs11_keystore(hsm: SoftHSM) -> Pkcs11Keystore:
+    """A keystore of its own on the session's SoftHSM2 token (keys kept apart by label prefix)."""
+    return Pkcs11Keystore(Pkcs11Config(hsm.module, hsm.token, hsm.pin, prefix=f"c{secrets.token_hex(5)}"))
+
+
 def second_view(custody: KeyCustody, tmp_path: Path) -> KeyCustody:
     if isinstance(custody, LocalKeystore):
         return LocalKeystore(custody.root, passphrase="correct horse")
+    if isinstance(custody, Pkcs11Keystore):
+        return Pkcs11Keystore(custody.config)
     assert isinstance(custody, VaultKeystore)
     return VaultKeystore(custody.client, prefix=custody.prefix)
 
 
 @pytest.mark.parametrize("algorithm", [KeyAlgorithm.SM2, KeyAlgorithm.P256])
 def test_create_sign_rotate_disable(custody: KeyCustody, algorithm: KeyAlgorithm, tmp_path: Path) -> None:
+    if isinstance(custody, Pkcs11Keystore) and algorithm is KeyAlgorithm.SM2:
+        with pytest.raises(AlgorithmNotSupported):  # no vendor SM2 mechanisms configured (SoftHSM2 has none)
+            custody.create("issuing-key", algorithm)
+        assert custody.names() == []
+        return
     v1 = custody.create("issuing-key", algorithm)
     assert (v1.version, v1.enabled, v1.algorithm) == (1, True, algorithm)
     signature = custody.signer("issuing-key").sign(b"tbs bytes")
@@ -81,9 +99,9 @@ def test_create_sign_rotate_disable(custody: KeyCustody, algorithm: KeyAlgorithm
 
 
 def test_errors(custody: KeyCustody) -> None:
-    custody.create("dup", KeyAlgorithm.SM2)
+    custody.create("dup", KeyAlgorithm.P256)
     with pytest.raises(KeyExists):
-        custody.create("dup", KeyAlgorithm.P256)
+        custody.create("dup", KeyAlgorithm.SM2)
     for bad in ("missing", "../etc/passwd", "UPPER", "a/b", "", "dup@x", "dup@7"):
         with pytest.raises(KeyNotFound):
             custody.get(bad)
@@ -94,10 +112,14 @@ def test_errors(custody: KeyCustody) -> None:
 
 
 def test_signing_handle_stays_in_memory(custody: KeyCustody) -> None:
-    custody.create("secretive", KeyAlgorithm.SM2)
+    custody.create("secretive", KeyAlgorithm.P256 if isinstance(custody, Pkcs11Keystore) else KeyAlgorithm.SM2)
     handle = custody.signer("secretive")
     with pytest.raises(TypeError):
         pickle.dumps(handle)
+    if isinstance(custody, Pkcs11Keystore):  # the key is in the token: there are no bytes to leak
+        with pytest.raises(CustodyError):
+            handle._material.secret_bytes()
+        return
     scalar = handle._material.secret_bytes()  # test-only peek to search for leaks
     assert scalar.hex() not in repr(handle) and scalar.hex() not in repr(handle._material)
 

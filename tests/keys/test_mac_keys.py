@@ -19,15 +19,20 @@ from keys.local import LocalKeystore
 from keys.vault import VaultKeystore
 from tests.conftest import Bao
 from tests.gm.hmac_oracles import openssl_hmac_sm3, rfc2104_hmac_sm3
+from tests.keys.test_custody import pkcs11_keystore
 from tests.keys.unwrap import stored_key
 
 PASSPHRASE = "correct horse"
 
 
-@pytest.fixture(params=["local", pytest.param("vault", marks=pytest.mark.vault)])
+@pytest.fixture(
+    params=["local", pytest.param("vault", marks=pytest.mark.vault), pytest.param("pkcs11", marks=pytest.mark.pkcs11)]
+)
 def custody(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyCustody]:
     if request.param == "local":
         yield LocalKeystore(tmp_path / "ks", passphrase=PASSPHRASE, scrypt_n=2**10)
+    elif request.param == "pkcs11":
+        yield pkcs11_keystore(request.getfixturevalue("softhsm"))
     else:
         bao: Bao = request.getfixturevalue("openbao")
         yield VaultKeystore(hvac.Client(url=bao.addr, token=bao.token), prefix=f"trustseal-test/{secrets.token_hex(4)}")
@@ -63,7 +68,7 @@ def test_mac_key_create_mac_rotate_disable(custody: KeyCustody) -> None:
 
 def test_keys_are_used_only_for_what_they_are(custody: KeyCustody) -> None:
     custody.create("mac-only", KeyAlgorithm.HMAC_SM3)
-    custody.create("sign-only", KeyAlgorithm.SM2)
+    custody.create("sign-only", KeyAlgorithm.P256)
     with pytest.raises(KeyWrongType):
         custody.signer("mac-only")
     with pytest.raises(KeyWrongType):

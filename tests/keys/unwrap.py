@@ -1,5 +1,6 @@
-"""The auditor's view of a stored MAC key: unwrapped with the KEK (local) or the Vault token, not through
-custody's API, so tests can check MACs against independent implementations and scan for leaks."""
+"""The auditor's view of a stored MAC key: unwrapped with the KEK (local) or the Vault token, or read from
+the PKCS#11 token after login, not through custody's API, so tests can check MACs against independent
+implementations and scan for leaks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from keys.custody import KeyCustody
 from keys.local import LocalKeystore
+from keys.pkcs11 import Pkcs11Keystore
 from keys.vault import VaultKeystore
 from keys.wrapping import derive_kek, unwrap
 
@@ -30,6 +32,12 @@ def stored_key(custody: KeyCustody, name: str, version: int, passphrase: str) ->
         data = json.loads((custody.root / f"{name}.key.json").read_text())
         entry = next(e for e in data["versions"] if e["version"] == version)
         return unwrap(kek, base64.b64decode(entry["wrapped"]), stored_binding(name, "hmac-sm3", entry))
+    if isinstance(custody, Pkcs11Keystore):
+        import pkcs11
+
+        label = f"{custody.config.prefix}/{name}/v{version}"
+        (obj,) = list(custody._login.session.get_objects({pkcs11.Attribute.LABEL: label}))
+        return bytes(obj[pkcs11.Attribute.VALUE])
     assert isinstance(custody, VaultKeystore)
     data = custody.client.secrets.kv.v2.read_secret_version(
         path=f"{custody.prefix}/{name}", mount_point=custody.kv_mount, raise_on_deleted_version=True
