@@ -8,14 +8,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 from asn1crypto import crl, ocsp, x509
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from api.auth import create_token
 from api.context import Context
+from store.models import Event
 from tests.fixtures import ORG_SUBJECT, make_csr
 
 CA = "cn-370000-sm2"
@@ -125,7 +128,12 @@ def test_crl_ocsp_and_ledger_carry_no_personal_data(
     assert single["responses"][0]["cert_status"].name == "revoked"
     assert not [p for p in personal if p in answer.content]
 
-    size = client.get("/v1/ledger/checkpoint").json()["size"]
+    with context.db.session() as session:
+        events = session.scalar(select(func.count()).select_from(Event)) or 0
+    deadline = time.monotonic() + 5  # the integrator's checkpoint covers every committed event within ~1 s
+    while (size := client.get("/v1/ledger/checkpoint").json()["size"]) < events:
+        assert time.monotonic() < deadline, (size, events)
+        time.sleep(0.05)
     entries_json = [
         entry
         for s in range(0, size, 1000)
