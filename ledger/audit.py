@@ -222,13 +222,15 @@ def audit(
     state: LogState | None = None,
     entries_wanted: tuple[int, ...] = (),
     document: bytes | None = None,
+    kept: Mapping[str, LogState] | None = None,
 ) -> AuditResult:
     """Verify the log `source` shows (see the module docstring). `trusted`: key_id → SPKI DER (from a
     certificate) or None (a pin: the key comes from the source and must hash to the pin). `state`: the
-    last verified checkpoint of this origin, if any (its trusted keys are trusted too)."""
+    last verified checkpoint of this origin, if any (its trusted keys are trusted too). `kept`: every
+    origin the auditor keeps, so that a known key signing an unknown origin is caught."""
     result = AuditResult()
     try:
-        _audit(result, source, dict(trusted), state, entries_wanted, document)
+        _audit(result, source, dict(trusted), state, entries_wanted, document, kept or {})
     except AuditFailure as failure:
         result.code = str(failure.code)
         result.reason = str(failure)
@@ -269,6 +271,7 @@ def _audit(
     state: LogState | None,
     entries_wanted: tuple[int, ...],
     document: bytes | None,
+    kept: Mapping[str, LogState],
 ) -> None:
     document_json = source.checkpoint()
     try:
@@ -283,6 +286,15 @@ def _audit(
         if state.origin != checkpoint.origin:
             raise AuditFailure("origin_mismatch", f"the kept state is of {state.origin!r}, not {checkpoint.origin!r}")
         trusted.update(state.trusted_keys)  # keys the auditor already holds (a pin then gets its key)
+    else:  # a log that changes its origin would escape its kept checkpoint (a rewrite verifies as a first run)
+        signers = {entry.key_id for entry in checkpoint.signatures}
+        for other in kept.values():
+            if other.origin != checkpoint.origin and signers & set(other.trusted_keys):
+                raise AuditFailure(
+                    "origin_mismatch",
+                    f"a key trusted for {other.origin!r} signs {checkpoint.origin!r}, an origin the state does not "
+                    "keep: a log escaping its kept checkpoint (a log that really moved: use another --state)",
+                )
     keys = _check_signatures(result, checkpoint, trusted, source)
 
     start, end = source.span(checkpoint.size)

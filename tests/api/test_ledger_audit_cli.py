@@ -193,9 +193,11 @@ def _with_entry(item: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return {**item, "entry": entry, "leaf_input": base64.b64encode(leaf).decode()}
 
 
-def _resigned(lines: list[dict[str, Any]], handle: Any, size: int | None = None) -> list[dict[str, Any]]:
+def _resigned(
+    lines: list[dict[str, Any]], handle: Any, size: int | None = None, origin: str | None = None
+) -> list[dict[str, Any]]:
     """The export's entries (cut to `size`) under a new checkpoint signed by `handle`: what a server
-    holding the ledger key could publish after rewriting its log."""
+    holding the ledger key could publish after rewriting its log (under another `origin`, if given)."""
     head, items = lines[0], lines[1:]
     items = items[: size if size is not None else len(items)]
     tree = MerkleTree(MemoryNodeStore(), SM3)
@@ -204,7 +206,7 @@ def _resigned(lines: list[dict[str, Any]], handle: Any, size: int | None = None)
 
     checkpoint = sign_checkpoint(
         [handle],
-        origin=head["checkpoint"]["origin"],
+        origin=origin or head["checkpoint"]["origin"],
         size=len(items),
         root_hash=tree.root(),
         timestamp=datetime.now(UTC),
@@ -319,6 +321,16 @@ def test_the_kept_state_catches_a_rewritten_log_and_a_rollback(
         code, body = _verify(tmp_path, "--export", str(path), "--state", str(state))
         assert (code, body["code"]) == (1, expected), (name, body)
         assert state.read_bytes() == kept, name  # the state did not move
+
+    # Review: the rewritten log under a new origin found no kept state, so with the auditor's usual
+    # --cert it verified as a first run — an origin switch hid the fork. A key the state trusts for
+    # one origin signing an origin the state does not know is refused, with or without --cert.
+    switched = _resigned(rewritten, handle, origin=lines[0]["checkpoint"]["origin"] + "/v2")
+    path = _write(tmp_path / "switched.jsonl", switched)
+    for trust in (("--cert", str(cert)), ()):
+        code, body = _verify(tmp_path, "--export", str(path), *trust, "--state", str(state))
+        assert (code, body["code"]) == (1, "origin_mismatch"), (trust, body)
+        assert state.read_bytes() == kept, trust
 
 
 def test_a_prefix_and_a_middle_part_verify(live_url: str, context: Context, cert: Path, tmp_path: Path) -> None:
