@@ -134,11 +134,20 @@ def test_pin_entry_and_document(
     (tmp_path / "other.pdf").write_bytes(make_pdf() + b"\n% another document\n")
     pin = ("--pin", _key_id(cert))
     state = ("--state", str(tmp_path / "state.json"))
-    for document in ("original.pdf", "sealed.pdf"):  # document_sm3 of the input; the sealed file's signed bytes
+    # Review: a sealed PDF with a revision appended after sealing matched its seal's entry like the sealed
+    # file itself; the match now says what the logged digest covers, so the relying party sees the gap.
+    appended = b"\n% a revision appended after sealing\n%%EOF\n"
+    (tmp_path / "changed.pdf").write_bytes(sealed.pdf + appended)
+    for document, match in (
+        ("original.pdf", "the file itself"),  # document_sm3 of the input
+        ("sealed.pdf", "the whole file"),  # the sealed file's signed bytes
+        ("changed.pdf", f"{len(appended)} bytes after them are not covered"),
+    ):
         code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--document", str(tmp_path / document))
         assert code == 0, body
         assert [item["index"] for item in body["included"]] == [index]
         assert any("inclusion proof against the checkpoint" in way for way in body["included"][0]["how"])
+        assert match in body["included"][0]["match"], (document, body["included"])
     code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--entry", "0", "--entry", str(index))
     assert code == 0 and [item["index"] for item in body["included"]] == [0, index]
     code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--document", str(tmp_path / "other.pdf"))
