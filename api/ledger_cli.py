@@ -195,11 +195,11 @@ def verify_command(
             http = source = HttpSource(url)
         origin = _origin_of(source)
         kept = logs.get(origin) if origin is not None else None
-        if not trusted and kept is None:
+        if not trusted and not logs:
             _usage(
                 "no trust: give --cert (the ledger certificate) or --pin (its key_id), or a --state that has this log"
             )
-        result = audit(source, trusted=trusted, state=kept, entries_wanted=wanted, document=data)
+        result = audit(source, trusted=trusted, state=kept, entries_wanted=wanted, document=data, kept=logs)
     except AuditFailure as failure:  # the export could not even be opened
         result = AuditResult(code=failure.code, reason=str(failure))
     except SourceUnavailable as exc:

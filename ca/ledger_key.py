@@ -44,6 +44,7 @@ LEDGER_PROFILE = "ledger"
 SUBJECT = {"country_name": "CN", "organization_name": "trustseal", "common_name": "trustseal ledger"}
 DEFAULT_HANDOVER_SECONDS = 7 * 24 * 3600.0  # TRUSTSEAL_LEDGER_HANDOVER_SECONDS
 REFRESH_SECONDS = 5.0  # how long a process keeps its view of the ledger key before re-reading it
+MISS_SECONDS = 1.0  # certificate_for re-reads on an unknown key_id at most this often
 
 _C = Certificate.__table__.c
 _CERTIFICATES = (
@@ -89,6 +90,8 @@ class LedgerKey:
         self._current: LedgerSigner | None = None
         self._until = 0.0
         self._lock = threading.Lock()
+        self._known: list[Certified] = []  # certificate_for's view, re-read like the signer's
+        self._known_at = self._known_until = 0.0
 
     def __call__(self) -> LedgerSigner:
         current = self._current
@@ -103,6 +106,7 @@ class LedgerKey:
         """Re-read custody and the certificates now (after a rotation in this process)."""
         with self._lock:
             self._current, self._until = self._load()
+            self._known_until = 0.0
             return self._current
 
     def certified(self) -> list[Certified]:
@@ -126,11 +130,21 @@ class LedgerKey:
 
     def certificate_for(self, key_id: str) -> bytes | None:
         """The certificate of the ledger key `key_id` (current or earlier), to check old receipts and
-        the old key's signature in a handover checkpoint."""
-        for item in self.certified():
-            if item.key_id == key_id:
-                return item.certificate_der
-        return None
+        the old key's signature in a handover checkpoint. Public and unthrottled (`GET /v1/ledger/key`),
+        so custody and the certificates are re-read once per refresh period, or on a miss at most once a
+        second (another process's new key is found at once), not per lookup."""
+        if time.monotonic() >= self._known_until:
+            self._reread_known()
+        found = next((item.certificate_der for item in self._known if item.key_id == key_id), None)
+        if found is None and time.monotonic() - self._known_at >= MISS_SECONDS:
+            self._reread_known()
+            found = next((item.certificate_der for item in self._known if item.key_id == key_id), None)
+        return found
+
+    def _reread_known(self) -> None:
+        self._known = self.certified()
+        self._known_at = time.monotonic()
+        self._known_until = self._known_at + self.refresh_seconds
 
     def provision(self) -> LedgerSigner:
         """The key and its certificate, made if missing (`trustseal init`, the app's start)."""

@@ -164,17 +164,26 @@ def check_pin(pin: str) -> str:
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]")
 
 
-def document_digests(data: bytes) -> set[str]:
-    """The digests a `document.sealed` entry may hold for this file: SM3 of the file as it was handed
-    in for sealing (`document_sm3`) and, for a sealed PDF, the SM3 / SHA-256 of each signature's byte
-    ranges (`signed_digest`, the CMS messageDigest). A match only selects entries: inclusion is proven."""
-    found = {sm3(data).hex()}
+def document_digests(data: bytes) -> dict[str, str]:
+    """The digests a `document.sealed` entry may hold for this file, each with what it covers: SM3 of
+    the file as it was handed in for sealing (`document_sm3`) and, for a sealed PDF, the SM3 / SHA-256
+    of each signature's byte ranges (`signed_digest`, the CMS messageDigest) — which leave out whatever
+    was appended after sealing, so the match says so. A match only selects entries: inclusion is proven."""
+    found = {sm3(data).hex(): "document_sm3: the file itself"}
     for match in _BYTE_RANGE.finditer(data):
         a, b, c, d = (int(value) for value in match.groups())
         if a + b <= c and c + d <= len(data):
             signed = data[a : a + b] + data[c : c + d]
-            found.add(sm3(signed).hex())
-            found.add(hashlib.sha256(signed).hexdigest())
+            rest = len(data) - (c + d)
+            what = f"signed_digest: the byte ranges [{a} {b} {c} {d}]" + (
+                f"; {rest} bytes after them are not covered (a revision after sealing)"
+                if rest
+                else ", the whole file but the signature"
+                if a == 0
+                else f"; the {a} bytes before them are not covered"
+            )
+            found.setdefault(sm3(signed).hex(), what)
+            found.setdefault(hashlib.sha256(signed).hexdigest(), what)
     return found
 
 
@@ -222,13 +231,15 @@ def audit(
     state: LogState | None = None,
     entries_wanted: tuple[int, ...] = (),
     document: bytes | None = None,
+    kept: Mapping[str, LogState] | None = None,
 ) -> AuditResult:
     """Verify the log `source` shows (see the module docstring). `trusted`: key_id → SPKI DER (from a
     certificate) or None (a pin: the key comes from the source and must hash to the pin). `state`: the
-    last verified checkpoint of this origin, if any (its trusted keys are trusted too)."""
+    last verified checkpoint of this origin, if any (its trusted keys are trusted too). `kept`: every
+    origin the auditor keeps, so that a known key signing an unknown origin is caught."""
     result = AuditResult()
     try:
-        _audit(result, source, dict(trusted), state, entries_wanted, document)
+        _audit(result, source, dict(trusted), state, entries_wanted, document, kept or {})
     except AuditFailure as failure:
         result.code = str(failure.code)
         result.reason = str(failure)
@@ -269,6 +280,7 @@ def _audit(
     state: LogState | None,
     entries_wanted: tuple[int, ...],
     document: bytes | None,
+    kept: Mapping[str, LogState],
 ) -> None:
     document_json = source.checkpoint()
     try:
@@ -283,6 +295,15 @@ def _audit(
         if state.origin != checkpoint.origin:
             raise AuditFailure("origin_mismatch", f"the kept state is of {state.origin!r}, not {checkpoint.origin!r}")
         trusted.update(state.trusted_keys)  # keys the auditor already holds (a pin then gets its key)
+    else:  # a log that changes its origin would escape its kept checkpoint (a rewrite verifies as a first run)
+        signers = {entry.key_id for entry in checkpoint.signatures}
+        for other in kept.values():
+            if other.origin != checkpoint.origin and signers & set(other.trusted_keys):
+                raise AuditFailure(
+                    "origin_mismatch",
+                    f"a key trusted for {other.origin!r} signs {checkpoint.origin!r}, an origin the state does not "
+                    "keep: a log escaping its kept checkpoint (a log that really moved: use another --state)",
+                )
     keys = _check_signatures(result, checkpoint, trusted, source)
 
     start, end = source.span(checkpoint.size)
@@ -296,8 +317,8 @@ def _audit(
     full_tree = MerkleTree(MemoryNodeStore(), hasher) if start == 0 and (entries_wanted or document) else None
     leaf_hashes: dict[int, bytes] = {}
     wanted = set(entries_wanted)
-    digests = document_digests(document) if document is not None else set()
-    documents: list[int] = []
+    digests = document_digests(document) if document is not None else {}
+    documents: dict[int, str] = {}
     expected = start
     for item in source.entries(start, end):
         index, leaf = _entry(item, expected)
@@ -307,8 +328,9 @@ def _audit(
             full_tree.append_hashes([value])
         if index in wanted:
             leaf_hashes[index] = value
-        if digests and _seals(item, digests):
-            documents.append(index)
+        matched = _seals(item, digests) if digests else None
+        if matched is not None:
+            documents[index] = matched
             leaf_hashes[index] = value
         expected += 1
         if state is not None and rng.size == state.size:
@@ -342,7 +364,9 @@ def _audit(
                 "document_not_found",
                 f"no document.sealed entry in [{start}, {end}) names this document (SM3 {sm3(document).hex()})",
             )
-        _check_inclusion(result, checkpoint, source, hasher, documents, leaf_hashes, full_tree, start, end, "document")
+        _check_inclusion(
+            result, checkpoint, source, hasher, sorted(documents), leaf_hashes, full_tree, start, end, documents
+        )
 
     trusted_keys = {**(state.trusted_keys if state else {}), **keys}
     result.state = LogState(
@@ -409,11 +433,16 @@ def _entry(item: Mapping[str, Any], expected: int) -> tuple[int, bytes]:
     return index, leaf
 
 
-def _seals(item: Mapping[str, Any], digests: set[str]) -> bool:
+def _seals(item: Mapping[str, Any], digests: Mapping[str, str]) -> str | None:
+    """What of the document a `document.sealed` entry names (see `document_digests`), or None."""
     entry = item.get("entry")
     if not isinstance(entry, Mapping) or entry.get("type") != "document.sealed":
-        return False
-    return entry.get("document_sm3") in digests or entry.get("signed_digest") in digests
+        return None
+    for name in ("document_sm3", "signed_digest"):
+        value = entry.get(name)
+        if isinstance(value, str) and value in digests and digests[value].startswith(name):
+            return digests[value]
+    return None
 
 
 def _check_consistency(
@@ -478,8 +507,10 @@ def _check_inclusion(
     full_tree: MerkleTree | None,
     start: int,
     end: int,
-    what: str = "entry",
+    matches: Mapping[int, str] | None = None,
 ) -> None:
+    """Each index's inclusion; `matches` (a --document's entries): what of the document each one names."""
+    what = "entry" if matches is None else "document"
     for index in indices:
         if not start <= index < end:
             raise AuditFailure("entry_out_of_range", f"entry {index} is not among the entries [{start}, {end})")
@@ -497,5 +528,9 @@ def _check_inclusion(
             ways.append(f"inclusion proof in the verified tree of entries [0, {end})")
         if not ways:
             ways.append(f"covered by the verified root of entries [{start}, {end})")
-        result.included.append({"index": index, "what": what, "leaf_hash": leaf_hash.hex(), "how": ways})
+        item = {"index": index, "what": what, "leaf_hash": leaf_hash.hex(), "how": ways}
+        if matches is not None:
+            item["match"] = matches[index]
+            ways = [f"names {matches[index]}", *ways]
+        result.included.append(item)
         result.passed("inclusion", f"{what} {index}: {'; '.join(ways)}")

@@ -12,7 +12,8 @@ and answers a `Cosignature` by this instance's ledger key (`witness` = its own o
   another log signing this origin is no better than none);
 * 400 `witness_hash_mismatch`, `checkpoint_root_invalid` (an empty tree with another root),
   `witness_old_size_too_large` (old_size > size), `witness_proof_not_empty`
-  (a first sight, old_size 0, has no proof), `checkpoint_timestamp_future` (more than MAX_SKEW ahead);
+  (a first sight, old_size 0, or old_size = size, has no proof), `checkpoint_timestamp_future`
+  (more than MAX_SKEW ahead);
 * 409 `witness_old_size_mismatch` with `size`, the size it last cosigned: a client that did not know
   it, or a replayed older checkpoint;
 * 422 `witness_inconsistent`: the proof does not take the stored tree head to the submitted one, or
@@ -175,8 +176,8 @@ class Witness:
             raise WitnessError(
                 400, "witness_old_size_too_large", f"old_size {submission.old_size} > size {checkpoint.size}"
             )
-        if submission.old_size == 0 and submission.proof:
-            raise WitnessError(400, "witness_proof_not_empty", "a proof from size 0 is empty")
+        if submission.old_size in (0, checkpoint.size) and submission.proof:  # else a junk proof alarms "fork"
+            raise WitnessError(400, "witness_proof_not_empty", "a proof from size 0, or to the same size, is empty")
         return checkpoint, signed
 
     def _advance(

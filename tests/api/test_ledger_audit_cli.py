@@ -134,11 +134,20 @@ def test_pin_entry_and_document(
     (tmp_path / "other.pdf").write_bytes(make_pdf() + b"\n% another document\n")
     pin = ("--pin", _key_id(cert))
     state = ("--state", str(tmp_path / "state.json"))
-    for document in ("original.pdf", "sealed.pdf"):  # document_sm3 of the input; the sealed file's signed bytes
+    # Review: a sealed PDF with a revision appended after sealing matched its seal's entry like the sealed
+    # file itself; the match now says what the logged digest covers, so the relying party sees the gap.
+    appended = b"\n% a revision appended after sealing\n%%EOF\n"
+    (tmp_path / "changed.pdf").write_bytes(sealed.pdf + appended)
+    for document, match in (
+        ("original.pdf", "the file itself"),  # document_sm3 of the input
+        ("sealed.pdf", "the whole file"),  # the sealed file's signed bytes
+        ("changed.pdf", f"{len(appended)} bytes after them are not covered"),
+    ):
         code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--document", str(tmp_path / document))
         assert code == 0, body
         assert [item["index"] for item in body["included"]] == [index]
         assert any("inclusion proof against the checkpoint" in way for way in body["included"][0]["how"])
+        assert match in body["included"][0]["match"], (document, body["included"])
     code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--entry", "0", "--entry", str(index))
     assert code == 0 and [item["index"] for item in body["included"]] == [0, index]
     code, body = _verify(tmp_path, "--url", live_url, *pin, *state, "--document", str(tmp_path / "other.pdf"))
@@ -193,9 +202,11 @@ def _with_entry(item: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return {**item, "entry": entry, "leaf_input": base64.b64encode(leaf).decode()}
 
 
-def _resigned(lines: list[dict[str, Any]], handle: Any, size: int | None = None) -> list[dict[str, Any]]:
+def _resigned(
+    lines: list[dict[str, Any]], handle: Any, size: int | None = None, origin: str | None = None
+) -> list[dict[str, Any]]:
     """The export's entries (cut to `size`) under a new checkpoint signed by `handle`: what a server
-    holding the ledger key could publish after rewriting its log."""
+    holding the ledger key could publish after rewriting its log (under another `origin`, if given)."""
     head, items = lines[0], lines[1:]
     items = items[: size if size is not None else len(items)]
     tree = MerkleTree(MemoryNodeStore(), SM3)
@@ -204,7 +215,7 @@ def _resigned(lines: list[dict[str, Any]], handle: Any, size: int | None = None)
 
     checkpoint = sign_checkpoint(
         [handle],
-        origin=head["checkpoint"]["origin"],
+        origin=origin or head["checkpoint"]["origin"],
         size=len(items),
         root_hash=tree.root(),
         timestamp=datetime.now(UTC),
@@ -319,6 +330,16 @@ def test_the_kept_state_catches_a_rewritten_log_and_a_rollback(
         code, body = _verify(tmp_path, "--export", str(path), "--state", str(state))
         assert (code, body["code"]) == (1, expected), (name, body)
         assert state.read_bytes() == kept, name  # the state did not move
+
+    # Review: the rewritten log under a new origin found no kept state, so with the auditor's usual
+    # --cert it verified as a first run — an origin switch hid the fork. A key the state trusts for
+    # one origin signing an origin the state does not know is refused, with or without --cert.
+    switched = _resigned(rewritten, handle, origin=lines[0]["checkpoint"]["origin"] + "/v2")
+    path = _write(tmp_path / "switched.jsonl", switched)
+    for trust in (("--cert", str(cert)), ()):
+        code, body = _verify(tmp_path, "--export", str(path), *trust, "--state", str(state))
+        assert (code, body["code"]) == (1, "origin_mismatch"), (trust, body)
+        assert state.read_bytes() == kept, trust
 
 
 def test_a_prefix_and_a_middle_part_verify(live_url: str, context: Context, cert: Path, tmp_path: Path) -> None:

@@ -46,3 +46,33 @@ def test_the_rotation_event_commits_with_the_certificate_or_not_at_all(
     assert [h.version.version for h in current.handover] == [first.handle.version.version]  # in the window
     assert ledger_key.certificate_for(first.key_id) == first.certificate_der
     assert ledger_key.certificate_for(rotation.key_id) == rotation.certificate_der
+
+
+def test_looking_up_key_ids_does_not_read_custody_per_request(
+    ca_service: CertificateAuthorityService, keystore: LocalKeystore
+) -> None:
+    """Review: `GET /v1/ledger/key?key_id=` is public and not rate-limited, and each lookup read every
+    custody version (a Vault round trip, or SM4-GCM openings) and every ledger certificate: any client
+    could turn it into a load on key custody. The certified keys are now re-read at most once per
+    refresh period (and at once after a rotation in this process), hits and misses alike."""
+    reads = 0
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(keystore, name)
+
+        def versions(self, name: str) -> list[object]:
+            nonlocal reads
+            reads += 1
+            return keystore.versions(name)  # type: ignore[return-value]
+
+    ledger_key = LedgerKey(Counting(), ca_service, refresh_seconds=60)  # type: ignore[arg-type]
+    current = ledger_key.provision()
+    reads = 0
+    for n in range(50):
+        assert ledger_key.certificate_for(f"{n:064x}") is None
+        assert ledger_key.certificate_for(current.key_id) == current.certificate_der
+    assert reads <= 1
+    rotation = rotate_ledger_key(ledger_key, actor="officer:t")  # refreshes: the new key is known at once
+    assert ledger_key.certificate_for(rotation.key_id) == rotation.certificate_der
+    assert ledger_key.certificate_for(current.key_id) == current.certificate_der

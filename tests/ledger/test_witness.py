@@ -362,3 +362,20 @@ def test_concurrent_submissions_from_one_old_size_advance_once(
     assert all(loser.extra == {"size": winner_size} for loser in losers)
     head = witness.head(a.origin)
     assert isinstance(head, Head) and head.size == winner_size and head.root_hash == a.tree.root(winner_size)
+
+
+def test_same_tree_head_with_a_proof_is_malformed_not_a_fork(
+    setup: tuple[Witness, SignedLog, SignedLog], database: Database
+) -> None:
+    """Review: anyone could replay the log's genuine, already cosigned checkpoint with old_size = size and
+    a junk proof and get a `fork` alarm ("two notes signed by the log for one size") into this ledger.
+    C2SP: from old_size = size the proof is empty; a proof there is malformed and changes nothing."""
+    witness, a, _ = setup
+    body = a.submission(0)
+    witness.add_checkpoint(body)
+    head, events = witness.head(a.origin), _events(database)
+    for same in (body, a.submission(5)):  # the very note, and the same tree head signed again
+        refused = _refused(witness, {**same, "old_size": 5, "proof": [a.tree.root(5).hex()]})
+        assert (refused.status, refused.code) == (400, "witness_proof_not_empty")
+    assert _alarms(database, a.origin) == [] and _events(database) == events
+    assert witness.head(a.origin) == head
