@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -40,7 +40,7 @@ UrlOpt = Annotated[str | None, typer.Option("--url", envvar="TRUSTSEAL_URL", hel
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="bearer token (remote mode)")]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -169,6 +169,32 @@ def _break_glass(context: Context, operation: str, params: dict[str, Any]) -> di
 
     typer.echo(f"break-glass: {operation} without approval, recorded as such", err=True)
     return break_glass(context, operation, params)
+
+
+def _dangerous(
+    url: str | None,
+    token: str | None,
+    path: str,
+    body: dict[str, Any] | None,
+    operation: str,
+    params: dict[str, Any],
+) -> dict[str, Any] | None:
+    """One operation that approvals guard: over the API (None while it waits: the pending approval is
+    printed) or, locally, break-glass; a refusal ends the command with its code."""
+    if url:
+        answer: dict[str, Any] = remote(url, token, "POST", path, json=body).json()
+        return None if _pending(answer) else answer
+    from api.problems import Problem
+    from ca.errors import CAError
+    from seal.errors import SealError
+
+    context = local()
+    try:
+        return _break_glass(context, operation, params)
+    except (CAError, SealError, Problem) as exc:
+        fail(f"{exc.code}: {exc.detail}")
+    finally:
+        context.close()
 
 
 def _reconcile_keys(context: Context) -> None:
@@ -462,29 +488,16 @@ def ca_withdraw(
     break-glass operation (no approval, recorded as such); with --url it may wait for approval."""
     from datetime import datetime
 
-    from ca.errors import CAError
-
     moment = None
     if invalidity_date is not None:
         try:
             moment = datetime.fromisoformat(invalidity_date)
         except ValueError:
             fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
-    if url:
-        body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
-        result = remote(url, token, "POST", f"/v1/cas/{name}/withdraw", json=body).json()
-        if _pending(result):
-            return
-    else:
-        context = local()
-        try:
-            params = {"ca": name, "reason": reason, "invalidity_date": moment.isoformat() if moment else None}
-            result = _break_glass(context, "ca.withdraw", params)
-        except CAError as exc:
-            fail(f"{exc.code}: {exc.detail}")
-            return
-        finally:
-            context.close()
+    body = {"reason": reason, "invalidity_date": moment.isoformat() if moment else None}
+    result = _dangerous(url, token, f"/v1/cas/{name}/withdraw", body, "ca.withdraw", {"ca": name, **body})
+    if result is None:
+        return
     revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
     typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
 
@@ -502,27 +515,14 @@ def ca_create(
 ) -> None:
     """Create a CA under a parent, on the trust list at once (locally break-glass; with --url it may wait
     for approval)."""
-    from ca.errors import CAError
 
     if algorithm not in ("sm2", "p256"):
         fail("algorithm is sm2 or p256", 2)
     body = {"name": name, "parent": parent, "region": region, "algorithm": algorithm, "region_name": region_name,
             "organization": "trustseal", "common_name": common_name or f"{name} CA"}  # fmt: skip
-    if url:
-        result = remote(url, token, "POST", "/v1/cas", json=body).json()
-        if _pending(result):
-            return
-    else:
-        from api.problems import Problem
-
-        context = local()
-        try:
-            result = _break_glass(context, "ca.create", body)
-        except (CAError, Problem) as exc:
-            fail(f"{exc.code}: {exc.detail}")
-            return
-        finally:
-            context.close()
+    result = _dangerous(url, token, "/v1/cas", body, "ca.create", body)
+    if result is None:
+        return
     typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}")
 
 
@@ -536,27 +536,12 @@ def ca_cross_certify(
 ) -> None:
     """Cross-certify another hierarchy's root under CA `ca` (locally break-glass; with --url it may wait
     for approval)."""
-    from ca.errors import CAError
 
     body = {"ca": ca, "certificate_pem": certificate.read_text(encoding="ascii", errors="replace")}
-    if url:
-        result = remote(
-            url, token, "POST", f"/v1/cas/{ca}/cross-certify", json={"certificate_pem": body["certificate_pem"]}
-        )
-        answer = result.json()
-        if _pending(answer):
-            return
-    else:
-        from api.problems import Problem
-
-        context = local()
-        try:
-            answer = _break_glass(context, "ca.cross_certify", body)
-        except (CAError, Problem) as exc:
-            fail(f"{exc.code}: {exc.detail}")
-            return
-        finally:
-            context.close()
+    path = f"/v1/cas/{ca}/cross-certify"
+    answer = _dangerous(url, token, path, {"certificate_pem": body["certificate_pem"]}, "ca.cross_certify", body)
+    if answer is None:
+        return
     if out:
         out.write_text(answer["certificate_pem"])
     typer.echo(f"cross-certified under {ca}: serial {answer['serial']}")
@@ -646,8 +631,6 @@ def seal_create(
 ) -> None:
     """Make a seal: holder key and certificate, SESeal signed by the CA's seal maker (locally a
     break-glass operation, recorded as such; with --url it may wait for approval)."""
-    from ca.errors import CAError
-    from seal.errors import SealError
 
     body = {
         "id": seal_id,
@@ -662,19 +645,9 @@ def seal_create(
         "valid_days": valid_days,
         "allowed_callers": list(allow or []),
     }
-    if url:
-        row = remote(url, token, "POST", "/v1/seals", json=body).json()
-        if _pending(row):
-            return
-    else:
-        context = local()
-        try:
-            row = _break_glass(context, "seal.create", body)
-        except (SealError, CAError) as exc:
-            fail(f"{exc.code}: {exc.detail}")
-            return
-        finally:
-            context.close()
+    row = _dangerous(url, token, "/v1/seals", body, "seal.create", body)
+    if row is None:
+        return
     typer.echo(_seal_line(row))
 
 
