@@ -8,7 +8,8 @@ endpoint, and a CRL of 10⁵ revoked entries. Every ratio is paired within this 
 - OCSP: wrk with 8 connections POSTs one fixed, valid DER request for an issued certificate to
   /v1/ocsp (each answer read from the row and signed, no cache; the per-address budget raised with
   TRUSTSEAL_OCSP_RATE_PER_MINUTE=0), alternating with GET /v1/health of the same server. Ratio: the
-  median of per-round OCSP / health. A response is checked once: `successful`, status `good`.
+  median of per-round OCSP / health. A response is checked once: `successful`, status `good`. A third
+  slice calls the responder in this process (server idle): the ceiling, OCSP's cost without HTTP.
 - CRL: 10⁵ revoked rows bulk-loaded through ca/store.py `bulk_add` (real certificates of the CA: each
   one signed by the issuance code, with a CSPRNG serial; no event rows, see bulk_add), then the CA's
   next CRL timed through ca/crl.py `CRLs.issue` (reads the revoked rows, builds, signs, stores, records
@@ -129,23 +130,38 @@ def _check_ocsp(url: str, der: bytes) -> None:
 
 
 def ocsp_over_http(home: Path, seconds: float, rounds: int) -> dict[str, float]:
+    """Also a third slice each round: the responder called in this process (`ca.ocsp`, the server idle),
+    the ceiling HTTP OCSP could reach against health if the HTTP layer cost nothing."""
+    from api.context import open_context
+
     der = ocsp_request(home)
     script = _ocsp_script(der)
-    ocsp_rates, health = [], []
+    ocsp_rates, health, local = [], [], []
     with served(home, {"TRUSTSEAL_OCSP_RATE_PER_MINUTE": "0"}) as url:
+        context = open_context()
+        context.ca.ocsp(der)
         _check_ocsp(url, der)
         wrk(url + "/v1/health", 1)  # warm-up
         wrk(url, 1, script=script)
         for r in range(rounds):
-            for which in ("ocsp", "health") if r % 2 == 0 else ("health", "ocsp"):
+            for which in ("ocsp", "health", "local") if r % 2 == 0 else ("local", "health", "ocsp"):
                 if which == "ocsp":
                     ocsp_rates.append(wrk(url, seconds, script=script)["rps"])
-                else:
+                elif which == "health":
                     health.append(wrk(url + "/v1/health", seconds)["rps"])
+                else:
+                    n, start = 0, time.perf_counter()
+                    while time.perf_counter() - start < seconds:
+                        context.ca.ocsp(der)
+                        n += 1
+                    local.append(n / (time.perf_counter() - start))
+        context.close()
     return {
         "ocsp_http_signed_rps": statistics.median(ocsp_rates),
         "health_http_rps": statistics.median(health),
         "ratio_ocsp_vs_health": statistics.median(o / h for o, h in zip(ocsp_rates, health, strict=True)),
+        "ocsp_in_process_per_s": statistics.median(local),
+        "ceiling_ratio_ocsp_in_process_vs_health": statistics.median(c / h for c, h in zip(local, health, strict=True)),
     }
 
 

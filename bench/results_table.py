@@ -385,6 +385,16 @@ ROWS: list[Row] = [
     ),
     Row(
         12,
+        "Ceiling: the OCSP responder in-process (no HTTP), each answer signed",
+        "bench_scale.ocsp_in_process_per_s",
+        "/s",
+        Target("reported"),
+        "bench_scale.health_http_rps",
+        "`GET /v1/health` over HTTP, same run, alternating",
+        "bench_scale.ceiling_ratio_ocsp_in_process_vs_health",
+    ),
+    Row(
+        12,
         "CRL with 10⁵ revoked entries (SQLite): generation time (read, build, sign, store)",
         "bench_scale.crl_1e5_generation_s",
         "s",
