@@ -15,6 +15,11 @@ endpoint, and a CRL of 10⁵ revoked entries. Every ratio is paired within this 
   next CRL timed through ca/crl.py `CRLs.issue` (reads the revoked rows, builds, signs, stores, records
   `crl.published`); its DER size reported, and `openssl crl` must parse it. Partition CRLs (issuing
   distribution point) are not built.
+- 10³ against 10⁶ certificates on PostgreSQL (only with TRUSTSEAL_BENCH_SCALE_PG=1): two schemas, each
+  with its own demo hierarchy and that many real certificates bulk-loaded as above; in alternating
+  slices, in-process issuance (issue + wait for the index) and OCSP answer latency (`ca.ocsp`, 64
+  bulk-loaded certificates in turn: a primary-key lookup among 10⁶ rows). Ratios: rate at 10⁶ / rate
+  at 10³; latency at 10³ / latency at 10⁶ (the issue's "within 1.5×" is ≥ 0.67).
 """
 
 from __future__ import annotations
@@ -229,7 +234,100 @@ def crl_at_scale(home: Path, entries: int) -> dict[str, float]:
     }
 
 
+def _pg_context(home: Path, url: str, rows: int) -> tuple[Any, list[bytes]]:
+    """A demo hierarchy in its own home and PostgreSQL schema, `rows` certificates of CA bulk-loaded;
+    OCSP requests for 64 of them."""
+    from dataclasses import replace
+
+    from api.context import open_context
+    from api.settings import Settings
+    from ca import store
+    from ca.hierarchy import create_demo_hierarchy
+
+    context = open_context(replace(Settings.from_env(home), database_url=url), create=True)
+    create_demo_hierarchy(context.ca)
+    issuer = context.ca.ca_certificate(CA)
+    picked: list[bytes] = []
+    batch: list[Any] = []
+    with context.db.engine.begin() as connection:
+        for n, prepared in enumerate(prepared_certificates(context.ca, CA, rows)):
+            batch.append(prepared)
+            if n % max(1, rows // 64) == 0 and len(picked) < 64:
+                picked.append(_request_for(issuer, int(prepared.serial_hex, 16)))
+            if len(batch) == 5000:
+                store.bulk_add(connection, batch)
+                batch = []
+        store.bulk_add(connection, batch)
+    return context, picked
+
+
+def _request_for(issuer: Any, serial: int) -> bytes:
+    from asn1crypto import ocsp
+
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "issuer_name_hash": hashlib.sha256(issuer.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha256(issuer.public_key["public_key"].contents[1:]).digest(),
+        "serial_number": serial,
+    }
+    der: bytes = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
+    return der
+
+
+def pg_at_scale(tmp: Path, small: int, big: int, seconds: float, rounds: int) -> dict[str, float]:
+    """Issuance (issue + wait for the ledger index, in-process) and OCSP answer latency (in-process,
+    a different bulk-loaded certificate each time) on two PostgreSQL schemas, `small` and `big` rows,
+    in alternating slices. Ratios: big rate / small rate; small latency / big latency."""
+    from bench.bench_ledger import _schema
+
+    csrs = [sm2_csr() for _ in range(CSR_COUNT)]
+    rates: dict[str, list[float]] = {"small": [], "big": []}
+    latency: dict[str, list[float]] = {"small": [], "big": []}
+    with _schema("scale_small") as url_small, _schema("scale_big") as url_big:
+        contexts = {"small": _pg_context(tmp / "pg-small", url_small, small)}
+        start = time.perf_counter()
+        contexts["big"] = _pg_context(tmp / "pg-big", url_big, big)
+        load_s = time.perf_counter() - start
+        for context, requests in contexts.values():
+            context.ca.ocsp(requests[0])
+        for r in range(rounds):
+            for tag in ("small", "big") if r % 2 == 0 else ("big", "small"):
+                context, requests = contexts[tag]
+                n, start = 0, time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    issued = context.ca.issue(csrs[n % CSR_COUNT], "org-seal", CA)
+                    context.ledger.wait_for(issued.event_id)
+                    n += 1
+                rates[tag].append(n / (time.perf_counter() - start))
+                times: list[float] = []
+                start = time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    t = time.perf_counter()
+                    context.ca.ocsp(requests[len(times) % len(requests)])
+                    times.append(time.perf_counter() - t)
+                latency[tag].append(statistics.median(times))
+        for context, _ in contexts.values():
+            context.close()
+    return {
+        "pg_bulk_load_1e6_s": load_s,  # signing each certificate, then bulk_add in batches of 5,000
+        "pg_issue_per_s_at_1e3": statistics.median(rates["small"]),
+        "pg_issue_per_s_at_1e6": statistics.median(rates["big"]),
+        "ratio_pg_issue_1e6_vs_1e3": statistics.median(
+            b / s for b, s in zip(rates["big"], rates["small"], strict=True)
+        ),
+        "pg_ocsp_per_s_at_1e3": 1 / statistics.median(latency["small"]),
+        "pg_ocsp_per_s_at_1e6": 1 / statistics.median(latency["big"]),
+        "pg_ocsp_p50_ms_at_1e3": 1e3 * statistics.median(latency["small"]),
+        "pg_ocsp_p50_ms_at_1e6": 1e3 * statistics.median(latency["big"]),
+        "ratio_pg_ocsp_1e6_vs_1e3": statistics.median(
+            s / b for s, b in zip(latency["small"], latency["big"], strict=True)
+        ),
+    }
+
+
 def run(seconds: float = 3.0, rounds: int = 4, crl_entries: int = CRL_ENTRIES) -> dict[str, float]:
+    """The 10³ / 10⁶ PostgreSQL comparison runs only with TRUSTSEAL_BENCH_SCALE_PG=1: its bulk load signs
+    10⁶ real certificates (~8 CPU-minutes here)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         token = _setup(home)
@@ -240,6 +338,8 @@ def run(seconds: float = 3.0, rounds: int = 4, crl_entries: int = CRL_ENTRIES) -
         else:
             result["http_skipped"] = 1.0
         result.update(crl_at_scale(home, crl_entries))
+        if os.environ.get("TRUSTSEAL_BENCH_SCALE_PG") == "1":
+            result.update(pg_at_scale(home, 1_000, 1_000_000, seconds, rounds))
         return result
 
 

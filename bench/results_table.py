@@ -45,6 +45,13 @@ NOTES = """Notes:
   pipeline mode, two round trips ([BEGIN, advisory lock, waiting events with the tree's size], then
   [index assignment, nodes, COMMIT]) and one WAL flush; waiters take their places as each batch
   commits, and one whose event came too late starts the next pass at once.
+- Scale (issue 12, bench/bench_scale.py): HTTP issuance against in-process issuance, both waiting
+  for the ledger index (8 wrk connections against one in-process caller, alternating); signed OCSP
+  over HTTP (one fixed valid request, no response cache, rate budget off) against health, and the
+  responder in-process as the ceiling. The 10⁵-entry CRL and the 10³ / 10⁶ tables are bulk-loaded
+  through ca/store.py `bulk_add`: real certificates signed by the issuance code, without event rows
+  (the ledger never sees them). Partition CRLs (issuing distribution point) are not built, so one CRL
+  lists every revoked certificate whatever its size.
 """
 
 
