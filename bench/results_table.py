@@ -45,6 +45,13 @@ NOTES = """Notes:
   pipeline mode, two round trips ([BEGIN, advisory lock, waiting events with the tree's size], then
   [index assignment, nodes, COMMIT]) and one WAL flush; waiters take their places as each batch
   commits, and one whose event came too late starts the next pass at once.
+- Scale (issue 12, bench/bench_scale.py): HTTP issuance against in-process issuance, both waiting
+  for the ledger index (8 wrk connections against one in-process caller, alternating); signed OCSP
+  over HTTP (one fixed valid request, no response cache, rate budget off) against health, and the
+  responder in-process as the ceiling. The 10⁵-entry CRL and the 10³ / 10⁶ tables are bulk-loaded
+  through ca/store.py `bulk_add`: real certificates signed by the issuance code, without event rows
+  (the ledger never sees them). Partition CRLs (issuing distribution point) are not built, so one CRL
+  lists every revoked certificate whatever its size.
 """
 
 
@@ -361,5 +368,70 @@ ROWS: list[Row] = [
         "bench_ledger.commit_to_checkpoint_p50_ms",
         "ms",
         Target("reported"),
+    ),
+    # issue 12: scale
+    Row(
+        12,
+        "Issuance over HTTP with the ledger (SQLite, SM2, wrk, 8 connections)",
+        "bench_scale.issue_http_with_ledger_rps",
+        "req/s",
+        Target("ratio_at_least", 0.65),
+        "bench_scale.issue_in_process_with_ledger_per_s",
+        "in-process issuance with the ledger (issue + wait for the index), one caller, same CA and home, alternating",
+        "bench_scale.ratio_issue_http_vs_in_process",
+    ),
+    Row(
+        12,
+        "OCSP responses over HTTP, each signed on request (wrk, 8 connections)",
+        "bench_scale.ocsp_http_signed_rps",
+        "req/s",
+        Target("ratio_at_least", 0.5),
+        "bench_scale.health_http_rps",
+        "`GET /v1/health`, same server, alternating",
+        "bench_scale.ratio_ocsp_vs_health",
+    ),
+    Row(
+        12,
+        "Ceiling: the OCSP responder in-process (no HTTP), each answer signed",
+        "bench_scale.ocsp_in_process_per_s",
+        "/s",
+        Target("reported"),
+        "bench_scale.health_http_rps",
+        "`GET /v1/health` over HTTP, same run, alternating",
+        "bench_scale.ceiling_ratio_ocsp_in_process_vs_health",
+    ),
+    Row(
+        12,
+        "CRL with 10⁵ revoked entries (SQLite): generation time (read, build, sign, store)",
+        "bench_scale.crl_1e5_generation_s",
+        "s",
+        Target("reported", note="partition CRLs (issuing distribution point): not built"),
+    ),
+    Row(
+        12,
+        "CRL with 10⁵ revoked entries: DER size",
+        "bench_scale.crl_1e5_der_bytes",
+        "bytes",
+        Target("reported", note="one list; partitioning not built"),
+    ),
+    Row(
+        12,
+        "Issuance rate at 10⁶ certificates in PostgreSQL",
+        "bench_scale.pg_issue_per_s_at_1e6",
+        "/s",
+        Target("ratio_at_least", 0.67, "within 1.5×"),
+        "bench_scale.pg_issue_per_s_at_1e3",
+        "the same at 10³ certificates",
+        "bench_scale.ratio_pg_issue_1e6_vs_1e3",
+    ),
+    Row(
+        12,
+        "OCSP answers at 10⁶ certificates in PostgreSQL, one connection (rate = 1 / latency)",
+        "bench_scale.pg_ocsp_per_s_at_1e6",
+        "/s",
+        Target("ratio_at_least", 0.67, "within 1.5×"),
+        "bench_scale.pg_ocsp_per_s_at_1e3",
+        "the same at 10³ certificates (ratio = t(10³) / t(10⁶))",
+        "bench_scale.ratio_pg_ocsp_1e6_vs_1e3",
     ),
 ]

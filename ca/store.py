@@ -8,7 +8,7 @@ SQLAlchemy's execution layer costs more than the rest of the transaction). Revoc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -87,6 +87,38 @@ def add(
     session.execute(_INSERT_CERTIFICATE, certificate_row(prepared, is_ca=is_ca))
     if event is not None:
         session.execute(INSERT_EVENT, event)
+
+
+@dataclass(frozen=True)
+class BulkRevocation:
+    """The revocation columns `mark_revoked` sets, for rows bulk-loaded as already revoked."""
+
+    revoked_at: datetime
+    reason: str
+    invalidity_date: datetime | None = None
+
+
+def bulk_add(
+    connection: Connection, prepared: Iterable[PreparedCertificate], revoked: BulkRevocation | None = None
+) -> int:
+    """Many certificate rows in the caller's transaction, each the row `add` and `IssuanceWriter` write
+    (`certificate_row`, the same INSERT), or, with `revoked`, the row as `mark_revoked` then leaves it.
+    For benches at scale (bench/bench_scale.py) only: no event rows, so the ledger never sees these
+    certificates and no CRL is made. Returns the number of rows written."""
+    rows = []
+    for item in prepared:
+        row = certificate_row(item)
+        if revoked is not None:
+            row |= {
+                "status": "revoked",
+                "revoked_at": revoked.revoked_at,
+                "revocation_reason": revoked.reason,
+                "invalidity_date": revoked.invalidity_date,
+            }
+        rows.append(row)
+    if rows:
+        connection.execute(_INSERT_CERTIFICATE, rows)
+    return len(rows)
 
 
 def mark_revoked(
