@@ -14,7 +14,6 @@ logged; a 422 (the witness holds a head our log is not consistent with) is logge
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +27,7 @@ from gm.sm3 import sm3
 from ledger.checkpoint import Checkpoint, Cosignature, parse_cosignature
 from ledger.cosignature import verify_cosignature
 from ledger.errors import CheckpointError
+from ledger.periodic import Periodic
 from ledger.witness_config import WitnessEndpoint
 from store.db import Database
 from store.models import LedgerCosignature
@@ -93,7 +93,9 @@ class SubmissionFailed(RuntimeError):
     pass
 
 
-class Collector:
+class Collector(Periodic):
+    thread_name = "ledger-cosignatures"
+
     def __init__(
         self,
         published: Callable[[], Checkpoint | None],
@@ -104,37 +106,20 @@ class Collector:
         every: float = DEFAULT_EVERY,
         client: httpx.Client | None = None,
     ) -> None:
-        if every <= 0:
-            raise ValueError(f"the collection period must be positive, not {every}")
+        super().__init__(every, "collection")
         self.published = published
         self.consistency_proof = consistency_proof
         self.store = store
         self.witnesses = list(witnesses)
-        self.every = every
         self.client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
         self._sizes: dict[str, int] = {}  # witness name -> size it last cosigned
         self._done: dict[str, str] = {}  # witness name -> note it cosigned last
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Collector:
-        if self._thread is not None:
-            raise RuntimeError("the collector is already started")
-        self._thread = threading.Thread(target=self._run, name="ledger-cosignatures", daemon=True)
-        self._thread.start()
-        return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.client.close()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.tick()
 
     def tick(self) -> None:
         """One round over the witnesses; never raises."""

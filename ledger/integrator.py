@@ -20,10 +20,10 @@ one; it never ends the thread. `stop()` wakes the thread and joins it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from ledger.checkpoint import Checkpoint
+from ledger.periodic import Periodic
 
 log = logging.getLogger("trustseal.ledger")
 
@@ -32,35 +32,14 @@ DEFAULT_EVERY = 0.25
 LOG_EVERY_FAILURES = 40
 
 
-class Integrator:
+class Integrator(Periodic):
+    thread_name = "ledger-integrator"
+
     def __init__(self, integrate: Callable[[], Checkpoint | None], every: float = DEFAULT_EVERY) -> None:
-        if every <= 0:
-            raise ValueError(f"the integration period must be positive, not {every}")
+        super().__init__(every, "integration")
         self._integrate = integrate
-        self.every = every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.ticks = 0
         self.failures = 0  # consecutive failed ticks; 0 once one succeeds
-
-    def start(self) -> Integrator:
-        if self._thread is not None:
-            raise RuntimeError("the integrator is already started")
-        self._thread = threading.Thread(target=self._run, name="ledger-integrator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Wake the thread and wait for it: a tick under way finishes its transaction first."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("the ledger integrator did not stop within %.1f s", timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def tick(self) -> Checkpoint | None:
         """One round; never raises (the thread must outlive any failure)."""
@@ -77,7 +56,3 @@ class Integrator:
             log.warning("ledger integration recovered after %d failed rounds", self.failures)
             self.failures = 0
         return published
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.tick()
