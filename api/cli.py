@@ -358,9 +358,14 @@ def token_rotate(ref: RefArg, expires_days: ExpiresOpt = None, url: UrlOpt = Non
     else:
         context = local()
         try:
-            old_id = get_token(context.db, ref).id
+            old = get_token(context.db, ref)
+            old_id = old.id
             secret, fresh = rotate_token(context.db, old_id, actor=cli_actor(), days=expires_days)
             new_id = fresh.id
+            if old.role in ("officer", "admin"):
+                from api.operations import record_rotation_break_glass
+
+                record_rotation_break_glass(context, old.role, old_id, new_id)
         except TokenError as exc:
             _token_failed(exc)
             return

@@ -104,6 +104,19 @@ def break_glass(context: Context, operation: str, params: Params) -> Result:
     return result
 
 
+def record_rotation_break_glass(context: Context, role: str, old_id: int, new_id: int) -> None:
+    """A local rotation of an officer or admin token hands out a privileged secret that over the API only
+    its holder may obtain (`rotation_needs_holder`): break-glass, recorded as such."""
+    payload = {
+        "operation": f"token.rotate.{role}",
+        "break_glass": True,
+        "outcome": "executed",
+        "token_id": old_id,
+        "replaced_by": new_id,
+    }
+    _record_break_glass(context, cli_actor(), str(old_id), payload)
+
+
 def _record_break_glass(context: Context, actor: str, subject: str | None, payload: dict[str, Any]) -> None:
     with context.db.session() as session:
         record_event(session, "approval.break_glass", actor=actor, subject=subject, payload=payload)

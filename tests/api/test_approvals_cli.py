@@ -109,6 +109,22 @@ def test_local_cli_is_break_glass_and_recorded(home: Path, local_context: Contex
     assert len(_events(local_context, "approval.break_glass")) == before + 5
 
 
+def test_local_rotation_of_an_officer_token_is_break_glass(home: Path, local_context: Context) -> None:
+    """Over the API only its holder rotates an officer token (`rotation_needs_holder`); locally the
+    operator gets the new secret, so it is break-glass and says so."""
+    code, out = _run(home, "token", "create", "--role", "officer", "--name", "bg-rotated")
+    assert code == 0, out
+    before = _break_glass(local_context, "token.rotate.officer")
+    code, out = _run(home, "token", "rotate", "bg-rotated")
+    assert code == 0, out
+    after = _break_glass(local_context, "token.rotate.officer")
+    assert len(after) == len(before) + 1
+    assert after[-1]["actor"] == cli_actor() and after[-1]["break_glass"] is True
+    code, out = _run(home, "token", "create", "--role", "verifier", "--name", "plain-rotated")
+    assert code == 0 and _run(home, "token", "rotate", "plain-rotated")[0] == 0
+    assert _break_glass(local_context, "token.rotate.verifier") == []  # no privilege handed out
+
+
 def test_local_ca_create_and_cross_certify_are_break_glass(home: Path, local_context: Context, tmp_path: Path) -> None:
     from tests.fixtures import openssl
 
