@@ -876,6 +876,7 @@ def verify_command(
                     raise TrustListError("TRUST_LIST_ROLLBACK", f"the home's list has sequence {sequence}")
                 trust.cas.extend(own.cas)
                 trust.cross.extend(own.cross)
+                trust.links.extend(own.links)
                 trust.makers.extend(own.makers)
                 trust.lists.extend(own.lists)
                 sources = verification.sources() if not fetch else Sources(fetch=True, fetch_timeout=fetch_timeout)

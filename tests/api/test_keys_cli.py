@@ -49,8 +49,8 @@ def test_keys_rotate_locally(home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert code == 0 and "break-glass" in out and "rotated ledger.sm2: version 1 -> 2" in out, out
     code, out = _run(home, "keys", "rotate", "nope.sm2")
     assert code == 1 and "key_not_found" in out, out
-    code, out = _run(home, "keys", "rotate", "cn-530000-p256")
-    assert code == 1 and "rotation_not_supported_yet" in out, out
+    code, out = _run(home, "keys", "rotate", "ledger.pii-hmac")
+    assert code == 1 and "key_not_rotatable" in out, out
     monkeypatch.setenv("TRUSTSEAL_HOME", str(home))
     context = open_context(Settings.from_env())
     try:
