@@ -186,6 +186,7 @@ def kind(context: Context, key: str) -> str:
     use = _uses(context).get(name) or _kind_of(name)
     if use.kind in ("ca", "ocsp"):
         from ca.rollover import check_rollover
+
         ca_name = name.removesuffix(".ocsp")
         with context.db.session() as session:
             if session.get(CertificateAuthority, ca_name) is None:
