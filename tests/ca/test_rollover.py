@@ -11,6 +11,7 @@ keep working. The module shares one database: tests build on each other in file 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,29 +89,40 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def before(ca_service: CertificateAuthorityService, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+@dataclass(frozen=True)
+class Before:
     """Two certificates under the regional CA's first key, and that key's CA certificate and OCSP signer."""
+
+    kept: IssuedCertificate
+    to_revoke: IssuedCertificate
+    ca_der: bytes
+    key_ref: str
+    ocsp_der: bytes | None
+    scope: str
+
+
+@pytest.fixture(scope="module")
+def before(ca_service: CertificateAuthorityService, tmp_path_factory: pytest.TempPathFactory) -> Before:
     directory = tmp_path_factory.mktemp("before")
     entry = ca_service.snapshot().get(REGIONAL)
-    return {
-        "kept": _issue(ca_service, directory),
-        "to_revoke": _issue(ca_service, directory),
-        "ca_der": entry.certificate_der,
-        "key_ref": entry.key_ref,
-        "ocsp_der": entry.ocsp_certificate_der,
-        "scope": entry.crl_scope,
-    }
+    return Before(
+        _issue(ca_service, directory),
+        _issue(ca_service, directory),
+        entry.certificate_der,
+        entry.key_ref,
+        entry.ocsp_certificate_der,
+        entry.crl_scope,
+    )
 
 
 def test_regional_rollover_new_key_same_subject_signed_by_the_parent(
-    ca_service: CertificateAuthorityService, before: dict[str, object], tmp_path: Path
+    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
 ) -> None:
-    old = x509.Certificate.load(before["ca_der"])  # type: ignore[arg-type]
+    old = x509.Certificate.load(before.ca_der)
     result = roll_over(ca_service, REGIONAL, actor="officer-test")
     entry = ca_service.snapshot().get(REGIONAL)
     new = entry.certificate
-    assert entry.key_ref == result.key_ref != before["key_ref"] and entry.crl_scope == result.crl_scope
+    assert entry.key_ref == result.key_ref != before.key_ref and entry.crl_scope == result.crl_scope
     assert new.subject == old.subject and new.key_identifier != old.key_identifier
     assert new.public_key.dump() != old.public_key.dump() and new.ca
     root = ca_service.ca_certificate(ROOT)
@@ -123,7 +135,7 @@ def test_regional_rollover_new_key_same_subject_signed_by_the_parent(
     # the custody keeps both versions enabled: the old one still signs its CRL and OCSP signer certificates
     name = REGIONAL
     versions = {v.ref: v.enabled for v in ca_service.custody.versions(name)}
-    assert versions[str(before["key_ref"])] is True and versions[result.key_ref] is True
+    assert versions[str(before.key_ref)] is True and versions[result.key_ref] is True
     with ca_service.db.session() as session:
         event = session.scalars(
             select(Event).where(Event.type == "ca.rolled_over", Event.subject == REGIONAL).order_by(Event.id.desc())
@@ -131,48 +143,48 @@ def test_regional_rollover_new_key_same_subject_signed_by_the_parent(
         assert event is not None
         assert event.payload["previous_serial"] == f"{old.serial_number:x}"
         assert event.payload["serial"] == f"{new.serial_number:x}" and event.payload["key"] == result.key_ref
-        assert event.payload["previous_key"] == before["key_ref"]
+        assert event.payload["previous_key"] == before.key_ref
         rotated = session.scalars(select(Event).where(Event.type == "key.rotated", Event.subject == REGIONAL)).all()
         assert rotated, "custody records key.rotated"
 
 
 def test_new_certificates_chain_to_the_new_key_with_the_new_distribution_point(
-    ca_service: CertificateAuthorityService, before: dict[str, object], tmp_path: Path
+    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
 ) -> None:
     issued = _issue(ca_service, tmp_path)
     entry = ca_service.snapshot().get(REGIONAL)
     assert issued.certificate.authority_key_identifier == entry.certificate.key_identifier
     assert issued.chain[0] == entry.certificate_der
     assert _crl_dp(issued.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl/{entry.crl_scope}"
-    kept: IssuedCertificate = before["kept"]  # type: ignore[assignment]
+    kept: IssuedCertificate = before.kept
     assert _crl_dp(kept.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl" + (
-        f"/{before['scope']}" if before["scope"] else ""
+        f"/{before.scope}" if before.scope else ""
     )
     # the chain of an old-key certificate goes through the old CA certificate
-    assert ca_service.chain_for(REGIONAL, kept.der)[0] == before["ca_der"]
+    assert ca_service.chain_for(REGIONAL, kept.der)[0] == before.ca_der
     assert ca_service.chain_for(REGIONAL, issued.der)[0] == entry.certificate_der
     trust = pem(ca_service.ca_certificate(ROOT).dump())
-    for leaf, ca_der in ((issued.der, entry.certificate_der), (kept.der, before["ca_der"])):
+    for leaf, ca_der in ((issued.der, entry.certificate_der), (kept.der, before.ca_der)):
         result = openssl("verify", "-CAfile", _write(tmp_path, "t.pem", trust),
-                         "-untrusted", _write(tmp_path, "ca.pem", pem(ca_der)),  # type: ignore[arg-type]
+                         "-untrusted", _write(tmp_path, "ca.pem", pem(ca_der)),
                          _write(tmp_path, "leaf.pem", pem(leaf)), check=False)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         with ca_service.db.session() as session:
             row = session.get(Certificate, f"{x509.Certificate.load(leaf).serial_number:x}")
             assert row is not None
-            key = entry.key_ref if leaf == issued.der else before["key_ref"]
+            key = entry.key_ref if leaf == issued.der else before.key_ref
             assert row.issuer_key_ref == key
 
 
 def test_an_old_key_certificate_revoked_shows_on_the_old_key_crl_and_in_ocsp(
-    ca_service: CertificateAuthorityService, before: dict[str, object], tmp_path: Path
+    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
 ) -> None:
-    revoked: IssuedCertificate = before["to_revoke"]  # type: ignore[assignment]
-    kept: IssuedCertificate = before["kept"]  # type: ignore[assignment]
-    old_ca = bytes(before["ca_der"])  # type: ignore[arg-type]
+    revoked: IssuedCertificate = before.to_revoke
+    kept: IssuedCertificate = before.kept
+    old_ca = before.ca_der
     entry = ca_service.snapshot().get(REGIONAL)
     ca_service.revoke(revoked.serial, "keyCompromise")
-    old_crl = ca_service.current_crl(REGIONAL, str(before["scope"]))
+    old_crl = ca_service.current_crl(REGIONAL, str(before.scope))
     new_crl = ca_service.current_crl(REGIONAL, entry.crl_scope)
     assert revoked.certificate.serial_number in _listed(old_crl)
     assert revoked.certificate.serial_number not in _listed(new_crl)
@@ -198,7 +210,7 @@ def test_an_old_key_certificate_revoked_shows_on_the_old_key_crl_and_in_ocsp(
     assert ": revoked" in out, out
     basic = _basic(response)
     signer = basic["certs"][0]
-    assert signer.dump() == before["ocsp_der"]
+    assert signer.dump() == before.ocsp_der
     assert signer.authority_key_identifier == x509.Certificate.load(old_ca).key_identifier
     assert _signed_by(signer, x509.Certificate.load(old_ca))
     kept_out = _openssl_ocsp_status(
@@ -208,7 +220,7 @@ def test_an_old_key_certificate_revoked_shows_on_the_old_key_crl_and_in_ocsp(
 
 
 def test_ocsp_picks_the_responder_by_issuer_key(
-    ca_service: CertificateAuthorityService, before: dict[str, object], tmp_path: Path
+    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
 ) -> None:
     entry = ca_service.snapshot().get(REGIONAL)
     fresh = _issue(ca_service, tmp_path)
@@ -216,25 +228,25 @@ def test_ocsp_picks_the_responder_by_issuer_key(
     response = _ocsp(ca_service, tmp_path, entry.certificate_der, fresh.der)
     out = _openssl_ocsp_status(tmp_path, response, entry.certificate_der, fresh.der, root + pem(entry.certificate_der))
     assert ": good" in out, out
-    assert _basic(response)["certs"][0].dump() == entry.ocsp_certificate_der != before["ocsp_der"]
+    assert _basic(response)["certs"][0].dump() == entry.ocsp_certificate_der != before.ocsp_der
     # a CertID naming the other key of the same CA is not this certificate's: unknown, never good
-    mixed = _basic(_ocsp(ca_service, tmp_path, bytes(before["ca_der"]), fresh.der))  # type: ignore[arg-type]
+    mixed = _basic(_ocsp(ca_service, tmp_path, bytes(before.ca_der), fresh.der))
     assert mixed["tbs_response_data"]["responses"][0]["cert_status"].name == "unknown"
 
 
 def test_crl_scopes_refresh_and_unknown_scopes_are_refused(
-    ca_service: CertificateAuthorityService, before: dict[str, object]
+    ca_service: CertificateAuthorityService, before: Before
 ) -> None:
     entry = ca_service.snapshot().get(REGIONAL)
     numbers = ca_service.refresh_crls()
-    old_label = REGIONAL + (f"/{before['scope']}" if before["scope"] else "")
+    old_label = REGIONAL + (f"/{before.scope}" if before.scope else "")
     assert old_label in numbers and f"{REGIONAL}/{entry.crl_scope}" in numbers
     assert len(ca_service.current_crls(REGIONAL)) == 2
     with ca_service.db.session() as session:
         published = session.scalars(
             select(Event).where(Event.type == "crl.published", Event.subject == REGIONAL).order_by(Event.id.desc())
         ).all()[:2]
-    assert {e.payload["scope"] for e in published} == {before["scope"], entry.crl_scope}
+    assert {e.payload["scope"] for e in published} == {before.scope, entry.crl_scope}
     with pytest.raises(UnknownCRLScope):
         ca_service.current_crl(REGIONAL, "k999")
     # an old key's scope stays live only while a certificate it issued is unexpired
@@ -304,7 +316,7 @@ def test_root_rollover_makes_links_and_keeps_the_regional_cas_working(
                      _write(tmp_path, "l.pem", pem(leaf.der)), check=False)  # fmt: skip
         assert ok.returncode == 0, ok.stdout + ok.stderr
     # a relying party holding only the OLD root reaches a certificate the NEW root key signed through NewWithOld
-    new_ocsp = x509.Certificate.load(ca_service.snapshot().get(ROOT).ocsp_certificate_der)  # type: ignore[arg-type]
+    new_ocsp = x509.Certificate.load(ca_service.snapshot().get(ROOT).ocsp_certificate_der)
     assert new_ocsp.authority_key_identifier == new_root.key_identifier
     bridged = openssl("verify", "-CAfile", old_pem, "-untrusted", _write(tmp_path, "nwo.pem", pem(new_with_old.dump())),
                       _write(tmp_path, "ocsp.pem", pem(new_ocsp.dump())), check=False)  # fmt: skip
