@@ -359,6 +359,20 @@ def _new_regional(ca_service: CertificateAuthorityService) -> str:
     return name
 
 
+def test_withdrawing_a_rolled_over_ca_revokes_each_of_its_certificates(ca_service: CertificateAuthorityService) -> None:
+    name = _new_regional(ca_service)
+    first = ca_service.ca_certificate(name)
+    roll_over(ca_service, name, actor="test")
+    second = ca_service.ca_certificate(name)
+    withdrawal = withdraw_ca(ca_service, name, reason="cessationOfOperation")
+    assert withdrawal.revoked_serial == f"{second.serial_number:x}"
+    with ca_service.db.session() as session:
+        rows = [session.get(Certificate, f"{c.serial_number:x}") for c in (first, second)]
+        assert all(row is not None and row.status == "revoked" for row in rows)
+    listed = set().union(*(_listed(der) for der in ca_service.current_crls(ROOT)))
+    assert {first.serial_number, second.serial_number} <= listed
+
+
 def test_refusals_change_nothing(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:
     name = _new_regional(ca_service)
     withdraw_ca(ca_service, name, reason="cessationOfOperation")
