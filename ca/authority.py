@@ -85,8 +85,10 @@ class CertificateAuthorityService:
         """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
         return crls.scope_url(self.public_url, ca, scope)
 
-    def issuer_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/certificate"
+    def issuer_url(self, ca: str, scope: str = "") -> str:
+        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
+        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
     def ocsp_url(self) -> str:
@@ -114,6 +116,15 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def key_certificate(self, ca_name: str, scope: str) -> bytes:
+        """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""
+        from ca.errors import UnknownCRLScope
+
+        for generation in self.snapshots.entry(ca_name).generations:
+            if generation.crl_scope == scope:
+                return generation.certificate_der
+        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
 
     def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
         """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its
@@ -198,7 +209,9 @@ class CertificateAuthorityService:
                 signer = self.custody.signer(parent_row.key_ref)
                 not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
                 extra = certs.distribution_extensions(
-                    self.crl_url(parent, parent_row.crl_scope), self.ocsp_url, self.issuer_url(parent)
+                    self.crl_url(parent, parent_row.crl_scope),
+                    self.ocsp_url,
+                    self.issuer_url(parent, parent_row.crl_scope),
                 )
                 if permitted_dns:
                     extra.append(name_constraints.extension(permitted_dns))
@@ -304,7 +317,7 @@ class CertificateAuthorityService:
             if subject.key_identifier is not None:  # keep theirs: their children's AKI points at it
                 extensions.append(certs.extension("key_identifier", core.OctetString(subject.key_identifier)))
             extensions += certs.distribution_extensions(
-                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca)
+                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca, ca.crl_scope)
             )
             serial = certs.new_serial()
             cert = certs.sign_certificate(
@@ -495,7 +508,7 @@ class CertificateAuthorityService:
             else:
                 scope = getattr(ca, "crl_scope", "") or ""  # the signing key's CRL (ca/crl.py)
                 after += certs.distribution_extensions(
-                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name)
+                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, scope)
                 )
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))

@@ -139,7 +139,9 @@ def roll_over(
             signer, issuer_key_ref = keeper.signer(parent.key_ref), parent.key_ref
             not_after = min(not_after, parent_cert.not_valid_after)
             distribution = certs.distribution_extensions(
-                service.crl_url(parent.name, parent.crl_scope), service.ocsp_url, service.issuer_url(parent.name)
+                service.crl_url(parent.name, parent.crl_scope),
+                service.ocsp_url,
+                service.issuer_url(parent.name, parent.crl_scope),
             )
         else:
             issuer_name, issuer_ski = old.subject, None
@@ -235,7 +237,7 @@ def _links(
         not_after = certs.truncate(min(old.not_valid_after, new.not_valid_after))
         extensions = _ca_extensions(old, subject_cert.public_key, issuer_cert.key_identifier, path_length)
         extensions += certs.distribution_extensions(
-            service.crl_url(ca.name, scope), service.ocsp_url, service.issuer_url(ca.name)
+            service.crl_url(ca.name, scope), service.ocsp_url, service.issuer_url(ca.name, scope)
         )
         link = certs.sign_certificate(
             issuer=old.subject,

@@ -59,6 +59,15 @@ def ca_certificate(ca: str, request: Request, context: Ctx) -> Response:
     return Response(der, media_type="application/pkix-cert")
 
 
+@router.get("/{ca}/certificate/{scope}")
+def key_certificate(ca: str, scope: str, request: Request, context: Ctx) -> Response:
+    """One CA key's certificate after a rollover (the caIssuers URL certificates under that key carry)."""
+    der = context.ca.key_certificate(ca, scope)
+    if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
+        return Response(to_pem(der), media_type="application/x-pem-file")
+    return Response(der, media_type="application/pkix-cert")
+
+
 @router.get("/{ca}/crl")
 def crl(ca: str, context: Ctx) -> Response:
     """The CRL of the CA's first key: the URL every certificate it issued before any rollover carries."""

@@ -261,6 +261,9 @@ def test_scoped_crls_are_served_at_the_urls_certificates_carry(client: TestClien
     scoped = client.get(f"/v1/cas/{REGIONAL}/crl/{entry.crl_scope}")
     assert plain.status_code == scoped.status_code == 200
     assert plain.headers["content-type"] == "application/pkix-crl" and plain.content != scoped.content
+    certificate = client.get(f"/v1/cas/{REGIONAL}/certificate/{entry.crl_scope}")
+    assert certificate.status_code == 200 and certificate.content == entry.certificate_der
+    _problem(client.get(f"/v1/cas/{REGIONAL}/certificate/k999"), 404, "unknown_crl_scope")
     listed = {ca["name"]: ca["crl_url"] for ca in client.get("/v1/cas").json()}
     assert listed[REGIONAL].endswith(f"/v1/cas/{REGIONAL}/crl/{entry.crl_scope}")
 

@@ -156,6 +156,10 @@ def test_new_certificates_chain_to_the_new_key_with_the_new_distribution_point(
     assert issued.certificate.authority_key_identifier == entry.certificate.key_identifier
     assert issued.chain[0] == entry.certificate_der
     assert _crl_dp(issued.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl/{entry.crl_scope}"
+    ca_issuers = [d["access_location"].native for d in issued.certificate.authority_information_access_value
+                  if d["access_method"].native == "ca_issuers"]  # fmt: skip
+    assert ca_issuers == [f"{ca_service.public_url}/v1/cas/{REGIONAL}/certificate/{entry.crl_scope}"]
+    assert ca_service.key_certificate(REGIONAL, entry.crl_scope) == entry.certificate_der
     kept: IssuedCertificate = before.kept
     assert _crl_dp(kept.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl" + (
         f"/{before.scope}" if before.scope else ""
