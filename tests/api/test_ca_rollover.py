@@ -230,8 +230,49 @@ def test_root_rollover_waits_for_a_second_officer_and_keeps_everything_verifying
     # the regional CAs under it keep their certificates (old root key) and keep working
     _still_verify(client, sealed_before, [held_root], tmp_path)
     _still_verify(client, sealed_before, [held_root, new_root.dump()], tmp_path)
+    # a relying party that installed only the NEW root: the trust-list signer (certified by the old root key)
+    # is reached through OldWithNew, which the new root signed (verify/trust.py linked_roots)
+    _still_verify(client, sealed_before, [new_root.dump()], tmp_path)
     pdf = context.signing.seal_pdf(make_pdf(), seal_id=SEAL, caller=CALLER, placement=Placement(), level="B-LT").pdf
     _still_verify(client, {"B-LT after the root": pdf}, [held_root], tmp_path)
+
+
+def test_only_links_a_held_root_signed_count(client: TestClient, context: Context) -> None:
+    """A link certificate counts as a root's other key only when a root the caller holds signed it: one
+    with the root's name made by another key (here a regional CA's) is ignored."""
+    from datetime import UTC, datetime, timedelta
+
+    from ca import certificates as certs
+    from verify.trust import linked_roots
+
+    listing = client.get("/v1/trust-list").json()
+    entry = _entry(client, ROOT)
+    new_root, old_root = (x509.Certificate.load(_der(text)) for text in entry["certificates"])
+    now = datetime.now(UTC)
+    assert [link.public_key.dump() for link in linked_roots(listing, [new_root], [], now)] == [
+        old_root.public_key.dump()
+    ]
+    assert [link.public_key.dump() for link in linked_roots(listing, [old_root], [], now)] == [
+        new_root.public_key.dump()
+    ]
+    forged = certs.sign_certificate(
+        issuer=new_root.subject,
+        subject=new_root.subject,
+        spki=context.ca.ca_certificate(REGIONAL).public_key,
+        serial=certs.new_serial(),
+        not_before=now - timedelta(minutes=5),
+        not_after=now + timedelta(days=30),
+        extensions=certs.ca_extensions(
+            context.ca.ca_certificate(REGIONAL).public_key, new_root.key_identifier, ["key_cert_sign", "crl_sign"], None
+        ),
+        signer=context.custody.signer(context.ca.snapshot().get(REGIONAL).key_ref),
+    )
+    tampered = json.loads(json.dumps(listing))
+    for region in tampered["regions"]:
+        for ca in region["cas"]:
+            if ca["name"] == ROOT:
+                ca["links"] = [pem.armor("CERTIFICATE", forged.dump()).decode("ascii")]
+    assert linked_roots(tampered, [new_root], [], now) == []
 
 
 def test_refusals_change_nothing(client: TestClient, context: Context, officer: dict[str, str]) -> None:
