@@ -70,6 +70,12 @@ def test_a_ca_key_rolls_over_locally_as_break_glass(home: Path, monkeypatch: pyt
     assert code == 0 and "break-glass" in out and "rotated cn-530000-p256: version 1 -> 2" in out, out
     code, out = _run(home, "keys", "rotate", "cn-530000-p256.ocsp")
     assert code == 0 and "rotated cn-530000-p256.ocsp: version 2 -> 3" in out, out
+    old, new = home / "old.crl", home / "new.crl"
+    assert _run(home, "ca", "crl", "cn-530000-p256", "-o", str(old))[0] == 0
+    assert _run(home, "ca", "crl", "cn-530000-p256", "--scope", "k2", "-o", str(new))[0] == 0
+    assert old.read_bytes() != new.read_bytes()
+    code, out = _run(home, "ca", "crl", "cn-530000-p256", "--scope", "k9", "-o", str(new))
+    assert code == 1 and "unknown_crl_scope" in out, out
     monkeypatch.setenv("TRUSTSEAL_HOME", str(home))
     context = open_context(Settings.from_env())
     try:

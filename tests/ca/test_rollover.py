@@ -377,6 +377,44 @@ def test_withdrawing_a_rolled_over_ca_revokes_each_of_its_certificates(ca_servic
     assert {first.serial_number, second.serial_number} <= listed
 
 
+def _pkeyutl_verify(directory: Path, spki_der: bytes, signed: bytes, signature: bytes) -> bool:
+    """OpenSSL's SM2 verification with the standard ID over signed bytes (DESIGN.md: `crl -verify` and
+    `ocsp` cannot be told the ID, so SM2 CRLs and responses are checked this way)."""
+    run = secrets.token_hex(3)
+    result = openssl(
+        "pkeyutl", "-verify", "-pubin", "-inkey", _write(directory, f"pub-{run}.pem", pem(spki_der, "PUBLIC KEY")),
+        "-rawin", "-in", _write(directory, f"tbs-{run}.der", signed), "-sigfile",
+        _write(directory, f"sig-{run}.bin", signature), "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
+        check=False,
+    )  # fmt: skip
+    return result.returncode == 0 and b"Signature Verified Successfully" in result.stdout
+
+
+def test_sm2_old_key_crl_and_ocsp_verify_with_pkeyutl(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:
+    ca = "cn-530000-sm2"
+    issued = ca_service.issue(make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT), "org-seal", ca)
+    before = ca_service.snapshot().get(ca)
+    roll_over(ca_service, ca, actor="test")
+    after = ca_service.snapshot().get(ca)
+    ca_service.revoke(issued.serial, "keyCompromise")
+    old_spki, new_spki = before.certificate.public_key.dump(), after.certificate.public_key.dump()
+    parsed = crl.CertificateList.load(ca_service.current_crl(ca, before.crl_scope))
+    assert issued.certificate.serial_number in _listed(parsed.dump())
+    tbs, signature = parsed["tbs_cert_list"].dump(), parsed["signature"].native
+    assert _pkeyutl_verify(tmp_path, old_spki, tbs, signature)
+    assert not _pkeyutl_verify(tmp_path, new_spki, tbs, signature)
+    basic = _basic(_ocsp(ca_service, tmp_path, before.certificate_der, issued.der))
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "revoked"
+    signer = basic["certs"][0]
+    assert signer.dump() == before.ocsp_certificate_der
+    assert _pkeyutl_verify(
+        tmp_path, signer.public_key.dump(), basic["tbs_response_data"].dump(), basic["signature"].native
+    )
+    assert _pkeyutl_verify(
+        tmp_path, old_spki, signer["tbs_certificate"].dump(), signer["signature_value"].native
+    )  # the old CA certificate authorises that signer
+
+
 def test_refusals_change_nothing(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:
     name = _new_regional(ca_service)
     withdraw_ca(ca_service, name, reason="cessationOfOperation")
