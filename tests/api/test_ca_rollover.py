@@ -235,6 +235,32 @@ def test_root_rollover_waits_for_a_second_officer_and_keeps_everything_verifying
     _still_verify(client, sealed_before, [new_root.dump()], tmp_path)
     pdf = context.signing.seal_pdf(make_pdf(), seal_id=SEAL, caller=CALLER, placement=Placement(), level="B-LT").pdf
     _still_verify(client, {"B-LT after the root": pdf}, [held_root], tmp_path)
+    # an OCSP signer's rotation stays one officer's, even under this policy
+    assert client.post(f"/v1/keys/{REGIONAL}.ocsp/rotate", headers=first).status_code == 200
+
+
+def test_the_national_issuing_ca_rolls_over_and_timestamps_keep_verifying(
+    client: TestClient, context: Context, officer: dict[str, str], held_root: bytes, tmp_path: Path
+) -> None:
+    """cn-100000-sm2 certifies the TSA unit: after its rollover the unit's certificate (old key) travels with
+    the old CA certificate, so B-T and B-LT documents sealed before and after verify."""
+    national = "cn-100000-sm2"
+    before = {
+        level: context.signing.seal_pdf(make_pdf(), seal_id=SEAL, caller=CALLER, placement=Placement(), level=level).pdf
+        for level in ("B-T", "B-LT")
+    }
+    response = client.post(f"/v1/keys/{national}/rotate", headers=officer)
+    assert response.status_code == 200, response.text
+    after = {
+        f"{level} after": context.signing.seal_pdf(
+            make_pdf(), seal_id=SEAL, caller=CALLER, placement=Placement(), level=level
+        ).pdf
+        for level in ("B-T", "B-LT")
+    }
+    unit = context.signing.tsa.unit("sm2")
+    assert unit.chain[0] != context.ca.ca_certificate(national).dump()  # the old key's certificate
+    assert x509.Certificate.load(unit.chain[0]).key_identifier == unit.certificate.authority_key_identifier
+    _still_verify(client, {**before, **after}, [held_root], tmp_path)
 
 
 def test_only_links_a_held_root_signed_count(client: TestClient, context: Context) -> None:
