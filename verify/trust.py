@@ -193,11 +193,11 @@ def linked_roots(
     hand. A caller who installed only the new root thus still accepts a signer the old root key certified
     (and one who holds only the old root, a signer the new key certified). Nothing here is trusted
     because the list says so: each link rests on a held root's signature."""
-    out = []
-    for region in doc.get("regions") or []:
-        if not isinstance(region, dict):
-            continue
-        for entry in region.get("cas") or []:
+    out: list[x509.Certificate] = []
+    regions = doc.get("regions")
+    for region in regions if isinstance(regions, list) else []:  # not yet known to be signed: hostile input
+        cas = region.get("cas") if isinstance(region, dict) else None
+        for entry in cas if isinstance(cas, list) else []:
             texts = entry.get("links") if isinstance(entry, dict) else None
             for text in texts if isinstance(texts, list) else []:
                 try:
