@@ -440,7 +440,7 @@ def test_sealing_and_issuance_keep_succeeding_during_a_ca_rollover(
 
 
 def test_sealing_and_issuance_keep_succeeding_while_the_ocsp_signer_and_the_seal_key_rotate(
-    client: TestClient, context: Context, officer: dict[str, str], live_url: str, tmp_path: Path
+    client: TestClient, context: Context, officer: dict[str, str], live_url: str, held_root: bytes, tmp_path: Path
 ) -> None:
     ca = "cn-530000-sm2"
     seal_id = "demo-530000-sm2"
@@ -454,3 +454,11 @@ def test_sealing_and_issuance_keep_succeeding_while_the_ocsp_signer_and_the_seal
     assert len({_signer_certificate(pdf).serial_number for pdf in load.documents}) == 2  # across the re-key
     assert len(load.documents) >= 6
     _all_verify(client, load.documents)
+    # the re-keyed holder certificate comes from the regional CA's new key, whose certificate the new root key
+    # signed (the root rolled over above): offline, a relying party holding only the old root still verifies
+    regional = context.ca.ca_certificate(ca)
+    assert _signer_certificate(load.documents[-1]).authority_key_identifier == regional.key_identifier
+    assert regional.authority_key_identifier == context.ca.ca_certificate(ROOT).key_identifier
+    assert regional.authority_key_identifier != x509.Certificate.load(held_root).key_identifier
+    lt = next(pdf for pdf in reversed(load.documents) if b"/DSS" in pdf)
+    _still_verify(client, {"B-LT under the new keys": lt}, [held_root], tmp_path)
