@@ -271,7 +271,7 @@ class CertificateAuthorityService:
                     "fingerprint_sha256": certs.fingerprint(der),
                 },
             )
-            self._provision_ocsp_signer(session, row, ocsp_version, actor)
+            self.provision_ocsp_signer(session, row, ocsp_version, actor)
             self.crls.issue(session, row, actor)
         self.invalidate(name)
         return row
@@ -369,9 +369,12 @@ class CertificateAuthorityService:
                 )
             )
 
-    def _provision_ocsp_signer(
+    def provision_ocsp_signer(
         self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
     ) -> None:
+        """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
+        has prepared `self.pii` (the issuance event digests the subject)."""
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(

@@ -179,7 +179,7 @@ def roll_over(
         previous = store.switch_key(
             session, ca, key_ref=version.ref, crl_scope=new_scope, certificate=prepared, until=now
         )
-        service._provision_ocsp_signer(session, ca, ocsp_version, actor)
+        service.provision_ocsp_signer(session, ca, ocsp_version, actor)
         record_event(
             session,
             "ca.rolled_over",
@@ -302,7 +302,7 @@ def rotate_ocsp_signer(
         ca = crls.lock_ca(session, name)
         refuse_inactive(ca.name, ca.status)
         previous = ca.ocsp_key_ref
-        service._provision_ocsp_signer(session, ca, version, actor)
+        service.provision_ocsp_signer(session, ca, version, actor)
         assert ca.ocsp_certificate_der is not None
         der = ca.ocsp_certificate_der
         record_event(
