@@ -230,17 +230,14 @@ def _cross_certify(context: Context, params: Params, actor: str) -> Result:
 
 def _check_withdraw(context: Context, params: Params) -> None:
     from ca import revocation as rev
-    from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
+    from ca.errors import CAAlreadyWithdrawn
 
     status = context.ca.ca_status(params["ca"])  # unknown: unknown_ca (404)
     if status == "withdrawn":
         raise CAAlreadyWithdrawn(f"{params['ca']} was withdrawn already")
     rev.normalise_reason(params.get("reason"))
     moment = params.get("invalidity_date")
-    if moment is not None and datetime.fromisoformat(moment).tzinfo is None:
-        raise InvalidInvalidityDate("invalidity_date needs a time zone")
-    if moment is not None and datetime.fromisoformat(moment) > datetime.now(UTC):
-        raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
+    rev.checked_invalidity_date(datetime.fromisoformat(moment) if moment else None, datetime.now(UTC), "withdraw")
 
 
 def _withdraw(context: Context, params: Params, actor: str) -> Result:

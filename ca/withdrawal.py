@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ca import revocation as rev
 from ca.authority import CertificateAuthorityService
-from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
+from ca.errors import CAAlreadyWithdrawn
 from ledger.events import record_event
 from store.models import Certificate
 
@@ -56,11 +56,7 @@ def withdraw_ca(
 
     normalised = rev.normalise_reason(reason)
     now = datetime.now(UTC)
-    if invalidity_date is not None:
-        if invalidity_date.tzinfo is None:
-            raise InvalidInvalidityDate("invalidity_date needs a time zone")
-        if invalidity_date > now:
-            raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
+    invalid_from = rev.checked_invalidity_date(invalidity_date, now, "withdraw")
     withdrawn_at = (invalidity_date or now).astimezone(UTC)
     with service.crls.mutex, service.db.session() as session:
         ca = service._lock_ca(session, name)  # unknown name: UnknownCA (404)
@@ -73,7 +69,6 @@ def withdraw_ca(
             certificate = session.get(Certificate, ca.certificate_serial)
             assert certificate is not None  # written with the CA row
             if certificate.status != "revoked":
-                invalid_from = invalidity_date.astimezone(UTC).replace(microsecond=0) if invalidity_date else None
                 service.revoke_in_session(session, certificate, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
         session.flush()
