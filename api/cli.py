@@ -505,6 +505,8 @@ def ca_withdraw(
         return
     revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
     typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
+    if result.get("trust_list_published") is False:
+        typer.echo("warning: the trust list is not yet republished; the service's scheduler publishes it", err=True)
 
 
 @ca_app.command("create")

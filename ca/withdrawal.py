@@ -11,6 +11,7 @@ list only (`revoked_serial` None). A withdrawn CA issues nothing more (ca/author
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ from store.models import Certificate
 if TYPE_CHECKING:
     from ca.trust_list import TrustListPublisher
 
+log = logging.getLogger("trustseal.ca")
+
 
 @dataclass(frozen=True)
 class Withdrawal:
@@ -31,13 +34,15 @@ class Withdrawal:
     withdrawn_at: datetime
     revoked_serial: str | None
     status: str = "withdrawn"
+    trust_list_published: bool = True  # False: committed, but the list waits for the scheduler's next round
 
-    def as_json(self) -> dict[str, str | None]:
+    def as_json(self) -> dict[str, str | bool | None]:
         return {
             "ca": self.ca,
             "status": self.status,
             "withdrawn_at": self.withdrawn_at.isoformat(),
             "revoked_serial": self.revoked_serial,
+            "trust_list_published": self.trust_list_published,
         }
 
 
@@ -86,5 +91,17 @@ def withdraw_ca(
             },
         )
     service.invalidate(name)
-    (publisher or TrustListPublisher(service)).current()
-    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial)
+    published = _publish(publisher or TrustListPublisher(service), name)
+    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial, trust_list_published=published)
+
+
+def _publish(publisher: TrustListPublisher, name: str) -> bool:
+    """The withdrawal stands once committed (its CRL and OCSP already say so); a trust list that cannot be
+    published now is published by the scheduler (api/app.py), which publishes whenever the CAs differ from
+    the newest list. So a failure here is reported (`trust_list_published: false`), never raised."""
+    try:
+        publisher.current()
+    except Exception:
+        log.exception("%s is withdrawn, but the trust list could not be republished yet; the scheduler retries", name)
+        return False
+    return True

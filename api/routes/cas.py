@@ -107,6 +107,7 @@ class WithdrawResponse(BaseModel):
     status: str
     withdrawn_at: str
     revoked_serial: str | None
+    trust_list_published: bool  # false: withdrawn, the list follows at the scheduler's next round
 
 
 @router.post("/{ca}/withdraw", response_model=WithdrawResponse, responses={202: {"description": "pending approval"}})
