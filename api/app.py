@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,6 +108,27 @@ async def _republish_trust_list(context: Context, every: float) -> None:
     await _every(every, context.verification.publisher.current, "trust-list publish")
 
 
+def sweep_approvals(context: Context) -> dict[str, str]:
+    """Approvals a crash left `executing` past `approval_stuck_seconds`: resolved (api/operations.sweep)."""
+    from api.operations import sweep
+
+    resolved = sweep(context, timedelta(seconds=context.settings.approval_stuck_seconds))
+    for approval_id, status in resolved.items():
+        log.warning("approval %s was left executing by a stopped run: now %s", approval_id, status)
+    return resolved
+
+
+async def _sweep_approvals(context: Context, every: float) -> None:
+    await _every(every, lambda: sweep_approvals(context), "approvals sweep")
+
+
+def _sweep_at_start(context: Context) -> None:
+    try:
+        sweep_approvals(context)
+    except Exception:
+        log.exception("approvals left executing could not be swept at startup; the schedule retries")
+
+
 def _provision_ledger_key(context: Context) -> None:
     """The ledger key and its certificate before serving, not from the integrator's first round in the
     middle of a request: certifying the key writes a certificate and an event. A service not yet
@@ -148,6 +170,9 @@ def create_app(context: Context | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         every = ctx.settings.crl_refresh_seconds
         tasks = [asyncio.create_task(_refresh_crls(ctx, every))] if every > 0 else []
+        await asyncio.to_thread(_sweep_at_start, ctx)
+        if ctx.settings.approval_sweep_seconds > 0:
+            tasks.append(asyncio.create_task(_sweep_approvals(ctx, ctx.settings.approval_sweep_seconds)))
         if ctx.settings.trust_list_publish_seconds > 0:
             tasks.append(asyncio.create_task(_republish_trust_list(ctx, ctx.settings.trust_list_publish_seconds)))
         period = ctx.settings.ledger_integrate_seconds

@@ -91,11 +91,11 @@ def withdraw_ca(
             },
         )
     service.invalidate(name)
-    published = _publish(publisher or TrustListPublisher(service), name)
+    published = publish_after(publisher or TrustListPublisher(service), name)
     return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial, trust_list_published=published)
 
 
-def _publish(publisher: TrustListPublisher, name: str) -> bool:
+def publish_after(publisher: TrustListPublisher, name: str) -> bool:
     """The withdrawal stands once committed (its CRL and OCSP already say so); a trust list that cannot be
     published now is published by the scheduler (api/app.py), which publishes whenever the CAs differ from
     the newest list. So a failure here is reported (`trust_list_published: false`), never raised."""

@@ -1,0 +1,141 @@
+"""The sweep of approvals a crash left `executing` (api/approvals.py `sweep`, api/operations.py effects, run
+at the service's start and on its schedule by api/app.py): past the bound, an approval whose operation's
+effect is visible becomes `executed` with the operation's result, one whose effect is not becomes `failed`
+with code `interrupted` (a key version custody made but nobody certified is disabled), each with its
+event; younger ones are left alone and nothing is re-run."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
+
+from api.app import create_app
+from api.context import Context
+from api.keys import rotate
+from api.operations import sweep
+from ca.trust_list import SIGNER_KEY
+from keys.custody import KeyAlgorithm
+from store.models import Approval, CertificateAuthority, Event
+
+BOUND = timedelta(minutes=15)
+NOW = timedelta(0)  # completed just now (after the test's setup); swept with a bound of 0
+
+
+def _stuck(context: Context, operation: str, params: dict[str, Any], ago: timedelta) -> str:
+    """An approval as a crash leaves it: completed by a second officer `ago`, its run never finished."""
+    now = datetime.now(UTC)
+    approval_id = secrets.token_urlsafe(16)
+    with context.db.session() as session:
+        session.execute(
+            insert(Approval).values(
+                id=approval_id,
+                operation=operation,
+                subject=None,
+                params=params,
+                requester="officer-a",
+                requester_actor="token:officer-a",
+                required=2,
+                approvals=["officer-a", "officer-b"],
+                status="executing",
+                version=2,
+                created_at=now - ago - timedelta(minutes=1),
+                expires_at=now + timedelta(hours=23),
+                decided_at=now - ago,
+                decided_by="officer-b",
+            )
+        )
+    return approval_id
+
+
+def _row(context: Context, approval_id: str) -> Approval:
+    with context.db.session() as session:
+        row = session.get(Approval, approval_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _events(context: Context, approval_id: str) -> list[tuple[str, dict[str, Any]]]:
+    with context.db.session() as session:
+        rows = session.execute(select(Event.type, Event.payload).where(Event.subject == approval_id).order_by(Event.id))
+        return [(t, p) for t, p in rows]
+
+
+def _ca_params(name: str) -> dict[str, Any]:
+    return {"name": name, "parent": "cn-root-sm2", "region": "440000", "algorithm": "sm2", "region_name": None,
+            "organization": "trustseal", "common_name": f"{name} CA"}  # fmt: skip
+
+
+def test_a_ca_created_before_the_crash_is_executed_one_not_created_failed(context: Context) -> None:
+    made, lost = f"sw-{secrets.token_hex(3)}-sm2", f"sw-{secrets.token_hex(3)}-sm2"
+    done_id = _stuck(context, "ca.create", _ca_params(made), timedelta(hours=1))
+    lost_id = _stuck(context, "ca.create", _ca_params(lost), timedelta(hours=1))
+    young_id = _stuck(context, "ca.create", _ca_params(lost), timedelta(minutes=1))  # may still be running
+    context.ca.create_ca(  # what the interrupted run did before the process died
+        made,
+        algorithm=KeyAlgorithm.SM2,
+        subject={"country_name": "CN", "organization_name": "trustseal", "common_name": f"{made} CA"},
+        ca_profile="regional-ca",
+        parent="cn-root-sm2",
+        region_code="440000",
+    )
+
+    resolved = sweep(context, BOUND)
+    assert resolved[done_id] == "executed" and resolved[lost_id] == "failed" and young_id not in resolved
+
+    done = _row(context, done_id)
+    assert done.status == "executed" and done.result is not None
+    assert done.result["name"] == made and done.result["status"] == "active"
+    assert done.result["certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    (kind, payload), = _events(context, done_id)  # fmt: skip
+    assert kind == "approval.executed" and payload["swept"] is True and "result_sm3" in payload
+
+    failed = _row(context, lost_id)
+    assert failed.status == "failed" and failed.error is not None and failed.error["code"] == "interrupted"
+    (kind, payload), = _events(context, lost_id)  # fmt: skip
+    assert kind == "approval.failed" and payload["code"] == "interrupted" and payload["swept"] is True
+    with context.db.session() as session:
+        assert session.get(CertificateAuthority, lost) is None  # nothing re-run
+
+    assert _row(context, young_id).status == "executing" and _events(context, young_id) == []
+    assert done_id not in sweep(context, NOW) and lost_id not in sweep(context, NOW)  # final: never swept again
+
+
+def test_a_rotation_interrupted_after_custody_leaves_no_enabled_uncertified_version(context: Context) -> None:
+    context.verification.publisher.current()  # the trust-list signer, certified
+    before = context.custody.get(SIGNER_KEY)
+    approval_id = _stuck(context, "key.rotate", {"key": SIGNER_KEY}, NOW)
+    made = context.custody.rotate(SIGNER_KEY)  # the run died before certifying it
+    assert context.custody.get(SIGNER_KEY).version == made.version
+
+    assert approval_id not in sweep(context, BOUND)  # not yet past the bound: it may still be running
+    assert sweep(context, NOW)[approval_id] == "failed"
+    assert _row(context, approval_id).error == {"code": "interrupted", "detail": "the service stopped mid-run"}
+    assert not next(v for v in context.custody.versions(SIGNER_KEY) if v.version == made.version).enabled
+    assert context.custody.get(SIGNER_KEY).version == before.version  # what `name` resolves to is certified
+
+
+def test_a_rotation_that_finished_before_the_crash_is_executed_with_its_result(context: Context) -> None:
+    context.verification.publisher.current()
+    approval_id = _stuck(context, "key.rotate", {"key": SIGNER_KEY}, NOW)
+    result = rotate(context, {"key": SIGNER_KEY}, "token:officer-a")  # ran; the approval's end was lost
+
+    assert sweep(context, NOW)[approval_id] == "executed"
+    assert _row(context, approval_id).result == result
+
+
+def test_the_service_sweeps_at_start(context: Context) -> None:
+    approval_id = _stuck(context, "ca.create", _ca_params(f"sw-{secrets.token_hex(3)}-sm2"), timedelta(hours=2))
+    settings = dataclasses.replace(context.settings, ledger_integrate_seconds=0, crl_refresh_seconds=0)
+    original = context.settings
+    context.settings = settings
+    try:
+        with TestClient(create_app(context), raise_server_exceptions=False):
+            assert _row(context, approval_id).status == "failed"
+    finally:
+        context.settings = original
