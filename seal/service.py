@@ -21,6 +21,7 @@ from ca.errors import AlreadyRevoked, CAWithdrawn
 from gm import oids, ses
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from policies import seals as policy
 from policies.uscc import is_valid_uscc
@@ -133,36 +134,36 @@ class SealService:
             if found is None:
                 raise KeyNotFound(f"{ca_name} has no seal maker")
             name, _, previous = found.key_ref.partition("@")
-            version = (custody or self.custody).rotate(name)  # `custody`: one recording the officer
-            issued = self.ca.issue_for_key(
-                version.public_key_der,
-                {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
-                "seal-maker",
-                ca_name,
-                actor=actor,
-            )
-            with self.db.session() as session:
-                row = session.get(SealMaker, ca_name, with_for_update=True)
-                assert row is not None
-                old_serial = row.certificate_serial
-                row.key_ref = version.ref
-                row.certificate_serial = issued.serial
-                row.certificate_der = issued.der
-                row.created_at = datetime.now(UTC)
-                record_event(
-                    session,
-                    "seal_maker.rotated",
+            with provisional_version(custody or self.custody, name) as version:  # `custody`: recording the officer
+                issued = self.ca.issue_for_key(
+                    version.public_key_der,
+                    {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
+                    "seal-maker",
+                    ca_name,
                     actor=actor,
-                    subject=ca_name,
-                    payload={
-                        "ca": ca_name,
-                        "key": version.ref,
-                        "certificate_serial": issued.serial,
-                        "previous_certificate_serial": old_serial,
-                    },
                 )
-                session.flush()
-                session.expunge(row)
+                with self.db.session() as session:
+                    row = session.get(SealMaker, ca_name, with_for_update=True)
+                    assert row is not None
+                    old_serial = row.certificate_serial
+                    row.key_ref = version.ref
+                    row.certificate_serial = issued.serial
+                    row.certificate_der = issued.der
+                    row.created_at = datetime.now(UTC)
+                    record_event(
+                        session,
+                        "seal_maker.rotated",
+                        actor=actor,
+                        subject=ca_name,
+                        payload={
+                            "ca": ca_name,
+                            "key": version.ref,
+                            "certificate_serial": issued.serial,
+                            "previous_certificate_serial": old_serial,
+                        },
+                    )
+                    session.flush()
+                    session.expunge(row)
             return row, int(previous or 1)
 
     # -- making -----------------------------------------------------------------------------------
@@ -310,59 +311,59 @@ class SealService:
         }
         name, _, previous = row.key_ref.partition("@")
         maker = self.maker(row.ca_name, actor)
-        version = (custody or self.custody).rotate(name)
-        holder = self.ca.issue_for_key(version.public_key_der, subject, "org-seal", row.ca_name, actor=actor)
-        info = ses.build_seal_info(
-            es_id=row.es_id,
-            seal_type=row.seal_type,
-            name=row.name,
-            certs=[holder.der],
-            create_date=datetime.now(UTC).replace(microsecond=0),
-            valid_start=row.valid_start,
-            valid_end=min(row.valid_end, holder.certificate.not_valid_after),
-            picture_type="png",
-            picture=row.picture_png,
-            width_mm=row.width_mm,
-            height_mm=row.height_mm,
-        )
-        maker_handle = self.custody.signer(maker.key_ref)
-        algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
-        esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
-        with self.db.session() as session:
-            locked = session.get(Seal, seal_id, with_for_update=True)
-            assert locked is not None
-            before = {
-                "esl_sm3": sm3(locked.esl_der).hex(),
-                "key_ref": locked.key_ref,
-                "certificate_serial": locked.certificate_serial,
-                "maker_certificate_serial": locked.maker_certificate_serial,
-                "replaced_at": datetime.now(UTC).isoformat(),
-            }
-            locked.previous_versions = [*(locked.previous_versions or []), before]
-            locked.key_ref = version.ref
-            locked.certificate_serial = holder.serial
-            locked.maker_certificate_serial = maker.certificate_serial
-            locked.esl_der = esl
-            locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
-            locked.updated_at = datetime.now(UTC)
-            record_event(
-                session,
-                "seal.rekeyed",
-                actor=actor,
-                subject=seal_id,
-                payload={
-                    "seal_id": seal_id,
-                    "es_id": locked.es_id,
-                    "key": version.ref,
-                    "certificate_serial": holder.serial,
-                    "previous_certificate_serial": before["certificate_serial"],
-                    "maker_certificate_serial": maker.certificate_serial,
-                    "esl_sm3": sm3(esl).hex(),
-                    "previous_esl_sm3": before["esl_sm3"],
-                },
+        with provisional_version(custody or self.custody, name) as version:
+            holder = self.ca.issue_for_key(version.public_key_der, subject, "org-seal", row.ca_name, actor=actor)
+            info = ses.build_seal_info(
+                es_id=row.es_id,
+                seal_type=row.seal_type,
+                name=row.name,
+                certs=[holder.der],
+                create_date=datetime.now(UTC).replace(microsecond=0),
+                valid_start=row.valid_start,
+                valid_end=min(row.valid_end, holder.certificate.not_valid_after),
+                picture_type="png",
+                picture=row.picture_png,
+                width_mm=row.width_mm,
+                height_mm=row.height_mm,
             )
-            session.flush()
-            session.expunge(locked)
+            maker_handle = self.custody.signer(maker.key_ref)
+            algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
+            esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
+            with self.db.session() as session:
+                locked = session.get(Seal, seal_id, with_for_update=True)
+                assert locked is not None
+                before = {
+                    "esl_sm3": sm3(locked.esl_der).hex(),
+                    "key_ref": locked.key_ref,
+                    "certificate_serial": locked.certificate_serial,
+                    "maker_certificate_serial": locked.maker_certificate_serial,
+                    "replaced_at": datetime.now(UTC).isoformat(),
+                }
+                locked.previous_versions = [*(locked.previous_versions or []), before]
+                locked.key_ref = version.ref
+                locked.certificate_serial = holder.serial
+                locked.maker_certificate_serial = maker.certificate_serial
+                locked.esl_der = esl
+                locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
+                locked.updated_at = datetime.now(UTC)
+                record_event(
+                    session,
+                    "seal.rekeyed",
+                    actor=actor,
+                    subject=seal_id,
+                    payload={
+                        "seal_id": seal_id,
+                        "es_id": locked.es_id,
+                        "key": version.ref,
+                        "certificate_serial": holder.serial,
+                        "previous_certificate_serial": before["certificate_serial"],
+                        "maker_certificate_serial": maker.certificate_serial,
+                        "esl_sm3": sm3(esl).hex(),
+                        "previous_esl_sm3": before["esl_sm3"],
+                    },
+                )
+                session.flush()
+                session.expunge(locked)
         return locked, int(previous or 1)
 
     # -- reading ----------------------------------------------------------------------------------
