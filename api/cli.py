@@ -517,20 +517,27 @@ def ca_create(
     algorithm: Annotated[str, typer.Option(help="sm2 | p256 (the parent's)")] = "sm2",
     region_name: Annotated[str | None, typer.Option("--region-name")] = None,
     common_name: Annotated[str | None, typer.Option("--common-name")] = None,
+    permit_dns: Annotated[
+        list[str] | None,
+        typer.Option("--permit-dns", help="a DNS domain the CA is constrained to (repeatable), e.g. sd.gov.cn"),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create a CA under a parent, on the trust list at once (locally break-glass; with --url it may wait
-    for approval)."""
+    for approval). With --permit-dns, a critical name constraint: it issues and is trusted for names under
+    those domains only, and for no IP address."""
 
     if algorithm not in ("sm2", "p256"):
         fail("algorithm is sm2 or p256", 2)
     body = {"name": name, "parent": parent, "region": region, "algorithm": algorithm, "region_name": region_name,
-            "organization": "trustseal", "common_name": common_name or f"{name} CA"}  # fmt: skip
+            "organization": "trustseal", "common_name": common_name or f"{name} CA",
+            "permitted_dns": list(permit_dns or [])}  # fmt: skip
     result = _dangerous(url, token, "/v1/cas", body, "ca.create", body)
     if result is None:
         return
-    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}")
+    constrained = f" permitted_dns={','.join(result['permitted_dns'])}" if result.get("permitted_dns") else ""
+    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}{constrained}")
 
 
 @ca_app.command("cross-certify")

@@ -170,14 +170,39 @@ def _check_ca_create(context: Context, params: Params) -> None:
         raise Problem(409, "ca_withdrawn", f"CA {parent} is {cas[parent].status}: nothing is created under it")
     if cas[parent].algorithm != params["algorithm"]:
         raise Problem(422, "ca_algorithm_mismatch", f"{parent} is {cas[parent].algorithm}; its CAs are too")
+    _check_permitted_dns(params.get("permitted_dns") or [])
     # Names carry no dot, so they never meet a service key (`trust-list.sm2`, `seal.<id>`, `<ca>.ocsp` …);
     # a dotless key already in custody is a CA key an interrupted create left, which create_ca reuses.
 
 
+MAX_PERMITTED_DNS = 20
+
+
+def _check_permitted_dns(domains: list[str]) -> None:
+    """A region's namespace for a name constraint: each a DNS name the name policy would certify for one
+    holder (policies/dns.py: LDH labels, a known TLD, no wildcard, not a public suffix alone such as
+    `gov.cn`, which would constrain nothing), none repeated → `dns_name_invalid` / `wildcard_not_allowed`."""
+    from ca.errors import NameNotAllowed
+    from ca.names import refusals
+    from policies.dns import check_dns_name
+
+    if len(domains) > MAX_PERMITTED_DNS:
+        raise NameNotAllowed("dns_name_invalid", f"at most {MAX_PERMITTED_DNS} permitted_dns names")
+    if len(set(domains)) != len(domains):
+        raise NameNotAllowed("dns_name_invalid", "a name appears twice in permitted_dns")
+    with refusals():
+        for domain in domains:
+            check_dns_name(domain, wildcard_allowed=False)
+
+
 def _ca_json(context: Context, name: str) -> Result:
+    from asn1crypto import x509
+
     from api.routes.certificates import to_pem
+    from ca.name_constraints import namespaces
 
     ca = next(c for c in context.ca.list_cas() if c.name == name)
+    constrained = namespaces([x509.Certificate.load(ca.certificate_der)])
     return {
         "name": ca.name,
         "parent": ca.parent,
@@ -189,6 +214,7 @@ def _ca_json(context: Context, name: str) -> Result:
         "certificate_url": context.ca.issuer_url(ca.name),
         "crl_url": context.ca.crl_url(ca.name),
         "certificate_pem": to_pem(ca.certificate_der),
+        "permitted_dns": sorted(constrained[0]) if constrained else [],
     }
 
 
@@ -207,6 +233,7 @@ def _ca_create(context: Context, params: Params, actor: str) -> Result:
         region_code=region,
         region_name=params.get("region_name"),
         actor=actor,
+        permitted_dns=tuple(params.get("permitted_dns") or ()),
     )
     context.verification.publisher.current()  # the new CA on the trust list at once
     return _ca_json(context, params["name"])
