@@ -1084,36 +1084,58 @@ def keys_list(
 @keys_app.command("rotate")
 def keys_rotate(
     key: Annotated[str, typer.Argument(help="the custody name `keys list` shows, e.g. tsa.sm2")],
+    reason: Annotated[
+        str | None,
+        typer.Option(help="seal keys only: revoke the old holder certificate for this reason, e.g. keyCompromise"),
+    ] = None,
+    invalidity_date: Annotated[
+        str | None,
+        typer.Option("--invalidity-date", help="with --reason: ISO time from which the old key is not trusted"),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Rotate a seal, seal-maker, TSA, trust-list or ledger key: a new version, certified, in use at once;
-    what it signed before keeps verifying. With --url a ledger or trust-list rotation may wait for
-    approval; locally those are break-glass (no approval, recorded as such)."""
+    what it signed before keeps verifying. A seal key re-keyed with --reason (a compromised key) has its
+    old holder certificate revoked with the re-key, so CRL and OCSP cut it off. With --url a ledger or
+    trust-list rotation may wait for approval; locally those are break-glass (no approval, recorded as such)."""
+    from datetime import datetime
+
     from api.keys import APPROVED_KINDS, kind, rotate
     from api.operations import cli_actor
     from api.problems import Problem
+    from ca.errors import CAError
     from keys.custody import CustodyError
     from seal.errors import SealError
 
+    params: dict[str, Any] = {"key": key}
+    if reason is not None:
+        params["reason"] = reason
+    if invalidity_date is not None:
+        try:
+            params["invalidity_date"] = datetime.fromisoformat(invalidity_date).isoformat()
+        except ValueError:
+            fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
     if url:
-        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate").json()
+        body = {k: v for k, v in params.items() if k != "key"}
+        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate", json=body or None).json()
         if _pending(result):
             return
     else:
         context = local()
         try:
-            params = {"key": key}
             if kind(context, key) in APPROVED_KINDS:
                 result = _break_glass(context, "key.rotate", params)
             else:
                 result = rotate(context, params, cli_actor())
-        except (Problem, CustodyError, SealError) as exc:
+        except (Problem, CustodyError, SealError, CAError) as exc:
             fail(f"{exc.code}: {getattr(exc, 'detail', exc)}")
             return
         finally:
             context.close()
     typer.echo(f"rotated {result['key']}: version {result['previous_version']} -> {result['version']}")
+    if result.get("revoked_serial"):
+        typer.echo(f"revoked the old holder certificate {result['revoked_serial']} ({reason})")
 
 
 def main() -> None:
