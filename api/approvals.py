@@ -307,15 +307,17 @@ class Approvals:
         self,
         older_than: timedelta,
         effect: Callable[[str, dict[str, Any], datetime], dict[str, Any] | None],
-        abandon: Callable[[str, dict[str, Any], datetime], None] | None = None,
+        abandon: Callable[[str, dict[str, Any], datetime, datetime], None] | None = None,
     ) -> dict[str, str]:
         """Resolve approvals `executing` for longer than `older_than` (the process running the operation
         died): `effect(operation, params, since)` answers the operation's result if its effect is visible
-        (→ `executed` with it), or None (→ `failed`, code `interrupted`, after `abandon` undid what a half
-        run left usable). Nothing is re-run. Returns {approval id: new status}."""
+        (→ `executed` with it), or None (→ `failed`, code `interrupted`, after `abandon(operation, params,
+        since, until)` undid what a half run left usable between the approval and `until`, the bound ago:
+        newer is somebody else's work in progress). Nothing is re-run. Returns {approval id: new status}."""
         now = self.clock()
+        until = now - older_than
         with self.db.session() as session:
-            query = select(Approval).where(Approval.status == "executing", Approval.decided_at <= now - older_than)
+            query = select(Approval).where(Approval.status == "executing", Approval.decided_at <= until)
             stuck = [(r.id, r.operation, r.params, r.decided_at, r.version) for r in session.scalars(query)]
         resolved: dict[str, str] = {}
         for approval_id, operation, params, since, version in stuck:
@@ -323,7 +325,7 @@ class Approvals:
             try:
                 result = effect(operation, params, since)
                 if result is None and abandon is not None:
-                    abandon(operation, params, since)
+                    abandon(operation, params, since, until)
             except Exception:  # this one waits for the next sweep; the others go on
                 log.exception("approval %s (%s) could not be resolved by the sweep", approval_id, operation)
                 continue

@@ -285,15 +285,16 @@ def rotated_since(context: Context, key: str, since: datetime) -> dict[str, Any]
     }
 
 
-def disable_uncertified(context: Context, key: str, since: datetime) -> list[int]:
-    """Disable every enabled version made since `since` that no certificate in use certifies: what a rotation
-    that failed (or was interrupted) after custody made the version leaves behind. An enabled version is
-    what `name` (newest enabled) resolves to, so left alone it would be picked up uncertified."""
+def disable_uncertified(context: Context, key: str, since: datetime, until: datetime | None = None) -> list[int]:
+    """Disable every enabled version made between `since` and `until` that no certificate in use certifies:
+    what a rotation interrupted after custody made the version leaves behind. An enabled version is what
+    `name` (newest enabled) resolves to, so left alone it would be picked up uncertified."""
     name = parse_ref(key)[0]
     _, current, versions = _in_use(context, name)
     disabled = []
     for version in versions:
-        if version.enabled and version.created_at >= since and (current is None or version.version != current.version):
+        made_then = since <= version.created_at and (until is None or version.created_at <= until)
+        if version.enabled and made_then and (current is None or version.version != current.version):
             context.custody.disable(name, version.version)
             disabled.append(version.version)
     return disabled

@@ -46,7 +46,7 @@ class Operation:
     # is the result if the operation's effect is visible (it ran), else None; `abandon` undoes what an
     # interrupted run left usable (a key version custody made but nobody certified).
     effect: Effect | None = None
-    abandon: Callable[[Context, Params, datetime], None] | None = None
+    abandon: Callable[[Context, Params, datetime, datetime], None] | None = None
 
 
 REGISTRY: dict[str, Operation] = {}
@@ -92,10 +92,10 @@ def sweep(context: Context, older_than: timedelta) -> dict[str, str]:
         op = REGISTRY.get(operation)
         return None if op is None or op.effect is None else op.effect(context, params, since)
 
-    def abandon(operation: str, params: Params, since: datetime) -> None:
+    def abandon(operation: str, params: Params, since: datetime, until: datetime) -> None:
         op = REGISTRY.get(operation)
         if op is not None and op.abandon is not None:
-            op.abandon(context, params, since)
+            op.abandon(context, params, since, until)
 
     return context.approvals.sweep(older_than, effect, abandon)
 
@@ -502,10 +502,10 @@ def _key_rotated(context: Context, params: Params, since: datetime) -> Result | 
     return rotated_since(context, params["key"], since)
 
 
-def _key_abandoned(context: Context, params: Params, since: datetime) -> None:
+def _key_abandoned(context: Context, params: Params, since: datetime, until: datetime) -> None:
     from api.keys import disable_uncertified
 
-    disable_uncertified(context, params["key"], since)
+    disable_uncertified(context, params["key"], since, until)
 
 
 def _subject(key: str) -> Callable[[Params], str | None]:

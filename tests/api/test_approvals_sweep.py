@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -139,3 +140,26 @@ def test_the_service_sweeps_at_start(context: Context) -> None:
             assert _row(context, approval_id).status == "failed"
     finally:
         context.settings = original
+
+
+def test_a_version_newer_than_the_bound_is_someone_elses_work_and_left_enabled(context: Context) -> None:
+    context.verification.publisher.current()
+    approval_id = _stuck(context, "key.rotate", {"key": SIGNER_KEY}, NOW)
+    time.sleep(1.2)
+    fresh = context.custody.rotate(SIGNER_KEY)  # made within the bound: a rotation under way, not the crashed run's
+    try:
+        assert sweep(context, timedelta(seconds=1))[approval_id] == "failed"
+        assert next(v for v in context.custody.versions(SIGNER_KEY) if v.version == fresh.version).enabled
+    finally:
+        getattr(context.custody, "inner", context.custody).disable(SIGNER_KEY, fresh.version)
+
+
+def test_a_run_that_ends_after_the_sweep_is_recorded_not_overwritten(context: Context) -> None:
+    approval_id = _stuck(context, "ca.create", _ca_params(f"sw-{secrets.token_hex(3)}-sm2"), NOW)
+    assert sweep(context, NOW)[approval_id] == "failed"
+    context.approvals._finish(approval_id, "executed", names=["officer-a", "officer-b"], result={"name": "late"})
+    row = _row(context, approval_id)
+    assert row.status == "failed" and row.result is None
+    kinds = [kind for kind, _ in _events(context, approval_id)]
+    assert kinds == ["approval.failed", "approval.late_outcome"]
+    assert _events(context, approval_id)[-1][1]["outcome"] == "executed"
