@@ -163,3 +163,49 @@ def test_a_run_that_ends_after_the_sweep_is_recorded_not_overwritten(context: Co
     kinds = [kind for kind, _ in _events(context, approval_id)]
     assert kinds == ["approval.failed", "approval.late_outcome"]
     assert _events(context, approval_id)[-1][1]["outcome"] == "executed"
+
+
+def test_the_other_operations_effects_are_recognised(context: Context) -> None:
+    """A withdrawal, a seal made (id drawn by the run), a seal revoked and an officer token stored before
+    the crash: each approval becomes `executed` with the result its direct path gives."""
+    from api.auth import add_token_hash, new_token
+    from ca.withdrawal import withdraw_ca
+    from seal.service import SealRequest
+
+    ca = f"sw-{secrets.token_hex(3)}-p256"
+    context.ca.create_ca(
+        ca,
+        algorithm=KeyAlgorithm.P256,
+        subject={"country_name": "CN", "organization_name": "trustseal", "common_name": ca},
+        ca_profile="regional-ca",
+        parent="cn-root-p256",
+        region_code="440000",
+    )
+    seal_name = f"Sweep {secrets.token_hex(2)}"
+    seal_params = {"name": seal_name, "organisation_name": "Sweep Bureau", "organisation_uscc": "91350100M000100Y43",
+                   "ca": "cn-370000-sm2", "seal_type": "official", "purpose": "", "shape": "round", "code": "",
+                   "valid_days": 365, "allowed_callers": [], "id": None}  # fmt: skip
+    revoked_seal = context.seals.create(
+        SealRequest("Sweep Revoked", "Sweep Bureau", "91350100M000100Y43", "cn-370000-sm2")
+    )
+    _, token_hash = new_token()
+    name = f"officer-{secrets.token_hex(3)}"
+    token_params = {"role": "officer", "name": name, "seal_ids": [], "token_sha256": token_hash}
+    stuck = {
+        "withdraw": _stuck(context, "ca.withdraw", {"ca": ca, "reason": "caCompromise", "invalidity_date": None}, NOW),
+        "seal": _stuck(context, "seal.create", seal_params, NOW),
+        "revoke": _stuck(context, "seal.revoke", {"seal_id": revoked_seal.id, "reason": "lost"}, NOW),
+        "token": _stuck(context, "token.create.officer", token_params, NOW),
+    }
+    # what each interrupted run did before the process died
+    withdrawal = withdraw_ca(context.ca, ca, reason="caCompromise", publisher=context.verification.publisher)
+    made = context.seals.create(SealRequest(seal_name, "Sweep Bureau", "91350100M000100Y43", "cn-370000-sm2"))
+    context.seals.transition(revoked_seal.id, "revoked", "lost")
+    add_token_hash(context.db, "officer", name, [], token_hash)
+
+    resolved = sweep(context, NOW)
+    assert all(resolved[approval_id] == "executed" for approval_id in stuck.values()), resolved
+    assert _row(context, stuck["withdraw"]).result == withdrawal.as_json()
+    assert _row(context, stuck["seal"]).result["id"] == made.id  # type: ignore[index]
+    assert _row(context, stuck["revoke"]).result["status"] == "revoked"  # type: ignore[index]
+    assert _row(context, stuck["token"]).result["name"] == name  # type: ignore[index]
