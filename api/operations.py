@@ -497,13 +497,13 @@ def _key_rotate(context: Context, params: Params, actor: str) -> Result:
 
 
 def _key_rotated(context: Context, params: Params, since: datetime) -> Result | None:
-    from api.keys import rotated_since
+    from api.key_sweep import rotated_since
 
     return rotated_since(context, params["key"], since)
 
 
 def _key_abandoned(context: Context, params: Params, since: datetime, until: datetime) -> None:
-    from api.keys import disable_uncertified
+    from api.key_sweep import disable_uncertified
 
     disable_uncertified(context, params["key"], since, until)
 
