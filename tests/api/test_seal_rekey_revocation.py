@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asn1crypto import crl
+from asn1crypto import crl, ocsp
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -101,6 +101,18 @@ def test_a_key_compromise_rekey_revokes_the_old_certificate_and_earlier_document
     entry = next(e for e in listed["tbs_cert_list"]["revoked_certificates"] if e["user_certificate"].native == serial)
     assert entry.crl_reason_value.native == "key_compromise"
     assert entry.invalidity_date_value.native == compromise.moment
+    issuer = context.ca.ca_certificate("cn-370000-sm2")
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha1"},
+        "issuer_name_hash": issuer.subject.sha1,
+        "issuer_key_hash": issuer.public_key.sha1,
+        "serial_number": serial,
+    }
+    request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
+    answer = client.post("/v1/ocsp", content=request, headers={"content-type": "application/ocsp-request"})
+    single = ocsp.OCSPResponse.load(answer.content).basic_ocsp_response["tbs_response_data"]["responses"][0]
+    assert single["cert_status"].name == "revoked"
+    assert single["cert_status"].chosen["revocation_reason"].native == "key_compromise"
     with context.db.session() as session:
         revoked = session.scalar(
             select(Event.id).where(Event.type == "certificate.revoked", Event.subject == old_serial)
