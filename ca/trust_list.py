@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ca.authority import CertificateAuthorityService, IssuedCertificate
 from gm import jcs, oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TrustListRecord
 
@@ -123,18 +124,23 @@ class TrustListPublisher:
         version, the new certificate); `trust_list.signer_rotated` is recorded with the list."""
         with self._lock:
             old_ref, old_der = self._signer()
-            version = (custody or self.ca.custody).rotate(SIGNER_KEY)  # `custody`: one recording the officer
-            new_der = self._certify(version.public_key_der, actor).der
-            self._signer_der = new_der
-            with self.ca.db.session() as session:
-                cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
-                makers = _maker_certificates(session)
-                newest = session.scalars(
-                    select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
-                ).first()
-            sequence = (newest.sequence if newest else 0) + 1
-            handover = (old_ref, old_der, actor)
-            self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC), handover)
+            # `custody`: one recording the officer; the new version is disabled again if no list names it
+            with provisional_version(custody or self.ca.custody, SIGNER_KEY) as version:
+                new_der = self._certify(version.public_key_der, actor).der
+                self._signer_der = new_der
+                try:
+                    with self.ca.db.session() as session:
+                        cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+                        makers = _maker_certificates(session)
+                        newest = session.scalars(
+                            select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
+                        ).first()
+                    sequence = (newest.sequence if newest else 0) + 1
+                    handover = (old_ref, old_der, actor)
+                    self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC), handover)
+                except BaseException:
+                    self._signer_der = old_der
+                    raise
         return version.ref, int(old_ref.partition("@")[2] or 1), new_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
