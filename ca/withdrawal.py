@@ -5,7 +5,9 @@ In one transaction: the CA's status becomes `withdrawn` with a history entry fro
 now), and its parent revokes its certificate (the parent's next CRL is issued at once, and OCSP answers
 from the same rows), each with its event. Then a new trust list is published, so verifiers see the
 withdrawal without waiting for the list's next update. A root has no parent: it is withdrawn on the trust
-list only (`revoked_serial` None). A withdrawn CA issues nothing more (ca/authority.py refuses with
+list only (`revoked_serial` None). Under an offline parent (ca/ceremony.py) the revocation is
+stored and OCSP answers it at once; the parent's CRL listing it is a pending ceremony request
+(`ceremony`). A withdrawn CA issues nothing more (ca/authority.py refuses with
 `ca_withdrawn`); its CRL and OCSP keep answering for what it issued.
 """
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ca import ceremony
+from ca import crl as crls
 from ca import revocation as rev
 from ca.authority import CertificateAuthorityService
 from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
@@ -31,6 +35,7 @@ class Withdrawal:
     withdrawn_at: datetime
     revoked_serial: str | None
     status: str = "withdrawn"
+    ceremony: dict[str, Any] | None = None  # an offline parent: the pending request for its CRL (ca/ceremony.py)
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -69,6 +74,7 @@ def withdraw_ca(
         ca.status_history = [*history(ca), {"status": "withdrawn", "from": withdrawn_at.isoformat()}]
         ca.status = "withdrawn"
         revoked_serial = None
+        request = None
         if ca.parent is not None:
             certificate = session.get(Certificate, ca.certificate_serial)
             assert certificate is not None  # written with the CA row
@@ -76,6 +82,8 @@ def withdraw_ca(
                 invalid_from = invalidity_date.astimezone(UTC).replace(microsecond=0) if invalidity_date else None
                 service.revoke_in_session(session, certificate, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
+            pending = crls.pending_request(session, ca.parent)  # an offline parent's CRL waits for a ceremony
+            request = ceremony.request_json(pending) if pending is not None else None
         session.flush()
         record_event(
             session,
@@ -92,4 +100,4 @@ def withdraw_ca(
         )
     service.invalidate(name)
     (publisher or TrustListPublisher(service)).current()
-    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial)
+    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial, ceremony=request)
