@@ -204,7 +204,7 @@ def open_in_session(
         payload={
             "id": row.id,
             "operation": operation,
-            "subject": subject,
+            "for": subject,
             "ca": deferred.ca,
             "key": deferred.key_ref,
             "kind": kind,
