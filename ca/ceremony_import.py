@@ -8,7 +8,8 @@ transaction with the request's `completed` status and `ceremony.completed`; any 
 Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed or superseded),
 `ceremony_output_malformed` (422), `ceremony_output_mismatch` (422: another TBS, e.g. a certificate for
 another key), `ceremony_signature_invalid` (422: not the CA's key), `ceremony_stale` (409: the CRL
-number was overtaken).
+number was overtaken, or the CRL expired before it was imported), and the operation's own refusals
+(e.g. `ca_withdrawn` when the parent was withdrawn meanwhile).
 """
 
 from __future__ import annotations
@@ -217,9 +218,13 @@ def import_output(
 
 @register("ca.create")
 def _ca_create(done: Completion) -> dict[str, Any]:
+    from ca.issuance import refuse_inactive
+
     plan = CAPlan.from_params(done.params)
     done.service.pii.prepare()  # the OCSP signer's issuance event digests its subject
     with done.service.crls.mutex, done.service.db.session() as session:
+        parent = done.service.get_ca(session, done.ca)
+        refuse_inactive(parent.name, parent.status)  # withdrawn meanwhile: nothing is created under it
         row = done.service.commit_ca(session, plan, done.der, done.actor)
         result = {"ca": row.name, "serial": row.certificate_serial}
         done.finish(session, result)
@@ -234,6 +239,9 @@ def _crl(done: Completion) -> dict[str, Any]:
         last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == done.ca)) or 0
         if number <= last:
             raise CeremonyStale(f"CRL number {number} of {done.ca} was overtaken by CRL {last}")
+        next_update = asn1_crl.CertificateList.load(done.der)["tbs_cert_list"]["next_update"].native
+        if next_update <= datetime.now(UTC):  # signed too late to be of use: the scheduler asks afresh
+            raise CeremonyStale(f"this CRL of {done.ca} expired at {next_update.isoformat()}; sign the newer request")
         row = crls.store_crl(session, done.ca, done.der, number, int(done.params["entries"]), done.actor)
         result = {"ca": done.ca, "crl_number": number, "next_update": row.next_update.isoformat()}
         done.finish(session, result)

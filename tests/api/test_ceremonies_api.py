@@ -129,6 +129,9 @@ def test_sealing_issuance_and_verification_work_with_the_root_offline(
                          headers=_headers(context, "officer"))  # fmt: skip
     assert issued.status_code in (200, 201), issued.text
     assert client.get("/v1/cas/cn-root-sm2/crl").status_code == 200  # the pre-signed root CRL
+    keys = {row["key"]: row for row in client.get("/v1/keys", headers=_headers(context, "auditor")).json()}
+    assert keys["cn-root-sm2"]["custody"] == "offline" and keys["cn-root-sm2"]["versions"] == []
+    assert keys["cn-root-sm2"]["rotatable"] is False and keys["cn-370000-sm2"]["custody"] == "online"
 
 
 def test_a_ca_under_the_offline_root_answers_202_and_completes_on_import(
