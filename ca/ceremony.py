@@ -13,7 +13,16 @@ Operations (`operation` names, each with its completion in ca/ceremony_import.py
 under the offline CA), `crl` (its CRL: on schedule, and on a revocation such as a withdrawal, in the
 revocation's transaction), `trust_list.signer` (the trust-list signer's certificate: rotation or
 renewal), `ca.cross_certify`. Another operation registers its completion with
-`ceremony_import.register`.
+`ceremony_import.register`. A CA rollover under an offline parent (ca/rollover.py) wires in like `create_ca`:
+
+    try:
+        cert = certs.sign_certificate(..., signer=ceremony.signer_for(custody, parent_row))
+    except ceremony.SignatureDeferred as deferred:          # outside the rollover's transaction
+        request = ceremony.open_request(db, deferred, "ca.rollover", ca_name, {...what completion needs}, actor)
+        raise ceremony.CeremonyRequired(request) from None  # 202 {"ceremony": …}
+
+    @ceremony_import.register("ca.rollover")
+    def _complete(done: Completion) -> dict[str, Any]:     # one transaction ending in done.finish(session, result)
 """
 
 from __future__ import annotations
