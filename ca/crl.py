@@ -148,10 +148,13 @@ class CRLs:
             return row.der
 
     def refresh_all(self) -> dict[str, int]:
-        """A new CRL for every CA (operators, tests)."""
+        """A new CRL for every online CA (operators, tests); for an offline one a ceremony request, unless one
+        is pending already."""
         numbers = {}
         with self.mutex, self.db.session() as session:
             for ca in session.scalars(select(CertificateAuthority)):
+                if ca.offline and _still_useful(pending_request(session, ca.name), self.clock()):
+                    continue  # the ceremony may be signing it: a superseding request would void that work
                 made = self.issue_or_request(session, ca)
                 if isinstance(made, CRL):  # an offline CA's is a ceremony request
                     numbers[ca.name] = made.number
