@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import crl as asn1_crl
-from asn1crypto import pem, x509
+from asn1crypto import ocsp, pem, x509
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -98,6 +99,28 @@ def _new_ca(client: TestClient, officer: dict[str, str], name: str) -> dict[str,
     return _pending(client.post("/v1/cas", json=body, headers=officer))
 
 
+def _ocsp_status(client: TestClient, issuer: x509.Certificate, serial: int) -> ocsp.SingleResponse:
+    request = ocsp.OCSPRequest(
+        {
+            "tbs_request": {
+                "request_list": [
+                    {
+                        "req_cert": {
+                            "hash_algorithm": {"algorithm": "sha256"},
+                            "issuer_name_hash": hashlib.sha256(issuer.subject.dump()).digest(),
+                            "issuer_key_hash": hashlib.sha256(issuer.public_key["public_key"].contents[1:]).digest(),
+                            "serial_number": serial,
+                        }
+                    }
+                ]
+            }
+        }
+    ).dump()
+    parsed = ocsp.OCSPResponse.load(client.post("/v1/ocsp", content=request).content)
+    single: ocsp.SingleResponse = parsed["response_bytes"]["response"].parsed["tbs_response_data"]["responses"][0]
+    return single
+
+
 def _offline_verify(client: TestClient, context: Context, pdf: bytes, tmp_path: Path) -> dict[str, Any]:
     """`trustseal verify` with the service's trust list as a file and the SM2 root: no server, no home."""
     (tmp_path / "list.json").write_text(json.dumps(client.get("/v1/trust-list").json()))
@@ -172,6 +195,12 @@ def test_a_withdrawal_answers_202_changes_the_trust_list_at_once_and_the_root_cr
     listed = client.get("/v1/trust-list").json()
     entry = next(ca for region in listed["regions"] for ca in region["cas"] if ca["name"] == "cn-450000-sm2")
     assert entry["status"] == "withdrawn"
+    root = context.ca.ca_certificate("cn-root-sm2")  # the root's delegated OCSP signer stayed online
+    assert _ocsp_status(client, root, serial)["cert_status"].name == "revoked"
+    assert (
+        _ocsp_status(client, root, context.ca.ca_certificate("cn-370000-sm2").serial_number)["cert_status"].name
+        == "good"
+    )
 
     def listed_on_crl() -> bool:
         crl = asn1_crl.CertificateList.load(client.get("/v1/cas/cn-root-sm2/crl").content)
