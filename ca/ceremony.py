@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from asn1crypto import x509
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca.errors import CAError
@@ -190,6 +191,7 @@ def open_in_session(
                 f"ceremony request {existing.id} ({operation} {subject}) is pending already", request=existing.id
             )
         existing.status = "superseded"
+        session.flush()  # before the new row: the pending index admits one per (operation, subject)
     row = CeremonyRequest(
         id=secrets.token_hex(16),
         operation=operation,
@@ -234,9 +236,12 @@ def open_request(
 ) -> dict[str, Any]:
     """`open_in_session` in a transaction of its own (the operation's own rolled back: nothing of it is
     written until the ceremony's output is imported). Returns the request's JSON."""
-    with db.session() as session:
-        row = open_in_session(session, deferred, operation, subject, kind, params, actor)
-        return request_json(row)
+    try:
+        with db.session() as session:
+            row = open_in_session(session, deferred, operation, subject, kind, params, actor)
+            return request_json(row)
+    except IntegrityError:  # another process opened the same request meanwhile (the pending index)
+        raise CeremonyPending(f"a ceremony request for {operation} {subject} is pending already") from None
 
 
 def list_requests(db: Database, status: str | None = None) -> list[dict[str, Any]]:

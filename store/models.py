@@ -310,7 +310,18 @@ class CeremonyRequest(Base):
     pending → completed, or pending → superseded (a newer CRL request replaced it)."""
 
     __tablename__ = "ceremony_requests"
-    __table_args__ = (Index("ix_ceremony_requests_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_ceremony_requests_status_created", "status", "created_at"),
+        # One pending request per (operation, subject), even with two writers racing.
+        Index(
+            "uq_ceremony_requests_pending",
+            "operation",
+            "subject",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     operation: Mapped[str] = mapped_column(String(64))

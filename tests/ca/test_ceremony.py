@@ -390,3 +390,27 @@ def test_signer_for_never_asks_custody_for_an_offline_key(context: Context, offl
     assert json.dumps(deferred.value.params) == "{}"
     online = ceremony.signer_for(context.custody, context.ca.snapshot().get("cn-370000-sm2"))
     assert online.sign(b"x")
+
+
+def test_the_store_admits_one_pending_request_per_operation_and_subject(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    twin = CeremonyRequest(
+        id=secrets.token_hex(16),
+        operation="ca.create",
+        subject=pending_ca["subject"],
+        ca_name="cn-root-sm2",
+        key_ref=pending_ca["key"],
+        kind="certificate",
+        tbs_der=base64.b64decode(pending_ca["tbs"]),
+        params={},
+        status="pending",
+        created_at=datetime.now(UTC),
+    )
+    with pytest.raises(IntegrityError), context.db.session() as session:  # a racing second writer
+        session.add(twin)
+    twin.status = "superseded"  # a superseded or completed twin is history, not a second pending request
+    with context.db.session() as session:
+        session.merge(twin)

@@ -34,9 +34,18 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
     )
     op.create_index("ix_ceremony_requests_status_created", "ceremony_requests", ["status", "created_at"])
+    op.create_index(
+        "uq_ceremony_requests_pending",
+        "ceremony_requests",
+        ["operation", "subject"],
+        unique=True,
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_ceremony_requests_pending", table_name="ceremony_requests")
     op.drop_index("ix_ceremony_requests_status_created", table_name="ceremony_requests")
     op.drop_table("ceremony_requests")
     with op.batch_alter_table("cas") as batch:
