@@ -320,20 +320,22 @@ def _refused(context: Context, output: object, error: type[CAError], status: int
     assert table_snapshot(context.db) == before
 
 
+@pytest.mark.parametrize("family", ["sm2", "p256"])
 def test_an_output_signed_by_another_key_is_refused(
-    context: Context, offline: Offline, pending_ca: dict[str, Any], tmp_path: Path
+    context: Context, offline: Offline, family: str, tmp_path: Path
 ) -> None:
+    parent = f"cn-root-{family}"
+    request = _request(context, _new_ca(context, f"cn-47{secrets.randbelow(9999):04d}-{family}", parent)["id"])
     other = LocalKeystore(tmp_path / "other", passphrase="other", scrypt_n=2**10)
-    handle = other.signer(other.create("intruder", KeyAlgorithm.SM2).ref)
-    tbs = base64.b64decode(pending_ca["tbs"])
+    handle = other.signer(other.create("intruder", KeyAlgorithm(family)).ref)
+    tbs = base64.b64decode(request["tbs"])
     algorithm = x509.TbsCertificate.load(tbs)["signature"].dump()
     forged = der.sequence(tbs, algorithm, der.bit_string(handle.sign(tbs)))
-    output = {
-        "format": ceremony.OUTPUT_FORMAT,
-        "request": pending_ca["id"],
-        "signed": base64.b64encode(forged).decode(),
-    }
+    signed = base64.b64encode(forged).decode()
+    output = {"format": ceremony.OUTPUT_FORMAT, "request": request["id"], "signed": signed}
     _refused(context, output, CeremonySignatureInvalid, 422)
+    genuine = offline.home.sign(request)  # the root's own signature over the same bytes is accepted
+    assert import_output(context.ca, genuine, "test-officer")["status"] == "completed"
 
 
 def test_a_certificate_for_another_key_or_a_tampered_tbs_is_refused(
