@@ -16,6 +16,7 @@ from api.context import Context, open_context
 from api.routes import (
     approvals,
     cas,
+    ceremonies,
     certificates,
     events,
     keys,
@@ -217,6 +218,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(tokens.router)
     app.include_router(keys.router)
+    app.include_router(ceremonies.router)
     context.approvals.record_policy()  # the policy in force, in the ledger (only when it changed)
     app.include_router(witness.router)
 

@@ -152,7 +152,17 @@ def _install_approvals_policy(context: Context) -> None:
 
 
 def _pending(body: dict[str, Any]) -> bool:
-    """Print a 202's pending approval; True when the operation waits for approval."""
+    """Print a 202's pending approval or ceremony request; True when the operation waits for either."""
+    request = body.get("ceremony") if isinstance(body, dict) else None
+    if isinstance(request, dict) and request.get("status") == "pending":
+        done = body.get("result")
+        if isinstance(done, dict) and done.get("status") == "withdrawn":
+            typer.echo(f"withdrew {done['ca']} from {done['withdrawn_at']} (on the trust list now)")
+        typer.echo(
+            f"ceremony request {request['id']} pending: {request['operation']} {request['subject']} needs the "
+            f"offline CA {request['ca']} (`trustseal ca ceremony export {request['id']}`, then `sign` offline)"
+        )
+        return True
     approval = body.get("approval") if isinstance(body, dict) else None
     if approval is None or body.get("result") is not None:
         return False
@@ -190,7 +200,8 @@ def _dangerous(
 
     context = local()
     try:
-        return _break_glass(context, operation, params)
+        result = _break_glass(context, operation, params)
+        return None if _pending(result) else result
     except (CAError, SealError, Problem) as exc:
         fail(f"{exc.code}: {exc.detail}")
     finally:
@@ -1128,6 +1139,8 @@ def keys_rotate(
                 result = _break_glass(context, "key.rotate", params)
             else:
                 result = rotate(context, params, cli_actor())
+            if _pending(result):
+                return
         except (Problem, CustodyError, SealError, CAError) as exc:
             fail(f"{exc.code}: {getattr(exc, 'detail', exc)}")
             return
@@ -1136,6 +1149,12 @@ def keys_rotate(
     typer.echo(f"rotated {result['key']}: version {result['previous_version']} -> {result['version']}")
     if result.get("revoked_serial"):
         typer.echo(f"revoked the old holder certificate {result['revoked_serial']} ({reason})")
+
+
+# -- the offline root (api/ceremony_cli.py): `trustseal ca ceremony …` --
+from api.ceremony_cli import ceremony_app  # noqa: E402
+
+ca_app.add_typer(ceremony_app, name="ceremony")
 
 
 def main() -> None:

@@ -156,14 +156,20 @@ def key_entry(name: str, versions: list[KeyVersion], use: Use, now: datetime) ->
 
 
 def inventory(context: Context, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every custody key, sorted by name."""
+    """Every custody key, sorted by name, and the keys of offline CAs (`custody`: `offline`, no versions here)."""
     moment = now or datetime.now(UTC)
     uses = _uses(context)
     out = []
-    for name in sorted(context.custody.names()):
+    names = set(context.custody.names())
+    for name in sorted(names):
         use = uses.get(name) or _kind_of(name)
-        out.append(key_entry(name, context.custody.versions(name), use, moment))
-    return out
+        out.append(key_entry(name, context.custody.versions(name), use, moment) | {"custody": "online"})
+    for ca in context.ca.list_cas():  # an offline root's key lives in its ceremony home (ca/ceremony_home.py)
+        name = parse_ref(ca.key_ref)[0]
+        if ca.offline and name not in names:
+            use = Use("ca", f"CA {ca.name} (offline: signs in a ceremony)", ca.key_ref, ca.certificate_der)
+            out.append(key_entry(name, [], use, moment) | {"custody": "offline", "algorithm": ca.algorithm})
+    return sorted(out, key=lambda row: str(row["key"]))
 
 
 # -- rotation -------------------------------------------------------------------------------------

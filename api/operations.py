@@ -219,22 +219,26 @@ def _ca_json(context: Context, name: str) -> Result:
 
 
 def _ca_create(context: Context, params: Params, actor: str) -> Result:
+    from ca.ceremony import CeremonyRequired
     from keys.custody import KeyAlgorithm
 
     _check_ca_create(context, params)
     region = params["region"]
     subject = {"country_name": "CN", "organization_name": params["organization"], "common_name": params["common_name"]}
-    context.ca.create_ca(
-        params["name"],
-        algorithm=KeyAlgorithm(params["algorithm"]),
-        subject=subject,
-        ca_profile="issuing-ca" if region == NATIONAL_REGION else "regional-ca",
-        parent=params["parent"],
-        region_code=region,
-        region_name=params.get("region_name"),
-        actor=actor,
-        permitted_dns=tuple(params.get("permitted_dns") or ()),
-    )
+    try:
+        context.ca.create_ca(
+            params["name"],
+            algorithm=KeyAlgorithm(params["algorithm"]),
+            subject=subject,
+            ca_profile="issuing-ca" if region == NATIONAL_REGION else "regional-ca",
+            parent=params["parent"],
+            region_code=region,
+            region_name=params.get("region_name"),
+            actor=actor,
+            permitted_dns=tuple(params.get("permitted_dns") or ()),
+        )
+    except CeremonyRequired as waiting:  # the parent is offline: created when the ceremony's output is imported
+        return waiting.as_json()
     context.verification.publisher.current()  # the new CA on the trust list at once
     return _ca_json(context, params["name"])
 
@@ -277,8 +281,12 @@ def _check_cross_certify(context: Context, params: Params) -> None:
 
 def _cross_certify(context: Context, params: Params, actor: str) -> Result:
     from api.routes.certificates import to_pem
+    from ca.ceremony import CeremonyRequired
 
-    issued = context.ca.cross_certify(params["ca"], _pem_der(params["certificate_pem"]), actor=actor)
+    try:
+        issued = context.ca.cross_certify(params["ca"], _pem_der(params["certificate_pem"]), actor=actor)
+    except CeremonyRequired as waiting:
+        return waiting.as_json()
     context.verification.publisher.current()  # the trust list lists cross-certificates
     return {
         "serial": issued.serial,
@@ -331,14 +339,17 @@ def _withdraw(context: Context, params: Params, actor: str) -> Result:
     from ca.withdrawal import withdraw_ca
 
     moment = params.get("invalidity_date")
-    return withdraw_ca(
+    done = withdraw_ca(
         context.ca,
         params["ca"],
         reason=params.get("reason"),
         invalidity_date=datetime.fromisoformat(moment) if moment else None,
         actor=actor,
         publisher=context.verification.publisher,
-    ).as_json()
+    )
+    if done.ceremony is not None:  # withdrawn at once; the offline parent's CRL waits for its ceremony
+        return {"ceremony": done.ceremony, "result": done.as_json()}
+    return done.as_json()
 
 
 def _withdrawn(context: Context, params: Params, _: datetime) -> Result | None:
@@ -492,8 +503,12 @@ def _check_key_rotate(context: Context, params: Params) -> None:
 
 def _key_rotate(context: Context, params: Params, actor: str) -> Result:
     from api.keys import rotate
+    from ca.ceremony import CeremonyRequired
 
-    return rotate(context, params, actor)
+    try:
+        return rotate(context, params, actor)
+    except CeremonyRequired as waiting:  # the certifying root is offline
+        return waiting.as_json()
 
 
 def _key_rotated(context: Context, params: Params, since: datetime) -> Result | None:
@@ -527,8 +542,12 @@ for _role in ROLES:  # only officer and admin tokens can be put under approval (
 
 
 def respond(done: Submitted, status_code: int = 200) -> JSONResponse:
-    """The direct answer (`status_code`) or 202 `{"approval": {…pending}}`."""
+    """The direct answer (`status_code`), 202 `{"approval": {…pending}}`, or 202 `{"ceremony": {…pending},
+    "result"?}` when an offline CA must sign first (ca/ceremony.py)."""
     if done.approval is not None:
         location = {"Location": f"/v1/approvals/{done.approval['id']}"}
         return JSONResponse({"approval": done.approval}, status_code=202, headers=location)
+    if done.result is not None and isinstance(done.result.get("ceremony"), dict):
+        location = {"Location": f"/v1/ceremonies/{done.result['ceremony']['id']}"}
+        return JSONResponse(done.result, status_code=202, headers=location)
     return JSONResponse(done.result, status_code=status_code)

@@ -5,7 +5,9 @@ In one transaction: the CA's status becomes `withdrawn` with a history entry fro
 now), and its parent revokes its certificate (the parent's next CRL is issued at once, and OCSP answers
 from the same rows), each with its event. Then a new trust list is published, so verifiers see the
 withdrawal without waiting for the list's next update. A root has no parent: it is withdrawn on the trust
-list only (`revoked_serial` None). A withdrawn CA issues nothing more (ca/authority.py refuses with
+list only (`revoked_serial` None). Under an offline parent (ca/ceremony.py) the revocation is
+stored and OCSP answers it at once; the parent's CRL listing it is a pending ceremony request
+(`ceremony`). A withdrawn CA issues nothing more (ca/authority.py refuses with
 `ca_withdrawn`); its CRL and OCSP keep answering for what it issued.
 """
 
@@ -14,8 +16,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ca import ceremony
+from ca import crl as crls
 from ca import revocation as rev
 from ca.authority import CertificateAuthorityService
 from ca.errors import CAAlreadyWithdrawn
@@ -35,6 +39,7 @@ class Withdrawal:
     revoked_serial: str | None
     status: str = "withdrawn"
     trust_list_published: bool = True  # False: committed, but the list waits for the scheduler's next round
+    ceremony: dict[str, Any] | None = None  # an offline parent: the pending request for its CRL (ca/ceremony.py)
 
     def as_json(self) -> dict[str, str | bool | None]:
         return {
@@ -70,12 +75,15 @@ def withdraw_ca(
         ca.status_history = [*history(ca), {"status": "withdrawn", "from": withdrawn_at.isoformat()}]
         ca.status = "withdrawn"
         revoked_serial = None
+        request = None
         if ca.parent is not None:
             certificate = session.get(Certificate, ca.certificate_serial)
             assert certificate is not None  # written with the CA row
             if certificate.status != "revoked":
                 service.revoke_in_session(session, certificate, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
+            pending = crls.pending_request(session, ca.parent)  # an offline parent's CRL waits for a ceremony
+            request = ceremony.request_json(pending) if pending is not None else None
         session.flush()
         record_event(
             session,
@@ -92,7 +100,13 @@ def withdraw_ca(
         )
     service.invalidate(name)
     published = publish_after(publisher or TrustListPublisher(service), name)
-    return Withdrawal(ca=name, withdrawn_at=withdrawn_at, revoked_serial=revoked_serial, trust_list_published=published)
+    return Withdrawal(
+        ca=name,
+        withdrawn_at=withdrawn_at,
+        revoked_serial=revoked_serial,
+        trust_list_published=published,
+        ceremony=request,
+    )
 
 
 def publish_after(publisher: TrustListPublisher, name: str) -> bool:

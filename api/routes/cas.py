@@ -31,6 +31,7 @@ class CAInfo(BaseModel):
     status: str
     certificate_url: str
     crl_url: str
+    offline: bool = False  # its key is in a ceremony home: what it signs waits for a ceremony (ca/ceremony.py)
 
 
 @router.get("", response_model=list[CAInfo])
@@ -46,6 +47,7 @@ def list_cas(context: Ctx) -> list[CAInfo]:
             status=ca.status,
             certificate_url=context.ca.issuer_url(ca.name),
             crl_url=context.ca.crl_url(ca.name),
+            offline=bool(ca.offline),
         )
         for ca in context.ca.list_cas()
     ]
