@@ -20,6 +20,7 @@ from asn1crypto import crl, ocsp, x509
 from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService, IssuedCertificate
+from ca.ceremony import CAOffline
 from ca.errors import CAWithdrawn, UnknownCA, UnknownCRLScope
 from ca.rollover import LINK_PROFILE, roll_over, rotate_ocsp_signer
 from ca.withdrawal import withdraw_ca
@@ -413,6 +414,41 @@ def test_sm2_old_key_crl_and_ocsp_verify_with_pkeyutl(ca_service: CertificateAut
     assert _pkeyutl_verify(
         tmp_path, old_spki, signer["tbs_certificate"].dump(), signer["signature_value"].native
     )  # the old CA certificate authorises that signer
+
+
+def test_an_offline_ca_or_one_under_an_offline_parent_does_not_roll_over(
+    ca_service: CertificateAuthorityService,
+) -> None:
+    """No ceremony path for a rollover yet: 409 ca_offline, nothing written, no key version made."""
+    parent = _new_regional(ca_service)
+    child = f"{parent}-issuing"
+    ca_service.create_ca(
+        child,
+        algorithm=KeyAlgorithm.P256,
+        subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": f"{child} CA"},
+        ca_profile="issuing-ca",
+        parent=parent,
+        region_code="440000",
+        actor="test",
+    )
+    with ca_service.db.session() as session:
+        row = session.get(CertificateAuthority, parent)
+        assert row is not None
+        row.offline = True  # what `trustseal ca ceremony move-offline` sets (the key itself stays here: a test)
+    ca_service.invalidate()
+    before = table_snapshot(ca_service.db)
+    versions = {n: len(ca_service.custody.versions(n)) for n in (parent, f"{parent}.ocsp", child)}
+    attempts = (
+        lambda: roll_over(ca_service, parent),
+        lambda: rotate_ocsp_signer(ca_service, parent),
+        lambda: roll_over(ca_service, child),  # its new certificate would need the offline parent's signature
+    )
+    for attempt in attempts:
+        with pytest.raises(CAOffline) as refused:
+            attempt()
+        assert refused.value.code == "ca_offline"
+    assert table_snapshot(ca_service.db) == before
+    assert {n: len(ca_service.custody.versions(n)) for n in versions} == versions
 
 
 def test_refusals_change_nothing(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:
