@@ -51,6 +51,7 @@ from store.db import Database
 from store.models import Certificate, CertificateAuthority, Seal
 
 CRL_VALIDITY = crls.CRL_VALIDITY
+REKEY_RETRIES = 3  # an issuance that meets a CA rollover between signing and commit signs again
 ISSUING_CA_TTL_SECONDS = DEFAULT_TTL_SECONDS  # how long the CA snapshot is trusted for other processes' changes
 
 
@@ -125,11 +126,14 @@ class CertificateAuthorityService:
 
     # -- URLs written into certificates ----------------------------------------------------------
 
-    def crl_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/crl"
+    def crl_url(self, ca: str, scope: str = "") -> str:
+        """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
+        return crls.scope_url(self.public_url, ca, scope)
 
-    def issuer_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/certificate"
+    def issuer_url(self, ca: str, scope: str = "") -> str:
+        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
+        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
     def ocsp_url(self) -> str:
@@ -157,6 +161,20 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def key_certificate(self, ca_name: str, scope: str) -> bytes:
+        """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""
+        from ca.errors import UnknownCRLScope
+
+        for generation in self.snapshots.entry(ca_name).generations:
+            if generation.crl_scope == scope:
+                return generation.certificate_der
+        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
+
+    def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
+        """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its
+        keys signed it: a certificate from before a rollover chains through the old CA certificate."""
+        return list(self.snapshots.chain_for(ca_name, certificate_der))
 
     def chain(self, session: Session, name: str) -> list[bytes]:
         out = []
@@ -237,7 +255,11 @@ class CertificateAuthorityService:
                     issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                     signer = ceremony.signer_for(self.custody, parent_row)  # offline parent: SignatureDeferred
                     not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
-                    extra = certs.distribution_extensions(self.crl_url(parent), self.ocsp_url, self.issuer_url(parent))
+                    extra = certs.distribution_extensions(
+                        self.crl_url(parent, parent_row.crl_scope),
+                        self.ocsp_url,
+                        self.issuer_url(parent, parent_row.crl_scope),
+                    )
                     if permitted_dns:
                         extra.append(name_constraints.extension(permitted_dns))
                 cert = certs.sign_certificate(
@@ -291,6 +313,7 @@ class CertificateAuthorityService:
                 issuer_ca=plan.parent,
                 profile=plan.ca_profile,
                 algorithm=plan.algorithm,
+                issuer_key_ref=self.get_ca(session, plan.parent).key_ref if plan.parent is not None else None,
             ),
             is_ca=True,
         )
@@ -309,7 +332,7 @@ class CertificateAuthorityService:
                 "fingerprint_sha256": certs.fingerprint(der),
             },
         )
-        self._provision_ocsp_signer(session, row, self.custody.get(plan.ocsp_key_ref), actor)
+        self.provision_ocsp_signer(session, row, self.custody.get(plan.ocsp_key_ref), actor)
         self.crls.issue(session, row, actor)
         return row
 
@@ -354,7 +377,7 @@ class CertificateAuthorityService:
             if subject.key_identifier is not None:  # keep theirs: their children's AKI points at it
                 extensions.append(certs.extension("key_identifier", core.OctetString(subject.key_identifier)))
             extensions += certs.distribution_extensions(
-                self.crl_url(issuer_ca), self.ocsp_url, self.issuer_url(issuer_ca)
+                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca, ca.crl_scope)
             )
             serial = certs.new_serial()
             try:
@@ -404,6 +427,7 @@ class CertificateAuthorityService:
                 issuer_ca=issuer_ca,
                 profile="cross-certificate",
                 algorithm=ca.algorithm,
+                issuer_key_ref=ca.key_ref,
             ),
             is_ca=True,
         )
@@ -429,9 +453,12 @@ class CertificateAuthorityService:
                 )
             )
 
-    def _provision_ocsp_signer(
+    def provision_ocsp_signer(
         self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
     ) -> None:
+        """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
+        has prepared `self.pii` (the issuance event digests the subject)."""
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
@@ -439,8 +466,7 @@ class CertificateAuthorityService:
         )
         prepared = self._sign(approval)
         store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
-        ca.ocsp_key_ref = version.ref
-        ca.ocsp_certificate_der = prepared.der
+        store.set_ocsp_signer(session, ca, version.ref, prepared.der)
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -470,20 +496,29 @@ class CertificateAuthorityService:
         own organisations); the default names any, as officers, admins and the local CLI do."""
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
-        ca = self.snapshots.entry(ca_name)
-        approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
-            profile,
-            request,
-            ca,
-            ca.certificate,
-            parent=ca.parent,
-            status=ca.status,
-            namespaces=ca.namespaces,
-            requester=requester,
-        )
-        prepared = self._sign(approval)
-        event_id = self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
+        for attempt in range(REKEY_RETRIES):
+            ca = self.snapshots.entry(ca_name)
+            approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
+                profile,
+                request,
+                ca,
+                ca.certificate,
+                parent=ca.parent,
+                status=ca.status,
+                namespaces=ca.namespaces,
+                requester=requester,
+            )
+            prepared = self._sign(approval)
+            try:
+                event_id = self._commit_end_entity(ca, prepared, actor)
+            except CANotIssuing:
+                if attempt == REKEY_RETRIES - 1 or not self._rekeyed(ca):
+                    raise
+                continue  # re-keyed meanwhile (a rollover): sign again under the new key
+            return IssuedCertificate(
+                serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id
+            )
+        raise AssertionError("unreachable")
 
     def issue_for_key(
         self,
@@ -500,20 +535,34 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
-        ca = self.snapshots.entry(ca_name)
-        approval = issuance.approve_key(
-            profile,
-            family,
-            public_key_der,
-            pairs(_name(subject)),
-            ca,
-            ca.certificate,
-            parent=ca.parent,
-            status=ca.status,
-        )
-        prepared = self._sign(approval)
-        event_id = self._commit_end_entity(ca, prepared, actor, also)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
+        for attempt in range(REKEY_RETRIES):
+            ca = self.snapshots.entry(ca_name)
+            approval = issuance.approve_key(
+                profile,
+                family,
+                public_key_der,
+                pairs(_name(subject)),
+                ca,
+                ca.certificate,
+                parent=ca.parent,
+                status=ca.status,
+            )
+            prepared = self._sign(approval)
+            try:
+                event_id = self._commit_end_entity(ca, prepared, actor, also)
+            except CANotIssuing:
+                if attempt == REKEY_RETRIES - 1 or not self._rekeyed(ca):
+                    raise
+                continue  # re-keyed meanwhile (a rollover): sign again under the new key
+            return IssuedCertificate(
+                serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id
+            )
+        raise AssertionError("unreachable")
+
+    def _rekeyed(self, before: CAEntry) -> bool:
+        """Whether a CA that refused a commit did so because its key rolled over (and is still active)."""
+        now = self.snapshots.entry(before.name)
+        return now.key_ref != before.key_ref and now.status == "active"
 
     def _commit_end_entity(
         self, ca: CAEntry, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
@@ -544,7 +593,10 @@ class CertificateAuthorityService:
             if profile.ocsp_no_check:
                 after.append(certs.extension("ocsp_no_check", core.Null()))
             else:
-                after += certs.distribution_extensions(self.crl_url(ca.name), self.ocsp_url, self.issuer_url(ca.name))
+                scope = getattr(ca, "crl_scope", "") or ""  # the signing key's CRL (ca/crl.py)
+                after += certs.distribution_extensions(
+                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, scope)
+                )
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
             template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
@@ -704,7 +756,8 @@ class CertificateAuthorityService:
                 "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
-        self.crls.issue_or_request(session, self.get_ca(session, row.issuer_ca), actor)  # offline: a request
+        issuer = self.get_ca(session, row.issuer_ca)  # the CRL of the key that signed it; offline: a request
+        self.crls.issue_or_request(session, issuer, actor, scope=crls.scope_of(session, issuer, row.issuer_key_ref))
         return row
 
     # -- CRL (ca/crl.py) ---------------------------------------------------------------------------
@@ -712,9 +765,14 @@ class CertificateAuthorityService:
     def _lock_ca(self, session: Session, name: str) -> CertificateAuthority:
         return crls.lock_ca(session, name)
 
-    def current_crl(self, ca_name: str) -> bytes:
-        """The newest stored CRL. A read: it never signs (the scheduler keeps CRLs fresh)."""
-        return self.crls.current(ca_name)
+    def current_crl(self, ca_name: str, scope: str = "") -> bytes:
+        """The newest stored CRL of one key scope (ca/crl.py; "" the CA's first key, at the plain URL).
+        A read: it never signs (the scheduler keeps CRLs fresh)."""
+        return self.crls.current(ca_name, scope)
+
+    def current_crls(self, ca_name: str) -> list[bytes]:
+        """The newest CRL of every live key scope of a CA (after a rollover, the old key's too)."""
+        return self.crls.current_all(ca_name)
 
     def refresh_crls(self) -> dict[str, int]:
         """A new CRL for every CA."""

@@ -177,4 +177,5 @@ def sign(approval: Approval, template: certs.Template, signer: SigningHandle) ->
         issuer_ca=approval.ca.name,
         profile=approval.profile.name,
         algorithm=approval.ca.algorithm,
+        issuer_key_ref=approval.ca.key_ref,
     )

@@ -65,6 +65,11 @@ class CertificateAuthority(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # [{"status": "granted" | "withdrawn", "from": ISO time}], oldest first; None means granted at created_at
     status_history: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    # the CRL scope of the current key ("" for the key the CA was created with: /v1/cas/{ca}/crl; then
+    # "k<version>": /v1/cas/{ca}/crl/k<version>) and the keys it rolled over from (ca/rollover.py), oldest
+    # first: [{"key_ref", "crl_scope", "certificate_serial", "ocsp_key_ref", "ocsp_certificate_serial", "until"}]
+    crl_scope: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    previous_keys: Mapped[list[dict[str, str | None]] | None] = mapped_column(JSON, nullable=True)
     # True once `trustseal ca ceremony move-offline` took its key out of online custody (ca/ceremony.py):
     # whatever it must sign becomes a ceremony request
     offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -89,6 +94,8 @@ class Certificate(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     is_ca: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the CA key (custody `name@version`) that signed it: picks its CRL scope and OCSP signer after a rollover
+    issuer_key_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     __table_args__ = (Index("ix_certificates_issuer_status", "issuer_ca", "status"),)
 
@@ -102,8 +109,14 @@ class CRL(Base):
     this_update: Mapped[datetime] = mapped_column(UTCDateTime())
     next_update: Mapped[datetime] = mapped_column(UTCDateTime())
     der: Mapped[bytes] = mapped_column(LargeBinary)
+    # which CA key's certificates it lists (CertificateAuthority.crl_scope); numbers stay per CA, so they
+    # rise within every scope too (RFC 5280 §5.2.3)
+    scope: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
-    __table_args__ = (UniqueConstraint("ca_name", "number", name="uq_crl_number"),)
+    __table_args__ = (
+        UniqueConstraint("ca_name", "number", name="uq_crl_number"),
+        Index("ix_crls_ca_scope_number", "ca_name", "scope", "number"),
+    )
 
 
 class Event(Base):
