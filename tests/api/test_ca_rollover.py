@@ -14,7 +14,6 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +145,27 @@ def test_documents_verify_before_any_rollover(
     _still_verify(client, sealed_before, [held_root], tmp_path)
 
 
+@pytest.fixture(scope="module")
+def regional_rollover(
+    client: TestClient, context: Context, officer: dict[str, str], sealed_before: dict[str, bytes], held_root: bytes
+) -> tuple[x509.Certificate, Any]:
+    """The regional CA's rollover, done once for the module (tests run in any order, on any worker): the CA
+    certificate before it and the rotation's response."""
+    del sealed_before, held_root  # made before the rollover
+    old = context.ca.ca_certificate(REGIONAL)
+    return old, client.post(f"/v1/keys/{REGIONAL}/rotate", headers=officer)
+
+
 def test_regional_rollover_keeps_old_documents_and_new_ones_chain_to_the_new_key(
     client: TestClient,
     context: Context,
     officer: dict[str, str],
     sealed_before: dict[str, bytes],
     held_root: bytes,
+    regional_rollover: tuple[x509.Certificate, Any],
     tmp_path: Path,
 ) -> None:
-    old = context.ca.ca_certificate(REGIONAL)
-    response = client.post(f"/v1/keys/{REGIONAL}/rotate", headers=officer)
+    old, response = regional_rollover
     assert response.status_code == 200, response.text
     result = response.json()
     assert set(result) == {"key", "version", "certificate_pem", "previous_version"}
@@ -180,37 +190,48 @@ def test_regional_rollover_keeps_old_documents_and_new_ones_chain_to_the_new_key
     _still_verify(client, {"B-LT after": after}, [held_root], tmp_path)
 
 
-@pytest.fixture
-def two_officers(context: Context) -> Iterator[list[dict[str, str]]]:
-    """Two officers under a policy where `key.rotate` needs two; the policy is lifted afterwards."""
+@pytest.fixture(scope="module")
+def root_rollover(context: Context, client: TestClient, held_root: bytes) -> dict[str, Any]:
+    """The root's rollover under a policy where `key.rotate` needs two officers, done once for the module
+    (the policy is lifted before any other test runs): what each step answered, for the tests to check."""
     text = "version: 1\nexpires_after_hours: 24\noperations:\n  key.rotate: 2\n"
     context.approvals = Approvals(context.db, parse_policy(text, "test"))
-    run = secrets.token_hex(3)
-    yield [
-        {"Authorization": f"Bearer {create_token(context.db, 'officer', f'rollover-officer-{run}-{i}')}"}
-        for i in range(2)
-    ]
-    context.approvals = Approvals(context.db, parse_policy("version: 1\noperations: {}\n", "test"))
+    try:
+        run = secrets.token_hex(3)
+        first, second = (
+            {"Authorization": f"Bearer {create_token(context.db, 'officer', f'rollover-officer-{run}-{i}')}"}
+            for i in range(2)
+        )
+        steps: dict[str, Any] = {"versions": len(context.custody.versions(ROOT))}
+        steps["pending"] = client.post(f"/v1/keys/{ROOT}/rotate", headers=first)
+        steps["versions_pending"] = len(context.custody.versions(ROOT))
+        steps["root_pending"] = context.ca.ca_certificate(ROOT).dump()
+        approval_id = steps["pending"].json().get("approval", {}).get("id")
+        steps["own"] = client.post(f"/v1/approvals/{approval_id}/approve", headers=first)
+        steps["done"] = client.post(f"/v1/approvals/{approval_id}/approve", headers=second)
+        # an OCSP signer's rotation stays one officer's, even under this policy
+        steps["ocsp"] = client.post(f"/v1/keys/{REGIONAL}.ocsp/rotate", headers=first)
+        return steps
+    finally:
+        context.approvals = Approvals(context.db, parse_policy("version: 1\noperations: {}\n", "test"))
 
 
 def test_root_rollover_waits_for_a_second_officer_and_keeps_everything_verifying(
     client: TestClient,
     context: Context,
-    two_officers: list[dict[str, str]],
+    root_rollover: dict[str, Any],
     sealed_before: dict[str, bytes],
     held_root: bytes,
     tmp_path: Path,
 ) -> None:
-    first, second = two_officers
-    versions = len(context.custody.versions(ROOT))
-    pending = client.post(f"/v1/keys/{ROOT}/rotate", headers=first)
+    versions, pending = root_rollover["versions"], root_rollover["pending"]
     assert pending.status_code == 202, pending.text
     approval = pending.json()["approval"]
     assert (approval["operation"], approval["status"], approval["required"]) == ("key.rotate", "pending", 2)
-    assert len(context.custody.versions(ROOT)) == versions  # nothing rotated yet
-    assert context.ca.ca_certificate(ROOT).dump() == held_root
-    _problem(client.post(f"/v1/approvals/{approval['id']}/approve", headers=first), 403, "approval_own_request")
-    done = client.post(f"/v1/approvals/{approval['id']}/approve", headers=second)
+    assert root_rollover["versions_pending"] == versions  # nothing rotated yet
+    assert root_rollover["root_pending"] == held_root
+    _problem(root_rollover["own"], 403, "approval_own_request")
+    done = root_rollover["done"]
     assert done.status_code == 200, done.text
     body = done.json()
     assert body["approval"]["status"] == "executed"
@@ -235,8 +256,7 @@ def test_root_rollover_waits_for_a_second_officer_and_keeps_everything_verifying
     _still_verify(client, sealed_before, [new_root.dump()], tmp_path)
     pdf = context.signing.seal_pdf(make_pdf(), seal_id=SEAL, caller=CALLER, placement=Placement(), level="B-LT").pdf
     _still_verify(client, {"B-LT after the root": pdf}, [held_root], tmp_path)
-    # an OCSP signer's rotation stays one officer's, even under this policy
-    assert client.post(f"/v1/keys/{REGIONAL}.ocsp/rotate", headers=first).status_code == 200
+    assert root_rollover["ocsp"].status_code == 200, root_rollover["ocsp"].text
 
 
 def test_the_national_issuing_ca_rolls_over_and_timestamps_keep_verifying(
@@ -263,9 +283,12 @@ def test_the_national_issuing_ca_rolls_over_and_timestamps_keep_verifying(
     _still_verify(client, {**before, **after}, [held_root], tmp_path)
 
 
-def test_only_links_a_held_root_signed_count(client: TestClient, context: Context) -> None:
+def test_only_links_a_held_root_signed_count(
+    client: TestClient, context: Context, root_rollover: dict[str, Any]
+) -> None:
     """A link certificate counts as a root's other key only when a root the caller holds signed it: one
     with the root's name made by another key (here a regional CA's) is ignored."""
+    assert root_rollover["done"].status_code == 200
     from datetime import UTC, datetime, timedelta
 
     from ca import certificates as certs
@@ -322,7 +345,10 @@ def test_refusals_change_nothing(client: TestClient, context: Context, officer: 
     assert _state(context) == before
 
 
-def test_scoped_crls_are_served_at_the_urls_certificates_carry(client: TestClient, context: Context) -> None:
+def test_scoped_crls_are_served_at_the_urls_certificates_carry(
+    client: TestClient, context: Context, regional_rollover: tuple[x509.Certificate, Any]
+) -> None:
+    assert regional_rollover[1].status_code == 200
     entry = context.ca.snapshot().get(REGIONAL)
     plain = client.get(f"/v1/cas/{REGIONAL}/crl")
     scoped = client.get(f"/v1/cas/{REGIONAL}/crl/{entry.crl_scope}")
@@ -420,16 +446,34 @@ def _all_verify(client: TestClient, documents: list[bytes]) -> None:
         assert report["result"] == PASSED, report
 
 
-def test_sealing_and_issuance_keep_succeeding_during_a_ca_rollover(
-    client: TestClient, context: Context, officer: dict[str, str], live_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def load_across_rollover(
+    client: TestClient,
+    context: Context,
+    officer: dict[str, str],
+    live_url: str,
+    sealed_before: dict[str, bytes],
+    root_rollover: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[x509.Certificate, Any, Load]:
+    """cn-530000-sm2 rolls over (after the root did: its new certificate comes from the new root key) while
+    a load seals and issues against it; done once for the module."""
+    del sealed_before, root_rollover  # the demo seals exist; the root rolled over first
     ca = "cn-530000-sm2"
     old = context.ca.ca_certificate(ca)
-    with Load(live_url, context, "demo-530000-sm2", ca, tmp_path) as load:
+    with Load(live_url, context, "demo-530000-sm2", ca, tmp_path_factory.mktemp("load")) as load:
         load.wait_for_more()
         response = client.post(f"/v1/keys/{ca}/rotate", headers=officer)
-        assert response.status_code == 200, response.text
         load.wait_for_more()
+    return old, response, load
+
+
+def test_sealing_and_issuance_keep_succeeding_during_a_ca_rollover(
+    client: TestClient, context: Context, load_across_rollover: tuple[x509.Certificate, Any, Load]
+) -> None:
+    ca = "cn-530000-sm2"
+    old, response, load = load_across_rollover
+    assert response.status_code == 200, response.text
     assert load.failures == []
     new = context.ca.ca_certificate(ca)
     issuers = {x509.Certificate.load(der).authority_key_identifier for der in load.certificates}
@@ -440,8 +484,15 @@ def test_sealing_and_issuance_keep_succeeding_during_a_ca_rollover(
 
 
 def test_sealing_and_issuance_keep_succeeding_while_the_ocsp_signer_and_the_seal_key_rotate(
-    client: TestClient, context: Context, officer: dict[str, str], live_url: str, held_root: bytes, tmp_path: Path
+    client: TestClient,
+    context: Context,
+    officer: dict[str, str],
+    live_url: str,
+    held_root: bytes,
+    load_across_rollover: tuple[x509.Certificate, Any, Load],
+    tmp_path: Path,
 ) -> None:
+    assert load_across_rollover[1].status_code == 200  # cn-530000-sm2 rolled over after the root did
     ca = "cn-530000-sm2"
     seal_id = "demo-530000-sm2"
     with Load(live_url, context, seal_id, ca, tmp_path) as load:

@@ -81,7 +81,7 @@ def test_existing_rows_are_attributed_to_the_one_key_each_ca_had(engine: Engine)
             ),
             {"now": now, "der": b"\x30\x00"},
         )
-    _migrate(engine, "0013")
+    _migrate(engine, "0014")
     with engine.connect() as connection:
         keys: dict[str, str | None] = dict(
             connection.execute(text("SELECT serial, issuer_key_ref FROM certificates")).all()
