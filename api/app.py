@@ -95,6 +95,17 @@ async def _refresh_crls(context: Context, every: float) -> None:
             log.exception("scheduled CRL refresh failed")
 
 
+async def _refresh_ocsp(context: Context, every: float) -> None:
+    """Pre-signed OCSP responses on schedule (ca/ocsp.py `refresh_due`), the way CRLs are: each re-signed
+    before half its validity has passed, so a stored answer is never served stale."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(context.ca.refresh_due_ocsp)
+        except Exception:  # keep the scheduler alive; the next round retries
+            log.exception("scheduled OCSP response refresh failed")
+
+
 def _provision_ledger_key(context: Context) -> None:
     """The ledger key and its certificate before serving, not from the integrator's first round in the
     middle of a request: certifying the key writes a certificate and an event. A service not yet
@@ -136,6 +147,8 @@ def create_app(context: Context | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         every = ctx.settings.crl_refresh_seconds
         task = asyncio.create_task(_refresh_crls(ctx, every)) if every > 0 else None
+        every_ocsp = ctx.settings.ocsp_refresh_seconds
+        ocsp_task = asyncio.create_task(_refresh_ocsp(ctx, every_ocsp)) if every_ocsp > 0 else None
         period = ctx.settings.ledger_integrate_seconds
         integrator = None
         await asyncio.to_thread(_reconcile_keys, ctx)
@@ -149,8 +162,9 @@ def create_app(context: Context | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
+            for scheduled in (task, ocsp_task):
+                if scheduled is not None:
+                    scheduled.cancel()
             if ctx.collector is not None:
                 await asyncio.to_thread(ctx.collector.stop)
                 ctx.collector = None

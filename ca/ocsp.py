@@ -11,6 +11,7 @@ from asn1crypto import core, ocsp, x509
 
 from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
+from ca.ocsp_store import PresignedResponses, Stored, StoredKey
 from ca.snapshot import Snapshots
 from keys.custody import KeyCustody, SigningHandle
 from store.db import Database
@@ -18,6 +19,7 @@ from store.models import Certificate
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
+Clock = Callable[[], datetime]
 HASHES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512", "sm3": "sm3"}
 
 
@@ -157,18 +159,58 @@ def _status(status: CertStatus) -> ocsp.CertStatus:
     return ocsp.CertStatus(name="unknown", value=core.Null())
 
 
-OCSP_VALIDITY = timedelta(hours=4)
+OCSP_VALIDITY = timedelta(hours=4)  # nextUpdate - thisUpdate; the scheduler re-signs before half of it
+PARSED_REQUESTS_KEPT = 4096  # request DER -> what it asks for, so a repeated request is not parsed again
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OCSPAnswer:
+    """An OCSPResponse and, when it is a stored pre-signed one, its thisUpdate / nextUpdate (what HTTP
+    caching is derived from, api/routes/ocsp.py). Live answers (a nonce, several CertIDs, an unknown
+    serial, refusals) carry neither."""
+
+    der: bytes
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A request the stored responses can answer: one CertID of a CA with a responder, no nonce."""
+
+    responders: list[Responder]  # the list it was matched in: a new CA snapshot parses again
+    responder: Responder
+    key: StoredKey
+
+
+def signer_id(responder: Responder) -> str:
+    """Hex SHA-256 of the responder's signer certificate (asn1crypto caches it on the certificate)."""
+    return responder.signer_certificate.sha256.hex()
 
 
 class OCSPResponder:
     """The responder of POST /v1/ocsp: every CA with a delegated signer answers for what it issued, from
-    the certificate rows (a read: it signs its answer, never writes)."""
+    the certificate rows.
 
-    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody) -> None:
+    A request naming one certificate without a nonce is answered from its stored pre-signed response
+    (ca/ocsp_store.py), signed on the first such request and re-signed by the scheduler (`refresh_due`)
+    before half its validity. A request with a nonce is signed live with the nonce echoed: RFC 8954 lets a
+    responder ignore the nonce, but a client that sends one may insist on it (OpenSSL's does), and the
+    per-client budget bounds what live signing costs. Several CertIDs, a hash algorithm we do not know or
+    an unknown serial are answered live as well, never stored."""
+
+    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody, clock: Clock = utc_now) -> None:
         self.snapshots = snapshots
         self.db = db
         self.custody = custody
+        self.clock = clock
+        self.presigned = PresignedResponses(db)
         self._responders: tuple[int, list[Responder]] | None = None
+        self._parsed: dict[bytes, _Parsed] = {}
 
     def responders(self) -> list[Responder]:
         """Responders for every CA with an OCSP signer, built once per CA snapshot version."""
@@ -190,15 +232,97 @@ class OCSPResponder:
         return out
 
     def answer(self, request_der: bytes) -> bytes:
-        request = parse_request(request_der)
+        return self.respond_to(request_der).der
 
-        def lookup(ca_name: str, serial: int) -> CertStatus:
-            with self.db.session() as session:
-                row = session.get(Certificate, serial_hex(serial))
-                if row is None or row.issuer_ca != ca_name:
-                    return CertStatus("unknown")
-                if row.status == "revoked":
-                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
-                return CertStatus("good")
+    def respond_to(self, request_der: bytes) -> OCSPAnswer:
+        """The answer to one request: stored bytes when it can be, else signed now. OCSPMalformed for a
+        request that cannot be read."""
+        now = truncate(self.clock())
+        responders = self.responders()
+        parsed = self._parsed.get(request_der)
+        if parsed is None or parsed.responders is not responders:
+            request = parse_request(request_der)
+            parsed = self._presignable(request, responders)
+            if parsed is None:
+                return OCSPAnswer(respond(request, responders, self._status, now, OCSP_VALIDITY))
+            if len(self._parsed) >= PARSED_REQUESTS_KEPT:
+                self._parsed.clear()
+            self._parsed[request_der] = parsed
+        stored = self.presigned.lookup(parsed.key, now) or self._presign(parsed.responder, parsed.key, now)
+        if stored is None:  # not a certificate of that CA: `unknown`, signed live (it may be issued later)
+            return OCSPAnswer(respond(parse_request(request_der), responders, self._status, now, OCSP_VALIDITY))
+        return OCSPAnswer(stored.der, stored.this_update, stored.next_update)
 
-        return respond(request, self.responders(), lookup, truncate(datetime.now(UTC)), OCSP_VALIDITY)
+    def refresh_due(self, batch: int = 500) -> int:
+        """The scheduler's round (api/app.py): re-sign each stored response past half its validity or
+        signed by a signer no longer answering; drop those of expired certificates and of CA keys without
+        a responder. Returns how many were re-signed."""
+        refreshed = 0
+        for _ in range(10_000):  # each pass re-signs or drops what it read: a bound, not a retry loop
+            now = truncate(self.clock())
+            responders = self.responders()
+            due = self.presigned.due(now, OCSP_VALIDITY, sorted({signer_id(r) for r in responders}), batch)
+            for item in due:
+                responder = _by_key(responders, item.hash_algorithm, item.issuer_key_hash)
+                key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, "")
+                if responder is not None and not item.expired_certificate:
+                    key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, signer_id(responder))
+                    if self._presign(responder, key, now) is not None:
+                        refreshed += 1
+                        continue
+                self.presigned.drop(item)
+            if len(due) < batch:
+                break
+        return refreshed
+
+    def _presignable(self, request: ocsp.OCSPRequest, responders: list[Responder]) -> _Parsed | None:
+        singles = request["tbs_request"]["request_list"]
+        if len(singles) != 1 or request_nonce(request) is not None:
+            return None
+        cert_id = singles[0]["req_cert"]
+        algorithm = HASHES.get(cert_id["hash_algorithm"]["algorithm"].native)
+        responder = next((r for r in responders if r.matches(cert_id)), None)
+        if algorithm is None or responder is None:
+            return None
+        key = StoredKey(
+            serial=serial_hex(cert_id["serial_number"].native),
+            hash_algorithm=algorithm,
+            issuer_key_hash=cert_id["issuer_key_hash"].native.hex(),
+            signer=signer_id(responder),
+        )
+        return _Parsed(responders, responder, key)
+
+    def _presign(self, responder: Responder, key: StoredKey, now: datetime) -> Stored | None:
+        """Sign and store the response for `key` (None for a serial the CA did not issue). Its CertID is
+        built from our own hashes, so every spelling of the same question shares one stored answer."""
+        status = self._status(responder.ca_name, int(key.serial, 16))
+        if status.status == "unknown":
+            return None
+        name_hash, key_hash = responder._hashes(key.hash_algorithm)
+        cert_id = {
+            "hash_algorithm": {"algorithm": key.hash_algorithm},
+            "issuer_name_hash": name_hash,
+            "issuer_key_hash": key_hash,
+            "serial_number": int(key.serial, 16),
+        }
+        request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
+        der = respond(request, [responder], lambda _ca, _serial: status, now, OCSP_VALIDITY)
+        self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
+        return Stored(der, now, now + OCSP_VALIDITY)
+
+    def _status(self, ca_name: str, serial: int) -> CertStatus:
+        with self.db.session() as session:
+            row = session.get(Certificate, serial_hex(serial))
+            if row is None or row.issuer_ca != ca_name:
+                return CertStatus("unknown")
+            if row.status == "revoked":
+                return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
+            return CertStatus("good")
+
+
+def _by_key(responders: Sequence[Responder], algorithm: str, issuer_key_hash: str) -> Responder | None:
+    """The responder of the CA key whose hash under `algorithm` is `issuer_key_hash` (hex)."""
+    for responder in responders:
+        if responder._hashes(algorithm)[1].hex() == issuer_key_hash:
+            return responder
+    return None
