@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asn1crypto import core, ocsp, x509
@@ -24,7 +25,7 @@ from sqlalchemy import select, update
 
 from ca.authority import CertificateAuthorityService
 from ca.ocsp import OCSP_VALIDITY, OCSPResponder
-from ca.ocsp_store import REFRESH_MARGIN
+from ca.ocsp_store import REFRESH_MARGIN, Stored
 from keys.local import LocalKeystore
 from store.models import CertificateAuthority, OCSPResponse
 from tests.fixtures import ORG_SUBJECT, PUBLIC_URL, make_csr, openssl, pem
@@ -88,7 +89,12 @@ def test_one_certid_without_nonce_is_signed_once_and_served_as_stored(
     responder = ca_service.ocsp_responder
     signed: list[int] = []
     real = responder._presign
-    monkeypatch.setattr(responder, "_presign", lambda *a: signed.append(1) or real(*a))
+
+    def counted(*args: Any) -> Stored | None:
+        signed.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(responder, "_presign", counted)
     der = _request(issuer, serial)
     first = ca_service.ocsp_answer(der)
     assert first.this_update is not None and first.next_update == first.this_update + OCSP_VALIDITY
