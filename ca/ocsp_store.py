@@ -97,14 +97,20 @@ class PresignedResponses:
             "issuer_key_hash": key.issuer_key_hash,
             "signer": key.signer,
         }
-        with self.db.raw_reading() as cursor:
-            row = self._lookup.execute(cursor, values).fetchone()
+        try:
+            row = self._read(values)
+        except Exception:  # a kept connection the server dropped (restart, idle timeout): once more, fresh
+            row = self._read(values)
         if row is None:
             return None
         next_update = self._date(row[2])
         if next_update <= now:
             return None
         return Stored(bytes(row[0]), self._date(row[1]), next_update)
+
+    def _read(self, values: dict[str, str]) -> Any:
+        with self.db.raw_reading() as cursor:
+            return self._lookup.execute(cursor, values).fetchone()
 
     def put(self, key: StoredKey, status: str, der: bytes, this_update: datetime, next_update: datetime) -> None:
         """Store (or replace) the response for `key`, stating `status`. A response signed from a status

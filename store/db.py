@@ -184,7 +184,11 @@ class Database:
         except IndexError:
             connection = self._reader()
         try:
-            yield connection.cursor()
+            cursor = connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()  # resets the statement: SQLite would otherwise keep its read snapshot open
         except BaseException:
             with contextlib.suppress(Exception):
                 connection.close()
