@@ -244,14 +244,21 @@ class OCSPResponder:
             request = parse_request(request_der)
             parsed = self._presignable(request, responders)
             if parsed is None:
-                return OCSPAnswer(respond(request, responders, self._status, now, OCSP_VALIDITY))
+                return self._live(request, responders, now)
             if len(self._parsed) >= PARSED_REQUESTS_KEPT:
                 self._parsed.clear()
             self._parsed[request_der] = parsed
         stored = self.presigned.lookup(parsed.key, now) or self._presign(parsed.responder, parsed.key, now)
         if stored is None:  # not a certificate of that CA: `unknown`, signed live (it may be issued later)
-            return OCSPAnswer(respond(parse_request(request_der), responders, self._status, now, OCSP_VALIDITY))
+            return self._live(parse_request(request_der), responders, now)
         return OCSPAnswer(stored.der, stored.this_update, stored.next_update)
+
+    def _live(self, request: ocsp.OCSPRequest, responders: list[Responder], now: datetime) -> OCSPAnswer:
+        """Signed for this request: `respond` picks the responder of the first CertID (none: unauthorized)."""
+        first = request["tbs_request"]["request_list"][0]["req_cert"]
+        chosen = next((r for r in responders if r.matches(first)), None)
+        lookup = self._lookup(chosen) if chosen is not None else (lambda _ca, _serial: CertStatus("unknown"))
+        return OCSPAnswer(respond(request, responders, lookup, now, OCSP_VALIDITY))
 
     def refresh_due(self, batch: int = 500) -> int:
         """The scheduler's round (api/app.py): re-sign each stored response past half its validity or
@@ -295,7 +302,7 @@ class OCSPResponder:
     def _presign(self, responder: Responder, key: StoredKey, now: datetime) -> Stored | None:
         """Sign and store the response for `key` (None for a serial the CA did not issue). Its CertID is
         built from our own hashes, so every spelling of the same question shares one stored answer."""
-        status = self._status(responder.ca_name, int(key.serial, 16))
+        status = self._lookup(responder)(responder.ca_name, int(key.serial, 16))
         if status.status == "unknown":
             return None
         name_hash, key_hash = responder._hashes(key.hash_algorithm)
@@ -310,14 +317,20 @@ class OCSPResponder:
         self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
         return Stored(der, now, now + OCSP_VALIDITY)
 
-    def _status(self, ca_name: str, serial: int) -> CertStatus:
-        with self.db.session() as session:
-            row = session.get(Certificate, serial_hex(serial))
-            if row is None or row.issuer_ca != ca_name:
-                return CertStatus("unknown")
-            if row.status == "revoked":
-                return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
-            return CertStatus("good")
+    def _lookup(self, responder: Responder) -> Callable[[str, int], CertStatus]:
+        """The certificate-status lookup for answers `responder` signs (live ones and stored ones alike):
+        from the certificate rows, `unknown` for what its CA did not issue."""
+
+        def lookup(ca_name: str, serial: int) -> CertStatus:
+            with self.db.session() as session:
+                row = session.get(Certificate, serial_hex(serial))
+                if row is None or row.issuer_ca != ca_name:
+                    return CertStatus("unknown")
+                if row.status == "revoked":
+                    return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
+                return CertStatus("good")
+
+        return lookup
 
 
 def _by_key(responders: Sequence[Responder], algorithm: str, issuer_key_hash: str) -> Responder | None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from asn1crypto import core, ocsp, x509
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from ca.authority import CertificateAuthorityService
@@ -28,7 +30,7 @@ from ca.ocsp import OCSP_VALIDITY, OCSPResponder
 from ca.ocsp_store import REFRESH_MARGIN, Stored
 from keys.local import LocalKeystore
 from store.models import CertificateAuthority, OCSPResponse
-from tests.fixtures import ORG_SUBJECT, PUBLIC_URL, make_csr, openssl, pem
+from tests.fixtures import ORG_SUBJECT, PUBLIC_URL, examples, make_csr, openssl, pem
 
 pytestmark = pytest.mark.openssl
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +146,46 @@ def test_unknown_serials_and_several_certids_are_answered_live_and_not_stored(
     statuses = [r["cert_status"].name for r in ocsp.OCSPResponse.load(both.der).basic_ocsp_response[
         "tbs_response_data"]["responses"]]  # fmt: skip
     assert statuses == ["good", "unknown"] and both.this_update is None and _stored(ca_service, serial) == []
+
+
+def test_a_serial_another_ca_issued_is_unknown_and_not_stored(
+    ca_service: CertificateAuthorityService, tmp_path: Path
+) -> None:
+    issuer = ca_service.ca_certificate("cn-370000-sm2")
+    csr = make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT)
+    elsewhere = ca_service.issue(csr, "org-seal", "cn-530000-sm2").certificate.serial_number
+    answer = ca_service.ocsp_answer(_request(issuer, elsewhere))
+    assert _single(answer.der)["cert_status"].name == "unknown" and _stored(ca_service, elsewhere) == []
+
+
+@pytest.fixture(scope="module")
+def known(ca_service: CertificateAuthorityService, tmp_path_factory: pytest.TempPathFactory) -> list[int]:
+    """Serials of cn-370000-sm2: two good, one revoked."""
+    directory = tmp_path_factory.mktemp("known")
+    serials = [_issue(ca_service, directory, "sm2")[1] for _ in range(3)]
+    ca_service.revoke(format(serials[2], "x"), "superseded")
+    return serials
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), algorithm=st.sampled_from(["sha1", "sha256", "sha384", "sha512"]))
+def test_stored_answers_say_what_live_answers_say(
+    ca_service: CertificateAuthorityService, known: list[int], data: st.DataObject, algorithm: str
+) -> None:
+    """Whatever the serial (issued, revoked, never issued, zero, negative, longer than ours) and the CertID
+    hash: the answer without a nonce (stored when it can be) states what a nonce answer (signed live) states,
+    for the CertID asked about."""
+    serial = data.draw(st.one_of(st.sampled_from(known), st.integers(-(2**70), 2**70), st.integers(2**127, 2**160)))
+    issuer = ca_service.ca_certificate("cn-370000-sm2")
+    stored = _single(ca_service.ocsp(_request(issuer, serial, algorithm)))
+    live = _single(ca_service.ocsp(_request(issuer, serial, algorithm, secrets.token_bytes(8))))
+    assert stored["cert_status"].name == live["cert_status"].name
+    assert stored["cert_status"].name == (
+        "good" if serial in known[:2] else "revoked" if serial == known[2] else "unknown"
+    )
+    assert stored["cert_id"]["serial_number"].native == serial
+    assert stored["cert_id"]["hash_algorithm"]["algorithm"].native == algorithm
+    assert stored["cert_id"]["issuer_key_hash"].native == live["cert_id"]["issuer_key_hash"].native
 
 
 # -- revocation ----------------------------------------------------------------------------------------
