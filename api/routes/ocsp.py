@@ -112,12 +112,16 @@ async def ocsp_post(request: Request) -> Response:
     return await _answer(context, bytes(body))
 
 
-@router.get("/{encoded:path}")
-async def ocsp_get(encoded: str, request: Request) -> Response:
+_ENCODED = {"name": "encoded", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "the DER OCSPRequest in base64, standard or URL-safe, padded or not"}  # fmt: skip
+
+
+@router.get("/{encoded:path}", openapi_extra={"parameters": [_ENCODED]})
+async def ocsp_get(request: Request) -> Response:
     context = _context(request)
     if (refused := _over_budget(request, context)) is not None:
         return refused
-    der = request_from_path(encoded)
+    der = request_from_path(request.path_params["encoded"])  # as routed; no parameter validation to pay for
     if der is None:
         return _unsuccessful("malformed_request")
     return await _answer(context, der, request)
