@@ -19,12 +19,16 @@ from asn1crypto import core, ocsp, x509
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import _refresh_ocsp
+from api.app import _refresh_ocsp, create_app
 from api.context import Context
 from api.routes.ocsp import caching_headers
+from ca.authority import CertificateAuthorityService
 from ca.ocsp import OCSP_VALIDITY
+from keys.local import LocalKeystore
+from policies.profiles import default_profiles
+from store.db import Database
 from store.models import OCSPResponse
-from tests.fixtures import ORG_SUBJECT, make_csr
+from tests.fixtures import ORG_SUBJECT, PUBLIC_URL, make_csr
 
 OCSP_REQUEST = {"Content-Type": "application/ocsp-request"}
 
@@ -89,6 +93,30 @@ def test_a_presigned_get_answer_carries_rfc_5019_caching_headers(
     revoked = client.get(path, headers={"If-None-Match": etag})  # the old validator no longer matches
     assert revoked.status_code == 200 and _single(revoked.content)["cert_status"].name == "revoked"
     assert revoked.headers["etag"] != etag
+
+
+def test_a_second_app_on_the_same_database_answers_revoked_at_once(
+    client: TestClient, context: Context, keystore: LocalKeystore, tmp_path: Path
+) -> None:
+    """Two services (own engine, caches, snapshot) on one database, the way two replicas run: the other one
+    serves the stored `good`, this one revokes, the other's very next GET is `revoked` with a new ETag."""
+    db = Database(context.db.url)
+    try:
+        service = CertificateAuthorityService(db, keystore, default_profiles(), PUBLIC_URL)
+        other = TestClient(create_app(Context(settings=context.settings, db=db, custody=keystore, ca=service)))
+        issuer, serial = _issue(context, tmp_path)
+        path = f"/v1/ocsp/{_request(issuer, serial)}"
+        first = other.get(path)
+        assert _single(first.content)["cert_status"].name == "good"
+        assert other.get(path).headers["etag"] == first.headers["etag"]  # served as stored
+        assert client.get(path).content == first.content  # this app serves the same stored bytes
+        context.ca.revoke(format(serial, "x"), "keyCompromise")
+        after = other.get(path)
+        assert (
+            _single(after.content)["cert_status"].name == "revoked" and after.headers["etag"] != first.headers["etag"]
+        )
+    finally:
+        db.dispose()
 
 
 def test_a_nonce_answer_is_not_for_caches(client: TestClient, context: Context, tmp_path: Path) -> None:
