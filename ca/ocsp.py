@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asn1crypto import core, ocsp, x509
+from asn1crypto import algos, core, ocsp, x509
 
 from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
@@ -287,31 +287,24 @@ class OCSPResponder:
         if len(singles) != 1 or request_nonce(request) is not None:
             return None
         cert_id = singles[0]["req_cert"]
-        algorithm = HASHES.get(cert_id["hash_algorithm"]["algorithm"].native)
+        form = _hash_form(cert_id["hash_algorithm"])
         responder = next((r for r in responders if r.matches(cert_id)), None)
-        if algorithm is None or responder is None:
+        if form is None or responder is None:
             return None
-        key = StoredKey(
-            serial=serial_hex(cert_id["serial_number"].native),
-            hash_algorithm=algorithm,
-            issuer_key_hash=cert_id["issuer_key_hash"].native.hex(),
-            signer=signer_id(responder),
-        )
+        serial = cert_id["serial_number"].native
+        if _cert_id(responder, form, serial).dump() != cert_id.dump():  # e.g. a zero-padded serial: live
+            return None
+        key = StoredKey(serial_hex(serial), form, cert_id["issuer_key_hash"].native.hex(), signer_id(responder))
         return _Parsed(responders, responder, key)
 
     def _presign(self, responder: Responder, key: StoredKey, now: datetime) -> Stored | None:
-        """Sign and store the response for `key` (None for a serial the CA did not issue). Its CertID is
-        built from our own hashes, so every spelling of the same question shares one stored answer."""
+        """Sign and store the response for `key` (None for a serial the CA did not issue). Its CertID is the
+        request's, byte for byte (`_presignable` admits no other): some clients (Bouncy Castle's) match a
+        response to their request by comparing the whole CertID, hash parameters included."""
         status = self._lookup(responder)(responder.ca_name, int(key.serial, 16))
         if status.status == "unknown":
             return None
-        name_hash, key_hash = responder._hashes(key.hash_algorithm)
-        cert_id = {
-            "hash_algorithm": {"algorithm": key.hash_algorithm},
-            "issuer_name_hash": name_hash,
-            "issuer_key_hash": key_hash,
-            "serial_number": int(key.serial, 16),
-        }
+        cert_id = _cert_id(responder, key.hash_algorithm, int(key.serial, 16))
         request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
         der = respond(request, [responder], lambda _ca, _serial: status, now, OCSP_VALIDITY)
         self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
@@ -333,9 +326,41 @@ class OCSPResponder:
         return lookup
 
 
-def _by_key(responders: Sequence[Responder], algorithm: str, issuer_key_hash: str) -> Responder | None:
-    """The responder of the CA key whose hash under `algorithm` is `issuer_key_hash` (hex)."""
+def _by_key(responders: Sequence[Responder], form: str, issuer_key_hash: str) -> Responder | None:
+    """The responder of the CA key whose hash (in the CertID form `form`) is `issuer_key_hash` (hex)."""
+    algorithm = form.removesuffix(NULL_PARAMETERS)
     for responder in responders:
         if responder._hashes(algorithm)[1].hex() == issuer_key_hash:
             return responder
     return None
+
+
+NULL_PARAMETERS = "+null"  # a CertID hash form: the AlgorithmIdentifier carries NULL parameters
+
+
+def _hash_form(algorithm: algos.DigestAlgorithm) -> str | None:
+    """How a CertID names its hash: the name, plus NULL_PARAMETERS when it carries NULL parameters (RFC
+    5754 allows both spellings; clients use either). None for a hash we do not know or other parameters."""
+    name = HASHES.get(algorithm["algorithm"].native)
+    parameters = algorithm["parameters"]  # Null for the hashes asn1crypto knows, Any for SM3
+    if name is None:
+        return None
+    if isinstance(parameters, core.Void):
+        return name
+    return name + NULL_PARAMETERS if parameters.dump() == b"\x05\x00" else None
+
+
+def _cert_id(responder: Responder, form: str, serial: int) -> ocsp.CertId:
+    """The CertID for `serial` under `responder`'s CA key, its hash spelt as `form` says."""
+    algorithm = form.removesuffix(NULL_PARAMETERS)
+    oid = algos.DigestAlgorithmId(algorithm).dump()
+    spelt = oid + (b"\x05\x00" if form.endswith(NULL_PARAMETERS) else b"")
+    name_hash, key_hash = responder._hashes(algorithm)
+    return ocsp.CertId(
+        {
+            "hash_algorithm": algos.DigestAlgorithm.load(b"\x30" + bytes([len(spelt)]) + spelt),
+            "issuer_name_hash": name_hash,
+            "issuer_key_hash": key_hash,
+            "serial_number": serial,
+        }
+    )

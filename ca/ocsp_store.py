@@ -8,8 +8,9 @@ states equals the certificate row's status (a revocation committed by any proces
 revocation), and it was signed by the signer that answers for its CA key now (a rotated OCSP signer or a
 rolled-over CA key is never answered with the old signer's bytes). Revocation also deletes the rows in its
 own transaction (ca/store.py `mark_revoked`), so the table keeps no stale answers. Rows are keyed by
-certificate serial and the CertID's hash algorithm and issuerKeyHash: the CA key that issued, and the form
-in which the client asked (RFC 6960 §4.1.1: the response's CertID is the request's).
+certificate serial and the CertID's hash algorithm (as spelt: `sha1+null` carries NULL parameters, `sm3`
+none) and issuerKeyHash: the CA key that issued, and the exact CertID the client asked with, which the
+stored response repeats byte for byte (RFC 6960 §4.2.1).
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class OCSPResponse(Base):
     __tablename__ = "ocsp_responses"
 
     serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
-    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CertID's hashAlgorithm
+    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CertID's, e.g. sha1+null
     issuer_key_hash: Mapped[str] = mapped_column(String(128), primary_key=True)  # hex, under hash_algorithm
     signer: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the OCSP signer certificate that signed it
     status: Mapped[str] = mapped_column(String(16))  # the certificate's status it states: good | revoked

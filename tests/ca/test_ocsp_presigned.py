@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asn1crypto import core, ocsp, x509
+from asn1crypto import algos, core, ocsp, x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -106,11 +106,51 @@ def test_one_certid_without_nonce_is_signed_once_and_served_as_stored(
     assert single["cert_status"].name == "good" and single["cert_id"]["serial_number"].native == serial
     assert single["this_update"].native == first.this_update and single["next_update"].native == first.next_update
     (row,) = _stored(ca_service, serial)
-    assert row.status == "good" and row.der == first.der and row.hash_algorithm == "sha1"
+    assert row.status == "good" and row.der == first.der and row.hash_algorithm == "sha1+null"
     # the same question with another hash algorithm is another CertID: its own stored answer
     sha256 = ca_service.ocsp_answer(_request(issuer, serial, "sha256"))
     assert _single(sha256.der)["cert_id"]["hash_algorithm"]["algorithm"].native == "sha256"
-    assert sorted(r.hash_algorithm for r in _stored(ca_service, serial)) == ["sha1", "sha256"]
+    assert sorted(r.hash_algorithm for r in _stored(ca_service, serial)) == ["sha1+null", "sha256+null"]
+
+
+def _spelt(algorithm: str, null: bool) -> algos.DigestAlgorithm:
+    oid = algos.DigestAlgorithmId(algorithm).dump() + (b"\x05\x00" if null else b"")
+    return algos.DigestAlgorithm.load(b"\x30" + bytes([len(oid)]) + oid)
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sm3"])
+def test_the_stored_certid_is_the_requests_byte_for_byte(
+    ca_service: CertificateAuthorityService, tmp_path: Path, algorithm: str
+) -> None:
+    """With and without NULL hash parameters (clients write both; Bouncy Castle matches a response to its
+    request by the whole CertID), each spelling gets its own stored answer echoing it exactly; a CertID we
+    would not write ourselves (a zero-padded serial) is answered live, echoed as it came."""
+    issuer, serial = _issue(ca_service, tmp_path, "sm2")
+    plain = ocsp.OCSPRequest.load(_request(issuer, serial, algorithm))
+    cert_id = plain["tbs_request"]["request_list"][0]["req_cert"]
+    for null in (False, True):
+        spelt = ocsp.CertId(
+            {
+                "hash_algorithm": _spelt(algorithm, null),
+                "issuer_name_hash": cert_id["issuer_name_hash"].native,
+                "issuer_key_hash": cert_id["issuer_key_hash"].native,
+                "serial_number": serial,
+            }
+        )
+        der = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": spelt}]}}).dump()
+        answer = ca_service.ocsp_answer(der)
+        assert answer.this_update is not None  # stored
+        assert _single(answer.der)["cert_id"].dump() == spelt.dump()
+        assert ca_service.ocsp(der) == answer.der
+    assert sorted(r.hash_algorithm for r in _stored(ca_service, serial)) == [algorithm, algorithm + "+null"]
+    padded_serial = b"\x02" + bytes([len(serial.to_bytes(17, "big"))]) + serial.to_bytes(17, "big")
+    padded = cert_id.dump()[: -len(cert_id["serial_number"].dump())] + padded_serial
+    padded = bytes([0x30, len(padded) - 2]) + padded[2:]
+    request = b"\x30" + bytes([len(padded) + 6]) + b"\x30" + bytes([len(padded) + 4])
+    request += b"\x30" + bytes([len(padded) + 2]) + b"\x30" + bytes([len(padded)]) + padded
+    answer = ca_service.ocsp_answer(request)
+    assert answer.this_update is None  # live
+    assert _single(answer.der)["cert_id"].dump() == padded
 
 
 def test_a_nonce_gets_a_live_answer_that_echoes_it_and_nothing_is_stored(
