@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import algos, core, ocsp, x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
@@ -20,6 +22,7 @@ from store.models import Certificate
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
 Clock = Callable[[], datetime]
+log = logging.getLogger("trustseal.ocsp")
 HASHES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512", "sm3": "sm3"}
 
 
@@ -307,7 +310,10 @@ class OCSPResponder:
         cert_id = _cert_id(responder, key.hash_algorithm, int(key.serial, 16))
         request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
         der = respond(request, [responder], lambda _ca, _serial: status, now, OCSP_VALIDITY)
-        self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
+        try:
+            self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
+        except SQLAlchemyError:  # the answer is right either way; the next request stores it again
+            log.warning("a pre-signed OCSP response could not be stored", exc_info=True)
         return Stored(der, now, now + OCSP_VALIDITY)
 
     def _lookup(self, responder: Responder) -> Callable[[str, int], CertStatus]:

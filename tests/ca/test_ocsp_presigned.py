@@ -24,6 +24,7 @@ from asn1crypto import algos, core, ocsp, x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from ca.authority import CertificateAuthorityService
 from ca.ocsp import OCSP_VALIDITY, OCSPResponder
@@ -480,3 +481,18 @@ def test_openssl_parses_presigned_sm2_and_pkeyutl_verifies_it(
         refused = openssl("pkeyutl", "-verify", "-pubin", "-inkey", spki, "-rawin", "-in", flipped, "-sigfile", sig,
                           "-digest", "sm3", "-pkeyopt", DISTID, check=False)  # fmt: skip
         assert b"Signature Verified Successfully" not in refused.stdout
+
+
+def test_a_store_that_cannot_be_written_still_gets_the_right_answer(
+    ca_service: CertificateAuthorityService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing is an optimisation: when the write fails (a locked or read-only database) the request is
+    still answered, signed for it, and nothing is stored."""
+    issuer, serial = _issue(ca_service, tmp_path, "sm2")
+
+    def refuse(*_: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ca_service.ocsp_responder.presigned, "put", refuse)
+    answer = ca_service.ocsp_answer(_request(issuer, serial))
+    assert _single(answer.der)["cert_status"].name == "good" and _stored(ca_service, serial) == []
