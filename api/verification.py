@@ -35,10 +35,12 @@ class ServiceVerification:
         if self._cached is not None and self._cached[0] == sequence:
             return self._cached[1]
         trust = TrustStore()
-        root_names = sorted(ca.name for ca in self.context.ca.snapshot().cas.values() if ca.parent is None)
-        roots = [self.context.ca.ca_certificate(name) for name in root_names]
-        # the roots' CRLs: a revoked trust-list signer certificate is refused like any other signer
-        crls = [crl.CertificateList.load(self.context.ca.current_crl(name)) for name in root_names]
+        snapshot = self.context.ca.snapshot()
+        root_names = sorted(ca.name for ca in snapshot.cas.values() if ca.parent is None)
+        # every key of each root (a rolled-over root's old certificate certified the signer until it renews)
+        roots = [g.certificate for name in root_names for g in snapshot.cas[name].generations]
+        # the roots' CRLs (each key's): a revoked trust-list signer certificate is refused like any other signer
+        crls = [crl.CertificateList.load(der) for name in root_names for der in self.context.ca.current_crls(name)]
         trust.add_list(document, roots=roots, crls=crls, now=datetime.now(UTC))
         settings = self.context.settings
         limits = WorkLimits(cpu_seconds=settings.verify_cpu_seconds, hash_cap=settings.verify_hash_cap_bytes)
@@ -68,12 +70,12 @@ class ServiceVerification:
                 name = cas[name].parent
         out = []
         for name in sorted(names):
-            der = self.context.ca.current_crl(name)
-            parsed = self._crls.get(der)
-            if parsed is None:
-                parsed = crl.CertificateList.load(der)
-                self._crls = {der: parsed, **dict(list(self._crls.items())[:63])}
-            out.append(parsed)
+            for der in self.context.ca.current_crls(name):  # every live CA key's CRL (ca/crl.py scopes)
+                parsed = self._crls.get(der)
+                if parsed is None:
+                    parsed = crl.CertificateList.load(der)
+                    self._crls = {der: parsed, **dict(list(self._crls.items())[:63])}
+                out.append(parsed)
         return out, []
 
     def _seal_status(self, es_id: str) -> SealState | None:

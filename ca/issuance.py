@@ -33,6 +33,10 @@ class CALike(Protocol):
     def key_ref(self) -> str: ...
     @property
     def certificate_serial(self) -> str: ...
+    @property
+    def certificate_der(self) -> bytes: ...
+    @property
+    def offline(self) -> bool: ...
 
 
 class NotApproved(RuntimeError):
@@ -173,4 +177,5 @@ def sign(approval: Approval, template: certs.Template, signer: SigningHandle) ->
         issuer_ca=approval.ca.name,
         profile=approval.profile.name,
         algorithm=approval.ca.algorithm,
+        issuer_key_ref=approval.ca.key_ref,
     )

@@ -42,6 +42,14 @@ class Responder:
     ca_certificate: x509.Certificate
     signer_certificate: x509.Certificate
     signer: SigningHandle
+    issuer_key_ref: str | None = None  # the CA key whose certificates it answers for (ca/rollover.py)
+    first_key: bool = True  # the CA's first key: also answers for rows that record no key (bulk-loaded)
+
+    def answers_for(self, issuer_key_ref: str | None) -> bool:
+        """Whether a certificate row signed by `issuer_key_ref` is this responder's CA key's."""
+        if issuer_key_ref is None or self.issuer_key_ref is None:
+            return self.first_key
+        return issuer_key_ref == self.issuer_key_ref
 
     def matches(self, cert_id: ocsp.CertId) -> bool:
         name = HASHES.get(cert_id["hash_algorithm"]["algorithm"].native)
@@ -216,7 +224,9 @@ class OCSPResponder:
         self._parsed: dict[bytes, _Parsed] = {}
 
     def responders(self) -> list[Responder]:
-        """Responders for every CA with an OCSP signer, built once per CA snapshot version."""
+        """Responders for every key of every CA with an OCSP signer, built once per CA snapshot version.
+        A CertID's issuerKeyHash picks one: after a rollover the old key's signer keeps answering for the
+        certificates the old key issued, the new key's signer for the new ones (ca/rollover.py)."""
         snapshot = self.snapshots.current()
         cached = self._responders
         if cached is not None and cached[0] == snapshot.version:
@@ -224,12 +234,15 @@ class OCSPResponder:
         out = [
             Responder(
                 ca_name=ca.name,
-                ca_certificate=ca.certificate,
-                signer_certificate=x509.Certificate.load(ca.ocsp_certificate_der),
-                signer=self.custody.signer(ca.ocsp_key_ref),
+                ca_certificate=generation.certificate,
+                signer_certificate=x509.Certificate.load(generation.ocsp_certificate_der),
+                signer=self.custody.signer(generation.ocsp_key_ref),
+                issuer_key_ref=generation.key_ref,
+                first_key=generation is ca.generations[-1],
             )
             for ca in snapshot.cas.values()
-            if ca.ocsp_key_ref is not None and ca.ocsp_certificate_der is not None
+            for generation in ca.generations
+            if generation.ocsp_key_ref is not None and generation.ocsp_certificate_der is not None
         ]
         self._responders = (snapshot.version, out)
         return out
@@ -318,13 +331,15 @@ class OCSPResponder:
 
     def _lookup(self, responder: Responder) -> Callable[[str, int], CertStatus]:
         """The certificate-status lookup for answers `responder` signs (live ones and stored ones alike):
-        from the certificate rows, `unknown` for what its CA did not issue."""
+        from the certificate rows, `unknown` for what its CA did not issue or another key of it signed."""
 
         def lookup(ca_name: str, serial: int) -> CertStatus:
             with self.db.session() as session:
                 row = session.get(Certificate, serial_hex(serial))
                 if row is None or row.issuer_ca != ca_name:
                     return CertStatus("unknown")
+                if not responder.answers_for(row.issuer_key_ref):
+                    return CertStatus("unknown")  # another key of the CA signed it: not this CertID's certificate
                 if row.status == "revoked":
                     return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
                 return CertStatus("good")

@@ -10,10 +10,8 @@ from asn1crypto import crl, ocsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService
-from store.models import CertificateAuthority
 
 
 def _ocsp_request(issuer: x509.Certificate, serial: int) -> bytes:
@@ -45,9 +43,9 @@ def material(
     certs: dict[bytes, x509.Certificate] = {}
     responses: list[ocsp.OCSPResponse] = []
     ca_names: dict[bytes, str] = {}
-    with ca.db.session() as session:
-        for name, der in session.execute(select(CertificateAuthority.name, CertificateAuthority.certificate_der)):
-            ca_names[der] = name
+    for entry in ca.snapshot().cas.values():
+        for generation in entry.generations:  # every key of every CA: an old-key chain after a rollover
+            ca_names[generation.certificate_der] = entry.name
     crl_for: set[str] = set()
     for leaf, chain in leaves:
         for der in [leaf, *chain]:
@@ -57,7 +55,7 @@ def material(
         for der in chain:
             if der in ca_names:
                 crl_for.add(ca_names[der])
-    crls = [crl.CertificateList.load(ca.current_crl(name)) for name in sorted(crl_for)]
+    crls = [crl.CertificateList.load(der) for name in sorted(crl_for) for der in ca.current_crls(name)]
     return list(certs.values()), responses, crls
 
 

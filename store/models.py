@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,6 +65,14 @@ class CertificateAuthority(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # [{"status": "granted" | "withdrawn", "from": ISO time}], oldest first; None means granted at created_at
     status_history: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    # the CRL scope of the current key ("" for the key the CA was created with: /v1/cas/{ca}/crl; then
+    # "k<version>": /v1/cas/{ca}/crl/k<version>) and the keys it rolled over from (ca/rollover.py), oldest
+    # first: [{"key_ref", "crl_scope", "certificate_serial", "ocsp_key_ref", "ocsp_certificate_serial", "until"}]
+    crl_scope: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    previous_keys: Mapped[list[dict[str, str | None]] | None] = mapped_column(JSON, nullable=True)
+    # True once `trustseal ca ceremony move-offline` took its key out of online custody (ca/ceremony.py):
+    # whatever it must sign becomes a ceremony request
+    offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Certificate(Base):
@@ -85,6 +94,8 @@ class Certificate(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     is_ca: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the CA key (custody `name@version`) that signed it: picks its CRL scope and OCSP signer after a rollover
+    issuer_key_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     __table_args__ = (Index("ix_certificates_issuer_status", "issuer_ca", "status"),)
 
@@ -98,8 +109,14 @@ class CRL(Base):
     this_update: Mapped[datetime] = mapped_column(UTCDateTime())
     next_update: Mapped[datetime] = mapped_column(UTCDateTime())
     der: Mapped[bytes] = mapped_column(LargeBinary)
+    # which CA key's certificates it lists (CertificateAuthority.crl_scope); numbers stay per CA, so they
+    # rise within every scope too (RFC 5280 §5.2.3)
+    scope: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
-    __table_args__ = (UniqueConstraint("ca_name", "number", name="uq_crl_number"),)
+    __table_args__ = (
+        UniqueConstraint("ca_name", "number", name="uq_crl_number"),
+        Index("ix_crls_ca_scope_number", "ca_name", "scope", "number"),
+    )
 
 
 class OCSPResponse(Base):
@@ -315,6 +332,41 @@ class Approval(Base):
     reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CeremonyRequest(Base):
+    """Something an offline CA must sign (ca/ceremony.py): the exact TBS bytes (a TBSCertificate or a
+    TBSCertList), the key version that must sign them, and what completing it does (`params`). Status:
+    pending → completed, or pending → superseded (a newer CRL request replaced it)."""
+
+    __tablename__ = "ceremony_requests"
+    __table_args__ = (
+        Index("ix_ceremony_requests_status_created", "status", "created_at"),
+        # One pending request per (operation, subject), even with two writers racing.
+        Index(
+            "uq_ceremony_requests_pending",
+            "operation",
+            "subject",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))  # one pending request per (operation, subject)
+    ca_name: Mapped[str] = mapped_column(ForeignKey("cas.name"))
+    key_ref: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # certificate | crl
+    tbs_der: Mapped[bytes] = mapped_column(LargeBinary)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class WitnessHead(Base):

@@ -2,14 +2,14 @@
 or by the scheduler, replaced before half their validity, deleted in a revocation's transaction.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013 (0012 → 0015 → 0013 → 0014)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
