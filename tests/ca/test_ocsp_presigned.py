@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from ca.authority import CertificateAuthorityService
 from ca.ocsp import OCSP_VALIDITY, OCSPResponder
 from ca.ocsp_store import REFRESH_MARGIN, Stored
+from ca.rollover import roll_over, rotate_ocsp_signer
 from keys.local import LocalKeystore
 from store.models import CertificateAuthority, OCSPResponse
 from tests.fixtures import ORG_SUBJECT, PUBLIC_URL, examples, make_csr, openssl, pem
@@ -496,3 +497,52 @@ def test_a_store_that_cannot_be_written_still_gets_the_right_answer(
     monkeypatch.setattr(ca_service.ocsp_responder.presigned, "put", refuse)
     answer = ca_service.ocsp_answer(_request(issuer, serial))
     assert _single(answer.der)["cert_status"].name == "good" and _stored(ca_service, serial) == []
+
+
+# -- OCSP-signer rotation and CA key rollover (ca/rollover.py) --------------------------------------------
+
+
+def test_after_a_signer_rotation_a_stored_answer_is_re_signed_by_the_new_signer(
+    ca_service: CertificateAuthorityService, tmp_path: Path
+) -> None:
+    csr = make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT)
+    serial = ca_service.issue(csr, "org-seal", "cn-530000-sm2").certificate.serial_number
+    der = _request(ca_service.ca_certificate("cn-530000-sm2"), serial)
+    before = ca_service.ocsp(der)
+    assert ca_service.ocsp(der) == before  # stored
+    rotation = rotate_ocsp_signer(ca_service, "cn-530000-sm2", actor="test")
+    after = ca_service.ocsp(der)
+    basic = ocsp.OCSPResponse.load(after).basic_ocsp_response
+    assert basic["certs"][0].dump() == rotation.certificate_der  # the old signer's stored bytes are not served
+    (row,) = _stored(ca_service, serial)
+    assert row.signer == x509.Certificate.load(rotation.certificate_der).sha256.hex() and row.der == after
+
+
+def test_after_a_rollover_each_key_answers_for_its_own_certificates_from_the_store(
+    ca_service: CertificateAuthorityService, tmp_path: Path
+) -> None:
+    old_issuer = ca_service.ca_certificate("cn-530000-sm2")
+    old_signer = _signer_der(ca_service, "cn-530000-sm2")
+    csr = make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT)
+    old_serial = ca_service.issue(csr, "org-seal", "cn-530000-sm2").certificate.serial_number
+    old_answer = ca_service.ocsp(_request(old_issuer, old_serial))
+    roll_over(ca_service, "cn-530000-sm2", actor="test")
+    new_issuer = ca_service.ca_certificate("cn-530000-sm2")
+    assert new_issuer.public_key.dump() != old_issuer.public_key.dump()
+    # the old key's CertID: still its stored answer, by the old key's signer
+    assert ca_service.ocsp(_request(old_issuer, old_serial)) == old_answer
+    assert ocsp.OCSPResponse.load(old_answer).basic_ocsp_response["certs"][0].dump() == old_signer
+    # the new key's CertID for the old key's certificate: unknown, signed live, nothing stored for it
+    mixed = ca_service.ocsp_answer(_request(new_issuer, old_serial))
+    assert _single(mixed.der)["cert_status"].name == "unknown" and mixed.this_update is None
+    assert [r.issuer_key_hash for r in _stored(ca_service, old_serial)] == [
+        hashlib.sha1(old_issuer.public_key["public_key"].contents[1:]).hexdigest()
+    ]
+    # a certificate of the new key: stored under the new key, signed by the new key's signer
+    csr = make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT)
+    new_serial = ca_service.issue(csr, "org-seal", "cn-530000-sm2").certificate.serial_number
+    new_answer = ca_service.ocsp_answer(_request(new_issuer, new_serial))
+    assert _single(new_answer.der)["cert_status"].name == "good" and new_answer.this_update is not None
+    signer = ocsp.OCSPResponse.load(new_answer.der).basic_ocsp_response["certs"][0]
+    assert signer.issuer == new_issuer.subject and signer.dump() != old_signer
+    assert _single(ca_service.ocsp(_request(old_issuer, new_serial)))["cert_status"].name == "unknown"
