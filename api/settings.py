@@ -22,6 +22,7 @@ class Settings:
     passphrase: str | None
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
+    ocsp_refresh_seconds: float = 300.0  # stored OCSP responses re-signed before half their validity; 0 disables
     trust_list_publish_seconds: float = 60.0  # the scheduler publishes a changed (or half-expired) trust list
     approval_sweep_seconds: float = 60.0  # how often approvals stuck in `executing` are looked for (0: only at start)
     approval_stuck_seconds: float = 900.0  # `executing` this long means the run died (api/approvals.py sweep)
@@ -49,6 +50,7 @@ class Settings:
             passphrase=os.environ.get("TRUSTSEAL_KEY_PASSPHRASE"),
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
+            ocsp_refresh_seconds=float(os.environ.get("TRUSTSEAL_OCSP_REFRESH_SECONDS", "300")),
             trust_list_publish_seconds=float(os.environ.get("TRUSTSEAL_TRUST_LIST_PUBLISH_SECONDS", "60")),
             approval_sweep_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_SWEEP_SECONDS", "60")),
             approval_stuck_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_STUCK_SECONDS", "900")),

@@ -37,7 +37,7 @@ from ca.errors import (
 )
 from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
-from ca.ocsp import OCSPResponder, Responder
+from ca.ocsp import OCSPAnswer, OCSPResponder, Responder
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
@@ -789,6 +789,14 @@ class CertificateAuthorityService:
 
     def ocsp(self, request_der: bytes) -> bytes:
         return self.ocsp_responder.answer(request_der)
+
+    def ocsp_answer(self, request_der: bytes) -> OCSPAnswer:
+        """The answer with its validity when pre-signed (the HTTP layer's caching headers)."""
+        return self.ocsp_responder.respond_to(request_der)
+
+    def refresh_due_ocsp(self) -> int:
+        """The scheduler's round (api/app.py): stored OCSP responses re-signed before half their validity."""
+        return self.ocsp_responder.refresh_due()
 
 
 _EKU = {

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from ca import ocsp_store
 from ca.errors import CANotIssuing
 from ledger.events import EVENT_TABLE, INSERT_EVENT
 from store.db import Database
@@ -127,12 +128,14 @@ def bulk_add(
 def mark_revoked(
     session: Session, row: Certificate, reason: str, revoked_at: datetime, invalidity_date: datetime | None
 ) -> None:
-    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it."""
+    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it.
+    Its pre-signed OCSP responses go in the same transaction (the next request signs `revoked`)."""
     row.status = "revoked"
     row.revoked_at = revoked_at
     row.revocation_reason = reason
     row.invalidity_date = invalidity_date
     session.flush()
+    ocsp_store.forget(session, row.serial)
 
 
 class IssuanceWriter:

@@ -119,6 +119,23 @@ class CRL(Base):
     )
 
 
+class OCSPResponse(Base):
+    """A pre-signed OCSP response (ca/ocsp_store.py, Boulder's model): one per certificate, CA key (the
+    CertID's hash algorithm and issuerKeyHash) and signer; served while `status` still equals the
+    certificate's status and `next_update` is ahead, re-signed by the scheduler before half its validity."""
+
+    __tablename__ = "ocsp_responses"
+
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CertID's, e.g. sha1+null
+    issuer_key_hash: Mapped[str] = mapped_column(String(128), primary_key=True)  # hex, under hash_algorithm
+    signer: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the OCSP signer certificate that signed it
+    status: Mapped[str] = mapped_column(String(16))  # the certificate's status it states: good | revoked
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)  # the whole OCSPResponse, served as stored
+
+
 class Event(Base):
     """One row per certificate / seal / key event, and its entry in the ledger.
 

@@ -88,7 +88,7 @@ def test_every_issue_with_a_benchmark_has_its_rows() -> None:
         "bench_issuance.http_issue_sm2_rps",
         "bench_sealing.sm2_seal_100k_per_s",
         "bench_scale.issue_http_with_ledger_rps",
-        "bench_scale.ocsp_http_signed_rps",
+        "bench_ocsp.ocsp_presigned_http_rps",
         "bench_scale.crl_1e5_generation_s",
         "bench_scale.crl_1e5_der_bytes",
     ):
