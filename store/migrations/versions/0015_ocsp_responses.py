@@ -1,15 +1,15 @@
 """ocsp_responses: pre-signed OCSP responses (ca/ocsp_store.py), Boulder style — signed on first request
 or by the scheduler, replaced before half their validity, deleted in a revocation's transaction.
 
-Revision ID: 0014
-Revises: 0013 (0012 → 0015 → 0013 → 0014)
+Revision ID: 0015
+Revises: 0014 (CA key rollover)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
