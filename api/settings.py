@@ -13,6 +13,16 @@ class SettingsError(ValueError):
     """A configuration value this version does not accept."""
 
 
+def _partition_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise SettingsError(f"TRUSTSEAL_CRL_PARTITION_SIZE={text!r}: a whole number of entries, 0 to never partition")
+    return size
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -22,6 +32,7 @@ class Settings:
     passphrase: str | None
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
+    crl_partition_size: int = 50_000  # subscriber certificates per CRL partition (ca/partitions.py); 0 never
     public_rate_per_minute: int = 120  # per client address, for the public POST endpoints (verify, TSA)
     ocsp_rate_per_minute: int = 600  # per client address, for OCSP (one signature each; answered tryLater beyond)
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
@@ -46,6 +57,7 @@ class Settings:
             passphrase=os.environ.get("TRUSTSEAL_KEY_PASSPHRASE"),
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
+            crl_partition_size=_partition_size(os.environ.get("TRUSTSEAL_CRL_PARTITION_SIZE", "50000")),
             public_rate_per_minute=int(os.environ.get("TRUSTSEAL_PUBLIC_RATE_PER_MINUTE", "120")),
             ocsp_rate_per_minute=int(os.environ.get("TRUSTSEAL_OCSP_RATE_PER_MINUTE", "600")),
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),

@@ -73,7 +73,11 @@ def build_crl(
     this_update: datetime,
     next_update: datetime,
     revoked: Iterable[RevokedEntry],
+    distribution_point: str | None = None,
 ) -> asn1_crl.CertificateList:
+    """`distribution_point`: the URL of a list that covers only part of the issuer's certificates (a
+    partition, ca/crl.py), written as a critical issuingDistributionPoint (RFC 5280 §5.2.5) whose fullName
+    is exactly the URL those certificates carry; a list without one claims to cover every certificate."""
     algorithm = signature_algorithm(signer.algorithm)
     entries: list[asn1_crl.RevokedCertificate] = []
     for entry in revoked:
@@ -100,6 +104,11 @@ def build_crl(
             {"extn_id": "authority_key_identifier", "extn_value": {"key_identifier": issuer.key_identifier}},
         ],
     }
+    if distribution_point is not None:
+        point = {"full_name": [x509.GeneralName(name="uniform_resource_identifier", value=distribution_point)]}
+        tbs_fields["crl_extensions"].append(  # type: ignore[attr-defined]
+            {"extn_id": "issuing_distribution_point", "critical": True, "extn_value": {"distribution_point": point}}
+        )
     if entries:
         tbs_fields["revoked_certificates"] = entries
     tbs = asn1_crl.TbsCertList(tbs_fields)
