@@ -141,6 +141,19 @@ def test_service_verify_says_revoked(context: Context, revoked_after: dict[str, 
     assert context.verification.verifier().verify(revoked_after["a-t"]).result == PASSED  # the other partition
 
 
+def test_partition_crls_are_served_at_the_url_certificates_carry(
+    context: Context, partitioned: dict[str, str], revoked_after: dict[str, bytes]
+) -> None:
+    with TestClient(create_app(context), raise_server_exceptions=False) as client:
+        for scope in partitioned.values():
+            answer = client.get(f"/v1/cas/{CA}/crl/{scope}")
+            assert answer.status_code == 200 and answer.headers["content-type"] == "application/pkix-crl"
+            assert answer.content == context.ca.current_crl(CA, scope)
+        for unknown in ("p999", "k7-p1", "p0", "p-1"):
+            refused = client.get(f"/v1/cas/{CA}/crl/{unknown}")
+            assert refused.status_code == 404 and refused.json()["code"] == "unknown_crl_scope", unknown
+
+
 def test_offline_with_the_partition_crl_says_revoked(
     context: Context, partitioned: dict[str, str], revoked_after: dict[str, bytes]
 ) -> None:
