@@ -89,7 +89,9 @@ def test_every_issue_with_a_benchmark_has_its_rows() -> None:
         "bench_sealing.sm2_seal_100k_per_s",
         "bench_scale.issue_http_with_ledger_rps",
         "bench_scale.ocsp_http_signed_rps",
-        "bench_scale.crl_1e5_generation_s",
-        "bench_scale.crl_1e5_der_bytes",
+        "bench_crl.crl_1e5_generation_s",
+        "bench_crl.crl_1e5_der_bytes",
+        "bench_crl.crl_partition_generation_median_s",
+        "bench_crl.crl_partition_der_max_bytes",
     ):
         assert key in keys, key
