@@ -202,3 +202,17 @@ def test_cli_verify_of_a_b_lt_document_embedding_the_partition_crl(
     )  # fmt: skip
     assert result.exit_code == 3, result.output
     assert _says_revoked(json.loads(result.output[result.output.index("{") :]))
+
+
+def test_the_fast_path_reads_a_partition_list_and_leaves_the_rest_to_the_full_path(
+    context: Context, partitioned: dict[str, str], revoked_after: dict[str, bytes]
+) -> None:
+    """verify/pdf_fast.py takes a list whose issuingDistributionPoint names the certificate's distribution
+    point, skips another partition's (tests/conftest.py checks its report against the full path's), and
+    declines when no list in scope is at hand or one lists the certificate."""
+    verifier = context.verification.verifier().pdf
+    assert verifier.verify(revoked_after["a-t"]).result == PASSED and verifier.fast_declined == ""
+    assert verifier.verify(revoked_after["b-t"]).result != PASSED and verifier.fast_declined
+    every = [*_roots_crls(context), _crl(context, partitioned["part-b"]), _crl(context, "")]
+    offline = Verifier(_trust(context), Sources(fetch=False, revocation_lookup=lambda certs: (every, []))).pdf
+    assert offline.verify(revoked_after["a-t"]).result == INDETERMINATE and offline.fast_declined
