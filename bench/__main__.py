@@ -64,11 +64,13 @@ def main(argv: list[str]) -> int:
     out = HERE / "results"
     previous: dict[str, Any] = {}
     from_table = False
+    old_table = ""
     if update:  # read first: a missing or partial earlier run stops here, before minutes of benches
         if (out / "latest.json").exists():
             previous = json.loads((out / "latest.json").read_text())
         else:  # a fresh checkout (results/ is not kept): the figures bench/RESULTS.md shows, as rounded there
-            figures, measured = results_table.figures_from_table((HERE / "RESULTS.md").read_text(), results_table.ROWS)
+            old_table = (HERE / "RESULTS.md").read_text()
+            figures, measured = results_table.figures_from_table(old_table, results_table.ROWS)
             shown = {key.partition(".")[0] for row in results_table.ROWS for key in (row.ours, row.anchor) if key}
             for unshown in set(everything) - shown:  # a module no row shows: nothing to carry, nothing lost
                 figures.setdefault(unshown, {})
@@ -115,7 +117,10 @@ def main(argv: list[str]) -> int:
         )
         if from_table:
             where += " (read back from bench/RESULTS.md as it was written, rounded as shown there)"
-    table.write_text(results_table.document(results_table.ROWS, results, where))
+    text = results_table.document(results_table.ROWS, results, where)
+    if from_table:  # rows of carried modules exactly as they were shown
+        text = results_table.keep_carried_lines(text, old_table, results_table.ROWS, set(names))
+    table.write_text(text)
     print(f"table written to {table}")
     return 0
 

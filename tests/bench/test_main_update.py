@@ -78,3 +78,27 @@ def test_an_update_without_latest_json_carries_what_results_md_shows(
     table = (tmp_path / "RESULTS.md").read_text()
     assert "| A (issue 1) | 1.25 s |" in table and "| B (issue 1) | 2 s |" in table
     assert "bench_a (2026-01-01T00:00:00Z)" in table and "read back from bench/RESULTS.md" in table
+
+
+def test_carried_rows_are_shown_as_they_were(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ratio recomputed from rounded cells may differ in its last digit: a carried row keeps its line,
+    and the summary counts the lines shown."""
+    from bench import results_table
+    from bench.results_table import Row, Target
+
+    ran: list[str] = []
+    _modules(tmp_path, monkeypatch, ran)
+    rows = [
+        Row(1, "A", "bench_a.figure", "/s", Target("ratio_at_least", 3.855), "bench_a.anchor", "x"),
+        Row(1, "B", "bench_b.figure", "s", Target("reported")),
+    ]
+    monkeypatch.setattr(results_table, "ROWS", rows)
+    earlier = {"bench_a": {"figure": 33.949, "anchor": 8.7951}, "bench_b": {"figure": 9.0}}  # 3.860×: met
+    old = results_table.document(rows, earlier, "run started 2026-01-01T00:00:00Z; x")
+    assert "| 3.86× | ≥ 3.85× — met |" in old and "1 of 1 targets met." in old
+    (tmp_path / "RESULTS.md").write_text(old)
+    assert main_module.main(["--update", "bench_b"]) == 0
+    table = (tmp_path / "RESULTS.md").read_text()
+    a_line = next(line for line in old.splitlines() if line.startswith("| A (issue 1)"))
+    assert a_line in table.splitlines()  # read back as 33.9 / 8.8 it would be 3.85×, "not met"
+    assert "1 of 1 targets met." in table
