@@ -227,3 +227,33 @@ def test_partition_size_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         monkeypatch.setenv("TRUSTSEAL_CRL_PARTITION_SIZE", bad)
         with pytest.raises(SettingsError):
             Settings.from_env(tmp_path)
+
+
+def test_a_rolled_over_key_partitions_on_its_own_and_the_old_keys_lists_stay_live(
+    partitioned: CertificateAuthorityService, issued: list[IssuedCertificate], csrs: list[bytes]
+) -> None:
+    """After a rollover the new key starts on its base list `k<version>` and opens `k<version>-p1` …; the old
+    key's partitions keep being refreshed (its certificates still carry their URLs) and stay revocable."""
+    from ca.rollover import roll_over
+
+    other_ca = "cn-530000-p256"
+    old = [partitioned.issue(csrs[n % len(csrs)], "org-seal", other_ca) for n in range(SIZE + 1)]
+    old_scope = _scope_of(old[-1], other_ca)
+    assert old_scope == "p1"
+    result = roll_over(partitioned, other_ca, actor="test")
+    new = [partitioned.issue(csrs[n % len(csrs)], "org-seal", other_ca) for n in range(2 * SIZE)]
+    scopes = [_scope_of(item, other_ca) for item in new]
+    key = result.crl_scope
+    assert scopes[0] == key and f"{key}-p1" in scopes, scopes
+    listing = crl.CertificateList.load(partitioned.current_crl(other_ca, f"{key}-p1"))
+    assert _idp_url(listing) == scope_url(PUBLIC_URL, other_ca, f"{key}-p1")
+    assert {f"{other_ca}/p1", f"{other_ca}/{key}-p1"} <= set(partitioned.refresh_crls())
+    partitioned.revoke(old[-1].serial, "keyCompromise")  # signed by the old key, listed by its old partition
+    assert old[-1].certificate.serial_number in _serials(
+        crl.CertificateList.load(partitioned.current_crl(other_ca, "p1"))
+    )
+
+
+def _scope_of(item: IssuedCertificate, ca_name: str) -> str:
+    base = f"{PUBLIC_URL}/v1/cas/{ca_name}/crl"
+    return _dp(item.certificate)[len(base) + 1 :]
