@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,7 @@ from api.context import Context, open_context
 from api.routes import (
     approvals,
     cas,
+    ceremonies,
     certificates,
     events,
     keys,
@@ -85,14 +87,47 @@ class BodyLimit:
             await response(scope, receive, send)
 
 
-async def _refresh_crls(context: Context, every: float) -> None:
-    """CRLs on schedule: each CA's CRL is re-issued once past half its validity (reads never sign one)."""
+async def _every(every: float, job: Callable[[], object], what: str) -> None:
+    """Run `job` in a thread every `every` seconds until cancelled; a failed round is logged and the next
+    one retries."""
     while True:
         await asyncio.sleep(every)
         try:
-            await asyncio.to_thread(context.ca.refresh_due_crls)
+            await asyncio.to_thread(job)
         except Exception:  # keep the scheduler alive; the next round retries
-            log.exception("scheduled CRL refresh failed")
+            log.exception("scheduled %s failed", what)
+
+
+async def _refresh_crls(context: Context, every: float) -> None:
+    """CRLs on schedule: each CA's CRL is re-issued once past half its validity (reads never sign one)."""
+    await _every(every, context.ca.refresh_due_crls, "CRL refresh")
+
+
+async def _republish_trust_list(context: Context, every: float) -> None:
+    """The trust list on schedule: published again whenever its CAs or seal makers differ from the newest
+    list's (a withdrawal whose own publish failed: ca/withdrawal.py) or the newest is half expired."""
+    await _every(every, context.verification.publisher.current, "trust-list publish")
+
+
+def sweep_approvals(context: Context) -> dict[str, str]:
+    """Approvals a crash left `executing` past `approval_stuck_seconds`: resolved (api/operations.sweep)."""
+    from api.operations import sweep
+
+    resolved = sweep(context, timedelta(seconds=context.settings.approval_stuck_seconds))
+    for approval_id, status in resolved.items():
+        log.warning("approval %s was left executing by a stopped run: now %s", approval_id, status)
+    return resolved
+
+
+async def _sweep_approvals(context: Context, every: float) -> None:
+    await _every(every, lambda: sweep_approvals(context), "approvals sweep")
+
+
+def _sweep_at_start(context: Context) -> None:
+    try:
+        sweep_approvals(context)
+    except Exception:
+        log.exception("approvals left executing could not be swept at startup; the schedule retries")
 
 
 def _provision_ledger_key(context: Context) -> None:
@@ -135,7 +170,12 @@ def create_app(context: Context | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         every = ctx.settings.crl_refresh_seconds
-        task = asyncio.create_task(_refresh_crls(ctx, every)) if every > 0 else None
+        tasks = [asyncio.create_task(_refresh_crls(ctx, every))] if every > 0 else []
+        await asyncio.to_thread(_sweep_at_start, ctx)
+        if ctx.settings.approval_sweep_seconds > 0:
+            tasks.append(asyncio.create_task(_sweep_approvals(ctx, ctx.settings.approval_sweep_seconds)))
+        if ctx.settings.trust_list_publish_seconds > 0:
+            tasks.append(asyncio.create_task(_republish_trust_list(ctx, ctx.settings.trust_list_publish_seconds)))
         period = ctx.settings.ledger_integrate_seconds
         integrator = None
         await asyncio.to_thread(_reconcile_keys, ctx)
@@ -149,7 +189,7 @@ def create_app(context: Context | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             if ctx.collector is not None:
                 await asyncio.to_thread(ctx.collector.stop)
@@ -178,6 +218,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(tokens.router)
     app.include_router(keys.router)
+    app.include_router(ceremonies.router)
     context.approvals.record_policy()  # the policy in force, in the ledger (only when it changed)
     app.include_router(witness.router)
 

@@ -9,7 +9,10 @@ moves the row to `executing` in that same transaction, then runs the operation t
 registry (api/operations.py — the function the direct path calls), then records `executed` with the
 result, or `failed` with the error code. The operations are each one transaction of their own in the
 layers below (they take no session), so the run cannot share the approval's transaction: the
-`executing` state between the two is what a crash would leave behind, visible and never re-run.
+`executing` state between the two is what a crash would leave behind, visible and never re-run: the
+sweep (`sweep`, at the service's start and on its schedule) resolves an approval `executing` longer
+than a bound as `executed` when the operation's effect is visible (the CA exists, the key version is
+certified and in use), else `failed` with code `interrupted`, each with its event (`swept: true`).
 A failed approval is final: consent was given for that moment, and a retry is a new request.
 
 Identity is the token's name: a second token under one name is the same person, so it cannot approve
@@ -20,6 +23,7 @@ SM3 digests of their canonical JSON (they may name organisations), the rows keep
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +40,7 @@ from policies.approvals import ApprovalPolicy
 from store.db import Database
 from store.models import Approval, Event
 
+log = logging.getLogger("trustseal.approvals")
 POLICY_FILE = "approvals.yaml"  # in $TRUSTSEAL_HOME; `trustseal init` writes the default there
 APPROVER_ROLES = ("officer",)
 FINAL = ("executed", "rejected", "expired", "failed")
@@ -279,7 +284,13 @@ class Approvals:
     ) -> None:
         with self.db.write_connection() as connection:
             row = self._locked(connection, approval_id)
-            assert row["status"] == "executing"  # only the completing approver gets here
+            if row["status"] != "executing":  # the sweep resolved it first (an operation slower than its bound)
+                log.error("approval %s ended %s after the sweep had marked it %s", approval_id, status, row["status"])
+                outcome = {"operation": row["operation"], "outcome": status, "recorded_status": row["status"]}
+                if error is not None:
+                    outcome["code"] = error["code"]
+                record_event(connection, "approval.late_outcome", actor=None, subject=approval_id, payload=outcome)
+                return
             self._swap(connection, row, status=status, result=result, error=error)
             payload: dict[str, Any] = {"operation": row["operation"], "approvals": names}
             if result is not None:
@@ -289,6 +300,50 @@ class Approvals:
             record_event(
                 connection, f"approval.{status}", actor=row["requester_actor"], subject=approval_id, payload=payload
             )
+
+    # -- the sweep ---------------------------------------------------------------------------------
+
+    def sweep(
+        self,
+        older_than: timedelta,
+        effect: Callable[[str, dict[str, Any], datetime], dict[str, Any] | None],
+        abandon: Callable[[str, dict[str, Any], datetime, datetime], None] | None = None,
+    ) -> dict[str, str]:
+        """Resolve approvals `executing` for longer than `older_than` (the process running the operation
+        died): `effect(operation, params, since)` answers the operation's result if its effect is visible
+        (→ `executed` with it), or None (→ `failed`, code `interrupted`, after `abandon(operation, params,
+        since, until)` undid what a half run left usable between the approval and `until`, the bound ago:
+        newer is somebody else's work in progress). Nothing is re-run. Returns {approval id: new status}."""
+        now = self.clock()
+        until = now - older_than
+        with self.db.session() as session:
+            query = select(Approval).where(Approval.status == "executing", Approval.decided_at <= until)
+            stuck = [(r.id, r.operation, r.params, r.decided_at, r.version) for r in session.scalars(query)]
+        resolved: dict[str, str] = {}
+        for approval_id, operation, params, since, version in stuck:
+            assert since is not None  # set with `executing`
+            try:
+                result = effect(operation, params, since)
+                if result is None and abandon is not None:
+                    abandon(operation, params, since, until)
+            except Exception:  # this one waits for the next sweep; the others go on
+                log.exception("approval %s (%s) could not be resolved by the sweep", approval_id, operation)
+                continue
+            status = "executed" if result is not None else "failed"
+            error = None if result is not None else {"code": "interrupted", "detail": "the service stopped mid-run"}
+            with self.db.write_connection() as connection:
+                row = self._locked(connection, approval_id)
+                if row["status"] != "executing" or row["version"] != version:
+                    continue  # it finished meanwhile
+                self._swap(connection, row, status=status, result=result, error=error)
+                payload: dict[str, Any] = {"operation": operation, "approvals": list(row["approvals"]), "swept": True}
+                if result is not None:
+                    payload["result_sm3"] = digest(result)
+                else:
+                    payload["code"] = "interrupted"
+                record_event(connection, f"approval.{status}", actor=None, subject=approval_id, payload=payload)
+            resolved[approval_id] = status
+        return resolved
 
     def reject(self, approval_id: str, who: Principal, reason: str | None) -> dict[str, Any]:
         """An officer refuses it (the requester may withdraw their own request the same way); final."""

@@ -152,7 +152,17 @@ def _install_approvals_policy(context: Context) -> None:
 
 
 def _pending(body: dict[str, Any]) -> bool:
-    """Print a 202's pending approval; True when the operation waits for approval."""
+    """Print a 202's pending approval or ceremony request; True when the operation waits for either."""
+    request = body.get("ceremony") if isinstance(body, dict) else None
+    if isinstance(request, dict) and request.get("status") == "pending":
+        done = body.get("result")
+        if isinstance(done, dict) and done.get("status") == "withdrawn":
+            typer.echo(f"withdrew {done['ca']} from {done['withdrawn_at']} (on the trust list now)")
+        typer.echo(
+            f"ceremony request {request['id']} pending: {request['operation']} {request['subject']} needs the "
+            f"offline CA {request['ca']} (`trustseal ca ceremony export {request['id']}`, then `sign` offline)"
+        )
+        return True
     approval = body.get("approval") if isinstance(body, dict) else None
     if approval is None or body.get("result") is not None:
         return False
@@ -190,7 +200,8 @@ def _dangerous(
 
     context = local()
     try:
-        return _break_glass(context, operation, params)
+        result = _break_glass(context, operation, params)
+        return None if _pending(result) else result
     except (CAError, SealError, Problem) as exc:
         fail(f"{exc.code}: {exc.detail}")
     finally:
@@ -505,6 +516,8 @@ def ca_withdraw(
         return
     revoked = f", certificate {result['revoked_serial']} revoked" if result["revoked_serial"] else ""
     typer.echo(f"withdrew {result['ca']} from {result['withdrawn_at']}{revoked}")
+    if result.get("trust_list_published") is False:
+        typer.echo("warning: the trust list is not yet republished; the service's scheduler publishes it", err=True)
 
 
 @ca_app.command("create")
@@ -515,20 +528,27 @@ def ca_create(
     algorithm: Annotated[str, typer.Option(help="sm2 | p256 (the parent's)")] = "sm2",
     region_name: Annotated[str | None, typer.Option("--region-name")] = None,
     common_name: Annotated[str | None, typer.Option("--common-name")] = None,
+    permit_dns: Annotated[
+        list[str] | None,
+        typer.Option("--permit-dns", help="a DNS domain the CA is constrained to (repeatable), e.g. sd.gov.cn"),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create a CA under a parent, on the trust list at once (locally break-glass; with --url it may wait
-    for approval)."""
+    for approval). With --permit-dns, a critical name constraint: it issues and is trusted for names under
+    those domains only, and for no IP address."""
 
     if algorithm not in ("sm2", "p256"):
         fail("algorithm is sm2 or p256", 2)
     body = {"name": name, "parent": parent, "region": region, "algorithm": algorithm, "region_name": region_name,
-            "organization": "trustseal", "common_name": common_name or f"{name} CA"}  # fmt: skip
+            "organization": "trustseal", "common_name": common_name or f"{name} CA",
+            "permitted_dns": list(permit_dns or [])}  # fmt: skip
     result = _dangerous(url, token, "/v1/cas", body, "ca.create", body)
     if result is None:
         return
-    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}")
+    constrained = f" permitted_dns={','.join(result['permitted_dns'])}" if result.get("permitted_dns") else ""
+    typer.echo(f"created CA {result['name']} under {result['parent']} serial={result['serial']}{constrained}")
 
 
 @ca_app.command("cross-certify")
@@ -553,16 +573,21 @@ def ca_cross_certify(
 
 
 @ca_app.command("crl")
-def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None) -> None:
-    """Write a CA's current CRL (DER)."""
+def ca_crl(
+    name: str,
+    out: Annotated[Path, typer.Option("-o", "--out")],
+    url: UrlOpt = None,
+    scope: Annotated[str, typer.Option("--scope", help="a CA key's CRL after a rollover (k<version>)")] = "",
+) -> None:
+    """Write a CA's current CRL (DER): its first key's, or with --scope another key's."""
     if url:
-        out.write_bytes(remote(url, None, "GET", f"/v1/cas/{name}/crl").content)
+        out.write_bytes(remote(url, None, "GET", f"/v1/cas/{name}/crl" + (f"/{scope}" if scope else "")).content)
     else:
         from ca.errors import CAError
 
         context = local()
         try:
-            out.write_bytes(context.ca.current_crl(name))
+            out.write_bytes(context.ca.current_crl(name, scope))
         except CAError as exc:
             fail(f"{exc.code}: {exc.detail}")
         finally:
@@ -1076,36 +1101,66 @@ def keys_list(
 @keys_app.command("rotate")
 def keys_rotate(
     key: Annotated[str, typer.Argument(help="the custody name `keys list` shows, e.g. tsa.sm2")],
+    reason: Annotated[
+        str | None,
+        typer.Option(help="seal keys only: revoke the old holder certificate for this reason, e.g. keyCompromise"),
+    ] = None,
+    invalidity_date: Annotated[
+        str | None,
+        typer.Option("--invalidity-date", help="with --reason: ISO time from which the old key is not trusted"),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Rotate a seal, seal-maker, TSA, trust-list or ledger key: a new version, certified, in use at once;
-    what it signed before keeps verifying. With --url a ledger or trust-list rotation may wait for
-    approval; locally those are break-glass (no approval, recorded as such)."""
+    what it signed before keeps verifying. A seal key re-keyed with --reason (a compromised key) has its
+    old holder certificate revoked with the re-key, so CRL and OCSP cut it off. With --url a ledger or
+    trust-list rotation may wait for approval; locally those are break-glass (no approval, recorded as such)."""
+    from datetime import datetime
+
     from api.keys import APPROVED_KINDS, kind, rotate
     from api.operations import cli_actor
     from api.problems import Problem
+    from ca.errors import CAError
     from keys.custody import CustodyError
     from seal.errors import SealError
 
+    params: dict[str, Any] = {"key": key}
+    if reason is not None:
+        params["reason"] = reason
+    if invalidity_date is not None:
+        try:
+            params["invalidity_date"] = datetime.fromisoformat(invalidity_date).isoformat()
+        except ValueError:
+            fail("--invalidity-date takes an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00+08:00", 2)
     if url:
-        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate").json()
+        body = {k: v for k, v in params.items() if k != "key"}
+        result = remote(url, token, "POST", f"/v1/keys/{key}/rotate", json=body or None).json()
         if _pending(result):
             return
     else:
         context = local()
         try:
-            params = {"key": key}
             if kind(context, key) in APPROVED_KINDS:
                 result = _break_glass(context, "key.rotate", params)
             else:
                 result = rotate(context, params, cli_actor())
-        except (Problem, CustodyError, SealError) as exc:
+            if _pending(result):
+                return
+        except (Problem, CustodyError, SealError, CAError) as exc:
             fail(f"{exc.code}: {getattr(exc, 'detail', exc)}")
             return
         finally:
             context.close()
     typer.echo(f"rotated {result['key']}: version {result['previous_version']} -> {result['version']}")
+    if result.get("revoked_serial"):
+        typer.echo(f"revoked the old holder certificate {result['revoked_serial']} ({reason})")
+
+
+# -- the offline root (api/ceremony_cli.py): `trustseal ca ceremony …` --
+from api.ceremony_cli import ceremony_app  # noqa: E402
+
+ca_app.add_typer(ceremony_app, name="ceremony")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from api.context import Context
 from api.problems import Problem
 from ca.issuance import refuse_inactive
 from keys.custody import KeyDisabled, KeyNotFound, KeyVersion, parse_ref
+from seal.service import RevokeOld
 from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TimestampUnit
 
 EXPIRY_WARNING = timedelta(days=30)
@@ -158,14 +159,20 @@ def key_entry(name: str, versions: list[KeyVersion], use: Use, now: datetime) ->
 
 
 def inventory(context: Context, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every custody key, sorted by name."""
+    """Every custody key, sorted by name, and the keys of offline CAs (`custody`: `offline`, no versions here)."""
     moment = now or datetime.now(UTC)
     uses = _uses(context)
     out = []
-    for name in sorted(context.custody.names()):
+    names = set(context.custody.names())
+    for name in sorted(names):
         use = uses.get(name) or _kind_of(name)
-        out.append(key_entry(name, context.custody.versions(name), use, moment))
-    return out
+        out.append(key_entry(name, context.custody.versions(name), use, moment) | {"custody": "online"})
+    for ca in context.ca.list_cas():  # an offline root's key lives in its ceremony home (ca/ceremony_home.py)
+        name = parse_ref(ca.key_ref)[0]
+        if ca.offline and name not in names:
+            use = Use("ca", f"CA {ca.name} (offline: signs in a ceremony)", ca.key_ref, ca.certificate_der)
+            out.append(key_entry(name, [], use, moment) | {"custody": "offline", "algorithm": ca.algorithm})
+    return sorted(out, key=lambda row: str(row["key"]))
 
 
 # -- rotation -------------------------------------------------------------------------------------
@@ -194,7 +201,11 @@ def kind(context: Context, key: str) -> str:
             if use.kind == "ca":
                 check_rollover(session, ca_name)  # withdrawn (or its parent withdrawn): 409 with a code
             else:
+                from ca.ceremony import CAOffline
+
                 refuse_inactive(ca_name, context.ca.ca_status(ca_name))
+                if context.ca.snapshot().get(ca_name).offline:
+                    raise CAOffline(f"{ca_name} is offline: its OCSP signer is certified through a ceremony")
     if use.kind not in ROTATABLE:
         raise Problem(409, "key_not_rotatable", f"{name} ({use.used_by}) is not rotated through this service")
     if use.kind == "seal":
@@ -207,9 +218,23 @@ def kind(context: Context, key: str) -> str:
     return use.kind
 
 
+def revoke_old(which: str, params: dict[str, Any]) -> RevokeOld | None:
+    """A re-key's optional `reason` / `invalidity_date` (ISO): for a seal holder key only, where they
+    revoke the old holder certificate (a compromised key is cut off, seal/service.py rekey); checked before
+    custody makes anything. None: the old certificate is left to expire."""
+    reason, moment = params.get("reason"), params.get("invalidity_date")
+    if reason is None and moment is None:
+        return None
+    if which != "seal":
+        raise Problem(422, "rotation_reason_not_supported", f"a {which} rotation revokes nothing: no reason is taken")
+    if reason is None:
+        raise Problem(422, "invalidity_date_needs_reason", "give the reason the old certificate is revoked for")
+    return RevokeOld.checked(reason, datetime.fromisoformat(moment) if moment else None)
+
+
 def check_rotate(context: Context, params: dict[str, Any]) -> None:
     """The approvals check: what could never run is refused before any approval is opened."""
-    kind(context, params["key"])
+    revoke_old(kind(context, params["key"]), params)
 
 
 def rotate(context: Context, params: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -219,6 +244,7 @@ def rotate(context: Context, params: dict[str, Any], actor: str) -> dict[str, An
 
     key = params["key"]
     which = kind(context, key)
+    revoke = revoke_old(which, params)
     custody = context.custody
     if isinstance(custody, RecordedCustody):  # its key.rotated event names the officer
         custody = custody.as_actor(actor)
@@ -245,13 +271,17 @@ def rotate(context: Context, params: dict[str, Any], actor: str) -> dict[str, An
         maker, previous = context.seals.rotate_maker(key.removesuffix(".seal-maker"), actor, custody)
         publisher.current()  # the new maker certificate on the trust list at once
         return _result(maker.key_ref, maker.certificate_der, previous)
-    seal, previous = context.seals.rekey(key.removeprefix("seal."), actor, custody)
+    old_serial = context.seals.get(key.removeprefix("seal.")).certificate_serial
+    seal, previous = context.seals.rekey(key.removeprefix("seal."), actor, custody, revoke)
     publisher.current()
     with context.db.session() as session:
         cert = session.get(Certificate, seal.certificate_serial)
         assert cert is not None
         der = cert.der
-    return _result(seal.key_ref, der, previous)
+    result = _result(seal.key_ref, der, previous)
+    if revoke is not None:  # the old holder certificate, revoked with the re-key
+        result["revoked_serial"] = old_serial
+    return result
 
 
 def _result(new_ref: str, certificate_der: bytes, previous: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -33,12 +33,20 @@ def _no_subject(_: Params) -> str | None:
     return None
 
 
+Effect = Callable[[Context, Params, datetime], Result | None]
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str
     run: Callable[[Context, Params, str], Result]
     check: Callable[[Context, Params], None] | None = None
     subject: Callable[[Params], str | None] = field(default=_no_subject)
+    # The sweep of approvals a crash left `executing` (api/approvals.py): `effect(context, params, since)`
+    # is the result if the operation's effect is visible (it ran), else None; `abandon` undoes what an
+    # interrupted run left usable (a key version custody made but nobody certified).
+    effect: Effect | None = None
+    abandon: Callable[[Context, Params, datetime, datetime], None] | None = None
 
 
 REGISTRY: dict[str, Operation] = {}
@@ -74,6 +82,22 @@ def execute(context: Context) -> Callable[[str, Params, str], Result]:
         return REGISTRY[operation].run(context, params, actor)
 
     return run
+
+
+def sweep(context: Context, older_than: timedelta) -> dict[str, str]:
+    """Resolve approvals left `executing` longer than `older_than` (a crash mid-operation): `executed`
+    with the result where the operation's effect is visible, else `failed` (`interrupted`)."""
+
+    def effect(operation: str, params: Params, since: datetime) -> Result | None:
+        op = REGISTRY.get(operation)
+        return None if op is None or op.effect is None else op.effect(context, params, since)
+
+    def abandon(operation: str, params: Params, since: datetime, until: datetime) -> None:
+        op = REGISTRY.get(operation)
+        if op is not None and op.abandon is not None:
+            op.abandon(context, params, since, until)
+
+    return context.approvals.sweep(older_than, effect, abandon)
 
 
 def cli_actor() -> str:
@@ -146,14 +170,39 @@ def _check_ca_create(context: Context, params: Params) -> None:
         raise Problem(409, "ca_withdrawn", f"CA {parent} is {cas[parent].status}: nothing is created under it")
     if cas[parent].algorithm != params["algorithm"]:
         raise Problem(422, "ca_algorithm_mismatch", f"{parent} is {cas[parent].algorithm}; its CAs are too")
+    _check_permitted_dns(params.get("permitted_dns") or [])
     # Names carry no dot, so they never meet a service key (`trust-list.sm2`, `seal.<id>`, `<ca>.ocsp` …);
     # a dotless key already in custody is a CA key an interrupted create left, which create_ca reuses.
 
 
+MAX_PERMITTED_DNS = 20
+
+
+def _check_permitted_dns(domains: list[str]) -> None:
+    """A region's namespace for a name constraint: each a DNS name the name policy would certify for one
+    holder (policies/dns.py: LDH labels, a known TLD, no wildcard, not a public suffix alone such as
+    `gov.cn`, which would constrain nothing), none repeated → `dns_name_invalid` / `wildcard_not_allowed`."""
+    from ca.errors import NameNotAllowed
+    from ca.names import refusals
+    from policies.dns import check_dns_name
+
+    if len(domains) > MAX_PERMITTED_DNS:
+        raise NameNotAllowed("dns_name_invalid", f"at most {MAX_PERMITTED_DNS} permitted_dns names")
+    if len(set(domains)) != len(domains):
+        raise NameNotAllowed("dns_name_invalid", "a name appears twice in permitted_dns")
+    with refusals():
+        for domain in domains:
+            check_dns_name(domain, wildcard_allowed=False)
+
+
 def _ca_json(context: Context, name: str) -> Result:
+    from asn1crypto import x509
+
     from api.routes.certificates import to_pem
+    from ca.name_constraints import namespaces
 
     ca = next(c for c in context.ca.list_cas() if c.name == name)
+    constrained = namespaces([x509.Certificate.load(ca.certificate_der)])
     return {
         "name": ca.name,
         "parent": ca.parent,
@@ -165,26 +214,40 @@ def _ca_json(context: Context, name: str) -> Result:
         "certificate_url": context.ca.issuer_url(ca.name),
         "crl_url": context.ca.crl_url(ca.name),
         "certificate_pem": to_pem(ca.certificate_der),
+        "permitted_dns": sorted(constrained[0]) if constrained else [],
     }
 
 
 def _ca_create(context: Context, params: Params, actor: str) -> Result:
+    from ca.ceremony import CeremonyRequired
     from keys.custody import KeyAlgorithm
 
     _check_ca_create(context, params)
     region = params["region"]
     subject = {"country_name": "CN", "organization_name": params["organization"], "common_name": params["common_name"]}
-    context.ca.create_ca(
-        params["name"],
-        algorithm=KeyAlgorithm(params["algorithm"]),
-        subject=subject,
-        ca_profile="issuing-ca" if region == NATIONAL_REGION else "regional-ca",
-        parent=params["parent"],
-        region_code=region,
-        region_name=params.get("region_name"),
-        actor=actor,
-    )
+    try:
+        context.ca.create_ca(
+            params["name"],
+            algorithm=KeyAlgorithm(params["algorithm"]),
+            subject=subject,
+            ca_profile="issuing-ca" if region == NATIONAL_REGION else "regional-ca",
+            parent=params["parent"],
+            region_code=region,
+            region_name=params.get("region_name"),
+            actor=actor,
+            permitted_dns=tuple(params.get("permitted_dns") or ()),
+        )
+    except CeremonyRequired as waiting:  # the parent is offline: created when the ceremony's output is imported
+        return waiting.as_json()
     context.verification.publisher.current()  # the new CA on the trust list at once
+    return _ca_json(context, params["name"])
+
+
+def _ca_created(context: Context, params: Params, _: datetime) -> Result | None:
+    """The request-time check refused an existing name, so a CA of that name is this operation's (the
+    trust list it had yet to publish follows at the scheduler's next round, api/app.py)."""
+    if not any(ca.name == params["name"] for ca in context.ca.list_cas()):
+        return None
     return _ca_json(context, params["name"])
 
 
@@ -218,8 +281,12 @@ def _check_cross_certify(context: Context, params: Params) -> None:
 
 def _cross_certify(context: Context, params: Params, actor: str) -> Result:
     from api.routes.certificates import to_pem
+    from ca.ceremony import CeremonyRequired
 
-    issued = context.ca.cross_certify(params["ca"], _pem_der(params["certificate_pem"]), actor=actor)
+    try:
+        issued = context.ca.cross_certify(params["ca"], _pem_der(params["certificate_pem"]), actor=actor)
+    except CeremonyRequired as waiting:
+        return waiting.as_json()
     context.verification.publisher.current()  # the trust list lists cross-certificates
     return {
         "serial": issued.serial,
@@ -228,33 +295,77 @@ def _cross_certify(context: Context, params: Params, actor: str) -> Result:
     }
 
 
+def _cross_certified(context: Context, params: Params, since: datetime) -> Result | None:
+    """A cross-certificate under `ca` for the same public key, issued since the approval completed."""
+    from asn1crypto import x509
+    from sqlalchemy import select
+
+    from api.routes.certificates import to_pem
+    from store.models import Certificate
+
+    spki = x509.Certificate.load(_pem_der(params["certificate_pem"])).public_key.dump()
+    with context.db.session() as session:
+        rows = session.scalars(
+            select(Certificate).where(
+                Certificate.issuer_ca == params["ca"],
+                Certificate.profile == "cross-certificate",
+                Certificate.created_at >= since.replace(microsecond=0),
+            )
+        )
+        for row in rows:
+            if x509.Certificate.load(row.der).public_key.dump() == spki:
+                chain = context.ca.chain(session, params["ca"])
+                return {
+                    "serial": row.serial,
+                    "certificate_pem": to_pem(row.der),
+                    "chain_pem": "".join(map(to_pem, chain)),
+                }
+    return None
+
+
 def _check_withdraw(context: Context, params: Params) -> None:
     from ca import revocation as rev
-    from ca.errors import CAAlreadyWithdrawn, InvalidInvalidityDate
+    from ca.errors import CAAlreadyWithdrawn
 
     status = context.ca.ca_status(params["ca"])  # unknown: unknown_ca (404)
     if status == "withdrawn":
         raise CAAlreadyWithdrawn(f"{params['ca']} was withdrawn already")
     rev.normalise_reason(params.get("reason"))
     moment = params.get("invalidity_date")
-    if moment is not None and datetime.fromisoformat(moment).tzinfo is None:
-        raise InvalidInvalidityDate("invalidity_date needs a time zone")
-    if moment is not None and datetime.fromisoformat(moment) > datetime.now(UTC):
-        raise InvalidInvalidityDate("invalidity_date lies in the future; withdraw when the time comes")
+    rev.checked_invalidity_date(datetime.fromisoformat(moment) if moment else None, datetime.now(UTC), "withdraw")
 
 
 def _withdraw(context: Context, params: Params, actor: str) -> Result:
     from ca.withdrawal import withdraw_ca
 
     moment = params.get("invalidity_date")
-    return withdraw_ca(
+    done = withdraw_ca(
         context.ca,
         params["ca"],
         reason=params.get("reason"),
         invalidity_date=datetime.fromisoformat(moment) if moment else None,
         actor=actor,
         publisher=context.verification.publisher,
-    ).as_json()
+    )
+    if done.ceremony is not None:  # withdrawn at once; the offline parent's CRL waits for its ceremony
+        return {"ceremony": done.ceremony, "result": done.as_json()}
+    return done.as_json()
+
+
+def _withdrawn(context: Context, params: Params, _: datetime) -> Result | None:
+    """Withdrawn (the request-time check refused an already withdrawn CA): the result from its rows."""
+    from ca.trust_list import history
+    from ca.withdrawal import Withdrawal, publish_after
+    from store.models import CertificateAuthority
+
+    with context.db.session() as session:
+        ca = session.get(CertificateAuthority, params["ca"])
+        if ca is None or ca.status != "withdrawn":
+            return None
+        withdrawn_at = datetime.fromisoformat(history(ca)[-1]["from"])
+        revoked = ca.certificate_serial if ca.parent is not None else None
+    published = publish_after(context.verification.publisher, params["ca"])
+    return Withdrawal(params["ca"], withdrawn_at, revoked, trust_list_published=published).as_json()
 
 
 # -- seals ----------------------------------------------------------------------------------------
@@ -304,6 +415,29 @@ def _seal_create(context: Context, params: Params, actor: str) -> Result:
     return _seal_json(context, context.seals.create(_seal_request(params), actor=actor).id)
 
 
+def _seal_created(context: Context, params: Params, since: datetime) -> Result | None:
+    """The seal by its id, or (an id the run would have drawn) the organisation's seal of that name
+    under that CA made since the approval completed."""
+    from sqlalchemy import select
+
+    from store.models import Seal
+
+    with context.db.session() as session:
+        if params.get("id"):
+            found = session.get(Seal, params["id"])
+        else:
+            found = session.scalars(
+                select(Seal).where(
+                    Seal.organisation_uscc == params["organisation_uscc"],
+                    Seal.name == params["name"],
+                    Seal.ca_name == params["ca"],
+                    Seal.created_at >= since.replace(microsecond=0),
+                )
+            ).first()
+        seal_id = found.id if found is not None else None
+    return None if seal_id is None else _seal_json(context, seal_id)
+
+
 def _check_seal_revoke(context: Context, params: Params) -> None:
     from policies.seals import may_transition
     from seal.errors import InvalidTransition
@@ -315,6 +449,12 @@ def _check_seal_revoke(context: Context, params: Params) -> None:
 
 def _seal_revoke(context: Context, params: Params, actor: str) -> Result:
     context.seals.transition(params["seal_id"], "revoked", params.get("reason"), actor)
+    return _seal_json(context, params["seal_id"])
+
+
+def _seal_revoked(context: Context, params: Params, _: datetime) -> Result | None:
+    if context.seals.get(params["seal_id"]).status != "revoked":
+        return None
     return _seal_json(context, params["seal_id"])
 
 
@@ -341,6 +481,17 @@ def _token_create(context: Context, params: Params, actor: str) -> Result:
     return get_token(context.db, token_id).as_json()
 
 
+def _token_created(context: Context, params: Params, _: datetime) -> Result | None:
+    """The token whose hash the request carried is stored."""
+    from sqlalchemy import select
+
+    from store.models import ApiToken
+
+    with context.db.session() as session:
+        token_id = session.scalar(select(ApiToken.id).where(ApiToken.token_hash == params["token_sha256"]))
+    return None if token_id is None else get_token(context.db, token_id).as_json()
+
+
 # -- keys -----------------------------------------------------------------------------------------
 
 
@@ -352,8 +503,24 @@ def _check_key_rotate(context: Context, params: Params) -> None:
 
 def _key_rotate(context: Context, params: Params, actor: str) -> Result:
     from api.keys import rotate
+    from ca.ceremony import CeremonyRequired
 
-    return rotate(context, params, actor)
+    try:
+        return rotate(context, params, actor)
+    except CeremonyRequired as waiting:  # the certifying root is offline
+        return waiting.as_json()
+
+
+def _key_rotated(context: Context, params: Params, since: datetime) -> Result | None:
+    from api.key_sweep import rotated_since
+
+    return rotated_since(context, params["key"], since)
+
+
+def _key_abandoned(context: Context, params: Params, since: datetime, until: datetime) -> None:
+    from api.key_sweep import disable_uncertified
+
+    disable_uncertified(context, params["key"], since, until)
 
 
 def _subject(key: str) -> Callable[[Params], str | None]:
@@ -364,19 +531,23 @@ def _subject(key: str) -> Callable[[Params], str | None]:
     return subject
 
 
-register(Operation("ca.create", _ca_create, _check_ca_create, _subject("name")))
-register(Operation("ca.cross_certify", _cross_certify, _check_cross_certify, _subject("ca")))
-register(Operation("ca.withdraw", _withdraw, _check_withdraw, _subject("ca")))
-register(Operation("seal.create", _seal_create, _check_seal_create, _subject("id")))
-register(Operation("seal.revoke", _seal_revoke, _check_seal_revoke, _subject("seal_id")))
-register(Operation("key.rotate", _key_rotate, _check_key_rotate, _subject("key")))
+register(Operation("ca.create", _ca_create, _check_ca_create, _subject("name"), _ca_created))
+register(Operation("ca.cross_certify", _cross_certify, _check_cross_certify, _subject("ca"), _cross_certified))
+register(Operation("ca.withdraw", _withdraw, _check_withdraw, _subject("ca"), _withdrawn))
+register(Operation("seal.create", _seal_create, _check_seal_create, _subject("id"), _seal_created))
+register(Operation("seal.revoke", _seal_revoke, _check_seal_revoke, _subject("seal_id"), _seal_revoked))
+register(Operation("key.rotate", _key_rotate, _check_key_rotate, _subject("key"), _key_rotated, _key_abandoned))
 for _role in ROLES:  # only officer and admin tokens can be put under approval (policies/approvals.py)
-    register(Operation(f"token.create.{_role}", _token_create, _check_token_create, _subject("name")))
+    register(Operation(f"token.create.{_role}", _token_create, _check_token_create, _subject("name"), _token_created))
 
 
 def respond(done: Submitted, status_code: int = 200) -> JSONResponse:
-    """The direct answer (`status_code`) or 202 `{"approval": {…pending}}`."""
+    """The direct answer (`status_code`), 202 `{"approval": {…pending}}`, or 202 `{"ceremony": {…pending},
+    "result"?}` when an offline CA must sign first (ca/ceremony.py)."""
     if done.approval is not None:
         location = {"Location": f"/v1/approvals/{done.approval['id']}"}
         return JSONResponse({"approval": done.approval}, status_code=202, headers=location)
+    if done.result is not None and isinstance(done.result.get("ceremony"), dict):
+        location = {"Location": f"/v1/ceremonies/{done.result['ceremony']['id']}"}
+        return JSONResponse(done.result, status_code=202, headers=location)
     return JSONResponse(done.result, status_code=status_code)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ca.ceremony import CeremonyRequired
 from ca.errors import CAError
 from keys.custody import CustodyError, KeyDisabled, KeyExists, KeyNotFound
 from ledger.errors import LedgerError
@@ -59,6 +60,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SigningError)
     async def _signing(_: Request, exc: SigningError) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.detail, **exc.extra)
+
+    @app.exception_handler(CeremonyRequired)
+    async def _ceremony(_: Request, exc: CeremonyRequired) -> JSONResponse:
+        # Not a problem: the operation waits for the offline CA's ceremony (ca/ceremony.py)
+        location = {"Location": f"/v1/ceremonies/{exc.request['id']}"}
+        return JSONResponse(exc.as_json(), status_code=202, headers=location)
 
     @app.exception_handler(CAError)
     async def _ca(_: Request, exc: CAError) -> JSONResponse:

@@ -33,6 +33,9 @@ class Settings:
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
     crl_partition_size: int = 50_000  # subscriber certificates per CRL partition (ca/partitions.py); 0 never
+    trust_list_publish_seconds: float = 60.0  # the scheduler publishes a changed (or half-expired) trust list
+    approval_sweep_seconds: float = 60.0  # how often approvals stuck in `executing` are looked for (0: only at start)
+    approval_stuck_seconds: float = 900.0  # `executing` this long means the run died (api/approvals.py sweep)
     public_rate_per_minute: int = 120  # per client address, for the public POST endpoints (verify, TSA)
     ocsp_rate_per_minute: int = 600  # per client address, for OCSP (one signature each; answered tryLater beyond)
     verify_cpu_seconds: float = 5.0  # CPU budget of one verification (verify/limits.py)
@@ -58,6 +61,9 @@ class Settings:
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
             crl_partition_size=_partition_size(os.environ.get("TRUSTSEAL_CRL_PARTITION_SIZE", "50000")),
+            trust_list_publish_seconds=float(os.environ.get("TRUSTSEAL_TRUST_LIST_PUBLISH_SECONDS", "60")),
+            approval_sweep_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_SWEEP_SECONDS", "60")),
+            approval_stuck_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_STUCK_SECONDS", "900")),
             public_rate_per_minute=int(os.environ.get("TRUSTSEAL_PUBLIC_RATE_PER_MINUTE", "120")),
             ocsp_rate_per_minute=int(os.environ.get("TRUSTSEAL_OCSP_RATE_PER_MINUTE", "600")),
             verify_cpu_seconds=float(os.environ.get("TRUSTSEAL_VERIFY_CPU_SECONDS", "5")),

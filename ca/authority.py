@@ -7,6 +7,7 @@ nothing is written.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,9 @@ from asn1crypto import core, keys, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ca import ceremony, issuance, name_constraints, store
 from ca import certificates as certs
 from ca import crl as crls
-from ca import issuance, name_constraints, store
 from ca import revocation as rev
 from ca.csr import key_algorithm, parse_csr
 from ca.errors import (
@@ -69,6 +70,50 @@ class IssuedCertificate:
         return x509.Certificate.load(self.der)
 
 
+@dataclass(frozen=True)
+class CAPlan:
+    """What a CA's row is made of besides its certificate: kept in a ceremony request while an offline
+    parent signs (ca/ceremony.py)."""
+
+    name: str
+    parent: str | None
+    algorithm: str
+    key_ref: str
+    ocsp_key_ref: str
+    region_code: str | None
+    region_name: str | None
+    ca_profile: str
+
+    def as_params(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "parent": self.parent,
+            "algorithm": self.algorithm,
+            "key_ref": self.key_ref,
+            "ocsp_key_ref": self.ocsp_key_ref,
+            "region_code": self.region_code,
+            "region_name": self.region_name,
+            "ca_profile": self.ca_profile,
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, object]) -> CAPlan:
+        def text(key: str) -> str | None:
+            value = params.get(key)
+            return None if value is None else str(value)
+
+        return cls(
+            str(params["name"]),
+            text("parent"),
+            str(params["algorithm"]),
+            str(params["key_ref"]),
+            str(params["ocsp_key_ref"]),
+            text("region_code"),
+            text("region_name"),
+            str(params["ca_profile"]),
+        )
+
+
 class CertificateAuthorityService:
     def __init__(
         self,
@@ -98,8 +143,10 @@ class CertificateAuthorityService:
         """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
         return crls.scope_url(self.public_url, ca, scope)
 
-    def issuer_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/certificate"
+    def issuer_url(self, ca: str, scope: str = "") -> str:
+        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
+        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
     def ocsp_url(self) -> str:
@@ -127,6 +174,15 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def key_certificate(self, ca_name: str, scope: str) -> bytes:
+        """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""
+        from ca.errors import UnknownCRLScope
+
+        for generation in self.snapshots.entry(ca_name).generations:
+            if generation.crl_scope == scope:
+                return generation.certificate_der
+        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
 
     def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
         """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its
@@ -191,89 +247,106 @@ class CertificateAuthorityService:
         version = self._custody_key(name, algorithm)
         ocsp_version = self._custody_key(f"{name}.ocsp", algorithm)
         self.pii.prepare()  # the OCSP signer's issuance event digests its subject
-        with self.db.session() as session:
-            if session.get(CertificateAuthority, name) is not None:
-                raise CAExists(f"CA {name} exists")
-            signer_handle = self.custody.signer(version.ref)
-            spki = keys.PublicKeyInfo.load(version.public_key_der)
-            subject_name = build_name(subject)
-            now = datetime.now(UTC)
-            not_before = certs.truncate(now - BACKDATE)
-            not_after = certs.truncate(now + timedelta(days=profile.validity_days))
-            if parent is None:
-                issuer_name, issuer_ski, signer = subject_name, None, signer_handle
-                extra: list[x509.Extension] = []
-            else:
-                parent_row = self.get_ca(session, parent)
-                refuse_inactive(parent_row.name, parent_row.status)
-                parent_cert = x509.Certificate.load(parent_row.certificate_der)
-                issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
-                signer = self.custody.signer(parent_row.key_ref)
-                not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
-                extra = certs.distribution_extensions(
-                    self.crl_url(parent, parent_row.crl_scope), self.ocsp_url, self.issuer_url(parent)
+        plan = CAPlan(name, parent, str(algorithm), version.ref, ocsp_version.ref, region_code, region_name, ca_profile)
+        try:
+            with self.db.session() as session:
+                if session.get(CertificateAuthority, name) is not None:
+                    raise CAExists(f"CA {name} exists")
+                spki = keys.PublicKeyInfo.load(version.public_key_der)
+                subject_name = build_name(subject)
+                now = datetime.now(UTC)
+                not_before = certs.truncate(now - BACKDATE)
+                not_after = certs.truncate(now + timedelta(days=profile.validity_days))
+                if parent is None:
+                    issuer_name, issuer_ski = subject_name, None
+                    signer = self.custody.signer(version.ref)
+                    extra: list[x509.Extension] = []
+                else:
+                    parent_row = self.get_ca(session, parent)
+                    refuse_inactive(parent_row.name, parent_row.status)
+                    parent_cert = x509.Certificate.load(parent_row.certificate_der)
+                    issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
+                    signer = ceremony.signer_for(self.custody, parent_row)  # offline parent: SignatureDeferred
+                    not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
+                    extra = certs.distribution_extensions(
+                        self.crl_url(parent, parent_row.crl_scope),
+                        self.ocsp_url,
+                        self.issuer_url(parent, parent_row.crl_scope),
+                    )
+                    if permitted_dns:
+                        extra.append(name_constraints.extension(permitted_dns))
+                cert = certs.sign_certificate(
+                    issuer=issuer_name,
+                    subject=subject_name,
+                    spki=spki,
+                    serial=certs.new_serial(),
+                    not_before=not_before,
+                    not_after=not_after,
+                    extensions=certs.ca_extensions(spki, issuer_ski, profile.key_usage, profile.path_length) + extra,
+                    signer=signer,
                 )
-                if permitted_dns:
-                    extra.append(name_constraints.extension(permitted_dns))
-            serial = certs.new_serial()
-            cert = certs.sign_certificate(
-                issuer=issuer_name,
-                subject=subject_name,
-                spki=spki,
-                serial=serial,
-                not_before=not_before,
-                not_after=not_after,
-                extensions=certs.ca_extensions(spki, issuer_ski, profile.key_usage, profile.path_length) + extra,
-                signer=signer,
-            )
-            der = cert.dump()
-            row = CertificateAuthority(
-                name=name,
-                parent=parent,
-                algorithm=str(algorithm),
-                key_ref=version.ref,
-                region_code=region_code,
-                region_name=region_name,
-                certificate_serial=certs.serial_hex(serial),
-                certificate_der=der,
-                status="active",
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            store.add(
-                session,
-                PreparedCertificate(
-                    der,
-                    certs.serial_hex(serial),
-                    (not_before, not_after),
-                    subject_name.human_friendly,
-                    certs.fingerprint(der),
-                    issuer_ca=parent,
-                    profile=ca_profile,
-                    algorithm=str(algorithm),
-                    issuer_key_ref=None if parent is None else self.get_ca(session, parent).key_ref,
-                ),
-                is_ca=True,
-            )
-            record_event(
-                session,
-                "ca.created",
-                actor=actor,
-                subject=name,
-                payload={
-                    "ca": name,
-                    "parent": parent,
-                    "serial": certs.serial_hex(serial),
-                    "algorithm": str(algorithm),
-                    "key": version.ref,
-                    "region": region_code,
-                    "fingerprint_sha256": certs.fingerprint(der),
-                },
-            )
-            self._provision_ocsp_signer(session, row, ocsp_version, actor)
-            self.crls.issue(session, row, actor)
+                row = self.commit_ca(session, plan, cert.dump(), actor)
+        except ceremony.SignatureDeferred as deferred:  # the parent is offline: nothing written but the request
+            request = ceremony.open_request(self.db, deferred, "ca.create", name, plan.as_params(), actor)
+            raise ceremony.CeremonyRequired(request) from None
         self.invalidate(name)
+        return row
+
+    def commit_ca(self, session: Session, plan: CAPlan, der: bytes, actor: str | None) -> CertificateAuthority:
+        """The CA row, its certificate, `ca.created`, its OCSP signer and first CRL, in the caller's
+        transaction: at creation, or when the offline parent's ceremony output is imported."""
+        if session.get(CertificateAuthority, plan.name) is not None:
+            raise CAExists(f"CA {plan.name} exists")
+        cert = x509.Certificate.load(der)
+        validity = cert["tbs_certificate"]["validity"]
+        not_before, not_after = validity["not_before"].native, validity["not_after"].native
+        serial = certs.serial_hex(cert.serial_number)
+        row = CertificateAuthority(
+            name=plan.name,
+            parent=plan.parent,
+            algorithm=plan.algorithm,
+            key_ref=plan.key_ref,
+            region_code=plan.region_code,
+            region_name=plan.region_name,
+            certificate_serial=serial,
+            certificate_der=der,
+            status="active",
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        store.add(
+            session,
+            PreparedCertificate(
+                der,
+                serial,
+                (not_before, not_after),
+                cert.subject.human_friendly,
+                certs.fingerprint(der),
+                issuer_ca=plan.parent,
+                profile=plan.ca_profile,
+                algorithm=plan.algorithm,
+                issuer_key_ref=self.get_ca(session, plan.parent).key_ref if plan.parent is not None else None,
+            ),
+            is_ca=True,
+        )
+        record_event(
+            session,
+            "ca.created",
+            actor=actor,
+            subject=plan.name,
+            payload={
+                "ca": plan.name,
+                "parent": plan.parent,
+                "serial": serial,
+                "algorithm": plan.algorithm,
+                "key": plan.key_ref,
+                "region": plan.region_code,
+                "fingerprint_sha256": certs.fingerprint(der),
+            },
+        )
+        self.provision_ocsp_signer(session, row, self.custody.get(plan.ocsp_key_ref), actor)
+        self.crls.issue(session, row, actor)
         return row
 
     def _custody_key(self, name: str, algorithm: KeyAlgorithm) -> KeyVersion:
@@ -317,49 +390,73 @@ class CertificateAuthorityService:
             if subject.key_identifier is not None:  # keep theirs: their children's AKI points at it
                 extensions.append(certs.extension("key_identifier", core.OctetString(subject.key_identifier)))
             extensions += certs.distribution_extensions(
-                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca)
+                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca, ca.crl_scope)
             )
             serial = certs.new_serial()
-            cert = certs.sign_certificate(
-                issuer=issuer_cert.subject,
-                subject=subject.subject,
-                spki=subject.public_key,
-                serial=serial,
-                not_before=not_before,
-                not_after=not_after,
-                extensions=extensions,
-                signer=self.custody.signer(ca.key_ref),
-            )
-            der = cert.dump()
-            serial_hex = certs.serial_hex(serial)
-            store.add(
-                session,
-                PreparedCertificate(
-                    der,
-                    serial_hex,
-                    (not_before, not_after),
-                    subject.subject.human_friendly,
-                    certs.fingerprint(der),
-                    issuer_ca=issuer_ca,
-                    profile="cross-certificate",
-                    algorithm=ca.algorithm,
-                    issuer_key_ref=ca.key_ref,
-                ),
-                is_ca=True,
-            )
-            record_event(
-                session,
-                "ca.cross_certified",
-                actor=actor,
-                subject=serial_hex,
-                payload={
-                    "issuer": issuer_ca,
-                    "subject_hmac": subject_hmac,
-                    "subject_fingerprint_sha256": certs.fingerprint(subject_der),
-                    "serial": serial_hex,
-                },
-            )
-            return IssuedCertificate(serial=serial_hex, der=der, chain=self.chain(session, ca.name))
+            try:
+                cert = certs.sign_certificate(
+                    issuer=issuer_cert.subject,
+                    subject=subject.subject,
+                    spki=subject.public_key,
+                    serial=serial,
+                    not_before=not_before,
+                    not_after=not_after,
+                    extensions=extensions,
+                    signer=ceremony.signer_for(self.custody, ca),
+                )
+            except ceremony.SignatureDeferred as deferred:
+                pending = deferred
+            else:
+                return self.commit_cross_certificate(session, ca.name, cert.dump(), subject_hmac, subject_der, actor)
+        # The CA is offline (outside the transaction above: SQLite would wait on its own read lock).
+        params = {
+            "issuer": issuer_ca,
+            "subject_hmac": subject_hmac,
+            "subject_der": base64.b64encode(subject_der).decode(),
+        }
+        request = ceremony.open_request(
+            self.db, pending, "ca.cross_certify", certs.fingerprint(subject_der), params, actor
+        )
+        raise ceremony.CeremonyRequired(request)
+
+    def commit_cross_certificate(
+        self, session: Session, issuer_ca: str, der: bytes, subject_hmac: str, subject_der: bytes, actor: str | None
+    ) -> IssuedCertificate:
+        """Store a cross-certificate and record `ca.cross_certified` (at once, or at a ceremony's import)."""
+        cert = x509.Certificate.load(der)
+        validity = cert["tbs_certificate"]["validity"]
+        not_before, not_after = validity["not_before"].native, validity["not_after"].native
+        serial_hex = certs.serial_hex(cert.serial_number)
+        subject = x509.Certificate.load(subject_der)
+        ca = self.get_ca(session, issuer_ca)
+        store.add(
+            session,
+            PreparedCertificate(
+                der,
+                serial_hex,
+                (not_before, not_after),
+                subject.subject.human_friendly,
+                certs.fingerprint(der),
+                issuer_ca=issuer_ca,
+                profile="cross-certificate",
+                algorithm=ca.algorithm,
+                issuer_key_ref=ca.key_ref,
+            ),
+            is_ca=True,
+        )
+        record_event(
+            session,
+            "ca.cross_certified",
+            actor=actor,
+            subject=serial_hex,
+            payload={
+                "issuer": issuer_ca,
+                "subject_hmac": subject_hmac,
+                "subject_fingerprint_sha256": certs.fingerprint(subject_der),
+                "serial": serial_hex,
+            },
+        )
+        return IssuedCertificate(serial=serial_hex, der=der, chain=self.chain(session, ca.name))
 
     def cross_certificates(self) -> list[Certificate]:
         with self.db.session() as session:
@@ -369,9 +466,12 @@ class CertificateAuthorityService:
                 )
             )
 
-    def _provision_ocsp_signer(
+    def provision_ocsp_signer(
         self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
     ) -> None:
+        """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
+        has prepared `self.pii` (the issuance event digests the subject)."""
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
@@ -514,7 +614,7 @@ class CertificateAuthorityService:
                 after.append(certs.extension("ocsp_no_check", core.Null()))
             else:
                 after += certs.distribution_extensions(
-                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name)
+                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, crls.split_scope(scope)[0])
                 )
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
@@ -524,12 +624,44 @@ class CertificateAuthorityService:
 
     def _sign(self, approval: issuance.Approval, scope: str | None = None) -> PreparedCertificate:
         """Custody signs what policy approved (ca/issuance.py refuses anything else). `scope`: the CRL
-        partition chosen for it (ca/partitions.py); None, the signing key's base list (ca/crl.py)."""
+        partition chosen for it (ca/partitions.py); None, the signing key's base list (ca/crl.py). An offline
+        CA raises `ceremony.SignatureDeferred` instead, with what a ceremony's import needs to store the
+        certificate (`prepared_from_signed`)."""
         if scope is None:
             scope = getattr(approval.ca, "crl_scope", "") or ""  # the signing key's base list (ca/crl.py)
         template = self._template(approval.ca, approval.ca_certificate, approval.profile, scope)
         recorded = None if approval.profile.ocsp_no_check else scope  # no distribution point: on no list's URL
-        return issuance.sign(approval, template, self.custody.signer(approval.ca.key_ref), recorded)
+        try:
+            return issuance.sign(approval, template, ceremony.signer_for(self.custody, approval.ca), recorded)
+        except ceremony.SignatureDeferred as deferred:
+            deferred.params.update(
+                issuer_ca=approval.ca.name,
+                profile=approval.profile.name,
+                subject_text=approval.subject.text,
+                algorithm=approval.ca.algorithm,
+            )
+            raise
+
+    @staticmethod
+    def prepared_from_signed(der: bytes, params: dict[str, object]) -> PreparedCertificate:
+        """The PreparedCertificate `_sign` would have made, from the certificate an offline CA signed."""
+        cert = x509.Certificate.load(der)
+        validity = cert["tbs_certificate"]["validity"]
+        return PreparedCertificate(
+            der=der,
+            serial_hex=certs.serial_hex(cert.serial_number),
+            validity=(validity["not_before"].native, validity["not_after"].native),
+            subject_text=str(params["subject_text"]),
+            fingerprint=certs.fingerprint(der),
+            issuer_ca=str(params["issuer_ca"]),
+            profile=str(params["profile"]),
+            algorithm=str(params["algorithm"]),
+        )
+
+    def issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
+        """`certificate.issued` for a certificate an offline CA signed (a ceremony's import). It asks custody
+        for a keyed digest: make it before the transaction that writes it."""
+        return self._issued_event(prepared, actor)
 
     def _issued_event(self, prepared: PreparedCertificate, actor: str | None) -> dict[str, object]:
         not_before, not_after = prepared.validity
@@ -647,9 +779,9 @@ class CertificateAuthorityService:
                 "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
-        issuer = self.get_ca(session, row.issuer_ca)
+        issuer = self.get_ca(session, row.issuer_ca)  # the CRL of the key that signed it; offline: a request
         scope = crls.scope_of(session, issuer, row.issuer_key_ref, row.crl_scope)
-        self.crls.issue(session, issuer, actor, scope=scope)  # only the revoked certificate's list
+        self.crls.issue_or_request(session, issuer, actor, scope=scope)  # only the revoked certificate's list
         return row
 
     # -- CRL (ca/crl.py) ---------------------------------------------------------------------------

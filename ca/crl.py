@@ -25,10 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ca import ceremony
 from ca import certificates as certs
 from ca import revocation as rev
 from ca.errors import CRLUnavailable, UnknownCA, UnknownCRLScope
@@ -36,9 +38,12 @@ from gm.sm3 import sm3
 from keys.custody import KeyCustody
 from ledger.events import record_event
 from store.db import Database
-from store.models import CRL, Certificate, CertificateAuthority
+from store.models import CRL, CeremonyRequest, Certificate, CertificateAuthority
 
 CRL_VALIDITY = timedelta(days=1)
+# An offline CA's CRL (ca/ceremony.py) lives longer: the scheduler asks for the next one half-way through,
+# which leaves the officers about two weeks to hold the ceremony.
+OFFLINE_CRL_VALIDITY = timedelta(days=30)
 Clock = Callable[[], datetime]
 
 
@@ -174,9 +179,58 @@ def live_scopes(session: Session, ca: CertificateAuthority, now: datetime, with_
     return [found for key in live for found in (key, *partitions(session, ca.name, key))]
 
 
-def is_due(row: CRL | None, now: datetime) -> bool:
+def validity_of(ca: CertificateAuthority) -> timedelta:
+    return OFFLINE_CRL_VALIDITY if ca.offline else CRL_VALIDITY
+
+
+def is_due(row: CRL | None, now: datetime, validity: timedelta = CRL_VALIDITY) -> bool:
     """A CA needs a new CRL when it has none or its newest is past half its validity."""
-    return row is None or row.next_update - now < CRL_VALIDITY / 2
+    return row is None or row.next_update - now < validity / 2
+
+
+def store_crl(
+    session: Session,
+    ca_name: str,
+    der: bytes,
+    number: int,
+    entries: int,
+    actor: str | None,
+    scope: Scope | None = None,
+) -> CRL:
+    """The CRL row and `crl.published`, in the caller's transaction (signed here, or imported from a
+    ceremony: the offline CA's current key, whose scope `scope` None stands for)."""
+    tbs = asn1_crl.CertificateList.load(der)["tbs_cert_list"]
+    this_update, next_update = tbs["this_update"].native, tbs["next_update"].native
+    if scope is None:
+        owner = session.get(CertificateAuthority, ca_name)
+        scope = scopes(session, owner)[0] if owner is not None else Scope("", "", b"", True)
+    row = CRL(
+        ca_name=ca_name, number=number, this_update=this_update, next_update=next_update, der=der, scope=scope.name
+    )
+    session.add(row)
+    session.flush()
+    record_event(
+        session,
+        "crl.published",
+        actor=actor,
+        subject=ca_name,
+        payload={
+            "ca": ca_name,
+            "scope": scope.name,
+            "key": scope.key_ref,
+            "number": number,
+            "this_update": row.this_update.isoformat(),
+            "next_update": row.next_update.isoformat(),
+            "sm3": sm3(der).hex(),  # of the DER (not `…_sm3`: that suffix names legacy personal-data digests)
+            "entries": entries,
+        },
+    )
+    return row
+
+
+def pending_request(session: Session, ca_name: str) -> CeremonyRequest | None:
+    """The offline CA's pending CRL request, if any (ca/ceremony.py)."""
+    return ceremony.pending(session, "crl", ca_name)
 
 
 class CRLs:
@@ -191,15 +245,38 @@ class CRLs:
         self.mutex = threading.RLock()
 
     def issue(
-        self, session: Session, ca: CertificateAuthority, actor: str | None = None, scope: Scope | None = None
+        self,
+        session: Session,
+        ca: CertificateAuthority,
+        actor: str | None = None,
+        scope: Scope | None = None,
+        validity: timedelta | None = None,
     ) -> CRL:
+        """Sign and store the next CRL of one of the CA's keys (default: the current key) (an online CA's:
+        an offline one raises `ca_offline`)."""
+        made = self.issue_or_request(session, ca, actor, validity, scope)
+        if not isinstance(made, CRL):
+            raise ceremony.CAOffline(f"CA {ca.name} is offline: its CRL waits for ceremony request {made.id}")
+        return made
+
+    def issue_or_request(
+        self,
+        session: Session,
+        ca: CertificateAuthority,
+        actor: str | None = None,
+        validity: timedelta | None = None,
+        scope: Scope | None = None,
+    ) -> CRL | CeremonyRequest:
         """Sign and store the next CRL of one of the CA's keys (default: the current key), and record
-        `crl.published` (naming the scope), in the caller's transaction."""
+        `crl.published` (naming the scope), in the caller's transaction. For an offline CA a pending
+        ceremony request for that CRL instead (superseding an older pending one: the new list has every
+        entry the old one had), in the same transaction as the revocation that asked."""
         lock_ca(session, ca.name)
         chosen = scope or scopes(session, ca)[0]
         last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
         number = (last or 0) + 1
         now = certs.truncate(self.clock())
+        next_update = now + (validity or validity_of(ca))
         revoked = session.execute(
             select(
                 Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason, Certificate.invalidity_date
@@ -213,43 +290,21 @@ class CRLs:
         # a partition names its URL; so does the base list once its key has partitions (ca/partitions.py)
         scoped = chosen.partition > 0 or bool(partitions(session, ca.name, chosen))
         point = scope_url(self.public_url, ca.name, chosen.name) if scoped else None
-        crl = rev.build_crl(
-            issuer=x509.Certificate.load(chosen.certificate_der),
-            signer=self.custody.signer(chosen.key_ref),
-            number=number,
-            this_update=now,
-            next_update=now + CRL_VALIDITY,
-            revoked=sorted(entries, key=lambda e: e.serial),
-            distribution_point=point,
-        )
-        der = crl.dump()
-        row = CRL(
-            ca_name=ca.name,
-            number=number,
-            this_update=now,
-            next_update=now + CRL_VALIDITY,
-            der=der,
-            scope=chosen.name,
-        )
-        session.add(row)
-        session.flush()
-        record_event(
-            session,
-            "crl.published",
-            actor=actor,
-            subject=ca.name,
-            payload={
-                "ca": ca.name,
-                "scope": chosen.name,
-                "key": chosen.key_ref,
-                "number": number,
-                "this_update": row.this_update.isoformat(),
-                "next_update": row.next_update.isoformat(),
-                "sm3": sm3(der).hex(),  # of the DER (not `…_sm3`: that suffix names legacy personal-data digests)
-                "entries": len(entries),
-            },
-        )
-        return row
+        key = _KeyView(ca.name, chosen.key_ref, ca.algorithm, chosen.certificate_der, bool(ca.offline))
+        try:
+            crl = rev.build_crl(
+                issuer=x509.Certificate.load(chosen.certificate_der),
+                signer=ceremony.signer_for(self.custody, key),
+                number=number,
+                this_update=now,
+                next_update=next_update,
+                revoked=sorted(entries, key=lambda e: e.serial),
+                distribution_point=point,
+            )
+        except ceremony.SignatureDeferred as deferred:
+            params = {"number": number, "next_update": next_update.isoformat(), "entries": len(entries)}
+            return ceremony.open_in_session(session, deferred, "crl", ca.name, "crl", params, actor, supersede=True)
+        return store_crl(session, ca.name, crl.dump(), number, len(entries), actor, chosen)
 
     def current(self, ca_name: str, scope: str = "") -> bytes:
         """The newest stored CRL of one scope (a key's, or one of its partitions). Read-only: signs
@@ -285,12 +340,17 @@ class CRLs:
             return out
 
     def refresh_all(self) -> dict[str, int]:
-        """A new CRL for every live key scope of every CA (operators, tests); keyed `ca` or `ca/scope`."""
+        """A new CRL for every live key scope of every online CA (operators, tests), keyed `ca` or
+        `ca/scope`; for an offline one a ceremony request for its current key's, unless one is pending."""
         numbers = {}
         with self.mutex, self.db.session() as session:
             for ca in session.scalars(select(CertificateAuthority)):
-                for scope in live_scopes(session, ca, self.clock()):
-                    numbers[_label(ca.name, scope.name)] = self.issue(session, ca, scope=scope).number
+                if ca.offline and _still_useful(pending_request(session, ca.name), self.clock()):
+                    continue  # the ceremony may be signing it: a superseding request would void that work
+                for scope in _refreshed_scopes(session, ca, self.clock()):
+                    made = self.issue_or_request(session, ca, scope=scope)
+                    if isinstance(made, CRL):  # an offline CA's is a ceremony request
+                        numbers[_label(ca.name, scope.name)] = made.number
         return numbers
 
     def refresh_due(self) -> dict[str, int]:
@@ -303,9 +363,15 @@ class CRLs:
         for name in names:
             with self.mutex, self.db.session() as session:
                 ca = lock_ca(session, name)
-                for scope in live_scopes(session, ca, self.clock()):
-                    if is_due(newest(session, name, scope.name), self.clock()):
-                        numbers[_label(name, scope.name)] = self.issue(session, ca, scope=scope).number
+                now = self.clock()
+                for scope in _refreshed_scopes(session, ca, now):
+                    if not is_due(newest(session, name, scope.name), now, validity_of(ca)):
+                        continue
+                    if ca.offline and _still_useful(pending_request(session, name), now):
+                        continue  # one request waits for the ceremony: never a second, never a retry loop
+                    made = self.issue_or_request(session, ca, scope=scope)
+                    if isinstance(made, CRL):
+                        numbers[_label(name, scope.name)] = made.number
         return numbers
 
     def open_partition(self, ca_name: str, key_ref: str, number: int, actor: str | None = None) -> str:
@@ -326,5 +392,31 @@ class CRLs:
             return scope.name
 
 
+def _refreshed_scopes(session: Session, ca: CertificateAuthority, now: datetime) -> list[Scope]:
+    """The key scopes the scheduler keeps fresh: every live one of an online CA; of an offline CA its
+    current key's only (the ceremony signs with the key it holds; a rollover of an offline CA is refused,
+    ca/rollover.py)."""
+    live = live_scopes(session, ca, now)
+    return live[:1] if ca.offline else live
+
+
 def _label(ca_name: str, scope: str) -> str:
     return f"{ca_name}/{scope}" if scope else ca_name
+
+
+@dataclass(frozen=True)
+class _KeyView:
+    """One key of a CA as `ceremony.signer_for` asks about it (the key of a CRL scope, ca/ceremony.py)."""
+
+    name: str
+    key_ref: str
+    algorithm: str
+    certificate_der: bytes
+    offline: bool
+
+
+def _still_useful(request: CeremonyRequest | None, now: datetime) -> bool:
+    """A pending CRL request whose CRL would still be current once signed (else a fresh one replaces it)."""
+    if request is None:
+        return False
+    return datetime.fromisoformat(str(request.params["next_update"])) - now > CRL_VALIDITY

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService
 from keys.custody import KeyAlgorithm, KeyCustody, KeyDisabled, KeyExists, KeyNotFound, KeyVersion, SigningHandle
+from keys.rotation import provisional_version
 from ledger import sm2_signatures
 from ledger.events import event_row
 from ledger.key_events import RecordedCustody
@@ -205,22 +206,24 @@ def rotate_ledger_key(ledger_key: LedgerKey, *, actor: str) -> LedgerKeyRotation
     previous = ledger_key.provision()
     custody = ledger_key.custody
     # the recording custody (ledger/key_events.py) logs `key.rotated`, naming the actor
-    new = (custody.as_actor(actor) if isinstance(custody, RecordedCustody) else custody).rotate(LEDGER_KEY)
-    key_id = sm2_signatures.key_id(new.public_key_der)
-    event = event_row(
-        HANDOVER_STARTED,
-        actor=actor,
-        subject=LEDGER_KEY,
-        payload={
-            "key": LEDGER_KEY,
-            "version": new.version,
-            "previous_version": previous.handle.version.version,
-            "key_id": key_id,
-        },
-    )
-    issued = ledger_key.ca.issue_for_key(
-        new.public_key_der, SUBJECT, LEDGER_PROFILE, LEDGER_CA, actor=actor, also=[event]
-    )
+    recording = custody.as_actor(actor) if isinstance(custody, RecordedCustody) else custody
+    # the handover starts when the certificate commits; until then the new version is provisional
+    with provisional_version(recording, LEDGER_KEY) as new:
+        key_id = sm2_signatures.key_id(new.public_key_der)
+        event = event_row(
+            HANDOVER_STARTED,
+            actor=actor,
+            subject=LEDGER_KEY,
+            payload={
+                "key": LEDGER_KEY,
+                "version": new.version,
+                "previous_version": previous.handle.version.version,
+                "key_id": key_id,
+            },
+        )
+        issued = ledger_key.ca.issue_for_key(
+            new.public_key_der, SUBJECT, LEDGER_PROFILE, LEDGER_CA, actor=actor, also=[event]
+        )
     ledger_key.refresh()
     return LedgerKeyRotation(
         key=LEDGER_KEY,

@@ -38,6 +38,13 @@ class Responder:
     signer_certificate: x509.Certificate
     signer: SigningHandle
     issuer_key_ref: str | None = None  # the CA key whose certificates it answers for (ca/rollover.py)
+    first_key: bool = True  # the CA's first key: also answers for rows that record no key (bulk-loaded)
+
+    def answers_for(self, issuer_key_ref: str | None) -> bool:
+        """Whether a certificate row signed by `issuer_key_ref` is this responder's CA key's."""
+        if issuer_key_ref is None or self.issuer_key_ref is None:
+            return self.first_key
+        return issuer_key_ref == self.issuer_key_ref
 
     def matches(self, cert_id: ocsp.CertId) -> bool:
         name = HASHES.get(cert_id["hash_algorithm"]["algorithm"].native)
@@ -186,6 +193,7 @@ class OCSPResponder:
                 signer_certificate=x509.Certificate.load(generation.ocsp_certificate_der),
                 signer=self.custody.signer(generation.ocsp_key_ref),
                 issuer_key_ref=generation.key_ref,
+                first_key=generation is ca.generations[-1],
             )
             for ca in snapshot.cas.values()
             for generation in ca.generations
@@ -199,23 +207,16 @@ class OCSPResponder:
         responders = self.responders()
         first = request["tbs_request"]["request_list"][0]["req_cert"]
         chosen = next((r for r in responders if r.matches(first)), None)  # the one `respond` picks
-        original = chosen is not None and chosen.ca_certificate.dump() == self._first_certificate(chosen)
 
         def lookup(ca_name: str, serial: int) -> CertStatus:
             with self.db.session() as session:
                 row = session.get(Certificate, serial_hex(serial))
                 if row is None or row.issuer_ca != ca_name:
                     return CertStatus("unknown")
-                other_key = chosen is not None and row.issuer_key_ref != chosen.issuer_key_ref
-                if other_key and (row.issuer_key_ref is not None or not original):  # another key of the CA signed it
-                    return CertStatus("unknown")
+                if chosen is not None and not chosen.answers_for(row.issuer_key_ref):
+                    return CertStatus("unknown")  # another key of the CA signed it: not this CertID's certificate
                 if row.status == "revoked":
                     return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
                 return CertStatus("good")
 
         return respond(request, responders, lookup, truncate(datetime.now(UTC)), OCSP_VALIDITY)
-
-    def _first_certificate(self, responder: Responder) -> bytes:
-        """The certificate of the key a CA was created with (rows from before keys were recorded name none)."""
-        entry = self.snapshots.current().cas.get(responder.ca_name)
-        return entry.generations[-1].certificate_der if entry is not None and entry.generations else b""

@@ -45,15 +45,16 @@ def normalise_reason(reason: str | None) -> str:
     raise InvalidRevocationReason(f"unknown revocation reason {reason!r}; use one of {', '.join(REASONS)}")
 
 
-def checked_invalidity_date(moment: datetime | None, now: datetime) -> datetime | None:
+def checked_invalidity_date(moment: datetime | None, now: datetime, action: str = "revoke") -> datetime | None:
     """RFC 5280 §5.3.2: the time from which the key or certificate is known or suspected to have been
-    unfit, which may precede the revocation (a compromise found late) but not follow it."""
+    unfit, which may precede the revocation (a compromise found late) but not follow it. The one rule for
+    every revocation, withdrawal and re-key that takes one (`action` only words the refusal); whole seconds."""
     if moment is None:
         return None
     if moment.tzinfo is None:
         raise InvalidInvalidityDate("invalidity_date needs a time zone")
     if moment > now:
-        raise InvalidInvalidityDate("invalidity_date lies in the future; revoke when the time comes")
+        raise InvalidInvalidityDate(f"invalidity_date lies in the future; {action} when the time comes")
     return moment.astimezone(UTC).replace(microsecond=0)
 
 

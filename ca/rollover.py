@@ -23,7 +23,8 @@ on the CA vouching for itself, and a path builder that wandered onto it would ne
 the link where the document's LTV material holds the parent's.
 
 Refused (nothing changed): an unknown CA (404 `unknown_ca`), a withdrawn CA (409 `ca_withdrawn`), a CA
-whose parent is withdrawn (409 `ca_rollover_refused`).
+whose parent is withdrawn (409 `ca_rollover_refused`), an offline CA or one under an offline parent (409
+`ca_offline`: the rollover is not wired into the ceremony seam yet, ca/ceremony.py shows how).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session
 from ca import certificates as certs
 from ca import crl as crls
 from ca import store
+from ca.ceremony import CAOffline
 from ca.errors import CAKeyRolloverRefused
 from ca.issuance import BACKDATE, refuse_inactive
 from ca.store import PreparedCertificate
@@ -81,10 +83,14 @@ def check_rollover(session: Session, name: str) -> CertificateAuthority:
     if ca is None:
         raise UnknownCA(f"no CA named {name!r}")
     refuse_inactive(ca.name, ca.status)
+    if ca.offline:
+        raise CAOffline(f"{name} is offline: its rollover has no ceremony path yet (ca/ceremony.py)")
     if ca.parent is not None:
         parent = session.get(CertificateAuthority, ca.parent)
         if parent is None or parent.status != "active":
             raise CAKeyRolloverRefused(f"{name}'s parent {ca.parent} is not active: it certifies no new key")
+        if parent.offline:
+            raise CAOffline(f"{name}'s parent {ca.parent} is offline: a rollover under it has no ceremony path yet")
     return ca
 
 
@@ -139,7 +145,9 @@ def roll_over(
             signer, issuer_key_ref = keeper.signer(parent.key_ref), parent.key_ref
             not_after = min(not_after, parent_cert.not_valid_after)
             distribution = certs.distribution_extensions(
-                service.crl_url(parent.name, parent.crl_scope), service.ocsp_url, service.issuer_url(parent.name)
+                service.crl_url(parent.name, parent.crl_scope),
+                service.ocsp_url,
+                service.issuer_url(parent.name, parent.crl_scope),
             )
         else:
             issuer_name, issuer_ski = old.subject, None
@@ -177,7 +185,7 @@ def roll_over(
         previous = store.switch_key(
             session, ca, key_ref=version.ref, crl_scope=new_scope, certificate=prepared, until=now
         )
-        service._provision_ocsp_signer(session, ca, ocsp_version, actor)
+        service.provision_ocsp_signer(session, ca, ocsp_version, actor)
         record_event(
             session,
             "ca.rolled_over",
@@ -235,7 +243,7 @@ def _links(
         not_after = certs.truncate(min(old.not_valid_after, new.not_valid_after))
         extensions = _ca_extensions(old, subject_cert.public_key, issuer_cert.key_identifier, path_length)
         extensions += certs.distribution_extensions(
-            service.crl_url(ca.name, scope), service.ocsp_url, service.issuer_url(ca.name)
+            service.crl_url(ca.name, scope), service.ocsp_url, service.issuer_url(ca.name, scope)
         )
         link = certs.sign_certificate(
             issuer=old.subject,
@@ -294,13 +302,15 @@ def rotate_ocsp_signer(
 
             raise UnknownCA(f"no CA named {name!r}")
         refuse_inactive(ca.name, ca.status)
+        if ca.offline:
+            raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony (not wired yet)")
     version = keeper.rotate(f"{name}.ocsp")
     service.pii.prepare()
     with service.crls.mutex, service.db.session() as session:
         ca = crls.lock_ca(session, name)
         refuse_inactive(ca.name, ca.status)
         previous = ca.ocsp_key_ref
-        service._provision_ocsp_signer(session, ca, version, actor)
+        service.provision_ocsp_signer(session, ca, version, actor)
         assert ca.ocsp_certificate_der is not None
         der = ca.ocsp_certificate_der
         record_event(

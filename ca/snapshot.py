@@ -36,6 +36,7 @@ _SELECT_CAS = select(
     _T.ocsp_certificate_der,
     _T.crl_scope,
     _T.previous_keys,
+    _T.offline,
 ).order_by(_T.name)
 DEFAULT_TTL_SECONDS = 5.0  # how long an unchanged view is trusted for changes made by other processes
 
@@ -66,6 +67,7 @@ class CAEntry:
     certificate_der: bytes
     ocsp_key_ref: str | None
     ocsp_certificate_der: bytes | None
+    offline: bool  # its key is in a ceremony home, not in custody (ca/ceremony.py)
     certificate: x509.Certificate = field(compare=False, repr=False)  # parsed once
     chain: tuple[bytes, ...] = field(compare=False, repr=False)  # this CA first, root last
     namespaces: tuple[frozenset[str], ...] = field(compare=False, repr=False)  # name constraints on the chain
@@ -208,6 +210,7 @@ class Snapshots:
                     certificate_der=row.certificate_der,
                     ocsp_key_ref=row.ocsp_key_ref,
                     ocsp_certificate_der=row.ocsp_certificate_der,
+                    offline=bool(row.offline),
                     certificate=certificate,
                     chain=chain,
                     namespaces=name_constraints.namespaces(x509.Certificate.load(der) for der in chain),
@@ -238,6 +241,7 @@ def _columns(entry: CAEntry) -> tuple[object, ...]:
         entry.ocsp_certificate_der,
         entry.crl_scope,
         entry.previous_keys,
+        entry.offline,
     )
 
 

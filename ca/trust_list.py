@@ -26,9 +26,11 @@ from asn1crypto import pem, x509
 from sqlalchemy import or_, select, union
 from sqlalchemy.orm import Session
 
+from ca import ceremony
 from ca.authority import CertificateAuthorityService, IssuedCertificate
 from gm import jcs, oids
-from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound
+from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TrustListRecord
 
@@ -131,8 +133,34 @@ class TrustListPublisher:
         if self._signer_der is None or not self._signer_matches(version.public_key_der):
             self._signer_der = self._previous_signer()  # another process may have rotated and certified it
         if self._signer_der is None or not self._signer_matches(version.public_key_der):
-            self._signer_der = self._certify(version.public_key_der, "trust-list").der
+            try:
+                self._signer_der = self._certify(version.public_key_der, "trust-list").der
+            except ceremony.SignatureDeferred as deferred:  # the root is offline
+                return self._while_offline(deferred, version)
         return version.ref, self._signer_der
+
+    def _while_offline(self, deferred: ceremony.SignatureDeferred, version: KeyVersion) -> tuple[str, bytes]:
+        """The root is offline and the signer key's newest version lacks a fresh certificate: one ceremony
+        request for it (`trust_list.signer`), and meanwhile the version the published certificate names
+        keeps signing while that certificate is valid. None valid: `ceremony_required`."""
+        with self.ca.db.session() as session:
+            waiting = ceremony.pending(session, "trust_list.signer", version.ref)
+            request = ceremony.request_json(waiting) if waiting is not None else None
+        if request is None:
+            params = {"key_ref": version.ref, "previous_key_ref": None, "rotation_actor": None}
+            request = ceremony.open_request(
+                self.ca.db, deferred, "trust_list.signer", version.ref, params, "trust-list"
+            )
+        published = self._previous_signer()
+        if published is not None:
+            cert = x509.Certificate.load(published)
+            spki = cert.public_key.dump()
+            if cert.not_valid_after > datetime.now(UTC):
+                for candidate in self.ca.custody.versions(SIGNER_KEY):
+                    if candidate.enabled and candidate.public_key_der == spki:
+                        self._signer_der = published
+                        return candidate.ref, published
+        raise ceremony.CeremonyRequired(request)
 
     def _certify(self, public_key_der: bytes, actor: str) -> IssuedCertificate:
         return self.ca.issue_for_key(
@@ -151,20 +179,72 @@ class TrustListPublisher:
         then on follows the new signer (verify/trust.py). Returns (the new key's reference, the previous key
         version, the new certificate); `trust_list.signer_rotated` is recorded with the list."""
         with self._lock:
+            with self.ca.db.session() as session:  # one signer rotation at a time through an offline root
+                waiting = ceremony.pending_any(session, "trust_list.signer")
+            if waiting is not None:
+                raise ceremony.CeremonyPending(
+                    f"ceremony request {waiting.id} for the trust-list signer's certificate is pending: import it first"
+                )
             old_ref, old_der = self._signer()
-            version = (custody or self.ca.custody).rotate(SIGNER_KEY)  # `custody`: one recording the officer
-            new_der = self._certify(version.public_key_der, actor).der
-            self._signer_der = new_der
-            with self.ca.db.session() as session:
-                cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
-                makers = _maker_certificates(session)
-                newest = session.scalars(
-                    select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
-                ).first()
-            sequence = (newest.sequence if newest else 0) + 1
-            handover = (old_ref, old_der, actor)
-            self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC), handover)
-        return version.ref, int(old_ref.partition("@")[2] or 1), new_der
+            # `custody`: one recording the officer; the new version is disabled again if no list names it —
+            # unless the offline root is to certify it in a ceremony (ca/ceremony_import.py adopts it then)
+            opened: dict[str, Any] | None = None
+            with provisional_version(custody or self.ca.custody, SIGNER_KEY) as version:
+                try:
+                    new_der = self._certify(version.public_key_der, actor).der
+                except ceremony.SignatureDeferred as deferred:  # the root is offline: the old signer keeps signing
+                    params = {"key_ref": version.ref, "previous_key_ref": old_ref, "rotation_actor": actor}
+                    opened = ceremony.open_request(
+                        self.ca.db, deferred, "trust_list.signer", version.ref, params, actor
+                    )
+                else:
+                    try:
+                        return self._handover(version.ref, old_ref, old_der, new_der, actor)
+                    except BaseException:
+                        self._signer_der = old_der
+                        raise
+            assert opened is not None  # the block returned unless the ceremony was asked for
+            raise ceremony.CeremonyRequired(opened)
+
+    def adopt_signer(self, key_ref: str, new_der: bytes, actor: str) -> tuple[str, int, bytes]:
+        """A signer certificate the offline root signed in a ceremony (ca/ceremony_import.py): the list is
+        published at once under it, as a handover list signed by the previous signer too."""
+        with self._lock:
+            old_der = self._previous_signer()
+            old_ref = None
+            if old_der is not None:
+                spki = x509.Certificate.load(old_der).public_key.dump()
+                old_ref = next(
+                    (v.ref for v in self.ca.custody.versions(SIGNER_KEY) if v.enabled and v.public_key_der == spki),
+                    None,
+                )
+            if old_ref is None or old_der is None or old_der == new_der:
+                self._signer_der = new_der
+                self._republish()
+                return key_ref, int(key_ref.partition("@")[2] or 1), new_der
+            return self._handover(key_ref, old_ref, old_der, new_der, actor)
+
+    def _republish(self) -> dict[str, Any]:
+        with self.ca.db.session() as session:
+            cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+            makers = _maker_certificates(session)
+            newest = session.scalars(select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).first()
+        sequence = (newest.sequence if newest else 0) + 1
+        return self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC))
+
+    def _handover(
+        self, new_ref: str, old_ref: str, old_der: bytes, new_der: bytes, actor: str
+    ) -> tuple[str, int, bytes]:
+        """Publish the handover list under the new signer, vouched for by the old one (caller holds `_lock`)."""
+        self._signer_der = new_der
+        with self.ca.db.session() as session:
+            cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
+            makers = _maker_certificates(session)
+            newest = session.scalars(select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).first()
+        sequence = (newest.sequence if newest else 0) + 1
+        handover = (old_ref, old_der, actor)
+        self._publish(cas, makers, self._stamp(cas, makers), sequence, datetime.now(UTC), handover)
+        return new_ref, int(old_ref.partition("@")[2] or 1), new_der
 
     def _signer_matches(self, public_key_der: bytes) -> bool:
         """Same key, valid for at least a month more, and carrying the trust-list-signer EKU (verifiers

@@ -302,6 +302,62 @@ class LocalKeystore:
             self._macs[ref] = (handle, stamp)
         return handle
 
+    # -- moving a key to another keystore (the offline root: ca/ceremony_home.py) --------------------
+
+    def copy_key_to(self, name: str, target: LocalKeystore) -> list[KeyVersion]:
+        """Every version of `name`, rewrapped under `target`'s KEK with the same entry fields, so it keeps its
+        name, versions and public keys there. The private part leaves this keystore only wrapped; it is in
+        memory in between, as for a signature. A key `target` already holds must be this very key (same
+        versions and public keys: a re-run after an interruption), else KeyExists."""
+        with self._locked():
+            data = self._load(name)
+            secrets_by_version = {e["version"]: self._open_entry(name, data["algorithm"], e) for e in data["versions"]}
+        with target._locked():
+            path = target._key_path(name)
+            if path.exists():
+                held = target._load(name)
+                same = [(e["version"], e["public_key"]) for e in held["versions"]] == [
+                    (e["version"], e["public_key"]) for e in data["versions"]
+                ]
+                if not same or held["algorithm"] != data["algorithm"]:
+                    raise KeyExists(f"the target keystore holds another key named {name}")
+            else:
+                entries = []
+                for entry in data["versions"]:
+                    copied = {k: entry[k] for k in ("version", "created_at", "enabled", "public_key")}
+                    binding = entry_binding(name, data["algorithm"], copied)
+                    copied["wrapped"] = _b64(wrap(target._kek, secrets_by_version[entry["version"]], binding))
+                    entries.append(copied)
+                target._write_json(
+                    path, {"format": FORMAT, "name": name, "algorithm": data["algorithm"], "versions": entries}
+                )
+        copied_versions = target.versions(name)  # each opens under the target's KEK
+        for version in copied_versions:
+            if _public_key_of(version.algorithm, target._secret(version)) != version.public_key_der:
+                raise KeyTampered(f"key {version.ref} did not survive the copy")
+        return copied_versions
+
+    def remove(self, name: str) -> None:
+        """Delete every version of `name` from this keystore: overwritten, synced, unlinked. Copies of the
+        file elsewhere (backups, snapshots, the filesystem's journal) are not reached: see README."""
+        path = self._key_path(name)
+        with self._locked():
+            if not path.exists():
+                raise KeyNotFound(f"no key named {name}")
+            size = path.stat().st_size
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, os.urandom(size))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            path.unlink()
+            with self._mutex:
+                for ref in [r for r in self._handles if parse_ref(r)[0] == name]:
+                    del self._handles[ref]
+                for ref in [r for r in self._macs if parse_ref(r)[0] == name]:
+                    del self._macs[ref]
+
     def _secret(self, version: KeyVersion) -> bytes:
         data = self._load(version.name)
         entry = next(e for e in data["versions"] if e["version"] == version.version)

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 from asn1crypto import x509
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ca.authority import CertificateAuthorityService
 from ca.errors import AlreadyRevoked, CAWithdrawn
 from gm import oids, ses
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from policies import seals as policy
 from policies.uscc import is_valid_uscc
@@ -59,6 +61,23 @@ class SealRequest:
     valid_days: int = 1095
     allowed_callers: tuple[str, ...] = ()
     seal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RevokeOld:
+    """How a re-key cuts off the old holder key: its certificate revoked with `reason` (normalised, e.g.
+    `key_compromise`) and `invalidity_date` (checked, whole seconds; None: from the revocation)."""
+
+    reason: str
+    invalidity_date: datetime | None = None
+
+    @classmethod
+    def checked(cls, reason: str | None, invalidity_date: datetime | None) -> RevokeOld:
+        """RFC 5280 reason names as the revoke endpoints take them, and the one invalidity-date rule."""
+        from ca import revocation as rev
+
+        moment = rev.checked_invalidity_date(invalidity_date, datetime.now(UTC), "re-key")
+        return cls(rev.normalise_reason(reason), moment)
 
 
 @dataclass(frozen=True)
@@ -133,36 +152,36 @@ class SealService:
             if found is None:
                 raise KeyNotFound(f"{ca_name} has no seal maker")
             name, _, previous = found.key_ref.partition("@")
-            version = (custody or self.custody).rotate(name)  # `custody`: one recording the officer
-            issued = self.ca.issue_for_key(
-                version.public_key_der,
-                {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
-                "seal-maker",
-                ca_name,
-                actor=actor,
-            )
-            with self.db.session() as session:
-                row = session.get(SealMaker, ca_name, with_for_update=True)
-                assert row is not None
-                old_serial = row.certificate_serial
-                row.key_ref = version.ref
-                row.certificate_serial = issued.serial
-                row.certificate_der = issued.der
-                row.created_at = datetime.now(UTC)
-                record_event(
-                    session,
-                    "seal_maker.rotated",
+            with provisional_version(custody or self.custody, name) as version:  # `custody`: recording the officer
+                issued = self.ca.issue_for_key(
+                    version.public_key_der,
+                    {"country_name": "CN", "organization_name": "trustseal", "common_name": f"{ca_name} seal maker"},
+                    "seal-maker",
+                    ca_name,
                     actor=actor,
-                    subject=ca_name,
-                    payload={
-                        "ca": ca_name,
-                        "key": version.ref,
-                        "certificate_serial": issued.serial,
-                        "previous_certificate_serial": old_serial,
-                    },
                 )
-                session.flush()
-                session.expunge(row)
+                with self.db.session() as session:
+                    row = session.get(SealMaker, ca_name, with_for_update=True)
+                    assert row is not None
+                    old_serial = row.certificate_serial
+                    row.key_ref = version.ref
+                    row.certificate_serial = issued.serial
+                    row.certificate_der = issued.der
+                    row.created_at = datetime.now(UTC)
+                    record_event(
+                        session,
+                        "seal_maker.rotated",
+                        actor=actor,
+                        subject=ca_name,
+                        payload={
+                            "ca": ca_name,
+                            "key": version.ref,
+                            "certificate_serial": issued.serial,
+                            "previous_certificate_serial": old_serial,
+                        },
+                    )
+                    session.flush()
+                    session.expunge(row)
             return row, int(previous or 1)
 
     # -- making -----------------------------------------------------------------------------------
@@ -288,13 +307,21 @@ class SealService:
 
     # -- re-keying --------------------------------------------------------------------------------
 
-    def rekey(self, seal_id: str, actor: str | None = None, custody: KeyCustody | None = None) -> tuple[Seal, int]:
+    def rekey(
+        self,
+        seal_id: str,
+        actor: str | None = None,
+        custody: KeyCustody | None = None,
+        revoke: RevokeOld | None = None,
+    ) -> tuple[Seal, int]:
         """A new holder key version for the seal, a new org-seal certificate for the same organisation and
         the seal re-made around it: same esID, picture and validity, the new certificate in its cert list,
-        signed by the CA's current maker. Documents sealed before keep verifying: their holder certificate
-        is not revoked, and the SM3 of the older SESeal stays registered under the esID
-        (`previous_versions`), so a status lookup still knows it. Returns the seal and the previous key
-        version; `seal.rekeyed` is recorded with the row change."""
+        signed by the CA's current maker. The SM3 of the older SESeal stays registered under the esID
+        (`previous_versions`), so a status lookup still knows it. Without `revoke` the old holder
+        certificate is left to expire and documents sealed before keep verifying; with it (a compromised
+        key) the old certificate is revoked with that reason and invalidity date in the re-key's own
+        transaction (its `certificate.revoked` event and the CA's new CRL commit with `seal.rekeyed`), so
+        CRL and OCSP cut the old key off at once. Returns the seal and the previous key version."""
         row = self.get(seal_id)
         status = self.effective_status(row)
         if status not in ("active", "suspended"):
@@ -310,60 +337,75 @@ class SealService:
         }
         name, _, previous = row.key_ref.partition("@")
         maker = self.maker(row.ca_name, actor)
-        version = (custody or self.custody).rotate(name)
-        holder = self.ca.issue_for_key(version.public_key_der, subject, "org-seal", row.ca_name, actor=actor)
-        info = ses.build_seal_info(
-            es_id=row.es_id,
-            seal_type=row.seal_type,
-            name=row.name,
-            certs=[holder.der],
-            create_date=datetime.now(UTC).replace(microsecond=0),
-            valid_start=row.valid_start,
-            valid_end=min(row.valid_end, holder.certificate.not_valid_after),
-            picture_type="png",
-            picture=row.picture_png,
-            width_mm=row.width_mm,
-            height_mm=row.height_mm,
-        )
-        maker_handle = self.custody.signer(maker.key_ref)
-        algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
-        esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
-        with self.db.session() as session:
-            locked = session.get(Seal, seal_id, with_for_update=True)
-            assert locked is not None
-            before = {
-                "esl_sm3": sm3(locked.esl_der).hex(),
-                "key_ref": locked.key_ref,
-                "certificate_serial": locked.certificate_serial,
-                "maker_certificate_serial": locked.maker_certificate_serial,
-                "replaced_at": datetime.now(UTC).isoformat(),
-            }
-            locked.previous_versions = [*(locked.previous_versions or []), before]
-            locked.key_ref = version.ref
-            locked.certificate_serial = holder.serial
-            locked.maker_certificate_serial = maker.certificate_serial
-            locked.esl_der = esl
-            locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
-            locked.updated_at = datetime.now(UTC)
-            record_event(
-                session,
-                "seal.rekeyed",
-                actor=actor,
-                subject=seal_id,
-                payload={
-                    "seal_id": seal_id,
-                    "es_id": locked.es_id,
-                    "key": version.ref,
-                    "certificate_serial": holder.serial,
-                    "previous_certificate_serial": before["certificate_serial"],
-                    "maker_certificate_serial": maker.certificate_serial,
-                    "esl_sm3": sm3(esl).hex(),
-                    "previous_esl_sm3": before["esl_sm3"],
-                },
+        with provisional_version(custody or self.custody, name) as version:
+            holder = self.ca.issue_for_key(version.public_key_der, subject, "org-seal", row.ca_name, actor=actor)
+            info = ses.build_seal_info(
+                es_id=row.es_id,
+                seal_type=row.seal_type,
+                name=row.name,
+                certs=[holder.der],
+                create_date=datetime.now(UTC).replace(microsecond=0),
+                valid_start=row.valid_start,
+                valid_end=min(row.valid_end, holder.certificate.not_valid_after),
+                picture_type="png",
+                picture=row.picture_png,
+                width_mm=row.width_mm,
+                height_mm=row.height_mm,
             )
-            session.flush()
-            session.expunge(locked)
+            maker_handle = self.custody.signer(maker.key_ref)
+            algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
+            esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
+            revoking = self.ca.crls.mutex if revoke is not None else contextlib.nullcontext()
+            with revoking, self.db.session() as session:  # the CRL mutex first, as every revocation takes it
+                locked = session.get(Seal, seal_id, with_for_update=True)
+                assert locked is not None
+                revoked = self._revoke_old(session, locked.certificate_serial, revoke, actor)
+                before = {
+                    "esl_sm3": sm3(locked.esl_der).hex(),
+                    "key_ref": locked.key_ref,
+                    "certificate_serial": locked.certificate_serial,
+                    "maker_certificate_serial": locked.maker_certificate_serial,
+                    "replaced_at": datetime.now(UTC).isoformat(),
+                }
+                locked.previous_versions = [*(locked.previous_versions or []), before]
+                locked.key_ref = version.ref
+                locked.certificate_serial = holder.serial
+                locked.maker_certificate_serial = maker.certificate_serial
+                locked.esl_der = esl
+                locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
+                locked.updated_at = datetime.now(UTC)
+                record_event(
+                    session,
+                    "seal.rekeyed",
+                    actor=actor,
+                    subject=seal_id,
+                    payload={
+                        "seal_id": seal_id,
+                        "es_id": locked.es_id,
+                        "key": version.ref,
+                        "certificate_serial": holder.serial,
+                        "previous_certificate_serial": before["certificate_serial"],
+                        "maker_certificate_serial": maker.certificate_serial,
+                        "esl_sm3": sm3(esl).hex(),
+                        "previous_esl_sm3": before["esl_sm3"],
+                        "previous_certificate_revoked": revoked,
+                    },
+                )
+                session.flush()
+                session.expunge(locked)
         return locked, int(previous or 1)
+
+    def _revoke_old(self, session: Session, serial: str, revoke: RevokeOld | None, actor: str | None) -> bool:
+        """The old holder certificate revoked in the caller's transaction (caller holds the CRL mutex);
+        False when not asked, or when it was revoked already."""
+        if revoke is None:
+            return False
+        certificate = session.get(Certificate, serial)
+        assert certificate is not None
+        if certificate.status == "revoked":
+            return False
+        self.ca.revoke_in_session(session, certificate, revoke.reason, actor, invalidity_date=revoke.invalidity_date)
+        return True
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ca.authority import CertificateAuthorityService, IssuedCertificate
 from gm import der, oids
 from gm.sm3 import sm3
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, SigningHandle
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from signing.errors import SigningError
 from store.db import Database
@@ -110,30 +111,30 @@ class TimestampAuthority:
                 current = session.get(TimestampUnit, family)
                 assert current is not None
                 name, _, previous = current.key_ref.partition("@")
-            version = (custody or self.custody).rotate(name)  # `custody`: one recording the officer
-            issued = self._certify(family, version.public_key_der, actor or "tsa")
-            with self.db.session() as session:
-                row = session.get(TimestampUnit, family, with_for_update=True)
-                assert row is not None
-                old_serial = row.certificate_serial
-                row.key_ref = version.ref
-                row.certificate_serial = issued.serial
-                row.certificate_der = issued.der
-                row.created_at = datetime.now(UTC)
-                record_event(
-                    session,
-                    "tsa.rotated",
-                    actor=actor,
-                    subject=f"tsa.{family}",
-                    payload={
-                        "family": family,
-                        "key": version.ref,
-                        "certificate_serial": issued.serial,
-                        "previous_certificate_serial": old_serial,
-                    },
-                )
-                session.flush()
-                session.expunge(row)
+            with provisional_version(custody or self.custody, name) as version:  # `custody`: recording the officer
+                issued = self._certify(family, version.public_key_der, actor or "tsa")
+                with self.db.session() as session:
+                    row = session.get(TimestampUnit, family, with_for_update=True)
+                    assert row is not None
+                    old_serial = row.certificate_serial
+                    row.key_ref = version.ref
+                    row.certificate_serial = issued.serial
+                    row.certificate_der = issued.der
+                    row.created_at = datetime.now(UTC)
+                    record_event(
+                        session,
+                        "tsa.rotated",
+                        actor=actor,
+                        subject=f"tsa.{family}",
+                        payload={
+                            "family": family,
+                            "key": version.ref,
+                            "certificate_serial": issued.serial,
+                            "previous_certificate_serial": old_serial,
+                        },
+                    )
+                    session.flush()
+                    session.expunge(row)
             self._units.pop(family, None)
             self._allowances.pop(family, None)
             return row, int(previous or 1)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +70,9 @@ class CertificateAuthority(Base):
     # first: [{"key_ref", "crl_scope", "certificate_serial", "ocsp_key_ref", "ocsp_certificate_serial", "until"}]
     crl_scope: Mapped[str] = mapped_column(String(32), default="", server_default="")
     previous_keys: Mapped[list[dict[str, str | None]] | None] = mapped_column(JSON, nullable=True)
+    # True once `trustseal ca ceremony move-offline` took its key out of online custody (ca/ceremony.py):
+    # whatever it must sign becomes a ceremony request
+    offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Certificate(Base):
@@ -317,6 +321,41 @@ class Approval(Base):
     reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CeremonyRequest(Base):
+    """Something an offline CA must sign (ca/ceremony.py): the exact TBS bytes (a TBSCertificate or a
+    TBSCertList), the key version that must sign them, and what completing it does (`params`). Status:
+    pending → completed, or pending → superseded (a newer CRL request replaced it)."""
+
+    __tablename__ = "ceremony_requests"
+    __table_args__ = (
+        Index("ix_ceremony_requests_status_created", "status", "created_at"),
+        # One pending request per (operation, subject), even with two writers racing.
+        Index(
+            "uq_ceremony_requests_pending",
+            "operation",
+            "subject",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))  # one pending request per (operation, subject)
+    ca_name: Mapped[str] = mapped_column(ForeignKey("cas.name"))
+    key_ref: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # certificate | crl
+    tbs_der: Mapped[bytes] = mapped_column(LargeBinary)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class WitnessHead(Base):

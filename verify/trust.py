@@ -185,6 +185,39 @@ def signer_problem(
     return None
 
 
+def linked_roots(
+    doc: dict[str, Any], roots: list[x509.Certificate], crls: list[crl.CertificateList], moment: datetime
+) -> list[x509.Certificate]:
+    """The other key of a root the caller holds, from the list's link certificates (a rolled-over root,
+    RFC 4210 §4.4): a link counts only if a held root signed it, it names that root as subject and issuer,
+    is a CA certificate allowed to sign certificates, is valid at `moment` and is not revoked on a CRL at
+    hand. A caller who installed only the new root thus still accepts a signer the old root key certified
+    (and one who holds only the old root, a signer the new key certified). Nothing here is trusted
+    because the list says so: each link rests on a held root's signature."""
+    out: list[x509.Certificate] = []
+    regions = doc.get("regions")
+    for region in regions if isinstance(regions, list) else []:  # not yet known to be signed: hostile input
+        cas = region.get("cas") if isinstance(region, dict) else None
+        for entry in cas if isinstance(cas, list) else []:
+            texts = entry.get("links") if isinstance(entry, dict) else None
+            for text in texts if isinstance(texts, list) else []:
+                try:
+                    link, _ = _certificate(text)
+                except TrustListError:
+                    continue
+                usage = link.key_usage_value
+                if not link.ca or usage is None or "key_cert_sign" not in usage.native:
+                    continue
+                if link.subject != link.issuer or not link.not_valid_before <= moment <= link.not_valid_after:
+                    continue
+                for root in roots:
+                    if root.subject == link.subject and _issued_by(link, root):
+                        if _revoked_on(link, root, crls, moment) is None:
+                            out.append(link)
+                        break
+    return out
+
+
 def _signed_bytes(doc: dict[str, Any]) -> bytes:
     try:
         return jcs.canonical(doc)
@@ -300,6 +333,7 @@ class TrustStore:
         moment = now or datetime.now(UTC)
         signer, signer_der = _certificate(doc.get("signer_certificate"))
         pins = (*pinned, *self.followed)
+        roots = [*roots, *linked_roots(doc, list(roots), list(crls), moment)]  # a rolled-over root's other key
         problem = signer_problem(signer, signer_der, list(roots), pins, list(crls), moment)
         followed: str | None = None
         handover_from: str | None = None  # the pinned signer that handed over to this list's signer

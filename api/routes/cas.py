@@ -31,6 +31,7 @@ class CAInfo(BaseModel):
     status: str
     certificate_url: str
     crl_url: str
+    offline: bool = False  # its key is in a ceremony home: what it signs waits for a ceremony (ca/ceremony.py)
 
 
 @router.get("", response_model=list[CAInfo])
@@ -46,6 +47,7 @@ def list_cas(context: Ctx) -> list[CAInfo]:
             status=ca.status,
             certificate_url=context.ca.issuer_url(ca.name),
             crl_url=context.ca.crl_url(ca.name, ca.crl_scope),
+            offline=bool(ca.offline),
         )
         for ca in context.ca.list_cas()
     ]
@@ -54,6 +56,15 @@ def list_cas(context: Ctx) -> list[CAInfo]:
 @router.get("/{ca}/certificate")
 def ca_certificate(ca: str, request: Request, context: Ctx) -> Response:
     der = context.ca.ca_certificate(ca).dump()
+    if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
+        return Response(to_pem(der), media_type="application/x-pem-file")
+    return Response(der, media_type="application/pkix-cert")
+
+
+@router.get("/{ca}/certificate/{scope}")
+def key_certificate(ca: str, scope: str, request: Request, context: Ctx) -> Response:
+    """One CA key's certificate after a rollover (the caIssuers URL certificates under that key carry)."""
+    der = context.ca.key_certificate(ca, scope)
     if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
         return Response(to_pem(der), media_type="application/x-pem-file")
     return Response(der, media_type="application/pkix-cert")
@@ -87,11 +98,15 @@ class CACreate(BaseModel):
     region_name: str | None = Field(default=None, max_length=64)
     organization: str = Field(default="trustseal", min_length=1, max_length=64)
     common_name: str | None = Field(default=None, max_length=64)
+    # the region's DNS namespace: a critical nameConstraints extension (ca/name_constraints.py)
+    permitted_dns: list[Annotated[str, Field(max_length=253)]] = Field(default_factory=list, max_length=20)
 
 
 @router.post("", status_code=201, responses={202: {"description": "pending approval"}})
 def create_ca(body: CACreate, who: Officer, context: Ctx) -> JSONResponse:
-    """A CA under `parent` (the national issuing kind for region 100000, else regional), on the trust list at once."""
+    """A CA under `parent` (the national issuing kind for region 100000, else regional), on the trust list at
+    once; with `permitted_dns`, constrained to that DNS namespace (names outside it are neither issued nor
+    accepted by relying parties)."""
     params = body.model_dump()
     params["common_name"] = body.common_name or f"{body.name} CA"
     return respond(submit(context, who, "ca.create", params), 201)
@@ -119,6 +134,7 @@ class WithdrawResponse(BaseModel):
     status: str
     withdrawn_at: str
     revoked_serial: str | None
+    trust_list_published: bool  # false: withdrawn, the list follows at the scheduler's next round
 
 
 @router.post("/{ca}/withdraw", response_model=WithdrawResponse, responses={202: {"description": "pending approval"}})

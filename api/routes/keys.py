@@ -5,10 +5,12 @@ than one officer. Seal, seal-maker and TSA rotations are an officer's alone."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import keys
 from api.auth import Principal
@@ -28,10 +30,23 @@ def list_keys(_: Reader, context: Ctx) -> list[dict[str, Any]]:
     return keys.inventory(context)
 
 
+class RotateRequest(BaseModel):
+    """Optional, for a seal holder's re-key: revoke the old holder certificate (a compromised key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=64)  # RFC 5280 names, as the revoke endpoints take
+    invalidity_date: datetime | None = None
+
+
 @router.post("/{key}/rotate", responses={202: {"description": "pending approval"}})
-def rotate_key(key: str, who: Officer, context: Ctx) -> JSONResponse:
-    """→ `{"key", "version", "certificate_pem", "previous_version"}` (DESIGN.md)."""
-    params = {"key": key}
+def rotate_key(key: str, who: Officer, context: Ctx, body: RotateRequest | None = None) -> JSONResponse:
+    """→ `{"key", "version", "certificate_pem", "previous_version"}` (DESIGN.md), plus `revoked_serial`
+    when a seal re-key revoked the old holder certificate."""
+    params: dict[str, Any] = {"key": key}
+    if body is not None and body.reason is not None:
+        params["reason"] = body.reason
+    if body is not None and body.invalidity_date is not None:
+        params["invalidity_date"] = body.invalidity_date.isoformat()
     if keys.kind(context, key) in keys.APPROVED_KINDS:
         return respond(submit(context, who, "key.rotate", params))
     return JSONResponse(keys.rotate(context, params, who.actor))

@@ -96,6 +96,9 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/keys/{key}/rotate"): frozenset({"officer"}),
     ("POST", "/v1/approvals/{approval_id}/approve"): frozenset({"officer"}),  # admins request, never approve
     ("POST", "/v1/approvals/{approval_id}/reject"): OFFICERS,  # an admin its own request
+    ("GET", "/v1/ceremonies"): READERS,  # the offline root's requests (ca/ceremony.py): what it must sign
+    ("GET", "/v1/ceremonies/{request_id}"): READERS,
+    ("POST", "/v1/ceremonies/{request_id}/import"): frozenset({"officer"}),
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens/me"): ANY,

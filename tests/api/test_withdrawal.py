@@ -99,7 +99,8 @@ def test_withdraw_a_regional_ca(client: TestClient, context: Context, officer: d
     response = client.post("/v1/cas/gd-440000-p256/withdraw", json={"reason": "caCompromise"}, headers=officer)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"ca", "status", "withdrawn_at", "revoked_serial"}
+    assert set(body) == {"ca", "status", "withdrawn_at", "revoked_serial", "trust_list_published"}
+    assert body["trust_list_published"] is True
     assert (body["ca"], body["status"], body["revoked_serial"]) == ("gd-440000-p256", "withdrawn", f"{serial:x}")
     withdrawn_at = datetime.fromisoformat(body["withdrawn_at"])
     assert abs(withdrawn_at - datetime.now(UTC)) < timedelta(minutes=1)

@@ -1,14 +1,15 @@
 """CA key rollover: which CA key issued each certificate, CRLs per CA key (scope), a CA's earlier keys
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0015 (h-R branched from 0012; re-chained after 0015_offline_root when main was merged in, so a
+database already at 0015 upgrades to it)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

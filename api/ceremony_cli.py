@@ -1,0 +1,182 @@
+"""`trustseal ca ceremony …`: keeping a root offline (ca/ceremony.py, ca/ceremony_home.py).
+
+Online side: `move-offline` (once, locally, on $TRUSTSEAL_HOME), `list`, `export ID -o FILE`,
+`import OUTPUT` (locally or with --url / --token). Offline side: `sign REQUEST --ceremony-home DIR -o OUTPUT`,
+which needs only the ceremony home and its passphrase (`TRUSTSEAL_CEREMONY_PASSPHRASE` or a prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+ceremony_app = typer.Typer(
+    help="the offline root: move it offline, sign and import its ceremonies", no_args_is_help=True
+)
+
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="TRUSTSEAL_URL", help="service URL (remote mode)")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TRUSTSEAL_TOKEN", help="bearer token (remote mode)")]
+HomeOpt = Annotated[Path, typer.Option("--ceremony-home", help="the ceremony home (a folder of its own, 0700)")]
+PASSPHRASE_ENV = "TRUSTSEAL_CEREMONY_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
+
+
+def _passphrase(confirm: bool) -> str:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    answer: str = typer.prompt("ceremony home passphrase", hide_input=True, confirmation_prompt=confirm)
+    return answer
+
+
+def _read_json(path: Path) -> Any:
+    from api.cli import fail
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: not a JSON document ({exc})", 2)
+
+
+@ceremony_app.command("move-offline")
+def move_offline(ca: str, ceremony_home: HomeOpt) -> None:
+    """Move root CA's key into a ceremony home and out of online custody. Before it leaves, the root signs a
+    CRL valid 30 days and the trust-list signer is certified; afterwards whatever the root must sign is a
+    ceremony request."""
+    from api import home
+    from api.cli import fail, local
+    from api.operations import cli_actor
+    from ca.ceremony_home import CeremonyHome
+    from ca.ceremony_home import move_offline as move
+    from ca.errors import CAError
+    from keys.custody import CustodyError
+
+    context = local()
+    try:
+        online = context.settings.passphrase or home.key_passphrase(context.settings, False)
+        with home.private_umask():
+            vault = CeremonyHome.open(ceremony_home, _passphrase(confirm=True), create=True, online=online)
+        raw = getattr(context.custody, "inner", context.custody)
+        done = move(context.ca, raw, ca, vault, cli_actor(), context.verification.publisher)
+    except (CAError, CustodyError) as exc:
+        fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")
+    finally:
+        context.close()
+    versions = ", ".join(f"v{v['version']} sha256 {v['spki_sha256'][:16]}…" for v in done["versions"])
+    typer.echo(f"{done['ca']} is offline: key {done['key']} ({versions}) now only in {done['ceremony_home']}")
+    if done["crl_number"] is not None:
+        typer.echo(f"pre-signed root CRL number {done['crl_number']} (valid 30 days)")
+    typer.echo("restart running services so no process keeps the key in memory")
+
+
+@ceremony_app.command("list")
+def list_requests(
+    status: Annotated[str | None, typer.Option(help="pending | completed | superseded")] = "pending",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Ceremony requests (pending ones by default)."""
+    from api.cli import local, remote
+    from ca import ceremony
+
+    if url:
+        params = {"status": status} if status else {}
+        rows = remote(url, token, "GET", "/v1/ceremonies", params=params).json()["ceremonies"]
+    else:
+        context = local()
+        try:
+            rows = ceremony.list_requests(context.db, status)
+        finally:
+            context.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['id']} {row['status']:10} {row['operation']:18} {row['subject']} ({row['ca']}, {row['created_at']})"
+        )
+
+
+@ceremony_app.command("export")
+def export(
+    request_id: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None, token: TokenOpt = None
+) -> None:
+    """Write the request document (with the exact bytes to sign) to carry to the offline machine."""
+    from api.cli import fail, local, remote
+    from ca import ceremony
+    from ca.errors import CAError
+
+    if url:
+        document = remote(url, token, "GET", f"/v1/ceremonies/{request_id}").json()
+    else:
+        context = local()
+        try:
+            document = ceremony.get_request(context.db, request_id, with_tbs=True)
+        except CAError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+        finally:
+            context.close()
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    typer.echo(f"ceremony request {request_id} ({document['operation']}) -> {out}")
+
+
+@ceremony_app.command("sign")
+def sign(
+    request: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the exported request")],
+    ceremony_home: HomeOpt,
+    out: Annotated[Path, typer.Option("-o", "--out")],
+    yes: Annotated[bool, typer.Option("--yes", help="sign without asking (after reading what is shown)")] = False,
+) -> None:
+    """On the offline machine: show what the request signs, then sign it with the ceremony home's key."""
+    from api.cli import fail
+    from ca.ceremony_home import CeremonyHome
+    from ca.errors import CAError
+    from keys.custody import CustodyError
+
+    document = _read_json(request)
+    try:
+        vault = CeremonyHome.open(ceremony_home, _passphrase(confirm=False))
+        for line in vault.describe(document):
+            typer.echo(line)
+        if not yes and not typer.confirm("sign this?", default=False):
+            fail("not signed", 1)
+        output = vault.sign(document)
+    except (CAError, CustodyError) as exc:
+        fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(output, indent=1) + "\n")
+    typer.echo(f"signed {output['kind']} for request {output['request']} -> {out}")
+
+
+@ceremony_app.command("import")
+def import_(
+    output: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="what `sign` wrote")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Check the ceremony's output against its request and complete the waiting operation."""
+    from api.cli import fail, local, remote
+    from api.operations import cli_actor
+    from ca.ceremony_import import import_output
+    from ca.errors import CAError
+
+    document = _read_json(output)
+    request_id = document.get("request") if isinstance(document, dict) else None
+    if url:
+        if not isinstance(request_id, str):
+            fail("the output names no request", 2)
+        done = remote(url, token, "POST", f"/v1/ceremonies/{request_id}/import", json=document).json()["ceremony"]
+    else:
+        context = local()
+        try:
+            done = import_output(context.ca, document, cli_actor(), publisher=context.verification.publisher)
+        except CAError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+        finally:
+            context.close()
+    typer.echo(f"ceremony request {done['id']} completed: {done['operation']} {json.dumps(done['result'])}")

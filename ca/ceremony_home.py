@@ -1,0 +1,302 @@
+"""The ceremony home: where an offline root's key lives, and the two things done with it.
+
+A ceremony home is a folder of its own (0700), with its own local keystore under its own passphrase
+(never the online one: `move_offline` refuses the same passphrase) and `ceremony.json`, the certificates of
+the CAs it holds keys for. It is meant to live on a machine without a network (or on removable media kept
+in a safe).
+
+- `move_offline` (online side, once): pre-signs what the root needs to keep working for a while (a root CRL
+  valid `OFFLINE_CRL_VALIDITY`, a current trust-list signer certificate), copies every version of the
+  root's key into the ceremony home, marks the CA offline with `ca.moved_offline`, and removes the key from
+  online custody (local keystore only: see `CeremonyCustodyUnsupported`).
+- `CeremonyHome.sign` (offline side): shows what a request signs (subject, serial, validity, key, or the CRL's
+  entries), checks that it is a TBS for this CA (issuer name, signature algorithm, key identifier) and signs
+  it with the ceremony key. Needs nothing but the ceremony home and the request file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import pem, x509
+
+from ca import ceremony
+from ca import certificates as certs
+from ca import crl as crls
+from ca.errors import CAError
+from gm import der
+from keys.custody import KeyCustody, parse_ref
+from keys.local import LocalKeystore
+from ledger.events import record_event
+
+if TYPE_CHECKING:
+    from ca.authority import CertificateAuthorityService
+    from ca.trust_list import TrustListPublisher
+
+MANIFEST = "ceremony.json"
+HOME_FORMAT = "trustseal-ceremony-home/v1"
+
+
+class CeremonyHomeError(CAError):
+    code = "ceremony_home_invalid"
+    status = 422
+
+
+class CeremonyCustodyUnsupported(CAError):
+    """Only the local keystore moves a key out. A Vault / OpenBao transit key is not exportable unless it was
+    made so (and then it is no HSM-grade key); a PKCS#11 key is made non-extractable: for those, make the
+    root in the offline HSM from the start."""
+
+    code = "ceremony_custody_unsupported"
+    status = 422
+
+
+class NotARoot(CAError):
+    code = "ceremony_not_a_root"
+    status = 422
+
+
+class AlreadyOffline(CAError):
+    code = "ca_offline_already"
+    status = 409
+
+
+class RequestRefused(CAError):
+    """The offline side will not sign this request (not for a CA it holds, or not a TBS of that CA)."""
+
+    code = "ceremony_request_refused"
+    status = 422
+
+
+def _pem(der_bytes: bytes) -> str:
+    armored: bytes = pem.armor("CERTIFICATE", der_bytes)
+    return armored.decode("ascii")
+
+
+@dataclass
+class CeremonyHome:
+    path: Path
+    keystore: LocalKeystore
+
+    @classmethod
+    def open(cls, path: Path, passphrase: str, *, create: bool = False, online: str | None = None) -> CeremonyHome:
+        """Open (or with `create`, make) a ceremony home; a wrong passphrase fails here (`custody_locked`).
+        `online`: the online keystore's passphrase, which the ceremony home's must not be."""
+        if online is not None and hmac.compare_digest(passphrase.encode(), online.encode()):
+            raise CeremonyHomeError("the ceremony home's passphrase must not be the online keystore's")
+        path = Path(path)
+        if not create and not (path / MANIFEST).exists():
+            raise CeremonyHomeError(f"{path} is not a ceremony home (no {MANIFEST})")
+        previous = os.umask(0o077)
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if path.stat().st_mode & 0o077:
+                raise CeremonyHomeError(f"{path} is reachable by group or others: chmod 700 {path}")
+            keystore = LocalKeystore(path / "keystore", passphrase=passphrase)
+            home = cls(path, keystore)
+            if not (path / MANIFEST).exists():
+                home._write({"format": HOME_FORMAT, "cas": {}})
+        finally:
+            os.umask(previous)
+        return home
+
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.path / MANIFEST).read_text())
+        if data.get("format") != HOME_FORMAT:
+            raise CeremonyHomeError(f"{self.path / MANIFEST} is not a {HOME_FORMAT} manifest")
+        return data
+
+    def _write(self, data: dict[str, Any]) -> None:
+        tmp = self.path / (MANIFEST + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / MANIFEST)
+
+    def add_ca(self, name: str, certificate_der: bytes, key_ref: str, algorithm: str) -> None:
+        data = self.manifest()
+        data["cas"][name] = {
+            "certificate": _pem(certificate_der),
+            "key": key_ref,
+            "algorithm": algorithm,
+            "fingerprint_sha256": certs.fingerprint(certificate_der),
+            "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._write(data)
+
+    def certificate(self, name: str) -> x509.Certificate:
+        entry = self.manifest()["cas"].get(name)
+        if entry is None:
+            raise RequestRefused(f"this ceremony home holds no key for CA {name!r}")
+        return x509.Certificate.load(pem.unarmor(entry["certificate"].encode("ascii"))[2])
+
+    # -- the offline side -------------------------------------------------------------------------
+
+    def describe(self, request: dict[str, Any]) -> list[str]:
+        """What the request signs, for the people at the ceremony to read before they sign it."""
+        tbs = _tbs(request)
+        lines = [
+            f"request   {request.get('id')} ({request.get('operation')}, asked by {request.get('requested_by')} "
+            f"at {request.get('created_at')})",
+            f"signer    {request.get('ca')} key {request.get('key')}",
+        ]
+        if isinstance(tbs, asn1_crl.TbsCertList):
+            entries = tbs["revoked_certificates"]
+            number = _extension(tbs["crl_extensions"], "crl_number", None)
+            lines += [
+                f"CRL       number {number}, issuer {tbs['issuer'].human_friendly}",
+                f"validity  {tbs['this_update'].native.isoformat()} .. {tbs['next_update'].native.isoformat()}",
+                f"entries   {len(entries)}",
+            ]
+            for entry in entries:
+                reason = next(
+                    (
+                        e["extn_value"].native
+                        for e in entry["crl_entry_extensions"]
+                        if e["extn_id"].native == "crl_reason"
+                    ),
+                    "unspecified",
+                )
+                revoked = entry["revocation_date"].native.isoformat()
+                lines.append(f"  serial {entry['user_certificate'].native:x} revoked {revoked} ({reason})")
+            return lines
+        validity = tbs["validity"]
+        basic = _extension(tbs["extensions"], "basic_constraints", None)
+        spki = tbs["subject_public_key_info"].dump()
+        lines += [
+            f"subject   {tbs['subject'].human_friendly}",
+            f"serial    {tbs['serial_number'].native:x}",
+            f"validity  {validity['not_before'].native.isoformat()} .. {validity['not_after'].native.isoformat()}",
+            f"key       {tbs['subject_public_key_info'].algorithm} sha256 {hashlib.sha256(spki).hexdigest()}",
+            f"CA        {bool(basic and basic.get('ca'))}",
+            "extensions " + ", ".join(str(e["extn_id"].native) for e in tbs["extensions"]),
+        ]
+        return lines
+
+    def sign(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Check the request is a TBS of a CA held here and sign it → the output document `import` takes."""
+        ca = request.get("ca")
+        if not isinstance(ca, str):
+            raise RequestRefused("the request names no CA")
+        ca_cert = self.certificate(ca)
+        key_ref = str(request.get("key"))
+        entry = self.manifest()["cas"][ca]
+        if parse_ref(key_ref)[0] != parse_ref(entry["key"])[0]:
+            raise RequestRefused(f"the request names key {key_ref}; {ca}'s key here is {entry['key']}")
+        tbs = _tbs(request)
+        algorithm = certs.signature_algorithm(entry["algorithm"])
+        if tbs["signature"].dump() != algorithm.dump():
+            raise RequestRefused(f"the TBS names another signature algorithm than {ca}'s ({entry['algorithm']})")
+        if tbs["issuer"].dump() != ca_cert.subject.dump():
+            raise RequestRefused(f"the TBS names issuer {tbs['issuer'].human_friendly}, not {ca}")
+        handle = self.keystore.signer(key_ref)
+        if handle.public_key_der != ca_cert.public_key.dump():
+            raise RequestRefused(f"key {key_ref} here is not the key of {ca}'s certificate")
+        tbs_der = base64.b64decode(request["tbs"])
+        signed = der.sequence(tbs_der, algorithm.dump(), der.bit_string(handle.sign(tbs_der)))
+        return {
+            "format": ceremony.OUTPUT_FORMAT,
+            "request": request["id"],
+            "operation": request.get("operation"),
+            "ca": ca,
+            "kind": request.get("kind"),
+            "signed": base64.b64encode(signed).decode("ascii"),
+            "signed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _extension(extensions: Any, name: str, default: Any) -> Any:
+    return next((e["extn_value"].native for e in extensions if e["extn_id"].native == name), default)
+
+
+def _tbs(request: dict[str, Any]) -> x509.TbsCertificate | asn1_crl.TbsCertList:
+    if request.get("format") != ceremony.REQUEST_FORMAT:
+        raise RequestRefused(f"not a {ceremony.REQUEST_FORMAT} document (use `ceremony export`)")
+    try:
+        tbs_der = base64.b64decode(str(request["tbs"]), validate=True)
+        parsed: x509.TbsCertificate | asn1_crl.TbsCertList = (
+            asn1_crl.TbsCertList.load(tbs_der, strict=True)
+            if request.get("kind") == "crl"
+            else x509.TbsCertificate.load(tbs_der, strict=True)
+        )
+        parsed.native  # noqa: B018  (all of it parses before anyone reads it)
+    except (KeyError, ValueError, TypeError, binascii.Error):
+        raise RequestRefused("the request's TBS does not parse") from None
+    return parsed
+
+
+# -- the online side, once --------------------------------------------------------------------------
+
+
+def move_offline(
+    service: CertificateAuthorityService,
+    custody: KeyCustody,
+    name: str,
+    home: CeremonyHome,
+    actor: str,
+    publisher: TrustListPublisher,
+) -> dict[str, Any]:
+    """Move root `name`'s key from online custody (the raw LocalKeystore, not its RecordedCustody wrapper) to
+    `home`. Idempotent after an interruption: a CA marked offline whose key is still online is finished."""
+    from store.models import CertificateAuthority
+
+    if not isinstance(custody, LocalKeystore):
+        raise CeremonyCustodyUnsupported(
+            f"the online custody is {type(custody).__name__}: only the local keystore moves a key out; "
+            "a Vault/OpenBao or PKCS#11 root is made in the offline HSM from the start"
+        )
+    with service.db.session() as session:
+        ca = service.get_ca(session, name)
+        if ca.parent is not None:
+            raise NotARoot(f"{name} is not a root: only a root CA is kept offline")
+        key_name = parse_ref(ca.key_ref)[0]
+        if ca.offline and key_name not in custody.names():
+            raise AlreadyOffline(f"{name} is offline already")
+        resuming = ca.offline
+        key_ref, certificate_der, algorithm = ca.key_ref, ca.certificate_der, ca.algorithm
+    crl_number = None
+    if not resuming:
+        publisher.current()  # the trust-list signer certified (and fresh) while the root can still sign
+        with service.crls.mutex, service.db.session() as session:
+            crl = service.crls.issue(session, service.get_ca(session, name), actor, validity=crls.OFFLINE_CRL_VALIDITY)
+            crl_number = crl.number
+    copied = custody.copy_key_to(key_name, home.keystore)
+    spki = x509.Certificate.load(certificate_der).public_key.dump()
+    if not any(v.public_key_der == spki and v.ref == key_ref for v in copied):
+        raise CeremonyHomeError(f"the copied key {key_ref} is not the key of {name}'s certificate; nothing removed")
+    home.add_ca(name, certificate_der, key_ref, algorithm)
+    versions = [{"version": v.version, "spki_sha256": hashlib.sha256(v.public_key_der).hexdigest()} for v in copied]
+    if not resuming:
+        with service.db.session() as session:
+            row = session.get(CertificateAuthority, name, with_for_update=True)
+            assert row is not None
+            row.offline = True
+            record_event(
+                session,
+                "ca.moved_offline",
+                actor=actor,
+                subject=name,
+                payload={
+                    "ca": name,
+                    "key": key_ref,
+                    "versions": versions,
+                    "fingerprint_sha256": certs.fingerprint(certificate_der),
+                    "crl_number": crl_number,
+                    "crl_next_update_days": crls.OFFLINE_CRL_VALIDITY.days,
+                },
+            )
+    custody.remove(key_name)  # after the row says offline: from now on nothing online asks for it
+    service.invalidate(name)
+    return {"ca": name, "key": key_ref, "versions": versions, "crl_number": crl_number, "ceremony_home": str(home.path)}

@@ -1,0 +1,87 @@
+"""`trustseal ca ceremony …` on a demo home: move the SM2 root offline, create a CA under it (a pending
+ceremony request), export the request, sign it with only the ceremony home (no $TRUSTSEAL_HOME), import it;
+sealing and `trustseal verify` keep working; refusals are one line with their code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+CEREMONY_PASSPHRASE = "a ceremony passphrase of its own"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("home")
+    result = runner.invoke(app, ["init"], env={"TRUSTSEAL_HOME": str(path)})
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _run(home: Path, *args: str, passphrase: str = CEREMONY_PASSPHRASE) -> tuple[int, str]:
+    env = {"TRUSTSEAL_HOME": str(home), "TRUSTSEAL_CEREMONY_PASSPHRASE": passphrase}
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
+    from tests.fixtures import make_pdf
+
+    vault = tmp_path / "ceremony-home"
+    online = (home / "demo-passphrase.txt").read_text().strip()
+    code, out = _run(
+        home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault), passphrase=online
+    )
+    assert code == 1 and "ceremony_home_invalid" in out and not vault.exists(), out  # never the online passphrase
+    code, out = _run(home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault))
+    assert code == 0 and "cn-root-sm2 is offline" in out, out
+    assert not (home / "keystore" / "cn-root-sm2.key.json").exists()
+    assert (vault / "keystore" / "cn-root-sm2.key.json").exists() and (vault.stat().st_mode & 0o077) == 0
+    code, out = _run(home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault))
+    assert code == 1 and "ca_offline_already" in out
+
+    code, out = _run(home, "ca", "create", "cn-440000-sm2", "--parent", "cn-root-sm2", "--region", "440000")
+    assert code == 0 and "pending" in out, out
+    found = re.search(r"ceremony request ([0-9a-f]{32}) pending", out)
+    assert found is not None, out
+    request_id = found.group(1)
+    code, out = _run(home, "ca", "ceremony", "list")
+    assert code == 0 and request_id in out and "ca.create" in out
+    request = tmp_path / "request.json"
+    assert _run(home, "ca", "ceremony", "export", request_id, "-o", str(request))[0] == 0
+
+    nowhere = tmp_path / "no-home"  # the offline machine: the ceremony home and the request file only
+    signed = tmp_path / "output.json"
+    code, out = _run(nowhere, "ca", "ceremony", "sign", str(request), "--ceremony-home", str(vault), "-o", str(signed),
+                     "--yes", passphrase="wrong")  # fmt: skip
+    assert code == 1 and "custody_locked" in out and not signed.exists(), out
+    code, out = _run(nowhere, "ca", "ceremony", "sign", str(request), "--ceremony-home", str(vault), "-o", str(signed),
+                     "--yes")  # fmt: skip
+    assert code == 0 and "cn-440000-sm2" in out and "CA        True" in out, out
+    assert not nowhere.exists()
+
+    code, out = _run(home, "ca", "ceremony", "import", str(signed))
+    assert code == 0 and "completed" in out, out
+    code, out = _run(home, "ca", "list")
+    assert "cn-440000-sm2" in out
+    code, out = _run(home, "ca", "ceremony", "import", str(signed))
+    assert code == 1 and "ceremony_not_pending" in out
+    tampered = json.loads(signed.read_text())
+    tampered["signed"] = tampered["signed"][:-8] + "AAAAAAA="
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    code, out = _run(home, "ca", "ceremony", "import", str(tmp_path / "tampered.json"))
+    assert code == 1 and "ceremony_" in out
+
+    document = tmp_path / "licence.pdf"
+    document.write_bytes(make_pdf(["Licence", "Jinan Market Regulation Bureau"]))
+    code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(tmp_path / "sealed.pdf"))
+    assert code == 0, out
+    code, out = _run(home, "verify", str(tmp_path / "sealed.pdf"), "--json")
+    assert code == 0 and json.loads(out)["result"] == "PASSED", out

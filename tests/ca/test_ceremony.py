@@ -1,0 +1,418 @@
+"""The offline root (ca/ceremony.py, ca/ceremony_home.py, ca/ceremony_import.py): after `move_offline` the
+online custody holds no root key, whatever the root must sign becomes a ceremony request, the ceremony home
+signs it, and an import completes it only if it is exactly the requested TBS signed by the root's key.
+Both demo roots go offline in this module (one ceremony home); checks by OpenSSL where it applies."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import crl as asn1_crl
+from asn1crypto import pem, x509
+from sqlalchemy import select
+
+from api.context import Context
+from ca import ceremony
+from ca import crl as crls
+from ca.ceremony_home import AlreadyOffline, CeremonyCustodyUnsupported, CeremonyHome, NotARoot, move_offline
+from ca.ceremony_import import (
+    CeremonyNotPending,
+    CeremonyOutputMalformed,
+    CeremonyOutputMismatch,
+    CeremonySignatureInvalid,
+    import_output,
+)
+from ca.errors import CAError
+from ca.trust_list import SIGNER_KEY
+from gm import der
+from keys.custody import KeyAlgorithm
+from keys.local import LocalKeystore
+from store.models import CeremonyRequest, CertificateAuthority, Event
+from tests.fixtures import openssl, table_snapshot
+
+ROOTS = ("cn-root-sm2", "cn-root-p256")
+PASSPHRASE = "ceremony-" + secrets.token_hex(8)
+DISTID = "distid:1234567812345678"
+
+
+@dataclass(frozen=True)
+class Offline:
+    home: CeremonyHome
+    moved: dict[str, dict[str, Any]]
+    root_spki: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def offline(context: Context, tmp_path_factory: pytest.TempPathFactory) -> Offline:
+    home = CeremonyHome.open(tmp_path_factory.mktemp("ceremony") / "home", PASSPHRASE, create=True, online=None)
+    raw = getattr(context.custody, "inner", context.custody)
+    spki = {name: context.ca.ca_certificate(name).public_key.dump() for name in ROOTS}
+    moved = {
+        name: move_offline(context.ca, raw, name, home, "test-ceremony", context.verification.publisher)
+        for name in ROOTS
+    }
+    return Offline(home, moved, spki)
+
+
+def _pem(der_bytes: bytes, label: str = "CERTIFICATE") -> bytes:
+    armored: bytes = pem.armor(label, der_bytes)
+    return armored
+
+
+def _request(context: Context, request_id: str) -> dict[str, Any]:
+    return ceremony.get_request(context.db, request_id, with_tbs=True)
+
+
+def _complete(context: Context, offline: Offline, request_id: str) -> dict[str, Any]:
+    output = offline.home.sign(_request(context, request_id))
+    return import_output(context.ca, output, "test-officer", publisher=context.verification.publisher)
+
+
+def _new_ca(context: Context, name: str, parent: str = "cn-root-sm2") -> dict[str, Any]:
+    """A regional CA under an offline root: CeremonyRequired → the pending request."""
+    family = parent.rsplit("-", 1)[1]
+    with pytest.raises(ceremony.CeremonyRequired) as waiting:
+        context.ca.create_ca(
+            name,
+            algorithm=KeyAlgorithm(family),
+            subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": name},
+            ca_profile="regional-ca",
+            parent=parent,
+            region_code="440000",
+            region_name="Guangdong",
+            actor="test",
+        )
+    return waiting.value.request
+
+
+# -- after the ceremony ----------------------------------------------------------------------------
+
+
+def test_the_online_custody_holds_no_root_key(context: Context, offline: Offline) -> None:
+    raw = getattr(context.custody, "inner", context.custody)
+    assert isinstance(raw, LocalKeystore)
+    for name in ROOTS:
+        assert name not in raw.names() and name not in context.custody.names()
+        assert not (raw.root / f"{name}.key.json").exists()
+        public = base64.b64encode(offline.root_spki[name]).decode()
+        for path in raw.root.iterdir():  # no file of the online keystore names the root's key
+            assert public not in path.read_text(errors="replace"), path
+        held = offline.home.keystore.versions(name)  # the ceremony home has it, under its own passphrase
+        assert [v.public_key_der for v in held] == [offline.root_spki[name]]
+        with context.db.session() as session:
+            row = session.get(CertificateAuthority, name)
+            assert row is not None and row.offline
+            event = session.scalars(select(Event).where(Event.type == "ca.moved_offline", Event.subject == name)).one()
+        assert event.actor == "test-ceremony" and event.payload["key"] == offline.moved[name]["key"]
+        assert context.ca.snapshot().get(name).offline
+    with pytest.raises(Exception, match=r"wrong key-encryption key|check value"):  # not the online passphrase
+        LocalKeystore(offline.home.keystore.root, passphrase="test-passphrase")
+    assert (offline.home.path.stat().st_mode & 0o077) == 0
+
+
+def test_issuance_under_the_offline_root_keeps_working(context: Context, offline: Offline, tmp_path: Path) -> None:
+    from tests.fixtures import ORG_SUBJECT, make_csr
+
+    for family in ("sm2", "p256"):
+        csr = make_csr(tmp_path, algorithm=family, subject=ORG_SUBJECT)
+        issued = context.ca.issue(csr, "org-seal", f"cn-370000-{family}")
+        assert issued.chain[-1] == context.ca.ca_certificate(f"cn-root-{family}").dump()
+    context.ca.refresh_crls()  # every online CA signs; the offline roots open one request each, never fail
+
+
+def test_move_offline_refusals_change_nothing(context: Context, offline: Offline) -> None:
+    raw = getattr(context.custody, "inner", context.custody)
+    before = table_snapshot(context.db)
+    with pytest.raises(AlreadyOffline):
+        move_offline(context.ca, raw, "cn-root-sm2", offline.home, "t", context.verification.publisher)
+    with pytest.raises(NotARoot):
+        move_offline(context.ca, raw, "cn-370000-sm2", offline.home, "t", context.verification.publisher)
+    with pytest.raises(CeremonyCustodyUnsupported):
+        move_offline(context.ca, context.custody, "cn-root-sm2", offline.home, "t", context.verification.publisher)
+    with pytest.raises(CAError, match="must not be the online"):
+        CeremonyHome.open(offline.home.path, "same", online="same")
+    assert table_snapshot(context.db) == before
+
+
+# -- a CA under the offline root -------------------------------------------------------------------
+
+
+def test_a_regional_ca_under_the_offline_root_completes_on_import(
+    context: Context, offline: Offline, tmp_path: Path
+) -> None:
+    from tests.fixtures import ORG_SUBJECT, make_csr
+
+    request = _new_ca(context, "cn-440000-sm2")
+    assert request["operation"] == "ca.create" and request["status"] == "pending" and request["ca"] == "cn-root-sm2"
+    with context.db.session() as session:
+        assert session.get(CertificateAuthority, "cn-440000-sm2") is None  # nothing but the request
+    with pytest.raises(ceremony.CeremonyPending):  # one pending request per CA name
+        _new_ca(context, "cn-440000-sm2")
+    lines = offline.home.describe(_request(context, request["id"]))
+    assert any("Guangdong" in line or "cn-440000-sm2" in line for line in lines) and any(
+        "CA        True" in line for line in lines
+    )
+
+    done = _complete(context, offline, request["id"])
+    assert done["status"] == "completed" and done["result"]["ca"] == "cn-440000-sm2"
+    child = context.ca.ca_certificate("cn-440000-sm2").dump()
+    root = context.ca.ca_certificate("cn-root-sm2").dump()
+    (tmp_path / "root.pem").write_bytes(_pem(root))
+    (tmp_path / "child.pem").write_bytes(_pem(child))
+    checked = openssl("verify", "-partial_chain", "-vfyopt", DISTID, "-CAfile", "root.pem", "child.pem", cwd=tmp_path)
+    assert b"child.pem: OK" in checked.stdout
+    listed = context.verification.publisher.current()
+    assert any(ca["name"] == "cn-440000-sm2" for region in listed["regions"] for ca in region["cas"])
+    issued = context.ca.issue(make_csr(tmp_path, algorithm="sm2", subject=ORG_SUBJECT), "org-seal", "cn-440000-sm2")
+    assert issued.chain == [child, root]
+    with pytest.raises(CeremonyNotPending):  # a second import of the same output
+        _complete(context, offline, request["id"])
+
+
+def test_a_withdrawal_changes_the_trust_list_at_once_and_the_root_crl_on_import(
+    context: Context, offline: Offline, tmp_path: Path
+) -> None:
+    from ca.withdrawal import withdraw_ca
+
+    _complete(context, offline, _new_ca(context, "cn-450000-p256", "cn-root-p256")["id"])
+    serial = context.ca.ca_certificate("cn-450000-p256").serial_number
+    crl_before = context.ca.current_crl("cn-root-p256")
+    done = withdraw_ca(context.ca, "cn-450000-p256", reason="caCompromise", publisher=context.verification.publisher)
+    assert done.ceremony is not None and done.ceremony["operation"] == "crl" and done.revoked_serial == f"{serial:x}"
+    listed = context.verification.publisher.current()  # at once
+    entry = next(ca for r in listed["regions"] for ca in r["cas"] if ca["name"] == "cn-450000-p256")
+    assert entry["status"] == "withdrawn"
+    assert context.ca.current_crl("cn-root-p256") == crl_before  # the served CRL waits for the ceremony
+
+    completed = _complete(context, offline, done.ceremony["id"])
+    served = context.ca.current_crl("cn-root-p256")
+    assert served != crl_before and completed["result"]["crl_number"] == _crl_number(served)
+    revoked = asn1_crl.CertificateList.load(served)["tbs_cert_list"]["revoked_certificates"]
+    assert serial in [r["user_certificate"].native for r in revoked]
+    _openssl_crl_verify(tmp_path, served, context.ca.ca_certificate("cn-root-p256").dump())
+
+
+def _crl_number(der_bytes: bytes) -> int:
+    tbs = asn1_crl.CertificateList.load(der_bytes)["tbs_cert_list"]
+    number: int = next(e["extn_value"].native for e in tbs["crl_extensions"] if e["extn_id"].native == "crl_number")
+    return number
+
+
+def _openssl_crl_verify(directory: Path, crl_der: bytes, root_der: bytes) -> None:
+    (directory / "crl.der").write_bytes(crl_der)
+    (directory / "root-p256.pem").write_bytes(_pem(root_der))
+    args = ("crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "root-p256.pem", "-noout", "-verify")
+    result = openssl(*args, cwd=directory)
+    assert b"verify OK" in result.stderr + result.stdout
+
+
+def _pkeyutl_verify(directory: Path, spki: bytes, signed: bytes, signature: bytes) -> bool:
+    (directory / "pub.pem").write_bytes(_pem(spki, "PUBLIC KEY"))
+    (directory / "tbs.der").write_bytes(signed)
+    (directory / "sig.bin").write_bytes(signature)
+    args = ["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "tbs.der", "-sigfile", "sig.bin"]
+    result = openssl(*args, "-digest", "sm3", "-pkeyopt", DISTID, cwd=directory, check=False)
+    return result.returncode == 0 and b"Signature Verified Successfully" in result.stdout
+
+
+# -- the root CRL, refreshed offline ---------------------------------------------------------------
+
+
+def test_a_root_crl_refresh_is_done_offline(context: Context, offline: Offline, tmp_path: Path) -> None:
+    with context.db.session() as session:  # two weeks on: the newest root CRLs are past half their validity
+        for name in ROOTS:
+            newest = crls.newest(session, name)
+            assert newest is not None
+            newest.next_update = datetime.now(UTC) + timedelta(days=10)
+    first = context.ca.refresh_due_crls()
+    assert not set(first) & set(ROOTS)  # nothing signed for them online …
+    with context.db.session() as session:
+        waiting = {
+            name: session.scalars(
+                select(CeremonyRequest).where(
+                    CeremonyRequest.operation == "crl",
+                    CeremonyRequest.subject == name,
+                    CeremonyRequest.status == "pending",
+                )
+            ).all()
+            for name in ROOTS
+        }
+    assert all(len(rows) == 1 for rows in waiting.values()), waiting  # … but one request each
+    ids = {name: rows[0].id for name, rows in waiting.items()}
+    context.ca.refresh_due_crls()  # the next rounds open no second request and do not fail
+    context.ca.refresh_due_crls()
+    context.ca.refresh_crls()  # nor does a refresh of every CA: the ceremony may be signing that request
+    assert {r["id"] for r in ceremony.list_requests(context.db, "pending") if r["operation"] == "crl"} == set(
+        ids.values()
+    )
+
+    for name, request_id in ids.items():
+        _complete(context, offline, request_id)
+        served = context.ca.current_crl(name)
+        crl = asn1_crl.CertificateList.load(served)
+        assert crl["tbs_cert_list"]["next_update"].native - datetime.now(UTC) > timedelta(days=29)
+        root = context.ca.ca_certificate(name)
+        if name.endswith("p256"):
+            _openssl_crl_verify(tmp_path, served, root.dump())
+        else:
+            assert _pkeyutl_verify(
+                tmp_path, root.public_key.dump(), crl["tbs_cert_list"].dump(), crl["signature"].native
+            )
+    assert not set(context.ca.refresh_due_crls()) & set(ROOTS)  # fresh now: no request
+    assert not [r for r in ceremony.list_requests(context.db, "pending") if r["operation"] == "crl"]
+
+
+# -- the trust-list signer ---------------------------------------------------------------------------
+
+
+def test_the_trust_list_signer_is_rotated_through_a_ceremony(context: Context, offline: Offline) -> None:
+    from gm import jcs
+    from gm.signatures import verify_signature
+
+    publisher = context.verification.publisher
+    before = publisher.current()
+    with pytest.raises(ceremony.CeremonyRequired) as waiting:
+        publisher.rotate_signer("test-officer")
+    request = waiting.value.request
+    assert request["operation"] == "trust_list.signer"
+    with pytest.raises(ceremony.CeremonyPending):  # one rotation at a time
+        publisher.rotate_signer("test-officer")
+    meanwhile = publisher._republish()  # the list keeps being published, by the certified signer
+    assert meanwhile["signer_certificate"] == before["signer_certificate"]
+
+    _complete(context, offline, request["id"])
+    after = publisher.current()
+    assert after["signer_certificate"] != before["signer_certificate"]
+    assert after["previous_signer_certificate"] == before["signer_certificate"]
+    new_cert = x509.Certificate.load(pem.unarmor(after["signer_certificate"].encode())[2])
+    old_cert = x509.Certificate.load(pem.unarmor(before["signer_certificate"].encode())[2])
+    assert new_cert.public_key.dump() == context.custody.get(SIGNER_KEY).public_key_der
+    assert new_cert.issuer == context.ca.ca_certificate("cn-root-sm2").subject
+    body = {k: v for k, v in after.items() if k not in ("signature", "handover_signature")}
+    algorithm = new_cert["signature_algorithm"]
+    canonical = jcs.canonical(body)
+    assert verify_signature(new_cert.public_key.dump(), algorithm, base64.b64decode(after["signature"]), canonical)
+    assert verify_signature(
+        old_cert.public_key.dump(), algorithm, base64.b64decode(after["handover_signature"]), canonical
+    )
+
+
+# -- bad imports: 4xx with a code, nothing changed ---------------------------------------------------
+
+
+@pytest.fixture
+def pending_ca(context: Context, offline: Offline) -> dict[str, Any]:
+    return _request(context, _new_ca(context, f"cn-46{secrets.randbelow(9999):04d}-sm2")["id"])
+
+
+def _refused(context: Context, output: object, error: type[CAError], status: int) -> None:
+    before = table_snapshot(context.db)
+    with pytest.raises(error) as refused:
+        import_output(context.ca, output, "test-officer", publisher=context.verification.publisher)
+    assert refused.value.status == status
+    assert table_snapshot(context.db) == before
+
+
+@pytest.mark.parametrize("family", ["sm2", "p256"])
+def test_an_output_signed_by_another_key_is_refused(
+    context: Context, offline: Offline, family: str, tmp_path: Path
+) -> None:
+    parent = f"cn-root-{family}"
+    request = _request(context, _new_ca(context, f"cn-47{secrets.randbelow(9999):04d}-{family}", parent)["id"])
+    other = LocalKeystore(tmp_path / "other", passphrase="other", scrypt_n=2**10)
+    handle = other.signer(other.create("intruder", KeyAlgorithm(family)).ref)
+    tbs = base64.b64decode(request["tbs"])
+    algorithm = x509.TbsCertificate.load(tbs)["signature"].dump()
+    forged = der.sequence(tbs, algorithm, der.bit_string(handle.sign(tbs)))
+    signed = base64.b64encode(forged).decode()
+    output = {"format": ceremony.OUTPUT_FORMAT, "request": request["id"], "signed": signed}
+    _refused(context, output, CeremonySignatureInvalid, 422)
+    genuine = offline.home.sign(request)  # the root's own signature over the same bytes is accepted
+    assert import_output(context.ca, genuine, "test-officer")["status"] == "completed"
+
+
+def test_a_certificate_for_another_key_or_a_tampered_tbs_is_refused(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    tbs = x509.TbsCertificate.load(base64.b64decode(pending_ca["tbs"]))
+    from keys import material
+
+    other_spki = material.generate("sm2").public_key_der()  # any SM2 key but the requested one
+    for change in ({"subject_public_key_info": other_spki}, {"serial_number": tbs["serial_number"].native + 1}):
+        altered = x509.TbsCertificate.load(tbs.dump())
+        for field, value in change.items():
+            altered[field] = x509.PublicKeyInfo.load(value) if isinstance(value, bytes) else value
+        # signed by the real root key in the ceremony home: only the TBS differs from the request
+        output = offline.home.sign({**pending_ca, "tbs": base64.b64encode(altered.dump()).decode()})
+        _refused(context, output, CeremonyOutputMismatch, 422)
+
+
+def test_malformed_unknown_and_completed_requests_are_refused(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    good = offline.home.sign(pending_ca)
+    _refused(context, {"format": "something else"}, CeremonyOutputMalformed, 422)
+    _refused(context, {**good, "signed": "***"}, CeremonyOutputMalformed, 422)
+    _refused(
+        context, {**good, "signed": base64.b64encode(b"\x30\x03\x02\x01\x01").decode()}, CeremonyOutputMalformed, 422
+    )
+    _refused(context, {**good, "request": "0" * 32}, ceremony.CeremonyNotFound, 404)
+    import_output(context.ca, good, "test-officer")
+    _refused(context, good, CeremonyNotPending, 409)
+
+
+def test_the_ceremony_home_signs_only_tbs_of_its_own_cas(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    from ca.ceremony_home import RequestRefused
+
+    with pytest.raises(RequestRefused):
+        offline.home.sign({**pending_ca, "ca": "cn-370000-sm2"})  # not a CA held here
+    with pytest.raises(RequestRefused):
+        offline.home.sign({**pending_ca, "ca": "cn-root-p256", "key": "cn-root-p256@1"})  # issuer is the SM2 root
+    with pytest.raises(RequestRefused):
+        offline.home.sign({**pending_ca, "tbs": base64.b64encode(b"not a tbs").decode()})
+    with pytest.raises(RequestRefused):
+        offline.home.sign({**pending_ca, "format": "x"})
+
+
+def test_signer_for_never_asks_custody_for_an_offline_key(context: Context, offline: Offline) -> None:
+    entry = context.ca.snapshot().get("cn-root-sm2")
+    handle = ceremony.signer_for(context.custody, entry)
+    with pytest.raises(ceremony.SignatureDeferred) as deferred:
+        handle.sign(b"tbs")
+    assert deferred.value.tbs == b"tbs" and deferred.value.key_ref == entry.key_ref
+    assert json.dumps(deferred.value.params) == "{}"
+    online = ceremony.signer_for(context.custody, context.ca.snapshot().get("cn-370000-sm2"))
+    assert online.sign(b"x")
+
+
+def test_the_store_admits_one_pending_request_per_operation_and_subject(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    twin = CeremonyRequest(
+        id=secrets.token_hex(16),
+        operation="ca.create",
+        subject=pending_ca["subject"],
+        ca_name="cn-root-sm2",
+        key_ref=pending_ca["key"],
+        kind="certificate",
+        tbs_der=base64.b64decode(pending_ca["tbs"]),
+        params={},
+        status="pending",
+        created_at=datetime.now(UTC),
+    )
+    with pytest.raises(IntegrityError), context.db.session() as session:  # a racing second writer
+        session.add(twin)
+    twin.status = "superseded"  # a superseded or completed twin is history, not a second pending request
+    with context.db.session() as session:
+        session.merge(twin)
