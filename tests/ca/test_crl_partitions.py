@@ -245,6 +245,9 @@ def test_a_rolled_over_key_partitions_on_its_own_and_the_old_keys_lists_stay_liv
     scopes = [_scope_of(item, other_ca) for item in new]
     key = result.crl_scope
     assert scopes[0] == key and f"{key}-p1" in scopes, scopes
+    in_partition = next(item for item in new if _scope_of(item, other_ca) == f"{key}-p1")
+    assert _ca_issuers(in_partition.certificate) == partitioned.issuer_url(other_ca, key)  # the key's certificate
+    assert _ca_issuers(old[-1].certificate) == partitioned.issuer_url(other_ca)
     listing = crl.CertificateList.load(partitioned.current_crl(other_ca, f"{key}-p1"))
     assert _idp_url(listing) == scope_url(PUBLIC_URL, other_ca, f"{key}-p1")
     assert {f"{other_ca}/p1", f"{other_ca}/{key}-p1"} <= set(partitioned.refresh_crls())
@@ -257,3 +260,11 @@ def test_a_rolled_over_key_partitions_on_its_own_and_the_old_keys_lists_stay_liv
 def _scope_of(item: IssuedCertificate, ca_name: str) -> str:
     base = f"{PUBLIC_URL}/v1/cas/{ca_name}/crl"
     return _dp(item.certificate)[len(base) + 1 :]
+
+
+def _ca_issuers(cert: x509.Certificate) -> str:
+    found = [d["access_location"].native for d in cert.authority_information_access_value
+             if d["access_method"].native == "ca_issuers"]  # fmt: skip
+    assert len(found) == 1
+    url: str = found[0]
+    return url
