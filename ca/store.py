@@ -37,6 +37,7 @@ _CERTIFICATE_COLUMNS = (
     "is_ca",
     "created_at",
     "issuer_key_ref",
+    "crl_scope",
 )
 _EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
 _T = CertificateAuthority.__table__.c
@@ -58,6 +59,7 @@ class PreparedCertificate:
     profile: str
     algorithm: str
     issuer_key_ref: str | None = None  # the CA key that signed it (custody `name@version`)
+    crl_scope: str | None = None  # the CRL scope its distribution point names (ca/crl.py); None: its key's base
 
 
 def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
@@ -75,6 +77,7 @@ def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[
         "is_ca": is_ca,
         "created_at": datetime.now(UTC),
         "issuer_key_ref": prepared.issuer_key_ref,
+        "crl_scope": prepared.crl_scope,
     }
 
 

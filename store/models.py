@@ -96,8 +96,14 @@ class Certificate(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # the CA key (custody `name@version`) that signed it: picks its CRL scope and OCSP signer after a rollover
     issuer_key_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # the CRL scope that lists it (ca/crl.py): its key's base list or a partition (`p3`, `k2-p1`), decided
+    # at issuance (ca/partitions.py) and written into its distribution point; None: its key's base list
+    crl_scope: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (Index("ix_certificates_issuer_status", "issuer_ca", "status"),)
+    __table_args__ = (
+        Index("ix_certificates_issuer_status", "issuer_ca", "status"),
+        Index("ix_certificates_issuer_crl_scope", "issuer_ca", "crl_scope"),
+    )
 
 
 class CRL(Base):

@@ -21,6 +21,7 @@ from asn1crypto import crl, pem, x509
 
 from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
+from verify.crl_scope import covers
 
 
 class TrustListError(ValueError):
@@ -131,7 +132,7 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
     A CRL whose signature does not verify is no revocation information and is ignored."""
     for listing in crls:
         tbs = listing["tbs_cert_list"]
-        if tbs["issuer"] != issuer.subject:
+        if tbs["issuer"] != issuer.subject or not covers(listing, cert):  # a partition for other certificates
             continue
         try:
             signed = verify_signature(issuer.public_key.dump(), listing["signature_algorithm"],
