@@ -21,6 +21,7 @@ from asn1crypto import crl, pem, x509
 
 from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
+from verify import revocation_time
 from verify.crl_scope import covers
 
 
@@ -142,8 +143,8 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
         if not signed:
             continue
         for entry in tbs["revoked_certificates"] or []:
-            when = entry["revocation_date"].native
-            if entry["user_certificate"].native == cert.serial_number and when <= moment:
+            when = revocation_time.crl_entry(entry)  # an earlier invalidityDate counts (RFC 5280 §5.3.2)
+            if entry["user_certificate"].native == cert.serial_number and when is not None and when <= moment:
                 return when
     return None
 
