@@ -287,8 +287,17 @@ class CRLs:
             for serial, revoked_at, reason, invalid_from in revoked
             if revoked_at is not None
         ]
-        # a partition names its URL; so does the base list once its key has partitions (ca/partitions.py)
-        scoped = chosen.partition > 0 or bool(partitions(session, ca.name, chosen))
+        # A list covering only part of the issuer's certificates names its URL (a critical IDP), or a relying
+        # party takes it as complete for every certificate of that issuer name: a partition; a key's base list
+        # once the key has partitions (ca/partitions.py); and every key's list once the CA has had more than
+        # one key (ca/rollover.py) — else the new key's fresh list, with no entry for an old-key certificate,
+        # would pass that certificate as not revoked (pyhanko-certvalidator, `openssl -extended_crl`).
+        scoped = (
+            chosen.partition > 0
+            or chosen.name != ""
+            or bool(ca.previous_keys)
+            or bool(partitions(session, ca.name, chosen))
+        )
         point = scope_url(self.public_url, ca.name, chosen.name) if scoped else None
         key = _KeyView(ca.name, chosen.key_ref, ca.algorithm, chosen.certificate_der, bool(ca.offline))
         try:
