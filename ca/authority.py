@@ -467,19 +467,29 @@ class CertificateAuthorityService:
             )
 
     def provision_ocsp_signer(
-        self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
-    ) -> None:
+        self,
+        session: Session,
+        ca: CertificateAuthority,
+        version: KeyVersion,
+        actor: str | None,
+        key: CALike | None = None,
+    ) -> bytes:
         """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
-        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
-        has prepared `self.pii` (the issuance event digests the subject)."""
-        ca_cert = x509.Certificate.load(ca.certificate_der)
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). `key`: one of
+        the CA's earlier keys (ca/rollover.py `renew_ocsp_signer`) certifies it instead, and the caller puts
+        it to use for that key. The caller has prepared `self.pii` (the issuance event digests the subject).
+        Returns the certificate's DER."""
+        issuer: CALike = key if key is not None else ca
+        ca_cert = x509.Certificate.load(issuer.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
-            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), ca, ca_cert
+            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), issuer, ca_cert
         )
         prepared = self._sign(approval)
         store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
-        store.set_ocsp_signer(session, ca, version.ref, prepared.der)
+        if key is None:
+            store.set_ocsp_signer(session, ca, version.ref, prepared.der)
+        return prepared.der
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -836,6 +846,14 @@ class CertificateAuthorityService:
     def refresh_due_ocsp(self) -> int:
         """The scheduler's round (api/app.py): stored OCSP responses re-signed before half their validity."""
         return self.ocsp_responder.refresh_due()
+
+    def renew_due_ocsp_signers(self) -> list[str]:
+        """The scheduler's round (api/app.py): each CA key's OCSP signer renewed within 30 days of its expiry
+        while that key's certificates outlive it (ca/rollover.py `renew_due_ocsp_signers`). Returns the new
+        signers' key references."""
+        from ca.rollover import renew_due_ocsp_signers
+
+        return [renewed.key_ref for renewed in renew_due_ocsp_signers(self)]
 
 
 _EKU = {

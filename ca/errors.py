@@ -147,3 +147,10 @@ class CRLUnavailable(CAError):
 
     code = "crl_unavailable"
     status = 503
+
+
+class UnknownCAKey(CAError):
+    """No such key (custody reference) among a CA's current and earlier keys."""
+
+    code = "unknown_ca_key"
+    status = 404
