@@ -41,6 +41,7 @@ from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
 from ca.ocsp import OCSPAnswer, OCSPResponder, Responder
 from ca.partitions import DEFAULT_PARTITION_SIZE, Partitions
+from ca.rollover import LINK_PROFILE
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
@@ -725,8 +726,10 @@ class CertificateAuthorityService:
 
     @staticmethod
     def _refuse_ca_or_seal(session: Session, row: Certificate) -> None:
-        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw: revocable.
-        if row.is_ca and row.profile != "cross-certificate":
+        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw, and a root's
+        # link certificate (ca/rollover.py) is no CA's own certificate: both revocable, each on the CRL of the
+        # key that signed it (the root's key scope).
+        if row.is_ca and row.profile not in ("cross-certificate", LINK_PROFILE):
             raise CACertificateNotRevocable(
                 f"{row.serial} is a CA certificate: withdraw the CA (POST /v1/cas/{{ca}}/withdraw) instead"
             )
