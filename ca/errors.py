@@ -154,3 +154,11 @@ class UnknownCAKey(CAError):
 
     code = "unknown_ca_key"
     status = 404
+
+
+class RolloverInProgress(CAError):
+    """Another rollover of the same CA committed while this one was making its keys: this one changed
+    nothing (its provisional key versions are disabled), so two concurrent requests never stack two keys."""
+
+    code = "rollover_in_progress"
+    status = 409

@@ -40,10 +40,11 @@ from ca import certificates as certs
 from ca import crl as crls
 from ca import store
 from ca.ceremony import CAOffline
-from ca.errors import CAKeyRolloverRefused
+from ca.errors import CAKeyRolloverRefused, RolloverInProgress
 from ca.issuance import BACKDATE, refuse_inactive
 from ca.store import PreparedCertificate
 from keys.custody import KeyCustody, parse_ref
+from keys.rotation import provisional_version
 from ledger.events import record_event
 from store.models import Certificate, CertificateAuthority
 
@@ -122,92 +123,102 @@ def roll_over(
     `key.rotated` (ledger/key_events.py); the CA's own recorded custody otherwise."""
     keeper = custody or service.custody
     with service.db.session() as session:
-        row = session.get(Certificate, check_rollover(session, name).certificate_serial)
+        checked = check_rollover(session, name)
+        seen_key = checked.key_ref  # a concurrent rollover that commits first changes it: this one is refused
+        row = session.get(Certificate, checked.certificate_serial)
         profile_name = row.profile if row is not None else "root-ca"  # the profile the CA was created under
     profile = service.profiles.ca_profiles.get(profile_name)
-    version = keeper.rotate(name)
-    ocsp_version = keeper.rotate(f"{name}.ocsp")  # each CA key its own OCSP signer; the old one keeps answering
-    service.pii.prepare()  # the OCSP signer's issuance event digests its subject
-    now = datetime.now(UTC)
-    with service.crls.mutex, service.db.session() as session:
-        ca = crls.lock_ca(session, name)
-        check_rollover(session, name)  # withdrawn meanwhile: nothing written (the key versions stay unused)
-        old = x509.Certificate.load(ca.certificate_der)
-        spki = keys.PublicKeyInfo.load(version.public_key_der)
-        validity = timedelta(days=profile.validity_days) if profile is not None else old.not_valid_after - now
-        not_before = certs.truncate(now - BACKDATE)
-        not_after = certs.truncate(now + validity)
-        path_length = _path_length(old)
-        if ca.parent is not None:
-            parent = service.get_ca(session, ca.parent)
-            parent_cert = x509.Certificate.load(parent.certificate_der)
-            issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
-            signer, issuer_key_ref = keeper.signer(parent.key_ref), parent.key_ref
-            not_after = min(not_after, parent_cert.not_valid_after)
-            distribution = certs.distribution_extensions(
-                service.crl_url(parent.name, parent.crl_scope),
-                service.ocsp_url,
-                service.issuer_url(parent.name, parent.crl_scope),
+    # Each key version stays provisional until the switch commits: a refusal under the lock (withdrawn
+    # meanwhile, or another rollover of this CA won the race) disables both again (keys/rotation.py).
+    with (
+        provisional_version(keeper, name) as version,
+        provisional_version(keeper, f"{name}.ocsp") as ocsp_version,  # each CA key its own OCSP signer
+    ):
+        service.pii.prepare()  # the OCSP signer's issuance event digests its subject
+        now = datetime.now(UTC)
+        with service.crls.mutex, service.db.session() as session:
+            ca = crls.lock_ca(session, name)
+            check_rollover(session, name)  # withdrawn meanwhile: nothing written
+            if ca.key_ref != seen_key:
+                raise RolloverInProgress(
+                    f"{name} rolled over to {ca.key_ref} meanwhile (another rollover): this one made no change"
+                )
+            old = x509.Certificate.load(ca.certificate_der)
+            spki = keys.PublicKeyInfo.load(version.public_key_der)
+            validity = timedelta(days=profile.validity_days) if profile is not None else old.not_valid_after - now
+            not_before = certs.truncate(now - BACKDATE)
+            not_after = certs.truncate(now + validity)
+            path_length = _path_length(old)
+            if ca.parent is not None:
+                parent = service.get_ca(session, ca.parent)
+                parent_cert = x509.Certificate.load(parent.certificate_der)
+                issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
+                signer, issuer_key_ref = keeper.signer(parent.key_ref), parent.key_ref
+                not_after = min(not_after, parent_cert.not_valid_after)
+                distribution = certs.distribution_extensions(
+                    service.crl_url(parent.name, parent.crl_scope),
+                    service.ocsp_url,
+                    service.issuer_url(parent.name, parent.crl_scope),
+                )
+            else:
+                issuer_name, issuer_ski = old.subject, None
+                signer, issuer_key_ref = keeper.signer(version.ref), None
+                distribution = []
+            serial = certs.new_serial()
+            cert = certs.sign_certificate(
+                issuer=issuer_name,
+                subject=old.subject,
+                spki=spki,
+                serial=serial,
+                not_before=not_before,
+                not_after=not_after,
+                extensions=_ca_extensions(old, spki, issuer_ski, path_length) + distribution,
+                signer=signer,
             )
-        else:
-            issuer_name, issuer_ski = old.subject, None
-            signer, issuer_key_ref = keeper.signer(version.ref), None
-            distribution = []
-        serial = certs.new_serial()
-        cert = certs.sign_certificate(
-            issuer=issuer_name,
-            subject=old.subject,
-            spki=spki,
-            serial=serial,
-            not_before=not_before,
-            not_after=not_after,
-            extensions=_ca_extensions(old, spki, issuer_ski, path_length) + distribution,
-            signer=signer,
-        )
-        der = cert.dump()
-        prepared = PreparedCertificate(
-            der,
-            certs.serial_hex(serial),
-            (not_before, not_after),
-            old.subject.human_friendly,
-            certs.fingerprint(der),
-            issuer_ca=ca.parent,
-            profile=profile_name,
-            algorithm=ca.algorithm,
-            issuer_key_ref=issuer_key_ref,
-        )
-        new_scope = f"k{version.version}"
-        links: list[PreparedCertificate] = []
-        if ca.parent is None:
-            links = _links(service, keeper, ca, old, cert, version.ref, new_scope, not_before)
-            for link in links:
-                store.add(session, link, is_ca=True)
-        previous = store.switch_key(
-            session, ca, key_ref=version.ref, crl_scope=new_scope, certificate=prepared, until=now
-        )
-        service.provision_ocsp_signer(session, ca, ocsp_version, actor)
-        record_event(
-            session,
-            "ca.rolled_over",
-            actor=actor,
-            subject=name,
-            payload={
-                "ca": name,
-                "key": version.ref,
-                "previous_key": previous["key_ref"],
-                "version": version.version,
-                "previous_version": parse_ref(str(previous["key_ref"]))[1],
-                "serial": prepared.serial_hex,
-                "previous_serial": previous["certificate_serial"],
-                "fingerprint_sha256": prepared.fingerprint,
-                "previous_fingerprint_sha256": certs.fingerprint(old.dump()),
-                "crl_scope": new_scope,
-                "previous_crl_scope": previous["crl_scope"],
-                "ocsp_key": ocsp_version.ref,
-                "links": [link.serial_hex for link in links],
-            },
-        )
-        service.crls.issue(session, ca, actor)  # the new key's first CRL, at its new distribution point
+            der = cert.dump()
+            prepared = PreparedCertificate(
+                der,
+                certs.serial_hex(serial),
+                (not_before, not_after),
+                old.subject.human_friendly,
+                certs.fingerprint(der),
+                issuer_ca=ca.parent,
+                profile=profile_name,
+                algorithm=ca.algorithm,
+                issuer_key_ref=issuer_key_ref,
+            )
+            new_scope = f"k{version.version}"
+            links: list[PreparedCertificate] = []
+            if ca.parent is None:
+                links = _links(service, keeper, ca, old, cert, version.ref, new_scope, not_before)
+                for link in links:
+                    store.add(session, link, is_ca=True)
+            previous = store.switch_key(
+                session, ca, key_ref=version.ref, crl_scope=new_scope, certificate=prepared, until=now
+            )
+            service.provision_ocsp_signer(session, ca, ocsp_version, actor)
+            record_event(
+                session,
+                "ca.rolled_over",
+                actor=actor,
+                subject=name,
+                payload={
+                    "ca": name,
+                    "key": version.ref,
+                    "previous_key": previous["key_ref"],
+                    "version": version.version,
+                    "previous_version": parse_ref(str(previous["key_ref"]))[1],
+                    "serial": prepared.serial_hex,
+                    "previous_serial": previous["certificate_serial"],
+                    "fingerprint_sha256": prepared.fingerprint,
+                    "previous_fingerprint_sha256": certs.fingerprint(old.dump()),
+                    "crl_scope": new_scope,
+                    "previous_crl_scope": previous["crl_scope"],
+                    "ocsp_key": ocsp_version.ref,
+                    "links": [link.serial_hex for link in links],
+                },
+            )
+            service.crls.issue(session, ca, actor)  # the new key's first CRL, at its new distribution point
     service.invalidate(name)
     return Rollover(
         ca=name,
