@@ -36,6 +36,7 @@ from ca.errors import (
     UnknownCRLScope,
     UnknownProfile,
     UseSealRevoke,
+    shown,
 )
 from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
@@ -170,7 +171,7 @@ class CertificateAuthorityService:
     def get_ca(self, session: Session, name: str) -> CertificateAuthority:
         ca = session.get(CertificateAuthority, name)
         if ca is None:
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         return ca
 
     def ca_certificate(self, name: str) -> x509.Certificate:
@@ -183,7 +184,7 @@ class CertificateAuthorityService:
         for generation in self.snapshots.entry(ca_name).generations:
             if generation.crl_scope == scope:
                 return generation.certificate_der
-        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
+        raise UnknownCRLScope(ca_name, scope)
 
     def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
         """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its

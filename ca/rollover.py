@@ -40,7 +40,7 @@ from ca import certificates as certs
 from ca import crl as crls
 from ca import store
 from ca.ceremony import CAOffline
-from ca.errors import CAKeyRolloverRefused, RolloverInProgress
+from ca.errors import CAKeyRolloverRefused, RolloverInProgress, shown
 from ca.issuance import BACKDATE, refuse_inactive
 from ca.store import PreparedCertificate
 from keys.custody import KeyCustody, parse_ref
@@ -82,7 +82,7 @@ def check_rollover(session: Session, name: str) -> CertificateAuthority:
 
     ca = session.get(CertificateAuthority, name)
     if ca is None:
-        raise UnknownCA(f"no CA named {name!r}")
+        raise UnknownCA(f"no CA named {shown(name)}")
     refuse_inactive(ca.name, ca.status)
     if ca.offline:
         raise CAOffline(f"{name} is offline: its rollover has no ceremony path yet (ca/ceremony.py)")
@@ -311,7 +311,7 @@ def rotate_ocsp_signer(
         if ca is None:
             from ca.errors import UnknownCA
 
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         refuse_inactive(ca.name, ca.status)
         if ca.offline:
             raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony (not wired yet)")
@@ -413,7 +413,7 @@ def _current_key(service: CertificateAuthorityService, name: str) -> str:
         if ca is None:
             from ca.errors import UnknownCA
 
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         return ca.key_ref
 
 
@@ -423,13 +423,13 @@ def _check_renewable(session: Session, name: str, key_ref: str) -> dict[str, Any
 
     ca = session.get(CertificateAuthority, name)
     if ca is None:
-        raise UnknownCA(f"no CA named {name!r}")
+        raise UnknownCA(f"no CA named {shown(name)}")
     refuse_inactive(ca.name, ca.status)
     if ca.offline:
         raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony")
     entry = next((p for p in ca.previous_keys or [] if p.get("key_ref") == key_ref), None)
     if entry is None or session.get(Certificate, str(entry.get("certificate_serial"))) is None:
-        raise UnknownCAKey(f"{name} has no key {key_ref[:64]!r}")
+        raise UnknownCAKey(f"{name} has no key {shown(key_ref)}")
     return dict(entry)
 
 
