@@ -1,4 +1,4 @@
-"""Migration 0013 (CA key rollover) on a database that already holds CAs, certificates and CRLs: every
+"""Migration 0014 (CA key rollover) on a database that already holds CAs, certificates and CRLs: every
 certificate a CA issued is recorded as signed by the one key the CA had (`issuer_key_ref`), a root's own
 certificate names none, CRLs and CAs get the first key's scope "" (the plain `/v1/cas/{ca}/crl` URL they
 already serve), and downgrading drops the columns again."""
