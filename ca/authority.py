@@ -145,6 +145,18 @@ class CertificateAuthorityService:
         """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
         return crls.scope_url(self.public_url, ca, scope)
 
+    def live_crl_urls(self, now: datetime | None = None) -> dict[str, list[str]]:
+        """Per CA, the URL of every live CRL scope (ca/crl.py `live_scopes`): the current key's list first,
+        its partitions, then each earlier key's (and its partitions') while a certificate it issued is
+        unexpired. Certificates under an old key carry that key's URL; a relying party that fetches CRLs
+        ahead (the trust list's `endpoints.crls`, `GET /v1/cas` `crls`) needs every one."""
+        moment = now or datetime.now(UTC)
+        with self.db.session() as session:
+            return {
+                ca.name: [self.crl_url(ca.name, scope.name) for scope in crls.live_scopes(session, ca, moment)]
+                for ca in session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name))
+            }
+
     def issuer_url(self, ca: str, scope: str = "") -> str:
         """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
         first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""

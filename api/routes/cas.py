@@ -30,12 +30,14 @@ class CAInfo(BaseModel):
     serial: str
     status: str
     certificate_url: str
-    crl_url: str
+    crl_url: str  # the current key's CRL
+    crls: list[str] = []  # every live CRL scope's URL: the current key's, its partitions, earlier keys' (ca/crl.py)
     offline: bool = False  # its key is in a ceremony home: what it signs waits for a ceremony (ca/ceremony.py)
 
 
 @router.get("", response_model=list[CAInfo])
 def list_cas(context: Ctx) -> list[CAInfo]:
+    urls = context.ca.live_crl_urls()
     return [
         CAInfo(
             name=ca.name,
@@ -47,6 +49,7 @@ def list_cas(context: Ctx) -> list[CAInfo]:
             status=ca.status,
             certificate_url=context.ca.issuer_url(ca.name),
             crl_url=context.ca.crl_url(ca.name, ca.crl_scope),
+            crls=urls.get(ca.name) or [context.ca.crl_url(ca.name, ca.crl_scope)],
             offline=bool(ca.offline),
         )
         for ca in context.ca.list_cas()
