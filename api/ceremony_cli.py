@@ -98,6 +98,7 @@ def list_requests(
     for row in rows:
         typer.echo(
             f"{row['id']} {row['status']:10} {row['operation']:18} {row['subject']} ({row['ca']}, {row['created_at']})"
+            f" tbs sha256 {row['tbs_sha256']}"
         )
 
 
@@ -142,6 +143,7 @@ def sign(
         vault = CeremonyHome.open(ceremony_home, _passphrase(confirm=False))
         for line in vault.describe(document):
             typer.echo(line)
+        vault.check(document)  # refused before anyone is asked to confirm
         if not yes and not typer.confirm("sign this?", default=False):
             fail("not signed", 1)
         output = vault.sign(document)

@@ -28,6 +28,7 @@ renewal), `ca.cross_certify`. Another operation registers its completion with
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,6 +148,7 @@ def request_json(row: CeremonyRequest, *, with_tbs: bool = False) -> dict[str, A
         "key": row.key_ref,
         "kind": row.kind,
         "subject": row.subject,
+        "tbs_sha256": hashlib.sha256(row.tbs_der).hexdigest(),  # what the offline side shows before it signs
         "created_at": row.created_at.isoformat(),
         "requested_by": row.requested_by,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,

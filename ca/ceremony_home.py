@@ -9,9 +9,10 @@ in a safe).
   valid `OFFLINE_CRL_VALIDITY`, a current trust-list signer certificate), copies every version of the
   root's key into the ceremony home, marks the CA offline with `ca.moved_offline`, and removes the key from
   online custody (local keystore only: see `CeremonyCustodyUnsupported`).
-- `CeremonyHome.sign` (offline side): shows what a request signs (subject, serial, validity, key, or the CRL's
-  entries), checks that it is a TBS for this CA (issuer name, signature algorithm, key identifier) and signs
-  it with the ceremony key. Needs nothing but the ceremony home and the request file.
+- `CeremonyHome.sign` (offline side): shows what a request signs (ca/ceremony_policy.py `describe`), checks
+  that it is a TBS for this CA (issuer name, signature algorithm, key) and what the ceremony policy allows for
+  its operation (ca/ceremony_policy.py `check`: the request file is unauthenticated), and signs it with the
+  ceremony key. Needs nothing but the ceremony home and the request file.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import pem, x509
 
 from ca import ceremony
+from ca import ceremony_policy as policy
 from ca import certificates as certs
 from ca import crl as crls
+from ca.ceremony_policy import RequestRefused as RequestRefused  # where callers found it first
 from ca.errors import CAError
 from gm import der
 from keys.custody import KeyCustody, parse_ref
@@ -69,13 +72,6 @@ class NotARoot(CAError):
 class AlreadyOffline(CAError):
     code = "ca_offline_already"
     status = 409
-
-
-class RequestRefused(CAError):
-    """The offline side will not sign this request (not for a CA it holds, or not a TBS of that CA)."""
-
-    code = "ceremony_request_refused"
-    status = 422
 
 
 def _pem(der_bytes: bytes) -> str:
@@ -145,48 +141,19 @@ class CeremonyHome:
     # -- the offline side -------------------------------------------------------------------------
 
     def describe(self, request: dict[str, Any]) -> list[str]:
-        """What the request signs, for the people at the ceremony to read before they sign it."""
+        """What the request signs, for the people at the ceremony to read (and compare the TBS's SHA-256 with
+        `ceremony list` online) before they sign it."""
         tbs = _tbs(request)
         lines = [
             f"request   {request.get('id')} ({request.get('operation')}, asked by {request.get('requested_by')} "
             f"at {request.get('created_at')})",
             f"signer    {request.get('ca')} key {request.get('key')}",
         ]
-        if isinstance(tbs, asn1_crl.TbsCertList):
-            entries = tbs["revoked_certificates"]
-            number = _extension(tbs["crl_extensions"], "crl_number", None)
-            lines += [
-                f"CRL       number {number}, issuer {tbs['issuer'].human_friendly}",
-                f"validity  {tbs['this_update'].native.isoformat()} .. {tbs['next_update'].native.isoformat()}",
-                f"entries   {len(entries)}",
-            ]
-            for entry in entries:
-                reason = next(
-                    (
-                        e["extn_value"].native
-                        for e in entry["crl_entry_extensions"]
-                        if e["extn_id"].native == "crl_reason"
-                    ),
-                    "unspecified",
-                )
-                revoked = entry["revocation_date"].native.isoformat()
-                lines.append(f"  serial {entry['user_certificate'].native:x} revoked {revoked} ({reason})")
-            return lines
-        validity = tbs["validity"]
-        basic = _extension(tbs["extensions"], "basic_constraints", None)
-        spki = tbs["subject_public_key_info"].dump()
-        lines += [
-            f"subject   {tbs['subject'].human_friendly}",
-            f"serial    {tbs['serial_number'].native:x}",
-            f"validity  {validity['not_before'].native.isoformat()} .. {validity['not_after'].native.isoformat()}",
-            f"key       {tbs['subject_public_key_info'].algorithm} sha256 {hashlib.sha256(spki).hexdigest()}",
-            f"CA        {bool(basic and basic.get('ca'))}",
-            "extensions " + ", ".join(str(e["extn_id"].native) for e in tbs["extensions"]),
-        ]
-        return lines
+        return lines + policy.describe(tbs, base64.b64decode(request["tbs"]))
 
-    def sign(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Check the request is a TBS of a CA held here and sign it → the output document `import` takes."""
+    def check(self, request: dict[str, Any]) -> x509.TbsCertificate | asn1_crl.TbsCertList:
+        """Everything `sign` checks before it signs (RequestRefused otherwise): the TBS is one of a CA held
+        here, under its key and algorithm, and what the ceremony policy allows for the request's operation."""
         ca = request.get("ca")
         if not isinstance(ca, str):
             raise RequestRefused("the request names no CA")
@@ -201,6 +168,17 @@ class CeremonyHome:
             raise RequestRefused(f"the TBS names another signature algorithm than {ca}'s ({entry['algorithm']})")
         if tbs["issuer"].dump() != ca_cert.subject.dump():
             raise RequestRefused(f"the TBS names issuer {tbs['issuer'].human_friendly}, not {ca}")
+        policy.check(request.get("operation"), tbs, ca_cert)
+        return tbs
+
+    def sign(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`check` the request, then sign it → the output document `import` takes."""
+        self.check(request)
+        ca = str(request["ca"])
+        ca_cert = self.certificate(ca)
+        key_ref = str(request.get("key"))
+        entry = self.manifest()["cas"][ca]
+        algorithm = certs.signature_algorithm(entry["algorithm"])
         handle = self.keystore.signer(key_ref)
         if handle.public_key_der != ca_cert.public_key.dump():
             raise RequestRefused(f"key {key_ref} here is not the key of {ca}'s certificate")
@@ -215,10 +193,6 @@ class CeremonyHome:
             "signed": base64.b64encode(signed).decode("ascii"),
             "signed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-
-
-def _extension(extensions: Any, name: str, default: Any) -> Any:
-    return next((e["extn_value"].native for e in extensions if e["extn_id"].native == name), default)
 
 
 def _tbs(request: dict[str, Any]) -> x509.TbsCertificate | asn1_crl.TbsCertList:

@@ -416,3 +416,118 @@ def test_the_store_admits_one_pending_request_per_operation_and_subject(
     twin.status = "superseded"  # a superseded or completed twin is history, not a second pending request
     with context.db.session() as session:
         session.merge(twin)
+
+
+# -- the offline side's policy: what it agrees to sign (ca/ceremony_policy.py) -------------------------
+
+
+def _altered(request: dict[str, Any], change: Any, **fields: Any) -> dict[str, Any]:
+    """The request with its TBS changed by `change(tbs)` (the request file is unauthenticated)."""
+    kind = asn1_crl.TbsCertList if request["kind"] == "crl" else x509.TbsCertificate
+    tbs = kind.load(base64.b64decode(request["tbs"]))
+    change(tbs)
+    return {**request, **fields, "tbs": base64.b64encode(tbs.dump(force=True)).decode()}
+
+
+def _set_extension(name: str, value: Any, critical: bool = False) -> Any:
+    def change(tbs: Any) -> None:
+        extensions = [e for e in tbs["extensions"] if e["extn_id"].native != name]
+        if value is not None:
+            extensions.append(x509.Extension({"extn_id": name, "critical": critical, "extn_value": value}))
+        tbs["extensions"] = extensions
+
+    return change
+
+
+def _refused_offline(offline: Offline, request: dict[str, Any], match: str) -> None:
+    from ca.ceremony_home import RequestRefused
+
+    with pytest.raises(RequestRefused, match=match):
+        offline.home.sign(request)
+
+
+def test_the_ceremony_home_refuses_ca_certificates_its_policy_does_not_allow(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    root = context.ca.ca_certificate("cn-root-sm2")
+    no_path_len = x509.BasicConstraints({"ca": True})
+    _refused_offline(offline, _altered(pending_ca, _set_extension("basic_constraints", no_path_len, True)), "pathLen")
+    _refused_offline(offline, _altered(pending_ca, _set_extension("basic_constraints", None)), "not a CA")
+    no_cert_sign = x509.KeyUsage({"digital_signature", "crl_sign"})
+    _refused_offline(offline, _altered(pending_ca, _set_extension("key_usage", no_cert_sign, True)), "keyCertSign")
+
+    def root_key(tbs: Any) -> None:
+        tbs["subject_public_key_info"] = x509.PublicKeyInfo.load(root.public_key.dump())
+
+    def root_subject(tbs: Any) -> None:
+        tbs["subject"] = x509.Name.load(root.subject.dump())
+
+    def outlives_root(tbs: Any) -> None:
+        tbs["validity"]["not_after"] = x509.Time({"general_time": root.not_valid_after + timedelta(days=1)})
+
+    _refused_offline(offline, _altered(pending_ca, root_key), "root's own key")
+    _refused_offline(offline, _altered(pending_ca, root_subject), "root's own subject")
+    _refused_offline(offline, _altered(pending_ca, outlives_root), "not inside the root's")
+    _refused_offline(offline, {**pending_ca, "operation": "trust_list.signer"}, "not be a CA")
+    _refused_offline(offline, {**pending_ca, "operation": "ocsp.signer"}, "not be a CA")
+    _refused_offline(offline, {**pending_ca, "operation": "crl"}, "TBS is a certificate")
+    _refused_offline(offline, {**pending_ca, "operation": "anything"}, "unknown operation")
+    assert offline.home.sign(pending_ca)["request"] == pending_ca["id"]  # the request as asked is signed
+
+
+def test_the_ceremony_home_refuses_a_forged_crl(context: Context, offline: Offline) -> None:
+    """The reviewer's probe: a pending CRL request whose TBS is swapped for one with no entries, a lower
+    number and a validity until 2049 was signed as is."""
+    context.ca.refresh_crls()
+    with context.db.session() as session:
+        row = ceremony.pending(session, "crl", "cn-root-sm2")
+        assert row is not None
+        request = _request(context, row.id)
+
+    def long_lived(tbs: Any) -> None:
+        tbs["next_update"] = x509.Time({"general_time": datetime(2049, 1, 1, tzinfo=UTC)})
+
+    def expired(tbs: Any) -> None:
+        tbs["this_update"] = x509.Time({"utc_time": datetime(2020, 1, 1, tzinfo=UTC)})
+        tbs["next_update"] = x509.Time({"utc_time": datetime(2020, 1, 2, tzinfo=UTC)})
+
+    _refused_offline(offline, _altered(request, long_lived), "more than 90 days")
+    _refused_offline(offline, _altered(request, expired), "expired")
+    _refused_offline(offline, {**request, "operation": "ca.create", "kind": "crl"}, "CRL was handed in")
+
+
+def test_the_trust_list_signer_certificate_must_carry_its_eku(context: Context, offline: Offline) -> None:
+    from ca.ceremony_policy import check
+
+    root = context.ca.ca_certificate("cn-root-sm2")
+    signer = x509.Certificate.load(
+        pem.unarmor(context.verification.publisher.current()["signer_certificate"].encode())[2]
+    )
+    tbs = x509.TbsCertificate.load(signer["tbs_certificate"].dump())
+    check("trust_list.signer", tbs, root)  # the signer certificate the root issued before it left
+    from ca.ceremony_home import RequestRefused
+
+    with pytest.raises(RequestRefused, match="extended key usage"):
+        check("ocsp.signer", tbs, root)
+    _set_extension("extended_key_usage", x509.ExtKeyUsageSyntax(["code_signing"]))(tbs)
+    with pytest.raises(RequestRefused, match="extended key usage"):
+        check("trust_list.signer", tbs, root)
+    _set_extension("key_usage", x509.KeyUsage({"digital_signature", "key_cert_sign"}), True)(tbs)
+    with pytest.raises(RequestRefused, match="keyCertSign"):
+        check("trust_list.signer", tbs, root)
+
+
+def test_describe_shows_extension_values_and_the_tbs_digest(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    import hashlib
+
+    lines = offline.home.describe(pending_ca)
+    digest = hashlib.sha256(base64.b64decode(pending_ca["tbs"])).hexdigest()
+    assert pending_ca["tbs_sha256"] == digest
+    listed = next(r for r in ceremony.list_requests(context.db, "pending") if r["id"] == pending_ca["id"])
+    assert listed["tbs_sha256"] == digest  # what a second officer compares
+    text = "\n".join(lines)
+    assert f"tbs       sha256 {digest}" in text
+    assert "pathLen   1" in text and "key_cert_sign" in text
+    assert "CRL DP    " in text and "/v1/cas/cn-root-sm2/crl" in text and "AIA       ocsp " in text
