@@ -155,6 +155,33 @@ def sign(
     typer.echo(f"signed {output['kind']} for request {output['request']} -> {out}")
 
 
+@ceremony_app.command("log")
+def log(ceremony_home: HomeOpt, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What the ceremony home signed (its append-only log, chain checked), to reconcile with the online
+    `ceremony.completed` events. Needs no passphrase: the log holds no secret."""
+    from api.cli import fail
+    from ca import ceremony_log
+    from ca.errors import CAError
+
+    if not (ceremony_home / "ceremony.json").exists():
+        fail(f"ceremony_home_invalid: {ceremony_home} is not a ceremony home", 1)
+    try:
+        records = ceremony_log.read(ceremony_home)
+    except CAError as exc:
+        fail(f"{exc.code}: {exc.detail}")
+    if as_json:
+        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    for r in records:
+        what = (
+            f"CRL {r.get('crl_number')} entries {','.join(r.get('entries') or []) or '-'}"
+            if r.get("kind") == "crl"
+            else f"certificate {r.get('serial')} {r.get('subject')}"
+        )
+        typer.echo(f"{r.get('time')} {r.get('request') or '-':32} {r.get('operation'):18} {r.get('ca')} {what} "
+                   f"tbs sha256 {r.get('tbs_sha256')}")  # fmt: skip
+
+
 @ceremony_app.command("import")
 def import_(
     output: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="what `sign` wrote")],

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import crl as asn1_crl
 from asn1crypto import pem, x509
 
-from ca import ceremony
+from ca import ceremony, ceremony_log
 from ca import ceremony_policy as policy
 from ca import certificates as certs
 from ca import crl as crls
@@ -151,12 +151,15 @@ class CeremonyHome:
         ]
         return lines + policy.describe(tbs, base64.b64decode(request["tbs"]))
 
-    def check(self, request: dict[str, Any]) -> x509.TbsCertificate | asn1_crl.TbsCertList:
+    def check(self, request: dict[str, Any]) -> dict[str, Any]:
         """Everything `sign` checks before it signs (RequestRefused otherwise): the TBS is one of a CA held
-        here, under its key and algorithm, and what the ceremony policy allows for the request's operation."""
-        ca = request.get("ca")
+        here, under its key and algorithm, what the ceremony policy allows for the request's operation, and
+        consistent with what this home signed before (ca/ceremony_log.py). Returns the log record."""
+        ca, request_id = request.get("ca"), request.get("id")
         if not isinstance(ca, str):
             raise RequestRefused("the request names no CA")
+        if not isinstance(request_id, str) or not request_id:
+            raise RequestRefused("the request has no id")
         ca_cert = self.certificate(ca)
         key_ref = str(request.get("key"))
         entry = self.manifest()["cas"][ca]
@@ -168,12 +171,20 @@ class CeremonyHome:
             raise RequestRefused(f"the TBS names another signature algorithm than {ca}'s ({entry['algorithm']})")
         if tbs["issuer"].dump() != ca_cert.subject.dump():
             raise RequestRefused(f"the TBS names issuer {tbs['issuer'].human_friendly}, not {ca}")
-        policy.check(request.get("operation"), tbs, ca_cert)
-        return tbs
+        operation = request.get("operation")
+        policy.check(operation, tbs, ca_cert)
+        record = ceremony_log.record_for(request_id, str(operation), ca, tbs, base64.b64decode(request["tbs"]))
+        ceremony_log.refuse(ceremony_log.history(ceremony_log.read(self.path)), record)
+        return record
+
+    def log(self) -> list[dict[str, Any]]:
+        """What this home signed (ca/ceremony_log.py), oldest first."""
+        return ceremony_log.read(self.path)
 
     def sign(self, request: dict[str, Any]) -> dict[str, Any]:
-        """`check` the request, then sign it → the output document `import` takes."""
-        self.check(request)
+        """`check` the request, sign it, and record it in the home's log (fsynced) → the output document
+        `import` takes (the caller writes it only after this returns)."""
+        record = self.check(request)
         ca = str(request["ca"])
         ca_cert = self.certificate(ca)
         key_ref = str(request.get("key"))
@@ -184,6 +195,7 @@ class CeremonyHome:
             raise RequestRefused(f"key {key_ref} here is not the key of {ca}'s certificate")
         tbs_der = base64.b64decode(request["tbs"])
         signed = der.sequence(tbs_der, algorithm.dump(), der.bit_string(handle.sign(tbs_der)))
+        ceremony_log.append(self.path, record)
         return {
             "format": ceremony.OUTPUT_FORMAT,
             "request": request["id"],
@@ -240,17 +252,20 @@ def move_offline(
             raise AlreadyOffline(f"{name} is offline already")
         resuming = ca.offline
         key_ref, certificate_der, algorithm = ca.key_ref, ca.certificate_der, ca.algorithm
-    crl_number = None
+    crl_number, crl_der = None, None
     if not resuming:
         publisher.current()  # the trust-list signer certified (and fresh) while the root can still sign
         with service.crls.mutex, service.db.session() as session:
             crl = service.crls.issue(session, service.get_ca(session, name), actor, validity=crls.OFFLINE_CRL_VALIDITY)
-            crl_number = crl.number
+            crl_number, crl_der = crl.number, crl.der
     copied = custody.copy_key_to(key_name, home.keystore)
     spki = x509.Certificate.load(certificate_der).public_key.dump()
     if not any(v.public_key_der == spki and v.ref == key_ref for v in copied):
         raise CeremonyHomeError(f"the copied key {key_ref} is not the key of {name}'s certificate; nothing removed")
     home.add_ca(name, certificate_der, key_ref, algorithm)
+    if crl_der is not None:  # the home's log starts from the root's last online CRL: no later one goes below it
+        tbs = asn1_crl.CertificateList.load(crl_der)["tbs_cert_list"]
+        ceremony_log.append(home.path, ceremony_log.record_for(None, "move-offline", name, tbs, tbs.dump()))
     versions = [{"version": v.version, "spki_sha256": hashlib.sha256(v.public_key_der).hexdigest()} for v in copied]
     if not resuming:
         with service.db.session() as session:

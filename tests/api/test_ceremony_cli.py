@@ -66,6 +66,12 @@ def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
                      "--yes")  # fmt: skip
     assert code == 0 and "cn-440000-sm2" in out and "CA        True" in out, out
     assert not nowhere.exists()
+    code, out = _run(nowhere, "ca", "ceremony", "log", "--ceremony-home", str(vault), passphrase="")
+    assert code == 0 and request_id in out and "ca.create" in out and "move-offline" in out, out
+    record = json.loads(_run(nowhere, "ca", "ceremony", "log", "--ceremony-home", str(vault), "--json")[1])[-1]
+    assert record["request"] == request_id and record["tbs_sha256"] == json.loads(request.read_text())["tbs_sha256"]
+    code, out = _run(nowhere, "ca", "ceremony", "log", "--ceremony-home", str(tmp_path))
+    assert code == 1 and "ceremony_home_invalid" in out
 
     code, out = _run(home, "ca", "ceremony", "import", str(signed))
     assert code == 0 and "completed" in out, out

@@ -349,9 +349,17 @@ def test_a_certificate_for_another_key_or_a_tampered_tbs_is_refused(
         altered = x509.TbsCertificate.load(tbs.dump())
         for field, value in change.items():
             altered[field] = x509.PublicKeyInfo.load(value) if isinstance(value, bytes) else value
-        # signed by the real root key in the ceremony home: only the TBS differs from the request
-        output = offline.home.sign({**pending_ca, "tbs": base64.b64encode(altered.dump()).decode()})
+        # signed by the real root key in the ceremony home (around `sign`, which would refuse a second TBS for
+        # the request): only the TBS differs from the request
+        output = _signed_by_root(offline, pending_ca, altered.dump())
         _refused(context, output, CeremonyOutputMismatch, 422)
+
+
+def _signed_by_root(offline: Offline, request: dict[str, Any], tbs_der: bytes) -> dict[str, Any]:
+    handle = offline.home.keystore.signer(request["key"])
+    algorithm = x509.TbsCertificate.load(tbs_der)["signature"].dump()
+    signed = der.sequence(tbs_der, algorithm, der.bit_string(handle.sign(tbs_der)))
+    return {"format": ceremony.OUTPUT_FORMAT, "request": request["id"], "signed": base64.b64encode(signed).decode()}
 
 
 def test_malformed_unknown_and_completed_requests_are_refused(
@@ -531,3 +539,86 @@ def test_describe_shows_extension_values_and_the_tbs_digest(
     assert f"tbs       sha256 {digest}" in text
     assert "pathLen   1" in text and "key_cert_sign" in text
     assert "CRL DP    " in text and "/v1/cas/cn-root-sm2/crl" in text and "AIA       ocsp " in text
+
+
+# -- the ceremony home's log (ca/ceremony_log.py) -----------------------------------------------------
+
+
+def test_the_ceremony_home_logs_what_it_signs_and_refuses_to_contradict_it(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    from ca import ceremony_log
+
+    seeded = [r for r in offline.home.log() if r["operation"] == "move-offline"]
+    assert {r["ca"] for r in seeded} == set(ROOTS) and all(r["crl_number"] >= 1 for r in seeded)
+    before = len(offline.home.log())
+    output = offline.home.sign(pending_ca)
+    record = offline.home.log()[-1]
+    tbs = x509.TbsCertificate.load(base64.b64decode(pending_ca["tbs"]))
+    assert len(offline.home.log()) == before + 1 and record["request"] == pending_ca["id"]
+    assert record["tbs_sha256"] == pending_ca["tbs_sha256"] and record["kind"] == "certificate"
+    assert record["serial"] == f"{tbs['serial_number'].native:x}" and "cn-46" in record["subject"]
+    assert offline.home.sign(pending_ca)["request"] == output["request"]  # the same TBS again: a lost output
+
+    def next_serial(t: Any) -> None:
+        t["serial_number"] = t["serial_number"].native + 1
+
+    _refused_offline(offline, _altered(pending_ca, next_serial), "signed before with another TBS")
+    other = _request(context, _new_ca(context, f"cn-46{secrets.randbelow(9999):04d}-sm2")["id"])
+
+    def same_serial(t: Any) -> None:
+        t["serial_number"] = tbs["serial_number"].native
+
+    _refused_offline(offline, _altered(other, same_serial), "was signed here before")
+    assert len(offline.home.log()) == before + 2  # refusals write nothing
+
+    lines = (offline.home.path / ceremony_log.LOG).read_text().splitlines()
+    edited = [*lines[:-2], lines[-2].replace(pending_ca["id"], "0" * 32), lines[-1]]  # a line before the last
+    (offline.home.path / ceremony_log.LOG).write_text("\n".join(edited) + "\n")
+    try:
+        with pytest.raises(ceremony_log.CeremonyLogBroken):
+            offline.home.log()
+        with pytest.raises(ceremony_log.CeremonyLogBroken):
+            offline.home.sign(other)
+    finally:
+        (offline.home.path / ceremony_log.LOG).write_text("\n".join(lines) + "\n")
+
+
+def test_the_ceremony_home_refuses_a_crl_below_its_last_or_dropping_an_entry(
+    context: Context, offline: Offline
+) -> None:
+    from ca.withdrawal import withdraw_ca
+
+    name = f"cn-45{secrets.randbelow(9999):04d}-p256"
+    _complete(context, offline, _new_ca(context, name, "cn-root-p256")["id"])
+    serial = context.ca.ca_certificate(name).serial_number
+    done = withdraw_ca(context.ca, name, reason="caCompromise", publisher=context.verification.publisher)
+    assert done.ceremony is not None
+    listed = _request(context, done.ceremony["id"])
+    offline.home.sign(listed)  # signed (and logged) but not imported: a newer request supersedes it
+    with context.ca.crls.mutex, context.db.session() as session:  # as the next revocation by the root would
+        row = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-p256"))
+        assert isinstance(row, CeremonyRequest) and row.id != listed["id"]
+        newer_id = row.id
+    newer = _request(context, newer_id)
+
+    def renumber(number: int) -> Any:
+        def change(t: Any) -> None:
+            for e in t["crl_extensions"]:
+                if e["extn_id"].native == "crl_number":
+                    e["extn_value"] = number
+
+        return change
+
+    def drop(t: Any) -> None:
+        t["revoked_certificates"] = [e for e in t["revoked_certificates"] if e["user_certificate"].native != serial]
+        renumber(crls_number(listed) + 1)(t)
+
+    _refused_offline(offline, _altered(newer, drop), f"drops serial.*{serial:x}")
+    _refused_offline(offline, _altered(newer, renumber(crls_number(listed))), "is not above")
+    _refused_offline(offline, _altered(newer, renumber(crls_number(listed) - 1)), "is not above")
+
+
+def crls_number(request: dict[str, Any]) -> int:
+    tbs = asn1_crl.TbsCertList.load(base64.b64decode(request["tbs"]))
+    return int(next(e["extn_value"].native for e in tbs["crl_extensions"] if e["extn_id"].native == "crl_number"))
