@@ -622,3 +622,25 @@ def test_the_ceremony_home_refuses_a_crl_below_its_last_or_dropping_an_entry(
 def crls_number(request: dict[str, Any]) -> int:
     tbs = asn1_crl.TbsCertList.load(base64.b64decode(request["tbs"]))
     return int(next(e["extn_value"].native for e in tbs["crl_extensions"] if e["extn_id"].native == "crl_number"))
+
+
+def test_a_superseding_crl_request_takes_a_number_above_every_one_asked_before(
+    context: Context, offline: Offline
+) -> None:
+    """Two root CRLs with one number (a superseded request signed offline, then its successor) can never be."""
+    with context.ca.crls.mutex, context.db.session() as session:
+        first = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-sm2"))
+        assert isinstance(first, CeremonyRequest)
+        first_id, first_number = first.id, int(first.params["number"])
+    signed_first = offline.home.sign(_request(context, first_id))  # signed offline, never imported
+    with context.ca.crls.mutex, context.db.session() as session:
+        second = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-sm2"))
+        assert isinstance(second, CeremonyRequest)
+        second_id, second_number = second.id, int(second.params["number"])
+        stored = crls.newest(session, "cn-root-sm2")
+        assert stored is not None and second_number > stored.number
+    assert second_number > first_number
+    assert crls_number(_request(context, second_id)) == second_number
+    _refused(context, signed_first, CeremonyNotPending, 409)  # the superseded one is history
+    done = _complete(context, offline, second_id)  # the ceremony home signs it: its number is above the first's
+    assert done["result"]["crl_number"] == second_number == _crl_number(context.ca.current_crl("cn-root-sm2"))
