@@ -252,9 +252,10 @@ def move_offline(
             raise AlreadyOffline(f"{name} is offline already")
         resuming = ca.offline
         key_ref, certificate_der, algorithm = ca.key_ref, ca.certificate_der, ca.algorithm
-    crl_number, crl_der = None, None
+    crl_number, crl_der, ocsp_serial = None, None, None
     if not resuming:
         publisher.current()  # the trust-list signer certified (and fresh) while the root can still sign
+        ocsp_serial = _recertify_ocsp_signer(service, name, actor)  # a full year before the first ceremony
         with service.crls.mutex, service.db.session() as session:
             crl = service.crls.issue(session, service.get_ca(session, name), actor, validity=crls.OFFLINE_CRL_VALIDITY)
             crl_number, crl_der = crl.number, crl.der
@@ -283,9 +284,35 @@ def move_offline(
                     "versions": versions,
                     "fingerprint_sha256": certs.fingerprint(certificate_der),
                     "crl_number": crl_number,
+                    "ocsp_signer_serial": ocsp_serial,
                     "crl_next_update_days": crls.OFFLINE_CRL_VALIDITY.days,
                 },
             )
     custody.remove(key_name)  # after the row says offline: from now on nothing online asks for it
     service.invalidate(name)
-    return {"ca": name, "key": key_ref, "versions": versions, "crl_number": crl_number, "ceremony_home": str(home.path)}
+    return {
+        "ca": name,
+        "key": key_ref,
+        "versions": versions,
+        "crl_number": crl_number,
+        "ocsp_signer_serial": ocsp_serial,
+        "ceremony_home": str(home.path),
+    }
+
+
+def _recertify_ocsp_signer(service: CertificateAuthorityService, name: str, actor: str) -> str | None:
+    """A fresh certificate for the root's OCSP responder key (`<root>.ocsp`) while the root can still sign
+    it; later renewals are `ocsp.signer` ceremonies (ca/ocsp_renewal.py). Returns its serial."""
+    with service.db.session() as session:
+        ca = service.get_ca(session, name)
+        key_ref = ca.ocsp_key_ref
+    if key_ref is None:
+        return None
+    version = service.custody.get(parse_ref(key_ref)[0])
+    service.pii.prepare()
+    with service.db.session() as session:
+        ca = crls.lock_ca(session, name)
+        prepared = service.sign_ocsp_signer(ca, version)
+        service.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
+    service.invalidate(name)
+    return prepared.serial_hex

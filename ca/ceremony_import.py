@@ -273,3 +273,24 @@ def _cross_certify(done: Completion) -> dict[str, Any]:
         result = {"serial": issued.serial}
         done.finish(session, result)
     return result
+
+
+@register("ocsp.signer")
+def _ocsp_signer(done: Completion) -> dict[str, Any]:
+    """The offline CA's renewed OCSP signer certificate (ca/ocsp_renewal.py): stored, and the responder
+    switches to it."""
+    prepared = done.service.prepared_from_signed(done.der, done.params)
+    key_ref = str(done.params["key_ref"])
+    done.service.pii.prepare()  # the certificate's issuance event digests its subject
+    with done.service.db.session() as session:
+        ca = crls.lock_ca(session, done.ca)
+        done.service.adopt_ocsp_signer(session, ca, key_ref, prepared, done.actor)
+        result = {
+            "ca": done.ca,
+            "key": key_ref,
+            "serial": prepared.serial_hex,
+            "not_after": prepared.validity[1].isoformat(),
+        }
+        done.finish(session, result)
+    done.service.invalidate(done.ca)
+    return result

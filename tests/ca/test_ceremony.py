@@ -47,6 +47,7 @@ class Offline:
     home: CeremonyHome
     moved: dict[str, dict[str, Any]]
     root_spki: dict[str, bytes]
+    ocsp_before: dict[str, bytes]  # the roots' OCSP signer certificates before they left
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,18 @@ def offline(context: Context, tmp_path_factory: pytest.TempPathFactory) -> Offli
     home = CeremonyHome.open(tmp_path_factory.mktemp("ceremony") / "home", PASSPHRASE, create=True, online=None)
     raw = getattr(context.custody, "inner", context.custody)
     spki = {name: context.ca.ca_certificate(name).public_key.dump() for name in ROOTS}
+    ocsp_before = {name: _ocsp_signer_der(context, name) for name in ROOTS}
     moved = {
         name: move_offline(context.ca, raw, name, home, "test-ceremony", context.verification.publisher)
         for name in ROOTS
     }
-    return Offline(home, moved, spki)
+    return Offline(home, moved, spki, ocsp_before)
+
+
+def _ocsp_signer_der(context: Context, name: str) -> bytes:
+    der_bytes = context.ca.snapshot().get(name).ocsp_certificate_der
+    assert der_bytes is not None
+    return der_bytes
 
 
 def _pem(der_bytes: bytes, label: str = "CERTIFICATE") -> bytes:
@@ -644,3 +652,59 @@ def test_a_superseding_crl_request_takes_a_number_above_every_one_asked_before(
     _refused(context, signed_first, CeremonyNotPending, 409)  # the superseded one is history
     done = _complete(context, offline, second_id)  # the ceremony home signs it: its number is above the first's
     assert done["result"]["crl_number"] == second_number == _crl_number(context.ca.current_crl("cn-root-sm2"))
+
+
+# -- the offline root's OCSP signer (ca/ocsp_renewal.py) ----------------------------------------------
+
+
+def _ocsp_answer_signer(context: Context, issuer: str, serial: int) -> x509.Certificate:
+    import hashlib
+
+    from asn1crypto import ocsp
+
+    ca = context.ca.ca_certificate(issuer)
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "issuer_name_hash": hashlib.sha256(ca.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha256(ca.public_key["public_key"].contents[1:]).digest(),
+        "serial_number": serial,
+    }
+    request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
+    basic = ocsp.OCSPResponse.load(context.ca.ocsp(request))["response_bytes"]["response"].parsed
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "good"
+    certificate: x509.Certificate = basic["certs"][0]
+    return certificate
+
+
+def test_move_offline_recertifies_the_roots_ocsp_signer(context: Context, offline: Offline) -> None:
+    for name in ROOTS:
+        now = x509.Certificate.load(_ocsp_signer_der(context, name))
+        assert now.dump() != offline.ocsp_before[name]
+        assert offline.moved[name]["ocsp_signer_serial"] == f"{now.serial_number:x}"
+        assert now.not_valid_before > datetime.now(UTC) - timedelta(days=1)
+        assert now.not_valid_after - datetime.now(UTC) > timedelta(days=360)
+
+
+def test_the_offline_roots_ocsp_signer_is_renewed_through_a_ceremony(context: Context, offline: Offline) -> None:
+    from ca import ocsp_renewal
+
+    assert ocsp_renewal.request_due(context.ca) == []  # a fresh certificate: nothing due
+    ends = {name: x509.Certificate.load(_ocsp_signer_der(context, name)).not_valid_after for name in ROOTS}
+    later = max(ends.values()) - timedelta(days=10)  # eleven months on
+    opened = ocsp_renewal.request_due(context.ca, now=later)
+    assert len(opened) == len(ROOTS)
+    assert ocsp_renewal.request_due(context.ca, now=later) == []  # one pending at a time
+    requests = [_request(context, request_id) for request_id in opened]
+    assert {r["operation"] for r in requests} == {"ocsp.signer"} and {r["subject"] for r in requests} == set(ROOTS)
+    for request in requests:
+        name = request["ca"]
+        old = _ocsp_signer_der(context, name)
+        assert any(line.startswith("EKU       ") and "ocsp_signing" in line for line in offline.home.describe(request))
+        done = _complete(context, offline, request["id"])
+        new = x509.Certificate.load(_ocsp_signer_der(context, name))
+        assert new.dump() != old and done["result"]["serial"] == f"{new.serial_number:x}"
+        assert new.public_key.dump() == x509.Certificate.load(old).public_key.dump()  # the same responder key
+        assert new.issuer == context.ca.ca_certificate(name).subject
+        child = context.ca.ca_certificate(name.replace("root", "370000"))
+        assert _ocsp_answer_signer(context, name, child.serial_number).dump() == new.dump()  # the responder switched
+    assert ocsp_renewal.request_due(context.ca) == []  # renewed, none pending: nothing due today
