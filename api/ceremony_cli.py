@@ -42,20 +42,28 @@ def _read_json(path: Path) -> Any:
 
 
 @ceremony_app.command("move-offline")
-def move_offline(ca: str, ceremony_home: HomeOpt) -> None:
+def move_offline(
+    ca: str,
+    ceremony_home: HomeOpt,
+    same_device_ok: Annotated[
+        bool, typer.Option("--same-device-ok", help="allow a ceremony home on the online home's device")
+    ] = False,
+) -> None:
     """Move root CA's key into a ceremony home and out of online custody. Before it leaves, the root signs a
-    CRL valid 30 days and the trust-list signer is certified; afterwards whatever the root must sign is a
-    ceremony request."""
+    CRL valid 30 days, re-certifies its OCSP signer and the trust-list signer is certified; afterwards whatever
+    the root must sign is a ceremony request. The ceremony home must be on other media than $TRUSTSEAL_HOME
+    (its parent folder must exist)."""
     from api import home
     from api.cli import fail, local
     from api.operations import cli_actor
-    from ca.ceremony_home import CeremonyHome
+    from ca.ceremony_home import CeremonyHome, check_location
     from ca.ceremony_home import move_offline as move
     from ca.errors import CAError
     from keys.custody import CustodyError
 
     context = local()
     try:
+        check_location(ceremony_home, context.settings.home, same_device_ok=same_device_ok)
         online = context.settings.passphrase or home.key_passphrase(context.settings, False)
         with home.private_umask():
             vault = CeremonyHome.open(ceremony_home, _passphrase(confirm=True), create=True, online=online)

@@ -55,6 +55,34 @@ class CeremonyHomeError(CAError):
     status = 422
 
 
+class CeremonyHomeLocation(CAError):
+    """Where the ceremony home would be created defeats its purpose (on the online disk, inside the online
+    home, or under a folder that does not exist: a typo must not quietly make a path)."""
+
+    code = "ceremony_home_location"
+    status = 422
+
+
+def check_location(path: Path, online_home: Path, *, same_device_ok: bool = False) -> None:
+    """Refuse a ceremony home inside the online home, under a parent folder that does not exist, or on the
+    online home's device (its filesystem) unless `same_device_ok` (tests, or a deliberate first step before
+    the folder is carried to removable media)."""
+    target = Path(os.path.abspath(path))
+    parent = target.parent
+    if not parent.is_dir():
+        raise CeremonyHomeLocation(f"{parent} does not exist: create the ceremony home on mounted offline media")
+    online = Path(os.path.realpath(online_home))
+    resolved = Path(os.path.realpath(target))
+    if resolved == online or online in resolved.parents:
+        raise CeremonyHomeLocation(f"{target} is inside the online home {online_home}")
+    existing = resolved if resolved.exists() else Path(os.path.realpath(parent))
+    if not same_device_ok and online.exists() and existing.stat().st_dev == online.stat().st_dev:
+        raise CeremonyHomeLocation(
+            f"{target} is on the same device as the online home {online_home}: use removable or offline media "
+            "(or --same-device-ok, knowing the key's ciphertext stays on the online disk)"
+        )
+
+
 class CeremonyCustodyUnsupported(CAError):
     """Only the local keystore moves a key out. A Vault / OpenBao transit key is not exportable unless it was
     made so (and then it is no HSM-grade key); a PKCS#11 key is made non-extractable: for those, make the

@@ -36,15 +36,22 @@ def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
 
     vault = tmp_path / "ceremony-home"
     online = (home / "demo-passphrase.txt").read_text().strip()
-    code, out = _run(
-        home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault), passphrase=online
-    )
+    move = ("ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home")
+    for where, flags, why in (
+        (tmp_path / "no-such-folder" / "ceremony-home", ["--same-device-ok"], "does not exist"),  # a typo
+        (home / "ceremony-home", ["--same-device-ok"], "inside the online home"),
+        (vault, [], "same device"),  # tmp dirs share the online home's device: refused without the flag
+    ):
+        code, out = _run(home, *move, str(where), *flags)
+        assert code == 1 and "ceremony_home_location" in out and why in out and not where.exists(), out
+    assert (home / "keystore" / "cn-root-sm2.key.json").exists()
+    code, out = _run(home, *move, str(vault), "--same-device-ok", passphrase=online)
     assert code == 1 and "ceremony_home_invalid" in out and not vault.exists(), out  # never the online passphrase
-    code, out = _run(home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault))
+    code, out = _run(home, *move, str(vault), "--same-device-ok")
     assert code == 0 and "cn-root-sm2 is offline" in out, out
     assert not (home / "keystore" / "cn-root-sm2.key.json").exists()
     assert (vault / "keystore" / "cn-root-sm2.key.json").exists() and (vault.stat().st_mode & 0o077) == 0
-    code, out = _run(home, "ca", "ceremony", "move-offline", "cn-root-sm2", "--ceremony-home", str(vault))
+    code, out = _run(home, *move, str(vault), "--same-device-ok")
     assert code == 1 and "ca_offline_already" in out
 
     code, out = _run(home, "ca", "create", "cn-440000-sm2", "--parent", "cn-root-sm2", "--region", "440000")
@@ -91,3 +98,13 @@ def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
     assert code == 0, out
     code, out = _run(home, "verify", str(tmp_path / "sealed.pdf"), "--json")
     assert code == 0 and json.loads(out)["result"] == "PASSED", out
+
+
+def test_a_ceremony_home_on_another_device_is_accepted(tmp_path: Path) -> None:
+    from ca.ceremony_home import check_location
+
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) on this machine")
+    check_location(other / "trustseal-ceremony-home-never-made", tmp_path)  # no refusal, nothing made
+    assert not (other / "trustseal-ceremony-home-never-made").exists()
