@@ -1,8 +1,9 @@
 """`trustseal ca ceremony …`: keeping a root offline (ca/ceremony.py, ca/ceremony_home.py).
 
 Online side: `move-offline` (once, locally, on $TRUSTSEAL_HOME), `list`, `export ID -o FILE`,
-`import OUTPUT` (locally or with --url / --token). Offline side: `sign REQUEST --ceremony-home DIR -o OUTPUT`,
-which needs only the ceremony home and its passphrase (`TRUSTSEAL_CEREMONY_PASSPHRASE` or a prompt).
+`import OUTPUT`, `cancel ID` (locally or with --url / --token). Offline side: `sign REQUEST --ceremony-home DIR
+-o OUTPUT`, which needs only the ceremony home and its passphrase (`TRUSTSEAL_CEREMONY_PASSPHRASE` or a
+prompt), and `log --ceremony-home DIR` (what the home signed; no passphrase).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def move_offline(
 
 @ceremony_app.command("list")
 def list_requests(
-    status: Annotated[str | None, typer.Option(help="pending | completed | superseded")] = "pending",
+    status: Annotated[str | None, typer.Option(help="pending | completed | superseded | cancelled")] = "pending",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -161,6 +162,35 @@ def sign(
     with os.fdopen(fd, "w") as fh:
         fh.write(json.dumps(output, indent=1) + "\n")
     typer.echo(f"signed {output['kind']} for request {output['request']} -> {out}")
+
+
+@ceremony_app.command("cancel")
+def cancel(
+    request_id: str,
+    reason: Annotated[str | None, typer.Option(help="why (recorded in ceremony.cancelled)")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Cancel a pending ceremony request: its output is refused from then on (a `ca.create` releases the name,
+    a trust-list signer rotation disables its provisional key version)."""
+    from api.cli import fail, local, remote
+    from api.operations import cli_actor
+    from ca import ceremony
+    from ca.errors import CAError
+    from keys.custody import CustodyError
+
+    if url:
+        body = {"reason": reason} if reason else None
+        done = remote(url, token, "POST", f"/v1/ceremonies/{request_id}/cancel", json=body).json()["ceremony"]
+    else:
+        context = local()
+        try:
+            done = ceremony.cancel_request(context.db, context.custody, request_id, cli_actor(), reason)
+        except (CAError, CustodyError) as exc:
+            fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")
+        finally:
+            context.close()
+    typer.echo(f"ceremony request {done['id']} cancelled: {done['operation']} {done['subject']}")
 
 
 @ceremony_app.command("log")

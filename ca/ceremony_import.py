@@ -5,7 +5,7 @@ signature algorithm, signed by the offline CA's key version the request names (c
 certificate's public key, never with anything the output carries). Then the operation completes in one
 transaction with the request's `completed` status and `ceremony.completed`; any refusal changes nothing.
 
-Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed or superseded),
+Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed, superseded or cancelled),
 `ceremony_output_malformed` (422), `ceremony_output_mismatch` (422: another TBS, e.g. a certificate for
 another key), `ceremony_signature_invalid` (422: not the CA's key), `ceremony_stale` (409: the CRL
 number was overtaken, or the CRL expired before it was imported), and the operation's own refusals
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ca import ceremony
 from ca import crl as crls
 from ca.authority import CAPlan, CertificateAuthorityService
+from ca.ceremony import CeremonyNotPending as CeremonyNotPending  # where callers found it first
 from ca.errors import CAError
 from gm import asn1 as _asn1  # noqa: F401  (SM2 OIDs registered)
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
@@ -37,11 +38,6 @@ from store.models import CRL, CeremonyRequest, CertificateAuthority
 
 if TYPE_CHECKING:
     from ca.trust_list import TrustListPublisher
-
-
-class CeremonyNotPending(CAError):
-    code = "ceremony_not_pending"
-    status = 409
 
 
 class CeremonyOutputMalformed(CAError):

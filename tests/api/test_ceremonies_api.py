@@ -274,3 +274,62 @@ def test_the_trust_list_signer_rotation_waits_for_the_ceremony(
     after = client.get("/v1/trust-list").json()
     assert after["signer_certificate"] != before["signer_certificate"]
     assert after["previous_signer_certificate"] == before["signer_certificate"] and after["handover_signature"]
+
+
+def test_a_pending_request_is_cancelled_by_an_officer(
+    client: TestClient, context: Context, home: CeremonyHome, officer: dict[str, str]
+) -> None:
+    from sqlalchemy import select
+
+    from store.models import Event
+
+    name = f"cn-48{secrets.randbelow(9999):04d}-sm2"
+    request = _new_ca(client, officer, name)
+    output = home.sign(client.get(f"/v1/ceremonies/{request['id']}", headers=officer).json())
+    path = f"/v1/ceremonies/{request['id']}/cancel"
+    auditor, admin = _headers(context, "auditor"), _headers(context, "admin")
+    _problem(client.post(path, headers=auditor), 403, "forbidden_role")
+    _problem(client.post(path, headers=admin), 403, "forbidden_role")
+    _problem(client.post(path), 401, "unauthenticated")
+    _problem(client.post(f"/v1/ceremonies/{'2' * 32}/cancel", headers=officer), 404, "ceremony_not_found")
+    assert client.get(f"/v1/ceremonies/{request['id']}", headers=officer).json()["status"] == "pending"
+
+    done = client.post(path, json={"reason": "wrong region"}, headers=officer)
+    assert done.status_code == 200, done.text
+    assert done.json()["ceremony"]["status"] == "cancelled"
+    with context.db.session() as session:
+        event = session.scalars(
+            select(Event).where(Event.type == "ceremony.cancelled", Event.subject == request["id"])
+        ).one()
+        assert event.payload["reason"] == "wrong region" and event.payload["operation"] == "ca.create"
+    listed = client.get("/v1/ceremonies", params={"status": "cancelled"}, headers=officer).json()["ceremonies"]
+    assert request["id"] in [r["id"] for r in listed]
+    _problem(client.post(path, headers=officer), 409, "ceremony_not_pending")
+    imported = client.post(f"/v1/ceremonies/{request['id']}/import", json=output, headers=officer)
+    _problem(imported, 409, "ceremony_not_pending")  # the output signed before the cancel is refused
+    assert name not in {ca["name"] for ca in client.get("/v1/cas").json()}
+    again = _new_ca(client, officer, name)  # the name is free again
+    assert again["id"] != request["id"]
+    assert _import(client, home, again["id"], officer).status_code == 200
+
+
+def test_cancelling_a_signer_rotation_disables_its_provisional_key_version(
+    client: TestClient, context: Context, home: CeremonyHome, officer: dict[str, str]
+) -> None:
+    from ca.trust_list import SIGNER_KEY
+
+    before = client.get("/v1/trust-list").json()
+    signing = context.custody.get(SIGNER_KEY)
+    request = _pending(client.post("/v1/keys/trust-list.sm2/rotate", headers=officer))
+    provisional = context.custody.get(SIGNER_KEY)
+    assert provisional.version > signing.version and request["subject"] == provisional.ref
+    done = client.post(f"/v1/ceremonies/{request['id']}/cancel", headers=officer)
+    assert done.status_code == 200, done.text
+    assert done.json()["ceremony"]["result"]["disabled_key"] == provisional.ref
+    versions = {v.version: v.enabled for v in context.custody.versions(SIGNER_KEY)}
+    assert versions[provisional.version] is False and versions[signing.version] is True
+    assert context.custody.get(SIGNER_KEY).ref == signing.ref
+    after = client.get("/v1/trust-list").json()
+    assert after["signer_certificate"] == before["signer_certificate"]
+    again = _pending(client.post("/v1/keys/trust-list.sm2/rotate", headers=officer))  # a new rotation may start
+    assert client.post(f"/v1/ceremonies/{again['id']}/cancel", headers=officer).status_code == 200

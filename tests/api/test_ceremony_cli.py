@@ -92,6 +92,16 @@ def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
     code, out = _run(home, "ca", "ceremony", "import", str(tmp_path / "tampered.json"))
     assert code == 1 and "ceremony_" in out
 
+    code, out = _run(home, "ca", "create", "cn-450000-sm2", "--parent", "cn-root-sm2", "--region", "450000")
+    found = re.search(r"ceremony request ([0-9a-f]{32}) pending", out)
+    assert code == 0 and found is not None, out
+    code, out = _run(home, "ca", "ceremony", "cancel", found.group(1), "--reason", "asked by mistake")
+    assert code == 0 and f"ceremony request {found.group(1)} cancelled" in out, out
+    code, out = _run(home, "ca", "ceremony", "list", "--status", "cancelled")
+    assert found.group(1) in out and "cancelled" in out
+    code, out = _run(home, "ca", "ceremony", "cancel", found.group(1))
+    assert code == 1 and "ceremony_not_pending" in out
+
     document = tmp_path / "licence.pdf"
     document.write_bytes(make_pdf(["Licence", "Jinan Market Regulation Bureau"]))
     code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(tmp_path / "sealed.pdf"))

@@ -99,6 +99,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/ceremonies"): READERS,  # the offline root's requests (ca/ceremony.py): what it must sign
     ("GET", "/v1/ceremonies/{request_id}"): READERS,
     ("POST", "/v1/ceremonies/{request_id}/import"): frozenset({"officer"}),
+    ("POST", "/v1/ceremonies/{request_id}/cancel"): frozenset({"officer"}),
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens/me"): ANY,
