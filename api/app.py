@@ -115,7 +115,7 @@ async def _refresh_crls(context: Context, every: float) -> None:
 async def _republish_trust_list(context: Context, every: float) -> None:
     """The trust list on schedule: published again whenever its CAs or seal makers differ from the newest
     list's (a withdrawal whose own publish failed: ca/withdrawal.py) or the newest is half expired."""
-    await _every(every, context.verification.publisher.current, "trust-list publish")
+    await _every(every, lambda: context.verification.publisher.current(scheduled=True), "trust-list publish")
 
 
 def sweep_approvals(context: Context) -> dict[str, str]:

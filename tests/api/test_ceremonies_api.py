@@ -333,3 +333,47 @@ def test_cancelling_a_signer_rotation_disables_its_provisional_key_version(
     assert after["signer_certificate"] == before["signer_certificate"]
     again = _pending(client.post("/v1/keys/trust-list.sm2/rotate", headers=officer))  # a new rotation may start
     assert client.post(f"/v1/ceremonies/{again['id']}/cancel", headers=officer).status_code == 200
+
+
+def test_public_reads_never_open_a_ceremony_request(
+    client: TestClient,
+    context: Context,
+    home: CeremonyHome,
+    officer: dict[str, str],
+    sealed_before: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reviewer's probe: with no valid signer certificate (the root offline), an anonymous GET of the trust
+    list or POST /v1/verify opened a `trust_list.signer` request and answered 202. Reads serve the newest
+    list as it is (its next_update tells verifiers how fresh it is), or 503 when there is none; only the
+    scheduler asks the ceremony."""
+    from ca.ceremony import CeremonyRequired
+    from ca.trust_list import TrustListPublisher
+
+    def pending_signer() -> list[str]:
+        listing = client.get("/v1/ceremonies", params={"status": "pending"}, headers=officer).json()["ceremonies"]
+        return [r["id"] for r in listing if r["operation"] == "trust_list.signer"]
+
+    served = client.get("/v1/trust-list").json()
+    assert pending_signer() == []
+    monkeypatch.setattr(TrustListPublisher, "_previous_signer", lambda self: None)
+    monkeypatch.setattr(TrustListPublisher, "_stamp", lambda self, cas, makers: secrets.token_hex(8))
+    monkeypatch.setattr(TrustListPublisher, "_signer_matches", lambda self, spki: False)
+    before = table_snapshot(context.db)
+    answer = client.get("/v1/trust-list")
+    assert answer.status_code == 200 and answer.json()["sequence"] >= served["sequence"], answer.text
+    assert answer.json() == context.verification.publisher.newest_document()
+    verified = client.post("/v1/verify", files={"file": ("doc.pdf", sealed_before, "application/pdf")})
+    assert verified.status_code == 200, verified.text
+    assert table_snapshot(context.db) == before and pending_signer() == []  # nothing written, nothing asked
+
+    with monkeypatch.context() as nothing:
+        nothing.setattr(TrustListPublisher, "newest_document", lambda self: None)
+        _problem(client.get("/v1/trust-list"), 503, "trust_list_unavailable")
+
+    with pytest.raises(CeremonyRequired) as asked:  # the scheduler's round asks, once
+        context.verification.publisher.current(scheduled=True)
+    assert pending_signer() == [asked.value.request["id"]]
+    assert client.get("/v1/trust-list").status_code == 200
+    done = client.post(f"/v1/ceremonies/{asked.value.request['id']}/cancel", headers=officer)
+    assert done.status_code == 200 and done.json()["ceremony"]["result"]["disabled_key"] is None  # a renewal
