@@ -6,10 +6,11 @@ certificate's public key, never with anything the output carries). Then the oper
 transaction with the request's `completed` status and `ceremony.completed`; any refusal changes nothing.
 
 Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed, superseded or cancelled),
-`ceremony_output_malformed` (422), `ceremony_output_mismatch` (422: another TBS, e.g. a certificate for
-another key), `ceremony_signature_invalid` (422: not the CA's key), `ceremony_stale` (409: the CRL
-number was overtaken, or the CRL expired before it was imported), and the operation's own refusals
-(e.g. `ca_withdrawn` when the parent was withdrawn meanwhile).
+`ceremony_output_malformed` (422: not a DER certificate or CRL — rebuilt from the request's TBS, the
+algorithm and the signature it must equal the output byte for byte), `ceremony_output_mismatch` (422:
+another TBS, e.g. a certificate for another key), `ceremony_signature_invalid` (422: not the CA's key),
+`ceremony_stale` (409: the CRL number was overtaken, or the CRL expired before it was imported), and the
+operation's own refusals (e.g. `ca_withdrawn` when the parent was withdrawn meanwhile).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ca.authority import CAPlan, CertificateAuthorityService
 from ca.ceremony import CeremonyNotPending as CeremonyNotPending  # where callers found it first
 from ca.errors import CAError
 from gm import asn1 as _asn1  # noqa: F401  (SM2 OIDs registered)
+from gm import der as _der
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from ledger.events import record_event
 from store.models import CRL, CeremonyRequest, CertificateAuthority
@@ -156,8 +158,12 @@ def check(request: CeremonyRequest, ca: CertificateAuthority, der: bytes) -> Non
             f"the output signs something other than what ceremony request {request.id} asked for "
             "(another subject, key, serial, validity or CRL entry)"
         )
-    if algorithm.dump() != _inner_algorithm(request.kind, tbs_der):
+    inner = _inner_algorithm(request.kind, tbs_der)
+    if algorithm.dump() != inner:
         raise CeremonyOutputMismatch("the outer signature algorithm differs from the one inside the TBS")
+    if der != _der.sequence(request.tbs_der, inner, _der.bit_string(signature)):
+        # what is stored and served must be the one DER encoding (a non-minimal length, BER, trailing bytes)
+        raise CeremonyOutputMalformed(f"the signed {request.kind} is not canonical DER")
     spki = x509.Certificate.load(ca.certificate_der).public_key.dump()
     try:
         valid = verify_signature(spki, algorithm, signature, tbs_der)

@@ -708,3 +708,32 @@ def test_the_offline_roots_ocsp_signer_is_renewed_through_a_ceremony(context: Co
         child = context.ca.ca_certificate(name.replace("root", "370000"))
         assert _ocsp_answer_signer(context, name, child.serial_number).dump() == new.dump()  # the responder switched
     assert ocsp_renewal.request_due(context.ca) == []  # renewed, none pending: nothing due today
+
+
+def _long_form(der_bytes: bytes, extra: int = 4) -> bytes:
+    """The same SEQUENCE with its length in a non-minimal long form (valid BER, not DER)."""
+    first = der_bytes[1]
+    count = first & 0x7F if first & 0x80 else 0
+    length = int.from_bytes(der_bytes[2 : 2 + count], "big") if count else first
+    body = der_bytes[2 + count :]
+    return der_bytes[:1] + bytes([0x80 | extra]) + length.to_bytes(extra, "big") + body
+
+
+def test_an_output_that_is_not_canonical_der_is_refused(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    """The reviewer's probe: the outer SEQUENCE re-encoded with a non-minimal length was imported and stored
+    as is."""
+    good = offline.home.sign(pending_ca)
+    signed = base64.b64decode(good["signed"])
+    cert = x509.Certificate.load(signed)
+    signature = cert["signature_value"].native
+    inner_ber = der.sequence(
+        _long_form(base64.b64decode(pending_ca["tbs"])), cert["signature_algorithm"].dump(), der.bit_string(signature)
+    )
+    for variant in (_long_form(signed), _long_form(signed, 3), signed + b"\x00"):
+        _refused(context, {**good, "signed": base64.b64encode(variant).decode()}, CeremonyOutputMalformed, 422)
+    _refused(context, {**good, "signed": base64.b64encode(inner_ber).decode()}, CeremonyOutputMismatch, 422)
+    assert import_output(context.ca, good, "test-officer")["status"] == "completed"
+    stored = context.ca.snapshot().get(pending_ca["subject"]).certificate_der
+    assert stored == signed
