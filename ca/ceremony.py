@@ -22,7 +22,7 @@ renewal), `ca.cross_certify`. Another operation registers its completion with
         raise ceremony.CeremonyRequired(request) from None  # 202 {"ceremony": …}
 
     @ceremony_import.register("ca.rollover")
-    def _complete(done: Completion) -> dict[str, Any]:     # one transaction ending in done.finish(session, result)
+    def _complete(done: Completion) -> dict[str, Any]:     # one transaction: done.begin(session) … done.finish(…)
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import algos, x509
 from asn1crypto import crl as asn1_crl
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca import ceremony
@@ -96,6 +97,14 @@ class Completion:
     service: CertificateAuthorityService
     publisher: TrustListPublisher | None
 
+    def begin(self, session: Session) -> None:
+        """First thing in the completion's transaction, before any write: the request's row lock, and it must
+        still be pending. A second importer of the same output waits here and gets `ceremony_not_pending`
+        (not a unique-key error from whatever the first one wrote)."""
+        row = session.get(CeremonyRequest, self.request_id, with_for_update=True, populate_existing=True)
+        if row is None or row.status != "pending":
+            raise CeremonyNotPending(f"ceremony request {self.request_id} is no longer pending")
+
     def finish(self, session: Session, result: dict[str, Any]) -> None:
         """Mark the request completed (re-checked under its row lock) with `ceremony.completed`, in the
         completion's transaction."""
@@ -120,8 +129,8 @@ COMPLETIONS: dict[str, CompletionFn] = {}
 
 
 def register(operation: str) -> Callable[[CompletionFn], CompletionFn]:
-    """`@register("ca.rollover")`: how a request of that operation completes (one transaction that ends
-    in `completion.finish`)."""
+    """`@register("ca.rollover")`: how a request of that operation completes (one transaction that begins
+    with `completion.begin` and ends in `completion.finish`)."""
 
     def add(fn: CompletionFn) -> CompletionFn:
         COMPLETIONS[operation] = fn
@@ -208,7 +217,14 @@ def import_output(
     fn = COMPLETIONS.get(completion.operation)
     if fn is None:
         raise CeremonyNotPending(f"no completion for operation {completion.operation!r} in this version")
-    fn(completion)
+    try:
+        fn(completion)
+    except IntegrityError:  # a racing writer got there first (the request's lock covers every completion here)
+        with service.db.session() as session:
+            row = session.get(CeremonyRequest, completion.request_id)
+            if row is not None and row.status != "pending":
+                raise CeremonyNotPending(f"ceremony request {completion.request_id} is {row.status}") from None
+        raise
     service.invalidate()
     if publisher is not None:
         publisher.current()  # a new CA, a cross-certificate: on the trust list at once
@@ -225,6 +241,7 @@ def _ca_create(done: Completion) -> dict[str, Any]:
     plan = CAPlan.from_params(done.params)
     done.service.pii.prepare()  # the OCSP signer's issuance event digests its subject
     with done.service.crls.mutex, done.service.db.session() as session:
+        done.begin(session)
         parent = done.service.get_ca(session, done.ca)
         refuse_inactive(parent.name, parent.status)  # withdrawn meanwhile: nothing is created under it
         row = done.service.commit_ca(session, plan, done.der, done.actor)
@@ -237,7 +254,8 @@ def _ca_create(done: Completion) -> dict[str, Any]:
 def _crl(done: Completion) -> dict[str, Any]:
     number = int(done.params["number"])
     with done.service.crls.mutex, done.service.db.session() as session:
-        crls.lock_ca(session, done.ca)
+        crls.lock_ca(session, done.ca)  # the CA row before the request's, as a revocation superseding it does
+        done.begin(session)
         last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == done.ca)) or 0
         if number <= last:
             raise CeremonyStale(f"CRL number {number} of {done.ca} was overtaken by CRL {last}")
@@ -257,6 +275,7 @@ def _trust_list_signer(done: Completion) -> dict[str, Any]:
     prepared = done.service.prepared_from_signed(done.der, done.params)
     event = done.service.issued_event(prepared, done.actor)
     with done.service.db.session() as session:
+        done.begin(session)
         store.add(session, prepared, event=event)
         result = {"key": str(done.params["key_ref"]), "serial": prepared.serial_hex}
         done.finish(session, result)
@@ -269,6 +288,7 @@ def _trust_list_signer(done: Completion) -> dict[str, Any]:
 def _cross_certify(done: Completion) -> dict[str, Any]:
     subject_der = base64.b64decode(str(done.params["subject_der"]))
     with done.service.db.session() as session:
+        done.begin(session)
         issued = done.service.commit_cross_certificate(
             session, done.ca, done.der, str(done.params["subject_hmac"]), subject_der, done.actor
         )
@@ -285,7 +305,8 @@ def _ocsp_signer(done: Completion) -> dict[str, Any]:
     key_ref = str(done.params["key_ref"])
     done.service.pii.prepare()  # the certificate's issuance event digests its subject
     with done.service.db.session() as session:
-        ca = crls.lock_ca(session, done.ca)
+        ca = crls.lock_ca(session, done.ca)  # the CA row before the request's, as everywhere
+        done.begin(session)
         done.service.adopt_ocsp_signer(session, ca, key_ref, prepared, done.actor)
         result = {
             "ca": done.ca,

@@ -737,3 +737,40 @@ def test_an_output_that_is_not_canonical_der_is_refused(
     assert import_output(context.ca, good, "test-officer")["status"] == "completed"
     stored = context.ca.snapshot().get(pending_ca["subject"]).certificate_der
     assert stored == signed
+
+
+def test_two_concurrent_imports_of_one_output_complete_it_once(
+    context: Context, offline: Offline, pending_ca: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both importers pass the first check, then race into the completion: one completes, the other gets
+    `ceremony_not_pending` (409), never a unique-key error (a 500) nor `ca_exists`."""
+    import threading
+
+    from ca import ceremony_import
+
+    output = offline.home.sign(pending_ca)
+    both_checked = threading.Barrier(2, timeout=30)
+    real = ceremony_import.COMPLETIONS["ca.create"]
+
+    def racing(done: Any) -> dict[str, Any]:
+        both_checked.wait()
+        return real(done)
+
+    monkeypatch.setitem(ceremony_import.COMPLETIONS, "ca.create", racing)
+    outcomes: list[object] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(import_output(context.ca, output, "test-officer")["status"])
+        except Exception as exc:  # the outcome is what the test compares
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert "completed" in outcomes and len(outcomes) == 2, outcomes
+    loser = next(o for o in outcomes if o != "completed")
+    assert isinstance(loser, CeremonyNotPending) and loser.status == 409, repr(loser)
+    assert context.ca.snapshot().get(pending_ca["subject"]).offline is False
