@@ -81,6 +81,60 @@ def move_offline(
     typer.echo("restart running services so no process keeps the key in memory")
 
 
+@ceremony_app.command("init-root")
+def init_root(
+    name: str,
+    ceremony_home: HomeOpt,
+    out: Annotated[Path, typer.Option("-o", "--out", help="the bundle to carry online (`adopt-root`)")],
+    algorithm: Annotated[str, typer.Option(help="sm2 | p256")] = "sm2",
+    common_name: Annotated[str | None, typer.Option(help="the root's subject CN")] = None,
+) -> None:
+    """On the offline machine: generate a new root key inside the ceremony home (it exists nowhere else),
+    self-sign its certificate and first CRL, and write the bundle `adopt-root` takes online."""
+    from api.cli import fail
+    from ca.ceremony_home import CeremonyHome
+    from ca.ceremony_root import init_root as make
+    from ca.errors import CAError
+    from keys.custody import CustodyError, KeyAlgorithm
+    from policies.profiles import default_profiles
+
+    if algorithm not in ("sm2", "p256"):
+        fail(f"unknown algorithm {algorithm!r} (sm2 | p256)", 2)
+    try:
+        vault = CeremonyHome.open(ceremony_home, _passphrase(confirm=True), create=True)
+        bundle = make(vault, name, KeyAlgorithm(algorithm), common_name or f"{name} (offline root)", default_profiles())
+    except (CAError, CustodyError) as exc:
+        fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")
+    out.write_text(json.dumps(bundle, indent=1) + "\n")
+    typer.echo(f"root {name} made in {ceremony_home}: sha256 {bundle['fingerprint_sha256']} -> {out}")
+
+
+@ceremony_app.command("adopt-root")
+def adopt_root(
+    bundle: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="what `init-root` wrote")],
+) -> None:
+    """Online, locally (break-glass): take an offline-made root as a new hierarchy root. It is offline from
+    the start; its OCSP responder certificate is the first ceremony request."""
+    from api.cli import fail, local
+    from api.operations import cli_actor
+    from ca.ceremony_root import adopt_root as adopt
+    from ca.errors import CAError
+    from keys.custody import CustodyError
+
+    document = _read_json(bundle)
+    context = local()
+    try:
+        done = adopt(context.ca, document, cli_actor())
+        context.verification.publisher.current()  # on the trust list at once
+    except (CAError, CustodyError) as exc:
+        fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")
+    finally:
+        context.close()
+    typer.echo(f"{done['ca']} adopted (offline root, sha256 {done['fingerprint_sha256']})")
+    for request_id in done["ocsp_requests"]:
+        typer.echo(f"ceremony request {request_id} pending: its OCSP responder certificate")
+
+
 @ceremony_app.command("list")
 def list_requests(
     status: Annotated[str | None, typer.Option(help="pending | completed | superseded | cancelled")] = "pending",

@@ -118,3 +118,62 @@ def test_a_ceremony_home_on_another_device_is_accepted(tmp_path: Path) -> None:
         pytest.skip("no second filesystem (/dev/shm) on this machine")
     check_location(other / "trustseal-ceremony-home-never-made", tmp_path)  # no refusal, nothing made
     assert not (other / "trustseal-ceremony-home-never-made").exists()
+
+
+def test_a_root_made_in_the_ceremony_home_is_adopted_online(home: Path, tmp_path: Path) -> None:
+    """`init-root` generates the key inside the ceremony home (never online); `adopt-root` takes the
+    self-signed root as a new hierarchy root, offline from the start; its responder certificate and a CA
+    under it come through ceremonies."""
+    import base64
+
+    from asn1crypto import pem, x509
+
+    vault, bundle, nowhere = tmp_path / "root-home", tmp_path / "root.json", tmp_path / "offline-machine"
+    init = ("ca", "ceremony", "init-root", "cn-root2-sm2", "--ceremony-home", str(vault), "-o", str(bundle))
+    code, out = _run(nowhere, *init)
+    assert code == 0 and "root cn-root2-sm2 made" in out and not nowhere.exists(), out
+    assert (vault / "keystore" / "cn-root2-sm2.key.json").exists()
+    code, out = _run(nowhere, *init)
+    assert code == 1 and "ca_exists" in out
+
+    document = json.loads(bundle.read_text())
+    cert = x509.Certificate.load(pem.unarmor(document["certificate"].encode())[2])
+    assert cert.ca and cert.subject == cert.issuer
+    forged = bytearray(cert.dump())
+    forged[-1] ^= 1  # the self-signature no longer verifies
+    forged_pem = pem.armor("CERTIFICATE", bytes(forged)).decode()
+    (tmp_path / "forged.json").write_text(json.dumps({**document, "certificate": forged_pem}))
+    code, out = _run(home, "ca", "ceremony", "adopt-root", str(tmp_path / "forged.json"))
+    assert code == 1 and "ceremony_root_invalid" in out, out
+    other_crl = {**document, "crl": base64.b64encode(b"\x30\x00").decode()}
+    (tmp_path / "bad-crl.json").write_text(json.dumps(other_crl))
+    code, out = _run(home, "ca", "ceremony", "adopt-root", str(tmp_path / "bad-crl.json"))
+    assert code == 1 and "ceremony_root_invalid" in out, out
+
+    code, out = _run(home, "ca", "ceremony", "adopt-root", str(bundle))
+    assert code == 0 and "cn-root2-sm2 adopted" in out, out
+    found = re.search(r"ceremony request ([0-9a-f]{32}) pending: its OCSP", out)
+    assert found is not None, out
+    assert not (home / "keystore" / "cn-root2-sm2.key.json").exists()  # the root key never came online
+    code, out = _run(home, "ca", "ceremony", "adopt-root", str(bundle))
+    assert code == 1 and "ca_exists" in out
+
+    def complete(request_id: str) -> str:
+        request, signed = tmp_path / f"{request_id}.json", tmp_path / f"{request_id}.out.json"
+        assert _run(home, "ca", "ceremony", "export", request_id, "-o", str(request))[0] == 0
+        code, out = _run(nowhere, "ca", "ceremony", "sign", str(request), "--ceremony-home", str(vault), "-o",
+                         str(signed), "--yes")  # fmt: skip
+        assert code == 0, out
+        code, out = _run(home, "ca", "ceremony", "import", str(signed))
+        assert code == 0 and "completed" in out, out
+        return out
+
+    assert "ocsp.signer" in complete(found.group(1))
+    code, out = _run(home, "ca", "create", "cn-460000-sm2", "--parent", "cn-root2-sm2", "--region", "460000")
+    created = re.search(r"ceremony request ([0-9a-f]{32}) pending", out)
+    assert code == 0 and created is not None, out
+    complete(created.group(1))
+    code, out = _run(home, "ca", "list")
+    assert "cn-root2-sm2" in out and "cn-460000-sm2" in out, out
+    code, out = _run(nowhere, "ca", "ceremony", "log", "--ceremony-home", str(vault), "--json")
+    assert [r["operation"] for r in json.loads(out)] == ["init-root", "init-root", "ocsp.signer", "ca.create"]
