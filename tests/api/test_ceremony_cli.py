@@ -69,6 +69,11 @@ def test_the_offline_root_through_the_cli(home: Path, tmp_path: Path) -> None:
     code, out = _run(nowhere, "ca", "ceremony", "sign", str(request), "--ceremony-home", str(vault), "-o", str(signed),
                      "--yes", passphrase="wrong")  # fmt: skip
     assert code == 1 and "custody_locked" in out and not signed.exists(), out
+    forged = tmp_path / "forged-request.json"  # the request file is unauthenticated: the home checks it
+    forged.write_text(json.dumps({**json.loads(request.read_text()), "operation": "trust_list.signer"}))
+    code, out = _run(nowhere, "ca", "ceremony", "sign", str(forged), "--ceremony-home", str(vault), "-o", str(signed),
+                     "--yes")  # fmt: skip
+    assert code == 1 and "ceremony_request_refused" in out and not signed.exists(), out
     code, out = _run(nowhere, "ca", "ceremony", "sign", str(request), "--ceremony-home", str(vault), "-o", str(signed),
                      "--yes")  # fmt: skip
     assert code == 0 and "cn-440000-sm2" in out and "CA        True" in out, out
