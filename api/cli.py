@@ -573,16 +573,21 @@ def ca_cross_certify(
 
 
 @ca_app.command("crl")
-def ca_crl(name: str, out: Annotated[Path, typer.Option("-o", "--out")], url: UrlOpt = None) -> None:
-    """Write a CA's current CRL (DER)."""
+def ca_crl(
+    name: str,
+    out: Annotated[Path, typer.Option("-o", "--out")],
+    url: UrlOpt = None,
+    scope: Annotated[str, typer.Option("--scope", help="a CA key's CRL after a rollover (k<version>)")] = "",
+) -> None:
+    """Write a CA's current CRL (DER): its first key's, or with --scope another key's."""
     if url:
-        out.write_bytes(remote(url, None, "GET", f"/v1/cas/{name}/crl").content)
+        out.write_bytes(remote(url, None, "GET", f"/v1/cas/{name}/crl" + (f"/{scope}" if scope else "")).content)
     else:
         from ca.errors import CAError
 
         context = local()
         try:
-            out.write_bytes(context.ca.current_crl(name))
+            out.write_bytes(context.ca.current_crl(name, scope))
         except CAError as exc:
             fail(f"{exc.code}: {exc.detail}")
         finally:
@@ -896,6 +901,7 @@ def verify_command(
                     raise TrustListError("TRUST_LIST_ROLLBACK", f"the home's list has sequence {sequence}")
                 trust.cas.extend(own.cas)
                 trust.cross.extend(own.cross)
+                trust.links.extend(own.links)
                 trust.makers.extend(own.makers)
                 trust.lists.extend(own.lists)
                 sources = verification.sources() if not fetch else Sources(fetch=True, fetch_timeout=fetch_timeout)

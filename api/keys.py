@@ -12,9 +12,11 @@ A rotation makes a new custody version (its `key.rotated` event comes from ledge
 RecordedCustody, or, for the ledger key, from the certificate's transaction), certifies it and switches
 its user to it, recording what changed with the row (`seal.rekeyed`, `seal_maker.rotated`, `tsa.rotated`,
 `trust_list.signer_rotated`). Old versions stay enabled: signatures, seals and tokens made before keep
-verifying, and work already holding the old handle finishes. CA keys and OCSP signers are not rotated yet
-(`rotation_not_supported_yet`, 409): the CA split comes first. The ledger, trust-list and CA rotations
-are the approved operation `key.rotate`; the others are an officer's alone.
+verifying, and work already holding the old handle finishes. A CA key rolls over (ca/rollover.py: new CA
+certificate, links for a root, CRL and OCSP kept per CA key, `ca.rolled_over`), an OCSP signer gets a new
+certificate from its CA's current key (`ocsp_signer.rotated`); a withdrawn CA's keys are not rotated
+(409 `ca_withdrawn`). The ledger, trust-list and CA rotations are the approved operation `key.rotate`; the
+others are an officer's alone.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from sqlalchemy import select
 
 from api.context import Context
 from api.problems import Problem
+from ca.issuance import refuse_inactive
 from keys.custody import KeyDisabled, KeyNotFound, KeyVersion, parse_ref
 from seal.service import RevokeOld
 from store.models import Certificate, CertificateAuthority, Seal, SealMaker, TimestampUnit
 
 EXPIRY_WARNING = timedelta(days=30)
 APPROVED_KINDS = ("ca", "ledger", "trust-list")  # rotations that are `key.rotate` under the approvals policy
-ROTATABLE = ("seal", "seal-maker", "tsa", "trust-list", "ledger")
+ROTATABLE = ("ca", "ocsp", "seal", "seal-maker", "tsa", "trust-list", "ledger")
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ def inventory(context: Context, now: datetime | None = None) -> list[dict[str, A
 
 def kind(context: Context, key: str) -> str:
     """The kind of custody key `key`: `key_not_found` (404) for no such key, `key_disabled` (409) when no
-    version is enabled, `rotation_not_supported_yet` (409) for CA keys and OCSP signers."""
+    version is enabled, `ca_withdrawn` (409) for a withdrawn CA's key or OCSP signer, `ca_rollover_refused`
+    (409) for a CA whose parent is withdrawn."""
     name, number = parse_ref(key)  # an invalid name is key_not_found too
     if number is not None:
         raise KeyNotFound(f"rotate a key by its name, not a version ({key!r})")
@@ -188,11 +192,20 @@ def kind(context: Context, key: str) -> str:
         raise KeyDisabled(f"key {name} has no enabled version: it is not rotated")
     use = _uses(context).get(name) or _kind_of(name)
     if use.kind in ("ca", "ocsp"):
-        raise Problem(
-            409,
-            "rotation_not_supported_yet",
-            f"{name} is a {'CA key' if use.kind == 'ca' else 'OCSP signer'}: its rotation is not supported yet",
-        )
+        from ca.rollover import check_rollover
+
+        ca_name = name.removesuffix(".ocsp")
+        with context.db.session() as session:
+            if session.get(CertificateAuthority, ca_name) is None:
+                raise Problem(409, "key_not_rotatable", f"{name} names no CA of this service")
+            if use.kind == "ca":
+                check_rollover(session, ca_name)  # withdrawn (or its parent withdrawn): 409 with a code
+            else:
+                from ca.ceremony import CAOffline
+
+                refuse_inactive(ca_name, context.ca.ca_status(ca_name))
+                if context.ca.snapshot().get(ca_name).offline:
+                    raise CAOffline(f"{ca_name} is offline: its OCSP signer is certified through a ceremony")
     if use.kind not in ROTATABLE:
         raise Problem(409, "key_not_rotatable", f"{name} ({use.used_by}) is not rotated through this service")
     if use.kind == "seal":
@@ -238,6 +251,16 @@ def rotate(context: Context, params: dict[str, Any], actor: str) -> dict[str, An
     publisher = context.verification.publisher
     if which == "ledger":
         return rotate_ledger_key(context.ledger_key, actor=actor).as_json()
+    if which == "ca":
+        from ca.rollover import roll_over
+
+        result = roll_over(context.ca, key, actor, custody).as_json()
+        publisher.current()  # the new CA certificate (and the old one, and a root's links) listed at once
+        return result
+    if which == "ocsp":
+        from ca.rollover import rotate_ocsp_signer
+
+        return rotate_ocsp_signer(context.ca, key.removesuffix(".ocsp"), actor, custody).as_json()
     if which == "trust-list":
         new_ref, previous, der = publisher.rotate_signer(actor, custody)
         return _result(new_ref, der, previous)

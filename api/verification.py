@@ -35,10 +35,12 @@ class ServiceVerification:
         if self._cached is not None and self._cached[0] == sequence:
             return self._cached[1]
         trust = TrustStore()
-        root_names = sorted(ca.name for ca in self.context.ca.snapshot().cas.values() if ca.parent is None)
-        roots = [self.context.ca.ca_certificate(name) for name in root_names]
-        # the roots' CRLs: a revoked trust-list signer certificate is refused like any other signer
-        crls = [crl.CertificateList.load(self.context.ca.current_crl(name)) for name in root_names]
+        snapshot = self.context.ca.snapshot()
+        root_names = sorted(ca.name for ca in snapshot.cas.values() if ca.parent is None)
+        # every key of each root (a rolled-over root's old certificate certified the signer until it renews)
+        roots = [g.certificate for name in root_names for g in snapshot.cas[name].generations]
+        # the roots' CRLs (each key's): a revoked trust-list signer certificate is refused like any other signer
+        crls = [crl.CertificateList.load(der) for name in root_names for der in self.context.ca.current_crls(name)]
         trust.add_list(document, roots=roots, crls=crls, now=datetime.now(UTC))
         settings = self.context.settings
         limits = WorkLimits(cpu_seconds=settings.verify_cpu_seconds, hash_cap=settings.verify_hash_cap_bytes)
@@ -56,7 +58,8 @@ class ServiceVerification:
 
     def _revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
         """CRLs of the issuing CA of each certificate and of every CA above it (a CRL issuer's own status
-        is checked too). Parsed CRLs are cached by their bytes."""
+        is checked too), not every partition's: a certificate's partition is the list its distribution point
+        names. Parsed CRLs are cached by their bytes."""
         cas = self.context.ca.snapshot().cas  # one versioned view, certificates parsed once (ca/snapshot.py)
         by_subject = {ca.certificate.subject.dump(): name for name, ca in cas.items()}
         names: set[str] = {row.issuer_ca for row in self.context.ca.cross_certificates() if row.issuer_ca}
@@ -66,9 +69,16 @@ class ServiceVerification:
             while name is not None and name not in names:
                 names.add(name)
                 name = cas[name].parent
+        # every live CA key's base list (ca/crl.py scopes: CA and infrastructure certificates, and subscribers
+        # until a partition opens), and the list at each certificate's own distribution point (its partition)
+        ders = [der for name in sorted(names) for der in self.context.ca.current_crls(name, with_partitions=False)]
+        for cert in certs:
+            for point in cert.crl_distribution_points:
+                der = self.context.ca.crl_at(point.url) if point.url else None
+                if der is not None and der not in ders:
+                    ders.append(der)
         out = []
-        for name in sorted(names):
-            der = self.context.ca.current_crl(name)
+        for der in ders:
             parsed = self._crls.get(der)
             if parsed is None:
                 parsed = crl.CertificateList.load(der)

@@ -28,16 +28,19 @@ from ca.errors import (
     CAExists,
     CANotIssuing,
     CertificateNotFound,
+    CRLUnavailable,
     CSRMalformed,
     ProfileNotForCSR,
     SubjectNotAllowed,
     UnknownCA,
+    UnknownCRLScope,
     UnknownProfile,
     UseSealRevoke,
 )
 from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
-from ca.ocsp import OCSPResponder, Responder
+from ca.ocsp import OCSPAnswer, OCSPResponder, Responder
+from ca.partitions import DEFAULT_PARTITION_SIZE, Partitions
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
@@ -51,6 +54,7 @@ from store.db import Database
 from store.models import Certificate, CertificateAuthority, Seal
 
 CRL_VALIDITY = crls.CRL_VALIDITY
+REKEY_RETRIES = 3  # an issuance that meets a CA rollover between signing and commit signs again
 ISSUING_CA_TTL_SECONDS = DEFAULT_TTL_SECONDS  # how long the CA snapshot is trusted for other processes' changes
 
 
@@ -111,25 +115,38 @@ class CAPlan:
 
 
 class CertificateAuthorityService:
-    def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        custody: KeyCustody,
+        profiles: ProfileSet,
+        public_url: str,
+        crl_partition_size: int = DEFAULT_PARTITION_SIZE,
+    ) -> None:
+        """`crl_partition_size`: subscriber certificates a CRL partition takes before the next opens
+        (ca/partitions.py; TRUSTSEAL_CRL_PARTITION_SIZE), 0 never."""
         self.db = db
         self.custody: KeyCustody = recorded(custody, db)  # every key made here is a ledger event
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
         self.pii = PiiDigests(self.custody)  # keyed digests of subject names in events (ledger/pii.py)
         self.snapshots = Snapshots(db, ISSUING_CA_TTL_SECONDS)  # the one cache of CA state (ca/snapshot.py)
-        self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
+        self.crls = crls.CRLs(db, self.custody, public_url=self.public_url)  # on creation, revocation, schedule
+        self.partitions = Partitions(db, self.crls, crl_partition_size)  # which list a new certificate joins
         self._crl_mutex = self.crls.mutex
         self.ocsp_responder = OCSPResponder(self.snapshots, db, self.custody)
         self._writer = store.IssuanceWriter(db)  # the issuance hot path (ca/store.py)
 
     # -- URLs written into certificates ----------------------------------------------------------
 
-    def crl_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/crl"
+    def crl_url(self, ca: str, scope: str = "") -> str:
+        """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
+        return crls.scope_url(self.public_url, ca, scope)
 
-    def issuer_url(self, ca: str) -> str:
-        return f"{self.public_url}/v1/cas/{ca}/certificate"
+    def issuer_url(self, ca: str, scope: str = "") -> str:
+        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
+        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
     def ocsp_url(self) -> str:
@@ -157,6 +174,20 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def key_certificate(self, ca_name: str, scope: str) -> bytes:
+        """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""
+        from ca.errors import UnknownCRLScope
+
+        for generation in self.snapshots.entry(ca_name).generations:
+            if generation.crl_scope == scope:
+                return generation.certificate_der
+        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
+
+    def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
+        """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its
+        keys signed it: a certificate from before a rollover chains through the old CA certificate."""
+        return list(self.snapshots.chain_for(ca_name, certificate_der))
 
     def chain(self, session: Session, name: str) -> list[bytes]:
         out = []
@@ -237,7 +268,11 @@ class CertificateAuthorityService:
                     issuer_name, issuer_ski = parent_cert.subject, parent_cert.key_identifier
                     signer = ceremony.signer_for(self.custody, parent_row)  # offline parent: SignatureDeferred
                     not_after = min(not_after, parent_cert["tbs_certificate"]["validity"]["not_after"].native)
-                    extra = certs.distribution_extensions(self.crl_url(parent), self.ocsp_url, self.issuer_url(parent))
+                    extra = certs.distribution_extensions(
+                        self.crl_url(parent, parent_row.crl_scope),
+                        self.ocsp_url,
+                        self.issuer_url(parent, parent_row.crl_scope),
+                    )
                     if permitted_dns:
                         extra.append(name_constraints.extension(permitted_dns))
                 cert = certs.sign_certificate(
@@ -291,6 +326,7 @@ class CertificateAuthorityService:
                 issuer_ca=plan.parent,
                 profile=plan.ca_profile,
                 algorithm=plan.algorithm,
+                issuer_key_ref=self.get_ca(session, plan.parent).key_ref if plan.parent is not None else None,
             ),
             is_ca=True,
         )
@@ -309,7 +345,7 @@ class CertificateAuthorityService:
                 "fingerprint_sha256": certs.fingerprint(der),
             },
         )
-        self._provision_ocsp_signer(session, row, self.custody.get(plan.ocsp_key_ref), actor)
+        self.provision_ocsp_signer(session, row, self.custody.get(plan.ocsp_key_ref), actor)
         self.crls.issue(session, row, actor)
         return row
 
@@ -354,7 +390,7 @@ class CertificateAuthorityService:
             if subject.key_identifier is not None:  # keep theirs: their children's AKI points at it
                 extensions.append(certs.extension("key_identifier", core.OctetString(subject.key_identifier)))
             extensions += certs.distribution_extensions(
-                self.crl_url(issuer_ca), self.ocsp_url, self.issuer_url(issuer_ca)
+                self.crl_url(issuer_ca, ca.crl_scope), self.ocsp_url, self.issuer_url(issuer_ca, ca.crl_scope)
             )
             serial = certs.new_serial()
             try:
@@ -404,6 +440,7 @@ class CertificateAuthorityService:
                 issuer_ca=issuer_ca,
                 profile="cross-certificate",
                 algorithm=ca.algorithm,
+                issuer_key_ref=ca.key_ref,
             ),
             is_ca=True,
         )
@@ -429,9 +466,12 @@ class CertificateAuthorityService:
                 )
             )
 
-    def _provision_ocsp_signer(
+    def provision_ocsp_signer(
         self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
     ) -> None:
+        """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
+        has prepared `self.pii` (the issuance event digests the subject)."""
         prepared = self.sign_ocsp_signer(ca, version)
         self.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
 
@@ -451,8 +491,7 @@ class CertificateAuthorityService:
         """Store the OCSP signer certificate (with its event) and make it the CA's responder, in the caller's
         transaction (the responder switches at the next snapshot: `invalidate`)."""
         store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
-        ca.ocsp_key_ref = key_ref
-        ca.ocsp_certificate_der = prepared.der
+        store.set_ocsp_signer(session, ca, key_ref, prepared.der)
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -482,20 +521,29 @@ class CertificateAuthorityService:
         own organisations); the default names any, as officers, admins and the local CLI do."""
         profile = self.subscriber_profile(profile_name)
         request = parse_csr(csr)
-        ca = self.snapshots.entry(ca_name)
-        approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
-            profile,
-            request,
-            ca,
-            ca.certificate,
-            parent=ca.parent,
-            status=ca.status,
-            namespaces=ca.namespaces,
-            requester=requester,
-        )
-        prepared = self._sign(approval)
-        event_id = self._commit_end_entity(ca, prepared, actor)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
+        for attempt in range(REKEY_RETRIES):
+            ca = self.snapshots.entry(ca_name)
+            approval = issuance.approve_csr(  # policy decides (policies/), the CA signs what it approved
+                profile,
+                request,
+                ca,
+                ca.certificate,
+                parent=ca.parent,
+                status=ca.status,
+                namespaces=ca.namespaces,
+                requester=requester,
+            )
+            prepared = self._sign(approval, self.partitions.assign(ca, self.snapshots.current().version))
+            try:
+                event_id = self._commit_end_entity(ca, prepared, actor)
+            except CANotIssuing:
+                if attempt == REKEY_RETRIES - 1 or not self._rekeyed(ca):
+                    raise
+                continue  # re-keyed meanwhile (a rollover): sign again under the new key
+            return IssuedCertificate(
+                serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id
+            )
+        raise AssertionError("unreachable")
 
     def issue_for_key(
         self,
@@ -512,20 +560,36 @@ class CertificateAuthorityService:
         profile = self.profile(profile_name)
         spki = keys.PublicKeyInfo.load(public_key_der)
         family = key_algorithm(spki)
-        ca = self.snapshots.entry(ca_name)
-        approval = issuance.approve_key(
-            profile,
-            family,
-            public_key_der,
-            pairs(_name(subject)),
-            ca,
-            ca.certificate,
-            parent=ca.parent,
-            status=ca.status,
-        )
-        prepared = self._sign(approval)
-        event_id = self._commit_end_entity(ca, prepared, actor, also)
-        return IssuedCertificate(serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id)
+        for attempt in range(REKEY_RETRIES):
+            ca = self.snapshots.entry(ca_name)
+            approval = issuance.approve_key(
+                profile,
+                family,
+                public_key_der,
+                pairs(_name(subject)),
+                ca,
+                ca.certificate,
+                parent=ca.parent,
+                status=ca.status,
+            )
+            # subscriber certificates (seal holders) are partitioned; seal makers, TSA, ledger: the base list
+            scope = self.partitions.assign(ca, self.snapshots.current().version) if profile.csr else None
+            prepared = self._sign(approval, scope)
+            try:
+                event_id = self._commit_end_entity(ca, prepared, actor, also)
+            except CANotIssuing:
+                if attempt == REKEY_RETRIES - 1 or not self._rekeyed(ca):
+                    raise
+                continue  # re-keyed meanwhile (a rollover): sign again under the new key
+            return IssuedCertificate(
+                serial=prepared.serial_hex, der=prepared.der, chain=list(ca.chain), event_id=event_id
+            )
+        raise AssertionError("unreachable")
+
+    def _rekeyed(self, before: CAEntry) -> bool:
+        """Whether a CA that refused a commit did so because its key rolled over (and is still active)."""
+        now = self.snapshots.entry(before.name)
+        return now.key_ref != before.key_ref and now.status == "active"
 
     def _commit_end_entity(
         self, ca: CAEntry, prepared: PreparedCertificate, actor: str | None, also: Sequence[dict[str, object]] = ()
@@ -538,9 +602,14 @@ class CertificateAuthorityService:
             self.invalidate(ca.name)
             raise
 
-    def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
+    def _template(
+        self, ca: CALike, ca_cert: x509.Certificate, profile: Profile, scope: str | None = None
+    ) -> certs.Template:
+        """`scope`: the CRL scope (a key's base list, the default, or a partition) its distribution point names."""
+        if scope is None:
+            scope = getattr(ca, "crl_scope", "") or ""
         memo = ca.templates if isinstance(ca, CAEntry) else {}  # a snapshot entry keeps its templates
-        template = memo.get(profile.name)
+        template = memo.get((profile.name, scope))
         if template is None:
             # No basicConstraints on end entities (RFC 5280 §4.2.1.9 lets them omit it): `{cA FALSE}` is DER
             # `SEQUENCE {}`, which GmSSL 3.x refuses, and it may be critical only on CAs there.
@@ -556,20 +625,26 @@ class CertificateAuthorityService:
             if profile.ocsp_no_check:
                 after.append(certs.extension("ocsp_no_check", core.Null()))
             else:
-                after += certs.distribution_extensions(self.crl_url(ca.name), self.ocsp_url, self.issuer_url(ca.name))
+                after += certs.distribution_extensions(
+                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, crls.split_scope(scope)[0])
+                )
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
             template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
-            memo[profile.name] = template
+            memo[(profile.name, scope)] = template
         return template
 
-    def _sign(self, approval: issuance.Approval) -> PreparedCertificate:
-        """Custody signs what policy approved (ca/issuance.py refuses anything else). An offline CA raises
-        `ceremony.SignatureDeferred` instead, with what a ceremony's import needs to store the certificate
-        (`prepared_from_signed`)."""
-        template = self._template(approval.ca, approval.ca_certificate, approval.profile)
+    def _sign(self, approval: issuance.Approval, scope: str | None = None) -> PreparedCertificate:
+        """Custody signs what policy approved (ca/issuance.py refuses anything else). `scope`: the CRL
+        partition chosen for it (ca/partitions.py); None, the signing key's base list (ca/crl.py). An offline
+        CA raises `ceremony.SignatureDeferred` instead, with what a ceremony's import needs to store the
+        certificate (`prepared_from_signed`)."""
+        if scope is None:
+            scope = getattr(approval.ca, "crl_scope", "") or ""  # the signing key's base list (ca/crl.py)
+        template = self._template(approval.ca, approval.ca_certificate, approval.profile, scope)
+        recorded = None if approval.profile.ocsp_no_check else scope  # no distribution point: on no list's URL
         try:
-            return issuance.sign(approval, template, ceremony.signer_for(self.custody, approval.ca))
+            return issuance.sign(approval, template, ceremony.signer_for(self.custody, approval.ca), recorded)
         except ceremony.SignatureDeferred as deferred:
             deferred.params.update(
                 issuer_ca=approval.ca.name,
@@ -716,7 +791,9 @@ class CertificateAuthorityService:
                 "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
         )
-        self.crls.issue_or_request(session, self.get_ca(session, row.issuer_ca), actor)  # offline: a request
+        issuer = self.get_ca(session, row.issuer_ca)  # the CRL of the key that signed it; offline: a request
+        scope = crls.scope_of(session, issuer, row.issuer_key_ref, row.crl_scope)
+        self.crls.issue_or_request(session, issuer, actor, scope=scope)  # only the revoked certificate's list
         return row
 
     # -- CRL (ca/crl.py) ---------------------------------------------------------------------------
@@ -724,9 +801,29 @@ class CertificateAuthorityService:
     def _lock_ca(self, session: Session, name: str) -> CertificateAuthority:
         return crls.lock_ca(session, name)
 
-    def current_crl(self, ca_name: str) -> bytes:
-        """The newest stored CRL. A read: it never signs (the scheduler keeps CRLs fresh)."""
-        return self.crls.current(ca_name)
+    def current_crl(self, ca_name: str, scope: str = "") -> bytes:
+        """The newest stored CRL of one key scope (ca/crl.py; "" the CA's first key, at the plain URL).
+        A read: it never signs (the scheduler keeps CRLs fresh)."""
+        return self.crls.current(ca_name, scope)
+
+    def current_crls(self, ca_name: str, with_partitions: bool = True) -> list[bytes]:
+        """The newest CRL of every live scope of a CA (after a rollover, the old key's too; its partitions
+        unless `with_partitions` is False, leaving the lists that cover its CA and infrastructure certificates)."""
+        return self.crls.current_all(ca_name, with_partitions)
+
+    def crl_at(self, url: str) -> bytes | None:
+        """The newest CRL this service publishes at distribution point `url`, or None (not one of ours, or
+        none yet): what a certificate's own CRL is, partition or not, without every partition's list."""
+        prefix = f"{self.public_url}/v1/cas/"
+        if not url.startswith(prefix):
+            return None
+        name, _, rest = url[len(prefix) :].partition("/")
+        if rest != "crl" and not rest.startswith("crl/"):
+            return None
+        try:
+            return self.current_crl(name, rest[len("crl/") :] if rest.startswith("crl/") else "")
+        except (UnknownCA, CRLUnavailable, UnknownCRLScope):
+            return None
 
     def refresh_crls(self) -> dict[str, int]:
         """A new CRL for every CA."""
@@ -743,6 +840,14 @@ class CertificateAuthorityService:
 
     def ocsp(self, request_der: bytes) -> bytes:
         return self.ocsp_responder.answer(request_der)
+
+    def ocsp_answer(self, request_der: bytes) -> OCSPAnswer:
+        """The answer with its validity when pre-signed (the HTTP layer's caching headers)."""
+        return self.ocsp_responder.respond_to(request_der)
+
+    def refresh_due_ocsp(self) -> int:
+        """The scheduler's round (api/app.py): stored OCSP responses re-signed before half their validity."""
+        return self.ocsp_responder.refresh_due()
 
 
 _EKU = {

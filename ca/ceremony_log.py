@@ -8,8 +8,8 @@ line shows when the log is read. `trustseal ca ceremony log --ceremony-home DIR`
 with the online `ceremony.completed` events.
 
 The home consults it before signing (`refuse`): a CRL number not above the last it signed for that CA, a
-CRL that drops a serial an earlier CRL of it listed, a certificate serial it signed before, a request id it
-signed with another TBS.
+CRL that drops a serial an earlier CRL of the same list (issuer key and distribution point) listed, a
+certificate serial it signed before, a request id it signed with another TBS.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class History:
     """What the log says this home signed, per CA."""
 
     crl_number: dict[str, int] = field(default_factory=dict)
-    crl_serials: dict[str, set[str]] = field(default_factory=dict)
+    crl_serials: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (CA, list scope) -> serials
     certificate_serials: set[str] = field(default_factory=set)
     requests: dict[str, str] = field(default_factory=dict)  # request id -> TBS SHA-256
 
@@ -79,7 +79,8 @@ def history(records: list[dict[str, Any]]) -> History:
             seen.requests[str(record["request"])] = str(record.get("tbs_sha256"))
         if record.get("kind") == "crl":
             seen.crl_number[ca] = max(seen.crl_number.get(ca, 0), int(record.get("crl_number") or 0))
-            seen.crl_serials.setdefault(ca, set()).update(record.get("entries") or ())
+            scope = (ca, str(record.get("scope") or ""))
+            seen.crl_serials.setdefault(scope, set()).update(record.get("entries") or ())
         elif record.get("serial"):
             seen.certificate_serials.add(str(record["serial"]))
     return seen
@@ -98,6 +99,7 @@ def record_for(
     }
     if isinstance(tbs, asn1_crl.TbsCertList):
         record["crl_number"] = policy.crl_number(tbs)
+        record["scope"] = policy.crl_scope(tbs)
         record["entries"] = policy.crl_serials(tbs)
     else:
         record["serial"] = f"{tbs['serial_number'].native:x}"
@@ -119,7 +121,7 @@ def refuse(seen: History, record: dict[str, Any]) -> None:
         last = seen.crl_number.get(ca, 0)
         if int(record["crl_number"]) <= last:
             raise RequestRefused(f"CRL number {record['crl_number']} of {ca} is not above {last}, the last signed here")
-        dropped = seen.crl_serials.get(ca, set()) - set(record["entries"])
+        dropped = seen.crl_serials.get((ca, str(record.get("scope") or "")), set()) - set(record["entries"])
         if dropped:
             raise RequestRefused(f"the CRL drops serial(s) an earlier CRL of {ca} listed: {', '.join(sorted(dropped))}")
     elif record["serial"] in seen.certificate_serials:

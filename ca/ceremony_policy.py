@@ -141,6 +141,16 @@ def crl_number(tbs: asn1_crl.TbsCertList) -> int | None:
     return int(value) if value is not None else None
 
 
+def crl_scope(tbs: asn1_crl.TbsCertList) -> str:
+    """Which list of the CA this CRL is: its issuer key (authority key identifier) and, for a partition or a
+    rolled-over key's list, its issuing distribution point. Entries carry over only within one scope."""
+    aki = _extension(tbs["crl_extensions"], "authority_key_identifier") or {}
+    key_id = aki.get("key_identifier") if isinstance(aki, dict) else None
+    idp = _extension(tbs["crl_extensions"], "issuing_distribution_point") or {}
+    point = idp.get("distribution_point") if isinstance(idp, dict) else None
+    return f"{key_id.hex() if isinstance(key_id, bytes) else ''}|{_names(point) if point else ''}"
+
+
 def crl_serials(tbs: asn1_crl.TbsCertList) -> list[str]:
     return [f"{entry['user_certificate'].native:x}" for entry in tbs["revoked_certificates"]]
 

@@ -127,6 +127,20 @@ class NameNotAllowed(CAError):
         self.status = status
 
 
+class UnknownCRLScope(CAError):
+    """No such CRL scope (a CA key, or a partition of one: ca/crl.py) for a CA: GET /v1/cas/{ca}/crl/{scope}."""
+
+    code = "unknown_crl_scope"
+    status = 404
+
+
+class CAKeyRolloverRefused(CAError):
+    """A CA whose key cannot roll over now (its parent withdrawn, a root offline …)."""
+
+    code = "ca_rollover_refused"
+    status = 409
+
+
 class CRLUnavailable(CAError):
     """No CRL stored yet for a CA (one is made at creation, on revocation and by the scheduler): reads
     never sign one, so the answer is 503 rather than a CRL made on a public request."""

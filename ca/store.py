@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from ca import ocsp_store
 from ca.errors import CANotIssuing
 from ledger.events import EVENT_TABLE, INSERT_EVENT
 from store.db import Database
@@ -35,6 +36,8 @@ _CERTIFICATE_COLUMNS = (
     "der",
     "is_ca",
     "created_at",
+    "issuer_key_ref",
+    "crl_scope",
 )
 _EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
 _T = CertificateAuthority.__table__.c
@@ -55,6 +58,8 @@ class PreparedCertificate:
     issuer_ca: str | None
     profile: str
     algorithm: str
+    issuer_key_ref: str | None = None  # the CA key that signed it (custody `name@version`)
+    crl_scope: str | None = None  # the CRL scope its distribution point names (ca/crl.py); None: its key's base
 
 
 def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
@@ -71,6 +76,8 @@ def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[
         "der": prepared.der,
         "is_ca": is_ca,
         "created_at": datetime.now(UTC),
+        "issuer_key_ref": prepared.issuer_key_ref,
+        "crl_scope": prepared.crl_scope,
     }
 
 
@@ -124,12 +131,14 @@ def bulk_add(
 def mark_revoked(
     session: Session, row: Certificate, reason: str, revoked_at: datetime, invalidity_date: datetime | None
 ) -> None:
-    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it."""
+    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it.
+    Its pre-signed OCSP responses go in the same transaction (the next request signs `revoked`)."""
     row.status = "revoked"
     row.revoked_at = revoked_at
     row.revocation_reason = reason
     row.invalidity_date = invalidity_date
     session.flush()
+    ocsp_store.forget(session, row.serial)
 
 
 class IssuanceWriter:
@@ -175,3 +184,46 @@ class IssuanceWriter:
                 ),
             )
         return self._raw
+
+
+def switch_key(
+    session: Session,
+    ca: CertificateAuthority,
+    *,
+    key_ref: str,
+    crl_scope: str,
+    certificate: PreparedCertificate,
+    until: datetime,
+) -> dict[str, str | None]:
+    """A CA rolls over (ca/rollover.py), in the caller's transaction under the CA row lock: the new CA
+    certificate's row, the row's current key / certificate / CRL scope switched to it, and the old key
+    (with its certificate, CRL scope and OCSP signer) kept in `previous_keys`, where CRLs and OCSP keep
+    answering for what it issued. The caller provisions the new key's OCSP signer. Returns the old key."""
+    from asn1crypto import x509
+
+    add(session, certificate, is_ca=True)
+    ocsp_serial = None
+    if ca.ocsp_certificate_der is not None:
+        ocsp_serial = f"{x509.Certificate.load(ca.ocsp_certificate_der).serial_number:x}"
+    previous: dict[str, str | None] = {
+        "key_ref": ca.key_ref,
+        "crl_scope": ca.crl_scope or "",
+        "certificate_serial": ca.certificate_serial,
+        "ocsp_key_ref": ca.ocsp_key_ref,
+        "ocsp_certificate_serial": ocsp_serial,
+        "until": until.isoformat(),
+    }
+    ca.previous_keys = [*(ca.previous_keys or []), previous]
+    ca.key_ref = key_ref
+    ca.crl_scope = crl_scope
+    ca.certificate_serial = certificate.serial_hex
+    ca.certificate_der = certificate.der
+    session.flush()
+    return previous
+
+
+def set_ocsp_signer(session: Session, ca: CertificateAuthority, key_ref: str, certificate_der: bytes) -> None:
+    """The CA's OCSP signer switched to `key_ref` (its certificate's row is written with `add`)."""
+    ca.ocsp_key_ref = key_ref
+    ca.ocsp_certificate_der = certificate_der
+    session.flush()

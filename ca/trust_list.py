@@ -96,6 +96,35 @@ def maker_entry(row: Certificate, ca: CertificateAuthority) -> dict[str, Any]:
     }
 
 
+def _key_material(
+    service: CertificateAuthorityService, cas: list[CertificateAuthority], now: datetime
+) -> dict[str, tuple[list[bytes], list[bytes]]]:
+    """Per CA that rolled over: its earlier certificates still valid at `now` (newest first) and its valid,
+    unrevoked link certificates (ca/rollover.py)."""
+    from ca.rollover import LINK_PROFILE
+
+    out: dict[str, tuple[list[bytes], list[bytes]]] = {}
+    with service.db.session() as session:
+        for ca in cas:
+            if not ca.previous_keys:
+                continue
+            serials = [str(p["certificate_serial"]) for p in reversed(ca.previous_keys)]
+            rows = {r.serial: r for r in session.scalars(select(Certificate).where(Certificate.serial.in_(serials)))}
+            earlier = [rows[s].der for s in serials if s in rows and rows[s].not_after > now]
+            links = session.scalars(
+                select(Certificate.der)
+                .where(
+                    Certificate.issuer_ca == ca.name,
+                    Certificate.profile == LINK_PROFILE,
+                    Certificate.status == "good",
+                    Certificate.not_after > now,
+                )
+                .order_by(Certificate.not_before, Certificate.serial)
+            )
+            out[ca.name] = (earlier, list(links))
+    return out
+
+
 class TrustListPublisher:
     def __init__(self, ca: CertificateAuthorityService) -> None:
         self.ca = ca
@@ -334,6 +363,7 @@ class TrustListPublisher:
         if handover is None:
             handover = self._implicit_handover(signer_der)
         now = now.replace(microsecond=0)
+        key_material = _key_material(self.ca, cas, now)
         regions: dict[str, dict[str, Any]] = {}
         by_name = {ca.name: ca for ca in cas}
         for ca in cas:
@@ -353,15 +383,20 @@ class TrustListPublisher:
                     },
                 },
             )
+            earlier, links = key_material.get(ca.name, ([], []))
             region["cas"].append(
                 {
                     "name": ca.name,
                     "certificate": _pem(ca.certificate_der),
+                    # after a key rollover (ca/rollover.py): every still-valid certificate of the CA, newest
+                    # first (the first is `certificate`), so paths build for documents under either key
+                    "certificates": [_pem(ca.certificate_der), *(_pem(der) for der in earlier)],
+                    "links": [_pem(der) for der in links],  # a root's link certificates (RFC 4210 §4.4)
                     "status": "granted" if ca.status == "active" else "withdrawn",
                     "history": history(ca),
                 }
             )
-            region["endpoints"]["crl"][ca.name] = self.ca.crl_url(ca.name)
+            region["endpoints"]["crl"][ca.name] = self.ca.crl_url(ca.name, ca.crl_scope)
         for maker in makers:
             issuer = by_name.get(maker.issuer_ca or "")
             if issuer is not None:  # issued by a CA of this region: the region vouches for it

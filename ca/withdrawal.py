@@ -5,7 +5,8 @@ In one transaction: the CA's status becomes `withdrawn` with a history entry fro
 now), and its parent revokes its certificate (the parent's next CRL is issued at once, and OCSP answers
 from the same rows), each with its event. Then a new trust list is published, so verifiers see the
 withdrawal without waiting for the list's next update. A root has no parent: it is withdrawn on the trust
-list only (`revoked_serial` None). Under an offline parent (ca/ceremony.py) the revocation is
+list only (`revoked_serial` None). A CA that rolled over its key has each of its certificates revoked
+(`revoked_serial` names the current one). Under an offline parent (ca/ceremony.py) the revocation is
 stored and OCSP answers it at once; the parent's CRL listing it is a pending ceremony request
 (`ceremony`). A withdrawn CA issues nothing more (ca/authority.py refuses with
 `ca_withdrawn`); its CRL and OCSP keep answering for what it issued.
@@ -79,8 +80,12 @@ def withdraw_ca(
         if ca.parent is not None:
             certificate = session.get(Certificate, ca.certificate_serial)
             assert certificate is not None  # written with the CA row
-            if certificate.status != "revoked":
-                service.revoke_in_session(session, certificate, normalised, actor, invalidity_date=invalid_from)
+            # after a key rollover (ca/rollover.py) its earlier certificates are revoked too: each on the
+            # CRL of the parent key that signed it
+            earlier = [session.get(Certificate, str(p["certificate_serial"])) for p in ca.previous_keys or []]
+            for row in [certificate, *earlier]:
+                if row is not None and row.status != "revoked" and row.issuer_ca == ca.parent:
+                    service.revoke_in_session(session, row, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
             pending = crls.pending_request(session, ca.parent)  # an offline parent's CRL waits for a ceremony
             request = ceremony.request_json(pending) if pending is not None else None

@@ -503,8 +503,9 @@ class SealService:
             cert = session.get(Certificate, row.certificate_serial)
             if cert is None or cert.status != "good":
                 raise SealNotActive(f"the certificate of seal {seal_id} is revoked")
-            chain = list(self.ca.snapshots.entry(row.ca_name).chain)  # the CA snapshot (ca/snapshot.py)
             der = cert.der
+            # the CA snapshot (ca/snapshot.py): through the CA key that signed it, old or new after a rollover
+            chain = list(self.ca.snapshots.chain_for(row.ca_name, der))
         return SealForSigning(
             seal=row,
             handle=self.custody.signer(row.key_ref),

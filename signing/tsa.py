@@ -80,9 +80,9 @@ class TimestampAuthority:
                 return again  # another thread re-read it meanwhile
             with self.db.session() as session:
                 row = session.get(TimestampUnit, family)
-                chain = self.ca.chain(session, ISSUING_CA[family])
             if row is None or row.ca_name != ISSUING_CA[family]:
                 row = self._provision(family)
+            chain = self.ca.chain_for(ISSUING_CA[family], row.certificate_der)  # its CA key, old or new
             unit = Unit(
                 family=family,
                 handle=self.custody.signer(row.key_ref),

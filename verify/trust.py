@@ -21,6 +21,8 @@ from asn1crypto import crl, pem, x509
 
 from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
+from verify import revocation_time
+from verify.crl_scope import covers
 
 
 class TrustListError(ValueError):
@@ -131,7 +133,7 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
     A CRL whose signature does not verify is no revocation information and is ignored."""
     for listing in crls:
         tbs = listing["tbs_cert_list"]
-        if tbs["issuer"] != issuer.subject:
+        if tbs["issuer"] != issuer.subject or not covers(listing, cert):  # a partition for other certificates
             continue
         try:
             signed = verify_signature(issuer.public_key.dump(), listing["signature_algorithm"],
@@ -141,8 +143,8 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
         if not signed:
             continue
         for entry in tbs["revoked_certificates"] or []:
-            when = entry["revocation_date"].native
-            if entry["user_certificate"].native == cert.serial_number and when <= moment:
+            when = revocation_time.crl_entry(entry)  # an earlier invalidityDate counts (RFC 5280 §5.3.2)
+            if entry["user_certificate"].native == cert.serial_number and when is not None and when <= moment:
                 return when
     return None
 
@@ -182,6 +184,39 @@ def signer_problem(
         if revoked is not None:
             return f"the signer certificate was revoked on {revoked.isoformat()} (the root's CRL)"
     return None
+
+
+def linked_roots(
+    doc: dict[str, Any], roots: list[x509.Certificate], crls: list[crl.CertificateList], moment: datetime
+) -> list[x509.Certificate]:
+    """The other key of a root the caller holds, from the list's link certificates (a rolled-over root,
+    RFC 4210 §4.4): a link counts only if a held root signed it, it names that root as subject and issuer,
+    is a CA certificate allowed to sign certificates, is valid at `moment` and is not revoked on a CRL at
+    hand. A caller who installed only the new root thus still accepts a signer the old root key certified
+    (and one who holds only the old root, a signer the new key certified). Nothing here is trusted
+    because the list says so: each link rests on a held root's signature."""
+    out: list[x509.Certificate] = []
+    regions = doc.get("regions")
+    for region in regions if isinstance(regions, list) else []:  # not yet known to be signed: hostile input
+        cas = region.get("cas") if isinstance(region, dict) else None
+        for entry in cas if isinstance(cas, list) else []:
+            texts = entry.get("links") if isinstance(entry, dict) else None
+            for text in texts if isinstance(texts, list) else []:
+                try:
+                    link, _ = _certificate(text)
+                except TrustListError:
+                    continue
+                usage = link.key_usage_value
+                if not link.ca or usage is None or "key_cert_sign" not in usage.native:
+                    continue
+                if link.subject != link.issuer or not link.not_valid_before <= moment <= link.not_valid_after:
+                    continue
+                for root in roots:
+                    if root.subject == link.subject and _issued_by(link, root):
+                        if _revoked_on(link, root, crls, moment) is None:
+                            out.append(link)
+                        break
+    return out
 
 
 def _signed_bytes(doc: dict[str, Any]) -> bytes:
@@ -259,6 +294,8 @@ class TrustStore:
     lists: list[dict[str, Any]] = field(default_factory=list)  # summaries of the accepted lists
     # SHA-256 of signers a trusted signer handed over to (a handover list): pinned from then on
     followed: list[str] = field(default_factory=list)
+    # link certificates of rolled-over roots (RFC 4210 §4.4): path material only where they bridge
+    links: list[x509.Certificate] = field(default_factory=list)
 
     def add_anchor(self, cert: x509.Certificate) -> None:
         self.anchors.append(cert)
@@ -297,6 +334,7 @@ class TrustStore:
         moment = now or datetime.now(UTC)
         signer, signer_der = _certificate(doc.get("signer_certificate"))
         pins = (*pinned, *self.followed)
+        roots = [*roots, *linked_roots(doc, list(roots), list(crls), moment)]  # a rolled-over root's other key
         problem = signer_problem(signer, signer_der, list(roots), pins, list(crls), moment)
         followed: str | None = None
         handover_from: str | None = None  # the pinned signer that handed over to this list's signer
@@ -322,6 +360,7 @@ class TrustStore:
             raise TrustListError("TRUST_LIST_MALFORMED", "regions must be a list")
         cas: list[ListedCA] = []
         makers: list[ListedMaker] = []
+        links: list[x509.Certificate] = []
         for region in regions:
             if not isinstance(region, dict) or not isinstance(region.get("cas"), list):
                 raise TrustListError("TRUST_LIST_MALFORMED", "each region has a list of cas")
@@ -330,17 +369,40 @@ class TrustStore:
                     raise TrustListError("TRUST_LIST_MALFORMED", "cas holds objects")
                 cert, der = _certificate(entry.get("certificate"))
                 history = _history(entry)
-                cas.append(
-                    ListedCA(
-                        name=str(entry.get("name", "")),
-                        region_code=str(region.get("code", "")),
-                        region_name=str(region.get("name", "")),
-                        certificate=cert,
-                        der=der,
-                        history=history or (("granted", cert.not_valid_before),),
-                        stale_since=stale,
+                # after a CA key rollover the entry also lists its earlier certificates (`certificates`,
+                # newest first): one CA, one history, several keys; and a root's link certificates
+                others = entry.get("certificates", [])
+                entry_links = entry.get("links", [])
+                if not isinstance(others, list) or not isinstance(entry_links, list):
+                    raise TrustListError("TRUST_LIST_MALFORMED", "certificates and links are lists of PEM strings")
+                listed_ders = [der]
+                for text in others:
+                    other, other_der = _certificate(text)
+                    if other_der in listed_ders:
+                        continue
+                    if other.subject != cert.subject:
+                        raise TrustListError(
+                            "TRUST_LIST_MALFORMED", "a CA entry lists a certificate of another subject"
+                        )
+                    listed_ders.append(other_der)
+                for listed_der in listed_ders:
+                    listed_cert = cert if listed_der == der else x509.Certificate.load(listed_der)
+                    cas.append(
+                        ListedCA(
+                            name=str(entry.get("name", "")),
+                            region_code=str(region.get("code", "")),
+                            region_name=str(region.get("name", "")),
+                            certificate=listed_cert,
+                            der=listed_der,
+                            history=history or (("granted", cert.not_valid_before),),
+                            stale_since=stale,
+                        )
                     )
-                )
+                for text in entry_links:
+                    link, _ = _certificate(text)
+                    if link.subject != cert.subject or link.issuer != cert.subject:
+                        raise TrustListError("TRUST_LIST_MALFORMED", "a link certificate names another CA")
+                    links.append(link)
             for entry in region.get("seal_makers") or []:
                 if not isinstance(entry, dict):
                     raise TrustListError("TRUST_LIST_MALFORMED", "seal_makers holds objects")
@@ -366,6 +428,7 @@ class TrustStore:
         self.cas += cas
         self.makers += makers
         self.cross += cross
+        self.links += links
         self.lists.append({"sequence": sequence, "issued_at": doc.get("issued_at"), "signer": signer_der,
                            "next_update": next_update, "stale_since": stale,
                            "handover_from": handover_from})  # fmt: skip
@@ -383,7 +446,11 @@ class TrustStore:
     def intermediates(self) -> list[x509.Certificate]:
         """Listed CAs below the roots, and cross-certificates that let another hierarchy's paths reach
         a listed root."""
-        return [c.certificate for c in self.cas if c.certificate.self_signed == "no"] + list(self.cross)
+        anchored = {c.public_key.dump() for c in self.trust_roots()}
+        # a link is needed only when its subject key is no anchor of ours (e.g. only the old root is held);
+        # with both roots listed it would merely offer a second path, so it is left out
+        bridging = [link for link in self.links if link.public_key.dump() not in anchored]
+        return [c.certificate for c in self.cas if c.certificate.self_signed == "no"] + list(self.cross) + bridging
 
     def ca_keys(self) -> frozenset[bytes]:
         """Public keys (SPKI DER) of every trusted CA: listed, cross-certified or explicit anchors."""

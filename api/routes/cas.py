@@ -46,7 +46,7 @@ def list_cas(context: Ctx) -> list[CAInfo]:
             serial=ca.certificate_serial,
             status=ca.status,
             certificate_url=context.ca.issuer_url(ca.name),
-            crl_url=context.ca.crl_url(ca.name),
+            crl_url=context.ca.crl_url(ca.name, ca.crl_scope),
             offline=bool(ca.offline),
         )
         for ca in context.ca.list_cas()
@@ -61,10 +61,31 @@ def ca_certificate(ca: str, request: Request, context: Ctx) -> Response:
     return Response(der, media_type="application/pkix-cert")
 
 
+@router.get("/{ca}/certificate/{scope}")
+def key_certificate(ca: str, scope: str, request: Request, context: Ctx) -> Response:
+    """One CA key's certificate after a rollover (the caIssuers URL certificates under that key carry)."""
+    der = context.ca.key_certificate(ca, scope)
+    if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
+        return Response(to_pem(der), media_type="application/x-pem-file")
+    return Response(der, media_type="application/pkix-cert")
+
+
 @router.get("/{ca}/crl")
 def crl(ca: str, context: Ctx) -> Response:
+    """The CRL of the CA's first key: the URL every certificate it issued before any rollover carries."""
     return Response(
         context.ca.current_crl(ca), media_type="application/pkix-crl", headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+@router.get("/{ca}/crl/{scope}")
+def scoped_crl(ca: str, scope: str, context: Ctx) -> Response:
+    """The CRL of one CA key after a rollover (`k<version>`) or of a partition (`p3`, `k2-p1`: ca/crl.py);
+    404 `unknown_crl_scope` otherwise."""
+    return Response(
+        context.ca.current_crl(ca, scope),
+        media_type="application/pkix-crl",
+        headers={"Cache-Control": "public, max-age=300"},
     )
 
 

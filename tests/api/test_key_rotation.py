@@ -173,7 +173,8 @@ def test_inventory_names_every_key_and_what_uses_it(
         assert row["expiring"] is False and row["versions"][0]["age_days"] >= 0
     assert rows["cn-370000-sm2"]["used_by"] == "CA cn-370000-sm2"
     assert rows[f"seal.{SEAL}"]["used_by"].startswith(f"holder of seal {SEAL}")
-    assert rows["cn-370000-sm2"]["rotatable"] is False and rows["tsa.sm2"]["rotatable"] is True
+    assert rows["cn-370000-sm2"]["rotatable"] is True and rows["tsa.sm2"]["rotatable"] is True
+    assert rows["cn-370000-sm2"]["needs_approval"] is True and rows["cn-370000-sm2.ocsp"]["needs_approval"] is False
     assert rows["ledger.sm2"]["needs_approval"] is True and rows["tsa.sm2"]["needs_approval"] is False
     issuer = {"Authorization": f"Bearer {create_token(context.db, 'issuer', 'keys-issuer')}"}
     _problem(client.get("/v1/keys", headers=issuer), 403, "forbidden_role")
@@ -215,8 +216,6 @@ def test_refusals_change_nothing(client: TestClient, context: Context, officer: 
     _problem(client.post("/v1/keys/Bad%20Name/rotate", headers=officer), 404, "key_not_found")
     _problem(client.post("/v1/keys/tsa.sm2@1/rotate", headers=officer), 404, "key_not_found")
     _problem(client.post(f"/v1/keys/{spare}/rotate", headers=officer), 409, "key_disabled")
-    _problem(client.post("/v1/keys/cn-370000-sm2/rotate", headers=officer), 409, "rotation_not_supported_yet")
-    _problem(client.post("/v1/keys/cn-370000-sm2.ocsp/rotate", headers=officer), 409, "rotation_not_supported_yet")
     _problem(client.post("/v1/keys/ledger.pii-hmac/rotate", headers=officer), 409, "key_not_rotatable")
     _problem(client.post("/v1/keys/tsa.sm2/rotate", headers=auditor), 403, "forbidden_role")
     assert _state(context) == before
@@ -349,8 +348,8 @@ def test_cli_rotates_remotely(live_url: str, officer: dict[str, str], context: C
     assert result.exit_code == 0, result.output
     assert "rotated tsa.p256" in result.stdout
     assert len(context.custody.versions("tsa.p256")) == before + 1
-    refused = runner.invoke(cli, ["keys", "rotate", "cn-370000-sm2", "--url", live_url, "--token", token])
-    assert refused.exit_code == 1 and "rotation_not_supported_yet" in refused.output
+    refused = runner.invoke(cli, ["keys", "rotate", "ledger.pii-hmac", "--url", live_url, "--token", token])
+    assert refused.exit_code == 1 and "key_not_rotatable" in refused.output
 
 
 # -- approvals ------------------------------------------------------------------------------------
@@ -394,7 +393,7 @@ def test_ledger_and_trust_list_rotations_wait_for_a_second_officer(
     # seal, maker and TSA rotations are one officer's: no approval even under this policy
     assert client.post("/v1/keys/tsa.sm2/rotate", headers=first).status_code == 200
     # and a refusal is made at request time, before any approval is opened
-    _problem(client.post("/v1/keys/cn-root-sm2/rotate", headers=first), 409, "rotation_not_supported_yet")
+    _problem(client.post("/v1/keys/ledger.pii-hmac/rotate", headers=first), 409, "key_not_rotatable")
 
 
 # -- no downtime ----------------------------------------------------------------------------------

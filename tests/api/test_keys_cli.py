@@ -49,8 +49,8 @@ def test_keys_rotate_locally(home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert code == 0 and "break-glass" in out and "rotated ledger.sm2: version 1 -> 2" in out, out
     code, out = _run(home, "keys", "rotate", "nope.sm2")
     assert code == 1 and "key_not_found" in out, out
-    code, out = _run(home, "keys", "rotate", "cn-530000-p256")
-    assert code == 1 and "rotation_not_supported_yet" in out, out
+    code, out = _run(home, "keys", "rotate", "ledger.pii-hmac")
+    assert code == 1 and "key_not_rotatable" in out, out
     monkeypatch.setenv("TRUSTSEAL_HOME", str(home))
     context = open_context(Settings.from_env())
     try:
@@ -59,5 +59,34 @@ def test_keys_rotate_locally(home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             maker = session.scalars(select(Event).where(Event.type == "seal_maker.rotated")).one()
         assert [(e.subject, e.payload["outcome"]) for e in glass] == [("ledger.sm2", "executed")]
         assert maker.actor is not None and maker.actor.startswith("cli:")
+    finally:
+        context.close()
+
+
+def test_a_ca_key_rolls_over_locally_as_break_glass(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`trustseal keys rotate cn-530000-p256` on the home: the CA rolls over (an approved operation, so
+    break-glass here) and `cn-530000-p256.ocsp` gets a new signer (an officer's alone)."""
+    code, out = _run(home, "keys", "rotate", "cn-530000-p256")
+    assert code == 0 and "break-glass" in out and "rotated cn-530000-p256: version 1 -> 2" in out, out
+    code, out = _run(home, "keys", "rotate", "cn-530000-p256.ocsp")
+    assert code == 0 and "rotated cn-530000-p256.ocsp: version 2 -> 3" in out, out
+    old, new = home / "old.crl", home / "new.crl"
+    assert _run(home, "ca", "crl", "cn-530000-p256", "-o", str(old))[0] == 0
+    assert _run(home, "ca", "crl", "cn-530000-p256", "--scope", "k2", "-o", str(new))[0] == 0
+    assert old.read_bytes() != new.read_bytes()
+    code, out = _run(home, "ca", "crl", "cn-530000-p256", "--scope", "k9", "-o", str(new))
+    assert code == 1 and "unknown_crl_scope" in out, out
+    monkeypatch.setenv("TRUSTSEAL_HOME", str(home))
+    context = open_context(Settings.from_env())
+    try:
+        with context.db.session() as session:
+            rolled = session.scalars(select(Event).where(Event.type == "ca.rolled_over")).one()
+            glass = session.scalars(
+                select(Event).where(Event.type == "approval.break_glass", Event.subject == "cn-530000-p256")
+            ).one()
+        assert rolled.payload["ca"] == "cn-530000-p256" and rolled.actor is not None and rolled.actor.startswith("cli:")
+        assert glass.payload["outcome"] == "executed"
+        entry = context.ca.snapshot().get("cn-530000-p256")
+        assert len(entry.generations) == 2 and entry.crl_scope == "k2"
     finally:
         context.close()

@@ -56,6 +56,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/cas"): PUBLIC,
     ("GET", "/v1/cas/{ca}/certificate"): PUBLIC,
     ("GET", "/v1/cas/{ca}/crl"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/crl/{scope}"): PUBLIC,  # a key's or a partition's CRL (main's h-P, unclassified there)
+    ("GET", "/v1/cas/{ca}/certificate/{scope}"): PUBLIC,
     ("POST", "/v1/cas"): OFFICERS,
     ("POST", "/v1/cas/{ca}/cross-certify"): OFFICERS,
     ("POST", "/v1/cas/{ca}/withdraw"): OFFICERS,

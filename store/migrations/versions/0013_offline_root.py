@@ -1,13 +1,13 @@
 """offline root: CAs whose key is held only in a ceremony home, and the requests it must sign (ca/ceremony.py)
 
-Revision ID: 0015
+Revision ID: 0013
 Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
