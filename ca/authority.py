@@ -472,14 +472,26 @@ class CertificateAuthorityService:
         """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
         caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
         has prepared `self.pii` (the issuance event digests the subject)."""
+        prepared = self.sign_ocsp_signer(ca, version)
+        self.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
+
+    def sign_ocsp_signer(self, ca: CertificateAuthority, version: KeyVersion) -> PreparedCertificate:
+        """The CA's delegated OCSP signer certificate for `version`, signed, nothing written. An offline CA
+        raises `ceremony.SignatureDeferred` (ca/ocsp_renewal.py opens the `ocsp.signer` ceremony)."""
         ca_cert = x509.Certificate.load(ca.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
             self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), ca, ca_cert
         )
-        prepared = self._sign(approval)
+        return self._sign(approval)
+
+    def adopt_ocsp_signer(
+        self, session: Session, ca: CertificateAuthority, key_ref: str, prepared: PreparedCertificate, actor: str | None
+    ) -> None:
+        """Store the OCSP signer certificate (with its event) and make it the CA's responder, in the caller's
+        transaction (the responder switches at the next snapshot: `invalidate`)."""
         store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
-        store.set_ocsp_signer(session, ca, version.ref, prepared.der)
+        store.set_ocsp_signer(session, ca, key_ref, prepared.der)
 
     # -- issuance --------------------------------------------------------------------------------
 

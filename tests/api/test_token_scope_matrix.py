@@ -56,6 +56,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/cas"): PUBLIC,
     ("GET", "/v1/cas/{ca}/certificate"): PUBLIC,
     ("GET", "/v1/cas/{ca}/crl"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/crl/{scope}"): PUBLIC,  # a key's or a partition's CRL (main's h-P, unclassified there)
+    ("GET", "/v1/cas/{ca}/certificate/{scope}"): PUBLIC,
     ("POST", "/v1/cas"): OFFICERS,
     ("POST", "/v1/cas/{ca}/cross-certify"): OFFICERS,
     ("POST", "/v1/cas/{ca}/withdraw"): OFFICERS,
@@ -99,6 +101,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/ceremonies"): READERS,  # the offline root's requests (ca/ceremony.py): what it must sign
     ("GET", "/v1/ceremonies/{request_id}"): READERS,
     ("POST", "/v1/ceremonies/{request_id}/import"): frozenset({"officer"}),
+    ("POST", "/v1/ceremonies/{request_id}/cancel"): frozenset({"officer"}),
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens/me"): ANY,
