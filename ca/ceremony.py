@@ -12,12 +12,15 @@ output is exactly those bytes signed by that key and completes the operation.
 Operations (`operation` names, each with its completion in ca/ceremony_import.py): `ca.create` (a CA
 under the offline CA), `crl` (its CRL: on schedule, and on a revocation such as a withdrawal, in the
 revocation's transaction), `trust_list.signer` (the trust-list signer's certificate: rotation or
-renewal), `ca.cross_certify`. Another operation registers its completion with
-`ceremony_import.register`. A CA rollover under an offline parent (ca/rollover.py) wires in like `create_ca`:
+renewal), `ca.cross_certify`, `ca.rollover` (a CA's new certificate in a rollover under the offline
+CA, ca/rollover.py: its new key version stays enabled while the request is pending, and
+`ceremony_import.abandon` disables it for a request that will never complete). Another operation
+registers its completion with `ceremony_import.register`, and what a cancel undoes with
+`ceremony_import.register_abandon`. The pattern:
 
     try:
         cert = certs.sign_certificate(..., signer=ceremony.signer_for(custody, parent_row))
-    except ceremony.SignatureDeferred as deferred:          # outside the rollover's transaction
+    except ceremony.SignatureDeferred as deferred:          # outside the operation's transaction
         request = ceremony.open_request(db, deferred, "ca.rollover", ca_name, {...what completion needs}, actor)
         raise ceremony.CeremonyRequired(request) from None  # 202 {"ceremony": …}
 

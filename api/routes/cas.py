@@ -55,7 +55,10 @@ def list_cas(context: Ctx) -> list[CAInfo]:
 
 @router.get("/{ca}/certificate")
 def ca_certificate(ca: str, request: Request, context: Ctx) -> Response:
-    der = context.ca.ca_certificate(ca).dump()
+    """The caIssuers URL of the CA's first key: that key's certificate (the issuer of what carries this URL)
+    while it is valid, even after a rollover; later keys are at `/certificate/k<version>`, and the CA's
+    current certificate is in `GET /v1/cas/{ca}` (`certificate_pem`)."""
+    der = context.ca.first_key_certificate(ca)
     if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
         return Response(to_pem(der), media_type="application/x-pem-file")
     return Response(der, media_type="application/pkix-cert")
