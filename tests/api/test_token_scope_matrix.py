@@ -54,6 +54,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/v1/health"): PUBLIC,
     ("GET", "/v1/cas"): PUBLIC,
+    ("GET", "/v1/cas/{ca}"): PUBLIC,
     ("GET", "/v1/cas/{ca}/certificate"): PUBLIC,
     ("GET", "/v1/cas/{ca}/crl"): PUBLIC,
     ("POST", "/v1/cas"): OFFICERS,
