@@ -444,9 +444,9 @@ def test_an_offline_ca_does_not_roll_over_and_one_under_it_waits_for_the_ceremon
     with pytest.raises(OfflineCARollover) as refused:
         roll_over(ca_service, parent)
     assert refused.value.code == "ca_offline_rollover" and refused.value.status == 409
-    with pytest.raises(CAOffline) as refused:
+    with pytest.raises(CAOffline) as offline:
         rotate_ocsp_signer(ca_service, parent)
-    assert refused.value.code == "ca_offline"
+    assert offline.value.code == "ca_offline"
     assert table_snapshot(ca_service.db) == before
     assert {n: len(ca_service.custody.versions(n)) for n in versions} == versions
 
