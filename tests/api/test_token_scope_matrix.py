@@ -57,6 +57,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/cas/{ca}"): PUBLIC,
     ("GET", "/v1/cas/{ca}/certificate"): PUBLIC,
     ("GET", "/v1/cas/{ca}/crl"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/certificate/{scope}"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/crl/{scope}"): PUBLIC,
     ("POST", "/v1/cas"): OFFICERS,
     ("POST", "/v1/cas/{ca}/cross-certify"): OFFICERS,
     ("POST", "/v1/cas/{ca}/withdraw"): OFFICERS,
@@ -165,7 +167,7 @@ def _headers(caller: Caller) -> dict[str, str]:
 
 def _placeholder(path: str) -> str:
     """Path parameters filled with names of nothing: nothing can be changed by these requests."""
-    for name in ("ca", "serial", "encoded", "seal_id", "job_id", "identifier", "approval_id", "ref"):
+    for name in ("ca", "serial", "encoded", "seal_id", "job_id", "identifier", "approval_id", "ref", "scope"):
         path = path.replace("{" + name + "}", "matrix-none")
     return path.replace("{index}", "0")
 
