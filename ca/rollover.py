@@ -382,7 +382,7 @@ def complete_by_ceremony(done: Completion) -> dict[str, Any]:
         raise CeremonyStale(f"{key_ref} was disabled meanwhile: this rollover of {name} cannot complete")
     now = datetime.now(UTC)
     with service.db.session() as session:
-        ca = service.get_ca(session, name)
+        ca = _completable(service, session, name, done.params)  # before custody makes the OCSP signer's key
         prepared = _prepared(done.der, ca, str(done.params["profile"]), done.params.get("issuer_key_ref"))
     if x509.Certificate.load(done.der).public_key.dump() != version.public_key_der:  # the request's TBS
         raise CeremonyStale(f"the certificate does not certify {key_ref}")
@@ -395,12 +395,8 @@ def complete_by_ceremony(done: Completion) -> dict[str, Any]:
         service.crls.mutex,
         service.db.session() as session,
     ):
-        ca = crls.lock_ca(session, name)
-        refuse_inactive(ca.name, ca.status)  # withdrawn meanwhile: nothing switched
-        parent = service.get_ca(session, str(ca.parent))
-        refuse_inactive(parent.name, parent.status)
-        if ca.key_ref != done.params["previous_key_ref"]:
-            raise CeremonyStale(f"{name} moved to {ca.key_ref} meanwhile: this rollover is overtaken")
+        crls.lock_ca(session, name)
+        ca = _completable(service, session, name, done.params)  # again, under the row lock
         previous = _switch(service, session, ca, version, ocsp_version, prepared, [], now, done.actor, done.request_id)
         result = {
             "rolled_over": name,
@@ -414,6 +410,21 @@ def complete_by_ceremony(done: Completion) -> dict[str, Any]:
         done.finish(session, result)
     service.invalidate(name)
     return result
+
+
+def _completable(
+    service: CertificateAuthorityService, session: Session, name: str, params: dict[str, Any]
+) -> CertificateAuthority:
+    """The CA and its parent still active and the CA still on the key the request replaces; else the
+    import is refused (`ca_withdrawn`, `ceremony_stale`) and nothing changes."""
+    from ca.ceremony_import import CeremonyStale
+
+    ca = service.get_ca(session, name)
+    refuse_inactive(ca.name, ca.status)  # withdrawn meanwhile: nothing switched
+    refuse_inactive(str(ca.parent), service.get_ca(session, str(ca.parent)).status)
+    if ca.key_ref != params["previous_key_ref"]:
+        raise CeremonyStale(f"{name} moved to {ca.key_ref} meanwhile: this rollover is overtaken")
+    return ca
 
 
 def abandon_by_ceremony(custody: KeyCustody, params: dict[str, Any]) -> None:
