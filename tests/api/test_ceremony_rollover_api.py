@@ -383,3 +383,30 @@ def test_an_approved_rotation_results_in_the_ceremony_request(
     assert approved["import"].status_code == 200, approved["import"].text
     # the TSA unit certified by the national CA's old key keeps timestamping verifiable documents
     _still_verify(client, {"B-LT after national": _seal(context)}, [before["root"]], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def swept(context: Context, home: CeremonyHome) -> dict[str, Any]:
+    """An approved `key.rotate` of cn-530000-sm2 whose run opened the ceremony request and then lost its end
+    (a crash): the approvals sweep finds the request as the rotation's result."""
+    from api.keys import rotate
+    from api.operations import sweep
+    from ca.ceremony import CeremonyRequired
+    from tests.api.test_approvals_sweep import NOW, _row, _stuck
+
+    del home
+    name = "cn-530000-sm2"
+    approval_id = _stuck(context, "key.rotate", {"key": name}, NOW)
+    try:
+        rotate(context, {"key": name}, "token:officer-a")
+    except CeremonyRequired as waiting:
+        request = waiting.request
+    resolved = sweep(context, NOW)[approval_id]
+    made = context.custody.versions(name)[-1]
+    return {"resolved": resolved, "row": _row(context, approval_id), "request": request, "made": made}
+
+
+def test_the_sweep_takes_an_interrupted_rotations_ceremony_request_as_its_result(swept: dict[str, Any]) -> None:
+    assert swept["resolved"] == "executed"
+    assert swept["row"].result == {"ceremony": swept["request"]}
+    assert swept["made"].enabled  # the version the request certifies is not disabled as uncertified
