@@ -29,7 +29,7 @@ names the old version, so issuance, CRLs and OCSP go on under the old key), the 
 ceremony request `ca.rollover` (one pending per CA: a second is 409 `ceremony_pending`, refused before any
 key is made) and the caller gets `CeremonyRequired` (202 `{"ceremony": …}`). Importing the ceremony's output
 (ca/ceremony_import.py checks it is exactly that TBS signed by the parent's key) completes the rollover the
-way an online one does (`_complete_by_ceremony`): the row switched, a new OCSP signer certified online by
+way an online one does (`complete_by_ceremony`): the row switched, a new OCSP signer certified online by
 the CA's new key, the new key's first CRL, `ca.rolled_over`, the trust list republished. A request that
 will never complete gives its key version up through `abandon_by_ceremony` (the cancel hook).
 
