@@ -130,6 +130,12 @@ def _sweep_at_start(context: Context) -> None:
         log.exception("approvals left executing could not be swept at startup; the schedule retries")
 
 
+async def _refresh_ocsp(context: Context, every: float) -> None:
+    """Pre-signed OCSP responses on schedule (ca/ocsp.py `refresh_due`), the way CRLs are: each re-signed
+    before half its validity has passed, so a stored answer is never served stale."""
+    await _every(every, context.ca.refresh_due_ocsp, "OCSP response refresh")
+
+
 def _provision_ledger_key(context: Context) -> None:
     """The ledger key and its certificate before serving, not from the integrator's first round in the
     middle of a request: certifying the key writes a certificate and an event. A service not yet
@@ -171,6 +177,8 @@ def create_app(context: Context | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         every = ctx.settings.crl_refresh_seconds
         tasks = [asyncio.create_task(_refresh_crls(ctx, every))] if every > 0 else []
+        if ctx.settings.ocsp_refresh_seconds > 0:
+            tasks.append(asyncio.create_task(_refresh_ocsp(ctx, ctx.settings.ocsp_refresh_seconds)))
         await asyncio.to_thread(_sweep_at_start, ctx)
         if ctx.settings.approval_sweep_seconds > 0:
             tasks.append(asyncio.create_task(_sweep_approvals(ctx, ctx.settings.approval_sweep_seconds)))

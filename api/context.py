@@ -136,5 +136,7 @@ def open_context(
     if migrate:
         db.migrate()
     custody = recorded(open_custody(settings, create=create), db)
-    ca = CertificateAuthorityService(db, custody, default_profiles(), settings.public_url)
+    ca = CertificateAuthorityService(
+        db, custody, default_profiles(), settings.public_url, crl_partition_size=settings.crl_partition_size
+    )
     return Context(settings=settings, db=db, custody=custody, ca=ca)

@@ -13,6 +13,16 @@ class SettingsError(ValueError):
     """A configuration value this version does not accept."""
 
 
+def _partition_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise SettingsError(f"TRUSTSEAL_CRL_PARTITION_SIZE={text!r}: a whole number of entries, 0 to never partition")
+    return size
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -22,6 +32,8 @@ class Settings:
     passphrase: str | None
     max_upload_bytes: int
     crl_refresh_seconds: float = 600.0
+    ocsp_refresh_seconds: float = 300.0  # stored OCSP responses re-signed before half their validity; 0 disables
+    crl_partition_size: int = 50_000  # subscriber certificates per CRL partition (ca/partitions.py); 0 never
     trust_list_publish_seconds: float = 60.0  # the scheduler publishes a changed (or half-expired) trust list
     approval_sweep_seconds: float = 60.0  # how often approvals stuck in `executing` are looked for (0: only at start)
     approval_stuck_seconds: float = 900.0  # `executing` this long means the run died (api/approvals.py sweep)
@@ -49,6 +61,8 @@ class Settings:
             passphrase=os.environ.get("TRUSTSEAL_KEY_PASSPHRASE"),
             max_upload_bytes=int(os.environ.get("TRUSTSEAL_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))),
             crl_refresh_seconds=float(os.environ.get("TRUSTSEAL_CRL_REFRESH_SECONDS", "600")),
+            ocsp_refresh_seconds=float(os.environ.get("TRUSTSEAL_OCSP_REFRESH_SECONDS", "300")),
+            crl_partition_size=_partition_size(os.environ.get("TRUSTSEAL_CRL_PARTITION_SIZE", "50000")),
             trust_list_publish_seconds=float(os.environ.get("TRUSTSEAL_TRUST_LIST_PUBLISH_SECONDS", "60")),
             approval_sweep_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_SWEEP_SECONDS", "60")),
             approval_stuck_seconds=float(os.environ.get("TRUSTSEAL_APPROVAL_STUCK_SECONDS", "900")),

@@ -58,7 +58,8 @@ class ServiceVerification:
 
     def _revocation(self, certs: list[x509.Certificate]) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
         """CRLs of the issuing CA of each certificate and of every CA above it (a CRL issuer's own status
-        is checked too). Parsed CRLs are cached by their bytes."""
+        is checked too), not every partition's: a certificate's partition is the list its distribution point
+        names. Parsed CRLs are cached by their bytes."""
         cas = self.context.ca.snapshot().cas  # one versioned view, certificates parsed once (ca/snapshot.py)
         by_subject = {ca.certificate.subject.dump(): name for name, ca in cas.items()}
         names: set[str] = {row.issuer_ca for row in self.context.ca.cross_certificates() if row.issuer_ca}
@@ -68,14 +69,21 @@ class ServiceVerification:
             while name is not None and name not in names:
                 names.add(name)
                 name = cas[name].parent
+        # every live CA key's base list (ca/crl.py scopes: CA and infrastructure certificates, and subscribers
+        # until a partition opens), and the list at each certificate's own distribution point (its partition)
+        ders = [der for name in sorted(names) for der in self.context.ca.current_crls(name, with_partitions=False)]
+        for cert in certs:
+            for point in cert.crl_distribution_points:
+                der = self.context.ca.crl_at(point.url) if point.url else None
+                if der is not None and der not in ders:
+                    ders.append(der)
         out = []
-        for name in sorted(names):
-            for der in self.context.ca.current_crls(name):  # every live CA key's CRL (ca/crl.py scopes)
-                parsed = self._crls.get(der)
-                if parsed is None:
-                    parsed = crl.CertificateList.load(der)
-                    self._crls = {der: parsed, **dict(list(self._crls.items())[:63])}
-                out.append(parsed)
+        for der in ders:
+            parsed = self._crls.get(der)
+            if parsed is None:
+                parsed = crl.CertificateList.load(der)
+                self._crls = {der: parsed, **dict(list(self._crls.items())[:63])}
+            out.append(parsed)
         return out, []
 
     def _seal_status(self, es_id: str) -> SealState | None:

@@ -5,8 +5,9 @@ for context only (these machines are noisy). The figures go to bench/results/lat
 run of every module, into bench/RESULTS.md (bench/results_table.py: one row per figure of every
 issue, and the machine); a run of some modules writes its table to bench/results/RESULTS.md instead.
 `python -m bench --update bench_x …` re-measures only those modules and keeps every other module's
-figures from bench/results/latest.json: bench/RESULTS.md is then rewritten, its machine line saying
-which modules this run measured and from which run the others were carried.
+figures from bench/results/latest.json (or, on a checkout without it, from what bench/RESULTS.md shows):
+bench/RESULTS.md is then rewritten, its machine line saying which modules this run measured and from
+which run the others were carried.
 """
 
 from __future__ import annotations
@@ -62,8 +63,20 @@ def main(argv: list[str]) -> int:
     names = [arg for arg in argv if arg != "--update"] or everything
     out = HERE / "results"
     previous: dict[str, Any] = {}
+    from_table = False
+    old_table = ""
     if update:  # read first: a missing or partial earlier run stops here, before minutes of benches
-        previous = json.loads((out / "latest.json").read_text())
+        if (out / "latest.json").exists():
+            previous = json.loads((out / "latest.json").read_text())
+        else:  # a fresh checkout (results/ is not kept): the figures bench/RESULTS.md shows, as rounded there
+            old_table = (HERE / "RESULTS.md").read_text()
+            figures, measured = results_table.figures_from_table(old_table, results_table.ROWS)
+            shown = {key.partition(".")[0] for row in results_table.ROWS for key in (row.ours, row.anchor) if key}
+            for unshown in set(everything) - shown:  # a module no row shows: nothing to carry, nothing lost
+                figures.setdefault(unshown, {})
+                measured.setdefault(unshown, "no row in bench/RESULTS.md")
+            previous = {"at": "bench/RESULTS.md", "results": figures, "runs": measured}
+            from_table = True
         kept = set(previous["results"]) | set(names)
         if not kept >= set(everything):
             raise SystemExit(f"--update: no figures for {sorted(set(everything) - kept)} in {out / 'latest.json'}")
@@ -102,7 +115,12 @@ def main(argv: list[str]) -> int:
         where += (
             f". This run measured {', '.join(names)}; carried from earlier runs (python -m bench --update): {sources}"
         )
-    table.write_text(results_table.document(results_table.ROWS, results, where))
+        if from_table:
+            where += " (read back from bench/RESULTS.md as it was written, rounded as shown there)"
+    text = results_table.document(results_table.ROWS, results, where)
+    if from_table:  # rows of carried modules exactly as they were shown
+        text = results_table.keep_carried_lines(text, old_table, results_table.ROWS, set(names))
+    table.write_text(text)
     print(f"table written to {table}")
     return 0
 

@@ -1,39 +1,31 @@
-"""Scale (issue 12): HTTP issuance against in-process issuance, signed OCSP over HTTP against the trivial
-endpoint, and a CRL of 10⁵ revoked entries. Every ratio is paired within this run, slices alternating.
+"""Scale (issue 12): HTTP issuance against in-process issuance, and 10³ against 10⁶ certificates on
+PostgreSQL. Every ratio is paired within this run, slices alternating. OCSP over HTTP against the trivial
+endpoint is bench_ocsp.py's; the CRL of 10⁵ revoked entries, one list and partitioned, is bench_crl.py's.
 
 - Issuance, both with the ledger (SQLite home, the demo SM2 CA, profile org-seal): wrk with 8
   connections POSTs CSRs to /v1/certificates (each response waits for its ledger index); the in-process
   slice, this process with the server idle, calls `ca.issue` then `ledger.wait_for` on its event, one
   after the other. Ratio: the median of per-round HTTP / in-process.
-- OCSP: wrk with 8 connections POSTs one fixed, valid DER request for an issued certificate to
-  /v1/ocsp (each answer read from the row and signed, no cache; the per-address budget raised with
-  TRUSTSEAL_OCSP_RATE_PER_MINUTE=0), alternating with GET /v1/health of the same server. Ratio: the
-  median of per-round OCSP / health. A response is checked once: `successful`, status `good`. A third
-  slice calls the responder in this process (server idle): the ceiling, OCSP's cost without HTTP.
-- CRL: 10⁵ revoked rows bulk-loaded through ca/store.py `bulk_add` (real certificates of the CA: each
-  one signed by the issuance code, with a CSPRNG serial; no event rows, see bulk_add), then the CA's
-  next CRL timed through ca/crl.py `CRLs.issue` (reads the revoked rows, builds, signs, stores, records
-  `crl.published`); its DER size reported, and `openssl crl` must parse it. Partition CRLs (issuing
-  distribution point) are not built.
+- OCSP over HTTP against the trivial endpoint: bench/bench_ocsp.py (pre-signed and live-signed answers).
+- CRL of 10⁵ revoked entries, one list and partitioned: bench/bench_crl.py.
 - 10³ against 10⁶ certificates on PostgreSQL (only with TRUSTSEAL_BENCH_SCALE_PG=1): two schemas, each
   with its own demo hierarchy and that many real certificates bulk-loaded as above; in alternating
   slices, in-process issuance (issue + wait for the index) and OCSP answer latency (`ca.ocsp`, 64
-  bulk-loaded certificates in turn: a primary-key lookup among 10⁶ rows). Ratios: rate at 10⁶ / rate
+  bulk-loaded certificates in turn: a primary-key lookup among 10⁶ rows; since pre-signed responses,
+  each certificate's first answer is signed and stored, the later ones read the stored response joined
+  with its certificate row). Ratios: rate at 10⁶ / rate
   at 10³; latency at 10³ / latency at 10⁶ (the issue's "within 1.5×" is ≥ 0.67).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +34,6 @@ from bench.server import post_script, served, wrk, wrk_available
 
 CSR_COUNT = 32
 CA = "cn-370000-sm2"
-CRL_ENTRIES = 100_000
 
 
 def _setup(home: Path) -> str:
@@ -93,86 +84,11 @@ def issuance(home: Path, token: str, seconds: float, rounds: int) -> dict[str, f
     }
 
 
-def ocsp_request(home: Path) -> bytes:
-    """The DER of an OCSP request for a certificate issued now."""
-    from asn1crypto import ocsp, x509
-
-    from api.context import open_context
-
-    context = open_context()
-    issued = context.ca.issue(sm2_csr(), "org-seal", CA)
-    issuer = context.ca.ca_certificate(CA)
-    context.close()
-    serial = x509.Certificate.load(issued.der).serial_number
-    cert_id = {
-        "hash_algorithm": {"algorithm": "sha256"},
-        "issuer_name_hash": hashlib.sha256(issuer.subject.dump()).digest(),
-        "issuer_key_hash": hashlib.sha256(issuer.public_key["public_key"].contents[1:]).digest(),
-        "serial_number": serial,
-    }
-    der: bytes = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
-    return der
-
-
-def _ocsp_script(der: bytes) -> str:
-    body = "".join(f"\\{b:03d}" for b in der)  # Lua decimal escapes: the DER as it is
-    return (
-        f'local body = "{body}"\n'
-        'request = function() return wrk.format("POST", "/v1/ocsp", '
-        '{["Content-Type"] = "application/ocsp-request"}, body) end\n'
-    )
-
-
-def _check_ocsp(url: str, der: bytes) -> None:
-    import httpx
-    from asn1crypto import ocsp
-
-    answer = httpx.post(url + "/v1/ocsp", content=der, headers={"Content-Type": "application/ocsp-request"})
-    response = ocsp.OCSPResponse.load(answer.content)
-    assert response["response_status"].native == "successful", response["response_status"].native
-    single = response.basic_ocsp_response["tbs_response_data"]["responses"][0]
-    assert single["cert_status"].name == "good", base64.b64encode(der)
-
-
-def ocsp_over_http(home: Path, seconds: float, rounds: int) -> dict[str, float]:
-    """Also a third slice each round: the responder called in this process (`ca.ocsp`, the server idle),
-    the ceiling HTTP OCSP could reach against health if the HTTP layer cost nothing."""
-    from api.context import open_context
-
-    der = ocsp_request(home)
-    script = _ocsp_script(der)
-    ocsp_rates, health, local = [], [], []
-    with served(home, {"TRUSTSEAL_OCSP_RATE_PER_MINUTE": "0"}) as url:
-        context = open_context()
-        context.ca.ocsp(der)
-        _check_ocsp(url, der)
-        wrk(url + "/v1/health", 1)  # warm-up
-        wrk(url, 1, script=script)
-        for r in range(rounds):
-            for which in ("ocsp", "health", "local") if r % 2 == 0 else ("local", "health", "ocsp"):
-                if which == "ocsp":
-                    ocsp_rates.append(wrk(url, seconds, script=script)["rps"])
-                elif which == "health":
-                    health.append(wrk(url + "/v1/health", seconds)["rps"])
-                else:
-                    n, start = 0, time.perf_counter()
-                    while time.perf_counter() - start < seconds:
-                        context.ca.ocsp(der)
-                        n += 1
-                    local.append(n / (time.perf_counter() - start))
-        context.close()
-    return {
-        "ocsp_http_signed_rps": statistics.median(ocsp_rates),
-        "health_http_rps": statistics.median(health),
-        "ratio_ocsp_vs_health": statistics.median(o / h for o, h in zip(ocsp_rates, health, strict=True)),
-        "ocsp_in_process_per_s": statistics.median(local),
-        "ceiling_ratio_ocsp_in_process_vs_health": statistics.median(c / h for c, h in zip(local, health, strict=True)),
-    }
-
-
-def prepared_certificates(ca_service: Any, ca_name: str, count: int) -> Iterator[Any]:
+def prepared_certificates(ca_service: Any, ca_name: str, count: int, partitioned: bool = False) -> Iterator[Any]:
     """`count` real certificates of `ca_name`, each approved and signed by the issuance code with its own
-    CSPRNG serial (one CSR, parsed once: the subject key is shared), nothing written."""
+    CSPRNG serial (one CSR, parsed once: the subject key is shared), nothing written. `partitioned`: each
+    goes into its CRL partition as issuance assigns it (ca/partitions.py; the in-process count, never
+    re-read meanwhile: the bench writes every batch before it signs the next)."""
     from ca import issuance
     from ca.csr import parse_csr
     from policies.names import ANY_ORGANISATION
@@ -191,47 +107,8 @@ def prepared_certificates(ca_service: Any, ca_name: str, count: int) -> Iterator
             namespaces=ca.namespaces,
             requester=ANY_ORGANISATION,
         )
-        yield ca_service._sign(approval)  # the CA's own signing step (private: no public sign-only call)
-
-
-def crl_at_scale(home: Path, entries: int) -> dict[str, float]:
-    from api.context import open_context
-    from ca import store
-    from store.models import CertificateAuthority
-
-    context = open_context()
-    revoked = store.BulkRevocation(datetime.now(UTC).replace(microsecond=0), "key_compromise")
-    batch: list[Any] = []
-    start = time.perf_counter()
-    with context.db.engine.begin() as connection:
-        for prepared in prepared_certificates(context.ca, CA, entries):
-            batch.append(prepared)
-            if len(batch) == 5000:
-                store.bulk_add(connection, batch, revoked)
-                batch = []
-        store.bulk_add(connection, batch, revoked)
-    load_s = time.perf_counter() - start
-    with context.ca.crls.mutex, context.db.session() as session:
-        ca = session.get(CertificateAuthority, CA)
-        assert ca is not None
-        start = time.perf_counter()
-        row = context.ca.crls.issue(session, ca)
-        session.commit()
-        seconds = time.perf_counter() - start
-        der = row.der
-    context.close()
-    text = subprocess.run(
-        ["openssl", "crl", "-inform", "DER", "-noout", "-text"], input=der, capture_output=True, check=True
-    ).stdout.decode()
-    listed = text.count("Serial Number:")
-    if listed < entries:
-        raise RuntimeError(f"openssl lists {listed} revoked serials, not ≥ {entries}")
-    return {
-        "crl_1e5_generation_s": seconds,
-        "crl_1e5_der_bytes": float(len(der)),
-        "crl_1e5_entries": float(listed),
-        "crl_1e5_bulk_load_s": load_s,
-    }
+        scope = ca_service.partitions.assign(ca, 0) if partitioned else None
+        yield ca_service._sign(approval, scope)  # the CA's own signing step (private: no public sign-only call)
 
 
 def _pg_context(home: Path, url: str, rows: int) -> tuple[Any, list[bytes]]:
@@ -325,7 +202,7 @@ def pg_at_scale(tmp: Path, small: int, big: int, seconds: float, rounds: int) ->
     }
 
 
-def run(seconds: float = 3.0, rounds: int = 4, crl_entries: int = CRL_ENTRIES) -> dict[str, float]:
+def run(seconds: float = 3.0, rounds: int = 4) -> dict[str, float]:
     """The 10³ / 10⁶ PostgreSQL comparison runs only with TRUSTSEAL_BENCH_SCALE_PG=1: its bulk load signs
     10⁶ real certificates (~8 CPU-minutes here)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,10 +211,8 @@ def run(seconds: float = 3.0, rounds: int = 4, crl_entries: int = CRL_ENTRIES) -
         result: dict[str, float] = {}
         if wrk_available():
             result.update(issuance(home, token, seconds, rounds))
-            result.update(ocsp_over_http(home, seconds, rounds))
         else:
             result["http_skipped"] = 1.0
-        result.update(crl_at_scale(home, crl_entries))
         if os.environ.get("TRUSTSEAL_BENCH_SCALE_PG") == "1":
             result.update(pg_at_scale(home, 1_000, 1_000_000, seconds, rounds))
         return result

@@ -28,16 +28,19 @@ from ca.errors import (
     CAExists,
     CANotIssuing,
     CertificateNotFound,
+    CRLUnavailable,
     CSRMalformed,
     ProfileNotForCSR,
     SubjectNotAllowed,
     UnknownCA,
+    UnknownCRLScope,
     UnknownProfile,
     UseSealRevoke,
 )
 from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
-from ca.ocsp import OCSPResponder, Responder
+from ca.ocsp import OCSPAnswer, OCSPResponder, Responder
+from ca.partitions import DEFAULT_PARTITION_SIZE, Partitions
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
@@ -112,14 +115,24 @@ class CAPlan:
 
 
 class CertificateAuthorityService:
-    def __init__(self, db: Database, custody: KeyCustody, profiles: ProfileSet, public_url: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        custody: KeyCustody,
+        profiles: ProfileSet,
+        public_url: str,
+        crl_partition_size: int = DEFAULT_PARTITION_SIZE,
+    ) -> None:
+        """`crl_partition_size`: subscriber certificates a CRL partition takes before the next opens
+        (ca/partitions.py; TRUSTSEAL_CRL_PARTITION_SIZE), 0 never."""
         self.db = db
         self.custody: KeyCustody = recorded(custody, db)  # every key made here is a ledger event
         self.profiles = profiles
         self.public_url = public_url.rstrip("/")
         self.pii = PiiDigests(self.custody)  # keyed digests of subject names in events (ledger/pii.py)
         self.snapshots = Snapshots(db, ISSUING_CA_TTL_SECONDS)  # the one cache of CA state (ca/snapshot.py)
-        self.crls = crls.CRLs(db, self.custody)  # made on creation, revocation and schedule; never on a read
+        self.crls = crls.CRLs(db, self.custody, public_url=self.public_url)  # on creation, revocation, schedule
+        self.partitions = Partitions(db, self.crls, crl_partition_size)  # which list a new certificate joins
         self._crl_mutex = self.crls.mutex
         self.ocsp_responder = OCSPResponder(self.snapshots, db, self.custody)
         self._writer = store.IssuanceWriter(db)  # the issuance hot path (ca/store.py)
@@ -521,7 +534,7 @@ class CertificateAuthorityService:
                 namespaces=ca.namespaces,
                 requester=requester,
             )
-            prepared = self._sign(approval)
+            prepared = self._sign(approval, self.partitions.assign(ca, self.snapshots.current().version))
             try:
                 event_id = self._commit_end_entity(ca, prepared, actor)
             except CANotIssuing:
@@ -560,7 +573,9 @@ class CertificateAuthorityService:
                 parent=ca.parent,
                 status=ca.status,
             )
-            prepared = self._sign(approval)
+            # subscriber certificates (seal holders) are partitioned; seal makers, TSA, ledger: the base list
+            scope = self.partitions.assign(ca, self.snapshots.current().version) if profile.csr else None
+            prepared = self._sign(approval, scope)
             try:
                 event_id = self._commit_end_entity(ca, prepared, actor, also)
             except CANotIssuing:
@@ -588,9 +603,14 @@ class CertificateAuthorityService:
             self.invalidate(ca.name)
             raise
 
-    def _template(self, ca: CALike, ca_cert: x509.Certificate, profile: Profile) -> certs.Template:
+    def _template(
+        self, ca: CALike, ca_cert: x509.Certificate, profile: Profile, scope: str | None = None
+    ) -> certs.Template:
+        """`scope`: the CRL scope (a key's base list, the default, or a partition) its distribution point names."""
+        if scope is None:
+            scope = getattr(ca, "crl_scope", "") or ""
         memo = ca.templates if isinstance(ca, CAEntry) else {}  # a snapshot entry keeps its templates
-        template = memo.get(profile.name)
+        template = memo.get((profile.name, scope))
         if template is None:
             # No basicConstraints on end entities (RFC 5280 §4.2.1.9 lets them omit it): `{cA FALSE}` is DER
             # `SEQUENCE {}`, which GmSSL 3.x refuses, and it may be critical only on CAs there.
@@ -606,23 +626,26 @@ class CertificateAuthorityService:
             if profile.ocsp_no_check:
                 after.append(certs.extension("ocsp_no_check", core.Null()))
             else:
-                scope = getattr(ca, "crl_scope", "") or ""  # the signing key's CRL (ca/crl.py)
                 after += certs.distribution_extensions(
-                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, scope)
+                    self.crl_url(ca.name, scope), self.ocsp_url, self.issuer_url(ca.name, crls.split_scope(scope)[0])
                 )
             if profile.policies:
                 after.append(certs.policies_extension([self.profiles.policy_oid(p) for p in profile.policies]))
             template = certs.Template(ca_cert.subject, ca.algorithm, before, after)
-            memo[profile.name] = template
+            memo[(profile.name, scope)] = template
         return template
 
-    def _sign(self, approval: issuance.Approval) -> PreparedCertificate:
-        """Custody signs what policy approved (ca/issuance.py refuses anything else). An offline CA raises
-        `ceremony.SignatureDeferred` instead, with what a ceremony's import needs to store the certificate
-        (`prepared_from_signed`)."""
-        template = self._template(approval.ca, approval.ca_certificate, approval.profile)
+    def _sign(self, approval: issuance.Approval, scope: str | None = None) -> PreparedCertificate:
+        """Custody signs what policy approved (ca/issuance.py refuses anything else). `scope`: the CRL
+        partition chosen for it (ca/partitions.py); None, the signing key's base list (ca/crl.py). An offline
+        CA raises `ceremony.SignatureDeferred` instead, with what a ceremony's import needs to store the
+        certificate (`prepared_from_signed`)."""
+        if scope is None:
+            scope = getattr(approval.ca, "crl_scope", "") or ""  # the signing key's base list (ca/crl.py)
+        template = self._template(approval.ca, approval.ca_certificate, approval.profile, scope)
+        recorded = None if approval.profile.ocsp_no_check else scope  # no distribution point: on no list's URL
         try:
-            return issuance.sign(approval, template, ceremony.signer_for(self.custody, approval.ca))
+            return issuance.sign(approval, template, ceremony.signer_for(self.custody, approval.ca), recorded)
         except ceremony.SignatureDeferred as deferred:
             deferred.params.update(
                 issuer_ca=approval.ca.name,
@@ -770,7 +793,8 @@ class CertificateAuthorityService:
             },
         )
         issuer = self.get_ca(session, row.issuer_ca)  # the CRL of the key that signed it; offline: a request
-        self.crls.issue_or_request(session, issuer, actor, scope=crls.scope_of(session, issuer, row.issuer_key_ref))
+        scope = crls.scope_of(session, issuer, row.issuer_key_ref, row.crl_scope)
+        self.crls.issue_or_request(session, issuer, actor, scope=scope)  # only the revoked certificate's list
         return row
 
     # -- CRL (ca/crl.py) ---------------------------------------------------------------------------
@@ -783,9 +807,24 @@ class CertificateAuthorityService:
         A read: it never signs (the scheduler keeps CRLs fresh)."""
         return self.crls.current(ca_name, scope)
 
-    def current_crls(self, ca_name: str) -> list[bytes]:
-        """The newest CRL of every live key scope of a CA (after a rollover, the old key's too)."""
-        return self.crls.current_all(ca_name)
+    def current_crls(self, ca_name: str, with_partitions: bool = True) -> list[bytes]:
+        """The newest CRL of every live scope of a CA (after a rollover, the old key's too; its partitions
+        unless `with_partitions` is False, leaving the lists that cover its CA and infrastructure certificates)."""
+        return self.crls.current_all(ca_name, with_partitions)
+
+    def crl_at(self, url: str) -> bytes | None:
+        """The newest CRL this service publishes at distribution point `url`, or None (not one of ours, or
+        none yet): what a certificate's own CRL is, partition or not, without every partition's list."""
+        prefix = f"{self.public_url}/v1/cas/"
+        if not url.startswith(prefix):
+            return None
+        name, _, rest = url[len(prefix) :].partition("/")
+        if rest != "crl" and not rest.startswith("crl/"):
+            return None
+        try:
+            return self.current_crl(name, rest[len("crl/") :] if rest.startswith("crl/") else "")
+        except (UnknownCA, CRLUnavailable, UnknownCRLScope):
+            return None
 
     def refresh_crls(self) -> dict[str, int]:
         """A new CRL for every CA."""
@@ -802,6 +841,14 @@ class CertificateAuthorityService:
 
     def ocsp(self, request_der: bytes) -> bytes:
         return self.ocsp_responder.answer(request_der)
+
+    def ocsp_answer(self, request_der: bytes) -> OCSPAnswer:
+        """The answer with its validity when pre-signed (the HTTP layer's caching headers)."""
+        return self.ocsp_responder.respond_to(request_der)
+
+    def refresh_due_ocsp(self) -> int:
+        """The scheduler's round (api/app.py): stored OCSP responses re-signed before half their validity."""
+        return self.ocsp_responder.refresh_due()
 
 
 _EKU = {

@@ -7,18 +7,27 @@ stay on a CRL the old key signs, at the URL they carry (`/v1/cas/{ca}/crl` for t
 with, scope ""); the new key's certificates carry `/v1/cas/{ca}/crl/k<version>`. A scope is a string so
 that partition CRLs (an issuing distribution point, RFC 5280 §5.2.5) can later add a dimension
 (`k2-p7`) without another URL shape. An old key's scope stays live, and the scheduler keeps refreshing
-it, while any certificate it issued is unexpired."""
+it, while any certificate it issued is unexpired.
+
+Partitions (issue 12): once a key scope's open list has had `TRUSTSEAL_CRL_PARTITION_SIZE` subscriber
+certificates issued into it, later ones go into the next partition (`p1`, `p2`, … for the first key;
+`k2-p1` … after a rollover; ca/partitions.py decides at issuance), whose certificates carry that scope's
+URL as their distribution point and whose CRL lists only them. A list that covers part of a key's
+certificates carries a critical issuingDistributionPoint naming exactly that URL (RFC 5280 §5.2.5); so
+does the key's base list once the key has partitions. CA certificates, OCSP signers and other
+infrastructure stay on the base list. A partition exists from its first CRL, made when it is opened."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ca import ceremony
@@ -61,6 +70,24 @@ def scope_url(base: str, ca_name: str, scope: str) -> str:
     return f"{base}/v1/cas/{ca_name}/crl" + (f"/{scope}" if scope else "")
 
 
+_PARTITION = re.compile(r"^(?:(k[0-9]+)-)?p([1-9][0-9]*)$")
+
+
+def partition_scope(key_scope: str, number: int) -> str:
+    """Partition `number` of a key scope: 0 is the key's base list itself."""
+    if number == 0:
+        return key_scope
+    return f"{key_scope}-p{number}" if key_scope else f"p{number}"
+
+
+def split_scope(scope: str) -> tuple[str, int]:
+    """(key scope, partition number) of a scope name; (scope, 0) for a key's base list."""
+    found = _PARTITION.match(scope)
+    if found is None:
+        return scope, 0
+    return found.group(1) or "", int(found.group(2))
+
+
 @dataclass(frozen=True)
 class Scope:
     """One CA key's CRL: the key that signs it, its certificate (the CRL's issuer), which rows it lists."""
@@ -69,6 +96,15 @@ class Scope:
     key_ref: str
     certificate_der: bytes
     current: bool
+    partition: int = 0  # 0: the key's base list (its infrastructure, CA certificates, first subscribers)
+
+    @property
+    def key_scope(self) -> str:
+        return split_scope(self.name)[0]
+
+    def part(self, number: int) -> Scope:
+        """Partition `number` of this key scope."""
+        return replace(self, name=partition_scope(self.key_scope, number), partition=number)
 
 
 def scopes(session: Session, ca: CertificateAuthority) -> list[Scope]:
@@ -81,18 +117,52 @@ def scopes(session: Session, ca: CertificateAuthority) -> list[Scope]:
     return out
 
 
-def scope_of(session: Session, ca: CertificateAuthority, issuer_key_ref: str | None) -> Scope:
+def scope_of(
+    session: Session, ca: CertificateAuthority, issuer_key_ref: str | None, crl_scope: str | None = None
+) -> Scope:
     """The scope listing a certificate signed by `issuer_key_ref` (None: a row from before keys were
-    recorded, issued by the CA's first key)."""
+    recorded, issued by the CA's first key) and recorded in `crl_scope` (None: its key's base list)."""
     every = scopes(session, ca)
+    found = every[0]
     for scope in every:
         if scope.key_ref == issuer_key_ref or (issuer_key_ref is None and scope.name == ""):
-            return scope
-    return every[0]
+            found = scope
+            break
+    if crl_scope:
+        key_scope, number = split_scope(crl_scope)
+        if number and key_scope == found.name:
+            return found.part(number)
+    return found
 
 
-def live_scopes(session: Session, ca: CertificateAuthority, now: datetime) -> list[Scope]:
-    """The current key's scope, and each earlier key's while a certificate it issued is unexpired."""
+def partitions(session: Session, ca_name: str, key: Scope) -> list[Scope]:
+    """The partitions (number ≥ 1) of a key scope: those with a CRL (each is opened with one)."""
+    prefix = f"{key.name}-p" if key.name else "p"
+    names = session.scalars(
+        select(CRL.scope).where(CRL.ca_name == ca_name, CRL.scope.startswith(prefix, autoescape=True)).distinct()
+    )
+    numbers = sorted({n for k, n in map(split_scope, names) if n and k == key.name})
+    return [key.part(n) for n in numbers]
+
+
+def listed_rows(ca_name: str, scope: Scope) -> ColumnElement[bool]:
+    """Which certificate rows a scope's CRL covers: a partition, the rows recorded in it; a key's base
+    list, the rows that key signed and that no partition took (older rows record no scope)."""
+    if scope.partition:
+        return and_(Certificate.issuer_ca == ca_name, Certificate.crl_scope == scope.name)
+    signed = Certificate.issuer_key_ref == scope.key_ref
+    if scope.name == "":
+        signed = or_(signed, Certificate.issuer_key_ref.is_(None))
+    return and_(
+        Certificate.issuer_ca == ca_name,
+        signed,
+        or_(Certificate.crl_scope.is_(None), Certificate.crl_scope == scope.name),
+    )
+
+
+def live_scopes(session: Session, ca: CertificateAuthority, now: datetime, with_partitions: bool = True) -> list[Scope]:
+    """The current key's scope, and each earlier key's while a certificate it issued is unexpired; each
+    followed by its partitions (unless `with_partitions` is False: the key scopes alone)."""
     every = scopes(session, ca)
     live = [every[0]]
     for scope in every[1:]:
@@ -104,7 +174,9 @@ def live_scopes(session: Session, ca: CertificateAuthority, now: datetime) -> li
         )
         if last is not None and last > now:
             live.append(scope)
-    return live
+    if not with_partitions:
+        return live
+    return [found for key in live for found in (key, *partitions(session, ca.name, key))]
 
 
 def validity_of(ca: CertificateAuthority) -> timedelta:
@@ -165,10 +237,11 @@ class CRLs:
     """Issues and reads CRLs. `mutex` is the in-process counterpart of the CA row lock: revocation
     (ca/authority.py, ca/withdrawal.py) holds it around the transaction that ends in `issue`."""
 
-    def __init__(self, db: Database, custody: KeyCustody, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, custody: KeyCustody, clock: Clock = utc_now, public_url: str = "") -> None:
         self.db = db
         self.custody = custody
         self.clock = clock
+        self.public_url = public_url.rstrip("/")  # the distribution points a partitioned key's lists name
         self.mutex = threading.RLock()
 
     def issue(
@@ -204,17 +277,28 @@ class CRLs:
         number = (last or 0) + 1
         now = certs.truncate(self.clock())
         next_update = now + (validity or validity_of(ca))
-        listed = Certificate.issuer_key_ref == chosen.key_ref
-        if chosen.name == "":
-            listed = or_(listed, Certificate.issuer_key_ref.is_(None))
-        revoked = session.scalars(
-            select(Certificate).where(Certificate.issuer_ca == ca.name, Certificate.status == "revoked", listed)
+        revoked = session.execute(
+            select(
+                Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason, Certificate.invalidity_date
+            ).where(Certificate.status == "revoked", listed_rows(ca.name, chosen))
         )
         entries = [
-            rev.RevokedEntry(int(r.serial, 16), r.revoked_at, r.revocation_reason or "unspecified", r.invalidity_date)
-            for r in revoked
-            if r.revoked_at is not None
+            rev.RevokedEntry(int(serial, 16), revoked_at, reason or "unspecified", invalid_from)
+            for serial, revoked_at, reason, invalid_from in revoked
+            if revoked_at is not None
         ]
+        # A list covering only part of the issuer's certificates names its URL (a critical IDP), or a relying
+        # party takes it as complete for every certificate of that issuer name: a partition; a key's base list
+        # once the key has partitions (ca/partitions.py); and every key's list once the CA has had more than
+        # one key (ca/rollover.py) — else the new key's fresh list, with no entry for an old-key certificate,
+        # would pass that certificate as not revoked (pyhanko-certvalidator, `openssl -extended_crl`).
+        scoped = (
+            chosen.partition > 0
+            or chosen.name != ""
+            or bool(ca.previous_keys)
+            or bool(partitions(session, ca.name, chosen))
+        )
+        point = scope_url(self.public_url, ca.name, chosen.name) if scoped else None
         key = _KeyView(ca.name, chosen.key_ref, ca.algorithm, chosen.certificate_der, bool(ca.offline))
         try:
             crl = rev.build_crl(
@@ -224,6 +308,7 @@ class CRLs:
                 this_update=now,
                 next_update=next_update,
                 revoked=sorted(entries, key=lambda e: e.serial),
+                distribution_point=point,
             )
         except ceremony.SignatureDeferred as deferred:
             params = {"number": number, "next_update": next_update.isoformat(), "entries": len(entries)}
@@ -231,27 +316,31 @@ class CRLs:
         return store_crl(session, ca.name, crl.dump(), number, len(entries), actor, chosen)
 
     def current(self, ca_name: str, scope: str = "") -> bytes:
-        """The newest stored CRL of one key scope. Read-only: signs nothing, writes nothing."""
+        """The newest stored CRL of one scope (a key's, or one of its partitions). Read-only: signs
+        nothing, writes nothing."""
         with self.db.session() as session:
             ca = session.get(CertificateAuthority, ca_name)
             if ca is None:
                 raise UnknownCA(f"no CA named {ca_name!r}")
-            if scope not in {s.name for s in scopes(session, ca)}:
+            keys = {s.name for s in scopes(session, ca)}
+            key_scope, _ = split_scope(scope)
+            row = newest(session, ca_name, scope) if key_scope in keys else None
+            if row is not None:
+                return row.der
+            if scope not in keys:  # a partition exists from its first CRL
                 raise UnknownCRLScope(f"{ca_name} has no CRL scope {scope!r}")
-            row = newest(session, ca_name, scope)
-            if row is None:
-                raise CRLUnavailable(f"{ca_name} has no CRL yet; the scheduler makes one shortly")
-            return row.der
+            raise CRLUnavailable(f"{ca_name} has no CRL yet; the scheduler makes one shortly")
 
-    def current_all(self, ca_name: str) -> list[bytes]:
-        """The newest stored CRL of every live key scope of a CA, the current key's first (what a verifier
-        or an LTV revision needs: certificates under an old key are on the old key's CRL)."""
+    def current_all(self, ca_name: str, with_partitions: bool = True) -> list[bytes]:
+        """The newest stored CRL of every live scope of a CA, the current key's first (what a verifier
+        or an LTV revision needs: certificates under an old key are on the old key's CRL). Without
+        partitions: each key's base list only, which lists every CA and infrastructure certificate."""
         with self.db.session() as session:
             ca = session.get(CertificateAuthority, ca_name)
             if ca is None:
                 raise UnknownCA(f"no CA named {ca_name!r}")
             out = []
-            for scope in live_scopes(session, ca, self.clock()):
+            for scope in live_scopes(session, ca, self.clock(), with_partitions):
                 row = newest(session, ca_name, scope.name)
                 if row is not None:
                     out.append(row.der)
@@ -293,6 +382,23 @@ class CRLs:
                     if isinstance(made, CRL):
                         numbers[_label(name, scope.name)] = made.number
         return numbers
+
+    def open_partition(self, ca_name: str, key_ref: str, number: int, actor: str | None = None) -> str:
+        """Partition `number` of the key `key_ref` opened with its first CRL (empty), before any certificate
+        carries its URL; and the key's base list re-issued with its issuingDistributionPoint when this is the
+        key's first partition. Returns the scope name. Idempotent: another process may have opened it."""
+        with self.mutex, self.db.session() as session:
+            ca = lock_ca(session, ca_name)
+            key = next((s for s in scopes(session, ca) if s.key_ref == key_ref), None)
+            if key is None:
+                raise CRLUnavailable(f"{ca_name} has no key {key_ref}")
+            scope = key.part(number)
+            if newest(session, ca_name, scope.name) is None:
+                first = not partitions(session, ca_name, key)
+                self.issue(session, ca, actor, scope=scope)
+                if first:
+                    self.issue(session, ca, actor, scope=key)
+            return scope.name
 
 
 def _refreshed_scopes(session: Session, ca: CertificateAuthority, now: datetime) -> list[Scope]:

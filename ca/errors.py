@@ -128,7 +128,7 @@ class NameNotAllowed(CAError):
 
 
 class UnknownCRLScope(CAError):
-    """No such CRL scope (a CA key) for a CA: GET /v1/cas/{ca}/crl/{scope}."""
+    """No such CRL scope (a CA key, or a partition of one: ca/crl.py) for a CA: GET /v1/cas/{ca}/crl/{scope}."""
 
     code = "unknown_crl_scope"
     status = 404

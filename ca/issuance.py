@@ -145,9 +145,12 @@ def approve_ocsp_signer(
     )
 
 
-def sign(approval: Approval, template: certs.Template, signer: SigningHandle) -> PreparedCertificate:
+def sign(
+    approval: Approval, template: certs.Template, signer: SigningHandle, crl_scope: str | None = None
+) -> PreparedCertificate:
     """The signed certificate, nothing written yet. Refuses anything the policy step did not hand out,
-    and an approval already signed (one approval, one serial)."""
+    and an approval already signed (one approval, one serial). `crl_scope`: the CRL scope whose URL the
+    template's distribution point names (recorded on the row)."""
     if approval not in _APPROVED:
         raise NotApproved("the CA signs only what policy approved (ca/issuance.py approve_*)")
     _APPROVED.discard(approval)
@@ -178,4 +181,5 @@ def sign(approval: Approval, template: certs.Template, signer: SigningHandle) ->
         profile=approval.profile.name,
         algorithm=approval.ca.algorithm,
         issuer_key_ref=approval.ca.key_ref,
+        crl_scope=crl_scope,
     )

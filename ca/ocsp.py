@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asn1crypto import core, ocsp, x509
+from asn1crypto import algos, core, ocsp, x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.certificates import serial_hex, signature_algorithm, truncate
 from ca.errors import OCSPMalformed
+from ca.ocsp_store import PresignedResponses, Stored, StoredKey
 from ca.snapshot import Snapshots
 from keys.custody import KeyCustody, SigningHandle
 from store.db import Database
@@ -18,6 +21,8 @@ from store.models import Certificate
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_SINGLE_REQUESTS = 16
+Clock = Callable[[], datetime]
+log = logging.getLogger("trustseal.ocsp")
 HASHES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512", "sm3": "sm3"}
 
 
@@ -165,18 +170,58 @@ def _status(status: CertStatus) -> ocsp.CertStatus:
     return ocsp.CertStatus(name="unknown", value=core.Null())
 
 
-OCSP_VALIDITY = timedelta(hours=4)
+OCSP_VALIDITY = timedelta(hours=4)  # nextUpdate - thisUpdate; the scheduler re-signs before half of it
+PARSED_REQUESTS_KEPT = 4096  # request DER -> what it asks for, so a repeated request is not parsed again
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OCSPAnswer:
+    """An OCSPResponse and, when it is a stored pre-signed one, its thisUpdate / nextUpdate (what HTTP
+    caching is derived from, api/routes/ocsp.py). Live answers (a nonce, several CertIDs, an unknown
+    serial, refusals) carry neither."""
+
+    der: bytes
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A request the stored responses can answer: one CertID of a CA with a responder, no nonce."""
+
+    responders: list[Responder]  # the list it was matched in: a new CA snapshot parses again
+    responder: Responder
+    key: StoredKey
+
+
+def signer_id(responder: Responder) -> str:
+    """Hex SHA-256 of the responder's signer certificate (asn1crypto caches it on the certificate)."""
+    return responder.signer_certificate.sha256.hex()
 
 
 class OCSPResponder:
     """The responder of POST /v1/ocsp: every CA with a delegated signer answers for what it issued, from
-    the certificate rows (a read: it signs its answer, never writes)."""
+    the certificate rows.
 
-    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody) -> None:
+    A request naming one certificate without a nonce is answered from its stored pre-signed response
+    (ca/ocsp_store.py), signed on the first such request and re-signed by the scheduler (`refresh_due`)
+    before half its validity. A request with a nonce is signed live with the nonce echoed: RFC 8954 lets a
+    responder ignore the nonce, but a client that sends one may insist on it (OpenSSL's does), and the
+    per-client budget bounds what live signing costs. Several CertIDs, a hash algorithm we do not know or
+    an unknown serial are answered live as well, never stored."""
+
+    def __init__(self, snapshots: Snapshots, db: Database, custody: KeyCustody, clock: Clock = utc_now) -> None:
         self.snapshots = snapshots
         self.db = db
         self.custody = custody
+        self.clock = clock
+        self.presigned = PresignedResponses(db)
         self._responders: tuple[int, list[Responder]] | None = None
+        self._parsed: dict[bytes, _Parsed] = {}
 
     def responders(self) -> list[Responder]:
         """Responders for every key of every CA with an OCSP signer, built once per CA snapshot version.
@@ -203,20 +248,140 @@ class OCSPResponder:
         return out
 
     def answer(self, request_der: bytes) -> bytes:
-        request = parse_request(request_der)
+        return self.respond_to(request_der).der
+
+    def respond_to(self, request_der: bytes) -> OCSPAnswer:
+        """The answer to one request: stored bytes when it can be, else signed now. OCSPMalformed for a
+        request that cannot be read."""
+        now = truncate(self.clock())
         responders = self.responders()
+        parsed = self._parsed.get(request_der)
+        if parsed is None or parsed.responders is not responders:
+            request = parse_request(request_der)
+            parsed = self._presignable(request, responders)
+            if parsed is None:
+                return self._live(request, responders, now)
+            if len(self._parsed) >= PARSED_REQUESTS_KEPT:
+                self._parsed.clear()
+            self._parsed[request_der] = parsed
+        stored = self.presigned.lookup(parsed.key, now) or self._presign(parsed.responder, parsed.key, now)
+        if stored is None:  # not a certificate of that CA: `unknown`, signed live (it may be issued later)
+            return self._live(parse_request(request_der), responders, now)
+        return OCSPAnswer(stored.der, stored.this_update, stored.next_update)
+
+    def _live(self, request: ocsp.OCSPRequest, responders: list[Responder], now: datetime) -> OCSPAnswer:
+        """Signed for this request: `respond` picks the responder of the first CertID (none: unauthorized)."""
         first = request["tbs_request"]["request_list"][0]["req_cert"]
-        chosen = next((r for r in responders if r.matches(first)), None)  # the one `respond` picks
+        chosen = next((r for r in responders if r.matches(first)), None)
+        lookup = self._lookup(chosen) if chosen is not None else (lambda _ca, _serial: CertStatus("unknown"))
+        return OCSPAnswer(respond(request, responders, lookup, now, OCSP_VALIDITY))
+
+    def refresh_due(self, batch: int = 500) -> int:
+        """The scheduler's round (api/app.py): re-sign each stored response past half its validity or
+        signed by a signer no longer answering; drop those of expired certificates and of CA keys without
+        a responder. Returns how many were re-signed."""
+        refreshed = 0
+        for _ in range(10_000):  # each pass re-signs or drops what it read: a bound, not a retry loop
+            now = truncate(self.clock())
+            responders = self.responders()
+            due = self.presigned.due(now, OCSP_VALIDITY, sorted({signer_id(r) for r in responders}), batch)
+            for item in due:
+                responder = _by_key(responders, item.hash_algorithm, item.issuer_key_hash)
+                key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, "")
+                if responder is not None and not item.expired_certificate:
+                    key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, signer_id(responder))
+                    if self._presign(responder, key, now) is not None:
+                        refreshed += 1
+                        continue
+                self.presigned.drop(item)
+            if len(due) < batch:
+                break
+        return refreshed
+
+    def _presignable(self, request: ocsp.OCSPRequest, responders: list[Responder]) -> _Parsed | None:
+        singles = request["tbs_request"]["request_list"]
+        if len(singles) != 1 or request_nonce(request) is not None:
+            return None
+        cert_id = singles[0]["req_cert"]
+        form = _hash_form(cert_id["hash_algorithm"])
+        responder = next((r for r in responders if r.matches(cert_id)), None)
+        if form is None or responder is None:
+            return None
+        serial = cert_id["serial_number"].native
+        if _cert_id(responder, form, serial).dump() != cert_id.dump():  # e.g. a zero-padded serial: live
+            return None
+        key = StoredKey(serial_hex(serial), form, cert_id["issuer_key_hash"].native.hex(), signer_id(responder))
+        return _Parsed(responders, responder, key)
+
+    def _presign(self, responder: Responder, key: StoredKey, now: datetime) -> Stored | None:
+        """Sign and store the response for `key` (None for a serial the CA did not issue). Its CertID is the
+        request's, byte for byte (`_presignable` admits no other): some clients (Bouncy Castle's) match a
+        response to their request by comparing the whole CertID, hash parameters included."""
+        status = self._lookup(responder)(responder.ca_name, int(key.serial, 16))
+        if status.status == "unknown":
+            return None
+        cert_id = _cert_id(responder, key.hash_algorithm, int(key.serial, 16))
+        request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
+        der = respond(request, [responder], lambda _ca, _serial: status, now, OCSP_VALIDITY)
+        try:
+            self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
+        except SQLAlchemyError:  # the answer is right either way; the next request stores it again
+            log.warning("a pre-signed OCSP response could not be stored", exc_info=True)
+        return Stored(der, now, now + OCSP_VALIDITY)
+
+    def _lookup(self, responder: Responder) -> Callable[[str, int], CertStatus]:
+        """The certificate-status lookup for answers `responder` signs (live ones and stored ones alike):
+        from the certificate rows, `unknown` for what its CA did not issue or another key of it signed."""
 
         def lookup(ca_name: str, serial: int) -> CertStatus:
             with self.db.session() as session:
                 row = session.get(Certificate, serial_hex(serial))
                 if row is None or row.issuer_ca != ca_name:
                     return CertStatus("unknown")
-                if chosen is not None and not chosen.answers_for(row.issuer_key_ref):
+                if not responder.answers_for(row.issuer_key_ref):
                     return CertStatus("unknown")  # another key of the CA signed it: not this CertID's certificate
                 if row.status == "revoked":
                     return CertStatus("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
                 return CertStatus("good")
 
-        return respond(request, responders, lookup, truncate(datetime.now(UTC)), OCSP_VALIDITY)
+        return lookup
+
+
+def _by_key(responders: Sequence[Responder], form: str, issuer_key_hash: str) -> Responder | None:
+    """The responder of the CA key whose hash (in the CertID form `form`) is `issuer_key_hash` (hex)."""
+    algorithm = form.removesuffix(NULL_PARAMETERS)
+    for responder in responders:
+        if responder._hashes(algorithm)[1].hex() == issuer_key_hash:
+            return responder
+    return None
+
+
+NULL_PARAMETERS = "+null"  # a CertID hash form: the AlgorithmIdentifier carries NULL parameters
+
+
+def _hash_form(algorithm: algos.DigestAlgorithm) -> str | None:
+    """How a CertID names its hash: the name, plus NULL_PARAMETERS when it carries NULL parameters (RFC
+    5754 allows both spellings; clients use either). None for a hash we do not know or other parameters."""
+    name = HASHES.get(algorithm["algorithm"].native)
+    parameters = algorithm["parameters"]  # Null for the hashes asn1crypto knows, Any for SM3
+    if name is None:
+        return None
+    if isinstance(parameters, core.Void):
+        return name
+    return name + NULL_PARAMETERS if parameters.dump() == b"\x05\x00" else None
+
+
+def _cert_id(responder: Responder, form: str, serial: int) -> ocsp.CertId:
+    """The CertID for `serial` under `responder`'s CA key, its hash spelt as `form` says."""
+    algorithm = form.removesuffix(NULL_PARAMETERS)
+    oid = algos.DigestAlgorithmId(algorithm).dump()
+    spelt = oid + (b"\x05\x00" if form.endswith(NULL_PARAMETERS) else b"")
+    name_hash, key_hash = responder._hashes(algorithm)
+    return ocsp.CertId(
+        {
+            "hash_algorithm": algos.DigestAlgorithm.load(b"\x30" + bytes([len(spelt)]) + spelt),
+            "issuer_name_hash": name_hash,
+            "issuer_key_hash": key_hash,
+            "serial_number": serial,
+        }
+    )

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509
 
-from ca.certificates import signature_algorithm, to_time
+from ca.certificates import signature_algorithm, time_der, to_time
 from ca.errors import CertificateHoldNotSupported, InvalidInvalidityDate, InvalidRevocationReason
+from gm import der
 from keys.custody import SigningHandle
 
 # certificateHold is not among them: a revocation here is final (no unhold, no removeFromCRL, which RFC 5280
@@ -58,12 +59,45 @@ def checked_invalidity_date(moment: datetime | None, now: datetime, action: str 
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+# RFC 5280 §5.3.1 CRLReason codes (7 unused; certificateHold and removeFromCRL are never written here)
+_REASON_CODES = {
+    "unspecified": 0,
+    "key_compromise": 1,
+    "ca_compromise": 2,
+    "affiliation_changed": 3,
+    "superseded": 4,
+    "cessation_of_operation": 5,
+    "privilege_withdrawn": 9,
+    "aa_compromise": 10,
+}
+_CRL_REASON = der.tlv(0x06, bytes([0x55, 0x1D, 0x15]))  # id-ce-cRLReasons 2.5.29.21
+_INVALIDITY_DATE = der.tlv(0x06, bytes([0x55, 0x1D, 0x18]))  # id-ce-invalidityDate 2.5.29.24
+
+
 @dataclass(frozen=True)
 class RevokedEntry:
     serial: int
     revoked_at: datetime
     reason: str
     invalidity_date: datetime | None = None  # RFC 5280 §5.3.2: when trust ended, if before revoked_at
+
+
+def entry_der(entry: RevokedEntry) -> bytes:
+    """One revokedCertificates entry, DER-assembled (a 10⁵-entry CRL spent nearly all its time in
+    asn1crypto building entries): SEQUENCE { userCertificate, revocationDate, crlEntryExtensions? } with
+    the reason (unless unspecified) and the invalidity date (GeneralizedTime, whole seconds). Byte for byte
+    the asn1crypto construction (tests/ca/test_crl_encoding.py)."""
+    parts = [der.integer(entry.serial), time_der(entry.revoked_at)]
+    extensions = []
+    if entry.reason != "unspecified":
+        code = der.tlv(0x0A, bytes([_REASON_CODES[entry.reason]]))
+        extensions.append(der.sequence(_CRL_REASON, der.octet_string(code)))
+    if entry.invalidity_date is not None:
+        moment = entry.invalidity_date.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode("ascii")
+        extensions.append(der.sequence(_INVALIDITY_DATE, der.octet_string(der.tlv(0x18, moment))))
+    if extensions:
+        parts.append(der.sequence(*extensions))
+    return der.sequence(*parts)
 
 
 def build_crl(
@@ -74,22 +108,12 @@ def build_crl(
     this_update: datetime,
     next_update: datetime,
     revoked: Iterable[RevokedEntry],
+    distribution_point: str | None = None,
 ) -> asn1_crl.CertificateList:
+    """`distribution_point`: the URL of a list that covers only part of the issuer's certificates (a
+    partition, ca/crl.py), written as a critical issuingDistributionPoint (RFC 5280 §5.2.5) whose fullName
+    is exactly the URL those certificates carry; a list without one claims to cover every certificate."""
     algorithm = signature_algorithm(signer.algorithm)
-    entries: list[asn1_crl.RevokedCertificate] = []
-    for entry in revoked:
-        item: dict[str, object] = {"user_certificate": entry.serial, "revocation_date": to_time(entry.revoked_at)}
-        extensions: list[dict[str, object]] = []
-        if entry.reason != "unspecified":
-            extensions.append({"extn_id": "crl_reason", "extn_value": entry.reason})
-        if entry.invalidity_date is not None:  # GeneralizedTime, whole seconds (RFC 5280 §5.3.2)
-            moment = entry.invalidity_date.replace(microsecond=0)
-            extensions.append({"extn_id": "invalidity_date", "extn_value": moment})
-        if extensions:
-            item["crl_entry_extensions"] = extensions
-        # Encoded once and read back: a parsed entry keeps its bytes, where a built one is re-encoded at
-        # every level of every dump (asn1crypto), which made a 10⁵-entry CRL take minutes.
-        entries.append(asn1_crl.RevokedCertificate.load(asn1_crl.RevokedCertificate(item).dump()))
     tbs_fields: dict[str, object] = {
         "version": "v2",
         "signature": algorithm,
@@ -101,8 +125,20 @@ def build_crl(
             {"extn_id": "authority_key_identifier", "extn_value": {"key_identifier": issuer.key_identifier}},
         ],
     }
-    if entries:
-        tbs_fields["revoked_certificates"] = entries
-    tbs = asn1_crl.TbsCertList(tbs_fields)
-    signature = signer.sign(tbs.dump())
-    return asn1_crl.CertificateList({"tbs_cert_list": tbs, "signature_algorithm": algorithm, "signature": signature})
+    if distribution_point is not None:
+        point = {"full_name": [x509.GeneralName(name="uniform_resource_identifier", value=distribution_point)]}
+        tbs_fields["crl_extensions"].append(  # type: ignore[attr-defined]
+            {"extn_id": "issuing_distribution_point", "critical": True, "extn_value": {"distribution_point": point}}
+        )
+    # The fields around the entries from asn1crypto; the entries DER-assembled and spliced in before the
+    # crlExtensions ([0]): version, signature, issuer, thisUpdate, nextUpdate, revokedCertificates, [0].
+    frame = asn1_crl.TbsCertList(tbs_fields).dump()
+    fields = der.children(frame, *der.single(frame, 0x30))
+    listed = b"".join(entry_der(entry) for entry in revoked)
+    pieces = [frame[start:end] for _, start, _, end in fields]
+    if listed:
+        pieces.insert(5, der.sequence(listed))
+    tbs = der.sequence(*pieces)
+    signature = signer.sign(tbs)
+    algorithm_der: bytes = algorithm.dump()
+    return asn1_crl.CertificateList.load(der.sequence(tbs, algorithm_der, der.bit_string(signature)))

@@ -71,8 +71,9 @@ class CAEntry:
     certificate: x509.Certificate = field(compare=False, repr=False)  # parsed once
     chain: tuple[bytes, ...] = field(compare=False, repr=False)  # this CA first, root last
     namespaces: tuple[frozenset[str], ...] = field(compare=False, repr=False)  # name constraints on the chain
-    # per-profile certificate templates, filled on first use (ca/authority.py): they die with the entry
-    templates: dict[str, certs.Template] = field(default_factory=dict, compare=False, repr=False)
+    # certificate templates per (profile, CRL scope: the distribution point differs per partition), filled on
+    # first use (ca/authority.py): they die with the entry
+    templates: dict[tuple[str, str], certs.Template] = field(default_factory=dict, compare=False, repr=False)
     crl_scope: str = ""  # the current key's CRL scope (store/models.py CertificateAuthority.crl_scope)
     # every key of the CA, the current one first, then the rolled-over ones newest first
     generations: tuple[KeyGeneration, ...] = field(default=(), compare=False, repr=False)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from ca import ocsp_store
 from ca.errors import CANotIssuing
 from ledger.events import EVENT_TABLE, INSERT_EVENT
 from store.db import Database
@@ -36,6 +37,7 @@ _CERTIFICATE_COLUMNS = (
     "is_ca",
     "created_at",
     "issuer_key_ref",
+    "crl_scope",
 )
 _EVENT_COLUMNS = ("type", "created_at", "actor", "subject", "payload")
 _T = CertificateAuthority.__table__.c
@@ -57,6 +59,7 @@ class PreparedCertificate:
     profile: str
     algorithm: str
     issuer_key_ref: str | None = None  # the CA key that signed it (custody `name@version`)
+    crl_scope: str | None = None  # the CRL scope its distribution point names (ca/crl.py); None: its key's base
 
 
 def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[str, object]:
@@ -74,6 +77,7 @@ def certificate_row(prepared: PreparedCertificate, is_ca: bool = False) -> dict[
         "is_ca": is_ca,
         "created_at": datetime.now(UTC),
         "issuer_key_ref": prepared.issuer_key_ref,
+        "crl_scope": prepared.crl_scope,
     }
 
 
@@ -127,12 +131,14 @@ def bulk_add(
 def mark_revoked(
     session: Session, row: Certificate, reason: str, revoked_at: datetime, invalidity_date: datetime | None
 ) -> None:
-    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it."""
+    """Revoked in the caller's transaction; the caller holds the CA row lock and has re-read `row` under it.
+    Its pre-signed OCSP responses go in the same transaction (the next request signs `revoked`)."""
     row.status = "revoked"
     row.revoked_at = revoked_at
     row.revocation_reason = reason
     row.invalidity_date = invalidity_date
     session.flush()
+    ocsp_store.forget(session, row.serial)
 
 
 class IssuanceWriter:

@@ -38,8 +38,8 @@ def _ocsp_request(issuer: x509.Certificate, serial: int) -> bytes:
 def material(
     ca: CertificateAuthorityService, leaves: list[tuple[bytes, list[bytes]]]
 ) -> tuple[list[x509.Certificate], list[ocsp.OCSPResponse], list[crl.CertificateList]]:
-    """For each (leaf, chain issuer-first): every certificate, an OCSP response for the leaf, and the
-    current CRL of every CA on the chain (issuing CA and above)."""
+    """For each (leaf, chain issuer-first): every certificate, an OCSP response for the leaf, the current
+    CRL of every CA key on the chain (issuing CA and above), and the leaf's own (partition) CRL."""
     certs: dict[bytes, x509.Certificate] = {}
     responses: list[ocsp.OCSPResponse] = []
     ca_names: dict[bytes, str] = {}
@@ -55,8 +55,15 @@ def material(
         for der in chain:
             if der in ca_names:
                 crl_for.add(ca_names[der])
-    crls = [crl.CertificateList.load(der) for name in sorted(crl_for) for der in ca.current_crls(name)]
-    return list(certs.values()), responses, crls
+    # each CA's base lists (its CA and infrastructure certificates), and each leaf's own list: the
+    # partition its distribution point names (ca/crl.py), not every partition's
+    ders = [der for name in sorted(crl_for) for der in ca.current_crls(name, with_partitions=False)]
+    for leaf, _ in leaves:
+        for point in certs[leaf].crl_distribution_points:
+            found = ca.crl_at(point.url) if point.url else None
+            if found is not None and found not in ders:
+                ders.append(found)
+    return list(certs.values()), responses, [crl.CertificateList.load(der) for der in ders]
 
 
 def add_dss(pdf: bytes, cms_der: bytes, certs: list[x509.Certificate], ocsps: list[ocsp.OCSPResponse],

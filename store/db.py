@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sqlite3
@@ -25,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # for processes without the thread (or if it falls behind).
 CHECKPOINT_SECONDS = 0.5
 AUTOCHECKPOINT_PAGES = 4000
+READERS_KEPT = 8  # idle connections `raw_reading` keeps (more run at once are opened and closed)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,6 +105,7 @@ class Database:
         # this process queue on a lock instead and go the moment it is free.
         self._write_lock = threading.Lock() if url.startswith("sqlite") else None
         self._writer: Any = None
+        self._readers: collections.deque[Any] = collections.deque()  # idle DBAPI connections of raw_reading
         self._checkpoint_stop: threading.Event | None = None
         self.checkpoint_thread: threading.Thread | None = None
         sqlite_file = _sqlite_file(url)
@@ -169,6 +172,42 @@ class Database:
                 if connection is not self._writer:
                     connection.close()
 
+    @contextmanager
+    def raw_reading(self) -> Iterator[Any]:
+        """A DBAPI cursor for single-statement reads, each seeing what is committed when it runs
+        (autocommit; SQLite's module opens no transaction for a SELECT). For hot read paths (the OCSP
+        responder's pre-signed answers): connections are taken off the pool once and kept in a small
+        list of idle ones, sparing the pool checkout and, on PostgreSQL, its pre-ping round trip. A
+        connection that fails is dropped and the error raised; the next read opens a fresh one."""
+        try:
+            connection = self._readers.pop()
+        except IndexError:
+            connection = self._reader()
+        try:
+            cursor = connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()  # resets the statement: SQLite would otherwise keep its read snapshot open
+        except BaseException:
+            with contextlib.suppress(Exception):
+                connection.close()
+            raise
+        if len(self._readers) < READERS_KEPT:
+            self._readers.append(connection)
+        else:
+            connection.close()
+
+    def _reader(self) -> Any:
+        proxied = self.engine.raw_connection()  # through the pool: its connect events (SQLite pragmas) run
+        proxied.detach()  # ours from now on, never returned to the pool
+        connection = proxied.dbapi_connection
+        assert connection is not None
+        if not self.is_sqlite:
+            connection.rollback()
+            connection.autocommit = True
+        return connection
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
@@ -195,4 +234,7 @@ class Database:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        while self._readers:
+            with contextlib.suppress(Exception):
+                self._readers.pop().close()
         self.engine.dispose()

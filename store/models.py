@@ -96,8 +96,14 @@ class Certificate(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # the CA key (custody `name@version`) that signed it: picks its CRL scope and OCSP signer after a rollover
     issuer_key_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # the CRL scope that lists it (ca/crl.py): its key's base list or a partition (`p3`, `k2-p1`), decided
+    # at issuance (ca/partitions.py) and written into its distribution point; None: its key's base list
+    crl_scope: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (Index("ix_certificates_issuer_status", "issuer_ca", "status"),)
+    __table_args__ = (
+        Index("ix_certificates_issuer_status", "issuer_ca", "status"),
+        Index("ix_certificates_issuer_crl_scope", "issuer_ca", "crl_scope"),
+    )
 
 
 class CRL(Base):
@@ -117,6 +123,23 @@ class CRL(Base):
         UniqueConstraint("ca_name", "number", name="uq_crl_number"),
         Index("ix_crls_ca_scope_number", "ca_name", "scope", "number"),
     )
+
+
+class OCSPResponse(Base):
+    """A pre-signed OCSP response (ca/ocsp_store.py, Boulder's model): one per certificate, CA key (the
+    CertID's hash algorithm and issuerKeyHash) and signer; served while `status` still equals the
+    certificate's status and `next_update` is ahead, re-signed by the scheduler before half its validity."""
+
+    __tablename__ = "ocsp_responses"
+
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CertID's, e.g. sha1+null
+    issuer_key_hash: Mapped[str] = mapped_column(String(128), primary_key=True)  # hex, under hash_algorithm
+    signer: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the OCSP signer certificate that signed it
+    status: Mapped[str] = mapped_column(String(16))  # the certificate's status it states: good | revoked
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)  # the whole OCSPResponse, served as stored
 
 
 class Event(Base):

@@ -30,7 +30,7 @@ from gm import oids, ses
 from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import licence, names, pdf_fast, pdf_speedups, rules, seal_checks
+from verify import licence, names, pdf_fast, pdf_speedups, revocation_time, rules, seal_checks
 from verify.cms import (
     check_carried_seal,
     check_signed_data,
@@ -39,6 +39,7 @@ from verify.cms import (
     seal_attribute,
     timestamp_hygiene,
 )
+from verify.crl_scope import covers
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -501,13 +502,13 @@ def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime)
         serial = child.serial_number
         for listing in crls:
             tbs = listing["tbs_cert_list"]
-            if tbs["issuer"] != parent.subject:
+            if tbs["issuer"] != parent.subject or not covers(listing, child):  # another partition's list
                 continue
             entries = tbs["revoked_certificates"]
             hit = next((e for e in entries if e["user_certificate"].native == serial), None) if entries else None
             if hit is None:
                 continue
-            when = hit["revocation_date"].native
+            when = revocation_time.crl_entry(hit)  # an earlier invalidityDate counts (a compromise found late)
             if when is None or when > moment:
                 continue
             if not verify_signature(parent.public_key.dump(), listing["signature_algorithm"],
@@ -518,7 +519,9 @@ def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime)
                 if extension["extn_id"].native == "crl_reason":
                     reason = extension["extn_value"].native
             because = f" ({reason})" if reason else ""
-            return f"{child.subject.human_friendly} revoked on {when.isoformat()}{because}"
+            revoked_on = hit["revocation_date"].native
+            since = "" if when == revoked_on else f", its key invalid from {when.isoformat()} (invalidityDate)"
+            return f"{child.subject.human_friendly} revoked on {revoked_on.isoformat()}{because}{since}"
     return None
 
 

@@ -409,6 +409,11 @@ def _revocation(checker: Checker, cert: Cert, issuer: Cert, moment: datetime, in
             # the full path compares names as X.500 does (case, white space, string types)
             _need(not _same_name(listing.issuer, issuer.subject), "a CRL names its issuer in another encoding")
             continue
+        if listing.scope is not None and not any(listing.scope & names for names in cert.crl_points):
+            # another partition's list (RFC 5280 §5.2.5): silent about this certificate. The full path's
+            # validator matches names as it does; one listing this serial is left to it all the same.
+            _need(cert.serial not in listing.revoked, "a CRL of another scope lists this serial")
+            continue
         usage = issuer.key_usage
         _need(usage is None or KU_CRL_SIGN in usage, "CRL issuer may not sign CRLs")
         _need(checker.verify(issuer, listing.signature_algorithm, listing.signature, listing.tbs), "CRL signature")

@@ -15,6 +15,7 @@ from gm import oids, ses, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
 from verify import ofd_picture, pdf_speedups, rules, x509_fast
+from verify.crl_scope import covers
 from verify.names import describe as describe_cert
 from verify.names import parse_fully
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
@@ -414,7 +415,7 @@ def without_revocation_source(path: Any, crls: list[Any], ocsps: list[Any]) -> l
     for child, parent in reversed(list(zip(certs[1:], certs, strict=False))):
         if child.crl_distribution_points_value is not None or child.ocsp_urls:
             continue
-        if any(listing["tbs_cert_list"]["issuer"] == parent.subject for listing in crls):
+        if any(listing["tbs_cert_list"]["issuer"] == parent.subject and covers(listing, child) for listing in crls):
             continue
         if any(_ocsp_about(response, child.serial_number) for response in ocsps):
             continue

@@ -21,6 +21,8 @@ from asn1crypto import crl, pem, x509
 
 from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
+from verify import revocation_time
+from verify.crl_scope import covers
 
 
 class TrustListError(ValueError):
@@ -131,7 +133,7 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
     A CRL whose signature does not verify is no revocation information and is ignored."""
     for listing in crls:
         tbs = listing["tbs_cert_list"]
-        if tbs["issuer"] != issuer.subject:
+        if tbs["issuer"] != issuer.subject or not covers(listing, cert):  # a partition for other certificates
             continue
         try:
             signed = verify_signature(issuer.public_key.dump(), listing["signature_algorithm"],
@@ -141,8 +143,8 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
         if not signed:
             continue
         for entry in tbs["revoked_certificates"] or []:
-            when = entry["revocation_date"].native
-            if entry["user_certificate"].native == cert.serial_number and when <= moment:
+            when = revocation_time.crl_entry(entry)  # an earlier invalidityDate counts (RFC 5280 §5.3.2)
+            if entry["user_certificate"].native == cert.serial_number and when is not None and when <= moment:
                 return when
     return None
 

@@ -62,7 +62,8 @@ KNOWN_CRITICAL = {EXT_KEY_USAGE, EXT_BASIC_CONSTRAINTS, EXT_EXTENDED_KEY_USAGE, 
 # constraints the full path's validator enforces whether marked critical or not, and this one does not
 PATH_CONSTRAINTS = {EXT_NAME_CONSTRAINTS, EXT_POLICY_MAPPINGS, EXT_POLICY_CONSTRAINTS, EXT_INHIBIT_ANY_POLICY}
 # CRL extensions that narrow what a CRL covers (scope, delta, indirect): the full path may find such
-# a CRL inapplicable, this one would read it as a complete list
+# a CRL inapplicable, this one would read it as a complete list. One shape of issuingDistributionPoint is
+# read here (a fullName distribution point and nothing else: partition lists, ca/crl.py); any other declines.
 CRL_SCOPE = {EXT_DELTA_CRL_INDICATOR, EXT_ISSUING_DISTRIBUTION_POINT, EXT_FRESHEST_CRL}
 SIGNATURE_ALGORITHMS = {OID_SM2_SM3: "sm3", OID_ECDSA_SHA256: "sha256"}
 DIGESTS = {OID_SM3: "sm3", OID_SHA256: "sha256", OID_SHA1: "sha1"}
@@ -197,6 +198,24 @@ class Cert:
         return EXT_CRL_DP in self.extensions, ocsp
 
     @cached_property
+    def crl_points(self) -> tuple[frozenset[bytes], ...]:
+        """The fullName of each CRL distribution point (DER of its GeneralNames): what a partition list's
+        issuingDistributionPoint must name for the list to cover this certificate. A point with reasons or
+        a cRLIssuer, or named relatively, is outside this path."""
+        found = self.extensions.get(EXT_CRL_DP)
+        if found is None:
+            return ()
+        value = found[1]
+        start, end = _whole(value, 0x30)
+        out = []
+        for tag, _, cstart, cend in _parts(value, start, end):
+            items = _parts(value, cstart, cend)
+            if tag != 0x30 or len(items) != 1 or items[0][0] != 0xA0:
+                raise Unsupported("a CRL distribution point with reasons or a cRLIssuer, or without a name")
+            out.append(_full_name(value, items[0][2], items[0][3]))
+        return tuple(out)
+
+    @cached_property
     def extended_key_usage(self) -> frozenset[bytes] | None:
         found = self.extensions.get(EXT_EXTENDED_KEY_USAGE)
         if found is None:
@@ -320,11 +339,56 @@ class CRLView:
     this_update: datetime
     next_update: datetime
     revoked: frozenset[bytes]  # serial INTEGER contents
+    # DER of each GeneralName of the issuingDistributionPoint's fullName: the list covers only certificates
+    # whose distribution point names one of them (RFC 5280 §5.2.5, a partition); None: every certificate
+    scope: frozenset[bytes] | None = None
+
+
+def _general_names(data: bytes, start: int, end: int) -> frozenset[bytes]:
+    """DER of each GeneralName in GeneralNames contents [start, end)."""
+    names = frozenset(data[item[1] : item[3]] for item in _parts(data, start, end))
+    if not names:
+        raise Unsupported("an empty fullName")
+    return names
+
+
+def _full_name(data: bytes, start: int, end: int) -> frozenset[bytes]:
+    """A DistributionPointName's contents [start, end) that must be `fullName [0] GeneralNames`."""
+    inner = _parts(data, start, end)
+    if len(inner) != 1 or inner[0][0] != 0xA0:
+        raise Unsupported("a distribution point named otherwise than by fullName")
+    return _general_names(data, inner[0][2], inner[0][3])
+
+
+def _idp_scope(value: bytes) -> frozenset[bytes]:
+    """The names of an issuingDistributionPoint holding a fullName distributionPoint and nothing else (no
+    onlyContains…, onlySomeReasons or indirectCRL flag, all DEFAULT FALSE and so absent in DER)."""
+    start, end = _whole(value, 0x30)
+    items = _parts(value, start, end)
+    if len(items) != 1 or items[0][0] != 0xA0:
+        raise Unsupported("a CRL of limited scope: an IDP with flags, or without a distribution point")
+    return _full_name(value, items[0][2], items[0][3])
+
+
+def _crl_extensions(data: bytes, start: int, end: int) -> frozenset[bytes] | None:
+    """Check a CRL's extensions: none critical but an IDP of the one shape read here, no delta or
+    freshest-CRL pointer. Returns the IDP's names, or None without one."""
+    flags = _extension_flags(data, start, end)
+    scope = None
+    for _, _, es, ee in _parts(data, start, end):
+        items = _parts(data, es, ee)
+        if data[items[0][2] : items[0][3]] == EXT_ISSUING_DISTRIBUTION_POINT:
+            scope = _idp_scope(data[items[-1][2] : items[-1][3]])
+    others = {oid: critical for oid, critical in flags.items() if oid != EXT_ISSUING_DISTRIBUTION_POINT}
+    if any(others.values()) or CRL_SCOPE.intersection(others):
+        raise Unsupported("critical CRL extension, or a CRL of limited scope (delta, ...)")
+    return scope
 
 
 @lru_cache(maxsize=256)
 def crl(data: bytes) -> CRLView:
-    """A v2 CRL with no critical extensions (no IDP, not a delta), nextUpdate present."""
+    """A v2 CRL with no critical extensions but a partition's issuingDistributionPoint (fullName only),
+    not a delta, nextUpdate present."""
     start, end = _whole(data, 0x30)
     top = _parts(data, start, end)
     if len(top) != 3 or top[0][0] != 0x30 or top[2][0] != 0x03:
@@ -340,6 +404,7 @@ def crl(data: bytes) -> CRLView:
         raise Unsupported("CRL without nextUpdate")
     next_update = parse_time(data, fields[4][0], fields[4][2], fields[4][3])
     revoked: set[bytes] = set()
+    scope = None
     for tag, _, cs, ce in fields[5:]:
         if tag == 0x30:
             for etag, _, es, ee in _parts(data, cs, ce):
@@ -352,9 +417,7 @@ def crl(data: bytes) -> CRLView:
                         raise Unsupported("critical CRL entry extension, or an indirect CRL")
                 revoked.add(_serial(data, entry[0][2], entry[0][3]))
         elif tag == 0xA0:
-            flags = _extension_flags(data, *_only(data, cs, ce))
-            if any(flags.values()) or CRL_SCOPE.intersection(flags):
-                raise Unsupported("critical CRL extension, or a CRL of limited scope (IDP, delta, ...)")
+            scope = _crl_extensions(data, *_only(data, cs, ce))
         else:
             raise Unsupported("unexpected CRL field")
     sig_start, sig_end = top[2][2], top[2][3]
@@ -369,6 +432,7 @@ def crl(data: bytes) -> CRLView:
         this_update=this_update,
         next_update=next_update,
         revoked=frozenset(revoked),
+        scope=scope,
     )
 
 

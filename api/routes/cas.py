@@ -102,7 +102,8 @@ def crl(ca: str, context: Ctx) -> Response:
 
 @router.get("/{ca}/crl/{scope}")
 def scoped_crl(ca: str, scope: str, context: Ctx) -> Response:
-    """The CRL of one CA key after a rollover (`k<version>`, ca/crl.py); 404 `unknown_crl_scope` otherwise."""
+    """The CRL of one CA key after a rollover (`k<version>`) or of a partition (`p3`, `k2-p1`: ca/crl.py);
+    404 `unknown_crl_scope` otherwise."""
     return Response(
         context.ca.current_crl(ca, scope),
         media_type="application/pkix-crl",

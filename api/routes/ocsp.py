@@ -5,33 +5,46 @@ a request it cannot read is `malformedRequest`, a client over its budget `tryLat
 both unsigned (RFC 6960 §2.3). OCSP clients understand only that: OpenSSL's treats any HTTP status but
 200 as a transport failure and never reads a body, let alone a problem document.
 
-Signing runs in the thread pool, whatever the deployment (unlike issuance, see
-`Context.issuance_on_event_loop`): the endpoint is anonymous, and on the event loop a few clients asking
-in a loop stalled every other request.
+Caching (RFC 5019 §6): a GET answered from a stored pre-signed response (ca/ocsp.py) carries
+`Cache-Control: public, max-age` no longer than nextUpdate − now, `ETag`, `Last-Modified` (thisUpdate) and
+`Expires` (nextUpdate), and a matching `If-None-Match` gets 304. Every other answer is `no-store`: a live one
+was signed for that request (a nonce, several certificates, an unknown serial), a refusal is not an answer,
+and POST responses are not cached by HTTP caches anyway (RFC 5019 §5).
+
+Answering (reading the stored response, or signing) runs in the thread pool, whatever the deployment
+(unlike issuance, see `Context.issuance_on_event_loop`): the endpoint is anonymous, and on the event loop
+a few clients asking in a loop stalled every other request.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
-from typing import Annotated
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.context import Context
-from api.deps import get_context
 from ca.errors import OCSPMalformed
 from ca.ocsp import MAX_REQUEST_BYTES, status_response
 
 router = APIRouter(prefix="/v1/ocsp", tags=["ocsp"])
-Ctx = Annotated[Context, Depends(get_context)]
 OCSP_REQUEST = "application/ocsp-request"
 OCSP_RESPONSE = "application/ocsp-response"
 _URL_SAFE = str.maketrans("-_", "+/")
+
+
+def _context(request: Request) -> Context:
+    """The context without a FastAPI dependency (api/deps.py `get_context`): solving one costs about as
+    much as answering from a stored response."""
+    context: Context = request.app.state.context
+    return context
 
 
 def _unsuccessful(status: str, headers: dict[str, str] | None = None) -> Response:
@@ -46,12 +59,29 @@ def _over_budget(request: Request, context: Context) -> Response | None:
     return _unsuccessful("try_later", {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-async def _answer(context: Context, der: bytes, cache_control: str) -> Response:
+async def _answer(context: Context, der: bytes, request: Request | None = None) -> Response:
+    """`request`: the GET being answered (its answer may be cached); None for POST."""
     try:
-        answer = await run_in_threadpool(context.ca.ocsp, der)
+        answer = await run_in_threadpool(context.ca.ocsp_answer, der)
     except OCSPMalformed:
         return _unsuccessful("malformed_request")
-    return Response(answer, media_type=OCSP_RESPONSE, headers={"Cache-Control": cache_control})
+    if request is None or answer.this_update is None or answer.next_update is None:
+        return Response(answer.der, media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
+    headers = caching_headers(answer.der, answer.this_update, answer.next_update, datetime.now(UTC))
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return Response(answer.der, media_type=OCSP_RESPONSE, headers=headers)
+
+
+def caching_headers(der: bytes, this_update: datetime, next_update: datetime, now: datetime) -> dict[str, str]:
+    """RFC 5019 §6.2 headers of a pre-signed response: cacheable until its nextUpdate, never beyond."""
+    max_age = max(0, math.floor((next_update - now).total_seconds()))
+    return {
+        "Cache-Control": f"public, max-age={max_age}, no-transform, must-revalidate",
+        "ETag": f'"{hashlib.sha256(der).hexdigest()[:32]}"',
+        "Last-Modified": format_datetime(this_update, usegmt=True),
+        "Expires": format_datetime(next_update, usegmt=True),
+    }
 
 
 def request_from_path(encoded: str) -> bytes | None:
@@ -67,7 +97,8 @@ def request_from_path(encoded: str) -> bytes | None:
 
 
 @router.post("")
-async def ocsp_post(request: Request, context: Ctx) -> Response:
+async def ocsp_post(request: Request) -> Response:
+    context = _context(request)
     if (refused := _over_budget(request, context)) is not None:
         return refused
     content_type = request.headers.get("content-type")
@@ -78,14 +109,19 @@ async def ocsp_post(request: Request, context: Ctx) -> Response:
         body += chunk
         if len(body) > MAX_REQUEST_BYTES:
             return _unsuccessful("malformed_request")
-    return await _answer(context, bytes(body), "no-store")
+    return await _answer(context, bytes(body))
 
 
-@router.get("/{encoded:path}")
-async def ocsp_get(encoded: str, request: Request, context: Ctx) -> Response:
+_ENCODED = {"name": "encoded", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "the DER OCSPRequest in base64, standard or URL-safe, padded or not"}  # fmt: skip
+
+
+@router.get("/{encoded:path}", openapi_extra={"parameters": [_ENCODED]})
+async def ocsp_get(request: Request) -> Response:
+    context = _context(request)
     if (refused := _over_budget(request, context)) is not None:
         return refused
-    der = request_from_path(encoded)
+    der = request_from_path(request.path_params["encoded"])  # as routed; no parameter validation to pay for
     if der is None:
         return _unsuccessful("malformed_request")
-    return await _answer(context, der, "max-age=60")
+    return await _answer(context, der, request)

@@ -129,12 +129,6 @@ def test_a_key_compromise_rekey_revokes_the_old_certificate_and_earlier_document
     assert _verdict(context, _sealed(context, seal_id))["result"] == PASSED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the verifier compares the signing time with the revocationDate only and ignores the CRL entry's "
-    "invalidityDate (RFC 5280 §5.3.2): a document timestamped after a reported key compromise but before its "
-    "revocation verifies PASSED; reported, the verifier's rules are not changed here",
-)
 def test_a_document_timestamped_after_the_invalidity_date_is_not_passed(
     context: Context, compromise: Compromise
 ) -> None:

@@ -3,7 +3,7 @@ a figure the run did not produce shown as missing, and every issue's rows presen
 
 from __future__ import annotations
 
-from bench.results_table import ROWS, Row, Target, document, line, table
+from bench.results_table import ROWS, Row, Target, document, figures_from_table, line, table
 
 HEADER = "| measure | ours | anchor | anchor figure | ratio | target |"
 
@@ -88,8 +88,36 @@ def test_every_issue_with_a_benchmark_has_its_rows() -> None:
         "bench_issuance.http_issue_sm2_rps",
         "bench_sealing.sm2_seal_100k_per_s",
         "bench_scale.issue_http_with_ledger_rps",
-        "bench_scale.ocsp_http_signed_rps",
-        "bench_scale.crl_1e5_generation_s",
-        "bench_scale.crl_1e5_der_bytes",
+        "bench_ocsp.ocsp_presigned_http_rps",
+        "bench_crl.crl_1e5_generation_s",
+        "bench_crl.crl_1e5_der_bytes",
+        "bench_crl.crl_partition_generation_median_s",
+        "bench_crl.crl_partition_der_max_bytes",
     ):
         assert key in keys, key
+
+
+def test_figures_read_back_from_a_written_table_as_rounded_there() -> None:
+    """`python -m bench --update` on a checkout without bench/results/latest.json carries what the table
+    shows: every figure read back renders the very same table."""
+    figures = {"bench_w": {"ours_per_s": 1234.5, "base_per_s": 1000.0, "p99_ms": 3.0, "r": 2.567}}
+    rows = [RATE, BOUND, PAIRED, Row(7, "Pipe | in it", "bench_v.size", "bytes", Target("reported"))]
+    written = document(rows, {**figures, "bench_v": {"size": 4_899_966.0}}, "run started 2026-01-01T00:00:00+00:00; x")
+    back, runs = figures_from_table(written, rows)
+    assert back == {"bench_w": {"ours_per_s": 1234.0, "base_per_s": 1000.0, "p99_ms": 3.0, "r": 2.57},
+                    "bench_v": {"size": 4_899_966.0}}  # fmt: skip
+    assert runs == {"bench_w": "2026-01-01T00:00:00+00:00", "bench_v": "2026-01-01T00:00:00+00:00"}
+    assert table(rows, back) == table(rows, {**figures, "bench_v": {"size": 4_899_966.0}})
+    missing = document([RATE], {}, "m")
+    assert figures_from_table(missing, [RATE]) == ({}, {})
+
+
+def test_the_carried_runs_are_read_from_the_machine_line() -> None:
+    machine = (
+        "run started 2026-02-02T00:00:00+00:00; load. This run measured bench_w; carried from earlier runs "
+        "(python -m bench --update): bench_v (2026-01-01T00:00:00+00:00)"
+    )
+    rows = [RATE, Row(7, "Size", "bench_v.size", "bytes", Target("reported"))]
+    written = document(rows, {"bench_w": {"ours_per_s": 5.0, "base_per_s": 5.0}, "bench_v": {"size": 1.0}}, machine)
+    _, runs = figures_from_table(written, rows)
+    assert runs == {"bench_w": "2026-02-02T00:00:00+00:00", "bench_v": "2026-01-01T00:00:00+00:00"}

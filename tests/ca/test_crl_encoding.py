@@ -1,5 +1,6 @@
-"""build_crl encodes each revoked entry once (a 10⁵-entry CRL went from ~106 s to seconds: bench_scale);
-its bytes must stay exactly those of the plain asn1crypto construction, entry extensions included."""
+"""build_crl DER-assembles each revoked entry (ca/revocation.py `entry_der`: asn1crypto's construction was
+nearly all of a 10⁵-entry CRL's time, bench/bench_crl.py); its bytes must stay exactly those of the plain
+asn1crypto construction, entry extensions, times after 2050 and the partition IDP included."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from ca.certificates import signature_algorithm, to_time
 from keys.custody import KeyAlgorithm
 from tests.fixtures import openssl
 
-REASONS = ["unspecified", "key_compromise", "superseded", "cessation_of_operation", "affiliation_changed"]
 NOW = datetime(2026, 12, 2, 8, 0, 0, tzinfo=UTC)
 
 
@@ -35,7 +35,7 @@ def _issuer(tmp: Path) -> x509.Certificate:
     return x509.Certificate.load(der)
 
 
-def _plain(issuer: x509.Certificate, entries: list[rev.RevokedEntry]) -> bytes:
+def _plain(issuer: x509.Certificate, entries: list[rev.RevokedEntry], point: str | None = None) -> bytes:
     """The same CRL built in one asn1crypto construction, as the code did before."""
     items = []
     for e in entries:
@@ -60,6 +60,12 @@ def _plain(issuer: x509.Certificate, entries: list[rev.RevokedEntry]) -> bytes:
             {"extn_id": "authority_key_identifier", "extn_value": {"key_identifier": issuer.key_identifier}},
         ],
     }
+    if point is not None:
+        uri = x509.GeneralName(name="uniform_resource_identifier", value=point)
+        fields["crl_extensions"].append(  # type: ignore[attr-defined]
+            {"extn_id": "issuing_distribution_point", "critical": True,
+             "extn_value": {"distribution_point": {"full_name": [uri]}}}
+        )  # fmt: skip
     if items:
         fields["revoked_certificates"] = items
     tbs = asn1_crl.TbsCertList(fields)
@@ -68,25 +74,26 @@ def _plain(issuer: x509.Certificate, entries: list[rev.RevokedEntry]) -> bytes:
     ).dump()
 
 
+MOMENTS = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2080, 12, 31), timezones=st.just(UTC))
 entry = st.builds(
     rev.RevokedEntry,
     serial=st.integers(min_value=1, max_value=2**159),
-    revoked_at=st.just(NOW),
-    reason=st.sampled_from(REASONS),
-    invalidity_date=st.one_of(st.none(), st.just(NOW - timedelta(days=3, microseconds=5))),
+    revoked_at=st.one_of(st.just(NOW), MOMENTS),  # UTCTime before 2050, GeneralizedTime from then on
+    reason=st.sampled_from(rev.REASONS),
+    invalidity_date=st.one_of(st.none(), st.just(NOW - timedelta(days=3, microseconds=5)), MOMENTS),
 )
 
 
 def test_entries_encode_exactly_as_before(tmp_path: Path) -> None:
     issuer = _issuer(tmp_path)
 
-    @settings(max_examples=40, deadline=None)
-    @given(st.lists(entry, max_size=30))
-    def check(entries: list[rev.RevokedEntry]) -> None:
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(entry, max_size=30), st.one_of(st.none(), st.just("http://127.0.0.1:8000/v1/cas/x/crl/p3")))
+    def check(entries: list[rev.RevokedEntry], point: str | None) -> None:
         built = rev.build_crl(
             issuer=issuer, signer=_Fixed(), number=3, this_update=NOW,  # type: ignore[arg-type]
-            next_update=NOW + timedelta(days=1), revoked=entries,
+            next_update=NOW + timedelta(days=1), revoked=entries, distribution_point=point,
         ).dump()  # fmt: skip
-        assert built == _plain(issuer, entries)
+        assert built == _plain(issuer, entries, point)
 
     check()

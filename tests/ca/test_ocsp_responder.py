@@ -22,6 +22,7 @@ from api.context import Context
 from api.ratelimit import RateLimiter
 from api.routes.ocsp import request_from_path
 from ca.authority import CertificateAuthorityService
+from ca.ocsp import OCSPAnswer
 from tests.fixtures import ORG_SUBJECT, make_csr, openssl, pem
 
 pytestmark = pytest.mark.openssl
@@ -172,7 +173,7 @@ def test_get_accepts_every_base64_spelling(
     assert request_from_path(spelling(text)) == der
     response = httpx.get(f"{live_url}/v1/ocsp/{spelling(text)}")
     assert _status(response) == "successful"
-    assert response.headers["cache-control"] == "max-age=60"
+    assert response.headers["cache-control"] == "no-store"  # signed live for its nonce: not for caches
     basic = ocsp.OCSPResponse.load(response.content)["response_bytes"]["response"].parsed
     single = basic["tbs_response_data"]["responses"][0]
     assert single["cert_id"]["serial_number"].native == serial and single["cert_status"].name == "good"
@@ -195,11 +196,11 @@ def test_signing_runs_off_the_event_loop_and_health_is_served_meanwhile(
     """The responder is held inside `ca.ocsp` until /v1/health has answered: on the event loop the health
     request could never be served (it would time out) — and the call must see no running loop."""
     leaf, issuer = issued
-    real = context.ca.ocsp
+    real = context.ca.ocsp_answer
     release = threading.Event()
     seen: list[bool] = []
 
-    def held(der: bytes) -> bytes:
+    def held(der: bytes) -> OCSPAnswer:
         try:
             asyncio.get_running_loop()
             seen.append(True)  # called on the event loop
@@ -208,7 +209,7 @@ def test_signing_runs_off_the_event_loop_and_health_is_served_meanwhile(
         release.wait(10)
         return real(der)
 
-    monkeypatch.setattr(context.ca, "ocsp", held)
+    monkeypatch.setattr(context.ca, "ocsp_answer", held)
     der = _request(issuer, [x509.Certificate.load(leaf).serial_number])
     results: list[httpx.Response] = []
     calls = [
@@ -239,13 +240,13 @@ def test_a_client_over_its_budget_is_told_try_later(
     leaf, issuer = issued
     monkeypatch.setattr(context, "ocsp_rate_limiter", RateLimiter(per_minute=6, burst=2))
     calls: list[bytes] = []
-    real = context.ca.ocsp
+    real = context.ca.ocsp_answer
 
-    def counted(der: bytes) -> bytes:
+    def counted(der: bytes) -> OCSPAnswer:
         calls.append(der)
         return real(der)
 
-    monkeypatch.setattr(context.ca, "ocsp", counted)
+    monkeypatch.setattr(context.ca, "ocsp_answer", counted)
     der = _request(issuer, [x509.Certificate.load(leaf).serial_number])
     assert _status(httpx.post(f"{live_url}/v1/ocsp", content=der, headers=OCSP_REQUEST)) == "successful"
     assert _status(httpx.get(f"{live_url}/v1/ocsp/{base64.b64encode(der).decode()}")) == "successful"
@@ -254,7 +255,7 @@ def test_a_client_over_its_budget_is_told_try_later(
     assert _status(refused) == "try_later"
     assert int(refused.headers["retry-after"]) >= 1 and refused.headers["cache-control"] == "no-store"
     assert _status(httpx.get(f"{live_url}/v1/ocsp/{base64.b64encode(der).decode()}")) == "try_later"
-    assert len(calls) == 2  # a refused request costs no signature
+    assert len(calls) == 2  # a refused request costs no lookup and no signature
     assert "Responder Error: trylater (3)" in _openssl_reads(tmp_path, refused.content)
 
     # openssl as the client, end to end

@@ -480,3 +480,67 @@ def test_refusals_change_nothing(ca_service: CertificateAuthorityService, tmp_pa
     with ca_service.db.session() as session:
         row = session.get(CertificateAuthority, name)
         assert row is not None and row.previous_keys is None
+
+
+def _validates(
+    leaf: x509.Certificate, root: x509.Certificate, others: list[x509.Certificate], crls: list[bytes]
+) -> str:
+    """pyhanko-certvalidator's word on `leaf` in hard-fail mode with exactly these CRLs (no fetching)."""
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+
+    context = ValidationContext(
+        trust_roots=[root],
+        other_certs=others,
+        crls=[crl.CertificateList.load(der) for der in crls],
+        revocation_mode="hard-fail",
+        allow_fetching=False,
+    )
+    try:
+        asyncio.run(CertificateValidator(leaf, validation_context=context).async_validate_usage(set()))
+    except Exception as exc:
+        return type(exc).__name__
+    return "valid"
+
+
+def test_one_keys_crl_never_passes_the_other_keys_certificates(
+    ca_service: CertificateAuthorityService, tmp_path: Path
+) -> None:
+    """After a rollover each key's CRL lists only that key's certificates: each carries a critical issuing
+    distribution point naming the URL its certificates carry, so a relying party handed only the other key's
+    (fresh, entry-free) list cannot take it as complete. Without it pyhanko-certvalidator said VALID for a
+    revoked certificate (review of the rollover)."""
+    name = _new_regional(ca_service)
+    old = ca_service.snapshot().get(name)
+    old_leaf = _issue(ca_service, tmp_path, name)
+    roll_over(ca_service, name, actor="test")
+    new = ca_service.snapshot().get(name)
+    new_leaf = _issue(ca_service, tmp_path, name)
+    ca_service.revoke(old_leaf.serial, "keyCompromise")
+    ca_service.revoke(new_leaf.serial, "keyCompromise")
+    root = ca_service.ca_certificate(ROOT)
+    others = [old.certificate, new.certificate]
+    root_crls = ca_service.current_crls(ROOT)
+    old_crl = ca_service.current_crl(name, old.crl_scope)
+    new_crl = ca_service.current_crl(name, new.crl_scope)
+    for der, scope in ((old_crl, old.crl_scope), (new_crl, new.crl_scope)):
+        extension = crl.CertificateList.load(der)["tbs_cert_list"]["crl_extensions"]
+        idp = next(e for e in extension if e["extn_id"].native == "issuing_distribution_point")
+        assert idp["critical"].native
+        url = idp["extn_value"].native["distribution_point"][0]
+        assert url == f"{ca_service.public_url}/v1/cas/{name}/crl" + (f"/{scope}" if scope else "")
+    assert _crl_dp(old_leaf.certificate).endswith(f"/v1/cas/{name}/crl")
+    # only the other key's list at hand: never valid
+    assert _validates(old_leaf.certificate, root, others, [new_crl, *root_crls]) != "valid"
+    assert _validates(new_leaf.certificate, root, others, [old_crl, *root_crls]) != "valid"
+    # both at hand: each revoked certificate is found revoked
+    assert _validates(old_leaf.certificate, root, others, [new_crl, old_crl, *root_crls]) == "RevokedError"
+    assert _validates(new_leaf.certificate, root, others, [new_crl, old_crl, *root_crls]) == "RevokedError"
+    # OpenSSL with extended CRL support: the other key's list is not this certificate's CRL
+    leaf_file = _write(tmp_path, "old-leaf.pem", pem(old_leaf.der))
+    chain = _write(tmp_path, "chain.pem", pem(old.certificate.dump()) + pem(root.dump()))
+    wrong = _write(tmp_path, "new.crl", pem(new_crl, "X509 CRL"))
+    arguments = ("-crl_check", "-extended_crl", "-CAfile", chain, "-CRLfile", wrong, leaf_file)
+    result = openssl("verify", *arguments, check=False)
+    assert result.returncode != 0 and b"unable to get certificate CRL" in result.stderr, result.stderr

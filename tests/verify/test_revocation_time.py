@@ -1,0 +1,65 @@
+"""verify/revocation_time.py: an earlier invalidityDate moves the moment a certificate counts as revoked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import crl, ocsp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify import revocation_time
+
+REVOKED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _entry(invalid_from: datetime | None) -> crl.RevokedCertificate:
+    extensions: list[dict[str, object]] = [{"extn_id": "crl_reason", "extn_value": "key_compromise"}]
+    if invalid_from is not None:
+        extensions.append({"extn_id": "invalidity_date", "extn_value": invalid_from})
+    entry = crl.RevokedCertificate(
+        {"user_certificate": 7, "revocation_date": crl.Time({"utc_time": REVOKED}), "crl_entry_extensions": extensions}
+    )
+    return crl.RevokedCertificate.load(entry.dump())  # as a verifier reads it
+
+
+def _single(status: str, invalid_from: datetime | None) -> ocsp.SingleResponse:
+    cert_status = (
+        ocsp.CertStatus(name="revoked", value={"revocation_time": REVOKED, "revocation_reason": "key_compromise"})
+        if status == "revoked"
+        else ocsp.CertStatus(name="good", value=None)
+    )
+    extensions = [{"extn_id": "invalidity_date", "extn_value": invalid_from}] if invalid_from else None
+    single = ocsp.SingleResponse(
+        {
+            "cert_id": {
+                "hash_algorithm": {"algorithm": "sha1"},
+                "issuer_name_hash": b"\x00" * 20,
+                "issuer_key_hash": b"\x00" * 20,
+                "serial_number": 7,
+            },
+            "cert_status": cert_status,
+            "this_update": REVOKED,
+            "single_extensions": extensions,
+        }
+    )
+    return ocsp.SingleResponse.load(single.dump())
+
+
+def test_a_crl_entry_without_an_invalidity_date_counts_from_its_revocation_date() -> None:
+    assert revocation_time.crl_entry(_entry(None)) == REVOKED
+
+
+@given(st.integers(min_value=1, max_value=10**8))
+def test_an_earlier_invalidity_date_counts_and_a_later_one_does_not(seconds: int) -> None:
+    earlier = (REVOKED - timedelta(seconds=seconds)).replace(microsecond=0)
+    later = (REVOKED + timedelta(seconds=seconds)).replace(microsecond=0)
+    assert revocation_time.crl_entry(_entry(earlier)) == earlier
+    assert revocation_time.crl_entry(_entry(later)) == REVOKED
+    assert revocation_time.ocsp_single(_single("revoked", earlier)) == earlier
+    assert revocation_time.ocsp_single(_single("revoked", later)) == REVOKED
+
+
+def test_an_ocsp_answer_other_than_revoked_has_no_revocation_time() -> None:
+    assert revocation_time.ocsp_single(_single("good", None)) is None
+    assert revocation_time.ocsp_single(_single("revoked", None)) == REVOKED
