@@ -362,6 +362,7 @@ def _request_by_ceremony(
             # the version stays enabled while the request is pending: the CA row names the old one, so
             # issuance goes on under it; the import switches to the new one (or a cancel disables it)
             opened = ceremony.open_request(service.db, deferred, OPERATION, name, params, actor)
+    assert opened is not None  # the block raised unless the request was opened
     raise ceremony.CeremonyRequired(opened)
 
 
