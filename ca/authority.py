@@ -144,8 +144,8 @@ class CertificateAuthorityService:
         return crls.scope_url(self.public_url, ca, scope)
 
     def issuer_url(self, ca: str, scope: str = "") -> str:
-        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
-        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        """The caIssuers URL of one of a CA's keys: the plain URL (the first key's certificate, for good:
+        `first_key_certificate`) for its first key, `/certificate/k<version>` for a later one."""
         return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
@@ -174,6 +174,19 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def first_key_certificate(self, name: str) -> bytes:
+        """What the plain caIssuers URL (`GET /v1/cas/{ca}/certificate`) serves: the certificate of the CA's
+        first key (scope ""), the issuer of every certificate that carries that URL, while it is valid; the
+        current certificate otherwise (no rollover yet, or the first key's certificate expired, and with it
+        everything it issued). A rollover must not make AIA chasing fetch a certificate whose key did not
+        sign the child."""
+        entry = self.snapshots.entry(name)
+        now = datetime.now(UTC)
+        for generation in entry.generations:
+            if generation.crl_scope == "" and generation.certificate.not_valid_after > now:
+                return generation.certificate_der
+        return entry.certificate_der
 
     def key_certificate(self, ca_name: str, scope: str) -> bytes:
         """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""

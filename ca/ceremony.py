@@ -12,12 +12,15 @@ output is exactly those bytes signed by that key and completes the operation.
 Operations (`operation` names, each with its completion in ca/ceremony_import.py): `ca.create` (a CA
 under the offline CA), `crl` (its CRL: on schedule, and on a revocation such as a withdrawal, in the
 revocation's transaction), `trust_list.signer` (the trust-list signer's certificate: rotation or
-renewal), `ca.cross_certify`. Another operation registers its completion with
-`ceremony_import.register`. A CA rollover under an offline parent (ca/rollover.py) wires in like `create_ca`:
+renewal), `ca.cross_certify`, `ca.rollover` (a CA's new certificate in a rollover under the offline
+CA, ca/rollover.py: its new key version stays enabled while the request is pending, and
+`ceremony_import.abandon` disables it for a request that will never complete). Another operation
+registers its completion with `ceremony_import.register`, and what a cancel undoes with
+`ceremony_import.register_abandon`. The pattern:
 
     try:
         cert = certs.sign_certificate(..., signer=ceremony.signer_for(custody, parent_row))
-    except ceremony.SignatureDeferred as deferred:          # outside the rollover's transaction
+    except ceremony.SignatureDeferred as deferred:          # outside the operation's transaction
         request = ceremony.open_request(db, deferred, "ca.rollover", ca_name, {...what completion needs}, actor)
         raise ceremony.CeremonyRequired(request) from None  # 202 {"ceremony": …}
 
@@ -277,7 +280,7 @@ def cancel_request(
 ) -> dict[str, Any]:
     """Cancel a pending request (`ceremony.cancelled`; status `cancelled`; its output is refused from then
     on). The pending slot is free at once: a cancelled `ca.create` releases the CA's name. A cancelled
-    trust-list signer *rotation* disables the provisional key version it made (ca/trust_list.py), after the
+    trust-list signer *rotation* or CA rollover disables the provisional key version it made, after the
     commit, so the certified signer is the newest enabled version again; a renewal of the current version
     (no `previous_key_ref`) disables nothing."""
     with db.session() as session:
@@ -288,6 +291,8 @@ def cancel_request(
             raise CeremonyNotPending(f"ceremony request {request_id} is {row.status}")
         provisional = None
         if row.operation == "trust_list.signer" and row.params.get("previous_key_ref"):
+            provisional = str(row.params["key_ref"])
+        if row.operation == "ca.rollover":  # the CA key version the rollover made (ca/rollover.py)
             provisional = str(row.params["key_ref"])
         row.status = "cancelled"
         row.completed_at = datetime.now(UTC).replace(microsecond=0)

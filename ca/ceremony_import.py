@@ -9,8 +9,12 @@ Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed, su
 `ceremony_output_malformed` (422: not a DER certificate or CRL — rebuilt from the request's TBS, the
 algorithm and the signature it must equal the output byte for byte), `ceremony_output_mismatch` (422:
 another TBS, e.g. a certificate for another key), `ceremony_signature_invalid` (422: not the CA's key),
-`ceremony_stale` (409: the CRL number was overtaken, or the CRL expired before it was imported), and the
-operation's own refusals (e.g. `ca_withdrawn` when the parent was withdrawn meanwhile).
+`ceremony_stale` (409: the CRL number was overtaken, or the CRL expired before it was imported; a rollover's
+certificate expired or its key version disabled meanwhile), and the operation's own refusals (e.g.
+`ca_withdrawn` when the parent, or the CA rolling over, was withdrawn meanwhile).
+
+A request cancelled or refused for good calls `abandon` (its operation's undo, e.g. `ca.rollover` disables
+the CA key version it made provisionally).
 """
 
 from __future__ import annotations
@@ -137,6 +141,30 @@ def register(operation: str) -> Callable[[CompletionFn], CompletionFn]:
         return fn
 
     return add
+
+
+AbandonFn = Callable[["CertificateAuthorityService", dict[str, Any]], None]
+ABANDONS: dict[str, AbandonFn] = {}
+
+
+def register_abandon(operation: str) -> Callable[[AbandonFn], AbandonFn]:
+    """`@register_abandon("ca.rollover")`: what a request of that operation undoes when it will never
+    complete (e.g. the key version it made provisionally)."""
+
+    def add(fn: AbandonFn) -> AbandonFn:
+        ABANDONS[operation] = fn
+        return fn
+
+    return add
+
+
+def abandon(service: CertificateAuthorityService, operation: str, params: dict[str, Any]) -> None:
+    """The hook for cancelling or refusing a pending request for good: call it after the request's status
+    left `pending` (committed), with the request's operation and params. Operations with nothing to undo
+    have no entry."""
+    fn = ABANDONS.get(operation)
+    if fn is not None:
+        fn(service, params)
 
 
 def _signed_parts(kind: str, der: bytes) -> tuple[bytes, algos.SignedDigestAlgorithm, bytes]:
@@ -317,3 +345,17 @@ def _ocsp_signer(done: Completion) -> dict[str, Any]:
         done.finish(session, result)
     done.service.invalidate(done.ca)
     return result
+
+
+@register("ca.rollover")
+def _ca_rollover(done: Completion) -> dict[str, Any]:
+    from ca.rollover import complete_by_ceremony
+
+    return complete_by_ceremony(done)
+
+
+@register_abandon("ca.rollover")
+def _ca_rollover_abandoned(service: CertificateAuthorityService, params: dict[str, Any]) -> None:
+    from ca.rollover import abandon_by_ceremony
+
+    abandon_by_ceremony(service.custody, params)
