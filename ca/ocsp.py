@@ -79,7 +79,10 @@ def parse_request(der: bytes) -> ocsp.OCSPRequest:
         for single in singles:
             cert_id = single["req_cert"]
             cert_id["hash_algorithm"]["algorithm"].native  # noqa: B018
+            cert_id["hash_algorithm"]["parameters"].dump()  # read later (the stored answer's CertID spelling)
+            cert_id["hash_algorithm"].native  # noqa: B018
             cert_id["issuer_name_hash"].native  # noqa: B018
+            cert_id["issuer_key_hash"].native  # noqa: B018
             cert_id["serial_number"].native  # noqa: B018
         request["tbs_request"]["request_extensions"].native  # noqa: B018
     except OCSPMalformed:
