@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from asn1crypto import core, keys, x509
 from sqlalchemy import select
@@ -827,10 +828,13 @@ class CertificateAuthorityService:
     def crl_at(self, url: str) -> bytes | None:
         """The newest CRL this service publishes at distribution point `url`, or None (not one of ours, or
         none yet): what a certificate's own CRL is, partition or not, without every partition's list."""
-        prefix = f"{self.public_url}/v1/cas/"
-        if not url.startswith(prefix):
+        # by path: a certificate issued before the public URL changed carries the old host (and the new
+        # list's IDP spells the new one, so pyhanko does not take it as covering; our own readers of CRL
+        # entries still see a revocation on it, verify/crl_scope.py `may_list`)
+        path = urlsplit(url).path
+        if not path.startswith("/v1/cas/"):
             return None
-        name, _, rest = url[len(prefix) :].partition("/")
+        name, _, rest = path[len("/v1/cas/") :].partition("/")
         if rest != "crl" and not rest.startswith("crl/"):
             return None
         try:
