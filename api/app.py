@@ -98,15 +98,24 @@ async def _every(every: float, job: Callable[[], object], what: str) -> None:
             log.exception("scheduled %s failed", what)
 
 
+def refresh_due(context: Context) -> None:
+    """One scheduler round: CRLs past half their validity, and for an offline CA whose OCSP signer
+    certificate ends within 30 days an `ocsp.signer` ceremony request (ca/ocsp_renewal.py)."""
+    from ca.ocsp_renewal import request_due
+
+    context.ca.refresh_due_crls()
+    request_due(context.ca)
+
+
 async def _refresh_crls(context: Context, every: float) -> None:
     """CRLs on schedule: each CA's CRL is re-issued once past half its validity (reads never sign one)."""
-    await _every(every, context.ca.refresh_due_crls, "CRL refresh")
+    await _every(every, lambda: refresh_due(context), "CRL refresh")
 
 
 async def _republish_trust_list(context: Context, every: float) -> None:
     """The trust list on schedule: published again whenever its CAs or seal makers differ from the newest
     list's (a withdrawal whose own publish failed: ca/withdrawal.py) or the newest is half expired."""
-    await _every(every, context.verification.publisher.current, "trust-list publish")
+    await _every(every, lambda: context.verification.publisher.current(scheduled=True), "trust-list publish")
 
 
 def sweep_approvals(context: Context) -> dict[str, str]:

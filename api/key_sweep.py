@@ -1,6 +1,7 @@
 """What the approvals sweep (api/approvals.py) asks of a `key.rotate` a crash left `executing`: did the
-rotation finish (a newer version certified and in use → its result), and if not, which version did it
-leave enabled but uncertified (disabled, so the key's bare name never resolves to it)."""
+rotation finish (a newer version certified and in use → its result; or a ceremony request it opened for
+the offline root → that request, whose key version stays enabled), and if not, which version did it leave
+enabled but uncertified (disabled, so the key's bare name never resolves to it)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from datetime import datetime
 from typing import Any
 
 from asn1crypto import x509
+from sqlalchemy import select
 
 from api.context import Context
 from api.keys import Use, _kind_of, _pem, _uses
 from keys.custody import KeyVersion, parse_ref
+from store.models import CeremonyRequest
+
+# ceremony operations a rotation opens (its new key version named `key_ref` in the request's params)
+ROTATION_CEREMONIES = ("ca.rollover", "trust_list.signer")
 
 
 def in_use(context: Context, name: str) -> tuple[Use, KeyVersion | None, list[KeyVersion]]:
@@ -24,9 +30,29 @@ def in_use(context: Context, name: str) -> tuple[Use, KeyVersion | None, list[Ke
     return use, next((v for v in versions if v.public_key_der == spki), None), versions
 
 
+def awaiting_ceremony(context: Context, key: str, since: datetime) -> dict[str, Any] | None:
+    """`{"ceremony": request}` if a rotation of `key` opened a ceremony request since `since` (the offline
+    root must certify its new version): that is the rotation's result, as `rotate` answered it."""
+    from ca.ceremony import request_json
+
+    name = parse_ref(key)[0]
+    cutoff = since.replace(microsecond=0)  # requests record whole seconds
+    with context.db.session() as session:
+        query = select(CeremonyRequest).where(CeremonyRequest.operation.in_(ROTATION_CEREMONIES))
+        for row in session.scalars(query.order_by(CeremonyRequest.created_at.desc())):
+            named = str((row.params or {}).get("key_ref") or "")
+            if row.created_at >= cutoff and named.partition("@")[0] == name:
+                return {"ceremony": request_json(row)}
+    return None
+
+
 def rotated_since(context: Context, key: str, since: datetime) -> dict[str, Any] | None:
     """The rotation's result if a version made since `since`, and not the key's first, is the one certified
-    and in use (the approvals sweep asks this of a `key.rotate` a crash left `executing`), else None."""
+    and in use (the approvals sweep asks this of a `key.rotate` a crash left `executing`), or the ceremony
+    request it opened (`awaiting_ceremony`), else None."""
+    waiting = awaiting_ceremony(context, key, since)
+    if waiting is not None:
+        return waiting
     name = parse_ref(key)[0]
     use, current, versions = in_use(context, name)
     if current is None or use.certificate_der is None or current.created_at < since:

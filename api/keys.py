@@ -185,6 +185,13 @@ def kind(context: Context, key: str) -> str:
     name, number = parse_ref(key)  # an invalid name is key_not_found too
     if number is not None:
         raise KeyNotFound(f"rotate a key by its name, not a version ({key!r})")
+    offline = context.ca.snapshot().cas.get(name)
+    if offline is not None and offline.offline:  # its key is in the ceremony home, not in custody
+        from ca.rollover import OfflineCARollover
+
+        raise OfflineCARollover(
+            f"{name} is offline: its new key is generated and self-certified at the ceremony (README), not here"
+        )
     versions = context.custody.versions(name)  # KeyNotFound for an unknown key
     if not versions:
         raise KeyNotFound(f"no key named {name}")

@@ -211,8 +211,8 @@ def _ca_json(context: Context, name: str) -> Result:
         "region_name": ca.region_name,
         "serial": ca.certificate_serial,
         "status": ca.status,
-        "certificate_url": context.ca.issuer_url(ca.name),
-        "crl_url": context.ca.crl_url(ca.name),
+        "certificate_url": context.ca.issuer_url(ca.name, ca.crl_scope or ""),
+        "crl_url": context.ca.crl_url(ca.name, ca.crl_scope or ""),
         "certificate_pem": to_pem(ca.certificate_der),
         "permitted_dns": sorted(constrained[0]) if constrained else [],
     }

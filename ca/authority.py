@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from asn1crypto import core, keys, x509
 from sqlalchemy import select
@@ -158,8 +159,8 @@ class CertificateAuthorityService:
             }
 
     def issuer_url(self, ca: str, scope: str = "") -> str:
-        """The caIssuers URL of one of a CA's keys: the plain URL (the CA's current certificate) for its
-        first key, `/certificate/k<version>` (that key's certificate, for good) after a rollover."""
+        """The caIssuers URL of one of a CA's keys: the plain URL (the first key's certificate, for good:
+        `first_key_certificate`) for its first key, `/certificate/k<version>` for a later one."""
         return f"{self.public_url}/v1/cas/{ca}/certificate" + (f"/{scope}" if scope else "")
 
     @cached_property
@@ -188,6 +189,19 @@ class CertificateAuthorityService:
 
     def ca_certificate(self, name: str) -> x509.Certificate:
         return self.snapshots.entry(name).certificate
+
+    def first_key_certificate(self, name: str) -> bytes:
+        """What the plain caIssuers URL (`GET /v1/cas/{ca}/certificate`) serves: the certificate of the CA's
+        first key (scope ""), the issuer of every certificate that carries that URL, while it is valid; the
+        current certificate otherwise (no rollover yet, or the first key's certificate expired, and with it
+        everything it issued). A rollover must not make AIA chasing fetch a certificate whose key did not
+        sign the child."""
+        entry = self.snapshots.entry(name)
+        now = datetime.now(UTC)
+        for generation in entry.generations:
+            if generation.crl_scope == "" and generation.certificate.not_valid_after > now:
+                return generation.certificate_der
+        return entry.certificate_der
 
     def key_certificate(self, ca_name: str, scope: str) -> bytes:
         """The CA certificate of one of a CA's keys, by its scope (`GET /v1/cas/{ca}/certificate/{scope}`)."""
@@ -481,29 +495,35 @@ class CertificateAuthorityService:
             )
 
     def provision_ocsp_signer(
-        self,
-        session: Session,
-        ca: CertificateAuthority,
-        version: KeyVersion,
-        actor: str | None,
-        key: CALike | None = None,
-    ) -> bytes:
+        self, session: Session, ca: CertificateAuthority, version: KeyVersion, actor: str | None
+    ) -> None:
         """An OCSP-signer certificate for custody key `version`, from the CA's current key, put to use, in the
-        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). `key`: one of
-        the CA's earlier keys (ca/rollover.py `renew_ocsp_signer`) certifies it instead, and the caller puts
-        it to use for that key. The caller has prepared `self.pii` (the issuance event digests the subject).
-        Returns the certificate's DER."""
+        caller's transaction (a new CA, a rollover, an OCSP-signer rotation: ca/rollover.py). The caller
+        has prepared `self.pii` (the issuance event digests the subject)."""
+        prepared = self.sign_ocsp_signer(ca, version)
+        self.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
+
+    def sign_ocsp_signer(
+        self, ca: CertificateAuthority, version: KeyVersion, key: CALike | None = None
+    ) -> PreparedCertificate:
+        """The CA's delegated OCSP signer certificate for `version`, signed, nothing written. An offline CA
+        raises `ceremony.SignatureDeferred` (ca/ocsp_renewal.py opens the `ocsp.signer` ceremony). `key`: one
+        of the CA's earlier keys certifies it instead of the current one (ca/rollover.py `renew_ocsp_signer`)."""
         issuer: CALike = key if key is not None else ca
         ca_cert = x509.Certificate.load(issuer.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
             self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), issuer, ca_cert
         )
-        prepared = self._sign(approval)
+        return self._sign(approval)
+
+    def adopt_ocsp_signer(
+        self, session: Session, ca: CertificateAuthority, key_ref: str, prepared: PreparedCertificate, actor: str | None
+    ) -> None:
+        """Store the OCSP signer certificate (with its event) and make it the CA's responder, in the caller's
+        transaction (the responder switches at the next snapshot: `invalidate`)."""
         store.add(session, prepared, event=self._issued_event(prepared, actor))  # in the CA's transaction
-        if key is None:
-            store.set_ocsp_signer(session, ca, version.ref, prepared.der)
-        return prepared.der
+        store.set_ocsp_signer(session, ca, key_ref, prepared.der)
 
     # -- issuance --------------------------------------------------------------------------------
 
@@ -828,10 +848,13 @@ class CertificateAuthorityService:
     def crl_at(self, url: str) -> bytes | None:
         """The newest CRL this service publishes at distribution point `url`, or None (not one of ours, or
         none yet): what a certificate's own CRL is, partition or not, without every partition's list."""
-        prefix = f"{self.public_url}/v1/cas/"
-        if not url.startswith(prefix):
+        # by path: a certificate issued before the public URL changed carries the old host (and the new
+        # list's IDP spells the new one, so pyhanko does not take it as covering; our own readers of CRL
+        # entries still see a revocation on it, verify/crl_scope.py `may_list`)
+        path = urlsplit(url).path
+        if not path.startswith("/v1/cas/"):
             return None
-        name, _, rest = url[len(prefix) :].partition("/")
+        name, _, rest = path[len("/v1/cas/") :].partition("/")
         if rest != "crl" and not rest.startswith("crl/"):
             return None
         try:

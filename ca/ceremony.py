@@ -12,22 +12,26 @@ output is exactly those bytes signed by that key and completes the operation.
 Operations (`operation` names, each with its completion in ca/ceremony_import.py): `ca.create` (a CA
 under the offline CA), `crl` (its CRL: on schedule, and on a revocation such as a withdrawal, in the
 revocation's transaction), `trust_list.signer` (the trust-list signer's certificate: rotation or
-renewal), `ca.cross_certify`. Another operation registers its completion with
-`ceremony_import.register`. A CA rollover under an offline parent (ca/rollover.py) wires in like `create_ca`:
+renewal), `ca.cross_certify`, `ca.rollover` (a CA's new certificate in a rollover under the offline
+CA, ca/rollover.py: its new key version stays enabled while the request is pending, and
+`ceremony_import.abandon` disables it for a request that will never complete). Another operation
+registers its completion with `ceremony_import.register`, and what a cancel undoes with
+`ceremony_import.register_abandon`. The pattern:
 
     try:
         cert = certs.sign_certificate(..., signer=ceremony.signer_for(custody, parent_row))
-    except ceremony.SignatureDeferred as deferred:          # outside the rollover's transaction
+    except ceremony.SignatureDeferred as deferred:          # outside the operation's transaction
         request = ceremony.open_request(db, deferred, "ca.rollover", ca_name, {...what completion needs}, actor)
         raise ceremony.CeremonyRequired(request) from None  # 202 {"ceremony": …}
 
     @ceremony_import.register("ca.rollover")
-    def _complete(done: Completion) -> dict[str, Any]:     # one transaction ending in done.finish(session, result)
+    def _complete(done: Completion) -> dict[str, Any]:     # one transaction: done.begin(session) … done.finish(…)
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca.errors import CAError
-from keys.custody import KeyAlgorithm, KeyCustody, KeyVersion, SigningHandle
+from keys.custody import KeyAlgorithm, KeyCustody, KeyVersion, SigningHandle, parse_ref
 from ledger.events import record_event
 from store.db import Database
 from store.models import CeremonyRequest
@@ -104,6 +108,16 @@ class CeremonyPending(CAError):
     status = 409
 
 
+class CeremonyNotFound(CAError):
+    code = "ceremony_not_found"
+    status = 404
+
+
+class CeremonyNotPending(CAError):
+    code = "ceremony_not_pending"
+    status = 409
+
+
 @dataclass
 class _DeferredMaterial:
     """Stands where custody's private material would: never signs."""
@@ -147,6 +161,7 @@ def request_json(row: CeremonyRequest, *, with_tbs: bool = False) -> dict[str, A
         "key": row.key_ref,
         "kind": row.kind,
         "subject": row.subject,
+        "tbs_sha256": hashlib.sha256(row.tbs_der).hexdigest(),  # what the offline side shows before it signs
         "created_at": row.created_at.isoformat(),
         "requested_by": row.requested_by,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
@@ -252,14 +267,53 @@ def list_requests(db: Database, status: str | None = None) -> list[dict[str, Any
         return [request_json(row) for row in session.scalars(query)]
 
 
-class CeremonyNotFound(CAError):
-    code = "ceremony_not_found"
-    status = 404
-
-
 def get_request(db: Database, request_id: str, *, with_tbs: bool = False) -> dict[str, Any]:
     with db.session() as session:
         row = session.get(CeremonyRequest, request_id)
         if row is None:
             raise CeremonyNotFound(f"no ceremony request {request_id!r}")
         return request_json(row, with_tbs=with_tbs)
+
+
+def cancel_request(
+    db: Database, custody: KeyCustody, request_id: str, actor: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Cancel a pending request (`ceremony.cancelled`; status `cancelled`; its output is refused from then
+    on). The pending slot is free at once: a cancelled `ca.create` releases the CA's name. A cancelled
+    trust-list signer *rotation* or CA rollover disables the provisional key version it made, after the
+    commit, so the certified signer is the newest enabled version again; a renewal of the current version
+    (no `previous_key_ref`) disables nothing."""
+    with db.session() as session:
+        row = session.get(CeremonyRequest, request_id, with_for_update=True, populate_existing=True)
+        if row is None:
+            raise CeremonyNotFound(f"no ceremony request {request_id!r}")
+        if row.status != "pending":
+            raise CeremonyNotPending(f"ceremony request {request_id} is {row.status}")
+        provisional = None
+        if row.operation == "trust_list.signer" and row.params.get("previous_key_ref"):
+            provisional = str(row.params["key_ref"])
+        if row.operation == "ca.rollover":  # the CA key version the rollover made (ca/rollover.py)
+            provisional = str(row.params["key_ref"])
+        row.status = "cancelled"
+        row.completed_at = datetime.now(UTC).replace(microsecond=0)
+        row.completed_by = actor
+        row.result = {"cancelled": True, "reason": reason, "disabled_key": provisional}
+        record_event(
+            session,
+            "ceremony.cancelled",
+            actor=actor,
+            subject=row.id,
+            payload={
+                "id": row.id,
+                "operation": row.operation,
+                "for": row.subject,
+                "ca": row.ca_name,
+                "reason": reason,
+                "disabled_key": provisional,
+            },
+        )
+    if provisional is not None:
+        name, version = parse_ref(provisional)
+        if version is not None:
+            custody.disable(name, version)
+    return get_request(db, request_id)

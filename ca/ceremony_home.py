@@ -10,9 +10,10 @@ in a safe).
   root's key into the ceremony home, marks the CA offline with `ca.moved_offline`, and removes the key from
   online custody (local keystore only: see `CeremonyCustodyUnsupported`). A rolled-over root whose earlier
   key still has unexpired certificates is refused (`LiveEarlierKeys`, 409 `ca_has_live_earlier_keys`).
-- `CeremonyHome.sign` (offline side): shows what a request signs (subject, serial, validity, key, or the CRL's
-  entries), checks that it is a TBS for this CA (issuer name, signature algorithm, key identifier) and signs
-  it with the ceremony key. Needs nothing but the ceremony home and the request file.
+- `CeremonyHome.sign` (offline side): shows what a request signs (ca/ceremony_policy.py `describe`), checks
+  that it is a TBS for this CA (issuer name, signature algorithm, key) and what the ceremony policy allows for
+  its operation (ca/ceremony_policy.py `check`: the request file is unauthenticated), and signs it with the
+  ceremony key. Needs nothing but the ceremony home and the request file.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import crl as asn1_crl
 from asn1crypto import pem, x509
 
-from ca import ceremony
+from ca import ceremony, ceremony_log
+from ca import ceremony_policy as policy
 from ca import certificates as certs
 from ca import crl as crls
+from ca.ceremony_policy import RequestRefused as RequestRefused  # where callers found it first
 from ca.errors import CAError
 from gm import der
 from keys.custody import KeyCustody, parse_ref
@@ -51,6 +54,34 @@ HOME_FORMAT = "trustseal-ceremony-home/v1"
 class CeremonyHomeError(CAError):
     code = "ceremony_home_invalid"
     status = 422
+
+
+class CeremonyHomeLocation(CAError):
+    """Where the ceremony home would be created defeats its purpose (on the online disk, inside the online
+    home, or under a folder that does not exist: a typo must not quietly make a path)."""
+
+    code = "ceremony_home_location"
+    status = 422
+
+
+def check_location(path: Path, online_home: Path, *, same_device_ok: bool = False) -> None:
+    """Refuse a ceremony home inside the online home, under a parent folder that does not exist, or on the
+    online home's device (its filesystem) unless `same_device_ok` (tests, or a deliberate first step before
+    the folder is carried to removable media)."""
+    target = Path(os.path.abspath(path))
+    parent = target.parent
+    if not parent.is_dir():
+        raise CeremonyHomeLocation(f"{parent} does not exist: create the ceremony home on mounted offline media")
+    online = Path(os.path.realpath(online_home))
+    resolved = Path(os.path.realpath(target))
+    if resolved == online or online in resolved.parents:
+        raise CeremonyHomeLocation(f"{target} is inside the online home {online_home}")
+    existing = resolved if resolved.exists() else Path(os.path.realpath(parent))
+    if not same_device_ok and online.exists() and existing.stat().st_dev == online.stat().st_dev:
+        raise CeremonyHomeLocation(
+            f"{target} is on the same device as the online home {online_home}: use removable or offline media "
+            "(or --same-device-ok, knowing the key's ciphertext stays on the online disk)"
+        )
 
 
 class CeremonyCustodyUnsupported(CAError):
@@ -79,13 +110,6 @@ class LiveEarlierKeys(CAError):
 
     code = "ca_has_live_earlier_keys"
     status = 409
-
-
-class RequestRefused(CAError):
-    """The offline side will not sign this request (not for a CA it holds, or not a TBS of that CA)."""
-
-    code = "ceremony_request_refused"
-    status = 422
 
 
 def _pem(der_bytes: bytes) -> str:
@@ -155,51 +179,25 @@ class CeremonyHome:
     # -- the offline side -------------------------------------------------------------------------
 
     def describe(self, request: dict[str, Any]) -> list[str]:
-        """What the request signs, for the people at the ceremony to read before they sign it."""
+        """What the request signs, for the people at the ceremony to read (and compare the TBS's SHA-256 with
+        `ceremony list` online) before they sign it."""
         tbs = _tbs(request)
         lines = [
             f"request   {request.get('id')} ({request.get('operation')}, asked by {request.get('requested_by')} "
             f"at {request.get('created_at')})",
             f"signer    {request.get('ca')} key {request.get('key')}",
         ]
-        if isinstance(tbs, asn1_crl.TbsCertList):
-            entries = tbs["revoked_certificates"]
-            number = _extension(tbs["crl_extensions"], "crl_number", None)
-            lines += [
-                f"CRL       number {number}, issuer {tbs['issuer'].human_friendly}",
-                f"validity  {tbs['this_update'].native.isoformat()} .. {tbs['next_update'].native.isoformat()}",
-                f"entries   {len(entries)}",
-            ]
-            for entry in entries:
-                reason = next(
-                    (
-                        e["extn_value"].native
-                        for e in entry["crl_entry_extensions"]
-                        if e["extn_id"].native == "crl_reason"
-                    ),
-                    "unspecified",
-                )
-                revoked = entry["revocation_date"].native.isoformat()
-                lines.append(f"  serial {entry['user_certificate'].native:x} revoked {revoked} ({reason})")
-            return lines
-        validity = tbs["validity"]
-        basic = _extension(tbs["extensions"], "basic_constraints", None)
-        spki = tbs["subject_public_key_info"].dump()
-        lines += [
-            f"subject   {tbs['subject'].human_friendly}",
-            f"serial    {tbs['serial_number'].native:x}",
-            f"validity  {validity['not_before'].native.isoformat()} .. {validity['not_after'].native.isoformat()}",
-            f"key       {tbs['subject_public_key_info'].algorithm} sha256 {hashlib.sha256(spki).hexdigest()}",
-            f"CA        {bool(basic and basic.get('ca'))}",
-            "extensions " + ", ".join(str(e["extn_id"].native) for e in tbs["extensions"]),
-        ]
-        return lines
+        return lines + policy.describe(tbs, base64.b64decode(request["tbs"]))
 
-    def sign(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Check the request is a TBS of a CA held here and sign it → the output document `import` takes."""
-        ca = request.get("ca")
+    def check(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Everything `sign` checks before it signs (RequestRefused otherwise): the TBS is one of a CA held
+        here, under its key and algorithm, what the ceremony policy allows for the request's operation, and
+        consistent with what this home signed before (ca/ceremony_log.py). Returns the log record."""
+        ca, request_id = request.get("ca"), request.get("id")
         if not isinstance(ca, str):
             raise RequestRefused("the request names no CA")
+        if not isinstance(request_id, str) or not request_id:
+            raise RequestRefused("the request has no id")
         ca_cert = self.certificate(ca)
         key_ref = str(request.get("key"))
         entry = self.manifest()["cas"][ca]
@@ -211,11 +209,31 @@ class CeremonyHome:
             raise RequestRefused(f"the TBS names another signature algorithm than {ca}'s ({entry['algorithm']})")
         if tbs["issuer"].dump() != ca_cert.subject.dump():
             raise RequestRefused(f"the TBS names issuer {tbs['issuer'].human_friendly}, not {ca}")
+        operation = request.get("operation")
+        policy.check(operation, tbs, ca_cert)
+        record = ceremony_log.record_for(request_id, str(operation), ca, tbs, base64.b64decode(request["tbs"]))
+        ceremony_log.refuse(ceremony_log.history(ceremony_log.read(self.path)), record)
+        return record
+
+    def log(self) -> list[dict[str, Any]]:
+        """What this home signed (ca/ceremony_log.py), oldest first."""
+        return ceremony_log.read(self.path)
+
+    def sign(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`check` the request, sign it, and record it in the home's log (fsynced) → the output document
+        `import` takes (the caller writes it only after this returns)."""
+        record = self.check(request)
+        ca = str(request["ca"])
+        ca_cert = self.certificate(ca)
+        key_ref = str(request.get("key"))
+        entry = self.manifest()["cas"][ca]
+        algorithm = certs.signature_algorithm(entry["algorithm"])
         handle = self.keystore.signer(key_ref)
         if handle.public_key_der != ca_cert.public_key.dump():
             raise RequestRefused(f"key {key_ref} here is not the key of {ca}'s certificate")
         tbs_der = base64.b64decode(request["tbs"])
         signed = der.sequence(tbs_der, algorithm.dump(), der.bit_string(handle.sign(tbs_der)))
+        ceremony_log.append(self.path, record)
         return {
             "format": ceremony.OUTPUT_FORMAT,
             "request": request["id"],
@@ -225,10 +243,6 @@ class CeremonyHome:
             "signed": base64.b64encode(signed).decode("ascii"),
             "signed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-
-
-def _extension(extensions: Any, name: str, default: Any) -> Any:
-    return next((e["extn_value"].native for e in extensions if e["extn_id"].native == name), default)
 
 
 def _tbs(request: dict[str, Any]) -> x509.TbsCertificate | asn1_crl.TbsCertList:
@@ -284,17 +298,21 @@ def move_offline(
                     "their CRLs would go stale offline; move it offline once they have expired"
                 )
         key_ref, certificate_der, algorithm = ca.key_ref, ca.certificate_der, ca.algorithm
-    crl_number = None
+    crl_number, crl_der, ocsp_serial = None, None, None
     if not resuming:
         publisher.current()  # the trust-list signer certified (and fresh) while the root can still sign
+        ocsp_serial = _recertify_ocsp_signer(service, name, actor)  # a full year before the first ceremony
         with service.crls.mutex, service.db.session() as session:
             crl = service.crls.issue(session, service.get_ca(session, name), actor, validity=crls.OFFLINE_CRL_VALIDITY)
-            crl_number = crl.number
+            crl_number, crl_der = crl.number, crl.der
     copied = custody.copy_key_to(key_name, home.keystore)
     spki = x509.Certificate.load(certificate_der).public_key.dump()
     if not any(v.public_key_der == spki and v.ref == key_ref for v in copied):
         raise CeremonyHomeError(f"the copied key {key_ref} is not the key of {name}'s certificate; nothing removed")
     home.add_ca(name, certificate_der, key_ref, algorithm)
+    if crl_der is not None:  # the home's log starts from the root's last online CRL: no later one goes below it
+        tbs = asn1_crl.CertificateList.load(crl_der)["tbs_cert_list"]
+        ceremony_log.append(home.path, ceremony_log.record_for(None, "move-offline", name, tbs, tbs.dump()))
     versions = [{"version": v.version, "spki_sha256": hashlib.sha256(v.public_key_der).hexdigest()} for v in copied]
     if not resuming:
         with service.db.session() as session:
@@ -312,9 +330,35 @@ def move_offline(
                     "versions": versions,
                     "fingerprint_sha256": certs.fingerprint(certificate_der),
                     "crl_number": crl_number,
+                    "ocsp_signer_serial": ocsp_serial,
                     "crl_next_update_days": crls.OFFLINE_CRL_VALIDITY.days,
                 },
             )
     custody.remove(key_name)  # after the row says offline: from now on nothing online asks for it
     service.invalidate(name)
-    return {"ca": name, "key": key_ref, "versions": versions, "crl_number": crl_number, "ceremony_home": str(home.path)}
+    return {
+        "ca": name,
+        "key": key_ref,
+        "versions": versions,
+        "crl_number": crl_number,
+        "ocsp_signer_serial": ocsp_serial,
+        "ceremony_home": str(home.path),
+    }
+
+
+def _recertify_ocsp_signer(service: CertificateAuthorityService, name: str, actor: str) -> str | None:
+    """A fresh certificate for the root's OCSP responder key (`<root>.ocsp`) while the root can still sign
+    it; later renewals are `ocsp.signer` ceremonies (ca/ocsp_renewal.py). Returns its serial."""
+    with service.db.session() as session:
+        ca = service.get_ca(session, name)
+        key_ref = ca.ocsp_key_ref
+    if key_ref is None:
+        return None
+    version = service.custody.get(parse_ref(key_ref)[0])
+    service.pii.prepare()
+    with service.db.session() as session:
+        ca = crls.lock_ca(session, name)
+        prepared = service.sign_ocsp_signer(ca, version)
+        service.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
+    service.invalidate(name)
+    return prepared.serial_hex

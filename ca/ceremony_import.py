@@ -5,11 +5,16 @@ signature algorithm, signed by the offline CA's key version the request names (c
 certificate's public key, never with anything the output carries). Then the operation completes in one
 transaction with the request's `completed` status and `ceremony.completed`; any refusal changes nothing.
 
-Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed or superseded),
-`ceremony_output_malformed` (422), `ceremony_output_mismatch` (422: another TBS, e.g. a certificate for
-another key), `ceremony_signature_invalid` (422: not the CA's key), `ceremony_stale` (409: the CRL
-number was overtaken, or the CRL expired before it was imported), and the operation's own refusals
-(e.g. `ca_withdrawn` when the parent was withdrawn meanwhile).
+Refusals: `ceremony_not_found` (404), `ceremony_not_pending` (409: completed, superseded or cancelled),
+`ceremony_output_malformed` (422: not a DER certificate or CRL — rebuilt from the request's TBS, the
+algorithm and the signature it must equal the output byte for byte), `ceremony_output_mismatch` (422:
+another TBS, e.g. a certificate for another key), `ceremony_signature_invalid` (422: not the CA's key),
+`ceremony_stale` (409: the CRL number was overtaken, or the CRL expired before it was imported; a rollover's
+certificate expired or its key version disabled meanwhile), and the operation's own refusals (e.g.
+`ca_withdrawn` when the parent, or the CA rolling over, was withdrawn meanwhile).
+
+A request cancelled or refused for good calls `abandon` (its operation's undo, e.g. `ca.rollover` disables
+the CA key version it made provisionally).
 """
 
 from __future__ import annotations
@@ -24,24 +29,22 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import algos, x509
 from asn1crypto import crl as asn1_crl
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca import ceremony
 from ca import crl as crls
 from ca.authority import CAPlan, CertificateAuthorityService
+from ca.ceremony import CeremonyNotPending as CeremonyNotPending  # where callers found it first
 from ca.errors import CAError
 from gm import asn1 as _asn1  # noqa: F401  (SM2 OIDs registered)
+from gm import der as _der
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from ledger.events import record_event
 from store.models import CRL, CeremonyRequest, CertificateAuthority
 
 if TYPE_CHECKING:
     from ca.trust_list import TrustListPublisher
-
-
-class CeremonyNotPending(CAError):
-    code = "ceremony_not_pending"
-    status = 409
 
 
 class CeremonyOutputMalformed(CAError):
@@ -98,6 +101,14 @@ class Completion:
     service: CertificateAuthorityService
     publisher: TrustListPublisher | None
 
+    def begin(self, session: Session) -> None:
+        """First thing in the completion's transaction, before any write: the request's row lock, and it must
+        still be pending. A second importer of the same output waits here and gets `ceremony_not_pending`
+        (not a unique-key error from whatever the first one wrote)."""
+        row = session.get(CeremonyRequest, self.request_id, with_for_update=True, populate_existing=True)
+        if row is None or row.status != "pending":
+            raise CeremonyNotPending(f"ceremony request {self.request_id} is no longer pending")
+
     def finish(self, session: Session, result: dict[str, Any]) -> None:
         """Mark the request completed (re-checked under its row lock) with `ceremony.completed`, in the
         completion's transaction."""
@@ -122,14 +133,38 @@ COMPLETIONS: dict[str, CompletionFn] = {}
 
 
 def register(operation: str) -> Callable[[CompletionFn], CompletionFn]:
-    """`@register("ca.rollover")`: how a request of that operation completes (one transaction that ends
-    in `completion.finish`)."""
+    """`@register("ca.rollover")`: how a request of that operation completes (one transaction that begins
+    with `completion.begin` and ends in `completion.finish`)."""
 
     def add(fn: CompletionFn) -> CompletionFn:
         COMPLETIONS[operation] = fn
         return fn
 
     return add
+
+
+AbandonFn = Callable[["CertificateAuthorityService", dict[str, Any]], None]
+ABANDONS: dict[str, AbandonFn] = {}
+
+
+def register_abandon(operation: str) -> Callable[[AbandonFn], AbandonFn]:
+    """`@register_abandon("ca.rollover")`: what a request of that operation undoes when it will never
+    complete (e.g. the key version it made provisionally)."""
+
+    def add(fn: AbandonFn) -> AbandonFn:
+        ABANDONS[operation] = fn
+        return fn
+
+    return add
+
+
+def abandon(service: CertificateAuthorityService, operation: str, params: dict[str, Any]) -> None:
+    """The hook for cancelling or refusing a pending request for good: call it after the request's status
+    left `pending` (committed), with the request's operation and params. Operations with nothing to undo
+    have no entry."""
+    fn = ABANDONS.get(operation)
+    if fn is not None:
+        fn(service, params)
 
 
 def _signed_parts(kind: str, der: bytes) -> tuple[bytes, algos.SignedDigestAlgorithm, bytes]:
@@ -160,8 +195,12 @@ def check(request: CeremonyRequest, ca: CertificateAuthority, der: bytes) -> Non
             f"the output signs something other than what ceremony request {request.id} asked for "
             "(another subject, key, serial, validity or CRL entry)"
         )
-    if algorithm.dump() != _inner_algorithm(request.kind, tbs_der):
+    inner = _inner_algorithm(request.kind, tbs_der)
+    if algorithm.dump() != inner:
         raise CeremonyOutputMismatch("the outer signature algorithm differs from the one inside the TBS")
+    if der != _der.sequence(request.tbs_der, inner, _der.bit_string(signature)):
+        # what is stored and served must be the one DER encoding (a non-minimal length, BER, trailing bytes)
+        raise CeremonyOutputMalformed(f"the signed {request.kind} is not canonical DER")
     spki = x509.Certificate.load(ca.certificate_der).public_key.dump()
     try:
         valid = verify_signature(spki, algorithm, signature, tbs_der)
@@ -206,7 +245,14 @@ def import_output(
     fn = COMPLETIONS.get(completion.operation)
     if fn is None:
         raise CeremonyNotPending(f"no completion for operation {completion.operation!r} in this version")
-    fn(completion)
+    try:
+        fn(completion)
+    except IntegrityError:  # a racing writer got there first (the request's lock covers every completion here)
+        with service.db.session() as session:
+            row = session.get(CeremonyRequest, completion.request_id)
+            if row is not None and row.status != "pending":
+                raise CeremonyNotPending(f"ceremony request {completion.request_id} is {row.status}") from None
+        raise
     service.invalidate()
     if publisher is not None:
         publisher.current()  # a new CA, a cross-certificate: on the trust list at once
@@ -223,6 +269,7 @@ def _ca_create(done: Completion) -> dict[str, Any]:
     plan = CAPlan.from_params(done.params)
     done.service.pii.prepare()  # the OCSP signer's issuance event digests its subject
     with done.service.crls.mutex, done.service.db.session() as session:
+        done.begin(session)
         parent = done.service.get_ca(session, done.ca)
         refuse_inactive(parent.name, parent.status)  # withdrawn meanwhile: nothing is created under it
         row = done.service.commit_ca(session, plan, done.der, done.actor)
@@ -235,7 +282,8 @@ def _ca_create(done: Completion) -> dict[str, Any]:
 def _crl(done: Completion) -> dict[str, Any]:
     number = int(done.params["number"])
     with done.service.crls.mutex, done.service.db.session() as session:
-        crls.lock_ca(session, done.ca)
+        crls.lock_ca(session, done.ca)  # the CA row before the request's, as a revocation superseding it does
+        done.begin(session)
         last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == done.ca)) or 0
         if number <= last:
             raise CeremonyStale(f"CRL number {number} of {done.ca} was overtaken by CRL {last}")
@@ -255,6 +303,7 @@ def _trust_list_signer(done: Completion) -> dict[str, Any]:
     prepared = done.service.prepared_from_signed(done.der, done.params)
     event = done.service.issued_event(prepared, done.actor)
     with done.service.db.session() as session:
+        done.begin(session)
         store.add(session, prepared, event=event)
         result = {"key": str(done.params["key_ref"]), "serial": prepared.serial_hex}
         done.finish(session, result)
@@ -267,9 +316,46 @@ def _trust_list_signer(done: Completion) -> dict[str, Any]:
 def _cross_certify(done: Completion) -> dict[str, Any]:
     subject_der = base64.b64decode(str(done.params["subject_der"]))
     with done.service.db.session() as session:
+        done.begin(session)
         issued = done.service.commit_cross_certificate(
             session, done.ca, done.der, str(done.params["subject_hmac"]), subject_der, done.actor
         )
         result = {"serial": issued.serial}
         done.finish(session, result)
     return result
+
+
+@register("ocsp.signer")
+def _ocsp_signer(done: Completion) -> dict[str, Any]:
+    """The offline CA's renewed OCSP signer certificate (ca/ocsp_renewal.py): stored, and the responder
+    switches to it."""
+    prepared = done.service.prepared_from_signed(done.der, done.params)
+    key_ref = str(done.params["key_ref"])
+    done.service.pii.prepare()  # the certificate's issuance event digests its subject
+    with done.service.db.session() as session:
+        ca = crls.lock_ca(session, done.ca)  # the CA row before the request's, as everywhere
+        done.begin(session)
+        done.service.adopt_ocsp_signer(session, ca, key_ref, prepared, done.actor)
+        result = {
+            "ca": done.ca,
+            "key": key_ref,
+            "serial": prepared.serial_hex,
+            "not_after": prepared.validity[1].isoformat(),
+        }
+        done.finish(session, result)
+    done.service.invalidate(done.ca)
+    return result
+
+
+@register("ca.rollover")
+def _ca_rollover(done: Completion) -> dict[str, Any]:
+    from ca.rollover import complete_by_ceremony
+
+    return complete_by_ceremony(done)
+
+
+@register_abandon("ca.rollover")
+def _ca_rollover_abandoned(service: CertificateAuthorityService, params: dict[str, Any]) -> None:
+    from ca.rollover import abandon_by_ceremony
+
+    abandon_by_ceremony(service.custody, params)

@@ -228,6 +228,17 @@ def store_crl(
     return row
 
 
+def next_number(session: Session, ca_name: str) -> int:
+    """Above every CRL number the CA ever stored *or asked its ceremony for* (pending, superseded or
+    completed): a superseded request may have been signed offline already, and two CRLs of one issuer must
+    never share a number (RFC 5280 §5.2.3). Caller holds the CA row lock."""
+    stored = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca_name)) or 0
+    asked = session.scalars(
+        select(CeremonyRequest.params).where(CeremonyRequest.operation == "crl", CeremonyRequest.ca_name == ca_name)
+    )
+    return max([stored, *(int(p.get("number") or 0) for p in asked if isinstance(p, dict))]) + 1
+
+
 def pending_request(session: Session, ca_name: str) -> CeremonyRequest | None:
     """The offline CA's pending CRL request, if any (ca/ceremony.py)."""
     return ceremony.pending(session, "crl", ca_name)
@@ -273,8 +284,7 @@ class CRLs:
         entry the old one had), in the same transaction as the revocation that asked."""
         lock_ca(session, ca.name)
         chosen = scope or scopes(session, ca)[0]
-        last = session.scalar(select(func.max(CRL.number)).where(CRL.ca_name == ca.name))
-        number = (last or 0) + 1
+        number = next_number(session, ca.name)
         now = certs.truncate(self.clock())
         next_update = now + (validity or validity_of(ca))
         revoked = session.execute(

@@ -79,7 +79,10 @@ def parse_request(der: bytes) -> ocsp.OCSPRequest:
         for single in singles:
             cert_id = single["req_cert"]
             cert_id["hash_algorithm"]["algorithm"].native  # noqa: B018
+            cert_id["hash_algorithm"]["parameters"].dump()  # read later (the stored answer's CertID spelling)
+            cert_id["hash_algorithm"].native  # noqa: B018
             cert_id["issuer_name_hash"].native  # noqa: B018
+            cert_id["issuer_key_hash"].native  # noqa: B018
             cert_id["serial_number"].native  # noqa: B018
         request["tbs_request"]["request_extensions"].native  # noqa: B018
     except OCSPMalformed:
@@ -285,16 +288,21 @@ class OCSPResponder:
             now = truncate(self.clock())
             responders = self.responders()
             due = self.presigned.due(now, OCSP_VALIDITY, sorted({signer_id(r) for r in responders}), batch)
+            unwritten = 0
             for item in due:
                 responder = _by_key(responders, item.hash_algorithm, item.issuer_key_hash)
                 key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, "")
                 if responder is not None and not item.expired_certificate:
                     key = StoredKey(item.serial, item.hash_algorithm, item.issuer_key_hash, signer_id(responder))
-                    if self._presign(responder, key, now) is not None:
-                        refreshed += 1
+                    stored = self._presign(responder, key, now)
+                    if stored is not None:
+                        refreshed += stored.kept
+                        unwritten += not stored.kept
                         continue
                 self.presigned.drop(item)
-            if len(due) < batch:
+            # a pass whose writes failed would read the same rows again (a read-only database after a
+            # failover): stop, the next round retries, instead of re-signing one batch 10,000 times
+            if len(due) < batch or unwritten:
                 break
         return refreshed
 
@@ -327,6 +335,7 @@ class OCSPResponder:
             self.presigned.put(key, status.status, der, now, now + OCSP_VALIDITY)
         except SQLAlchemyError:  # the answer is right either way; the next request stores it again
             log.warning("a pre-signed OCSP response could not be stored", exc_info=True)
+            return Stored(der, now, now + OCSP_VALIDITY, kept=False)
         return Stored(der, now, now + OCSP_VALIDITY)
 
     def _lookup(self, responder: Responder) -> Callable[[str, int], CertStatus]:

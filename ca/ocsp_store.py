@@ -59,6 +59,7 @@ class Stored:
     der: bytes
     this_update: datetime
     next_update: datetime
+    kept: bool = True  # False: signed, but the row could not be written (the answer is right either way)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ca import ceremony
 from ca.authority import CertificateAuthorityService, IssuedCertificate
+from ca.errors import CAError
 from gm import jcs, oids
 from keys.custody import KeyAlgorithm, KeyCustody, KeyNotFound, KeyVersion
 from keys.rotation import provisional_version
@@ -38,6 +39,14 @@ VALIDITY = timedelta(days=1)
 SIGNER_KEY = "trust-list.sm2"
 NATIONAL = ("100000", "全国 National")
 SIGNER_ROOT = "cn-root-sm2"
+
+
+class TrustListUnavailable(CAError):
+    """No trust list can be served: none was ever published and the signer has no valid certificate (its
+    root is offline; the scheduler asks the ceremony for one)."""
+
+    code = "trust_list_unavailable"
+    status = 503
 
 
 def _region(ca: CertificateAuthority) -> tuple[str, str]:
@@ -122,8 +131,10 @@ class TrustListPublisher:
         self._lock = threading.Lock()
         self._signer_der: bytes | None = None
 
-    def _signer(self) -> tuple[str, bytes]:
-        """Key ref and certificate of the national platform key (made on first use)."""
+    def _signer(self, may_request: bool = False) -> tuple[str, bytes]:
+        """Key ref and certificate of the national platform key (made on first use). `may_request`: the
+        caller may open a ceremony request for its certificate (the scheduler, an officer's rotation; never
+        a read)."""
         try:
             version = self.ca.custody.get(SIGNER_KEY)
         except KeyNotFound:
@@ -136,17 +147,20 @@ class TrustListPublisher:
             try:
                 self._signer_der = self._certify(version.public_key_der, "trust-list").der
             except ceremony.SignatureDeferred as deferred:  # the root is offline
-                return self._while_offline(deferred, version)
+                return self._while_offline(deferred, version, may_request)
         return version.ref, self._signer_der
 
-    def _while_offline(self, deferred: ceremony.SignatureDeferred, version: KeyVersion) -> tuple[str, bytes]:
+    def _while_offline(
+        self, deferred: ceremony.SignatureDeferred, version: KeyVersion, may_request: bool
+    ) -> tuple[str, bytes]:
         """The root is offline and the signer key's newest version lacks a fresh certificate: one ceremony
-        request for it (`trust_list.signer`), and meanwhile the version the published certificate names
-        keeps signing while that certificate is valid. None valid: `ceremony_required`."""
+        request for it (`trust_list.signer`) — opened only by the scheduler: reads never write —, and
+        meanwhile the version the published certificate names keeps signing while that certificate is
+        valid. None valid: `ceremony_required` (`may_request`) or `trust_list_unavailable`."""
         with self.ca.db.session() as session:
             waiting = ceremony.pending(session, "trust_list.signer", version.ref)
             request = ceremony.request_json(waiting) if waiting is not None else None
-        if request is None:
+        if request is None and may_request:
             params = {"key_ref": version.ref, "previous_key_ref": None, "rotation_actor": None}
             request = ceremony.open_request(
                 self.ca.db, deferred, "trust_list.signer", version.ref, params, "trust-list"
@@ -160,6 +174,8 @@ class TrustListPublisher:
                     if candidate.enabled and candidate.public_key_der == spki:
                         self._signer_der = published
                         return candidate.ref, published
+        if request is None:
+            raise TrustListUnavailable("the trust-list signer has no valid certificate; the scheduler asks for one")
         raise ceremony.CeremonyRequired(request)
 
     def _certify(self, public_key_der: bytes, actor: str) -> IssuedCertificate:
@@ -185,7 +201,7 @@ class TrustListPublisher:
                 raise ceremony.CeremonyPending(
                     f"ceremony request {waiting.id} for the trust-list signer's certificate is pending: import it first"
                 )
-            old_ref, old_der = self._signer()
+            old_ref, old_der = self._signer(may_request=True)  # an officer's rotation may ask the ceremony
             # `custody`: one recording the officer; the new version is disabled again if no list names it —
             # unless the offline root is to certify it in a ceremony (ca/ceremony_import.py adopts it then)
             opened: dict[str, Any] | None = None
@@ -296,9 +312,28 @@ class TrustListPublisher:
         )
         return hashlib.sha256(material.encode()).hexdigest()
 
-    def current(self) -> dict[str, Any]:
+    def current(self, *, scheduled: bool = False) -> dict[str, Any]:
         """The newest trust list, publishing a new one if the CAs or seal makers changed or the newest is
-        half expired."""
+        half expired. When no signer certificate is valid (an offline root's ceremony pending), the newest
+        list is served as it is (verifiers see its next_update), or `trust_list_unavailable` (503) if there
+        is none; only `scheduled` (the scheduler's round) opens the ceremony request."""
+        try:
+            return self._current(scheduled)
+        except (ceremony.CeremonyRequired, TrustListUnavailable):
+            if scheduled:
+                raise
+            document = self.newest_document()
+            if document is None:
+                raise TrustListUnavailable("no trust list published yet and no signer certificate valid") from None
+            return document
+
+    def newest_document(self) -> dict[str, Any] | None:
+        """The newest published list as it was signed (None before the first)."""
+        with self.ca.db.session() as session:
+            newest = session.scalars(select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).first()
+        return json.loads(newest.document) if newest is not None else None
+
+    def _current(self, scheduled: bool) -> dict[str, Any]:
         with self._lock:
             with self.ca.db.session() as session:
                 cas = list(session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name)))
@@ -311,7 +346,7 @@ class TrustListPublisher:
             if newest is not None and newest.ca_stamp == stamp and now < newest.issued_at + VALIDITY / 2:
                 document: dict[str, Any] = json.loads(newest.document)
                 return document
-            return self._publish(cas, makers, stamp, (newest.sequence if newest else 0) + 1, now)
+            return self._publish(cas, makers, stamp, (newest.sequence if newest else 0) + 1, now, may_request=scheduled)
 
     def _publish(
         self,
@@ -321,8 +356,10 @@ class TrustListPublisher:
         sequence: int,
         now: datetime,
         handover: tuple[str, bytes, str] | None = None,  # the old signer's key ref and certificate, the actor
+        *,
+        may_request: bool = False,
     ) -> dict[str, Any]:
-        key_ref, signer_der = self._signer()
+        key_ref, signer_der = self._signer(may_request)
         if handover is None:
             handover = self._implicit_handover(signer_der)
         now = now.replace(microsecond=0)

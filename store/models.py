@@ -343,7 +343,8 @@ class Approval(Base):
 class CeremonyRequest(Base):
     """Something an offline CA must sign (ca/ceremony.py): the exact TBS bytes (a TBSCertificate or a
     TBSCertList), the key version that must sign them, and what completing it does (`params`). Status:
-    pending → completed, or pending → superseded (a newer CRL request replaced it)."""
+    pending → completed, pending → superseded (a newer CRL request replaced it), or pending → cancelled
+    (`POST /v1/ceremonies/{id}/cancel`)."""
 
     __tablename__ = "ceremony_requests"
     __table_args__ = (

@@ -1,8 +1,11 @@
 """Whether a CRL speaks about a certificate at all: RFC 5280 §5.2.5 / §6.3.3 (b), the issuing distribution
 point. A CA that partitions its revocations (trustseal's own, ca/crl.py, or Let's Encrypt's shards) signs
 several lists, each covering only the certificates whose distribution point names it: a certificate absent
-from another partition's list says nothing about it, and an entry there is no revocation of it either.
-pyhanko-certvalidator applies this rule itself; our own readers of CRL entries ask here."""
+from another partition's list says nothing about it (`covers`). An entry is another matter (`may_list`):
+serial numbers are unique per issuer (RFC 5280 §4.1.2.2), so a list the issuer signed that names the serial
+revokes it whatever its scope — a scope mismatch (a list re-issued after the service's public URL changed,
+whose IDP no longer spells the URL older certificates carry) must never hide a revocation.
+pyhanko-certvalidator applies the scope rule itself; our own readers of CRL entries ask here."""
 
 from __future__ import annotations
 
@@ -43,3 +46,13 @@ def covers(listing: crl.CertificateList, cert: x509.Certificate) -> bool:
         if where.native is not None and names & _full_names(where):
             return True
     return False
+
+
+def may_list(listing: crl.CertificateList) -> bool:
+    """Whether an entry of `listing` (already known to come from the certificate's issuer) revokes the
+    certificate with that serial: every list but an indirect one (its entries may name other issuers'
+    certificates) and one of attribute certificates (another serial space)."""
+    idp = listing.issuing_distribution_point_value
+    if idp is None:
+        return True
+    return not (idp["indirect_crl"].native or idp["only_contains_attribute_certs"].native)

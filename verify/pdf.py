@@ -39,7 +39,7 @@ from verify.cms import (
     seal_attribute,
     timestamp_hygiene,
 )
-from verify.crl_scope import covers
+from verify.crl_scope import may_list
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -502,7 +502,7 @@ def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime)
         serial = child.serial_number
         for listing in crls:
             tbs = listing["tbs_cert_list"]
-            if tbs["issuer"] != parent.subject or not covers(listing, child):  # another partition's list
+            if tbs["issuer"] != parent.subject or not may_list(listing):  # an entry revokes, whatever the scope
                 continue
             entries = tbs["revoked_certificates"]
             hit = next((e for e in entries if e["user_certificate"].native == serial), None) if entries else None

@@ -22,7 +22,7 @@ from asn1crypto import crl, pem, x509
 from gm import jcs, oids, sm2
 from gm.signatures import verify_signature
 from verify import revocation_time
-from verify.crl_scope import covers
+from verify.crl_scope import may_list
 
 
 class TrustListError(ValueError):
@@ -133,7 +133,7 @@ def _revoked_on(cert: x509.Certificate, issuer: x509.Certificate, crls: list[crl
     A CRL whose signature does not verify is no revocation information and is ignored."""
     for listing in crls:
         tbs = listing["tbs_cert_list"]
-        if tbs["issuer"] != issuer.subject or not covers(listing, cert):  # a partition for other certificates
+        if tbs["issuer"] != issuer.subject or not may_list(listing):  # an entry revokes, whatever the scope
             continue
         try:
             signed = verify_signature(issuer.public_key.dump(), listing["signature_algorithm"],

@@ -4,7 +4,7 @@ CA (officer / admin; approved operations when the approvals policy says so: api/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +15,7 @@ from api.context import Context
 from api.deps import get_context, require
 from api.operations import respond, submit
 from api.routes.certificates import to_pem
+from store.models import CertificateAuthority
 
 router = APIRouter(prefix="/v1/cas", tags=["cas"])
 Ctx = Annotated[Context, Depends(get_context)]
@@ -35,30 +36,53 @@ class CAInfo(BaseModel):
     offline: bool = False  # its key is in a ceremony home: what it signs waits for a ceremony (ca/ceremony.py)
 
 
+class CADetail(CAInfo):
+    certificate_pem: str  # the CA's current certificate (after a rollover: its newest key's)
+
+
+def _info(context: Context, ca: CertificateAuthority, crl_urls: dict[str, list[str]]) -> dict[str, Any]:
+    """A CA row as listed: `serial` and `certificate_url` are its current key's (the plain certificate URL
+    serves the first key's certificate, the issuer of what carries it: `ca_certificate` below); `crls`
+    every live CRL scope's URL (`crl_urls`: ca/authority.py `live_crl_urls`)."""
+    return {
+        "name": ca.name,
+        "parent": ca.parent,
+        "algorithm": ca.algorithm,
+        "region_code": ca.region_code,
+        "region_name": ca.region_name,
+        "serial": ca.certificate_serial,
+        "status": ca.status,
+        "certificate_url": context.ca.issuer_url(ca.name, ca.crl_scope or ""),
+        "crl_url": context.ca.crl_url(ca.name, ca.crl_scope or ""),
+        "crls": crl_urls.get(ca.name) or [context.ca.crl_url(ca.name, ca.crl_scope or "")],
+        "offline": bool(ca.offline),
+    }
+
+
 @router.get("", response_model=list[CAInfo])
 def list_cas(context: Ctx) -> list[CAInfo]:
     urls = context.ca.live_crl_urls()
-    return [
-        CAInfo(
-            name=ca.name,
-            parent=ca.parent,
-            algorithm=ca.algorithm,
-            region_code=ca.region_code,
-            region_name=ca.region_name,
-            serial=ca.certificate_serial,
-            status=ca.status,
-            certificate_url=context.ca.issuer_url(ca.name),
-            crl_url=context.ca.crl_url(ca.name, ca.crl_scope),
-            crls=urls.get(ca.name) or [context.ca.crl_url(ca.name, ca.crl_scope)],
-            offline=bool(ca.offline),
-        )
-        for ca in context.ca.list_cas()
-    ]
+    return [CAInfo(**_info(context, ca, urls)) for ca in context.ca.list_cas()]
+
+
+@router.get("/{ca}", response_model=CADetail)
+def get_ca(ca: str, context: Ctx) -> CADetail:
+    """One CA as `GET /v1/cas` lists it, with its current certificate; 404 `unknown_ca`."""
+    from ca.errors import UnknownCA, shown
+
+    found = next((row for row in context.ca.list_cas() if row.name == ca), None)
+    if found is None:
+        raise UnknownCA(f"no CA named {shown(ca)}")
+    urls = context.ca.live_crl_urls()
+    return CADetail(**_info(context, found, urls), certificate_pem=to_pem(found.certificate_der))
 
 
 @router.get("/{ca}/certificate")
 def ca_certificate(ca: str, request: Request, context: Ctx) -> Response:
-    der = context.ca.ca_certificate(ca).dump()
+    """The caIssuers URL of the CA's first key: that key's certificate (the issuer of what carries this URL)
+    while it is valid, even after a rollover; later keys are at `/certificate/k<version>`, and the CA's
+    current certificate is in `GET /v1/cas/{ca}` (`certificate_pem`)."""
+    der = context.ca.first_key_certificate(ca)
     if "pem" in request.headers.get("accept", "") or request.query_params.get("format") == "pem":
         return Response(to_pem(der), media_type="application/x-pem-file")
     return Response(der, media_type="application/pkix-cert")

@@ -59,11 +59,14 @@ def _over_budget(request: Request, context: Context) -> Response | None:
     return _unsuccessful("try_later", {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
+MAX_CACHE_SECONDS = 300  # as GET /v1/cas/{ca}/crl (api/routes/cas.py)
+
+
 async def _answer(context: Context, der: bytes, request: Request | None = None) -> Response:
     """`request`: the GET being answered (its answer may be cached); None for POST."""
     try:
         answer = await run_in_threadpool(context.ca.ocsp_answer, der)
-    except OCSPMalformed:
+    except (OCSPMalformed, ValueError, TypeError, KeyError):  # a part of the request parsed lazily, found bad
         return _unsuccessful("malformed_request")
     if request is None or answer.this_update is None or answer.next_update is None:
         return Response(answer.der, media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
@@ -74,8 +77,10 @@ async def _answer(context: Context, der: bytes, request: Request | None = None) 
 
 
 def caching_headers(der: bytes, this_update: datetime, next_update: datetime, now: datetime) -> dict[str, str]:
-    """RFC 5019 §6.2 headers of a pre-signed response: cacheable until its nextUpdate, never beyond."""
-    max_age = max(0, math.floor((next_update - now).total_seconds()))
+    """RFC 5019 §6.2 headers of a pre-signed response: cacheable until its nextUpdate, never beyond, and
+    never longer than MAX_CACHE_SECONDS — an intermediary holding a `good` answer keeps serving it after a
+    revocation (nothing purges caches), so the window is kept to what a CRL's max-age allows."""
+    max_age = max(0, min(MAX_CACHE_SECONDS, math.floor((next_update - now).total_seconds())))
     return {
         "Cache-Control": f"public, max-age={max_age}, no-transform, must-revalidate",
         "ETag": f'"{hashlib.sha256(der).hexdigest()[:32]}"',

@@ -224,7 +224,9 @@ def test_imports_of_the_wrong_thing_are_refused_and_change_nothing(
         intruder.sign(tbs)))).decode()}  # fmt: skip
     altered = x509.TbsCertificate.load(tbs)
     altered["serial_number"] = altered["serial_number"].native + 1
-    tampered = home.sign({**document, "tbs": base64.b64encode(altered.dump()).decode()})
+    root_key = home.keystore.signer(document["key"])  # around `sign`, which refuses a second TBS for a request
+    tampered = {**forged, "signed": base64.b64encode(der.sequence(altered.dump(), algorithm, der.bit_string(
+        root_key.sign(altered.dump())))).decode()}  # fmt: skip
     path = f"/v1/ceremonies/{request['id']}/import"
     before = table_snapshot(context.db)
     _problem(client.post(path, json=forged, headers=officer), 422, "ceremony_signature_invalid")
@@ -272,3 +274,106 @@ def test_the_trust_list_signer_rotation_waits_for_the_ceremony(
     after = client.get("/v1/trust-list").json()
     assert after["signer_certificate"] != before["signer_certificate"]
     assert after["previous_signer_certificate"] == before["signer_certificate"] and after["handover_signature"]
+
+
+def test_a_pending_request_is_cancelled_by_an_officer(
+    client: TestClient, context: Context, home: CeremonyHome, officer: dict[str, str]
+) -> None:
+    from sqlalchemy import select
+
+    from store.models import Event
+
+    name = f"cn-48{secrets.randbelow(9999):04d}-sm2"
+    request = _new_ca(client, officer, name)
+    output = home.sign(client.get(f"/v1/ceremonies/{request['id']}", headers=officer).json())
+    path = f"/v1/ceremonies/{request['id']}/cancel"
+    auditor, admin = _headers(context, "auditor"), _headers(context, "admin")
+    _problem(client.post(path, headers=auditor), 403, "forbidden_role")
+    _problem(client.post(path, headers=admin), 403, "forbidden_role")
+    _problem(client.post(path), 401, "unauthenticated")
+    _problem(client.post(f"/v1/ceremonies/{'2' * 32}/cancel", headers=officer), 404, "ceremony_not_found")
+    assert client.get(f"/v1/ceremonies/{request['id']}", headers=officer).json()["status"] == "pending"
+
+    done = client.post(path, json={"reason": "wrong region"}, headers=officer)
+    assert done.status_code == 200, done.text
+    assert done.json()["ceremony"]["status"] == "cancelled"
+    with context.db.session() as session:
+        event = session.scalars(
+            select(Event).where(Event.type == "ceremony.cancelled", Event.subject == request["id"])
+        ).one()
+        assert event.payload["reason"] == "wrong region" and event.payload["operation"] == "ca.create"
+    listed = client.get("/v1/ceremonies", params={"status": "cancelled"}, headers=officer).json()["ceremonies"]
+    assert request["id"] in [r["id"] for r in listed]
+    _problem(client.post(path, headers=officer), 409, "ceremony_not_pending")
+    imported = client.post(f"/v1/ceremonies/{request['id']}/import", json=output, headers=officer)
+    _problem(imported, 409, "ceremony_not_pending")  # the output signed before the cancel is refused
+    assert name not in {ca["name"] for ca in client.get("/v1/cas").json()}
+    again = _new_ca(client, officer, name)  # the name is free again
+    assert again["id"] != request["id"]
+    assert _import(client, home, again["id"], officer).status_code == 200
+
+
+def test_cancelling_a_signer_rotation_disables_its_provisional_key_version(
+    client: TestClient, context: Context, home: CeremonyHome, officer: dict[str, str]
+) -> None:
+    from ca.trust_list import SIGNER_KEY
+
+    before = client.get("/v1/trust-list").json()
+    signing = context.custody.get(SIGNER_KEY)
+    request = _pending(client.post("/v1/keys/trust-list.sm2/rotate", headers=officer))
+    provisional = context.custody.get(SIGNER_KEY)
+    assert provisional.version > signing.version and request["subject"] == provisional.ref
+    done = client.post(f"/v1/ceremonies/{request['id']}/cancel", headers=officer)
+    assert done.status_code == 200, done.text
+    assert done.json()["ceremony"]["result"]["disabled_key"] == provisional.ref
+    versions = {v.version: v.enabled for v in context.custody.versions(SIGNER_KEY)}
+    assert versions[provisional.version] is False and versions[signing.version] is True
+    assert context.custody.get(SIGNER_KEY).ref == signing.ref
+    after = client.get("/v1/trust-list").json()
+    assert after["signer_certificate"] == before["signer_certificate"]
+    again = _pending(client.post("/v1/keys/trust-list.sm2/rotate", headers=officer))  # a new rotation may start
+    assert client.post(f"/v1/ceremonies/{again['id']}/cancel", headers=officer).status_code == 200
+
+
+def test_public_reads_never_open_a_ceremony_request(
+    client: TestClient,
+    context: Context,
+    home: CeremonyHome,
+    officer: dict[str, str],
+    sealed_before: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reviewer's probe: with no valid signer certificate (the root offline), an anonymous GET of the trust
+    list or POST /v1/verify opened a `trust_list.signer` request and answered 202. Reads serve the newest
+    list as it is (its next_update tells verifiers how fresh it is), or 503 when there is none; only the
+    scheduler asks the ceremony."""
+    from ca.ceremony import CeremonyRequired
+    from ca.trust_list import TrustListPublisher
+
+    def pending_signer() -> list[str]:
+        listing = client.get("/v1/ceremonies", params={"status": "pending"}, headers=officer).json()["ceremonies"]
+        return [r["id"] for r in listing if r["operation"] == "trust_list.signer"]
+
+    served = client.get("/v1/trust-list").json()
+    assert pending_signer() == []
+    monkeypatch.setattr(TrustListPublisher, "_previous_signer", lambda self: None)
+    monkeypatch.setattr(TrustListPublisher, "_stamp", lambda self, cas, makers: secrets.token_hex(8))
+    monkeypatch.setattr(TrustListPublisher, "_signer_matches", lambda self, spki: False)
+    before = table_snapshot(context.db)
+    answer = client.get("/v1/trust-list")
+    assert answer.status_code == 200 and answer.json()["sequence"] >= served["sequence"], answer.text
+    assert answer.json() == context.verification.publisher.newest_document()
+    verified = client.post("/v1/verify", files={"file": ("doc.pdf", sealed_before, "application/pdf")})
+    assert verified.status_code == 200, verified.text
+    assert table_snapshot(context.db) == before and pending_signer() == []  # nothing written, nothing asked
+
+    with monkeypatch.context() as nothing:
+        nothing.setattr(TrustListPublisher, "newest_document", lambda self: None)
+        _problem(client.get("/v1/trust-list"), 503, "trust_list_unavailable")
+
+    with pytest.raises(CeremonyRequired) as asked:  # the scheduler's round asks, once
+        context.verification.publisher.current(scheduled=True)
+    assert pending_signer() == [asked.value.request["id"]]
+    assert client.get("/v1/trust-list").status_code == 200
+    done = client.post(f"/v1/ceremonies/{asked.value.request['id']}/cancel", headers=officer)
+    assert done.status_code == 200 and done.json()["ceremony"]["result"]["disabled_key"] is None  # a renewal

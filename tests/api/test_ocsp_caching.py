@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from api.app import _refresh_ocsp, create_app
 from api.context import Context
-from api.routes.ocsp import caching_headers
+from api.routes.ocsp import MAX_CACHE_SECONDS, caching_headers
 from ca.authority import CertificateAuthorityService
 from ca.ocsp import OCSP_VALIDITY
 from keys.local import LocalKeystore
@@ -132,6 +132,8 @@ def test_max_age_never_passes_next_update() -> None:
         headers = caching_headers(b"x", now - timedelta(hours=1), now + left, now)
         max_age = int(headers["Cache-Control"].split("max-age=")[1].split(",")[0])
         assert 0 <= max_age <= max(0, left.total_seconds())
+        assert max_age <= MAX_CACHE_SECONDS  # a cached `good` outlives a revocation by at most this
+    assert MAX_CACHE_SECONDS <= 300
 
 
 @pytest.fixture

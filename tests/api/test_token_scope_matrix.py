@@ -54,8 +54,11 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/v1/health"): PUBLIC,
     ("GET", "/v1/cas"): PUBLIC,
+    ("GET", "/v1/cas/{ca}"): PUBLIC,
     ("GET", "/v1/cas/{ca}/certificate"): PUBLIC,
     ("GET", "/v1/cas/{ca}/crl"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/certificate/{scope}"): PUBLIC,
+    ("GET", "/v1/cas/{ca}/crl/{scope}"): PUBLIC,
     ("POST", "/v1/cas"): OFFICERS,
     ("POST", "/v1/cas/{ca}/cross-certify"): OFFICERS,
     ("POST", "/v1/cas/{ca}/withdraw"): OFFICERS,
@@ -99,6 +102,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/ceremonies"): READERS,  # the offline root's requests (ca/ceremony.py): what it must sign
     ("GET", "/v1/ceremonies/{request_id}"): READERS,
     ("POST", "/v1/ceremonies/{request_id}/import"): frozenset({"officer"}),
+    ("POST", "/v1/ceremonies/{request_id}/cancel"): frozenset({"officer"}),
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens/me"): ANY,
@@ -164,7 +168,7 @@ def _headers(caller: Caller) -> dict[str, str]:
 
 def _placeholder(path: str) -> str:
     """Path parameters filled with names of nothing: nothing can be changed by these requests."""
-    for name in ("ca", "serial", "encoded", "seal_id", "job_id", "identifier", "approval_id", "ref"):
+    for name in ("ca", "serial", "encoded", "seal_id", "job_id", "identifier", "approval_id", "ref", "scope"):
         path = path.replace("{" + name + "}", "matrix-none")
     return path.replace("{index}", "0")
 

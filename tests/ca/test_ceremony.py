@@ -47,6 +47,7 @@ class Offline:
     home: CeremonyHome
     moved: dict[str, dict[str, Any]]
     root_spki: dict[str, bytes]
+    ocsp_before: dict[str, bytes]  # the roots' OCSP signer certificates before they left
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,18 @@ def offline(context: Context, tmp_path_factory: pytest.TempPathFactory) -> Offli
     home = CeremonyHome.open(tmp_path_factory.mktemp("ceremony") / "home", PASSPHRASE, create=True, online=None)
     raw = getattr(context.custody, "inner", context.custody)
     spki = {name: context.ca.ca_certificate(name).public_key.dump() for name in ROOTS}
+    ocsp_before = {name: _ocsp_signer_der(context, name) for name in ROOTS}
     moved = {
         name: move_offline(context.ca, raw, name, home, "test-ceremony", context.verification.publisher)
         for name in ROOTS
     }
-    return Offline(home, moved, spki)
+    return Offline(home, moved, spki, ocsp_before)
+
+
+def _ocsp_signer_der(context: Context, name: str) -> bytes:
+    der_bytes = context.ca.snapshot().get(name).ocsp_certificate_der
+    assert der_bytes is not None
+    return der_bytes
 
 
 def _pem(der_bytes: bytes, label: str = "CERTIFICATE") -> bytes:
@@ -349,9 +357,17 @@ def test_a_certificate_for_another_key_or_a_tampered_tbs_is_refused(
         altered = x509.TbsCertificate.load(tbs.dump())
         for field, value in change.items():
             altered[field] = x509.PublicKeyInfo.load(value) if isinstance(value, bytes) else value
-        # signed by the real root key in the ceremony home: only the TBS differs from the request
-        output = offline.home.sign({**pending_ca, "tbs": base64.b64encode(altered.dump()).decode()})
+        # signed by the real root key in the ceremony home (around `sign`, which would refuse a second TBS for
+        # the request): only the TBS differs from the request
+        output = _signed_by_root(offline, pending_ca, altered.dump())
         _refused(context, output, CeremonyOutputMismatch, 422)
+
+
+def _signed_by_root(offline: Offline, request: dict[str, Any], tbs_der: bytes) -> dict[str, Any]:
+    handle = offline.home.keystore.signer(request["key"])
+    algorithm = x509.TbsCertificate.load(tbs_der)["signature"].dump()
+    signed = der.sequence(tbs_der, algorithm, der.bit_string(handle.sign(tbs_der)))
+    return {"format": ceremony.OUTPUT_FORMAT, "request": request["id"], "signed": base64.b64encode(signed).decode()}
 
 
 def test_malformed_unknown_and_completed_requests_are_refused(
@@ -416,3 +432,345 @@ def test_the_store_admits_one_pending_request_per_operation_and_subject(
     twin.status = "superseded"  # a superseded or completed twin is history, not a second pending request
     with context.db.session() as session:
         session.merge(twin)
+
+
+# -- the offline side's policy: what it agrees to sign (ca/ceremony_policy.py) -------------------------
+
+
+def _altered(request: dict[str, Any], change: Any, **fields: Any) -> dict[str, Any]:
+    """The request with its TBS changed by `change(tbs)` (the request file is unauthenticated)."""
+    kind = asn1_crl.TbsCertList if request["kind"] == "crl" else x509.TbsCertificate
+    tbs = kind.load(base64.b64decode(request["tbs"]))
+    change(tbs)
+    return {**request, **fields, "tbs": base64.b64encode(tbs.dump(force=True)).decode()}
+
+
+def _set_extension(name: str, value: Any, critical: bool = False) -> Any:
+    def change(tbs: Any) -> None:
+        extensions = [e for e in tbs["extensions"] if e["extn_id"].native != name]
+        if value is not None:
+            extensions.append(x509.Extension({"extn_id": name, "critical": critical, "extn_value": value}))
+        tbs["extensions"] = extensions
+
+    return change
+
+
+def _refused_offline(offline: Offline, request: dict[str, Any], match: str) -> None:
+    from ca.ceremony_home import RequestRefused
+
+    with pytest.raises(RequestRefused, match=match):
+        offline.home.sign(request)
+
+
+def test_the_ceremony_home_refuses_ca_certificates_its_policy_does_not_allow(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    root = context.ca.ca_certificate("cn-root-sm2")
+    no_path_len = x509.BasicConstraints({"ca": True})
+    _refused_offline(offline, _altered(pending_ca, _set_extension("basic_constraints", no_path_len, True)), "pathLen")
+    _refused_offline(offline, _altered(pending_ca, _set_extension("basic_constraints", None)), "not a CA")
+    no_cert_sign = x509.KeyUsage({"digital_signature", "crl_sign"})
+    _refused_offline(offline, _altered(pending_ca, _set_extension("key_usage", no_cert_sign, True)), "keyCertSign")
+
+    def root_key(tbs: Any) -> None:
+        tbs["subject_public_key_info"] = x509.PublicKeyInfo.load(root.public_key.dump())
+
+    def root_subject(tbs: Any) -> None:
+        tbs["subject"] = x509.Name.load(root.subject.dump())
+
+    def outlives_root(tbs: Any) -> None:
+        tbs["validity"]["not_after"] = x509.Time({"general_time": root.not_valid_after + timedelta(days=1)})
+
+    _refused_offline(offline, _altered(pending_ca, root_key), "root's own key")
+    _refused_offline(offline, _altered(pending_ca, root_subject), "root's own subject")
+    _refused_offline(offline, _altered(pending_ca, outlives_root), "not inside the root's")
+    _refused_offline(offline, {**pending_ca, "operation": "trust_list.signer"}, "not be a CA")
+    _refused_offline(offline, {**pending_ca, "operation": "ocsp.signer"}, "not be a CA")
+    _refused_offline(offline, {**pending_ca, "operation": "crl"}, "TBS is a certificate")
+    _refused_offline(offline, {**pending_ca, "operation": "anything"}, "unknown operation")
+    assert offline.home.sign(pending_ca)["request"] == pending_ca["id"]  # the request as asked is signed
+
+
+def test_the_ceremony_home_refuses_a_forged_crl(context: Context, offline: Offline) -> None:
+    """The reviewer's probe: a pending CRL request whose TBS is swapped for one with no entries, a lower
+    number and a validity until 2049 was signed as is."""
+    context.ca.refresh_crls()
+    with context.db.session() as session:
+        row = ceremony.pending(session, "crl", "cn-root-sm2")
+        assert row is not None
+        request = _request(context, row.id)
+
+    def long_lived(tbs: Any) -> None:
+        tbs["next_update"] = x509.Time({"general_time": datetime(2049, 1, 1, tzinfo=UTC)})
+
+    def expired(tbs: Any) -> None:
+        tbs["this_update"] = x509.Time({"utc_time": datetime(2020, 1, 1, tzinfo=UTC)})
+        tbs["next_update"] = x509.Time({"utc_time": datetime(2020, 1, 2, tzinfo=UTC)})
+
+    _refused_offline(offline, _altered(request, long_lived), "more than 90 days")
+    _refused_offline(offline, _altered(request, expired), "expired")
+    _refused_offline(offline, {**request, "operation": "ca.create", "kind": "crl"}, "CRL was handed in")
+
+
+def test_the_trust_list_signer_certificate_must_carry_its_eku(context: Context, offline: Offline) -> None:
+    from ca.ceremony_policy import check
+
+    root = context.ca.ca_certificate("cn-root-sm2")
+    signer = x509.Certificate.load(
+        pem.unarmor(context.verification.publisher.current()["signer_certificate"].encode())[2]
+    )
+    tbs = x509.TbsCertificate.load(signer["tbs_certificate"].dump())
+    check("trust_list.signer", tbs, root)  # the signer certificate the root issued before it left
+    from ca.ceremony_home import RequestRefused
+
+    with pytest.raises(RequestRefused, match="extended key usage"):
+        check("ocsp.signer", tbs, root)
+    _set_extension("extended_key_usage", x509.ExtKeyUsageSyntax(["code_signing"]))(tbs)
+    with pytest.raises(RequestRefused, match="extended key usage"):
+        check("trust_list.signer", tbs, root)
+    _set_extension("key_usage", x509.KeyUsage({"digital_signature", "key_cert_sign"}), True)(tbs)
+    with pytest.raises(RequestRefused, match="keyCertSign"):
+        check("trust_list.signer", tbs, root)
+
+
+def test_describe_shows_extension_values_and_the_tbs_digest(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    import hashlib
+
+    lines = offline.home.describe(pending_ca)
+    digest = hashlib.sha256(base64.b64decode(pending_ca["tbs"])).hexdigest()
+    assert pending_ca["tbs_sha256"] == digest
+    listed = next(r for r in ceremony.list_requests(context.db, "pending") if r["id"] == pending_ca["id"])
+    assert listed["tbs_sha256"] == digest  # what a second officer compares
+    text = "\n".join(lines)
+    assert f"tbs       sha256 {digest}" in text
+    assert "pathLen   1" in text and "key_cert_sign" in text
+    assert "CRL DP    " in text and "/v1/cas/cn-root-sm2/crl" in text and "AIA       ocsp " in text
+
+
+# -- the ceremony home's log (ca/ceremony_log.py) -----------------------------------------------------
+
+
+def test_the_ceremony_home_logs_what_it_signs_and_refuses_to_contradict_it(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    from ca import ceremony_log
+
+    seeded = [r for r in offline.home.log() if r["operation"] == "move-offline"]
+    assert {r["ca"] for r in seeded} == set(ROOTS) and all(r["crl_number"] >= 1 for r in seeded)
+    before = len(offline.home.log())
+    output = offline.home.sign(pending_ca)
+    record = offline.home.log()[-1]
+    tbs = x509.TbsCertificate.load(base64.b64decode(pending_ca["tbs"]))
+    assert len(offline.home.log()) == before + 1 and record["request"] == pending_ca["id"]
+    assert record["tbs_sha256"] == pending_ca["tbs_sha256"] and record["kind"] == "certificate"
+    assert record["serial"] == f"{tbs['serial_number'].native:x}" and "cn-46" in record["subject"]
+    assert offline.home.sign(pending_ca)["request"] == output["request"]  # the same TBS again: a lost output
+
+    def next_serial(t: Any) -> None:
+        t["serial_number"] = t["serial_number"].native + 1
+
+    _refused_offline(offline, _altered(pending_ca, next_serial), "signed before with another TBS")
+    other = _request(context, _new_ca(context, f"cn-46{secrets.randbelow(9999):04d}-sm2")["id"])
+
+    def same_serial(t: Any) -> None:
+        t["serial_number"] = tbs["serial_number"].native
+
+    _refused_offline(offline, _altered(other, same_serial), "was signed here before")
+    assert len(offline.home.log()) == before + 2  # refusals write nothing
+
+    lines = (offline.home.path / ceremony_log.LOG).read_text().splitlines()
+    edited = [*lines[:-2], lines[-2].replace(pending_ca["id"], "0" * 32), lines[-1]]  # a line before the last
+    (offline.home.path / ceremony_log.LOG).write_text("\n".join(edited) + "\n")
+    try:
+        with pytest.raises(ceremony_log.CeremonyLogBroken):
+            offline.home.log()
+        with pytest.raises(ceremony_log.CeremonyLogBroken):
+            offline.home.sign(other)
+    finally:
+        (offline.home.path / ceremony_log.LOG).write_text("\n".join(lines) + "\n")
+
+
+def test_the_ceremony_home_refuses_a_crl_below_its_last_or_dropping_an_entry(
+    context: Context, offline: Offline
+) -> None:
+    from ca.withdrawal import withdraw_ca
+
+    name = f"cn-45{secrets.randbelow(9999):04d}-p256"
+    _complete(context, offline, _new_ca(context, name, "cn-root-p256")["id"])
+    serial = context.ca.ca_certificate(name).serial_number
+    done = withdraw_ca(context.ca, name, reason="caCompromise", publisher=context.verification.publisher)
+    assert done.ceremony is not None
+    listed = _request(context, done.ceremony["id"])
+    offline.home.sign(listed)  # signed (and logged) but not imported: a newer request supersedes it
+    with context.ca.crls.mutex, context.db.session() as session:  # as the next revocation by the root would
+        row = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-p256"))
+        assert isinstance(row, CeremonyRequest) and row.id != listed["id"]
+        newer_id = row.id
+    newer = _request(context, newer_id)
+
+    def renumber(number: int) -> Any:
+        def change(t: Any) -> None:
+            for e in t["crl_extensions"]:
+                if e["extn_id"].native == "crl_number":
+                    e["extn_value"] = number
+
+        return change
+
+    def drop(t: Any) -> None:
+        t["revoked_certificates"] = [e for e in t["revoked_certificates"] if e["user_certificate"].native != serial]
+        renumber(crls_number(listed) + 1)(t)
+
+    _refused_offline(offline, _altered(newer, drop), f"drops serial.*{serial:x}")
+    _refused_offline(offline, _altered(newer, renumber(crls_number(listed))), "is not above")
+    _refused_offline(offline, _altered(newer, renumber(crls_number(listed) - 1)), "is not above")
+
+
+def crls_number(request: dict[str, Any]) -> int:
+    tbs = asn1_crl.TbsCertList.load(base64.b64decode(request["tbs"]))
+    return int(next(e["extn_value"].native for e in tbs["crl_extensions"] if e["extn_id"].native == "crl_number"))
+
+
+def test_a_superseding_crl_request_takes_a_number_above_every_one_asked_before(
+    context: Context, offline: Offline
+) -> None:
+    """Two root CRLs with one number (a superseded request signed offline, then its successor) can never be."""
+    with context.ca.crls.mutex, context.db.session() as session:
+        first = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-sm2"))
+        assert isinstance(first, CeremonyRequest)
+        first_id, first_number = first.id, int(first.params["number"])
+    signed_first = offline.home.sign(_request(context, first_id))  # signed offline, never imported
+    with context.ca.crls.mutex, context.db.session() as session:
+        second = context.ca.crls.issue_or_request(session, context.ca.get_ca(session, "cn-root-sm2"))
+        assert isinstance(second, CeremonyRequest)
+        second_id, second_number = second.id, int(second.params["number"])
+        stored = crls.newest(session, "cn-root-sm2")
+        assert stored is not None and second_number > stored.number
+    assert second_number > first_number
+    assert crls_number(_request(context, second_id)) == second_number
+    _refused(context, signed_first, CeremonyNotPending, 409)  # the superseded one is history
+    done = _complete(context, offline, second_id)  # the ceremony home signs it: its number is above the first's
+    assert done["result"]["crl_number"] == second_number == _crl_number(context.ca.current_crl("cn-root-sm2"))
+
+
+# -- the offline root's OCSP signer (ca/ocsp_renewal.py) ----------------------------------------------
+
+
+def _ocsp_answer_signer(context: Context, issuer: str, serial: int) -> x509.Certificate:
+    import hashlib
+
+    from asn1crypto import ocsp
+
+    ca = context.ca.ca_certificate(issuer)
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "issuer_name_hash": hashlib.sha256(ca.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha256(ca.public_key["public_key"].contents[1:]).digest(),
+        "serial_number": serial,
+    }
+    request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
+    basic = ocsp.OCSPResponse.load(context.ca.ocsp(request))["response_bytes"]["response"].parsed
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "good"
+    certificate: x509.Certificate = basic["certs"][0]
+    return certificate
+
+
+def test_move_offline_recertifies_the_roots_ocsp_signer(context: Context, offline: Offline) -> None:
+    for name in ROOTS:
+        now = x509.Certificate.load(_ocsp_signer_der(context, name))
+        assert now.dump() != offline.ocsp_before[name]
+        assert offline.moved[name]["ocsp_signer_serial"] == f"{now.serial_number:x}"
+        assert now.not_valid_before > datetime.now(UTC) - timedelta(days=1)
+        assert now.not_valid_after - datetime.now(UTC) > timedelta(days=360)
+
+
+def test_the_offline_roots_ocsp_signer_is_renewed_through_a_ceremony(context: Context, offline: Offline) -> None:
+    from ca import ocsp_renewal
+
+    assert ocsp_renewal.request_due(context.ca) == []  # a fresh certificate: nothing due
+    ends = {name: x509.Certificate.load(_ocsp_signer_der(context, name)).not_valid_after for name in ROOTS}
+    later = max(ends.values()) - timedelta(days=10)  # eleven months on
+    opened = ocsp_renewal.request_due(context.ca, now=later)
+    assert len(opened) == len(ROOTS)
+    assert ocsp_renewal.request_due(context.ca, now=later) == []  # one pending at a time
+    requests = [_request(context, request_id) for request_id in opened]
+    assert {r["operation"] for r in requests} == {"ocsp.signer"} and {r["subject"] for r in requests} == set(ROOTS)
+    for request in requests:
+        name = request["ca"]
+        old = _ocsp_signer_der(context, name)
+        assert any(line.startswith("EKU       ") and "ocsp_signing" in line for line in offline.home.describe(request))
+        done = _complete(context, offline, request["id"])
+        new = x509.Certificate.load(_ocsp_signer_der(context, name))
+        assert new.dump() != old and done["result"]["serial"] == f"{new.serial_number:x}"
+        assert new.public_key.dump() == x509.Certificate.load(old).public_key.dump()  # the same responder key
+        assert new.issuer == context.ca.ca_certificate(name).subject
+        child = context.ca.ca_certificate(name.replace("root", "370000"))
+        assert _ocsp_answer_signer(context, name, child.serial_number).dump() == new.dump()  # the responder switched
+    assert ocsp_renewal.request_due(context.ca) == []  # renewed, none pending: nothing due today
+
+
+def _long_form(der_bytes: bytes, extra: int = 4) -> bytes:
+    """The same SEQUENCE with its length in a non-minimal long form (valid BER, not DER)."""
+    first = der_bytes[1]
+    count = first & 0x7F if first & 0x80 else 0
+    length = int.from_bytes(der_bytes[2 : 2 + count], "big") if count else first
+    body = der_bytes[2 + count :]
+    return der_bytes[:1] + bytes([0x80 | extra]) + length.to_bytes(extra, "big") + body
+
+
+def test_an_output_that_is_not_canonical_der_is_refused(
+    context: Context, offline: Offline, pending_ca: dict[str, Any]
+) -> None:
+    """The reviewer's probe: the outer SEQUENCE re-encoded with a non-minimal length was imported and stored
+    as is."""
+    good = offline.home.sign(pending_ca)
+    signed = base64.b64decode(good["signed"])
+    cert = x509.Certificate.load(signed)
+    signature = cert["signature_value"].native
+    inner_ber = der.sequence(
+        _long_form(base64.b64decode(pending_ca["tbs"])), cert["signature_algorithm"].dump(), der.bit_string(signature)
+    )
+    for variant in (_long_form(signed), _long_form(signed, 3), signed + b"\x00"):
+        _refused(context, {**good, "signed": base64.b64encode(variant).decode()}, CeremonyOutputMalformed, 422)
+    _refused(context, {**good, "signed": base64.b64encode(inner_ber).decode()}, CeremonyOutputMismatch, 422)
+    assert import_output(context.ca, good, "test-officer")["status"] == "completed"
+    stored = context.ca.snapshot().get(pending_ca["subject"]).certificate_der
+    assert stored == signed
+
+
+def test_two_concurrent_imports_of_one_output_complete_it_once(
+    context: Context, offline: Offline, pending_ca: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both importers pass the first check, then race into the completion: one completes, the other gets
+    `ceremony_not_pending` (409), never a unique-key error (a 500) nor `ca_exists`."""
+    import threading
+
+    from ca import ceremony_import
+
+    output = offline.home.sign(pending_ca)
+    both_checked = threading.Barrier(2, timeout=30)
+    real = ceremony_import.COMPLETIONS["ca.create"]
+
+    def racing(done: Any) -> dict[str, Any]:
+        both_checked.wait()
+        return real(done)
+
+    monkeypatch.setitem(ceremony_import.COMPLETIONS, "ca.create", racing)
+    outcomes: list[object] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(import_output(context.ca, output, "test-officer")["status"])
+        except Exception as exc:  # the outcome is what the test compares
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert "completed" in outcomes and len(outcomes) == 2, outcomes
+    loser = next(o for o in outcomes if o != "completed")
+    assert isinstance(loser, CeremonyNotPending) and loser.status == 409, repr(loser)
+    assert context.ca.snapshot().get(pending_ca["subject"]).offline is False

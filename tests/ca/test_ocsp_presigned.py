@@ -499,6 +499,36 @@ def test_a_store_that_cannot_be_written_still_gets_the_right_answer(
     assert _single(answer.der)["cert_status"].name == "good" and _stored(ca_service, serial) == []
 
 
+def test_a_refresh_whose_writes_fail_stops_instead_of_re_signing_one_batch_again_and_again(
+    ca_service: CertificateAuthorityService, tmp_path: Path, clock: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only database (after a failover): the due rows stay due; one pass signs each once and the
+    round stops, reporting nothing refreshed (a review found up to 10,000 passes over the same batch)."""
+    responder: OCSPResponder = ca_service.ocsp_responder
+    responder.refresh_due()  # whatever other tests left due
+    start = clock[0]
+    for _ in range(3):
+        issuer, serial = _issue(ca_service, tmp_path, "p256")
+        ca_service.ocsp_answer(_request(issuer, serial))
+    clock[0] = start + OCSP_VALIDITY / 2  # every stored row due
+    signed = []
+    real_presign = responder._presign
+
+    def counted(*args: Any) -> Any:
+        signed.append(1)
+        return real_presign(*args)
+
+    def refuse(*_: Any) -> None:
+        raise OperationalError("UPDATE", {}, Exception("cannot execute UPDATE in a read-only transaction"))
+
+    monkeypatch.setattr(responder, "_presign", counted)
+    monkeypatch.setattr(responder.presigned, "put", refuse)
+    assert responder.refresh_due(batch=2) == 0
+    assert 1 <= len(signed) <= 2  # one pass, at most one batch signed
+    monkeypatch.undo()
+    assert responder.refresh_due() >= 3  # the next round, with a writable database, does the work
+
+
 # -- OCSP-signer rotation and CA key rollover (ca/rollover.py) --------------------------------------------
 
 

@@ -274,3 +274,32 @@ def test_budgets_are_per_client() -> None:
     wait = limiter.wait("10.0.0.1")
     assert wait is not None and 0 < wait <= 1.0
     assert limiter.wait("10.0.0.2") is None  # another client is not held back
+
+
+def _mutated(good: bytes, how: str) -> bytes:
+    """A request whose CertID is DER-valid on the outside but malformed where the responder reads it late:
+    hash parameters that are not NULL-or-absent, an issuerKeyHash with another tag."""
+    request = ocsp.OCSPRequest.load(good)
+    cert_id = request["tbs_request"]["request_list"][0]["req_cert"]
+    if how == "parameters":
+        algorithm = cert_id["hash_algorithm"].dump()
+        oid = algorithm[2 : 2 + 2 + algorithm[3]]  # the OBJECT IDENTIFIER's TLV
+        bad = b"\x30" + bytes([len(oid) + 2]) + oid + b"\x33\x00"  # parameters: an unknown tag
+        return good.replace(algorithm, bad)
+    key_hash = cert_id["issuer_key_hash"].dump()
+    return good.replace(key_hash, b"\x16" + key_hash[1:])  # IA5String where an OCTET STRING belongs
+
+
+@pytest.mark.parametrize("how", ["parameters", "key_hash"])
+def test_a_certid_malformed_inside_is_a_malformed_request_not_a_500(
+    issued: tuple[bytes, bytes], live_url: str, tmp_path: Path, how: str
+) -> None:
+    """Parts of a CertID read only when answering (the stored answer's CertID spelling, the responder
+    match): a review found both answering HTTP 500. Over POST and GET."""
+    leaf, issuer = issued
+    bad = _mutated(_request(issuer, [x509.Certificate.load(leaf).serial_number]), how)
+    post = httpx.post(f"{live_url}/v1/ocsp", content=bad, headers=OCSP_REQUEST)
+    get = httpx.get(f"{live_url}/v1/ocsp/" + base64.urlsafe_b64encode(bad).decode())
+    for response in (post, get):
+        assert _status(response) == "malformed_request"
+        assert "Responder Error: malformedrequest (1)" in _openssl_reads(tmp_path, response.content)

@@ -22,9 +22,9 @@ from asn1crypto import crl, ocsp, x509
 from sqlalchemy import select
 
 from ca.authority import CertificateAuthorityService, IssuedCertificate
-from ca.ceremony import CAOffline
+from ca.ceremony import CAOffline, CeremonyRequired
 from ca.errors import CAWithdrawn, UnknownCA, UnknownCRLScope
-from ca.rollover import LINK_PROFILE, Rollover, roll_over, rotate_ocsp_signer
+from ca.rollover import LINK_PROFILE, OfflineCARollover, Rollover, roll_over, rotate_ocsp_signer
 from ca.withdrawal import withdraw_ca
 from gm.signatures import verify_signature
 from keys.custody import KeyAlgorithm
@@ -447,10 +447,13 @@ def test_sm2_old_key_crl_and_ocsp_verify_with_pkeyutl(ca_service: CertificateAut
     )  # the old CA certificate authorises that signer
 
 
-def test_an_offline_ca_or_one_under_an_offline_parent_does_not_roll_over(
+def test_an_offline_ca_does_not_roll_over_and_one_under_it_waits_for_the_ceremony(
     ca_service: CertificateAuthorityService,
 ) -> None:
-    """No ceremony path for a rollover yet: 409 ca_offline, nothing written, no key version made."""
+    """The offline CA itself: 409 ca_offline_rollover (its new key is made at the ceremony), its OCSP signer
+    409 ca_offline, nothing written, no key version made. A CA under it: 202 with a `ca.rollover` request,
+    the new key version made and kept enabled, nothing else written (the full flow:
+    tests/ca/test_ceremony_rollover.py)."""
     parent = _new_regional(ca_service)
     child = f"{parent}-issuing"
     ca_service.create_ca(
@@ -468,18 +471,28 @@ def test_an_offline_ca_or_one_under_an_offline_parent_does_not_roll_over(
         row.offline = True  # what `trustseal ca ceremony move-offline` sets (the key itself stays here: a test)
     ca_service.invalidate()
     before = table_snapshot(ca_service.db)
-    versions = {n: len(ca_service.custody.versions(n)) for n in (parent, f"{parent}.ocsp", child)}
-    attempts = (
-        lambda: roll_over(ca_service, parent),
-        lambda: rotate_ocsp_signer(ca_service, parent),
-        lambda: roll_over(ca_service, child),  # its new certificate would need the offline parent's signature
-    )
-    for attempt in attempts:
-        with pytest.raises(CAOffline) as refused:
-            attempt()
-        assert refused.value.code == "ca_offline"
+    versions = {n: len(ca_service.custody.versions(n)) for n in (parent, f"{parent}.ocsp", child, f"{child}.ocsp")}
+    with pytest.raises(OfflineCARollover) as refused:
+        roll_over(ca_service, parent)
+    assert refused.value.code == "ca_offline_rollover" and refused.value.status == 409
+    with pytest.raises(CAOffline) as offline:
+        rotate_ocsp_signer(ca_service, parent)
+    assert offline.value.code == "ca_offline"
     assert table_snapshot(ca_service.db) == before
     assert {n: len(ca_service.custody.versions(n)) for n in versions} == versions
+
+    with pytest.raises(CeremonyRequired) as waiting:  # its new certificate needs the offline parent's signature
+        roll_over(ca_service, child)
+    request = waiting.value.request
+    assert request["operation"] == "ca.rollover" and request["subject"] == child and request["ca"] == parent
+    after = table_snapshot(ca_service.db)
+    changed = {table for table in after if after[table] != before.get(table)}
+    assert changed <= {"ceremony_requests", "events"}, changed
+    made = ca_service.custody.versions(child)
+    assert len(made) == versions[child] + 1 and made[-1].enabled  # provisional, enabled while pending
+    assert {n: len(ca_service.custody.versions(n)) for n in versions if n != child} == {
+        n: v for n, v in versions.items() if n != child
+    }
 
 
 def test_refusals_change_nothing(ca_service: CertificateAuthorityService, tmp_path: Path) -> None:

@@ -178,6 +178,8 @@ def _crl_payload(ctx: Context, state: dict[str, Any], payload: dict[str, Any]) -
             .select_from(Certificate)
             .where(Certificate.issuer_ca == "cn-530000-sm2", Certificate.status == "revoked")
         )
+        ca = session.get(CertificateAuthority, "cn-530000-sm2")
+        assert ca is not None and not ca.previous_keys  # one key, one list: its scope is the plain URL's
     assert payload == {
         "ca": "cn-530000-sm2",
         "number": newest.number,
@@ -185,7 +187,10 @@ def _crl_payload(ctx: Context, state: dict[str, Any], payload: dict[str, Any]) -
         "next_update": newest.next_update.isoformat(),
         "sm3": sm3(newest.der).hex(),
         "entries": revoked,
+        "scope": newest.scope,
+        "key": ca.key_ref,
     }
+    assert newest.scope == ""
     assert revoked is not None and revoked >= 1
 
 

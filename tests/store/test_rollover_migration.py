@@ -94,3 +94,29 @@ def test_existing_rows_are_attributed_to_the_one_key_each_ca_had(engine: Engine)
     _migrate(engine, "0012", down=True)
     columns = {c["name"] for c in inspect(engine).get_columns("certificates")}
     assert "issuer_key_ref" not in columns
+
+
+def test_partitions_refuse_a_downgrade_of_0016(engine: Engine) -> None:
+    """A certificate issued into a CRL partition names that partition's list: dropping the column would put
+    its revocation on a list it never names, so 0016 refuses to go down while partitions exist (and goes
+    down when none do)."""
+    _migrate(engine, "0016")
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO cas (name, parent, algorithm, key_ref, certificate_serial, certificate_der, status,"
+                " created_at, crl_scope) VALUES ('regional', NULL, 'sm2', 'regional@1', 'r', :der, 'active', :now,"
+                " '')"
+            ),
+            {"der": b"\x30\x00", "now": now},
+        )
+        _certificate(connection, "b1", "regional", now)
+        connection.execute(text("UPDATE certificates SET crl_scope = 'p2' WHERE serial = 'b1'"))
+    with pytest.raises(RuntimeError, match="CRL partitions"):
+        _migrate(engine, "0015", down=True)
+    assert "crl_scope" in {c["name"] for c in inspect(engine).get_columns("certificates")}
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE certificates SET crl_scope = '' WHERE serial = 'b1'"))
+    _migrate(engine, "0015", down=True)
+    assert "crl_scope" not in {c["name"] for c in inspect(engine).get_columns("certificates")}

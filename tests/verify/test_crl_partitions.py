@@ -216,3 +216,51 @@ def test_the_fast_path_reads_a_partition_list_and_leaves_the_rest_to_the_full_pa
     every = [*_roots_crls(context), _crl(context, partitioned["part-b"]), _crl(context, "")]
     offline = Verifier(_trust(context), Sources(fetch=False, revocation_lookup=lambda certs: (every, []))).pdf
     assert offline.verify(revoked_after["a-t"]).result == INDETERMINATE and offline.fast_declined
+
+
+def test_a_revocation_listed_after_the_public_url_changed_is_still_seen(context: Context, keystore: Any) -> None:
+    """The lists' issuing distribution point spells the service's *current* public URL; certificates carry
+    the one they were issued under. After a move (a new host, a DR site) the partition list naming a
+    revocation no longer matches its certificate's distribution point: it is not taken as complete for it
+    (pyhanko), but its entry still revokes it (serials are unique per issuer). A review found a document
+    sealed before a reported key compromise verifying PASSED once the URL had changed."""
+    from ca.authority import CertificateAuthorityService
+    from policies.profiles import default_profiles
+    from store.models import Certificate
+
+    before = context.ca.partitions.size
+    context.ca.partitions.size = 1
+    try:
+        scope = _seal(context, "moved-url")
+        pdf = context.signing.seal_pdf(
+            make_pdf(["moved"]), seal_id="moved-url", caller=CALLER, placement=Placement(), level="B-LT"
+        ).pdf
+    finally:
+        context.ca.partitions.size = before
+    assert split_scope(scope)[1] > 0  # a partition: its list carries an IDP
+    moved = CertificateAuthorityService(context.db, keystore, default_profiles(), "https://trust.example.gov.cn")
+    compromised = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)  # before the sealing
+    with moved._crl_mutex, moved.db.session() as session:
+        row = session.get(Certificate, context.seals.get("moved-url").certificate_serial)
+        assert row is not None
+        moved.revoke_in_session(session, row, "key_compromise", "test", None, compromised)
+    lists = [crl.CertificateList.load(der) for der in moved.current_crls(CA)]
+    idp_urls = {
+        listing.issuing_distribution_point_value["distribution_point"].native[0]
+        for listing in lists
+        if listing.issuing_distribution_point_value is not None
+    }
+    assert f"https://trust.example.gov.cn/v1/cas/{CA}/crl/{scope}" in idp_urls  # re-issued by the moved service
+    report = _offline(context, pdf, lists)
+    assert report["result"] != PASSED, report
+    assert _revocation(report)[0] == INDETERMINATE
+    # and the service finds the certificate's list by its path, whatever the host it names
+    leaf_dp = (
+        x509.Certificate.load(
+            next(c.der for c in [context.ca.get_certificate(context.seals.get("moved-url").certificate_serial)])
+        )
+        .crl_distribution_points[0]["distribution_point"]
+        .native[0]
+    )
+    assert not leaf_dp.startswith("https://trust.example.gov.cn/")
+    assert moved.crl_at(leaf_dp) is not None

@@ -27,6 +27,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A certificate in a partition carries that partition's distribution point; without the column it would
+    # fall back to its key's base list, and a revocation would reach a list its certificate never names.
+    partitioned = op.get_bind().scalar(
+        sa.text("SELECT count(*) FROM certificates WHERE crl_scope LIKE 'p%' OR crl_scope LIKE '%-p%'")
+    )
+    if partitioned:
+        raise RuntimeError(
+            f"{partitioned} certificates were issued into CRL partitions: 0016 cannot be downgraded without "
+            "moving them off the lists their distribution points name"
+        )
     op.drop_index("ix_certificates_issuer_crl_scope", table_name="certificates")
     with op.batch_alter_table("certificates") as batch:
         batch.drop_column("crl_scope")
