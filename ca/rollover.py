@@ -591,7 +591,8 @@ def renew_ocsp_signer(
     an old key's responder would go silent years before its certificates expire. The responder of that key
     switches to it at once; the old signer's pre-signed answers are not served any more (ca/ocsp_store.py
     keys them by signer) and the scheduler re-signs them. Event `ocsp_signer.renewed`. Offline CAs are
-    refused (409 `ca_offline`: the ceremony certifies a root's signer)."""
+    refused (409 `ca_offline`): the `ocsp.signer` ceremony renews an offline root's signer
+    (ca/ocsp_renewal.py), and a root with live earlier keys does not go offline (ca/ceremony_home.py)."""
     if key_ref == _current_key(service, name):
         rotated = rotate_ocsp_signer(service, name, actor, custody)
         _renewed_event(service, rotated, name, key_ref, actor)
