@@ -717,8 +717,12 @@ def due_ocsp_signers(
 def renew_due_ocsp_signers(
     service: CertificateAuthorityService, now: datetime | None = None, actor: str | None = "scheduler"
 ) -> list[SignerRotation]:
-    """The scheduler's round (api/app.py): each due OCSP signer (`due_ocsp_signers`) renewed."""
-    return [
-        renew_ocsp_signer(service, name, key_ref, actor)
-        for name, key_ref in due_ocsp_signers(service, now or datetime.now(UTC))
-    ]
+    """The scheduler's round (api/app.py): each due OCSP signer (`due_ocsp_signers`) renewed. One that
+    fails (withdrawn meanwhile, custody unreachable) is logged and retried next round; the others go on."""
+    renewed = []
+    for name, key_ref in due_ocsp_signers(service, now or datetime.now(UTC)):
+        try:
+            renewed.append(renew_ocsp_signer(service, name, key_ref, actor))
+        except Exception:
+            log.exception("the OCSP signer of %s key %s could not be renewed; the next round retries", name, key_ref)
+    return renewed
