@@ -145,6 +145,12 @@ async def _refresh_ocsp(context: Context, every: float) -> None:
     await _every(every, context.ca.refresh_due_ocsp, "OCSP response refresh")
 
 
+async def _renew_ocsp_signers(context: Context, every: float) -> None:
+    """OCSP signers on schedule: each CA key's (an earlier key's too, while its certificates live) renewed
+    within 30 days of its expiry, so no responder goes silent before the certificates it answers for."""
+    await _every(every, context.ca.renew_due_ocsp_signers, "OCSP signer renewal")
+
+
 def _provision_ledger_key(context: Context) -> None:
     """The ledger key and its certificate before serving, not from the integrator's first round in the
     middle of a request: certifying the key writes a certificate and an event. A service not yet
@@ -188,6 +194,7 @@ def create_app(context: Context | None = None) -> FastAPI:
         tasks = [asyncio.create_task(_refresh_crls(ctx, every))] if every > 0 else []
         if ctx.settings.ocsp_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_refresh_ocsp(ctx, ctx.settings.ocsp_refresh_seconds)))
+            tasks.append(asyncio.create_task(_renew_ocsp_signers(ctx, ctx.settings.ocsp_refresh_seconds)))
         await asyncio.to_thread(_sweep_at_start, ctx)
         if ctx.settings.approval_sweep_seconds > 0:
             tasks.append(asyncio.create_task(_sweep_approvals(ctx, ctx.settings.approval_sweep_seconds)))

@@ -37,11 +37,13 @@ from ca.errors import (
     UnknownCRLScope,
     UnknownProfile,
     UseSealRevoke,
+    shown,
 )
 from ca.issuance import BACKDATE, CALike, refuse_inactive
 from ca.names import check_name_characters, pairs
 from ca.ocsp import OCSPAnswer, OCSPResponder, Responder
 from ca.partitions import DEFAULT_PARTITION_SIZE, Partitions
+from ca.rollover import LINK_PROFILE
 from ca.snapshot import DEFAULT_TTL_SECONDS, CAEntry, CASnapshot, Snapshots
 from ca.store import PreparedCertificate
 from gm import oids
@@ -144,6 +146,18 @@ class CertificateAuthorityService:
         """The CRL distribution point of one of a CA's keys (ca/crl.py: scope "" is the CA's first key)."""
         return crls.scope_url(self.public_url, ca, scope)
 
+    def live_crl_urls(self, now: datetime | None = None) -> dict[str, list[str]]:
+        """Per CA, the URL of every live CRL scope (ca/crl.py `live_scopes`): the current key's list first,
+        its partitions, then each earlier key's (and its partitions') while a certificate it issued is
+        unexpired. Certificates under an old key carry that key's URL; a relying party that fetches CRLs
+        ahead (the trust list's `endpoints.crls`, `GET /v1/cas` `crls`) needs every one."""
+        moment = now or datetime.now(UTC)
+        with self.db.session() as session:
+            return {
+                ca.name: [self.crl_url(ca.name, scope.name) for scope in crls.live_scopes(session, ca, moment)]
+                for ca in session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.name))
+            }
+
     def issuer_url(self, ca: str, scope: str = "") -> str:
         """The caIssuers URL of one of a CA's keys: the plain URL (the first key's certificate, for good:
         `first_key_certificate`) for its first key, `/certificate/k<version>` for a later one."""
@@ -170,7 +184,7 @@ class CertificateAuthorityService:
     def get_ca(self, session: Session, name: str) -> CertificateAuthority:
         ca = session.get(CertificateAuthority, name)
         if ca is None:
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         return ca
 
     def ca_certificate(self, name: str) -> x509.Certificate:
@@ -196,7 +210,7 @@ class CertificateAuthorityService:
         for generation in self.snapshots.entry(ca_name).generations:
             if generation.crl_scope == scope:
                 return generation.certificate_der
-        raise UnknownCRLScope(f"{ca_name} has no key scope {scope!r}")
+        raise UnknownCRLScope(ca_name, scope)
 
     def chain_for(self, ca_name: str, certificate_der: bytes) -> list[bytes]:
         """The issuer chain (issuing CA first) of a certificate `ca_name` issued, under whichever of its
@@ -489,13 +503,17 @@ class CertificateAuthorityService:
         prepared = self.sign_ocsp_signer(ca, version)
         self.adopt_ocsp_signer(session, ca, version.ref, prepared, actor)
 
-    def sign_ocsp_signer(self, ca: CertificateAuthority, version: KeyVersion) -> PreparedCertificate:
+    def sign_ocsp_signer(
+        self, ca: CertificateAuthority, version: KeyVersion, key: CALike | None = None
+    ) -> PreparedCertificate:
         """The CA's delegated OCSP signer certificate for `version`, signed, nothing written. An offline CA
-        raises `ceremony.SignatureDeferred` (ca/ocsp_renewal.py opens the `ocsp.signer` ceremony)."""
-        ca_cert = x509.Certificate.load(ca.certificate_der)
+        raises `ceremony.SignatureDeferred` (ca/ocsp_renewal.py opens the `ocsp.signer` ceremony). `key`: one
+        of the CA's earlier keys certifies it instead of the current one (ca/rollover.py `renew_ocsp_signer`)."""
+        issuer: CALike = key if key is not None else ca
+        ca_cert = x509.Certificate.load(issuer.certificate_der)
         subject = {"country_name": "CN", "common_name": f"{ca.name} OCSP responder"}
         approval = issuance.approve_ocsp_signer(
-            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), ca, ca_cert
+            self.profile("ocsp-signer"), version.public_key_der, pairs(_name(subject)), issuer, ca_cert
         )
         return self._sign(approval)
 
@@ -741,8 +759,10 @@ class CertificateAuthorityService:
 
     @staticmethod
     def _refuse_ca_or_seal(session: Session, row: Certificate) -> None:
-        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw: revocable.
-        if row.is_ca and row.profile != "cross-certificate":
+        # A cross-certificate we issued to another hierarchy has no CA row of ours to withdraw, and a root's
+        # link certificate (ca/rollover.py) is no CA's own certificate: both revocable, each on the CRL of the
+        # key that signed it (the root's key scope).
+        if row.is_ca and row.profile not in ("cross-certificate", LINK_PROFILE):
             raise CACertificateNotRevocable(
                 f"{row.serial} is a CA certificate: withdraw the CA (POST /v1/cas/{{ca}}/withdraw) instead"
             )
@@ -865,6 +885,14 @@ class CertificateAuthorityService:
     def refresh_due_ocsp(self) -> int:
         """The scheduler's round (api/app.py): stored OCSP responses re-signed before half their validity."""
         return self.ocsp_responder.refresh_due()
+
+    def renew_due_ocsp_signers(self) -> list[str]:
+        """The scheduler's round (api/app.py): each CA key's OCSP signer renewed within 30 days of its expiry
+        while that key's certificates outlive it (ca/rollover.py `renew_due_ocsp_signers`). Returns the new
+        signers' key references."""
+        from ca.rollover import renew_due_ocsp_signers
+
+        return [renewed.key_ref for renewed in renew_due_ocsp_signers(self)]
 
 
 _EKU = {

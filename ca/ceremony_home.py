@@ -8,7 +8,8 @@ in a safe).
 - `move_offline` (online side, once): pre-signs what the root needs to keep working for a while (a root CRL
   valid `OFFLINE_CRL_VALIDITY`, a current trust-list signer certificate), copies every version of the
   root's key into the ceremony home, marks the CA offline with `ca.moved_offline`, and removes the key from
-  online custody (local keystore only: see `CeremonyCustodyUnsupported`).
+  online custody (local keystore only: see `CeremonyCustodyUnsupported`). A rolled-over root whose earlier
+  key still has unexpired certificates is refused (`LiveEarlierKeys`, 409 `ca_has_live_earlier_keys`).
 - `CeremonyHome.sign` (offline side): shows what a request signs (ca/ceremony_policy.py `describe`), checks
   that it is a TBS for this CA (issuer name, signature algorithm, key) and what the ceremony policy allows for
   its operation (ca/ceremony_policy.py `check`: the request file is unauthenticated), and signs it with the
@@ -99,6 +100,15 @@ class NotARoot(CAError):
 
 class AlreadyOffline(CAError):
     code = "ca_offline_already"
+    status = 409
+
+
+class LiveEarlierKeys(CAError):
+    """A rolled-over root whose earlier key still has unexpired certificates stays online: an offline CA
+    refreshes only its current key's CRL (ca/crl.py), so the earlier key's CRL (the regional CAs and links
+    it certified) would go stale, and a revocation under it would have no ceremony path."""
+
+    code = "ca_has_live_earlier_keys"
     status = 409
 
 
@@ -279,6 +289,14 @@ def move_offline(
         if ca.offline and key_name not in custody.names():
             raise AlreadyOffline(f"{name} is offline already")
         resuming = ca.offline
+        if not resuming:
+            live = crls.live_scopes(session, ca, datetime.now(UTC), with_partitions=False)[1:]
+            if live:
+                keys = ", ".join(scope.key_ref for scope in live)
+                raise LiveEarlierKeys(
+                    f"{name} rolled over and its earlier key(s) {keys} still have unexpired certificates: "
+                    "their CRLs would go stale offline; move it offline once they have expired"
+                )
         key_ref, certificate_der, algorithm = ca.key_ref, ca.certificate_der, ca.algorithm
     crl_number, crl_der, ocsp_serial = None, None, None
     if not resuming:

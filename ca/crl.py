@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from ca import ceremony
 from ca import certificates as certs
 from ca import revocation as rev
-from ca.errors import CRLUnavailable, UnknownCA, UnknownCRLScope
+from ca.errors import CRLUnavailable, UnknownCA, UnknownCRLScope, shown
 from gm.sm3 import sm3
 from keys.custody import KeyCustody
 from ledger.events import record_event
@@ -56,7 +56,7 @@ def lock_ca(session: Session, name: str) -> CertificateAuthority:
     a revocation that a lower one lists. Row lock on PostgreSQL; SQLite serialises writers."""
     ca = session.get(CertificateAuthority, name, with_for_update=True, populate_existing=True)
     if ca is None:
-        raise UnknownCA(f"no CA named {name!r}")
+        raise UnknownCA(f"no CA named {shown(name)}")
     return ca
 
 
@@ -331,14 +331,14 @@ class CRLs:
         with self.db.session() as session:
             ca = session.get(CertificateAuthority, ca_name)
             if ca is None:
-                raise UnknownCA(f"no CA named {ca_name!r}")
+                raise UnknownCA(f"no CA named {shown(ca_name)}")
             keys = {s.name for s in scopes(session, ca)}
             key_scope, _ = split_scope(scope)
             row = newest(session, ca_name, scope) if key_scope in keys else None
             if row is not None:
                 return row.der
             if scope not in keys:  # a partition exists from its first CRL
-                raise UnknownCRLScope(f"{ca_name} has no CRL scope {scope!r}")
+                raise UnknownCRLScope(ca_name, scope)
             raise CRLUnavailable(f"{ca_name} has no CRL yet; the scheduler makes one shortly")
 
     def current_all(self, ca_name: str, with_partitions: bool = True) -> list[bytes]:
@@ -348,7 +348,7 @@ class CRLs:
         with self.db.session() as session:
             ca = session.get(CertificateAuthority, ca_name)
             if ca is None:
-                raise UnknownCA(f"no CA named {ca_name!r}")
+                raise UnknownCA(f"no CA named {shown(ca_name)}")
             out = []
             for scope in live_scopes(session, ca, self.clock(), with_partitions):
                 row = newest(session, ca_name, scope.name)

@@ -128,10 +128,25 @@ class NameNotAllowed(CAError):
 
 
 class UnknownCRLScope(CAError):
-    """No such CRL scope (a CA key, or a partition of one: ca/crl.py) for a CA: GET /v1/cas/{ca}/crl/{scope}."""
+    """No such CRL scope (a CA key, or a partition of one: ca/crl.py) for a CA: GET /v1/cas/{ca}/crl/{scope}.
+    The detail shows at most SHOWN_CHARS of the scope asked for: it comes from a public URL, and the
+    answer must not reflect whatever an anonymous caller sent (a 60 KB path was echoed whole)."""
 
     code = "unknown_crl_scope"
     status = 404
+
+    def __init__(self, ca_name: str, scope: str) -> None:
+        super().__init__(f"{shown(ca_name)} has no CRL scope {shown(scope)}")
+
+
+SHOWN_CHARS = 64
+
+
+def shown(value: str, limit: int = SHOWN_CHARS) -> str:
+    """`value` quoted for an error detail, cut to `limit` characters (with how long it was)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
 
 
 class CAKeyRolloverRefused(CAError):
@@ -147,3 +162,18 @@ class CRLUnavailable(CAError):
 
     code = "crl_unavailable"
     status = 503
+
+
+class UnknownCAKey(CAError):
+    """No such key (custody reference) among a CA's current and earlier keys."""
+
+    code = "unknown_ca_key"
+    status = 404
+
+
+class RolloverInProgress(CAError):
+    """Another rollover of the same CA committed while this one was making its keys: this one changed
+    nothing (its provisional key versions are disabled), so two concurrent requests never stack two keys."""
+
+    code = "rollover_in_progress"
+    status = 409

@@ -50,11 +50,11 @@ from asn1crypto import keys, pem, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca import ceremony, store
+from ca import ceremony, ocsp_renewal, store
 from ca import certificates as certs
 from ca import crl as crls
 from ca.ceremony import CAOffline
-from ca.errors import CAKeyRolloverRefused
+from ca.errors import CAKeyRolloverRefused, RolloverInProgress, shown
 from ca.issuance import BACKDATE, refuse_inactive
 from ca.store import PreparedCertificate
 from keys.custody import CustodyError, KeyCustody, KeyVersion, SigningHandle, parse_ref
@@ -108,7 +108,7 @@ def check_rollover(session: Session, name: str) -> CertificateAuthority:
 
     ca = session.get(CertificateAuthority, name)
     if ca is None:
-        raise UnknownCA(f"no CA named {name!r}")
+        raise UnknownCA(f"no CA named {shown(name)}")
     refuse_inactive(ca.name, ca.status)
     if ca.offline:
         raise OfflineCARollover(
@@ -293,32 +293,41 @@ def roll_over(
     keeper = custody or service.custody
     with service.db.session() as session:
         current = check_rollover(session, name)
+        seen_key = current.key_ref  # a concurrent rollover that commits first changes it: this one is refused
         row = session.get(Certificate, current.certificate_serial)
         profile_name = row.profile if row is not None else "root-ca"  # the profile the CA was created under
         by_ceremony = _under_offline_parent(session, current)
     if by_ceremony:
         _request_by_ceremony(service, keeper, name, profile_name, actor)
-    version = keeper.rotate(name)
-    ocsp_version = keeper.rotate(f"{name}.ocsp")  # each CA key its own OCSP signer; the old one keeps answering
-    service.pii.prepare()  # the OCSP signer's issuance event digests its subject
-    now = datetime.now(UTC)
-    with service.crls.mutex, service.db.session() as session:
-        ca = crls.lock_ca(session, name)
-        check_rollover(session, name)  # withdrawn meanwhile: nothing written (the key versions stay unused)
-        old = x509.Certificate.load(ca.certificate_der)
-        draft = _draft(service, session, ca, version, profile_name, now)
-        if ca.parent is not None:
-            signer = ceremony.signer_for(keeper, service.get_ca(session, ca.parent))
-        else:
-            signer = keeper.signer(version.ref)
-        der = draft.sign(signer).dump()
-        prepared = _prepared(der, ca, profile_name, draft.issuer_key_ref)
-        new_scope = f"k{version.version}"
-        links: list[PreparedCertificate] = []
-        if ca.parent is None:
-            new = x509.Certificate.load(der)
-            links = _links(service, keeper, ca, old, new, version.ref, new_scope, draft.not_before)
-        previous = _switch(service, session, ca, version, ocsp_version, prepared, links, now, actor)
+    # Each key version stays provisional until the switch commits: a refusal under the lock (withdrawn
+    # meanwhile, or another rollover of this CA won the race) disables both again (keys/rotation.py).
+    with (
+        provisional_version(keeper, name) as version,
+        provisional_version(keeper, f"{name}.ocsp") as ocsp_version,  # each CA key its own OCSP signer
+    ):
+        service.pii.prepare()  # the OCSP signer's issuance event digests its subject
+        now = datetime.now(UTC)
+        with service.crls.mutex, service.db.session() as session:
+            ca = crls.lock_ca(session, name)
+            check_rollover(session, name)  # withdrawn meanwhile: nothing written
+            if ca.key_ref != seen_key:
+                raise RolloverInProgress(
+                    f"{name} rolled over to {ca.key_ref} meanwhile (another rollover): this one made no change"
+                )
+            old = x509.Certificate.load(ca.certificate_der)
+            draft = _draft(service, session, ca, version, profile_name, now)
+            if ca.parent is not None:
+                signer = ceremony.signer_for(keeper, service.get_ca(session, ca.parent))
+            else:
+                signer = keeper.signer(version.ref)
+            der = draft.sign(signer).dump()
+            prepared = _prepared(der, ca, profile_name, draft.issuer_key_ref)
+            new_scope = f"k{version.version}"
+            links: list[PreparedCertificate] = []
+            if ca.parent is None:
+                new = x509.Certificate.load(der)
+                links = _links(service, keeper, ca, old, new, version.ref, new_scope, draft.not_before)
+            previous = _switch(service, session, ca, version, ocsp_version, prepared, links, now, actor)
     service.invalidate(name)
     return Rollover(
         ca=name,
@@ -520,7 +529,7 @@ def rotate_ocsp_signer(
         if ca is None:
             from ca.errors import UnknownCA
 
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         refuse_inactive(ca.name, ca.status)
         if ca.offline:
             raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony (not wired yet)")
@@ -549,3 +558,171 @@ def rotate_ocsp_signer(
         )
     service.invalidate(name)
     return SignerRotation(ca=name, key_ref=version.ref, previous_key_ref=previous, certificate_der=der)
+
+
+RENEW_BEFORE = ocsp_renewal.RENEW_BEFORE  # a signer this close to expiry is renewed (`renew_due_ocsp_signers`)
+OCSP_SIGNER_PROFILE = "ocsp-signer"
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """One key of a CA as issuance sees an issuer (ca/issuance.py `CALike`): an earlier key certifies its
+    own OCSP signer with it."""
+
+    name: str
+    algorithm: str
+    key_ref: str
+    certificate_serial: str
+    certificate_der: bytes
+    crl_scope: str
+    offline: bool = False
+
+
+def renew_ocsp_signer(
+    service: CertificateAuthorityService,
+    name: str,
+    key_ref: str,
+    actor: str | None = None,
+    custody: KeyCustody | None = None,
+) -> SignerRotation:
+    """A new OCSP signer for CA `name`'s key `key_ref` — the current key or an earlier one whose
+    certificates are still unexpired — certified by that key (its custody version stays enabled after a
+    rollover for this). A signer lives 365 days, the certificates it answers for up to 1825: without this
+    an old key's responder would go silent years before its certificates expire. The responder of that key
+    switches to it at once; the old signer's pre-signed answers are not served any more (ca/ocsp_store.py
+    keys them by signer) and the scheduler re-signs them. Event `ocsp_signer.renewed`. Offline CAs are
+    refused (409 `ca_offline`): the `ocsp.signer` ceremony renews an offline root's signer
+    (ca/ocsp_renewal.py), and a root with live earlier keys does not go offline (ca/ceremony_home.py)."""
+    if key_ref == _current_key(service, name):
+        rotated = rotate_ocsp_signer(service, name, actor, custody)
+        _renewed_event(service, rotated, name, key_ref, actor)
+        return rotated
+    keeper = custody or service.custody
+    with service.db.session() as session:
+        _check_renewable(session, name, key_ref)
+    version = keeper.rotate(f"{name}.ocsp")
+    service.pii.prepare()
+    with service.crls.mutex, service.db.session() as session:
+        ca = crls.lock_ca(session, name)
+        previous = _check_renewable(session, name, key_ref)
+        row = session.get(Certificate, str(previous["certificate_serial"]))
+        assert row is not None  # _check_renewable found it
+        view = KeyView(name, ca.algorithm, key_ref, row.serial, row.der, str(previous.get("crl_scope") or ""))
+        signed = service.sign_ocsp_signer(ca, version, key=view)
+        store.add(session, signed, event=service.issued_event(signed, actor))  # not the CA's current responder
+        der = signed.der
+        kept = []
+        for entry in ca.previous_keys or []:
+            entry = dict(entry)
+            if entry["key_ref"] == key_ref:
+                entry["ocsp_key_ref"] = version.ref
+                entry["ocsp_certificate_serial"] = f"{x509.Certificate.load(der).serial_number:x}"
+            kept.append(entry)
+        ca.previous_keys = kept  # a new list: the JSON column sees the change
+        session.flush()
+        result = SignerRotation(
+            ca=name, key_ref=version.ref, previous_key_ref=previous.get("ocsp_key_ref"), certificate_der=der
+        )
+        _record_renewed(session, result, name, key_ref, actor)
+    service.invalidate(name)
+    return result
+
+
+def _current_key(service: CertificateAuthorityService, name: str) -> str:
+    with service.db.session() as session:
+        ca = session.get(CertificateAuthority, name)
+        if ca is None:
+            from ca.errors import UnknownCA
+
+            raise UnknownCA(f"no CA named {shown(name)}")
+        return ca.key_ref
+
+
+def _check_renewable(session: Session, name: str, key_ref: str) -> dict[str, Any]:
+    """The refusals of a renewal for an earlier key; its `previous_keys` entry."""
+    from ca.errors import UnknownCA, UnknownCAKey
+
+    ca = session.get(CertificateAuthority, name)
+    if ca is None:
+        raise UnknownCA(f"no CA named {shown(name)}")
+    refuse_inactive(ca.name, ca.status)
+    if ca.offline:
+        raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony")
+    entry = next((p for p in ca.previous_keys or [] if p.get("key_ref") == key_ref), None)
+    if entry is None or session.get(Certificate, str(entry.get("certificate_serial"))) is None:
+        raise UnknownCAKey(f"{name} has no key {shown(key_ref)}")
+    return dict(entry)
+
+
+def _renewed_event(
+    service: CertificateAuthorityService, rotated: SignerRotation, name: str, key_ref: str, actor: str | None
+) -> None:
+    with service.db.session() as session:
+        _record_renewed(session, rotated, name, key_ref, actor)
+
+
+def _record_renewed(session: Session, result: SignerRotation, name: str, key_ref: str, actor: str | None) -> None:
+    cert = x509.Certificate.load(result.certificate_der)
+    record_event(
+        session,
+        "ocsp_signer.renewed",
+        actor=actor,
+        subject=f"{name}.ocsp",
+        payload={
+            "ca": name,
+            "key": result.key_ref,
+            "previous_key": result.previous_key_ref,
+            "issuer_key": key_ref,
+            "serial": f"{cert.serial_number:x}",
+            "fingerprint_sha256": certs.fingerprint(result.certificate_der),
+            "not_after": cert.not_valid_after.isoformat(),
+        },
+    )
+
+
+def due_ocsp_signers(
+    service: CertificateAuthorityService, now: datetime, within: timedelta = RENEW_BEFORE
+) -> list[tuple[str, str]]:
+    """(CA, key) pairs whose OCSP signer expires within `within` of `now` while a certificate that key
+    issued (other than its OCSP signers) outlives the signer — and a renewal would outlive it too (the key's
+    own certificate ends later). Online, active CAs only."""
+    from sqlalchemy import func, select
+
+    due = []
+    for ca in service.snapshot().cas.values():
+        if ca.offline or ca.status != "active":
+            continue
+        for generation in ca.generations:
+            if generation.ocsp_certificate_der is None:
+                continue
+            signer_until = x509.Certificate.load(generation.ocsp_certificate_der).not_valid_after
+            if signer_until - now > within or generation.certificate.not_valid_after <= signer_until:
+                continue
+            signed = Certificate.issuer_key_ref == generation.key_ref
+            if generation is ca.generations[-1]:
+                from sqlalchemy import or_
+
+                signed = or_(signed, Certificate.issuer_key_ref.is_(None))  # rows from before keys were recorded
+            with service.db.session() as session:
+                last = session.scalar(
+                    select(func.max(Certificate.not_after)).where(
+                        Certificate.issuer_ca == ca.name, signed, Certificate.profile != OCSP_SIGNER_PROFILE
+                    )
+                )
+            if generation.current or (last is not None and last > signer_until):
+                due.append((ca.name, generation.key_ref))
+    return due
+
+
+def renew_due_ocsp_signers(
+    service: CertificateAuthorityService, now: datetime | None = None, actor: str | None = "scheduler"
+) -> list[SignerRotation]:
+    """The scheduler's round (api/app.py): each due OCSP signer (`due_ocsp_signers`) renewed. One that
+    fails (withdrawn meanwhile, custody unreachable) is logged and retried next round; the others go on."""
+    renewed = []
+    for name, key_ref in due_ocsp_signers(service, now or datetime.now(UTC)):
+        try:
+            renewed.append(renew_ocsp_signer(service, name, key_ref, actor))
+        except Exception:
+            log.exception("the OCSP signer of %s key %s could not be renewed; the next round retries", name, key_ref)
+    return renewed

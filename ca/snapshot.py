@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ca import certificates as certs
 from ca import name_constraints
-from ca.errors import UnknownCA
+from ca.errors import UnknownCA, shown
 from store.db import Database
 from store.models import Certificate, CertificateAuthority
 
@@ -99,7 +99,7 @@ class CASnapshot:
     def get(self, name: str) -> CAEntry:
         found = self.cas.get(name)
         if found is None:
-            raise UnknownCA(f"no CA named {name!r}")
+            raise UnknownCA(f"no CA named {shown(name)}")
         return found
 
 

@@ -364,6 +364,7 @@ class TrustListPublisher:
             handover = self._implicit_handover(signer_der)
         now = now.replace(microsecond=0)
         key_material = _key_material(self.ca, cas, now)
+        crl_urls = self.ca.live_crl_urls(now)
         regions: dict[str, dict[str, Any]] = {}
         by_name = {ca.name: ca for ca in cas}
         for ca in cas:
@@ -379,7 +380,8 @@ class TrustListPublisher:
                         "ocsp": self.ca.ocsp_url,
                         "licence_status": f"{self.ca.public_url}/v1/licences/{{identifier}}/status",
                         "seal_status": f"{self.ca.public_url}/v1/seals/{{id}}/status",
-                        "crl": {},
+                        "crl": {},  # per CA, its current key's CRL
+                        "crls": {},  # per CA, every live CRL scope's URL (earlier keys', partitions)
                     },
                 },
             )
@@ -397,6 +399,7 @@ class TrustListPublisher:
                 }
             )
             region["endpoints"]["crl"][ca.name] = self.ca.crl_url(ca.name, ca.crl_scope)
+            region["endpoints"]["crls"][ca.name] = crl_urls.get(ca.name) or [self.ca.crl_url(ca.name, ca.crl_scope)]
         for maker in makers:
             issuer = by_name.get(maker.issuer_ca or "")
             if issuer is not None:  # issued by a CA of this region: the region vouches for it

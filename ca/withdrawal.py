@@ -5,10 +5,10 @@ In one transaction: the CA's status becomes `withdrawn` with a history entry fro
 now), and its parent revokes its certificate (the parent's next CRL is issued at once, and OCSP answers
 from the same rows), each with its event. Then a new trust list is published, so verifiers see the
 withdrawal without waiting for the list's next update. A root has no parent: it is withdrawn on the trust
-list only (`revoked_serial` None). A CA that rolled over its key has each of its certificates revoked
-(`revoked_serial` names the current one). Under an offline parent (ca/ceremony.py) the revocation is
-stored and OCSP answers it at once; the parent's CRL listing it is a pending ceremony request
-(`ceremony`). A withdrawn CA issues nothing more (ca/authority.py refuses with
+list (`revoked_serial` None), and its link certificates (a rolled-over root's) are revoked. A CA that
+rolled over its key has each of its certificates revoked (`revoked_serial` names the current one). Under
+an offline parent (ca/ceremony.py) the revocation is stored and OCSP answers it at once; the parent's CRL
+listing it is a pending ceremony request (`ceremony`). A withdrawn CA issues nothing more (ca/authority.py refuses with
 `ca_withdrawn`); its CRL and OCSP keep answering for what it issued.
 """
 
@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from ca import ceremony
 from ca import crl as crls
 from ca import revocation as rev
 from ca.authority import CertificateAuthorityService
 from ca.errors import CAAlreadyWithdrawn
+from ca.rollover import LINK_PROFILE
 from ledger.events import record_event
 from store.models import Certificate
 
@@ -88,6 +91,18 @@ def withdraw_ca(
                     service.revoke_in_session(session, row, normalised, actor, invalidity_date=invalid_from)
             revoked_serial = certificate.serial
             pending = crls.pending_request(session, ca.parent)  # an offline parent's CRL waits for a ceremony
+            request = ceremony.request_json(pending) if pending is not None else None
+        else:
+            # a root's link certificates (ca/rollover.py) bridge relying parties between its keys: revoked with
+            # it, each on the CRL of the root key that signed it (an offline root's: a ceremony request)
+            links = session.scalars(
+                select(Certificate).where(
+                    Certificate.issuer_ca == name, Certificate.profile == LINK_PROFILE, Certificate.status != "revoked"
+                )
+            ).all()
+            for link in links:
+                service.revoke_in_session(session, link, normalised, actor, invalidity_date=invalid_from)
+            pending = crls.pending_request(session, name) if links else None
             request = ceremony.request_json(pending) if pending is not None else None
         session.flush()
         record_event(

@@ -186,16 +186,22 @@ def signer_problem(
     return None
 
 
+MAX_LINK_HOPS = 8  # a root rolled over more often than this within one list's lifetime is not followed
+
+
 def linked_roots(
     doc: dict[str, Any], roots: list[x509.Certificate], crls: list[crl.CertificateList], moment: datetime
 ) -> list[x509.Certificate]:
-    """The other key of a root the caller holds, from the list's link certificates (a rolled-over root,
-    RFC 4210 §4.4): a link counts only if a held root signed it, it names that root as subject and issuer,
-    is a CA certificate allowed to sign certificates, is valid at `moment` and is not revoked on a CRL at
-    hand. A caller who installed only the new root thus still accepts a signer the old root key certified
-    (and one who holds only the old root, a signer the new key certified). Nothing here is trusted
-    because the list says so: each link rests on a held root's signature."""
-    out: list[x509.Certificate] = []
+    """The other keys of a root the caller holds, from the list's link certificates (a rolled-over root,
+    RFC 4210 §4.4): a link counts only if a key already reached (a held root, or a link accepted before)
+    signed it, it names that root as subject and issuer, is a CA certificate allowed to sign certificates,
+    is valid at `moment` and is not revoked on a CRL at hand. Links are followed in chains of at most
+    MAX_LINK_HOPS: after two rollovers a caller holding only the first root reaches the third key through
+    the second. A caller who installed only the new root thus still accepts a signer the old root key
+    certified (and one who holds only the old root, a signer a newer key certified). Nothing here is
+    trusted because the list says so: each link rests on a signature by a key the caller reached from a
+    root it holds."""
+    candidates: list[x509.Certificate] = []
     regions = doc.get("regions")
     for region in regions if isinstance(regions, list) else []:  # not yet known to be signed: hostile input
         cas = region.get("cas") if isinstance(region, dict) else None
@@ -211,11 +217,27 @@ def linked_roots(
                     continue
                 if link.subject != link.issuer or not link.not_valid_before <= moment <= link.not_valid_after:
                     continue
-                for root in roots:
-                    if root.subject == link.subject and _issued_by(link, root):
-                        if _revoked_on(link, root, crls, moment) is None:
-                            out.append(link)
-                        break
+                candidates.append(link)
+    out: list[x509.Certificate] = []
+    reached = list(roots)
+    keys = {root.public_key.dump() for root in roots}
+    for _ in range(MAX_LINK_HOPS):
+        found = []
+        for link in candidates:
+            if link.public_key.dump() in keys or any(link is taken for taken in out):
+                continue
+            for issuer in reached:
+                if issuer.subject == link.subject and _issued_by(link, issuer):
+                    if _revoked_on(link, issuer, crls, moment) is None:
+                        found.append(link)
+                    break
+        if not found:
+            break
+        for link in found:
+            if link.public_key.dump() not in keys:
+                out.append(link)
+                reached.append(link)
+                keys.add(link.public_key.dump())
     return out
 
 

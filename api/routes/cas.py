@@ -31,7 +31,8 @@ class CAInfo(BaseModel):
     serial: str
     status: str
     certificate_url: str
-    crl_url: str
+    crl_url: str  # the current key's CRL
+    crls: list[str] = []  # every live CRL scope's URL: the current key's, its partitions, earlier keys' (ca/crl.py)
     offline: bool = False  # its key is in a ceremony home: what it signs waits for a ceremony (ca/ceremony.py)
 
 
@@ -39,9 +40,10 @@ class CADetail(CAInfo):
     certificate_pem: str  # the CA's current certificate (after a rollover: its newest key's)
 
 
-def _info(context: Context, ca: CertificateAuthority) -> dict[str, Any]:
+def _info(context: Context, ca: CertificateAuthority, crl_urls: dict[str, list[str]]) -> dict[str, Any]:
     """A CA row as listed: `serial` and `certificate_url` are its current key's (the plain certificate URL
-    serves the first key's certificate, the issuer of what carries it: `ca_certificate` below)."""
+    serves the first key's certificate, the issuer of what carries it: `ca_certificate` below); `crls`
+    every live CRL scope's URL (`crl_urls`: ca/authority.py `live_crl_urls`)."""
     return {
         "name": ca.name,
         "parent": ca.parent,
@@ -52,24 +54,27 @@ def _info(context: Context, ca: CertificateAuthority) -> dict[str, Any]:
         "status": ca.status,
         "certificate_url": context.ca.issuer_url(ca.name, ca.crl_scope or ""),
         "crl_url": context.ca.crl_url(ca.name, ca.crl_scope or ""),
+        "crls": crl_urls.get(ca.name) or [context.ca.crl_url(ca.name, ca.crl_scope or "")],
         "offline": bool(ca.offline),
     }
 
 
 @router.get("", response_model=list[CAInfo])
 def list_cas(context: Ctx) -> list[CAInfo]:
-    return [CAInfo(**_info(context, ca)) for ca in context.ca.list_cas()]
+    urls = context.ca.live_crl_urls()
+    return [CAInfo(**_info(context, ca, urls)) for ca in context.ca.list_cas()]
 
 
 @router.get("/{ca}", response_model=CADetail)
 def get_ca(ca: str, context: Ctx) -> CADetail:
     """One CA as `GET /v1/cas` lists it, with its current certificate; 404 `unknown_ca`."""
-    from ca.errors import UnknownCA
+    from ca.errors import UnknownCA, shown
 
     found = next((row for row in context.ca.list_cas() if row.name == ca), None)
     if found is None:
-        raise UnknownCA(f"no CA named {ca!r}")
-    return CADetail(**_info(context, found), certificate_pem=to_pem(found.certificate_der))
+        raise UnknownCA(f"no CA named {shown(ca)}")
+    urls = context.ca.live_crl_urls()
+    return CADetail(**_info(context, found, urls), certificate_pem=to_pem(found.certificate_der))
 
 
 @router.get("/{ca}/certificate")

@@ -5,7 +5,9 @@ tests/ca/test_interop.py): certificates issued under a regional CA's old key sta
 signs at the URL they carry, and OCSP answers for them signed by a responder the *old* CA certificate
 authorises; certificates under the new key carry the new key's distribution point. A root rollover makes
 a self-signed root with the same subject plus NewWithOld / OldWithNew links, and the regional CAs under it
-keep working. The module shares one database: tests build on each other in file order.
+keep working. The module shares one database, but no test depends on another having run (pytest -n
+spreads a module's tests over workers): the regional rollover's scenario is a module fixture (`rolled`) on
+a CA of its own, and the root rollover rolls a root of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import select
 from ca.authority import CertificateAuthorityService, IssuedCertificate
 from ca.ceremony import CAOffline, CeremonyRequired
 from ca.errors import CAWithdrawn, UnknownCA, UnknownCRLScope
-from ca.rollover import LINK_PROFILE, OfflineCARollover, roll_over, rotate_ocsp_signer
+from ca.rollover import LINK_PROFILE, OfflineCARollover, Rollover, roll_over, rotate_ocsp_signer
 from ca.withdrawal import withdraw_ca
 from gm.signatures import verify_signature
 from keys.custody import KeyAlgorithm
@@ -102,26 +104,38 @@ class Before:
     scope: str
 
 
+@dataclass(frozen=True)
+class Rolled:
+    """A regional CA of this module's own (under ROOT), rolled over once after `before` was issued."""
+
+    name: str
+    before: Before
+    result: Rollover
+
+
 @pytest.fixture(scope="module")
-def before(ca_service: CertificateAuthorityService, tmp_path_factory: pytest.TempPathFactory) -> Before:
+def rolled(ca_service: CertificateAuthorityService, tmp_path_factory: pytest.TempPathFactory) -> Rolled:
     directory = tmp_path_factory.mktemp("before")
-    entry = ca_service.snapshot().get(REGIONAL)
-    return Before(
-        _issue(ca_service, directory),
-        _issue(ca_service, directory),
+    name = _new_regional(ca_service)
+    entry = ca_service.snapshot().get(name)
+    before = Before(
+        _issue(ca_service, directory, name),
+        _issue(ca_service, directory, name),
         entry.certificate_der,
         entry.key_ref,
         entry.ocsp_certificate_der,
         entry.crl_scope,
     )
+    return Rolled(name, before, roll_over(ca_service, name, actor="officer-test"))
 
 
 def test_regional_rollover_new_key_same_subject_signed_by_the_parent(
-    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
+    ca_service: CertificateAuthorityService, rolled: Rolled, tmp_path: Path
 ) -> None:
+    before, name = rolled.before, rolled.name
     old = x509.Certificate.load(before.ca_der)
-    result = roll_over(ca_service, REGIONAL, actor="officer-test")
-    entry = ca_service.snapshot().get(REGIONAL)
+    result = rolled.result
+    entry = ca_service.snapshot().get(name)
     new = entry.certificate
     assert entry.key_ref == result.key_ref != before.key_ref and entry.crl_scope == result.crl_scope
     assert new.subject == old.subject and new.key_identifier != old.key_identifier
@@ -134,40 +148,40 @@ def test_regional_rollover_new_key_same_subject_signed_by_the_parent(
                  _write(tmp_path, "new.pem", pem(new.dump())), check=False)  # fmt: skip
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # the custody keeps both versions enabled: the old one still signs its CRL and OCSP signer certificates
-    name = REGIONAL
     versions = {v.ref: v.enabled for v in ca_service.custody.versions(name)}
     assert versions[str(before.key_ref)] is True and versions[result.key_ref] is True
     with ca_service.db.session() as session:
         event = session.scalars(
-            select(Event).where(Event.type == "ca.rolled_over", Event.subject == REGIONAL).order_by(Event.id.desc())
+            select(Event).where(Event.type == "ca.rolled_over", Event.subject == name).order_by(Event.id.desc())
         ).first()
         assert event is not None
         assert event.payload["previous_serial"] == f"{old.serial_number:x}"
         assert event.payload["serial"] == f"{new.serial_number:x}" and event.payload["key"] == result.key_ref
         assert event.payload["previous_key"] == before.key_ref
-        rotated = session.scalars(select(Event).where(Event.type == "key.rotated", Event.subject == REGIONAL)).all()
+        rotated = session.scalars(select(Event).where(Event.type == "key.rotated", Event.subject == name)).all()
         assert rotated, "custody records key.rotated"
 
 
 def test_new_certificates_chain_to_the_new_key_with_the_new_distribution_point(
-    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
+    ca_service: CertificateAuthorityService, rolled: Rolled, tmp_path: Path
 ) -> None:
-    issued = _issue(ca_service, tmp_path)
-    entry = ca_service.snapshot().get(REGIONAL)
+    before, name = rolled.before, rolled.name
+    issued = _issue(ca_service, tmp_path, name)
+    entry = ca_service.snapshot().get(name)
     assert issued.certificate.authority_key_identifier == entry.certificate.key_identifier
     assert issued.chain[0] == entry.certificate_der
-    assert _crl_dp(issued.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl/{entry.crl_scope}"
+    assert _crl_dp(issued.certificate) == f"{ca_service.public_url}/v1/cas/{name}/crl/{entry.crl_scope}"
     ca_issuers = [d["access_location"].native for d in issued.certificate.authority_information_access_value
                   if d["access_method"].native == "ca_issuers"]  # fmt: skip
-    assert ca_issuers == [f"{ca_service.public_url}/v1/cas/{REGIONAL}/certificate/{entry.crl_scope}"]
-    assert ca_service.key_certificate(REGIONAL, entry.crl_scope) == entry.certificate_der
+    assert ca_issuers == [f"{ca_service.public_url}/v1/cas/{name}/certificate/{entry.crl_scope}"]
+    assert ca_service.key_certificate(name, entry.crl_scope) == entry.certificate_der
     kept: IssuedCertificate = before.kept
-    assert _crl_dp(kept.certificate) == f"{ca_service.public_url}/v1/cas/{REGIONAL}/crl" + (
+    assert _crl_dp(kept.certificate) == f"{ca_service.public_url}/v1/cas/{name}/crl" + (
         f"/{before.scope}" if before.scope else ""
     )
     # the chain of an old-key certificate goes through the old CA certificate
-    assert ca_service.chain_for(REGIONAL, kept.der)[0] == before.ca_der
-    assert ca_service.chain_for(REGIONAL, issued.der)[0] == entry.certificate_der
+    assert ca_service.chain_for(name, kept.der)[0] == before.ca_der
+    assert ca_service.chain_for(name, issued.der)[0] == entry.certificate_der
     trust = pem(ca_service.ca_certificate(ROOT).dump())
     for leaf, ca_der in ((issued.der, entry.certificate_der), (kept.der, before.ca_der)):
         result = openssl("verify", "-CAfile", _write(tmp_path, "t.pem", trust),
@@ -182,15 +196,16 @@ def test_new_certificates_chain_to_the_new_key_with_the_new_distribution_point(
 
 
 def test_an_old_key_certificate_revoked_shows_on_the_old_key_crl_and_in_ocsp(
-    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
+    ca_service: CertificateAuthorityService, rolled: Rolled, tmp_path: Path
 ) -> None:
+    before, name = rolled.before, rolled.name
     revoked: IssuedCertificate = before.to_revoke
     kept: IssuedCertificate = before.kept
     old_ca = before.ca_der
-    entry = ca_service.snapshot().get(REGIONAL)
+    entry = ca_service.snapshot().get(name)
     ca_service.revoke(revoked.serial, "keyCompromise")
-    old_crl = ca_service.current_crl(REGIONAL, str(before.scope))
-    new_crl = ca_service.current_crl(REGIONAL, entry.crl_scope)
+    old_crl = ca_service.current_crl(name, str(before.scope))
+    new_crl = ca_service.current_crl(name, entry.crl_scope)
     assert revoked.certificate.serial_number in _listed(old_crl)
     assert revoked.certificate.serial_number not in _listed(new_crl)
     root = pem(ca_service.ca_certificate(ROOT).dump())
@@ -225,10 +240,11 @@ def test_an_old_key_certificate_revoked_shows_on_the_old_key_crl_and_in_ocsp(
 
 
 def test_ocsp_picks_the_responder_by_issuer_key(
-    ca_service: CertificateAuthorityService, before: Before, tmp_path: Path
+    ca_service: CertificateAuthorityService, rolled: Rolled, tmp_path: Path
 ) -> None:
-    entry = ca_service.snapshot().get(REGIONAL)
-    fresh = _issue(ca_service, tmp_path)
+    before, name = rolled.before, rolled.name
+    entry = ca_service.snapshot().get(name)
+    fresh = _issue(ca_service, tmp_path, name)
     root = pem(ca_service.ca_certificate(ROOT).dump())
     response = _ocsp(ca_service, tmp_path, entry.certificate_der, fresh.der)
     out = _openssl_ocsp_status(tmp_path, response, entry.certificate_der, fresh.der, root + pem(entry.certificate_der))
@@ -240,25 +256,26 @@ def test_ocsp_picks_the_responder_by_issuer_key(
 
 
 def test_crl_scopes_refresh_and_unknown_scopes_are_refused(
-    ca_service: CertificateAuthorityService, before: Before
+    ca_service: CertificateAuthorityService, rolled: Rolled
 ) -> None:
-    entry = ca_service.snapshot().get(REGIONAL)
+    before, name = rolled.before, rolled.name
+    entry = ca_service.snapshot().get(name)
     numbers = ca_service.refresh_crls()
-    old_label = REGIONAL + (f"/{before.scope}" if before.scope else "")
-    assert old_label in numbers and f"{REGIONAL}/{entry.crl_scope}" in numbers
-    assert len(ca_service.current_crls(REGIONAL)) == 2
+    old_label = name + (f"/{before.scope}" if before.scope else "")
+    assert old_label in numbers and f"{name}/{entry.crl_scope}" in numbers
+    assert len(ca_service.current_crls(name)) == 2
     with ca_service.db.session() as session:
         published = session.scalars(
-            select(Event).where(Event.type == "crl.published", Event.subject == REGIONAL).order_by(Event.id.desc())
+            select(Event).where(Event.type == "crl.published", Event.subject == name).order_by(Event.id.desc())
         ).all()[:2]
     assert {e.payload["scope"] for e in published} == {before.scope, entry.crl_scope}
     with pytest.raises(UnknownCRLScope):
-        ca_service.current_crl(REGIONAL, "k999")
+        ca_service.current_crl(name, "k999")
     # an old key's scope stays live only while a certificate it issued is unexpired
     later = ca_service.crls.clock
     try:
         ca_service.crls.clock = lambda: datetime.now(UTC) + timedelta(days=365 * 30)
-        assert set(ca_service.crls.refresh_due()) >= {f"{REGIONAL}/{entry.crl_scope}"}
+        assert set(ca_service.crls.refresh_due()) >= {f"{name}/{entry.crl_scope}"}
         assert old_label not in ca_service.crls.refresh_due()
     finally:
         ca_service.crls.clock = later
@@ -290,14 +307,16 @@ def test_ocsp_signer_rotation_switches_the_responder_at_once(
 def test_root_rollover_makes_links_and_keeps_the_regional_cas_working(
     ca_service: CertificateAuthorityService, tmp_path: Path
 ) -> None:
-    old_root = ca_service.ca_certificate(ROOT)
-    old_scope = ca_service.snapshot().get(ROOT).crl_scope
-    temporary = _new_regional(ca_service)
+    root = _new_root(ca_service)  # a root of its own: the module's other tests keep ROOT's key
+    old_root = ca_service.ca_certificate(root)
+    old_scope = ca_service.snapshot().get(root).crl_scope
+    temporary = _new_regional(ca_service, root)
+    regional_name = _new_regional(ca_service, root)
     temporary_cert = ca_service.ca_certificate(temporary)
-    regional_before = ca_service.snapshot().get("cn-530000-p256")
-    leaf_before = _issue(ca_service, tmp_path, "cn-530000-p256")
-    result = roll_over(ca_service, ROOT, actor="officer-test")
-    new_root = ca_service.ca_certificate(ROOT)
+    regional_before = ca_service.snapshot().get(regional_name)
+    leaf_before = _issue(ca_service, tmp_path, regional_name)
+    result = roll_over(ca_service, root, actor="officer-test")
+    new_root = ca_service.ca_certificate(root)
     assert new_root.subject == old_root.subject and new_root.self_signed in ("yes", "maybe")
     assert new_root.key_identifier != old_root.key_identifier and _signed_by(new_root, new_root)
     assert len(result.links) == 2
@@ -310,10 +329,10 @@ def test_root_rollover_makes_links_and_keeps_the_regional_cas_working(
     assert new_with_old.authority_key_identifier == old_root.key_identifier
     assert old_with_new.authority_key_identifier == new_root.key_identifier
     # the regional CA under it is untouched: its certificate (from the old root key) still verifies and issues
-    regional = ca_service.snapshot().get("cn-530000-p256")
+    regional = ca_service.snapshot().get(regional_name)
     assert regional.certificate_der == regional_before.certificate_der
     assert regional.chain[1] == old_root.dump()  # its chain goes through the root key that signed it
-    leaf_after = _issue(ca_service, tmp_path, "cn-530000-p256")
+    leaf_after = _issue(ca_service, tmp_path, regional_name)
     old_pem = _write(tmp_path, "old-root.pem", pem(old_root.dump()))
     for leaf in (leaf_before, leaf_after):
         untrusted = _write(tmp_path, "r.pem", pem(regional.certificate_der))
@@ -321,7 +340,7 @@ def test_root_rollover_makes_links_and_keeps_the_regional_cas_working(
                      _write(tmp_path, "l.pem", pem(leaf.der)), check=False)  # fmt: skip
         assert ok.returncode == 0, ok.stdout + ok.stderr
     # a relying party holding only the OLD root reaches a certificate the NEW root key signed through NewWithOld
-    new_ocsp = x509.Certificate.load(ca_service.snapshot().get(ROOT).ocsp_certificate_der)
+    new_ocsp = x509.Certificate.load(ca_service.snapshot().get(root).ocsp_certificate_der)
     assert new_ocsp.authority_key_identifier == new_root.key_identifier
     bridged = openssl("verify", "-CAfile", old_pem, "-untrusted", _write(tmp_path, "nwo.pem", pem(new_with_old.dump())),
                       _write(tmp_path, "ocsp.pem", pem(new_ocsp.dump())), check=False)  # fmt: skip
@@ -329,10 +348,10 @@ def test_root_rollover_makes_links_and_keeps_the_regional_cas_working(
     alone = openssl("verify", "-CAfile", old_pem, _write(tmp_path, "ocsp2.pem", pem(new_ocsp.dump())), check=False)
     assert alone.returncode != 0  # without the link it does not chain: the link is what bridges
     # a regional CA certified by the old root key, withdrawn after the rollover: on the old root key's CRL
-    root_scopes = ca_service.current_crls(ROOT)
+    root_scopes = ca_service.current_crls(root)
     assert len(root_scopes) == 2
     withdraw_ca(ca_service, temporary, reason="cessationOfOperation")
-    old_crl, new_crl = ca_service.current_crl(ROOT, old_scope), ca_service.current_crl(ROOT, result.crl_scope)
+    old_crl, new_crl = ca_service.current_crl(root, old_scope), ca_service.current_crl(root, result.crl_scope)
     assert _crl_signed_by(old_crl, old_root) and not _crl_signed_by(old_crl, new_root)
     assert _crl_signed_by(new_crl, new_root)
     assert temporary_cert.serial_number in _listed(old_crl) and temporary_cert.serial_number not in _listed(new_crl)
@@ -350,15 +369,27 @@ def _crl_signed_by(der: bytes, issuer: x509.Certificate) -> bool:
     )  # fmt: skip
 
 
-def _new_regional(ca_service: CertificateAuthorityService) -> str:
+def _new_regional(ca_service: CertificateAuthorityService, parent: str = ROOT) -> str:
     name = f"tmp-{secrets.token_hex(3)}-p256"
     ca_service.create_ca(
         name,
         algorithm=KeyAlgorithm.P256,
         subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": f"{name} CA"},
         ca_profile="regional-ca",
-        parent=ROOT,
+        parent=parent,
         region_code="440000",
+        actor="test",
+    )
+    return name
+
+
+def _new_root(ca_service: CertificateAuthorityService) -> str:
+    name = f"tmp-root-{secrets.token_hex(3)}-p256"
+    ca_service.create_ca(
+        name,
+        algorithm=KeyAlgorithm.P256,
+        subject={"country_name": "CN", "organization_name": "trustseal test", "common_name": f"{name} Root"},
+        ca_profile="root-ca",
         actor="test",
     )
     return name
