@@ -47,6 +47,15 @@ CALLER = Caller(role="issuer", name="t", seal_ids=("*",))
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_public_rate_limit(context: Context) -> None:
+    """This module verifies every document its loads produce (the whole module passes the public
+    120/min budget of POST /v1/verify from one test client: 429 `rate_limited`); 0 turns it off."""
+    from api.ratelimit import RateLimiter
+
+    context.rate_limiter = RateLimiter(0)
+
+
 @pytest.fixture(scope="module")
 def sealed_before(context: Context, seal_service: SealService) -> dict[str, bytes]:
     """Documents sealed before any rollover, at both levels that carry a timestamp."""
