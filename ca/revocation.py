@@ -46,6 +46,9 @@ def normalise_reason(reason: str | None) -> str:
     raise InvalidRevocationReason(f"unknown revocation reason {reason!r}; use one of {', '.join(REASONS)}")
 
 
+EARLIEST_INVALIDITY_DATE = datetime(1950, 1, 1, tzinfo=UTC)  # RFC 5280 §4.1.2.5: times before it are not written
+
+
 def checked_invalidity_date(moment: datetime | None, now: datetime, action: str = "revoke") -> datetime | None:
     """RFC 5280 §5.3.2: the time from which the key or certificate is known or suspected to have been
     unfit, which may precede the revocation (a compromise found late) but not follow it. The one rule for
@@ -56,6 +59,10 @@ def checked_invalidity_date(moment: datetime | None, now: datetime, action: str 
         raise InvalidInvalidityDate("invalidity_date needs a time zone")
     if moment > now:
         raise InvalidInvalidityDate(f"invalidity_date lies in the future; {action} when the time comes")
+    if moment < EARLIEST_INVALIDITY_DATE:  # before any certificate of ours; years < 1000 are not DER-encodable
+        raise InvalidInvalidityDate(
+            f"invalidity_date lies before {EARLIEST_INVALIDITY_DATE.date()}: no certificate was valid then"
+        )
     return moment.astimezone(UTC).replace(microsecond=0)
 
 

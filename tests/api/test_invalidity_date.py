@@ -97,7 +97,9 @@ def test_a_revocation_without_one_has_no_invalidity_date(
 
 
 @pytest.mark.parametrize(
-    "moment", [(datetime.now(UTC) + timedelta(days=1)).isoformat(), "2026-01-01T00:00:00"], ids=["future", "no-zone"]
+    "moment",
+    [(datetime.now(UTC) + timedelta(days=1)).isoformat(), "2026-01-01T00:00:00", "0500-06-01T00:00:00+00:00"],
+    ids=["future", "no-zone", "year-500"],
 )
 def test_a_future_or_zoneless_invalidity_date_is_refused_and_changes_nothing(
     client: TestClient, context: Context, officer: dict[str, str], tmp_path: Path, moment: str

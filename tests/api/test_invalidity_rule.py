@@ -42,6 +42,9 @@ def test_every_path_asks_the_one_rule(context: Context, monkeypatch: pytest.Monk
     [
         (datetime.now(UTC) + timedelta(hours=1), True),  # in the future
         (datetime(2026, 1, 1, 0, 0, 0), True),  # no zone
+        (datetime(1, 1, 1, tzinfo=UTC), True),  # year 1: GeneralizedTime would not even be DER (review)
+        (datetime(1949, 12, 31, 23, 59, 59, tzinfo=UTC), True),  # before any certificate
+        (datetime(1950, 1, 1, tzinfo=UTC), False),
         (datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC), False),  # past, any precision
     ],
 )
