@@ -1118,7 +1118,7 @@ def keys_rotate(
     trust-list rotation may wait for approval; locally those are break-glass (no approval, recorded as such)."""
     from datetime import datetime
 
-    from api.keys import APPROVED_KINDS, kind, rotate
+    from api.keys import kind, needs_approval, rotate
     from api.operations import cli_actor
     from api.problems import Problem
     from ca.errors import CAError
@@ -1141,7 +1141,7 @@ def keys_rotate(
     else:
         context = local()
         try:
-            if kind(context, key) in APPROVED_KINDS:
+            if needs_approval(kind(context, key), params):
                 result = _break_glass(context, "key.rotate", params)
             else:
                 result = rotate(context, params, cli_actor())

@@ -37,6 +37,14 @@ from store.models import Certificate, CertificateAuthority, Seal, SealMaker, Tim
 
 EXPIRY_WARNING = timedelta(days=30)
 APPROVED_KINDS = ("ca", "ledger", "trust-list")  # rotations that are `key.rotate` under the approvals policy
+
+
+def needs_approval(which: str, params: dict[str, Any]) -> bool:
+    """Whether this rotation is the approved operation `key.rotate`: a CA, ledger or trust-list key, and a
+    seal re-key that revokes the old holder certificate (`reason` / `invalidity_date`): it ends every
+    document the seal made after the invalidity date, more than an approved seal revocation does, so one
+    officer may not do it alone (review finding); a plain re-key, maker, TSA and OCSP rotation stay one's."""
+    return which in APPROVED_KINDS or bool(params.get("reason") or params.get("invalidity_date"))
 ROTATABLE = ("ca", "ocsp", "seal", "seal-maker", "tsa", "trust-list", "ledger")
 
 
@@ -229,7 +237,7 @@ def revoke_old(which: str, params: dict[str, Any]) -> RevokeOld | None:
     """A re-key's optional `reason` / `invalidity_date` (ISO): for a seal holder key only, where they
     revoke the old holder certificate (a compromised key is cut off, seal/service.py rekey); checked before
     custody makes anything. None: the old certificate is left to expire."""
-    reason, moment = params.get("reason"), params.get("invalidity_date")
+    reason, moment = params.get("reason") or None, params.get("invalidity_date") or None  # "" is no reason
     if reason is None and moment is None:
         return None
     if which != "seal":

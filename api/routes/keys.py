@@ -1,7 +1,8 @@
 """The keys inventory and key rotation (api/keys.py): `GET /v1/keys` (officer / auditor / admin),
-`POST /v1/keys/{key}/rotate` (officer). Rotating the ledger or trust-list key (or, once supported, a CA
-key) is the approved operation `key.rotate`: 202 with a pending approval when the policy asks for more
-than one officer. Seal, seal-maker and TSA rotations are an officer's alone."""
+`POST /v1/keys/{key}/rotate` (officer). Rotating a CA, ledger or trust-list key, and a seal re-key that
+revokes the old holder certificate, is the approved operation `key.rotate`: 202 with a pending approval
+when the policy asks for more than one officer. Plain seal re-keys, seal-maker, TSA and OCSP-signer
+rotations are an officer's alone."""
 
 from __future__ import annotations
 
@@ -43,10 +44,10 @@ def rotate_key(key: str, who: Officer, context: Ctx, body: RotateRequest | None 
     """→ `{"key", "version", "certificate_pem", "previous_version"}` (DESIGN.md), plus `revoked_serial`
     when a seal re-key revoked the old holder certificate."""
     params: dict[str, Any] = {"key": key}
-    if body is not None and body.reason is not None:
+    if body is not None and body.reason:  # "" (an empty form field) is no reason
         params["reason"] = body.reason
     if body is not None and body.invalidity_date is not None:
         params["invalidity_date"] = body.invalidity_date.isoformat()
-    if keys.kind(context, key) in keys.APPROVED_KINDS:
+    if keys.needs_approval(keys.kind(context, key), params):
         return respond(submit(context, who, "key.rotate", params))
     return JSONResponse(keys.rotate(context, params, who.actor))

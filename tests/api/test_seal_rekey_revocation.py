@@ -195,3 +195,34 @@ def test_the_cli_rekeys_with_a_reason(context: Context, live_url: str, officer: 
     assert result.exit_code == 0, result.output
     assert f"revoked the old holder certificate {old_serial}" in result.output
     assert _certificate(context, old_serial).revocation_reason == "key_compromise"
+
+
+def test_a_rekey_that_revokes_needs_two_officers_and_a_plain_one_does_not(
+    client: TestClient, context: Context, officer: dict[str, str]
+) -> None:
+    """Revoking the old holder certificate with a (backdatable) invalidity date ends every document the seal
+    made after it: more than an approved seal revocation does, so it is the approved `key.rotate` (a review
+    found one officer doing it alone). A plain re-key stays one officer's; an empty reason is no reason."""
+    from api.approvals import Approvals
+    from policies.approvals import parse_policy
+
+    previous = context.approvals
+    context.approvals = Approvals(context.db, parse_policy("version: 1\noperations:\n  key.rotate: 2\n", "test"))
+    try:
+        seal_id = _seal(context)
+        serial = context.seals.get(seal_id).certificate_serial
+        body = {"reason": "keyCompromise", "invalidity_date": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+        pending = client.post(f"/v1/keys/seal.{seal_id}/rotate", json=body, headers=officer)
+        assert pending.status_code == 202, pending.text
+        assert pending.json()["approval"]["operation"] == "key.rotate"
+        assert _certificate(context, serial).status == "good"  # nothing until a second officer approves
+        second = {"Authorization": f"Bearer {create_token(context.db, 'officer', f'second-{secrets.token_hex(4)}')}"}
+        done = client.post(f"/v1/approvals/{pending.json()['approval']['id']}/approve", headers=second)
+        assert done.status_code == 200, done.text
+        assert done.json()["result"]["revoked_serial"] == serial
+        assert _certificate(context, serial).status == "revoked"
+        plain = client.post(f"/v1/keys/seal.{seal_id}/rotate", json={"reason": ""}, headers=officer)
+        assert plain.status_code == 200, plain.text
+        assert "revoked_serial" not in plain.json()
+    finally:
+        context.approvals = previous
