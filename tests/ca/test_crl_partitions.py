@@ -212,7 +212,10 @@ def test_scheduler_and_reads_cover_every_partition(partitioned: CertificateAutho
     assert len(bases) == 1 and len(every) >= 4
     assert partitioned.crl_at(f"{PUBLIC_URL}/v1/cas/{CA}/crl/p1") == partitioned.current_crl(CA, "p1")
     assert partitioned.crl_at(f"{PUBLIC_URL}/v1/cas/{CA}/crl/p999") is None
-    assert partitioned.crl_at(f"http://elsewhere.example/v1/cas/{CA}/crl") is None
+    # by path, whatever the host: a certificate issued before the public URL changed names the old one
+    assert partitioned.crl_at(f"http://elsewhere.example/v1/cas/{CA}/crl/p1") == partitioned.current_crl(CA, "p1")
+    assert partitioned.crl_at(f"{PUBLIC_URL}/v1/cas/{CA}/certificate") is None
+    assert partitioned.crl_at("http://elsewhere.example/other/crl") is None
     for unknown in ("p999", "k9-p1", "q1"):
         with pytest.raises(UnknownCRLScope):
             partitioned.current_crl(CA, unknown)
