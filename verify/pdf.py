@@ -361,7 +361,7 @@ class PdfVerifier:
         path = status.validation_path
         if status.trusted and path is not None:
             seal_checks.judge_path(out, path, moment, self.trust)
-            listed = _listed_before(path, context["crls"], moment)
+            listed = _listed_before(path, [*context["crls"], *_fetched_crls(context)], moment)
             if listed is not None:
                 rules.revoked(out, listed, moment, proven)
             else:
@@ -488,6 +488,16 @@ def _byte_range(embedded: EmbeddedPdfSignature) -> object:
         return embedded.sig_object.get("/ByteRange")
     except (PdfError, KeyError, TypeError, ValueError):
         return None
+
+
+def _fetched_crls(context: dict[str, Any]) -> list[crl.CertificateList]:
+    """The CRLs pyHanko fetched itself for this validation (a standalone verifier, `Sources(fetch=True)`):
+    they go through `_listed_before` too, or a revocation with an earlier invalidityDate on a fetched list
+    would never be seen (pyHanko reads revocationDate only; a review found such a document PASSED)."""
+    fetchers = context.get("fetchers")
+    if fetchers is None:
+        return []
+    return list(fetchers.crl_fetcher.fetched_crls())
 
 
 def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:

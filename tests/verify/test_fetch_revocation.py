@@ -192,3 +192,32 @@ def test_a_path_left_open_while_fetching_also_starts_the_window_afresh(online: C
     report = Verifier(TrustStore(), sources).verify(pdf).as_json()
     assert report["result"] == INDETERMINATE and _checks(report)["chain"][0] == INDETERMINATE
     assert sources.fetchers() is not before
+
+
+def test_a_fetching_verifier_sees_an_earlier_invalidity_date_on_a_fetched_crl(online: Context) -> None:
+    """A standalone verifier (fetching the CRL / OCSP itself) and a document timestamped after a reported
+    compromise but before the revocation: pyHanko reads revocationDate only, so the fetched list must reach
+    the invalidityDate check as the service's own lists do (a review found it PASSED)."""
+    import time
+    from datetime import UTC, datetime
+
+    from seal.service import RevokeOld, SealRequest
+    from signing.pdf import Placement
+    from signing.service import Caller
+    from tests.fixtures import make_pdf
+
+    seal_id = online.seals.create(
+        SealRequest("Inv", "Inv Bureau", "91350100M000100Y43", "cn-370000-sm2"), actor="test"
+    ).id
+    caller = Caller(role="issuer", name="t", seal_ids=("*",))
+    store = TrustStore()
+    store.add_list(online.verification.trust_list(), roots=[online.ca.ca_certificate("cn-root-sm2")])
+    compromised = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.2)  # whole seconds: the timestamp after the invalidity date
+    pdf = online.signing.seal_pdf(make_pdf(), seal_id=seal_id, caller=caller, placement=Placement(), level="B-T").pdf
+    time.sleep(1.2)  # and the revocation after the timestamp
+    online.seals.rekey(seal_id, "test", None, RevokeOld.checked("keyCompromise", compromised))
+    report = Verifier(store, Sources(fetch=True, fetch_cache_seconds=0)).verify(pdf).as_json()
+    assert report["result"] != PASSED, report
+    revocation = next(c for c in report["signatures"][0]["checks"] if c["name"] == "revocation")
+    assert revocation["status"] == INDETERMINATE and "invalidityDate" in revocation["detail"], revocation
