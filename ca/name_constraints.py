@@ -41,7 +41,9 @@ def namespaces(chain: Iterable[x509.Certificate]) -> tuple[frozenset[str], ...]:
         if constraints is None or constraints["permitted_subtrees"].native is None:
             continue
         domains = frozenset(
-            str(subtree["base"].native).lstrip(".")
+            # the IA5 bytes as written: asn1crypto's `.native` decodes `xn--` labels to Unicode, and a
+            # punycode namespace (xn--fiqs8s.cn) would then match none of the names issued in it
+            subtree["base"].chosen.contents.decode("ascii").lstrip(".")
             for subtree in constraints["permitted_subtrees"]
             if subtree["base"].name == "dns_name"
         )

@@ -168,3 +168,25 @@ def test_the_cli_passes_permit_dns(context: Context, live_url: str, officer: dic
     wild = [other, *args[3:-8], "--permit-dns", "*.gx.gov.cn", "--url", live_url, "--token", token]
     refused = CliRunner().invoke(app, ["ca", "create", *wild])
     assert refused.exit_code == 1 and "wildcard_not_allowed" in refused.output
+
+
+def test_a_punycode_namespace_issues_inside_it(
+    client: TestClient, context: Context, officer: dict[str, str], tmp_path: Path
+) -> None:
+    """`xn--fiqs8s.cn` (中国.cn): the constraint is read as the IA5 bytes written, not asn1crypto's Unicode
+    decoding of them — else nothing inside the namespace could be issued (a review found 400
+    name_outside_namespace for www.xn--fiqs8s.cn)."""
+    name = f"nc-{secrets.token_hex(3)}-p256"
+    made = client.post("/v1/cas", json=_body(name, permitted_dns=["xn--fiqs8s.cn"]), headers=officer)
+    assert made.status_code == 201, made.text
+    assert made.json()["permitted_dns"] == ["xn--fiqs8s.cn"]
+    csr = make_csr(tmp_path, algorithm="p256", subject="/C=CN/CN=www.xn--fiqs8s.cn",
+                   extra=["-addext", "subjectAltName=DNS:www.xn--fiqs8s.cn"])  # fmt: skip
+    inside = client.post(
+        "/v1/certificates", json={"csr_pem": csr.decode(), "profile": "tls-server", "ca": name}, headers=officer
+    )
+    assert inside.status_code == 201, inside.text
+    code, out = _openssl_verify(
+        context, tmp_path, name, x509.Certificate.load(pem_der(inside.json()["certificate_pem"])).dump()
+    )
+    assert code == 0 and "OK" in out, out
