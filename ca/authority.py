@@ -329,7 +329,8 @@ class CertificateAuthorityService:
         validity = cert["tbs_certificate"]["validity"]
         not_before, not_after = validity["not_before"].native, validity["not_after"].native
         serial = certs.serial_hex(cert.serial_number)
-        row = CertificateAuthority(
+        row = store.add_ca(
+            session,
             name=plan.name,
             parent=plan.parent,
             algorithm=plan.algorithm,
@@ -338,11 +339,7 @@ class CertificateAuthorityService:
             region_name=plan.region_name,
             certificate_serial=serial,
             certificate_der=der,
-            status="active",
-            created_at=datetime.now(UTC),
         )
-        session.add(row)
-        session.flush()
         store.add(
             session,
             PreparedCertificate(

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import crl as asn1_crl
 from asn1crypto import pem, x509
 
-from ca import ceremony, ceremony_log
+from ca import ceremony, ceremony_log, store
 from ca import ceremony_policy as policy
 from ca import certificates as certs
 from ca import crl as crls
@@ -318,7 +318,7 @@ def move_offline(
         with service.db.session() as session:
             row = session.get(CertificateAuthority, name, with_for_update=True)
             assert row is not None
-            row.offline = True
+            store.mark_offline(session, row)
             record_event(
                 session,
                 "ca.moved_offline",

@@ -161,21 +161,17 @@ def adopt_root(service: CertificateAuthorityService, bundle: object, actor: str)
     with service.db.session() as session:
         if session.get(CertificateAuthority, name) is not None:
             raise CAExists(f"CA {name} exists")
-        session.add(
-            CertificateAuthority(
-                name=name,
-                parent=None,
-                algorithm=algorithm,
-                key_ref=key_ref,
-                certificate_serial=serial,
-                certificate_der=der,
-                ocsp_key_ref=ocsp_version.ref,
-                status="active",
-                created_at=datetime.now(UTC),
-                offline=True,
-            )
+        store.add_ca(
+            session,
+            name=name,
+            parent=None,
+            algorithm=algorithm,
+            key_ref=key_ref,
+            certificate_serial=serial,
+            certificate_der=der,
+            ocsp_key_ref=ocsp_version.ref,
+            offline=True,
         )
-        session.flush()
         prepared = PreparedCertificate(
             der,
             serial,

@@ -611,15 +611,9 @@ def renew_ocsp_signer(
         signed = service.sign_ocsp_signer(ca, version, key=view)
         store.add(session, signed, event=service.issued_event(signed, actor))  # not the CA's current responder
         der = signed.der
-        kept = []
-        for entry in ca.previous_keys or []:
-            entry = dict(entry)
-            if entry["key_ref"] == key_ref:
-                entry["ocsp_key_ref"] = version.ref
-                entry["ocsp_certificate_serial"] = f"{x509.Certificate.load(der).serial_number:x}"
-            kept.append(entry)
-        ca.previous_keys = kept  # a new list: the JSON column sees the change
-        session.flush()
+        store.set_previous_ocsp_signer(
+            session, ca, key_ref, version.ref, f"{x509.Certificate.load(der).serial_number:x}"
+        )
         result = SignerRotation(
             ca=name, key_ref=version.ref, previous_key_ref=previous.get("ocsp_key_ref"), certificate_der=der
         )

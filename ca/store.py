@@ -227,3 +227,66 @@ def set_ocsp_signer(session: Session, ca: CertificateAuthority, key_ref: str, ce
     ca.ocsp_key_ref = key_ref
     ca.ocsp_certificate_der = certificate_der
     session.flush()
+
+
+def add_ca(
+    session: Session,
+    *,
+    name: str,
+    parent: str | None,
+    algorithm: str,
+    key_ref: str,
+    certificate_serial: str,
+    certificate_der: bytes,
+    region_code: str | None = None,
+    region_name: str | None = None,
+    ocsp_key_ref: str | None = None,
+    offline: bool = False,
+) -> CertificateAuthority:
+    """A new CA row, active, in the caller's transaction (its certificate's row is written with `add`):
+    at creation, on a ceremony's import, or when an offline root is adopted."""
+    row = CertificateAuthority(
+        name=name,
+        parent=parent,
+        algorithm=algorithm,
+        key_ref=key_ref,
+        region_code=region_code,
+        region_name=region_name,
+        certificate_serial=certificate_serial,
+        certificate_der=certificate_der,
+        ocsp_key_ref=ocsp_key_ref,
+        status="active",
+        created_at=datetime.now(UTC),
+        offline=offline,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def mark_withdrawn(session: Session, ca: CertificateAuthority, history: list[dict[str, str]], since: datetime) -> None:
+    """A CA withdrawn (ca/withdrawal.py), under its row lock: its status and the trust list's history of it."""
+    ca.status_history = [*history, {"status": "withdrawn", "from": since.isoformat()}]
+    ca.status = "withdrawn"
+    session.flush()
+
+
+def set_previous_ocsp_signer(
+    session: Session, ca: CertificateAuthority, key_ref: str, ocsp_key_ref: str, ocsp_certificate_serial: str
+) -> None:
+    """An earlier key's OCSP signer renewed (ca/rollover.py): its `previous_keys` entry names the new one."""
+    kept = []
+    for entry in ca.previous_keys or []:
+        entry = dict(entry)
+        if entry["key_ref"] == key_ref:
+            entry["ocsp_key_ref"] = ocsp_key_ref
+            entry["ocsp_certificate_serial"] = ocsp_certificate_serial
+        kept.append(entry)
+    ca.previous_keys = kept  # a new list: the JSON column sees the change
+    session.flush()
+
+
+def mark_offline(session: Session, ca: CertificateAuthority) -> None:
+    """A root whose key left online custody for a ceremony home (ca/ceremony_home.py)."""
+    ca.offline = True
+    session.flush()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ca import ceremony
+from ca import ceremony, store
 from ca import crl as crls
 from ca import revocation as rev
 from ca.authority import CertificateAuthorityService
@@ -76,8 +76,7 @@ def withdraw_ca(
         ca = service._lock_ca(session, name)  # unknown name: UnknownCA (404)
         if ca.status == "withdrawn":
             raise CAAlreadyWithdrawn(f"{name} was withdrawn already")
-        ca.status_history = [*history(ca), {"status": "withdrawn", "from": withdrawn_at.isoformat()}]
-        ca.status = "withdrawn"
+        store.mark_withdrawn(session, ca, history(ca), withdrawn_at)
         revoked_serial = None
         request = None
         if ca.parent is not None:
