@@ -12,6 +12,7 @@ Every positive check has a tampered twin that must fail.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -227,7 +228,7 @@ def test_gmssl_verifies_a_custody_sm2_signature(
     gmssl: str, ca_service: CertificateAuthorityService, tmp_path: Path
 ) -> None:
     custody = ca_service.custody
-    version = custody.create("gmssl-interop-probe", KeyAlgorithm("sm2"))
+    version = custody.create(f"gmssl-interop-probe-{secrets.token_hex(4)}", KeyAlgorithm("sm2"))  # one per db run
     message = "trustseal → GmSSL: 电子印章".encode()
     signature = custody.signer(version.ref).sign(message)
     pub = _write(tmp_path, "pub.pem", pem(version.public_key_der, "PUBLIC KEY"))
