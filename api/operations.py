@@ -638,9 +638,13 @@ def _key_rotated(context: Context, params: Params, since: datetime, actor: str) 
 
 
 def _key_abandoned(context: Context, params: Params, since: datetime, until: datetime) -> None:
-    from api.key_sweep import disable_uncertified
+    """A CA's rollover makes two versions (the CA key and its `.ocsp` signer's): both are swept."""
+    from api.key_sweep import disable_uncertified, in_use
 
     disable_uncertified(context, params["key"], since, until)
+    name = params["key"].partition("@")[0]
+    if in_use(context, name)[0].kind == "ca":
+        disable_uncertified(context, f"{name}.ocsp", since, until)
 
 
 def _subject(key: str) -> Callable[[Params], str | None]:
