@@ -8,18 +8,24 @@ request is nobody's result."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import pem
 from sqlalchemy import select
 
 from api.context import Context
 from api.keys import rotate
 from api.operations import REGISTRY, sweep
+from ca.authority import CertificateAuthorityService
 from ca.ceremony import CeremonyRequired, cancel_request
 from ca.ceremony_home import CeremonyHome, move_offline
 from ca.trust_list import SIGNER_KEY
 from keys.custody import KeyAlgorithm
+from keys.local import LocalKeystore
+from policies.profiles import default_profiles
+from store.db import Database
 from store.models import Event
 from tests.api.test_approvals_sweep import NOW, _ca_params, _row, _stuck
 
@@ -142,3 +148,25 @@ def test_a_cancelled_request_is_nobodys_result(context: Context, offline: dict[s
 
     assert sweep(context, NOW)[approval_id] == "failed"
     assert (_row(context, approval_id).error or {})["code"] == "interrupted"
+
+
+def test_a_cross_certification_that_opened_a_ceremony_is_executed_with_the_request(
+    context: Context, offline: dict[str, str], tmp_path: Path
+) -> None:
+    del offline
+    db = Database(f"sqlite:///{tmp_path / 'foreign.db'}")
+    db.migrate()
+    foreign = CertificateAuthorityService(
+        db, LocalKeystore(tmp_path / "keys", passphrase="x", scrypt_n=2**10), default_profiles(), "http://x.example"
+    )
+    subject = {"country_name": "CN", "organization_name": "Elsewhere", "common_name": "Elsewhere Root"}
+    foreign.create_ca("x-root-sm2", algorithm=KeyAlgorithm.SM2, ca_profile="root-ca", subject=subject)
+    certificate_pem = pem.armor("CERTIFICATE", foreign.ca_certificate("x-root-sm2").dump()).decode("ascii")
+    db.dispose()
+    params = {"ca": ROOT, "certificate_pem": certificate_pem}
+    approval_id = _stuck(context, "ca.cross_certify", params, NOW)
+    answered = REGISTRY["ca.cross_certify"].run(context, params, APPROVED)  # the root is offline: a request
+    assert answered["ceremony"]["operation"] == "ca.cross_certify"
+
+    assert sweep(context, NOW)[approval_id] == "executed"
+    assert _row(context, approval_id).result == answered
