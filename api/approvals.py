@@ -50,6 +50,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class EffectMismatch(Exception):
+    """What the sweep finds changed, but not as the approved params say (a break-glass withdrawal with
+    another reason, a CA of that name made by someone else, another officer's ceremony request): somebody
+    else's work, never this approval's result → `failed`, code `effect_mismatch`, naming `event` (type#id)."""
+
+    code = "effect_mismatch"
+
+    def __init__(self, detail: str, event: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.event = event
+
+
 def digest(value: Any) -> str:
     """SM3 of the RFC 8785 canonical JSON of `value`, hex: how params and results enter the ledger."""
     return sm3(jcs.canonical(value)).hex()
@@ -306,31 +319,42 @@ class Approvals:
     def sweep(
         self,
         older_than: timedelta,
-        effect: Callable[[str, dict[str, Any], datetime], dict[str, Any] | None],
+        effect: Callable[[str, dict[str, Any], datetime, str], dict[str, Any] | None],
         abandon: Callable[[str, dict[str, Any], datetime, datetime], None] | None = None,
     ) -> dict[str, str]:
         """Resolve approvals `executing` for longer than `older_than` (the process running the operation
-        died): `effect(operation, params, since)` answers the operation's result if its effect is visible
-        (→ `executed` with it), or None (→ `failed`, code `interrupted`, after `abandon(operation, params,
+        died): `effect(operation, params, since, actor)` answers the operation's result if its effect is
+        visible (→ `executed` with it), raises `EffectMismatch` if what is visible is somebody else's work
+        with other parameters (→ `failed`, code `effect_mismatch`), or None (→ `failed`, code `interrupted`;
+        in both cases after `abandon(operation, params,
         since, until)` undid what a half run left usable between the approval and `until`, the bound ago:
         newer is somebody else's work in progress). Nothing is re-run. Returns {approval id: new status}."""
         now = self.clock()
         until = now - older_than
         with self.db.session() as session:
             query = select(Approval).where(Approval.status == "executing", Approval.decided_at <= until)
-            stuck = [(r.id, r.operation, r.params, r.decided_at, r.version) for r in session.scalars(query)]
+            stuck = [
+                (r.id, r.operation, r.params, r.decided_at, r.version, r.requester_actor)
+                for r in session.scalars(query)
+            ]
         resolved: dict[str, str] = {}
-        for approval_id, operation, params, since, version in stuck:
+        for approval_id, operation, params, since, version, actor in stuck:
             assert since is not None  # set with `executing`
+            error: dict[str, str] | None = None
             try:
-                result = effect(operation, params, since)
+                try:
+                    result = effect(operation, params, since, actor)
+                except EffectMismatch as mismatch:
+                    result = None
+                    error = {"code": mismatch.code, "detail": mismatch.detail[:500], "event": mismatch.event or ""}
                 if result is None and abandon is not None:
                     abandon(operation, params, since, until)
             except Exception:  # this one waits for the next sweep; the others go on
                 log.exception("approval %s (%s) could not be resolved by the sweep", approval_id, operation)
                 continue
             status = "executed" if result is not None else "failed"
-            error = None if result is not None else {"code": "interrupted", "detail": "the service stopped mid-run"}
+            if result is None and error is None:
+                error = {"code": "interrupted", "detail": "the service stopped mid-run"}
             with self.db.write_connection() as connection:
                 row = self._locked(connection, approval_id)
                 if row["status"] != "executing" or row["version"] != version:
@@ -339,8 +363,10 @@ class Approvals:
                 payload: dict[str, Any] = {"operation": operation, "approvals": list(row["approvals"]), "swept": True}
                 if result is not None:
                     payload["result_sm3"] = digest(result)
-                else:
-                    payload["code"] = "interrupted"
+                elif error is not None:
+                    payload["code"] = error["code"]
+                    if error.get("event"):
+                        payload["event"] = error["event"]
                 record_event(connection, f"approval.{status}", actor=None, subject=approval_id, payload=payload)
             resolved[approval_id] = status
         return resolved

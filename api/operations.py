@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from api.approvals import digest
+from api.approvals import EffectMismatch, digest
 from api.auth import ROLES, Principal, add_token_hash, check_request, get_token
 from api.context import Context
 from api.problems import Problem
@@ -33,7 +33,8 @@ def _no_subject(_: Params) -> str | None:
     return None
 
 
-Effect = Callable[[Context, Params, datetime], Result | None]
+# (context, params, since the approval completed, the actor it ran as) → its result, None, or EffectMismatch
+Effect = Callable[[Context, Params, datetime, str], Result | None]
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ class Operation:
     run: Callable[[Context, Params, str], Result]
     check: Callable[[Context, Params], None] | None = None
     subject: Callable[[Params], str | None] = field(default=_no_subject)
-    # The sweep of approvals a crash left `executing` (api/approvals.py): `effect(context, params, since)`
-    # is the result if the operation's effect is visible (it ran), else None; `abandon` undoes what an
+    # The sweep of approvals a crash left `executing` (api/approvals.py): `effect(context, params, since,
+    # actor)` is the result if the operation's effect is visible (it ran, with these params), None if it
+    # is not, `EffectMismatch` if somebody else's work with other params is; `abandon` undoes what an
     # interrupted run left usable (a key version custody made but nobody certified).
     effect: Effect | None = None
     abandon: Callable[[Context, Params, datetime, datetime], None] | None = None
@@ -86,11 +88,12 @@ def execute(context: Context) -> Callable[[str, Params, str], Result]:
 
 def sweep(context: Context, older_than: timedelta) -> dict[str, str]:
     """Resolve approvals left `executing` longer than `older_than` (a crash mid-operation): `executed`
-    with the result where the operation's effect is visible, else `failed` (`interrupted`)."""
+    with the result where the operation's effect is visible as its params say, `failed` (`effect_mismatch`)
+    where what is visible is somebody else's work with other params, else `failed` (`interrupted`)."""
 
-    def effect(operation: str, params: Params, since: datetime) -> Result | None:
+    def effect(operation: str, params: Params, since: datetime, actor: str) -> Result | None:
         op = REGISTRY.get(operation)
-        return None if op is None or op.effect is None else op.effect(context, params, since)
+        return None if op is None or op.effect is None else op.effect(context, params, since, actor)
 
     def abandon(operation: str, params: Params, since: datetime, until: datetime) -> None:
         op = REGISTRY.get(operation)
@@ -144,6 +147,58 @@ def record_rotation_break_glass(context: Context, role: str, old_id: int, new_id
 def _record_break_glass(context: Context, actor: str, subject: str | None, payload: dict[str, Any]) -> None:
     with context.db.session() as session:
         record_event(session, "approval.break_glass", actor=actor, subject=subject, payload=payload)
+
+
+def _mismatch(context: Context, what: str, event_type: str, subject: str) -> EffectMismatch:
+    """`EffectMismatch` naming the newest `event_type` event of `subject` (type#id, its actor): who did it."""
+    from sqlalchemy import select
+
+    from store.models import Event
+
+    with context.db.session() as session:
+        query = select(Event.id, Event.actor).where(Event.type == event_type, Event.subject == subject)
+        found = session.execute(query.order_by(Event.id.desc()).limit(1)).first()
+    if found is None:
+        return EffectMismatch(what)
+    event = f"{event_type}#{found.id}"
+    return EffectMismatch(f"{what} ({event} by {found.actor or 'the service'})", event)
+
+
+def _ceremony(
+    context: Context, operation: str, subject: str, since: datetime, wanted: Callable[[Any], str | None]
+) -> Result | None:
+    """`{"ceremony": request}` for the newest `operation` request on `subject` opened since `since`,
+    pending or completed (a cancelled one is nobody's result), if `wanted(row)` finds nothing amiss (None);
+    else `EffectMismatch` naming its `ceremony.requested` event. None if there is no such request."""
+    from sqlalchemy import select
+
+    from ca.ceremony import request_json
+    from store.models import CeremonyRequest
+
+    with context.db.session() as session:
+        row = session.scalars(
+            select(CeremonyRequest)
+            .where(
+                CeremonyRequest.operation == operation,
+                CeremonyRequest.subject == subject,
+                CeremonyRequest.status.in_(("pending", "completed")),
+                CeremonyRequest.created_at >= since.replace(microsecond=0),  # requests record whole seconds
+            )
+            .order_by(CeremonyRequest.created_at.desc())
+        ).first()
+        if row is None:
+            return None
+        differs = wanted(row)
+        request, request_id = request_json(row), row.id
+    if differs is not None:
+        raise _mismatch(context, f"ceremony request {request_id}: {differs}", "ceremony.requested", request_id)
+    return {"ceremony": request}
+
+
+def _differs(pairs: dict[str, tuple[Any, Any]]) -> str | None:
+    """'name: approved A, found B; …' for each pair that differs, None if none does."""
+    wrong = [f"{key}: approved {want!r}, found {got!r}" for key, (want, got) in pairs.items() if want != got]
+    return "; ".join(wrong) or None
 
 
 # -- CAs ------------------------------------------------------------------------------------------
@@ -243,12 +298,43 @@ def _ca_create(context: Context, params: Params, actor: str) -> Result:
     return _ca_json(context, params["name"])
 
 
-def _ca_created(context: Context, params: Params, _: datetime) -> Result | None:
-    """The request-time check refused an existing name, so a CA of that name is this operation's (the
-    trust list it had yet to publish follows at the scheduler's next round, api/app.py)."""
-    if not any(ca.name == params["name"] for ca in context.ca.list_cas()):
+def _ca_created(context: Context, params: Params, since: datetime, _: str) -> Result | None:
+    """The ceremony request the run opened under an offline parent (its result then, even once the import
+    made the CA), or the CA of that name (the request-time check refused an existing name) if it is the one
+    approved: parent, algorithm, region and name constraints as the params say. The trust list it had yet to
+    publish follows at the scheduler's next round (api/app.py)."""
+    from asn1crypto import x509
+
+    from ca.name_constraints import namespaces
+
+    def approved(parent: Any, algorithm: Any, region: Any, permitted: list[str]) -> str | None:
+        return _differs(
+            {
+                "parent": (params["parent"], parent),
+                "algorithm": (params["algorithm"], algorithm),
+                "region": (params["region"], region),
+                "permitted_dns": (sorted(params.get("permitted_dns") or []), sorted(permitted)),
+            }
+        )
+
+    def request_differs(row: Any) -> str | None:
+        tbs = x509.TbsCertificate.load(row.tbs_der)
+        constrained = namespaces([x509.Certificate({"tbs_certificate": tbs})])
+        plan = row.params or {}
+        permitted = list(constrained[0]) if constrained else []
+        return approved(plan.get("parent"), plan.get("algorithm"), plan.get("region_code"), permitted)
+
+    waiting = _ceremony(context, "ca.create", params["name"], since, request_differs)
+    if waiting is not None:
+        return waiting
+    ca = next((c for c in context.ca.list_cas() if c.name == params["name"]), None)
+    if ca is None:
         return None
-    return _ca_json(context, params["name"])
+    found = _ca_json(context, params["name"])
+    differs = approved(ca.parent, ca.algorithm, ca.region_code, found["permitted_dns"])
+    if differs is not None:
+        raise _mismatch(context, f"CA {ca.name}: {differs}", "ca.created", ca.name)
+    return found
 
 
 def _pem_der(text: str) -> bytes:
@@ -295,15 +381,27 @@ def _cross_certify(context: Context, params: Params, actor: str) -> Result:
     }
 
 
-def _cross_certified(context: Context, params: Params, since: datetime) -> Result | None:
-    """A cross-certificate under `ca` for the same public key, issued since the approval completed."""
+def _cross_certified(context: Context, params: Params, since: datetime, _: str) -> Result | None:
+    """A cross-certificate under `ca` for the same public key, issued since the approval completed, or the
+    ceremony request the run opened for it under an offline `ca` (pending or completed)."""
     from asn1crypto import x509
     from sqlalchemy import select
 
     from api.routes.certificates import to_pem
+    from ca import certificates as certs
     from store.models import Certificate
 
-    spki = x509.Certificate.load(_pem_der(params["certificate_pem"])).public_key.dump()
+    subject_der = _pem_der(params["certificate_pem"])
+    waiting = _ceremony(
+        context,
+        "ca.cross_certify",
+        certs.fingerprint(subject_der),
+        since,
+        lambda row: _differs({"issuer": (params["ca"], (row.params or {}).get("issuer"))}),
+    )
+    if waiting is not None:
+        return waiting
+    spki = x509.Certificate.load(subject_der).public_key.dump()
     with context.db.session() as session:
         rows = session.scalars(
             select(Certificate).where(
@@ -352,18 +450,40 @@ def _withdraw(context: Context, params: Params, actor: str) -> Result:
     return done.as_json()
 
 
-def _withdrawn(context: Context, params: Params, _: datetime) -> Result | None:
-    """Withdrawn (the request-time check refused an already withdrawn CA): the result from its rows."""
+def _withdrawn(context: Context, params: Params, since: datetime, _: str) -> Result | None:
+    """Withdrawn (the request-time check refused an already withdrawn CA) with the approved reason and
+    invalidity date (without one, it counts from a moment after the approval): the result from its rows."""
+    from sqlalchemy import select
+
+    from ca import revocation as rev
     from ca.trust_list import history
     from ca.withdrawal import Withdrawal, publish_after
-    from store.models import CertificateAuthority
+    from store.models import Certificate, CertificateAuthority, Event
 
+    moment = params.get("invalidity_date")
+    invalid_from = datetime.fromisoformat(moment).astimezone(UTC).replace(microsecond=0) if moment else None
     with context.db.session() as session:
         ca = session.get(CertificateAuthority, params["ca"])
         if ca is None or ca.status != "withdrawn":
             return None
         withdrawn_at = datetime.fromisoformat(history(ca)[-1]["from"])
         revoked = ca.certificate_serial if ca.parent is not None else None
+        cert = session.get(Certificate, revoked) if revoked is not None else None
+        event = session.scalars(
+            select(Event).where(Event.type == "ca.withdrawn", Event.subject == params["ca"]).order_by(Event.id.desc())
+        ).first()
+        found_reason = (event.payload or {}).get("reason") if event is not None else None
+        found_invalid = cert.invalidity_date if cert is not None else None
+    pairs: dict[str, tuple[Any, Any]] = {"reason": (rev.normalise_reason(params.get("reason")), found_reason)}
+    if cert is not None:  # a root's withdrawal revokes no certificate of its own
+        pairs["invalidity_date"] = (invalid_from, found_invalid)
+    if invalid_from is not None:
+        pairs["withdrawn_from"] = (invalid_from, withdrawn_at.astimezone(UTC).replace(microsecond=0))
+    elif withdrawn_at < since.replace(microsecond=0):
+        pairs["withdrawn_from"] = (f"after {since.isoformat()}", withdrawn_at)
+    differs = _differs(pairs)
+    if differs is not None:
+        raise _mismatch(context, f"CA {params['ca']} withdrawn otherwise: {differs}", "ca.withdrawn", params["ca"])
     published = publish_after(context.verification.publisher, params["ca"])
     return Withdrawal(params["ca"], withdrawn_at, revoked, trust_list_published=published).as_json()
 
@@ -415,7 +535,7 @@ def _seal_create(context: Context, params: Params, actor: str) -> Result:
     return _seal_json(context, context.seals.create(_seal_request(params), actor=actor).id)
 
 
-def _seal_created(context: Context, params: Params, since: datetime) -> Result | None:
+def _seal_created(context: Context, params: Params, since: datetime, _: str) -> Result | None:
     """The seal by its id, or (an id the run would have drawn) the organisation's seal of that name
     under that CA made since the approval completed."""
     from sqlalchemy import select
@@ -452,7 +572,7 @@ def _seal_revoke(context: Context, params: Params, actor: str) -> Result:
     return _seal_json(context, params["seal_id"])
 
 
-def _seal_revoked(context: Context, params: Params, _: datetime) -> Result | None:
+def _seal_revoked(context: Context, params: Params, _: datetime, __: str) -> Result | None:
     if context.seals.get(params["seal_id"]).status != "revoked":
         return None
     return _seal_json(context, params["seal_id"])
@@ -481,7 +601,7 @@ def _token_create(context: Context, params: Params, actor: str) -> Result:
     return get_token(context.db, token_id).as_json()
 
 
-def _token_created(context: Context, params: Params, _: datetime) -> Result | None:
+def _token_created(context: Context, params: Params, _: datetime, __: str) -> Result | None:
     """The token whose hash the request carried is stored."""
     from sqlalchemy import select
 
@@ -511,16 +631,20 @@ def _key_rotate(context: Context, params: Params, actor: str) -> Result:
         return waiting.as_json()
 
 
-def _key_rotated(context: Context, params: Params, since: datetime) -> Result | None:
+def _key_rotated(context: Context, params: Params, since: datetime, actor: str) -> Result | None:
     from api.key_sweep import rotated_since
 
-    return rotated_since(context, params["key"], since)
+    return rotated_since(context, params["key"], since, actor)
 
 
 def _key_abandoned(context: Context, params: Params, since: datetime, until: datetime) -> None:
-    from api.key_sweep import disable_uncertified
+    """A CA's rollover makes two versions (the CA key and its `.ocsp` signer's): both are swept."""
+    from api.key_sweep import disable_uncertified, in_use
 
     disable_uncertified(context, params["key"], since, until)
+    name = params["key"].partition("@")[0]
+    if in_use(context, name)[0].kind == "ca":
+        disable_uncertified(context, f"{name}.ocsp", since, until)
 
 
 def _subject(key: str) -> Callable[[Params], str | None]:

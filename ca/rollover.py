@@ -522,7 +522,7 @@ def rotate_ocsp_signer(
 ) -> SignerRotation:
     """A new version of `{name}.ocsp`, certified by the CA's current key; the responder switches to it at
     once. The old version stays enabled and its certificate unrevoked: a response signed a moment ago
-    still verifies."""
+    still verifies. The new version is provisional: disabled again if the switch fails."""
     keeper = custody or service.custody
     with service.db.session() as session:
         ca = session.get(CertificateAuthority, name)
@@ -533,29 +533,31 @@ def rotate_ocsp_signer(
         refuse_inactive(ca.name, ca.status)
         if ca.offline:
             raise CAOffline(f"{name} is offline: its OCSP signer is certified through a ceremony (not wired yet)")
-    version = keeper.rotate(f"{name}.ocsp")
-    service.pii.prepare()
-    with service.crls.mutex, service.db.session() as session:
-        ca = crls.lock_ca(session, name)
-        refuse_inactive(ca.name, ca.status)
-        previous = ca.ocsp_key_ref
-        service.provision_ocsp_signer(session, ca, version, actor)
-        assert ca.ocsp_certificate_der is not None
-        der = ca.ocsp_certificate_der
-        record_event(
-            session,
-            "ocsp_signer.rotated",
-            actor=actor,
-            subject=f"{name}.ocsp",
-            payload={
-                "ca": name,
-                "key": version.ref,
-                "previous_key": previous,
-                "serial": f"{x509.Certificate.load(der).serial_number:x}",
-                "fingerprint_sha256": certs.fingerprint(der),
-                "issuer_key": ca.key_ref,
-            },
-        )
+    # provisional until the switch commits: a failure (the CA withdrawn meanwhile, the database gone)
+    # disables it again, so `{name}.ocsp` never resolves to an uncertified version (keys/rotation.py)
+    with provisional_version(keeper, f"{name}.ocsp") as version:
+        service.pii.prepare()
+        with service.crls.mutex, service.db.session() as session:
+            ca = crls.lock_ca(session, name)
+            refuse_inactive(ca.name, ca.status)
+            previous = ca.ocsp_key_ref
+            service.provision_ocsp_signer(session, ca, version, actor)
+            assert ca.ocsp_certificate_der is not None
+            der = ca.ocsp_certificate_der
+            record_event(
+                session,
+                "ocsp_signer.rotated",
+                actor=actor,
+                subject=f"{name}.ocsp",
+                payload={
+                    "ca": name,
+                    "key": version.ref,
+                    "previous_key": previous,
+                    "serial": f"{x509.Certificate.load(der).serial_number:x}",
+                    "fingerprint_sha256": certs.fingerprint(der),
+                    "issuer_key": ca.key_ref,
+                },
+            )
     service.invalidate(name)
     return SignerRotation(ca=name, key_ref=version.ref, previous_key_ref=previous, certificate_der=der)
 

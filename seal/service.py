@@ -356,43 +356,53 @@ class SealService:
             algorithm = oids.SM2_WITH_SM3 if row.algorithm == "sm2" else oids.ECDSA_WITH_SHA256
             esl = ses.assemble_seal(info, maker.certificate_der, maker_handle.sign(info), algorithm)
             revoking = self.ca.crls.mutex if revoke is not None else contextlib.nullcontext()
-            with revoking, self.db.session() as session:  # the CRL mutex first, as every revocation takes it
-                locked = session.get(Seal, seal_id, with_for_update=True)
-                assert locked is not None
-                revoked = self._revoke_old(session, locked.certificate_serial, revoke, actor)
-                before = {
-                    "esl_sm3": sm3(locked.esl_der).hex(),
-                    "key_ref": locked.key_ref,
-                    "certificate_serial": locked.certificate_serial,
-                    "maker_certificate_serial": locked.maker_certificate_serial,
-                    "replaced_at": datetime.now(UTC).isoformat(),
-                }
-                locked.previous_versions = [*(locked.previous_versions or []), before]
-                locked.key_ref = version.ref
-                locked.certificate_serial = holder.serial
-                locked.maker_certificate_serial = maker.certificate_serial
-                locked.esl_der = esl
-                locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
-                locked.updated_at = datetime.now(UTC)
-                record_event(
-                    session,
-                    "seal.rekeyed",
-                    actor=actor,
-                    subject=seal_id,
-                    payload={
-                        "seal_id": seal_id,
-                        "es_id": locked.es_id,
-                        "key": version.ref,
-                        "certificate_serial": holder.serial,
-                        "previous_certificate_serial": before["certificate_serial"],
-                        "maker_certificate_serial": maker.certificate_serial,
-                        "esl_sm3": sm3(esl).hex(),
-                        "previous_esl_sm3": before["esl_sm3"],
-                        "previous_certificate_revoked": revoked,
-                    },
-                )
-                session.flush()
-                session.expunge(locked)
+            try:
+                with revoking, self.db.session() as session:  # the CRL mutex first, as every revocation takes it
+                    locked = session.get(Seal, seal_id, with_for_update=True)
+                    assert locked is not None
+                    # revoked (or expired) since the check above, e.g. an approved revocation that landed while
+                    # the new certificate was issued: refused, the provisional version disabled on the way out
+                    status = self.effective_status(locked)
+                    if status not in ("active", "suspended"):
+                        raise InvalidTransition(f"a {status} seal is not re-keyed")
+                    revoked = self._revoke_old(session, locked.certificate_serial, revoke, actor)
+                    before = {
+                        "esl_sm3": sm3(locked.esl_der).hex(),
+                        "key_ref": locked.key_ref,
+                        "certificate_serial": locked.certificate_serial,
+                        "maker_certificate_serial": locked.maker_certificate_serial,
+                        "replaced_at": datetime.now(UTC).isoformat(),
+                    }
+                    locked.previous_versions = [*(locked.previous_versions or []), before]
+                    locked.key_ref = version.ref
+                    locked.certificate_serial = holder.serial
+                    locked.maker_certificate_serial = maker.certificate_serial
+                    locked.esl_der = esl
+                    locked.valid_end = min(locked.valid_end, holder.certificate.not_valid_after)
+                    locked.updated_at = datetime.now(UTC)
+                    record_event(
+                        session,
+                        "seal.rekeyed",
+                        actor=actor,
+                        subject=seal_id,
+                        payload={
+                            "seal_id": seal_id,
+                            "es_id": locked.es_id,
+                            "key": version.ref,
+                            "certificate_serial": holder.serial,
+                            "previous_certificate_serial": before["certificate_serial"],
+                            "maker_certificate_serial": maker.certificate_serial,
+                            "esl_sm3": sm3(esl).hex(),
+                            "previous_esl_sm3": before["esl_sm3"],
+                            "previous_certificate_revoked": revoked,
+                        },
+                    )
+                    session.flush()
+                    session.expunge(locked)
+            except InvalidTransition:  # the holder certificate just issued is nobody's: cut it off too
+                with contextlib.suppress(AlreadyRevoked):
+                    self.ca.revoke(holder.serial, "cessationOfOperation", actor=actor)
+                raise
         return locked, int(previous or 1)
 
     def _revoke_old(self, session: Session, serial: str, revoke: RevokeOld | None, actor: str | None) -> bool:
@@ -406,6 +416,17 @@ class SealService:
             return False
         self.ca.revoke_in_session(session, certificate, revoke.reason, actor, invalidity_date=revoke.invalidity_date)
         return True
+
+    def _revoke_holders(self, session: Session, locked: Seal, actor: str | None) -> None:
+        """The seal's current holder certificate and its earlier versions' (re-keyed), each still good one
+        revoked `cessationOfOperation` in the caller's transaction (caller holds the CRL mutex and the row)."""
+        serials = [locked.certificate_serial, *(str(v["certificate_serial"]) for v in locked.previous_versions or [])]
+        for serial in dict.fromkeys(serials):
+            certificate = session.get(Certificate, serial)
+            if certificate is None or certificate.status == "revoked":  # e.g. revoked when its CA was withdrawn
+                continue
+            with contextlib.suppress(AlreadyRevoked):
+                self.ca.revoke_in_session(session, certificate, "cessation_of_operation", actor)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -455,19 +476,22 @@ class SealService:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def transition(self, seal_id: str, target: str, reason: str | None = None, actor: str | None = None) -> Seal:
+        """Suspend, resume or revoke. A revocation revokes, in the same transaction and under the seal's row
+        lock, the certificate the locked row names and every earlier version's still-good one: a re-key that
+        committed after this was asked cannot leave the revoked seal a good holder certificate."""
         row = self.get(seal_id)
         current = self.effective_status(row)
         if not policy.may_transition(current, target):
             raise InvalidTransition(f"a {current} seal cannot become {target}")
-        if target == "revoked":
-            with contextlib.suppress(AlreadyRevoked):  # e.g. revoked when its CA was: the seal follows
-                self.ca.revoke_seal_certificate(row.certificate_serial, seal_id, "cessationOfOperation", actor=actor)
-            for older in row.previous_versions or []:  # a re-keyed seal's earlier certificates go with it
-                with contextlib.suppress(AlreadyRevoked):
-                    self.ca.revoke(older["certificate_serial"], "cessationOfOperation", actor=actor)
-        with self.db.session() as session:
+        revoking = self.ca.crls.mutex if target == "revoked" else contextlib.nullcontext()
+        with revoking, self.db.session() as session:  # the CRL mutex first, as every revocation takes it
             locked = session.get(Seal, seal_id, with_for_update=True)
             assert locked is not None
+            current = self.effective_status(locked)  # what it is now, under the lock
+            if not policy.may_transition(current, target):
+                raise InvalidTransition(f"a {current} seal cannot become {target}")
+            if target == "revoked":
+                self._revoke_holders(session, locked, actor)
             locked.status = target
             locked.status_reason = (reason or "")[:256] or None
             locked.updated_at = datetime.now(UTC)
