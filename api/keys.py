@@ -45,6 +45,8 @@ def needs_approval(which: str, params: dict[str, Any]) -> bool:
     document the seal made after the invalidity date, more than an approved seal revocation does, so one
     officer may not do it alone (review finding); a plain re-key, maker, TSA and OCSP rotation stay one's."""
     return which in APPROVED_KINDS or bool(params.get("reason") or params.get("invalidity_date"))
+
+
 ROTATABLE = ("ca", "ocsp", "seal", "seal-maker", "tsa", "trust-list", "ledger")
 
 
