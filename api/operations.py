@@ -251,23 +251,17 @@ def _check_permitted_dns(domains: list[str]) -> None:
 
 
 def _ca_json(context: Context, name: str) -> Result:
+    """The CA as `GET /v1/cas/{ca}` shows it, with its DNS namespace (name constraints)."""
     from asn1crypto import x509
 
+    from api.routes.cas import _info
     from api.routes.certificates import to_pem
     from ca.name_constraints import namespaces
 
     ca = next(c for c in context.ca.list_cas() if c.name == name)
     constrained = namespaces([x509.Certificate.load(ca.certificate_der)])
     return {
-        "name": ca.name,
-        "parent": ca.parent,
-        "algorithm": ca.algorithm,
-        "region_code": ca.region_code,
-        "region_name": ca.region_name,
-        "serial": ca.certificate_serial,
-        "status": ca.status,
-        "certificate_url": context.ca.issuer_url(ca.name, ca.crl_scope or ""),
-        "crl_url": context.ca.crl_url(ca.name, ca.crl_scope or ""),
+        **_info(context, ca, context.ca.live_crl_urls()),
         "certificate_pem": to_pem(ca.certificate_der),
         "permitted_dns": sorted(constrained[0]) if constrained else [],
     }
