@@ -2,17 +2,18 @@
 
 RFC 5280 §5.3.2: a CRL entry's invalidityDate is "the date on which it is known or suspected that the private
 key was compromised", earlier than the revocationDate when a compromise is found late (our CA writes it for
-`invalidity_date` on revocation, withdrawal and a seal re-key with a reason; RFC 6960 §4.4.5 carries the same
-extension in an OCSP SingleResponse). A signature whose proven time lies between the two could have been made
-by whoever held the stolen key: for the verdict the certificate counts as revoked from the earlier moment.
-An invalidityDate *after* the revocationDate says nothing more (revocation already ended trust)."""
+`invalidity_date` on revocation, withdrawal and a seal re-key with a reason). A signature whose proven time
+lies between the two could have been made by whoever held the stolen key: for the verdict the certificate
+counts as revoked from the earlier moment. An invalidityDate *after* the revocationDate says nothing more
+(revocation already ended trust). RFC 6960 §4.4.5 carries the same extension in an OCSP SingleResponse,
+which the verifier does not read yet: a relying party with only OCSP answers at hand misses it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import crl, ocsp
+from asn1crypto import crl
 
 
 def _earlier(revoked_at: datetime | None, extensions: Any) -> datetime | None:
@@ -30,11 +31,3 @@ def _earlier(revoked_at: datetime | None, extensions: Any) -> datetime | None:
 def crl_entry(entry: crl.RevokedCertificate) -> datetime | None:
     """The moment a CRL entry's certificate is to be taken as revoked from."""
     return _earlier(entry["revocation_date"].native, entry["crl_entry_extensions"])
-
-
-def ocsp_single(single: ocsp.SingleResponse) -> datetime | None:
-    """The same for an OCSP answer `revoked` (None when the answer is not `revoked`)."""
-    status = single["cert_status"]
-    if status.name != "revoked":
-        return None
-    return _earlier(status.chosen["revocation_time"].native, single["single_extensions"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from asn1crypto import crl, ocsp
+from asn1crypto import crl
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,29 +23,6 @@ def _entry(invalid_from: datetime | None) -> crl.RevokedCertificate:
     return crl.RevokedCertificate.load(entry.dump())  # as a verifier reads it
 
 
-def _single(status: str, invalid_from: datetime | None) -> ocsp.SingleResponse:
-    cert_status = (
-        ocsp.CertStatus(name="revoked", value={"revocation_time": REVOKED, "revocation_reason": "key_compromise"})
-        if status == "revoked"
-        else ocsp.CertStatus(name="good", value=None)
-    )
-    extensions = [{"extn_id": "invalidity_date", "extn_value": invalid_from}] if invalid_from else None
-    single = ocsp.SingleResponse(
-        {
-            "cert_id": {
-                "hash_algorithm": {"algorithm": "sha1"},
-                "issuer_name_hash": b"\x00" * 20,
-                "issuer_key_hash": b"\x00" * 20,
-                "serial_number": 7,
-            },
-            "cert_status": cert_status,
-            "this_update": REVOKED,
-            "single_extensions": extensions,
-        }
-    )
-    return ocsp.SingleResponse.load(single.dump())
-
-
 def test_a_crl_entry_without_an_invalidity_date_counts_from_its_revocation_date() -> None:
     assert revocation_time.crl_entry(_entry(None)) == REVOKED
 
@@ -56,10 +33,3 @@ def test_an_earlier_invalidity_date_counts_and_a_later_one_does_not(seconds: int
     later = (REVOKED + timedelta(seconds=seconds)).replace(microsecond=0)
     assert revocation_time.crl_entry(_entry(earlier)) == earlier
     assert revocation_time.crl_entry(_entry(later)) == REVOKED
-    assert revocation_time.ocsp_single(_single("revoked", earlier)) == earlier
-    assert revocation_time.ocsp_single(_single("revoked", later)) == REVOKED
-
-
-def test_an_ocsp_answer_other_than_revoked_has_no_revocation_time() -> None:
-    assert revocation_time.ocsp_single(_single("good", None)) is None
-    assert revocation_time.ocsp_single(_single("revoked", None)) == REVOKED
