@@ -65,7 +65,11 @@ MAX_CACHE_SECONDS = 300  # as GET /v1/cas/{ca}/crl (api/routes/cas.py)
 async def _answer(context: Context, der: bytes, request: Request | None = None) -> Response:
     """`request`: the GET being answered (its answer may be cached); None for POST."""
     try:
-        answer = await run_in_threadpool(context.ca.ocsp_answer, der)
+        # a request seen before, answered from its stored response here; anything that may parse, sign or
+        # write (a first request, a nonce, a stale answer) goes to a worker thread
+        answer = context.ca.ocsp_responder.stored_answer(der)
+        if answer is None:
+            answer = await run_in_threadpool(context.ca.ocsp_answer, der)
     except (OCSPMalformed, ValueError, TypeError, KeyError):  # a part of the request parsed lazily, found bad
         return _unsuccessful("malformed_request")
     if request is None or answer.this_update is None or answer.next_update is None:

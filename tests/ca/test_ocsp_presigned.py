@@ -576,3 +576,22 @@ def test_after_a_rollover_each_key_answers_for_its_own_certificates_from_the_sto
     signer = ocsp.OCSPResponse.load(new_answer.der).basic_ocsp_response["certs"][0]
     assert signer.issuer == new_issuer.subject and signer.dump() != old_signer
     assert _single(ca_service.ocsp(_request(old_issuer, new_serial)))["cert_status"].name == "unknown"
+
+
+def test_the_event_loop_path_answers_only_what_is_stored_and_current(
+    ca_service: CertificateAuthorityService, tmp_path: Path
+) -> None:
+    """`stored_answer` (what the HTTP layer asks on the event loop): None for a request never seen (it
+    would have to parse and sign), the stored bytes once answered, None again as soon as the certificate is
+    revoked (the same status rule as every stored answer) — the next answer is then signed `revoked`."""
+    responder: OCSPResponder = ca_service.ocsp_responder
+    issuer, serial = _issue(ca_service, tmp_path, "p256")
+    der = _request(issuer, serial)
+    assert responder.stored_answer(der) is None
+    first = ca_service.ocsp_answer(der)
+    again = responder.stored_answer(der)
+    assert again is not None and again.der == first.der
+    assert responder.stored_answer(_request(issuer, serial, nonce=b"n" * 16)) is None  # a nonce: never stored
+    ca_service.revoke(f"{serial:x}", "keyCompromise")
+    assert responder.stored_answer(der) is None
+    assert _single(ca_service.ocsp(der))["cert_status"].name == "revoked"

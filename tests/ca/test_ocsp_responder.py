@@ -210,7 +210,9 @@ def test_signing_runs_off_the_event_loop_and_health_is_served_meanwhile(
         return real(der)
 
     monkeypatch.setattr(context.ca, "ocsp_answer", held)
-    der = _request(issuer, [x509.Certificate.load(leaf).serial_number])
+    # a nonce: signed for this request (a repeated one without a nonce is served from its stored answer
+    # on the loop, ca/ocsp.py `stored_answer`: no signature to hold)
+    der = _request(issuer, [x509.Certificate.load(leaf).serial_number], nonce=secrets.token_bytes(16))
     results: list[httpx.Response] = []
     calls = [
         lambda: results.append(httpx.post(f"{live_url}/v1/ocsp", content=der, headers=OCSP_REQUEST, timeout=20)),
@@ -247,7 +249,7 @@ def test_a_client_over_its_budget_is_told_try_later(
         return real(der)
 
     monkeypatch.setattr(context.ca, "ocsp_answer", counted)
-    der = _request(issuer, [x509.Certificate.load(leaf).serial_number])
+    der = _request(issuer, [x509.Certificate.load(leaf).serial_number], nonce=secrets.token_bytes(16))  # signed
     assert _status(httpx.post(f"{live_url}/v1/ocsp", content=der, headers=OCSP_REQUEST)) == "successful"
     assert _status(httpx.get(f"{live_url}/v1/ocsp/{base64.b64encode(der).decode()}")) == "successful"
 
