@@ -6,7 +6,8 @@ key was compromised", earlier than the revocationDate when a compromise is found
 lies between the two could have been made by whoever held the stolen key: for the verdict the certificate
 counts as revoked from the earlier moment. An invalidityDate *after* the revocationDate says nothing more
 (revocation already ended trust). RFC 6960 §4.4.5 carries the same extension in an OCSP SingleResponse,
-which the verifier does not read yet: a relying party with only OCSP answers at hand misses it."""
+which is not read here: pyHanko takes a `revoked` answer dated after the validation time as no answer at all
+(revocation unknown, INDETERMINATE), so with only OCSP at hand such a document is not PASSED either way."""
 
 from __future__ import annotations
 
