@@ -27,10 +27,9 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from gm import oids, ses
-from gm.signatures import verify_signature
 from gm.sm3 import sm3
 from policies.pdf_content import PYHANKO, find_active_content
-from verify import licence, names, pdf_fast, pdf_speedups, revocation_time, rules, seal_checks
+from verify import licence, names, pdf_fast, pdf_speedups, rules, seal_checks
 from verify.cms import (
     check_carried_seal,
     check_signed_data,
@@ -39,7 +38,6 @@ from verify.cms import (
     seal_attribute,
     timestamp_hygiene,
 )
-from verify.crl_scope import may_list
 from verify.limits import WORK_LIMIT, Budget, WorkLimits, signed_length
 from verify.names import describe as describe_cert
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, Check, Report, SignatureReport, format_failure
@@ -361,7 +359,7 @@ class PdfVerifier:
         path = status.validation_path
         if status.trusted and path is not None:
             seal_checks.judge_path(out, path, moment, self.trust)
-            listed = _listed_before(path, [*context["crls"], *_fetched_crls(context)], moment)
+            listed = seal_checks.listed_before(path, [*context["crls"], *seal_checks.fetched_crls(context)], moment)
             if listed is not None:
                 rules.revoked(out, listed, moment, proven)
             else:
@@ -488,51 +486,6 @@ def _byte_range(embedded: EmbeddedPdfSignature) -> object:
         return embedded.sig_object.get("/ByteRange")
     except (PdfError, KeyError, TypeError, ValueError):
         return None
-
-
-def _fetched_crls(context: dict[str, Any]) -> list[crl.CertificateList]:
-    """The CRLs pyHanko fetched itself for this validation (a standalone verifier, `Sources(fetch=True)`):
-    they go through `_listed_before` too, or a revocation with an earlier invalidityDate on a fetched list
-    would never be seen (pyHanko reads revocationDate only; a review found such a document PASSED)."""
-    fetchers = context.get("fetchers")
-    if fetchers is None:
-        return []
-    return list(fetchers.crl_fetcher.fetched_crls())
-
-
-def _listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:
-    """A certificate on `path` that a CRL at hand (the DSS's or the service's, signed by its issuer)
-    lists as revoked at or before `moment`, described; else None.
-
-    pyhanko-certvalidator stops at the first revocation source that answers: a B-LT document's
-    embedded OCSP response saying "good" at the signing time hides a newer CRL on which the
-    certificate was revoked with an earlier date (keyCompromise found later). The newest word wins."""
-    certs = list(path.iter_certs(include_root=True))
-    for child, parent in zip(certs[1:], certs, strict=False):
-        serial = child.serial_number
-        for listing in crls:
-            tbs = listing["tbs_cert_list"]
-            if tbs["issuer"] != parent.subject or not may_list(listing):  # an entry revokes, whatever the scope
-                continue
-            entries = tbs["revoked_certificates"]
-            hit = next((e for e in entries if e["user_certificate"].native == serial), None) if entries else None
-            if hit is None:
-                continue
-            when = revocation_time.crl_entry(hit)  # an earlier invalidityDate counts (a compromise found late)
-            if when is None or when > moment:
-                continue
-            if not verify_signature(parent.public_key.dump(), listing["signature_algorithm"],
-                                    listing["signature"].native, tbs.dump()):  # fmt: skip
-                continue
-            reason = None
-            for extension in hit["crl_entry_extensions"] or []:
-                if extension["extn_id"].native == "crl_reason":
-                    reason = extension["extn_value"].native
-            because = f" ({reason})" if reason else ""
-            revoked_on = hit["revocation_date"].native
-            since = "" if when == revoked_on else f", its key invalid from {when.isoformat()} (invalidityDate)"
-            return f"{child.subject.human_friendly} revoked on {revoked_on.isoformat()}{because}{since}"
-    return None
 
 
 @dataclass(frozen=True)

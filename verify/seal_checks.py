@@ -9,13 +9,13 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from asn1crypto import algos, x509
+from asn1crypto import algos, crl, x509
 
 from gm import oids, ses, sm2
 from gm.signatures import UnsupportedSignatureAlgorithm, verify_signature
 from gm.sm3 import sm3
-from verify import ofd_picture, pdf_speedups, rules, x509_fast
-from verify.crl_scope import covers
+from verify import ofd_picture, pdf_speedups, revocation_time, rules, x509_fast
+from verify.crl_scope import covers, may_list
 from verify.names import describe as describe_cert
 from verify.names import parse_fully
 from verify.report import FAILED, INDETERMINATE, PASSED, SKIPPED, SignatureReport
@@ -353,6 +353,52 @@ def check_chain(
     diagnose_chain(out, cert, others, context, moment, trust, proven)
 
 
+def fetched_crls(context: dict[str, Any]) -> list[crl.CertificateList]:
+    """The CRLs pyHanko fetched itself for this validation (a standalone verifier, `Sources(fetch=True)`):
+    they go through `listed_before` too, or a revocation with an earlier invalidityDate on a fetched list
+    would never be seen (pyHanko reads revocationDate only; a review found such a document PASSED)."""
+    fetchers = context.get("fetchers")
+    if fetchers is None:
+        return []
+    return list(fetchers.crl_fetcher.fetched_crls())
+
+
+def listed_before(path: Any, crls: list[crl.CertificateList], moment: datetime) -> str | None:
+    """A certificate on `path` that a CRL at hand (the DSS's, the service's or fetched, signed by its issuer)
+    lists as revoked at or before `moment` — or unfit from an earlier invalidityDate — described; else
+    None. One rule for every format: PDF (verify/pdf.py) and the rest (`diagnose_chain`).
+
+    pyhanko-certvalidator stops at the first revocation source that answers: a B-LT document's
+    embedded OCSP response saying "good" at the signing time hides a newer CRL on which the
+    certificate was revoked with an earlier date (keyCompromise found later). The newest word wins."""
+    certs = list(path.iter_certs(include_root=True))
+    for child, parent in zip(certs[1:], certs, strict=False):
+        serial = child.serial_number
+        for listing in crls:
+            tbs = listing["tbs_cert_list"]
+            if tbs["issuer"] != parent.subject or not may_list(listing):  # an entry revokes, whatever the scope
+                continue
+            entries = tbs["revoked_certificates"]
+            hit = next((e for e in entries if e["user_certificate"].native == serial), None) if entries else None
+            if hit is None:
+                continue
+            when = revocation_time.crl_entry(hit)  # an earlier invalidityDate counts (a compromise found late)
+            if when is None or when > moment:
+                continue
+            if not verify_signature(parent.public_key.dump(), listing["signature_algorithm"],
+                                    listing["signature"].native, tbs.dump()):  # fmt: skip
+                continue
+            reason = None
+            for extension in hit["crl_entry_extensions"] or []:
+                if extension["extn_id"].native == "crl_reason":
+                    reason = extension["extn_value"].native
+            because = f" ({reason})" if reason else ""
+            revoked_on = hit["revocation_date"].native
+            since = "" if when == revoked_on else f", its key invalid from {when.isoformat()} (invalidityDate)"
+            return f"{child.subject.human_friendly} revoked on {revoked_on.isoformat()}{because}{since}"
+    return None
+
+
 def diagnose_chain(
     out: SignatureReport,
     cert: x509.Certificate,
@@ -402,7 +448,12 @@ def diagnose_chain(
         out.add("revocation", SKIPPED)
         return
     judge_path(out, path, moment, trust)
-    add_not_revoked(out, path, cert, list(context_kwargs.get("crls", [])), list(context_kwargs.get("ocsps", [])))
+    crls = list(context_kwargs.get("crls", []))
+    listed = listed_before(path, [*crls, *fetched_crls(context_kwargs)], moment)
+    if listed is not None:
+        rules.revoked(out, listed, moment, proven)
+        return
+    add_not_revoked(out, path, cert, crls, list(context_kwargs.get("ocsps", [])))
 
 
 def without_revocation_source(path: Any, crls: list[Any], ocsps: list[Any]) -> list[x509.Certificate]:

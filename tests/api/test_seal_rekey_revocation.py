@@ -226,3 +226,33 @@ def test_a_rekey_that_revokes_needs_two_officers_and_a_plain_one_does_not(
         assert "revoked_serial" not in plain.json()
     finally:
         context.approvals = previous
+
+
+def test_outside_pdf_the_same_invalidity_rule_applies(context: Context, compromise: Compromise) -> None:
+    """OFD and bare seal signatures judge a certificate through seal_checks.check_chain / diagnose_chain:
+    asked as of a moment between the reported compromise and the revocation, the old holder certificate
+    counts as revoked there too; as of a moment before the compromise it is not (one `listed_before`)."""
+    from verify import seal_checks
+    from verify.report import INDETERMINATE, SignatureReport
+    from verify.sources import Sources
+    from verify.trust import TrustStore
+
+    old = _certificate(context, compromise.old_serial)
+    assert old.revoked_at is not None
+    store = TrustStore()
+    store.add_list(context.verification.trust_list(), roots=[context.ca.ca_certificate("cn-root-sm2")])
+    lists = [
+        crl.CertificateList.load(der) for ca in ("cn-root-sm2", "cn-370000-sm2") for der in context.ca.current_crls(ca)
+    ]
+    sources = Sources(revocation_lookup=lambda _certs: (lists, []))
+
+    def revocation(moment: datetime) -> tuple[str, str | None, str]:
+        out = SignatureReport()
+        seal_checks.check_chain(out, old.der, [], moment, store, sources, proven=True)
+        check = next(c for c in out.as_json()["checks"] if c["name"] == "revocation")
+        return check["status"], check["code"], check["detail"]
+
+    between = compromise.moment + (old.revoked_at - compromise.moment) / 2
+    status, code, detail = revocation(between)
+    assert (status, code) == (INDETERMINATE, "REVOKED_NO_POE") and "invalidityDate" in detail, detail
+    assert revocation(compromise.moment - timedelta(seconds=1))[0] == PASSED
