@@ -1070,6 +1070,8 @@ def _key_line(row: dict[str, Any]) -> str:
     newest = row["versions"][-1] if row["versions"] else None
     age = f"{newest['age_days']}d" if newest else "-"
     flag = "  EXPIRING" if row["expiring"] else ""
+    if row.get("pending_version"):
+        flag += f"  PENDING v{row['pending_version']} (waits for its ceremony)"
     return f"{row['key']:34} {row['algorithm'] or '-':8} v{versions:10} age={age:6} {expiry:40} {row['used_by']}{flag}"
 
 

@@ -145,6 +145,7 @@ def key_entry(name: str, versions: list[KeyVersion], use: Use, now: datetime) ->
             "not_after": not_after.isoformat(),
             "days_left": (not_after - now).days,
         }
+    in_use = parse_ref(use.key_ref)[1] if use.key_ref else None
     return {
         "key": name,
         "kind": use.kind,
@@ -152,6 +153,9 @@ def key_entry(name: str, versions: list[KeyVersion], use: Use, now: datetime) ->
         "algorithm": str(versions[0].algorithm) if versions else None,
         "current_version": current.version if current else None,
         "in_use": use.key_ref,
+        # a newer enabled version than the one in use: a rotation still waiting (a ceremony under an offline
+        # root), not yet signing anything
+        "pending_version": current.version if current and in_use is not None and current.version > in_use else None,
         "versions": [
             {
                 "version": v.version,

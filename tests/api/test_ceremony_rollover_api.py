@@ -118,6 +118,7 @@ def pending(
     steps["leaf"] = _leaf(context, tmp_path_factory.mktemp("leaf-pending"))
     steps["served"] = client.get(f"/v1/cas/{REGIONAL}").json()
     steps["trust_list_entry"] = _entry(client, REGIONAL)
+    steps["inventory"] = {row["key"]: row for row in client.get("/v1/keys", headers=officer).json()}
     return steps
 
 
@@ -212,6 +213,10 @@ def test_the_rotation_answers_202_with_a_ceremony_request(
     assert [v.version for v in made] == [*pending["versions"], max(pending["versions"]) + 1] and made[-1].enabled
     assert pending["served"]["serial"] == f"{x509.Certificate.load(before['regional']).serial_number:x}"
     assert _der(pending["trust_list_entry"]["certificate"]) == before["regional"]
+    # the officer's inventory says which version signs and which one waits for the ceremony
+    row = pending["inventory"][REGIONAL]
+    assert row["in_use"] == f"{REGIONAL}@{max(pending['versions'])}"
+    assert row["pending_version"] == max(pending["versions"]) + 1
 
 
 def test_a_second_rotation_while_pending_is_refused(pending: dict[str, Any]) -> None:

@@ -48,6 +48,9 @@ def test_a_rollover_under_the_offline_root_through_the_cli(home: Path, tmp_path:
     assert found is not None, out
     code, out = _run(home, "keys", "rotate", "cn-370000-sm2")
     assert code == 1 and "ceremony_pending" in out, out
+    code, out = _run(home, "keys", "list")  # the officer sees the version that waits
+    line = next(text for text in out.splitlines() if text.startswith("cn-370000-sm2 "))
+    assert "PENDING v2 (waits for its ceremony)" in line, out
 
     request, signed = tmp_path / "request.json", tmp_path / "output.json"
     assert _run(home, "ca", "ceremony", "export", found.group(1), "-o", str(request))[0] == 0
@@ -61,6 +64,7 @@ def test_a_rollover_under_the_offline_root_through_the_cli(home: Path, tmp_path:
     assert code == 0, out
     rows = {row["key"]: row for row in json.loads(out)}  # the CA's certificate in use certifies the new version
     assert rows["cn-370000-sm2"]["certificate"]["version"] == rows["cn-370000-sm2"]["current_version"] == 2
+    assert rows["cn-370000-sm2"]["pending_version"] is None  # in use now
     document = tmp_path / "licence.pdf"
     document.write_bytes(make_pdf(["Licence", "Jinan Market Regulation Bureau"]))
     code, out = _run(home, "sign", str(document), "--seal", "demo-370000-sm2", "-o", str(tmp_path / "sealed.pdf"))
