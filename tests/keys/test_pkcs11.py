@@ -446,7 +446,9 @@ def test_concurrent_rotations_in_several_processes_never_share_a_version(
                 continue
             assert int(first) not in returned, "two writers both got version " + first
             returned[int(first)] = second
-    assert len(returned) + refused == writers * rounds and len(returned) >= rounds
+    # every attempt accounted for, and some got through: how many SoftHSM2's file store lets through under
+    # contention varies run to run (a CI run saw 1 of 4), the invariant is that none shares a version
+    assert len(returned) + refused == writers * rounds and len(returned) >= 1
     listed = {v.version: v.public_key_der.hex() for v in store.versions("raced")}
     assert {n: listed.get(n) for n in returned} == returned
     if not refused:
