@@ -116,7 +116,7 @@ def adopt_root(
     """Online, locally (break-glass): take an offline-made root as a new hierarchy root. It is offline from
     the start; its OCSP responder certificate is the first ceremony request."""
     from api.cli import fail, local
-    from api.operations import cli_actor
+    from api.operations import cli_actor, record_local_break_glass
     from ca.ceremony_root import adopt_root as adopt
     from ca.errors import CAError
     from keys.custody import CustodyError
@@ -125,6 +125,11 @@ def adopt_root(
     context = local()
     try:
         done = adopt(context.ca, document, cli_actor())
+        # a new CA is the approved `ca.create` over the API: here, on the home itself, break-glass
+        typer.echo("break-glass: ca.create (adopt-root) without approval, recorded as such", err=True)
+        record_local_break_glass(
+            context, "ca.create", str(done["ca"]), adopted="offline", fingerprint_sha256=done["fingerprint_sha256"]
+        )
         context.verification.publisher.current()  # on the trust list at once
     except (CAError, CustodyError) as exc:
         fail(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'detail', exc)}")

@@ -131,17 +131,17 @@ def break_glass(context: Context, operation: str, params: Params) -> Result:
     return result
 
 
+def record_local_break_glass(context: Context, operation: str, subject: str, **details: object) -> None:
+    """A local CLI action that over the API would need approval (or a particular holder), done outside the
+    operation registry: recorded as break-glass, as `break_glass` records the registry's operations."""
+    payload = {"operation": operation, "break_glass": True, "outcome": "executed", **details}
+    _record_break_glass(context, cli_actor(), subject, payload)
+
+
 def record_rotation_break_glass(context: Context, role: str, old_id: int, new_id: int) -> None:
     """A local rotation of an officer or admin token hands out a privileged secret that over the API only
     its holder may obtain (`rotation_needs_holder`): break-glass, recorded as such."""
-    payload = {
-        "operation": f"token.rotate.{role}",
-        "break_glass": True,
-        "outcome": "executed",
-        "token_id": old_id,
-        "replaced_by": new_id,
-    }
-    _record_break_glass(context, cli_actor(), str(old_id), payload)
+    record_local_break_glass(context, f"token.rotate.{role}", str(old_id), token_id=old_id, replaced_by=new_id)
 
 
 def _record_break_glass(context: Context, actor: str, subject: str | None, payload: dict[str, Any]) -> None:

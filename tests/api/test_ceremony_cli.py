@@ -160,6 +160,9 @@ def test_a_root_made_in_the_ceremony_home_is_adopted_online(home: Path, tmp_path
     found = re.search(r"ceremony request ([0-9a-f]{32}) pending: its OCSP", out)
     assert found is not None, out
     assert not (home / "keystore" / "cn-root2-sm2.key.json").exists()  # the root key never came online
+    code, out = _run(home, "events", "--type", "approval.break_glass", "--json")
+    glass = [e for e in json.loads(out)["events"] if e["subject"] == "cn-root2-sm2"]  # no approval: said so
+    assert code == 0 and [e["payload"]["operation"] for e in glass] == ["ca.create"], out
     code, out = _run(home, "ca", "ceremony", "adopt-root", str(bundle))
     assert code == 1 and "ca_exists" in out
 
